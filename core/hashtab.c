@@ -1,0 +1,183 @@
+/*
+ * hashtab: open addressing, linear probing, power-of-two capacity kept at or
+ * below 50% load so probe runs stay short. Deletion shifts following entries
+ * back into the hole, which keeps lookups correct without tombstones.
+ */
+#include "core/hashtab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HASHTAB_MIN_CAPACITY 16
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+uint64_t hashtab_hash_bytes(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
+        p += 8;
+        len -= 8;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, p, len);
+    return mix64(h ^ tail);
+}
+
+static const void *item_key(const struct hashtab *t, const void *item)
+{
+    const char *base = (const char *)item + t->key_offset;
+    if (t->key_len == 0) {
+        const char *s;
+        memcpy(&s, base, sizeof(s));
+        return s;
+    }
+    return base;
+}
+
+static uint64_t key_hash(const struct hashtab *t, const void *key)
+{
+    size_t len = t->key_len ? t->key_len : strlen(key);
+    return hashtab_hash_bytes(key, len);
+}
+
+static bool key_equal(const struct hashtab *t, const void *a, const void *b)
+{
+    if (t->key_len == 0)
+        return strcmp(a, b) == 0;
+    return memcmp(a, b, t->key_len) == 0;
+}
+
+bool hashtab_init(struct hashtab *t, size_t key_offset, size_t key_len, size_t max_items)
+{
+    memset(t, 0, sizeof(*t));
+    t->key_offset = key_offset;
+    t->key_len = key_len;
+    t->max_items = max_items;
+    t->slots = calloc(HASHTAB_MIN_CAPACITY, sizeof(*t->slots));
+    if (!t->slots)
+        return false;
+    t->mask = HASHTAB_MIN_CAPACITY - 1;
+    return true;
+}
+
+void hashtab_destroy(struct hashtab *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+    t->count = 0;
+}
+
+static void place(struct hashtab_slot *slots, size_t mask, uint64_t hash, void *item)
+{
+    size_t i = hash & mask;
+    while (slots[i].item)
+        i = (i + 1) & mask;
+    slots[i].hash = hash;
+    slots[i].item = item;
+}
+
+static bool grow(struct hashtab *t)
+{
+    size_t cap = (t->mask + 1) * 2;
+    struct hashtab_slot *slots = calloc(cap, sizeof(*slots));
+    if (!slots)
+        return false;
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->slots[i].item)
+            place(slots, cap - 1, t->slots[i].hash, t->slots[i].item);
+    free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    return true;
+}
+
+void *hashtab_find(const struct hashtab *t, const void *key)
+{
+    uint64_t h = key_hash(t, key);
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        const struct hashtab_slot *s = &t->slots[i];
+        if (!s->item)
+            return NULL;
+        if (s->hash == h && key_equal(t, item_key(t, s->item), key))
+            return s->item;
+    }
+}
+
+bool hashtab_insert(struct hashtab *t, void *item)
+{
+    if (t->count >= t->max_items)
+        return false;
+    if ((t->count + 1) * 2 > t->mask + 1 && !grow(t))
+        return false;
+    place(t->slots, t->mask, key_hash(t, item_key(t, item)), item);
+    t->count++;
+    return true;
+}
+
+static void remove_at(struct hashtab *t, size_t hole)
+{
+    t->slots[hole].item = NULL;
+    t->count--;
+    for (size_t i = (hole + 1) & t->mask; t->slots[i].item; i = (i + 1) & t->mask) {
+        size_t home = t->slots[i].hash & t->mask;
+        /* Move the entry back if the hole lies cyclically between its home and i. */
+        bool movable = (hole <= i) ? (home <= hole || home > i) : (home <= hole && home > i);
+        if (movable) {
+            t->slots[hole] = t->slots[i];
+            t->slots[i].item = NULL;
+            hole = i;
+        }
+    }
+}
+
+bool hashtab_remove(struct hashtab *t, void *item)
+{
+    uint64_t h = key_hash(t, item_key(t, item));
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        if (!t->slots[i].item)
+            return false;
+        if (t->slots[i].item == item) {
+            remove_at(t, i);
+            return true;
+        }
+    }
+}
+
+void hashtab_foreach(const struct hashtab *t, void (*fn)(void *item, void *arg), void *arg)
+{
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->slots[i].item)
+            fn(t->slots[i].item, arg);
+}
+
+void hashtab_remove_if(struct hashtab *t, bool (*fn)(void *item, void *arg), void *arg)
+{
+    /* Collect first: backward shifting during the scan would skip or revisit entries. */
+    size_t n = 0;
+    void **victims = malloc((t->count ? t->count : 1) * sizeof(*victims));
+    if (!victims)
+        return;
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->slots[i].item)
+            victims[n++] = t->slots[i].item;
+    for (size_t i = 0; i < n; i++) {
+        void *item = victims[i];
+        hashtab_remove(t, item);
+        if (!fn(item, arg))
+            hashtab_insert(t, item);
+    }
+    free(victims);
+}

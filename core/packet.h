@@ -1,0 +1,36 @@
+/*
+ * packet: the zero-copy view of one decoded packet.
+ *
+ * Decoders fill it layer by layer with pointers and lengths into the captured
+ * bytes (or, for a reassembled IP datagram, into the reassembly buffer, valid
+ * only for the duration of the callback). Nothing here is allocated per packet.
+ */
+#ifndef SIPTAP_CORE_PACKET_H
+#define SIPTAP_CORE_PACKET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/netaddr.h"
+
+#define PACKET_MAX_VLANS 2
+
+struct packet {
+    uint64_t ts_us; /* capture time, microseconds since the Unix epoch */
+    const uint8_t *frame;
+    uint32_t caplen, wirelen;
+
+    uint16_t vlan_ids[PACKET_MAX_VLANS];
+    uint8_t vlan_depth;
+    uint8_t tunnel_depth; /* GRE / ERSPAN / VXLAN / IP-in-IP layers peeled */
+
+    struct net_addr src, dst;
+    uint8_t ip_proto;      /* 17 UDP, 6 TCP, 132 SCTP ... */
+    bool reassembled;      /* payload comes from IP fragment reassembly */
+    uint16_t sport, dport; /* UDP / TCP */
+
+    const uint8_t *payload; /* transport payload */
+    uint32_t payload_len;
+};
+
+#endif

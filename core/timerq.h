@@ -1,0 +1,55 @@
+/*
+ * timerq: timers on the capture-time clock.
+ *
+ * Detectors wait on packet time, not wall time, so replaying a file gives the
+ * same events as capturing the same traffic live. The queue is a binary
+ * min-heap of caller-embedded `struct timer`s (no allocation per timer).
+ * timerq_advance() moves the clock forward (never backward: late or
+ * reordered packets do not rewind it) and fires every timer that is due, in
+ * due-time order; a callback may schedule or cancel any timer, itself too.
+ */
+#ifndef SIPTAP_CORE_TIMERQ_H
+#define SIPTAP_CORE_TIMERQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct timer;
+typedef void (*timer_fn)(struct timer *t, uint64_t now_us, void *arg);
+
+struct timer {
+    uint64_t due_us;
+    timer_fn fn;
+    void *arg;
+    size_t heap_index; /* SIZE_MAX when not scheduled */
+    uint64_t order;    /* tie-break so equal due times fire in scheduling order */
+};
+
+struct timerq {
+    struct timer **heap;
+    size_t count, capacity;
+    uint64_t now_us;
+    uint64_t next_order;
+};
+
+void timerq_init(struct timerq *q);
+void timerq_destroy(struct timerq *q);
+void timer_init(struct timer *t, timer_fn fn, void *arg);
+static inline bool timer_pending(const struct timer *t)
+{
+    return t->heap_index != SIZE_MAX;
+}
+/* (Re)schedules t at due_us; a pending timer is moved. False on OOM. */
+bool timerq_schedule(struct timerq *q, struct timer *t, uint64_t due_us);
+void timerq_cancel(struct timerq *q, struct timer *t);
+/* Advances the clock to now_us (if later) and fires due timers. */
+void timerq_advance(struct timerq *q, uint64_t now_us);
+static inline uint64_t timerq_now(const struct timerq *q)
+{
+    return q->now_us;
+}
+/* Due time of the earliest timer, or UINT64_MAX. */
+uint64_t timerq_next_due(const struct timerq *q);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * config: INI parsing with inih. inih reports only the line of the first
+ * error, so the handler stores the message and config_load() prefixes it with
+ * file and line.
+ */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct load_state {
+    struct config *cfg;
+    char msg[512];
+};
+
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (gethostname(cfg->tap_name, sizeof(cfg->tap_name) - 1) != 0 || !cfg->tap_name[0])
+        snprintf(cfg->tap_name, sizeof(cfg->tap_name), "siptap");
+    cfg->stats_interval_s = 300;
+    cfg->kernel_buffer_mb = 64;
+    cfg->snaplen = 65535;
+    cfg->max_calls = 100000;
+    decoder_config_defaults(&cfg->decoder);
+    sink_options_defaults(&cfg->sink);
+    cfg->kafka_view[0] = NULL;
+}
+
+static bool parse_uint(const char *value, unsigned long long min, unsigned long long max,
+                       unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (*value == '-' || *value == '\0')
+        return false;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+struct uint_key {
+    const char *section, *name;
+    unsigned long long min, max;
+    size_t offset;
+    size_t width; /* sizeof the field */
+};
+
+#define UINT_KEY(sec, key, lo, hi, field)                                                          \
+    {sec, key, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field)}
+
+static const struct uint_key uint_keys[] = {
+    UINT_KEY("general", "stats_interval", 1, 86400, stats_interval_s),
+    UINT_KEY("capture", "buffer_mb", 1, 4096, kernel_buffer_mb),
+    UINT_KEY("capture", "snaplen", 64, 262144, snaplen),
+    UINT_KEY("limits", "max_calls", 1, 10000000, max_calls),
+    UINT_KEY("limits", "max_fragments", 1, 1000000, decoder.frag_max_datagrams),
+    UINT_KEY("limits", "max_fragments_per_source", 1, 1000000, decoder.frag_max_per_source),
+    UINT_KEY("limits", "fragment_timeout_ms", 100, 600000, decoder.frag_timeout_ms),
+    UINT_KEY("limits", "max_tcp_streams", 1, 10000000, decoder.tcp_max_streams),
+    UINT_KEY("limits", "tcp_max_pending", 4096, 64 * 1024 * 1024, decoder.tcp_max_pending),
+    UINT_KEY("limits", "tcp_idle_timeout_ms", 1000, 86400000, decoder.tcp_idle_timeout_ms),
+    UINT_KEY("output", "queue_size", 1, 100000000, sink.queue_size),
+    UINT_KEY("output", "redis_maxlen", 0, 1000000000, sink.redis_maxlen),
+};
+
+static void store_uint(struct config *cfg, const struct uint_key *k, unsigned long long v)
+{
+    char *field = (char *)cfg + k->offset;
+    if (k->width == sizeof(unsigned)) {
+        unsigned u = (unsigned)v;
+        memcpy(field, &u, sizeof(u));
+    } else {
+        size_t s = (size_t)v;
+        memcpy(field, &s, sizeof(s));
+    }
+}
+
+static bool set_string(char *dst, size_t dstlen, const char *value, struct load_state *st,
+                       const char *name)
+{
+    if (strlen(value) >= dstlen) {
+        snprintf(st->msg, sizeof(st->msg), "%s is too long (at most %zu characters)", name,
+                 dstlen - 1);
+        return false;
+    }
+    memcpy(dst, value, strlen(value) + 1);
+    return true;
+}
+
+static struct trunk_config *trunk_for_section(struct config *cfg, const char *name,
+                                              struct load_state *st)
+{
+    for (size_t i = 0; i < cfg->trunk_count; i++)
+        if (strcmp(cfg->trunks[i].name, name) == 0)
+            return &cfg->trunks[i];
+    if (cfg->trunk_count >= CONFIG_MAX_TRUNKS) {
+        snprintf(st->msg, sizeof(st->msg), "too many trunks (at most %d)", CONFIG_MAX_TRUNKS);
+        return NULL;
+    }
+    if (!*name || strlen(name) >= sizeof(cfg->trunks[0].name)) {
+        snprintf(st->msg, sizeof(st->msg),
+                 "a trunk needs a name of 1 to 63 characters: [trunk acme-primary]");
+        return NULL;
+    }
+    struct trunk_config *t = &cfg->trunks[cfg->trunk_count++];
+    memset(t, 0, sizeof(*t));
+    memcpy(t->name, name, strlen(name) + 1);
+    return t;
+}
+
+static bool parse_trunk_match(struct trunk_config *t, const char *value, struct load_state *st)
+{
+    char list[1024];
+    if (!set_string(list, sizeof(list), value, st, "match"))
+        return false;
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        if (t->prefix_count >= CONFIG_MAX_TRUNK_PREFIXES) {
+            snprintf(st->msg, sizeof(st->msg), "trunk %s: too many addresses (at most %d)",
+                     t->name, CONFIG_MAX_TRUNK_PREFIXES);
+            return false;
+        }
+        if (!net_prefix_parse(&t->prefixes[t->prefix_count], tok)) {
+            snprintf(st->msg, sizeof(st->msg),
+                     "trunk %s: '%s' is not an address or prefix; write e.g. "
+                     "match = 203.0.113.10, 198.51.100.0/24, 2001:db8::/32",
+                     t->name, tok);
+            return false;
+        }
+        t->prefix_count++;
+    }
+    return true;
+}
+
+static int handle_key(struct load_state *st, const char *section, const char *name,
+                      const char *value)
+{
+    struct config *cfg = st->cfg;
+
+    if (strncmp(section, "trunk ", 6) == 0) {
+        struct trunk_config *t = trunk_for_section(cfg, section + 6, st);
+        if (!t)
+            return 0;
+        if (strcmp(name, "match") == 0)
+            return parse_trunk_match(t, value, st);
+        snprintf(st->msg, sizeof(st->msg),
+                 "unknown key '%s' in [%s]; a trunk section takes: match = ADDR[/BITS], ...",
+                 name, section);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(uint_keys) / sizeof(uint_keys[0]); i++) {
+        const struct uint_key *k = &uint_keys[i];
+        if (strcmp(section, k->section) != 0 || strcmp(name, k->name) != 0)
+            continue;
+        unsigned long long v;
+        if (!parse_uint(value, k->min, k->max, &v)) {
+            snprintf(st->msg, sizeof(st->msg), "%s = '%s' must be a whole number from %llu to %llu",
+                     name, value, k->min, k->max);
+            return 0;
+        }
+        store_uint(cfg, k, v);
+        return 1;
+    }
+    if (strcmp(section, "general") == 0 && strcmp(name, "tap_name") == 0)
+        return set_string(cfg->tap_name, sizeof(cfg->tap_name), value, st, name);
+    if (strcmp(section, "capture") == 0 && strcmp(name, "filter") == 0)
+        return set_string(cfg->bpf, sizeof(cfg->bpf), value, st, name);
+    if (strcmp(section, "output") == 0 && strcmp(name, "redis_user") == 0)
+        return set_string(cfg->redis_user, sizeof(cfg->redis_user), value, st, name);
+    if (strcmp(section, "output") == 0 && strcmp(name, "redis_password") == 0)
+        return set_string(cfg->redis_password, sizeof(cfg->redis_password), value, st, name);
+    if (strcmp(section, "output") == 0 && strncmp(name, "kafka.", 6) == 0 && name[6]) {
+        if (cfg->kafka_prop_count >= CONFIG_MAX_KAFKA_PROPS) {
+            snprintf(st->msg, sizeof(st->msg), "too many kafka.* properties (at most %d)",
+                     CONFIG_MAX_KAFKA_PROPS);
+            return 0;
+        }
+        cfg->kafka_props[cfg->kafka_prop_count * 2] = strdup(name + 6);
+        cfg->kafka_props[cfg->kafka_prop_count * 2 + 1] = strdup(value);
+        cfg->kafka_prop_count++;
+        return 1;
+    }
+
+    static const char *const known_sections[] = {"general", "capture", "limits", "output"};
+    bool section_known = false;
+    for (size_t i = 0; i < 4; i++)
+        section_known |= strcmp(section, known_sections[i]) == 0;
+    if (!section_known)
+        snprintf(st->msg, sizeof(st->msg),
+                 "unknown section [%s]; sections are [general], [capture], [limits], [output] "
+                 "and [trunk NAME]",
+                 section);
+    else
+        snprintf(st->msg, sizeof(st->msg),
+                 "unknown key '%s' in [%s]; see siptap.conf.example for the keys it takes", name,
+                 section);
+    return 0;
+}
+
+/* inih keeps going after an error and reports the first error's line, so the
+ * first message is the one kept. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct load_state *st = user;
+    struct load_state local = {.cfg = st->cfg};
+    int ok = handle_key(&local, section, name, value);
+    if (!ok && !st->msg[0])
+        memcpy(st->msg, local.msg, sizeof(st->msg));
+    return ok;
+}
+
+bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct load_state st = {.cfg = cfg};
+    snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return false;
+    }
+    int line = ini_parse_file(f, on_key, &st);
+    fclose(f);
+    if (line != 0) {
+        if (!st.msg[0])
+            snprintf(st.msg, sizeof(st.msg),
+                     "not an INI line; write 'key = value' under a [section] header");
+        snprintf(err, errlen, "%s:%d: %s", path, line, st.msg);
+        return false;
+    }
+    for (size_t i = 0; i < cfg->kafka_prop_count * 2; i++)
+        cfg->kafka_view[i] = cfg->kafka_props[i];
+    cfg->kafka_view[cfg->kafka_prop_count * 2] = NULL;
+    cfg->sink.kafka_props = cfg->kafka_view;
+    cfg->sink.redis_user = cfg->redis_user[0] ? cfg->redis_user : NULL;
+    cfg->sink.redis_password = cfg->redis_password[0] ? cfg->redis_password : NULL;
+    for (size_t i = 0; i < cfg->trunk_count; i++) {
+        if (cfg->trunks[i].prefix_count == 0) {
+            snprintf(err, errlen, "%s: trunk %s has no 'match = ADDR[/BITS], ...' line", path,
+                     cfg->trunks[i].name);
+            return false;
+        }
+    }
+    return true;
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->kafka_prop_count * 2; i++)
+        free(cfg->kafka_props[i]);
+    cfg->kafka_prop_count = 0;
+}
+
+const struct trunk_config *config_find_trunk(const struct config *cfg, const struct net_addr *addr)
+{
+    for (size_t i = 0; i < cfg->trunk_count; i++)
+        for (size_t j = 0; j < cfg->trunks[i].prefix_count; j++)
+            if (net_prefix_contains(&cfg->trunks[i].prefixes[j], addr))
+                return &cfg->trunks[i];
+    return NULL;
+}

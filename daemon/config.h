@@ -1,0 +1,63 @@
+/*
+ * config: the daemon's configuration file (INI, in the spirit of pjsip.conf).
+ *
+ *   [general]   tap_name, stats_interval (seconds of capture time)
+ *   [capture]   buffer_mb, snaplen, filter
+ *   [limits]    max_calls, max_fragments, max_fragments_per_source,
+ *               fragment_timeout_ms, max_tcp_streams, tcp_max_pending,
+ *               tcp_idle_timeout_ms
+ *   [output]    queue_size, redis_maxlen, redis_user, redis_password,
+ *               kafka.<librdkafka property> = value
+ *   [trunk NAME] match = ADDR[/BITS], ...   (like a pjsip identify section)
+ *
+ * Every error names the file, the line and what would be right; the caller
+ * prints it and exits 2.
+ */
+#ifndef SIPTAP_DAEMON_CONFIG_H
+#define SIPTAP_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/netaddr.h"
+#include "decoders/decode.h"
+#include "outputs/sink.h"
+
+#define CONFIG_MAX_TRUNKS 64
+#define CONFIG_MAX_TRUNK_PREFIXES 32
+#define CONFIG_MAX_KAFKA_PROPS 64
+
+struct trunk_config {
+    char name[64];
+    struct net_prefix prefixes[CONFIG_MAX_TRUNK_PREFIXES];
+    size_t prefix_count;
+};
+
+struct config {
+    char path[256]; /* "" when built-in defaults apply */
+    char tap_name[64];
+    unsigned stats_interval_s;
+    unsigned kernel_buffer_mb;
+    unsigned snaplen;
+    char bpf[1024];
+    size_t max_calls;
+    struct decoder_config decoder;
+    struct sink_options sink;
+    char redis_user[128], redis_password[256];
+    /* key/value pairs for librdkafka, NULL-terminated view in kafka_view */
+    char *kafka_props[CONFIG_MAX_KAFKA_PROPS * 2];
+    const char *kafka_view[CONFIG_MAX_KAFKA_PROPS * 2 + 1];
+    size_t kafka_prop_count;
+    struct trunk_config trunks[CONFIG_MAX_TRUNKS];
+    size_t trunk_count;
+};
+
+void config_defaults(struct config *cfg);
+/* Loads path over the defaults. false with a message "FILE:LINE: ..." in err. */
+bool config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* The trunk whose match list contains addr, or NULL. */
+const struct trunk_config *config_find_trunk(const struct config *cfg, const struct net_addr *addr);
+
+#endif

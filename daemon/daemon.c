@@ -1,0 +1,381 @@
+/*
+ * daemon: command line, start-up, the event loop and shutdown.
+ *
+ * Time: every packet advances the capture clock (timerq) before it is
+ * decoded, so timers due before the packet fire first. In live capture a
+ * one-second wall timer also advances the clock when the wire is quiet,
+ * lagging wall time by half a second so packets still in the kernel buffer
+ * are not overtaken. At the end of a file the clock stays at the last
+ * packet's time: only timers that capture time reached fire, and the
+ * correlation layer closes what is still open with reason capture_end.
+ */
+#include "daemon/daemon.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "outputs/sink.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: siptapd [-c CONFIG] (-i IFACE | -r FILE) [-f BPF] [-o OUTPUT]... [options]\n"
+            "\n"
+            "Passive SIP/RTP tap: follows every call on a mirror port and reports trunk faults.\n"
+            "\n"
+            "  -i IFACE          live capture on IFACE (promiscuous)\n"
+            "  -r FILE           read a pcap/pcapng file as fast as possible, then exit\n"
+            "  -f BPF            capture filter (default: everything)\n"
+            "  -o OUTPUT         where events go (repeatable); default with -r: -\n"
+            "                      -                     JSON Lines on stdout\n"
+            "                      file:PATH             JSON Lines appended to PATH\n"
+            "                      redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]\n"
+            "                      kafka://HOST:PORT[,HOST:PORT...]/TOPIC\n"
+            "                      syslog[:FACILITY]     alerts (warning and above)\n"
+            "  -c CONFIG         configuration file (trunks, rules, outputs)\n"
+            "  -n, --tap-name N  name stamped on every event (default: host name)\n"
+            "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
+            "  -h, --help        this text\n"
+            "  -V, --version     version\n"
+            "\n"
+            "examples:\n"
+            "  siptapd -r trunk.pcap                      events of a capture on stdout\n"
+            "  siptapd -i eth1 -f 'udp or tcp port 5060' -o redis://127.0.0.1:6379\n"
+            "  siptapd -c /etc/siptap/siptap.conf -i eth1 -o kafka://10.0.0.5:9092/voip "
+            "-o syslog\n");
+}
+
+int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"tap-name", required_argument, NULL, 'n'},
+        {"check-config", no_argument, NULL, 1000},
+        {NULL, 0, NULL, 0},
+    };
+    memset(opts, 0, sizeof(*opts));
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:i:r:f:o:n:hV", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            opts->config_path = optarg;
+            break;
+        case 'i':
+            opts->iface = optarg;
+            break;
+        case 'r':
+            opts->file = optarg;
+            break;
+        case 'f':
+            opts->bpf = optarg;
+            break;
+        case 'o':
+            if (opts->output_count >= DAEMON_MAX_OUTPUTS) {
+                fprintf(stderr, "siptapd: at most %d -o outputs\n", DAEMON_MAX_OUTPUTS);
+                return 2;
+            }
+            opts->outputs[opts->output_count++] = optarg;
+            break;
+        case 'n':
+            opts->tap_name = optarg;
+            break;
+        case 1000:
+            opts->check_config = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("siptapd %s\n", SIPTAP_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "siptapd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (opts->check_config)
+        return -1;
+    if (!!opts->iface == !!opts->file) {
+        fprintf(stderr, "siptapd: give exactly one of -i IFACE or -r FILE\n");
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+static void schedule_stats(struct siptap *d, uint64_t from_us)
+{
+    timerq_schedule(&d->timers, &d->stats_timer,
+                    from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
+}
+
+static void update_kernel_drops(struct siptap *d)
+{
+    uint64_t recv, drop, ifdrop;
+    if (!capture_kernel_stats(&d->capture, &recv, &drop, &ifdrop))
+        return;
+    /* pcap_stats counters are 32-bit on Linux and wrap: accumulate deltas. */
+    uint32_t now = (uint32_t)drop;
+    d->kernel_drops += (uint32_t)(now - d->last_ps_drop);
+    d->last_ps_drop = now;
+}
+
+void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
+{
+    update_kernel_drops(d);
+    json_t *ev = event_new("stats", SEVERITY_INFO, ts_us, NULL, NULL);
+    json_object_set_new(ev, "packets", json_integer((json_int_t)*d->packets));
+    json_object_set_new(ev, "bytes", json_integer((json_int_t)*d->bytes));
+    json_object_set_new(ev, "kernel_drops", json_integer((json_int_t)d->kernel_drops));
+    json_object_set_new(ev, "active_calls", json_integer(0));
+    /* Events published before this one. */
+    json_object_set_new(ev, "events", json_integer((json_int_t)d->bus.published));
+    json_t *counters = json_object();
+    for (size_t i = 0; i < d->counters.count; i++)
+        json_object_set_new(counters, d->counters.names[i],
+                            json_integer((json_int_t)d->counters.values[i]));
+    json_object_set_new(ev, "counters", counters);
+    json_t *outputs = json_object();
+    event_bus_add_stats(&d->bus, outputs);
+    json_object_set_new(ev, "outputs", outputs);
+    event_bus_publish(&d->bus, ev, d->cfg.tap_name);
+}
+
+static void on_stats_timer(struct timer *t, uint64_t now_us, void *arg)
+{
+    (void)t;
+    struct siptap *d = arg;
+    daemon_publish_stats(d, now_us);
+    schedule_stats(d, now_us);
+}
+
+/* ---- decoder output: the next layers plug in here ---- */
+
+static void on_udp(void *user, const struct packet *pkt)
+{
+    struct siptap *d = user;
+    (void)pkt;
+    (*d->udp_datagrams)++;
+}
+
+static size_t on_tcp_data(void *user, const struct tcp_data *data)
+{
+    struct siptap *d = user;
+    *d->tcp_bytes += data->len;
+    return data->len;
+}
+
+static void on_tcp_close(void *user, uint64_t stream_id)
+{
+    (void)user;
+    (void)stream_id;
+}
+
+static void on_packet(void *user, const struct pcap_pkthdr *hdr, const uint8_t *data)
+{
+    struct siptap *d = user;
+    uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
+    (*d->packets)++;
+    *d->bytes += hdr->len;
+    if (!d->clock_started) {
+        d->clock_started = true;
+        d->timers.now_us = ts;
+        schedule_stats(d, ts);
+    }
+    timerq_advance(&d->timers, ts);
+    decoder_process(d->decoder, ts, data, hdr->caplen, hdr->len);
+}
+
+static void finish(struct siptap *d)
+{
+    if (d->finished)
+        return;
+    d->finished = true;
+    capture_stop(&d->capture);
+    uint64_t now = timerq_now(&d->timers);
+    if (!d->clock_started) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+    }
+    daemon_publish_stats(d, now);
+    event_bus_drain(&d->bus, 5.0);
+    ev_break(d->loop, EVBREAK_ALL);
+}
+
+static void on_file_end(void *user)
+{
+    finish(user);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct siptap *d = w->data;
+    if (w->signum == SIGUSR1) {
+        daemon_publish_stats(d, timerq_now(&d->timers));
+    } else if (w->signum == SIGHUP) {
+        event_bus_reopen(&d->bus);
+    } else {
+        finish(d);
+    }
+}
+
+static void on_wall_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct siptap *d = w->data;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    uint64_t wall = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+    if (!d->clock_started) {
+        d->clock_started = true;
+        d->timers.now_us = wall;
+        schedule_stats(d, wall);
+    }
+    if (wall > 500000u)
+        timerq_advance(&d->timers, wall - 500000u);
+    decoder_expire(d->decoder, timerq_now(&d->timers));
+}
+
+static void watch_signal(struct siptap *d, ev_signal *w, int signum)
+{
+    ev_signal_init(w, on_signal, signum);
+    w->data = d;
+    ev_signal_start(d->loop, w);
+}
+
+static int open_outputs(struct siptap *d, const struct daemon_options *opts)
+{
+    const char *specs[DAEMON_MAX_OUTPUTS];
+    int count = opts->output_count;
+    for (int i = 0; i < count; i++)
+        specs[i] = opts->outputs[i];
+    if (count == 0) {
+        if (opts->iface) {
+            fprintf(stderr, "siptapd: live capture needs at least one -o OUTPUT "
+                            "(for example -o - or -o redis://127.0.0.1:6379)\n");
+            return 2;
+        }
+        specs[count++] = "-";
+    }
+    for (int i = 0; i < count; i++) {
+        char err[512] = "";
+        struct sink *s = sink_create(specs[i], &d->cfg.sink, err, sizeof(err));
+        if (!s) {
+            fprintf(stderr, "siptapd: -o %s: %s\n", specs[i], err);
+            return 2;
+        }
+        event_bus_add_sink(&d->bus, s);
+    }
+    return 0;
+}
+
+int daemon_init(struct siptap *d, const struct daemon_options *opts)
+{
+    char err[1024] = "";
+    memset(d, 0, sizeof(*d));
+    config_defaults(&d->cfg);
+    counters_init(&d->counters);
+    timerq_init(&d->timers);
+    event_bus_init(&d->bus, d->cfg.tap_name);
+    if (opts->config_path && !config_load(&d->cfg, opts->config_path, err, sizeof(err))) {
+        fprintf(stderr, "siptapd: %s\n", err);
+        return 2;
+    }
+    if (opts->check_config) {
+        printf("%s: configuration is valid\n", opts->config_path ? opts->config_path : "(defaults)");
+        return 0;
+    }
+    if (opts->tap_name)
+        snprintf(d->cfg.tap_name, sizeof(d->cfg.tap_name), "%s", opts->tap_name);
+    event_bus_init(&d->bus, d->cfg.tap_name);
+
+    d->packets = counters_register(&d->counters, "capture", "packets");
+    d->bytes = counters_register(&d->counters, "capture", "bytes");
+    d->udp_datagrams = counters_register(&d->counters, "transport", "udp_datagrams");
+    d->tcp_bytes = counters_register(&d->counters, "transport", "tcp_bytes");
+
+    int rc = open_outputs(d, opts);
+    if (rc != 0)
+        return rc;
+
+    struct capture_options co = {
+        .snaplen = d->cfg.snaplen,
+        .buffer_mb = d->cfg.kernel_buffer_mb,
+        .bpf = opts->bpf ? opts->bpf : d->cfg.bpf,
+    };
+    d->live = opts->iface != NULL;
+    if (d->live)
+        rc = capture_open_live(&d->capture, opts->iface, &co, err, sizeof(err));
+    else
+        rc = capture_open_file(&d->capture, opts->file, &co, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "siptapd: %s\n", err);
+        return strstr(err, "bad capture filter") ? 2 : 1;
+    }
+
+    struct decode_handlers h = {
+        .user = d, .udp = on_udp, .tcp_data = on_tcp_data, .tcp_close = on_tcp_close};
+    d->decoder = decoder_new(&d->cfg.decoder, &d->counters, &h);
+    if (!d->decoder) {
+        fprintf(stderr, "siptapd: out of memory\n");
+        return 1;
+    }
+    int dlt = capture_datalink(&d->capture);
+    if (decoder_set_linktype(d->decoder, dlt) != 0) {
+        fprintf(stderr, "siptapd: %s: link type %s (%d) is not supported\n", d->capture.source,
+                pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?", dlt);
+        return 2;
+    }
+
+    d->loop = ev_default_loop(EVFLAG_AUTO);
+    for (size_t i = 0; i < d->bus.sink_count; i++)
+        if (d->bus.sinks[i]->ops->start(d->bus.sinks[i], d->loop) != 0)
+            fprintf(stderr, "siptapd: output %s could not start; events for it are queued\n",
+                    d->bus.sinks[i]->name);
+    timer_init(&d->stats_timer, on_stats_timer, d);
+    watch_signal(d, &d->sig_int, SIGINT);
+    watch_signal(d, &d->sig_term, SIGTERM);
+    watch_signal(d, &d->sig_usr1, SIGUSR1);
+    watch_signal(d, &d->sig_hup, SIGHUP);
+    if (d->live) {
+        ev_timer_init(&d->wall_timer, on_wall_timer, 1.0, 1.0);
+        d->wall_timer.data = d;
+        ev_timer_start(d->loop, &d->wall_timer);
+    }
+    return 0;
+}
+
+int daemon_run(struct siptap *d)
+{
+    capture_start(&d->capture, d->loop, on_packet, on_file_end, d);
+    ev_run(d->loop, 0);
+    return d->exit_code;
+}
+
+void daemon_destroy(struct siptap *d)
+{
+    event_bus_destroy(&d->bus);
+    if (d->decoder)
+        decoder_free(d->decoder);
+    capture_close(&d->capture);
+    timerq_destroy(&d->timers);
+    config_free(&d->cfg);
+    if (d->loop)
+        ev_loop_destroy(d->loop);
+    d->loop = NULL;
+}

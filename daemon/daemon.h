@@ -1,0 +1,65 @@
+/*
+ * daemon: the one top-level context that owns every module, and the glue
+ * between them (capture -> decoders -> sip/rtp -> calls -> rules -> outputs).
+ * There are no other globals: each module gets the pieces it uses.
+ */
+#ifndef SIPTAP_DAEMON_DAEMON_H
+#define SIPTAP_DAEMON_DAEMON_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/counters.h"
+#include "core/timerq.h"
+#include "daemon/capture.h"
+#include "daemon/config.h"
+#include "decoders/decode.h"
+#include "outputs/event.h"
+
+#define DAEMON_MAX_OUTPUTS 16
+
+struct daemon_options {
+    const char *config_path;
+    const char *iface;
+    const char *file;
+    const char *bpf;
+    const char *outputs[DAEMON_MAX_OUTPUTS];
+    int output_count;
+    const char *tap_name;
+    bool check_config;
+};
+
+struct siptap {
+    struct ev_loop *loop;
+    struct config cfg;
+    struct counters counters;
+    struct timerq timers;
+    struct event_bus bus;
+    struct capture capture;
+    struct decoder *decoder;
+    bool live;
+    bool finished;
+    int exit_code;
+
+    uint64_t *packets, *bytes, *udp_datagrams, *tcp_bytes, *events_published;
+    uint64_t kernel_drops; /* cumulative, from pcap_stats */
+    uint32_t last_ps_drop;
+    bool clock_started;
+    struct timer stats_timer;
+
+    ev_signal sig_int, sig_term, sig_usr1, sig_hup;
+    ev_timer wall_timer; /* live: advances the capture clock when the wire is quiet */
+};
+
+/* Parses argv into opts. Returns -1 to continue, else an exit status. */
+int daemon_parse_args(int argc, char **argv, struct daemon_options *opts);
+/* Builds everything from the options; 0, or an exit status (message printed). */
+int daemon_init(struct siptap *d, const struct daemon_options *opts);
+/* Runs the loop until the file ends or a signal stops it; returns the exit status. */
+int daemon_run(struct siptap *d);
+void daemon_destroy(struct siptap *d);
+/* Publishes a stats event stamped at ts_us. */
+void daemon_publish_stats(struct siptap *d, uint64_t ts_us);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * decode: from a captured frame to transport payloads, zero copy.
+ *
+ * decoder_process() peels link, tunnel, IP and transport layers (one file per
+ * layer under decoders/) and hands the result to the caller's handlers:
+ *   - udp():      one call per UDP datagram (fragmented datagrams after
+ *                 reassembly), with the packet view filled;
+ *   - tcp_data(): in-order bytes of one direction of a TCP connection. The
+ *                 handler returns how many bytes it consumed; the rest are
+ *                 kept (up to tcp_max_pending bytes) and presented again,
+ *                 followed by new bytes, on the next call, so a SIP message
+ *                 split across segments arrives whole.
+ *   - tcp_close(): the connection ended (FIN/RST/idle/eviction); per-stream
+ *                 state the handler keeps can go.
+ * Every malformed or unsupported case increments a named counter in the
+ * "decode" group; nothing here aborts on bad input.
+ */
+#ifndef SIPTAP_DECODERS_DECODE_H
+#define SIPTAP_DECODERS_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/counters.h"
+#include "core/packet.h"
+
+struct tcp_data {
+    uint64_t ts_us;
+    uint64_t stream_id; /* unique per connection for the daemon's lifetime */
+    int direction;      /* 0: from the connection's initiator (or first seen sender), 1: reverse */
+    struct endpoint src, dst;
+    const uint8_t *data;
+    size_t len;
+};
+
+struct decode_handlers {
+    void *user;
+    void (*udp)(void *user, const struct packet *pkt);
+    size_t (*tcp_data)(void *user, const struct tcp_data *data);
+    void (*tcp_close)(void *user, uint64_t stream_id);
+};
+
+struct decoder_config {
+    size_t frag_max_datagrams;     /* IP datagrams being reassembled at once */
+    size_t frag_max_per_source;    /* of those, from one source address */
+    uint32_t frag_timeout_ms;      /* incomplete datagram dropped after this */
+    size_t tcp_max_streams;        /* TCP connections followed at once */
+    size_t tcp_max_pending;        /* bytes buffered per direction (gaps, partial messages) */
+    uint32_t tcp_idle_timeout_ms;  /* connection forgotten after this much silence */
+};
+
+void decoder_config_defaults(struct decoder_config *cfg);
+
+struct decoder;
+
+struct decoder *decoder_new(const struct decoder_config *cfg, struct counters *counters,
+                            const struct decode_handlers *handlers);
+void decoder_free(struct decoder *d);
+/* pcap DLT_* link type of the frames to come; -1 if unsupported. */
+int decoder_set_linktype(struct decoder *d, int dlt);
+void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
+                     uint32_t wirelen);
+/* Drops fragments and TCP streams idle past their timeouts (capture time). */
+void decoder_expire(struct decoder *d, uint64_t now_us);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * sink: the part every sink shares (bounded queue, filter, counters) and the
+ * factory that turns an `-o` form into a sink.
+ */
+#include "outputs/sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sink_options_defaults(struct sink_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->queue_size = 100000;
+    o->redis_maxlen = 1000000;
+}
+
+bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name,
+                    size_t queue_size)
+{
+    memset(s, 0, sizeof(*s));
+    s->ops = ops;
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    s->min_severity = SEVERITY_INFO;
+    if (queue_size == 0)
+        queue_size = 1;
+    s->queue.ring = calloc(queue_size, sizeof(*s->queue.ring));
+    s->queue.capacity = queue_size;
+    return s->queue.ring != NULL;
+}
+
+void sink_base_destroy(struct sink *s)
+{
+    while (s->queue.count)
+        sink_queue_pop(s);
+    free(s->queue.ring);
+    s->queue.ring = NULL;
+}
+
+bool sink_accepts(const struct sink *s, const struct event_record *r)
+{
+    if (r->severity >= s->min_severity)
+        return true;
+    for (size_t i = 0; i < s->type_count; i++)
+        if (r->type && strcmp(s->types[i], r->type) == 0)
+            return true;
+    return false;
+}
+
+void sink_queue_push(struct sink *s, struct event_record *r)
+{
+    struct sink_queue *q = &s->queue;
+    if (q->count == q->capacity) {
+        sink_queue_pop(s);
+        s->dropped++;
+    }
+    q->ring[(q->head + q->count) % q->capacity] = r;
+    q->count++;
+    s->queued++;
+}
+
+struct event_record *sink_queue_peek(const struct sink *s, size_t i)
+{
+    const struct sink_queue *q = &s->queue;
+    if (i >= q->count)
+        return NULL;
+    return q->ring[(q->head + i) % q->capacity];
+}
+
+void sink_queue_pop(struct sink *s)
+{
+    struct sink_queue *q = &s->queue;
+    if (q->count == 0)
+        return;
+    event_record_unref(q->ring[q->head]);
+    q->ring[q->head] = NULL;
+    q->head = (q->head + 1) % q->capacity;
+    q->count--;
+}
+
+struct sink *sink_create(const char *spec, const struct sink_options *opts, char *err,
+                         size_t errlen)
+{
+    if (strcmp(spec, "-") == 0)
+        return jsonl_sink_new_stdout(opts->queue_size);
+    if (strncmp(spec, "file:", 5) == 0) {
+        if (spec[5] == '\0') {
+            snprintf(err, errlen, "output '%s' names no file; write it as file:/var/log/siptap/events.jsonl", spec);
+            return NULL;
+        }
+        return jsonl_sink_new_file(spec + 5, opts->queue_size, err, errlen);
+    }
+    snprintf(err, errlen,
+             "unknown output '%s'; use one of: - | file:PATH | "
+             "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME] | "
+             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY]",
+             spec);
+    return NULL;
+}

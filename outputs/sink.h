@@ -1,0 +1,94 @@
+/*
+ * sink: where events go. One implementation per output form of `-o`
+ * (jsonl: stdout and files; redis; kafka; syslog), all behind sink_ops.
+ *
+ * The bus pushes records into the sink's bounded queue (sink_queue_*) and
+ * calls ops->wake(); the implementation delivers from the head of the queue
+ * whenever its transport can take more, without ever blocking the loop.
+ * When the queue is full the oldest record is dropped and counted, so a dead
+ * server costs memory up to the bound and nothing else.
+ */
+#ifndef SIPTAP_OUTPUTS_SINK_H
+#define SIPTAP_OUTPUTS_SINK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outputs/event.h"
+
+struct ev_loop;
+struct sink;
+
+struct sink_ops {
+    const char *kind;
+    /* Called once the event loop exists; may start connecting. 0 or -1. */
+    int (*start)(struct sink *s, struct ev_loop *loop);
+    /* New records are queued: deliver what the transport can take now. */
+    void (*wake)(struct sink *s);
+    /* Shutdown: deliver what is queued, waiting at most timeout_s. */
+    void (*drain)(struct sink *s, double timeout_s);
+    /* SIGHUP (files reopen; others may ignore). May be NULL. */
+    void (*reopen)(struct sink *s);
+    /* Extra per-sink figures for the stats event. May be NULL. */
+    void (*add_stats)(const struct sink *s, json_t *obj);
+    void (*destroy)(struct sink *s);
+};
+
+struct sink_queue {
+    struct event_record **ring;
+    size_t capacity, head, count;
+};
+
+#define SINK_MAX_TYPES 32
+
+struct sink {
+    const struct sink_ops *ops;
+    char name[160]; /* the -o text, credentials masked */
+    struct sink_queue queue;
+    /* Filter: an event goes to this sink if its severity >= min_severity or
+     * its type is listed in types. */
+    enum severity min_severity;
+    char types[SINK_MAX_TYPES][32];
+    size_t type_count;
+    uint64_t queued, dropped, delivered, failed;
+};
+
+/* Options that apply to every sink built from `-o` (config [output]). */
+struct sink_options {
+    size_t queue_size;
+    size_t redis_maxlen;          /* approximate MAXLEN for XADD */
+    const char *redis_password;   /* NULL: none */
+    const char *redis_user;       /* NULL: none */
+    const char *const *kafka_props; /* NULL-terminated key, value, key, value... */
+};
+
+void sink_options_defaults(struct sink_options *o);
+
+/* Builds a sink from an -o form. On error returns NULL and writes a message
+ * that says what a right form looks like into err. */
+struct sink *sink_create(const char *spec, const struct sink_options *opts, char *err,
+                         size_t errlen);
+
+/* For implementations: initialise the shared part. */
+bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name,
+                    size_t queue_size);
+void sink_base_destroy(struct sink *s);
+bool sink_accepts(const struct sink *s, const struct event_record *r);
+/* Queue operations. push drops (and counts) the oldest record when full. */
+void sink_queue_push(struct sink *s, struct event_record *r);
+static inline size_t sink_queue_count(const struct sink *s)
+{
+    return s->queue.count;
+}
+/* i-th record from the head (0 = oldest), not removed; NULL past the end. */
+struct event_record *sink_queue_peek(const struct sink *s, size_t i);
+/* Removes the head record and releases the queue's reference. */
+void sink_queue_pop(struct sink *s);
+
+/* Implementations (one file each). */
+struct sink *jsonl_sink_new_stdout(size_t queue_size);
+struct sink *jsonl_sink_new_file(const char *path, size_t queue_size, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: a gcc build, then the same suite built with clang
+# under AddressSanitizer and UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf build-ci build-ci-asan
+CC=gcc meson setup build-ci --buildtype=debugoptimized >/dev/null
+ninja -C build-ci
+meson test -C build-ci --print-errorlogs --num-processes 2
+CC=clang meson setup build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  --buildtype=debug >/dev/null
+ninja -C build-ci-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-ci-asan --print-errorlogs --num-processes 2
