@@ -16,6 +16,8 @@
 struct load_state {
     struct config *cfg;
     char msg[512];
+    int line; /* of the line being handled: counted by read_line */
+    FILE *file;
 };
 
 void config_defaults(struct config *cfg)
@@ -98,19 +100,19 @@ static bool set_string(char *dst, size_t dstlen, const char *value, struct load_
 static struct trunk_config *trunk_for_section(struct config *cfg, const char *name,
                                               struct load_state *st)
 {
-    for (size_t i = 0; i < cfg->trunk_count; i++)
-        if (strcmp(cfg->trunks[i].name, name) == 0)
-            return &cfg->trunks[i];
-    if (cfg->trunk_count >= CONFIG_MAX_TRUNKS) {
-        snprintf(st->msg, sizeof(st->msg), "too many trunks (at most %d)", CONFIG_MAX_TRUNKS);
+    for (size_t i = 0; i < cfg->trunks.count; i++)
+        if (strcmp(cfg->trunks.trunks[i].name, name) == 0)
+            return &cfg->trunks.trunks[i];
+    if (cfg->trunks.count >= TRUNK_MAX) {
+        snprintf(st->msg, sizeof(st->msg), "too many trunks (at most %d)", TRUNK_MAX);
         return NULL;
     }
-    if (!*name || strlen(name) >= sizeof(cfg->trunks[0].name)) {
+    if (!*name || strlen(name) >= sizeof(cfg->trunks.trunks[0].name)) {
         snprintf(st->msg, sizeof(st->msg),
                  "a trunk needs a name of 1 to 63 characters: [trunk acme-primary]");
         return NULL;
     }
-    struct trunk_config *t = &cfg->trunks[cfg->trunk_count++];
+    struct trunk_config *t = &cfg->trunks.trunks[cfg->trunks.count++];
     memset(t, 0, sizeof(*t));
     memcpy(t->name, name, strlen(name) + 1);
     return t;
@@ -123,9 +125,9 @@ static bool parse_trunk_match(struct trunk_config *t, const char *value, struct 
         return false;
     char *save = NULL;
     for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-        if (t->prefix_count >= CONFIG_MAX_TRUNK_PREFIXES) {
+        if (t->prefix_count >= TRUNK_MAX_PREFIXES) {
             snprintf(st->msg, sizeof(st->msg), "trunk %s: too many addresses (at most %d)",
-                     t->name, CONFIG_MAX_TRUNK_PREFIXES);
+                     t->name, TRUNK_MAX_PREFIXES);
             return false;
         }
         if (!net_prefix_parse(&t->prefixes[t->prefix_count], tok)) {
@@ -140,10 +142,37 @@ static bool parse_trunk_match(struct trunk_config *t, const char *value, struct 
     return true;
 }
 
+static bool keep_rule_setting(struct load_state *st, const char *section, const char *name,
+                              const char *value)
+{
+    struct rule_settings *rs = &st->cfg->rules;
+    if (rs->count >= RULES_MAX_SETTINGS) {
+        snprintf(st->msg, sizeof(st->msg), "too many rule settings (at most %d)",
+                 RULES_MAX_SETTINGS);
+        return false;
+    }
+    struct rule_setting *s = &rs->items[rs->count];
+    if (strlen(section) >= sizeof(s->section) || strlen(name) >= sizeof(s->key) ||
+        strlen(value) >= sizeof(s->value)) {
+        snprintf(st->msg, sizeof(st->msg), "line too long for a rule setting");
+        return false;
+    }
+    memcpy(s->section, section, strlen(section) + 1);
+    memcpy(s->key, name, strlen(name) + 1);
+    memcpy(s->value, value, strlen(value) + 1);
+    s->line = st->line;
+    rs->count++;
+    return true;
+}
+
 static int handle_key(struct load_state *st, const char *section, const char *name,
                       const char *value)
 {
     struct config *cfg = st->cfg;
+    if (strncmp(section, "trunk ", 6) == 0 && strncmp(name, "rule.", 5) == 0)
+        return trunk_for_section(cfg, section + 6, st) && keep_rule_setting(st, section, name, value);
+    if (strncmp(section, "rule ", 5) == 0 || strcmp(section, "severity") == 0)
+        return keep_rule_setting(st, section, name, value);
 
     if (strncmp(section, "trunk ", 6) == 0) {
         struct trunk_config *t = trunk_for_section(cfg, section + 6, st);
@@ -195,8 +224,8 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         section_known |= strcmp(section, known_sections[i]) == 0;
     if (!section_known)
         snprintf(st->msg, sizeof(st->msg),
-                 "unknown section [%s]; sections are [general], [capture], [limits], [output] "
-                 "and [trunk NAME]",
+                 "unknown section [%s]; sections are [general], [capture], [limits], [output], "
+                 "[trunk NAME], [rule NAME] and [severity]",
                  section);
     else
         snprintf(st->msg, sizeof(st->msg),
@@ -210,23 +239,35 @@ static int handle_key(struct load_state *st, const char *section, const char *na
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     struct load_state *st = user;
-    struct load_state local = {.cfg = st->cfg};
+    struct load_state local = {.cfg = st->cfg, .line = st->line};
     int ok = handle_key(&local, section, name, value);
     if (!ok && !st->msg[0])
         memcpy(st->msg, local.msg, sizeof(st->msg));
     return ok;
 }
 
+/* inih's line reader, counting lines so rule settings can carry theirs. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct load_state *st = stream;
+    char *s = fgets(str, num, st->file);
+    if (s)
+        st->line++;
+    return s;
+}
+
 bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     struct load_state st = {.cfg = cfg};
     snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+    snprintf(cfg->rules.path, sizeof(cfg->rules.path), "%s", path);
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return false;
     }
-    int line = ini_parse_file(f, on_key, &st);
+    st.file = f;
+    int line = ini_parse_stream(read_line, &st, on_key, &st);
     fclose(f);
     if (line != 0) {
         if (!st.msg[0])
@@ -241,14 +282,14 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     cfg->sink.kafka_props = cfg->kafka_view;
     cfg->sink.redis_user = cfg->redis_user[0] ? cfg->redis_user : NULL;
     cfg->sink.redis_password = cfg->redis_password[0] ? cfg->redis_password : NULL;
-    for (size_t i = 0; i < cfg->trunk_count; i++) {
-        if (cfg->trunks[i].prefix_count == 0) {
+    for (size_t i = 0; i < cfg->trunks.count; i++) {
+        if (cfg->trunks.trunks[i].prefix_count == 0) {
             snprintf(err, errlen, "%s: trunk %s has no 'match = ADDR[/BITS], ...' line", path,
-                     cfg->trunks[i].name);
+                     cfg->trunks.trunks[i].name);
             return false;
         }
     }
-    return true;
+    return rules_validate(&cfg->rules, &cfg->trunks, err, errlen);
 }
 
 void config_free(struct config *cfg)
@@ -258,11 +299,3 @@ void config_free(struct config *cfg)
     cfg->kafka_prop_count = 0;
 }
 
-const struct trunk_config *config_find_trunk(const struct config *cfg, const struct net_addr *addr)
-{
-    for (size_t i = 0; i < cfg->trunk_count; i++)
-        for (size_t j = 0; j < cfg->trunks[i].prefix_count; j++)
-            if (net_prefix_contains(&cfg->trunks[i].prefixes[j], addr))
-                return &cfg->trunks[i];
-    return NULL;
-}

@@ -9,6 +9,9 @@
  *   [output]    queue_size, redis_maxlen, redis_user, redis_password,
  *               kafka.<librdkafka property> = value
  *   [trunk NAME] match = ADDR[/BITS], ...   (like a pjsip identify section)
+ *                rule.<rule>.<key> = value  (per-trunk rule override)
+ *   [rule NAME]  detector parameters (see rules/defaults.conf)
+ *   [severity]   <event type> = info|notice|warning|error|critical
  *
  * Every error names the file, the line and what would be right; the caller
  * prints it and exits 2.
@@ -21,18 +24,12 @@
 #include <stdint.h>
 
 #include "core/netaddr.h"
+#include "core/trunk.h"
 #include "decoders/decode.h"
 #include "outputs/sink.h"
+#include "rules/rules.h"
 
-#define CONFIG_MAX_TRUNKS 64
-#define CONFIG_MAX_TRUNK_PREFIXES 32
 #define CONFIG_MAX_KAFKA_PROPS 64
-
-struct trunk_config {
-    char name[64];
-    struct net_prefix prefixes[CONFIG_MAX_TRUNK_PREFIXES];
-    size_t prefix_count;
-};
 
 struct config {
     char path[256]; /* "" when built-in defaults apply */
@@ -49,15 +46,13 @@ struct config {
     char *kafka_props[CONFIG_MAX_KAFKA_PROPS * 2];
     const char *kafka_view[CONFIG_MAX_KAFKA_PROPS * 2 + 1];
     size_t kafka_prop_count;
-    struct trunk_config trunks[CONFIG_MAX_TRUNKS];
-    size_t trunk_count;
+    struct trunk_list trunks;
+    struct rule_settings rules; /* [rule X], [severity], trunk rule.* lines: checked by rules/ */
 };
 
 void config_defaults(struct config *cfg);
 /* Loads path over the defaults. false with a message "FILE:LINE: ..." in err. */
 bool config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
-/* The trunk whose match list contains addr, or NULL. */
-const struct trunk_config *config_find_trunk(const struct config *cfg, const struct net_addr *addr);
 
 #endif

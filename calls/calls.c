@@ -1,0 +1,690 @@
+/*
+ * calls: the INVITE dialog state machine and the call table.
+ *
+ * A call is keyed by Call-ID (one hash table of string keys) and kept on an
+ * LRU list; when the table is full the least recently active call is ended
+ * with reason "evicted" (counted) to make room. Each call has one timer on
+ * the capture clock whose meaning follows the state:
+ *   CALLING      timer B: no response at all within invite_timeout_s;
+ *   PROCEEDING   provisional responses but no final one within ringing_timeout_s;
+ *   CHALLENGED   a 401/407 not followed by an INVITE with credentials;
+ *   ANSWERED / CONFIRMED
+ *                silence: no SIP and no media for silence_timeout_s (the
+ *                timer re-arms from the last activity instead of being moved
+ *                on every RTP packet);
+ *   ENDED        linger: the call stays to absorb retransmitted BYEs, late
+ *                RTP and 200s, then is freed.
+ * Which party sent a message is told by tags: a request's From tag, a
+ * response's To tag, falling back to the signalling address.
+ */
+#include "calls/calls_internal.h"
+#include "core/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const end_reason_names[] = {"bye",     "cancel",      "failed",
+                                               "timeout", "capture_end", "evicted"};
+
+const char *call_end_reason_name(enum call_end_reason r)
+{
+    return end_reason_names[r];
+}
+
+const char *call_direction_name(enum call_direction d)
+{
+    switch (d) {
+    case CALL_DIRECTION_INBOUND:
+        return "inbound";
+    case CALL_DIRECTION_OUTBOUND:
+        return "outbound";
+    default:
+        return "unknown";
+    }
+}
+
+void call_limits_defaults(struct call_limits *l)
+{
+    l->max_calls = 100000;
+    l->max_registrations = 100000;
+    l->max_flows = 400000;
+    l->invite_timeout_s = 32;
+    l->ringing_timeout_s = 180;
+    l->challenge_wait_s = 32;
+    l->silence_timeout_s = 300;
+    l->linger_s = 32;
+}
+
+const char *call_trunk_name(const struct call *c)
+{
+    return c->trunk ? c->trunk->name : NULL;
+}
+
+
+/* ---- LRU list ---- */
+
+static void lru_unlink(struct call_table *t, struct call *c)
+{
+    if (c->lru_prev)
+        c->lru_prev->lru_next = c->lru_next;
+    else
+        t->lru_head = c->lru_next;
+    if (c->lru_next)
+        c->lru_next->lru_prev = c->lru_prev;
+    else
+        t->lru_tail = c->lru_prev;
+    c->lru_prev = c->lru_next = NULL;
+}
+
+static void lru_push_front(struct call_table *t, struct call *c)
+{
+    c->lru_prev = NULL;
+    c->lru_next = t->lru_head;
+    if (t->lru_head)
+        t->lru_head->lru_prev = c;
+    t->lru_head = c;
+    if (!t->lru_tail)
+        t->lru_tail = c;
+}
+
+static void lru_touch(struct call_table *t, struct call *c)
+{
+    if (t->lru_head == c)
+        return;
+    lru_unlink(t, c);
+    lru_push_front(t, c);
+}
+
+/* ---- events ---- */
+
+static void publish(struct call_table *t, json_t *ev)
+{
+    event_bus_publish(t->bus, ev, NULL);
+}
+
+static json_t *call_event(struct call *c, const char *type, enum severity sev, uint64_t ts)
+{
+    return event_new(type, sev, ts, c->call_id, call_trunk_name(c));
+}
+
+static json_t *endpoint_json(const struct endpoint *e)
+{
+    char buf[ENDPOINT_STRLEN];
+    return json_string(endpoint_format(e, buf, sizeof(buf)));
+}
+
+static json_t *ms_between(uint64_t from, uint64_t to)
+{
+    if (!from || !to || to < from)
+        return json_null();
+    return json_integer((json_int_t)((to - from + 500) / 1000));
+}
+
+json_t *call_streams_json(const struct call *c)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < c->flow_count; i++) {
+        const struct rtp_flow *f = c->flows[i];
+        for (size_t s = 0; s < f->stream_count; s++)
+            json_array_append_new(arr, rtp_stream_to_json(&f->streams[s]));
+    }
+    return arr;
+}
+
+/* ---- lifecycle ---- */
+
+static void on_call_timer(struct timer *tm, uint64_t now, void *arg);
+
+static void free_call(struct call_table *t, struct call *c)
+{
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].call_freed)
+            t->observers[i].call_freed(t->observers[i].user, c);
+    timerq_cancel(t->timers, &c->timer);
+    media_release_call(t, c);
+    hashtab_remove(&t->calls, c);
+    lru_unlink(t, c);
+    free(c->call_id);
+    free(c);
+}
+
+static void end_call(struct call_table *t, struct call *c, enum call_end_reason reason, uint64_t now)
+{
+    if (c->state == CALL_STATE_ENDED)
+        return;
+    c->end_us = now;
+    json_t *ev = call_event(c, "call_end", SEVERITY_INFO, now);
+    json_object_set_new(ev, "reason", json_string(call_end_reason_name(reason)));
+    if (c->answer_us && now >= c->answer_us)
+        json_object_set_new(ev, "duration_s", json_real((double)(now - c->answer_us) / 1e6));
+    else
+        json_object_set_new(ev, "duration_s", json_null());
+    json_object_set_new(ev, "streams", call_streams_json(c));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    if (c->final_status)
+        json_object_set_new(ev, "status", json_integer(c->final_status));
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].call_ending)
+            t->observers[i].call_ending(t->observers[i].user, c, reason, ev, now);
+    publish(t, ev);
+    c->state = CALL_STATE_ENDED;
+    t->active--;
+    timerq_schedule(t->timers, &c->timer, now + (uint64_t)t->limits.linger_s * 1000000u);
+}
+
+static enum severity fail_severity(int status)
+{
+    /* Busy, cancelled and declined calls are the callee's choice, not a fault. */
+    if (status == 486 || status == 487 || status == 600 || status == 603)
+        return SEVERITY_NOTICE;
+    return SEVERITY_WARNING;
+}
+
+static void fail_call(struct call_table *t, struct call *c, int status, const char *reason,
+                      uint64_t now)
+{
+    c->final_status = status;
+    str_copy(c->final_reason, sizeof(c->final_reason), reason);
+    json_t *ev = call_event(c, "call_fail", fail_severity(status), now);
+    json_object_set_new(ev, "status", json_integer(status));
+    json_object_set_new(ev, "reason", json_string(reason));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    json_object_set_new(ev, "from", json_string(c->party[CALL_CALLER].user));
+    json_object_set_new(ev, "to", json_string(c->party[CALL_CALLEE].user));
+    json_object_set_new(ev, "src", endpoint_json(&c->party[CALL_CALLER].signalling));
+    json_object_set_new(ev, "dst", endpoint_json(&c->party[CALL_CALLEE].signalling));
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].call_failed)
+            t->observers[i].call_failed(t->observers[i].user, c, ev, now);
+    publish(t, ev);
+    end_call(t, c, (c->cancel_seen && status == 487) ? CALL_END_CANCEL
+                   : status == 408 && reason && strstr(reason, "no response") ? CALL_END_TIMEOUT
+                                                                               : CALL_END_FAILED,
+             now);
+}
+
+static void arm_timer(struct call_table *t, struct call *c, uint64_t now)
+{
+    uint64_t s;
+    switch (c->state) {
+    case CALL_STATE_CALLING:
+        s = t->limits.invite_timeout_s;
+        break;
+    case CALL_STATE_PROCEEDING:
+        s = t->limits.ringing_timeout_s;
+        break;
+    case CALL_STATE_CHALLENGED:
+        s = t->limits.challenge_wait_s;
+        break;
+    case CALL_STATE_ANSWERED:
+    case CALL_STATE_CONFIRMED:
+        s = t->limits.silence_timeout_s;
+        break;
+    default:
+        return;
+    }
+    timerq_schedule(t->timers, &c->timer, now + s * 1000000u);
+}
+
+static uint64_t last_activity(const struct call *c)
+{
+    uint64_t last = c->last_sip_us;
+    for (int p = 0; p < 2; p++)
+        if (c->media[p].last_us > last)
+            last = c->media[p].last_us;
+    return last;
+}
+
+static void on_call_timer(struct timer *tm, uint64_t now, void *arg)
+{
+    struct call *c = arg;
+    struct call_table *t = c->table;
+    switch (c->state) {
+    case CALL_STATE_CALLING:
+        fail_call(t, c, 408, "Request Timeout (no response)", now);
+        break;
+    case CALL_STATE_PROCEEDING:
+        fail_call(t, c, 408, "Request Timeout (no final response)", now);
+        break;
+    case CALL_STATE_CHALLENGED:
+        /* Nobody answered the challenge: the call failed with it. */
+        fail_call(t, c, c->final_status, c->final_reason, now);
+        break;
+    case CALL_STATE_ANSWERED:
+    case CALL_STATE_CONFIRMED: {
+        uint64_t due = last_activity(c) + (uint64_t)t->limits.silence_timeout_s * 1000000u;
+        if (due > now)
+            timerq_schedule(t->timers, tm, due);
+        else
+            end_call(t, c, CALL_END_TIMEOUT, now);
+        break;
+    }
+    case CALL_STATE_ENDED:
+        free_call(t, c);
+        break;
+    }
+}
+
+static struct call *create_call(struct call_table *t, const struct sip_msg *m,
+                                const struct sip_meta *meta)
+{
+    if (hashtab_count(&t->calls) >= t->limits.max_calls && t->lru_tail) {
+        struct call *victim = t->lru_tail;
+        (*t->c_evicted)++;
+        if (victim->state != CALL_STATE_ENDED)
+            end_call(t, victim, CALL_END_EVICTED, meta->ts_us);
+        free_call(t, victim);
+    }
+    struct call *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->call_id = strdup(m->call_id);
+    if (!c->call_id || !hashtab_insert(&t->calls, c)) {
+        free(c->call_id);
+        free(c);
+        return NULL;
+    }
+    lru_push_front(t, c);
+    c->table = t;
+    timer_init(&c->timer, on_call_timer, c);
+    c->state = CALL_STATE_CALLING;
+    c->invite_us = meta->ts_us;
+    c->party[CALL_CALLER].signalling = meta->src;
+    c->party[CALL_CALLEE].signalling = meta->dst;
+    str_copy(c->party[CALL_CALLER].user, sizeof(c->party[0].user), m->from_user);
+    str_copy(c->party[CALL_CALLER].tag, sizeof(c->party[0].tag), m->from_tag);
+    str_copy(c->party[CALL_CALLEE].user, sizeof(c->party[1].user),
+             m->to_user[0] ? m->to_user : m->request_user);
+    const struct trunk_config *from_trunk = trunk_list_find(t->trunks, &meta->src.addr);
+    const struct trunk_config *to_trunk = trunk_list_find(t->trunks, &meta->dst.addr);
+    if (from_trunk) {
+        c->direction = CALL_DIRECTION_INBOUND;
+        c->trunk = from_trunk;
+    } else if (to_trunk) {
+        c->direction = CALL_DIRECTION_OUTBOUND;
+        c->trunk = to_trunk;
+    }
+    t->active++;
+    (*t->c_calls)++;
+    return c;
+}
+
+static void start_call(struct call_table *t, struct call *c, const struct sip_msg *m,
+                       const struct sip_meta *meta)
+{
+    json_t *ev = call_event(c, "call_start", SEVERITY_INFO, meta->ts_us);
+    json_object_set_new(ev, "from", json_string(c->party[CALL_CALLER].user));
+    json_object_set_new(ev, "to", json_string(c->party[CALL_CALLEE].user));
+    json_object_set_new(ev, "src", endpoint_json(&meta->src));
+    json_object_set_new(ev, "dst", endpoint_json(&meta->dst));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    if (m->request_user[0])
+        json_object_set_new(ev, "request_user", json_string(m->request_user));
+    if (m->user_agent[0])
+        json_object_set_new(ev, "user_agent", json_string(m->user_agent));
+    publish(t, ev);
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].call_started)
+            t->observers[i].call_started(t->observers[i].user, c, meta->ts_us);
+}
+
+/* ---- message handling ---- */
+
+static int sender_party(const struct call *c, const struct sip_msg *m, const struct sip_meta *meta)
+{
+    const char *tag = m->is_request ? m->from_tag : m->to_tag;
+    if (tag[0]) {
+        if (strcmp(tag, c->party[CALL_CALLER].tag) == 0)
+            return CALL_CALLER;
+        if (c->party[CALL_CALLEE].tag[0] && strcmp(tag, c->party[CALL_CALLEE].tag) == 0)
+            return CALL_CALLEE;
+    }
+    if (endpoint_equal(&meta->src, &c->party[CALL_CALLER].signalling))
+        return CALL_CALLER;
+    /* Responses to the caller's requests come from the callee. */
+    return m->is_request ? CALL_CALLER : CALL_CALLEE;
+}
+
+static void take_sdp(struct call_table *t, struct call *c, int party, const struct sip_msg *m)
+{
+    if (!m->has_sdp)
+        return;
+    media_sdp_from_message(&c->party[party].sdp, &m->sdp);
+    media_bind_party(t, c, party);
+}
+
+static bool seen_fork_tag(struct call *c, const char *tag)
+{
+    if (!tag[0])
+        return true;
+    for (unsigned i = 0; i < c->forks && i < 4; i++)
+        if (strncmp(c->fork_tags[i], tag, sizeof(c->fork_tags[i]) - 1) == 0)
+            return true;
+    if (c->forks < 4)
+        str_copy(c->fork_tags[c->forks], sizeof(c->fork_tags[0]), tag);
+    c->forks++;
+    return false;
+}
+
+/* Returns true if the message was a retransmission. */
+static bool handle_invite(struct call_table *t, struct call **cp, const struct sip_msg *m,
+                          const struct sip_meta *meta)
+{
+    struct call *c = *cp;
+    uint64_t now = meta->ts_us;
+    if (!c) {
+        if (m->to_tag[0]) {
+            /* In-dialog INVITE of a call that started before the capture. */
+            (*t->c_midcall_unknown)++;
+            return false;
+        }
+        c = create_call(t, m, meta);
+        if (!c)
+            return false;
+        *cp = c;
+        c->invite_cseq = m->cseq;
+        str_copy(c->invite_branch, sizeof(c->invite_branch), m->via_branch);
+        take_sdp(t, c, CALL_CALLER, m);
+        arm_timer(t, c, now);
+        start_call(t, c, m, meta);
+        return false;
+    }
+    if (c->state == CALL_STATE_ENDED) {
+        (*t->c_late_messages)++;
+        return true;
+    }
+    if (!m->to_tag[0]) {
+        if (m->cseq == c->invite_cseq && strcmp(m->via_branch, c->invite_branch) == 0) {
+            c->invite_retransmits++;
+            (*t->c_invite_retransmits)++;
+            return true;
+        }
+        if (c->state >= CALL_STATE_ANSWERED)
+            return false;
+        /* A new initial INVITE transaction: credentials after a challenge. */
+        c->invite_cseq = m->cseq;
+        str_copy(c->invite_branch, sizeof(c->invite_branch), m->via_branch);
+        c->state = CALL_STATE_CALLING;
+        take_sdp(t, c, CALL_CALLER, m);
+        arm_timer(t, c, now);
+        return false;
+    }
+    /* re-INVITE */
+    if (c->reinvite_pending && m->cseq == c->invite_cseq) {
+        (*t->c_invite_retransmits)++;
+        return true;
+    }
+    c->reinvite_pending = true;
+    c->invite_cseq = m->cseq;
+    take_sdp(t, c, sender_party(c, m, meta), m);
+    return false;
+}
+
+static bool handle_invite_response(struct call_table *t, struct call *c, const struct sip_msg *m,
+                                   const struct sip_meta *meta)
+{
+    uint64_t now = meta->ts_us;
+    int st = m->status;
+    if (c->state == CALL_STATE_ENDED) {
+        if (st >= 200 && st < 300)
+            c->ok_retransmits++;
+        (*t->c_late_messages)++;
+        return true;
+    }
+    if (m->cseq != c->invite_cseq)
+        return false; /* a stale transaction's response */
+    if (c->reinvite_pending) {
+        if (st >= 200) {
+            c->reinvite_pending = false;
+            if (st < 300) {
+                take_sdp(t, c, sender_party(c, m, meta), m);
+                c->last_refresh_us = now;
+            }
+        }
+        return false;
+    }
+    if (c->state >= CALL_STATE_ANSWERED) {
+        if (st >= 200 && st < 300) {
+            c->ok_retransmits++;
+            (*t->c_response_retransmits)++;
+            take_sdp(t, c, CALL_CALLEE, m);
+            return true;
+        }
+        return false;
+    }
+    if (st < 200) {
+        if (!c->first_provisional_us)
+            c->first_provisional_us = now;
+        if ((st == 180 || st == 183) && !c->first_18x_us)
+            c->first_18x_us = now;
+        seen_fork_tag(c, m->to_tag);
+        take_sdp(t, c, CALL_CALLEE, m);
+        if (c->state == CALL_STATE_CALLING || c->state == CALL_STATE_CHALLENGED) {
+            c->state = CALL_STATE_PROCEEDING;
+            arm_timer(t, c, now);
+        }
+        return false;
+    }
+    if (st < 300) {
+        seen_fork_tag(c, m->to_tag);
+        c->state = CALL_STATE_ANSWERED;
+        c->answer_us = now;
+        c->last_refresh_us = now;
+        c->final_status = st;
+        str_copy(c->final_reason, sizeof(c->final_reason), m->reason);
+        str_copy(c->party[CALL_CALLEE].tag, sizeof(c->party[1].tag), m->to_tag);
+        c->party[CALL_CALLEE].signalling = meta->src;
+        if (m->session_expires)
+            c->session_expires = m->session_expires;
+        take_sdp(t, c, CALL_CALLEE, m);
+        arm_timer(t, c, now);
+        json_t *ev = call_event(c, "call_answer", SEVERITY_INFO, now);
+        json_object_set_new(ev, "setup_ms", ms_between(c->invite_us, now));
+        json_object_set_new(ev, "pdd_ms", ms_between(c->invite_us, c->first_18x_us));
+        json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+        publish(t, ev);
+        for (size_t i = 0; i < t->observer_count; i++)
+            if (t->observers[i].call_answered)
+                t->observers[i].call_answered(t->observers[i].user, c, now);
+        return false;
+    }
+    if ((st == 401 || st == 407) && !c->cancel_seen) {
+        if (c->state == CALL_STATE_CHALLENGED)
+            return true; /* the challenge retransmitted */
+        c->challenges++;
+        c->final_status = st;
+        str_copy(c->final_reason, sizeof(c->final_reason), m->reason);
+        c->state = CALL_STATE_CHALLENGED;
+        arm_timer(t, c, now);
+        return false;
+    }
+    fail_call(t, c, st, m->reason, now);
+    return false;
+}
+
+static void handle_request_in_call(struct call_table *t, struct call *c, const struct sip_msg *m,
+                                   const struct sip_meta *meta)
+{
+    uint64_t now = meta->ts_us;
+    switch (m->method) {
+    case SIP_METHOD_ACK:
+        if (m->cseq == c->invite_cseq && c->state == CALL_STATE_ANSWERED) {
+            c->state = CALL_STATE_CONFIRMED;
+            c->ack_us = now;
+        }
+        if (c->state != CALL_STATE_ENDED)
+            take_sdp(t, c, sender_party(c, m, meta), m);
+        break;
+    case SIP_METHOD_BYE:
+        if (c->bye_seen || c->state == CALL_STATE_ENDED)
+            break;
+        c->bye_seen = true;
+        c->bye_sender = sender_party(c, m, meta);
+        end_call(t, c, CALL_END_BYE, now);
+        break;
+    case SIP_METHOD_CANCEL:
+        c->cancel_seen = true;
+        break;
+    case SIP_METHOD_UPDATE:
+    case SIP_METHOD_PRACK:
+        if (c->state != CALL_STATE_ENDED)
+            take_sdp(t, c, sender_party(c, m, meta), m);
+        break;
+    default:
+        break;
+    }
+}
+
+static void handle_response_in_call(struct call_table *t, struct call *c, const struct sip_msg *m,
+                                    const struct sip_meta *meta)
+{
+    if (c->state == CALL_STATE_ENDED)
+        return;
+    if ((m->method == SIP_METHOD_UPDATE || m->method == SIP_METHOD_PRACK) && m->status >= 200 &&
+        m->status < 300) {
+        take_sdp(t, c, sender_party(c, m, meta), m);
+        if (m->method == SIP_METHOD_UPDATE)
+            c->last_refresh_us = meta->ts_us;
+    }
+}
+
+static void notify_message(struct call_table *t, struct call *c, const struct sip_msg *m,
+                           const struct sip_meta *meta, bool retransmission)
+{
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].call_message)
+            t->observers[i].call_message(t->observers[i].user, c, m, meta, retransmission);
+}
+
+static void notify_other(struct call_table *t, const struct sip_msg *m, const struct sip_meta *meta)
+{
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].other_message)
+            t->observers[i].other_message(t->observers[i].user, m, meta);
+}
+
+void call_table_sip(struct call_table *t, const struct sip_msg *m, const struct sip_meta *meta)
+{
+    if (m->method == SIP_METHOD_REGISTER) {
+        registrations_message(t, m, meta);
+        return;
+    }
+    if (!m->call_id[0]) {
+        (*t->c_orphan_messages)++;
+        return;
+    }
+    struct call *c = hashtab_find(&t->calls, m->call_id);
+    bool retransmission = false;
+    if (m->is_request && m->method == SIP_METHOD_INVITE) {
+        retransmission = handle_invite(t, &c, m, meta);
+    } else if (!c) {
+        notify_other(t, m, meta);
+        return;
+    } else if (m->is_request) {
+        handle_request_in_call(t, c, m, meta);
+    } else if (m->method == SIP_METHOD_INVITE) {
+        retransmission = handle_invite_response(t, c, m, meta);
+    } else {
+        handle_response_in_call(t, c, m, meta);
+    }
+    if (!c)
+        return;
+    c->last_sip_us = meta->ts_us;
+    lru_touch(t, c);
+    notify_message(t, c, m, meta, retransmission);
+}
+
+/* ---- table ---- */
+
+struct call_table *call_table_new(const struct call_limits *limits, const struct trunk_list *trunks,
+                                  struct counters *counters, struct timerq *timers,
+                                  struct event_bus *bus)
+{
+    struct call_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->limits = *limits;
+    t->trunks = trunks;
+    t->counters = counters;
+    t->timers = timers;
+    t->bus = bus;
+    if (!hashtab_init(&t->calls, offsetof(struct call, call_id), 0, limits->max_calls) ||
+        !media_init(t) || !registrations_init(t)) {
+        call_table_free(t);
+        return NULL;
+    }
+    t->c_calls = counters_register(counters, "calls", "started");
+    t->c_evicted = counters_register(counters, "calls", "evicted");
+    t->c_invite_retransmits = counters_register(counters, "calls", "invite_retransmissions");
+    t->c_response_retransmits = counters_register(counters, "calls", "response_retransmissions");
+    t->c_late_messages = counters_register(counters, "calls", "late_messages");
+    t->c_orphan_messages = counters_register(counters, "calls", "messages_without_call_id");
+    t->c_midcall_unknown = counters_register(counters, "calls", "reinvite_unknown_call");
+    return t;
+}
+
+static void free_each(void *item, void *arg)
+{
+    struct call *c = item;
+    struct call_table *t = arg;
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].call_freed)
+            t->observers[i].call_freed(t->observers[i].user, c);
+    timerq_cancel(t->timers, &c->timer);
+    free(c->call_id);
+    free(c);
+}
+
+void call_table_free(struct call_table *t)
+{
+    if (!t)
+        return;
+    if (t->calls.slots)
+        hashtab_foreach(&t->calls, free_each, t);
+    hashtab_destroy(&t->calls);
+    media_destroy(t);
+    registrations_destroy(t);
+    free(t);
+}
+
+bool call_table_add_observer(struct call_table *t, const struct call_observer *o)
+{
+    if (t->observer_count >= CALL_TABLE_MAX_OBSERVERS)
+        return false;
+    t->observers[t->observer_count++] = *o;
+    return true;
+}
+
+bool call_table_udp(struct call_table *t, const struct packet *pkt)
+{
+    return media_udp(t, pkt);
+}
+
+void call_table_close_all(struct call_table *t, uint64_t now_us)
+{
+    /* Oldest first, so events come out in the order the calls began to idle. */
+    for (struct call *c = t->lru_tail; c; c = c->lru_prev) {
+        if (c->state == CALL_STATE_ENDED)
+            continue;
+        if (c->state == CALL_STATE_CHALLENGED)
+            fail_call(t, c, c->final_status, c->final_reason, now_us);
+        else
+            end_call(t, c, CALL_END_CAPTURE_END, now_us);
+    }
+}
+
+size_t call_table_active(const struct call_table *t)
+{
+    return t->active;
+}
+
+struct call *call_table_find(struct call_table *t, const char *call_id)
+{
+    return hashtab_find(&t->calls, call_id);
+}
+
+struct rtp_flow_table *call_table_flows(struct call_table *t)
+{
+    return &t->flows;
+}

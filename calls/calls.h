@@ -1,0 +1,213 @@
+/*
+ * calls: call correlation, between the SIP/RTP layers and the rules.
+ *
+ * Follows every INVITE dialog by Call-ID from its first INVITE to its end:
+ * INVITE transactions by branch and CSeq (retransmissions recognised and
+ * counted, not treated as new requests), digest challenges answered by a new
+ * INVITE kept in the same call, forking (several To-tags), CANCEL, re-INVITE
+ * and UPDATE (media addresses updated), 3xx-6xx, timer B (no response in
+ * 32 s), and answered calls that go silent. The SDP each party announced is
+ * kept and turned into media bindings, so RTP flows are tied to their call
+ * (calls/media.c). REGISTER per AOR and registrar is tracked in
+ * calls/registrations.c.
+ *
+ * The module publishes call_start, call_answer, call_fail and call_end
+ * itself and tells observers (the detectors in rules/) about every step, so
+ * they can keep their own per-call state in call->rule_state[] and add
+ * fields (hints) to call_fail / call_end before those are published.
+ * Everything runs on the capture-time clock (core/timerq).
+ */
+#ifndef SIPTAP_CALLS_CALLS_H
+#define SIPTAP_CALLS_CALLS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/counters.h"
+#include "core/hashtab.h"
+#include "core/timerq.h"
+#include "outputs/event.h"
+#include "rtp/rtp.h"
+#include "sip/sip.h"
+
+#include "core/trunk.h"
+
+enum call_party_index { CALL_CALLER = 0, CALL_CALLEE = 1 };
+
+enum call_direction { CALL_DIRECTION_UNKNOWN, CALL_DIRECTION_INBOUND, CALL_DIRECTION_OUTBOUND };
+
+enum call_state {
+    CALL_STATE_CALLING,    /* INVITE sent, nothing back */
+    CALL_STATE_PROCEEDING, /* 100 / 18x */
+    CALL_STATE_CHALLENGED, /* 401/407: waiting for the INVITE with credentials */
+    CALL_STATE_ANSWERED,   /* 2xx seen, no ACK yet */
+    CALL_STATE_CONFIRMED,  /* ACK seen */
+    CALL_STATE_ENDED,      /* call_end published; kept a while to absorb late packets */
+};
+
+enum call_end_reason {
+    CALL_END_BYE,
+    CALL_END_CANCEL,
+    CALL_END_FAILED,
+    CALL_END_TIMEOUT,
+    CALL_END_CAPTURE_END,
+    CALL_END_EVICTED,
+};
+const char *call_end_reason_name(enum call_end_reason r);
+const char *call_direction_name(enum call_direction d);
+
+#define CALL_SDP_MAX_FORMATS 8
+
+/* What one party said about its audio in its latest SDP. */
+struct call_sdp {
+    bool present;
+    struct net_addr addr; /* where it wants to receive */
+    uint16_t port;        /* 0: audio rejected */
+    uint16_t rtcp_port;
+    bool rtcp_mux;
+    enum sdp_direction direction;
+    uint8_t format_count;
+    struct {
+        uint8_t payload_type;
+        uint32_t clock_rate;
+        char name[16];
+    } formats[CALL_SDP_MAX_FORMATS];
+};
+
+struct call_party {
+    struct endpoint signalling; /* where this party's SIP comes from */
+    char user[64];
+    char tag[64];
+    struct call_sdp sdp;
+};
+
+/* Media sent BY one party (index = sending party). */
+struct call_media_direction {
+    uint64_t first_us, last_us, packets;
+    struct endpoint src, dst; /* as observed on the wire (latest flow) */
+    bool sdp_address_mismatch; /* packets did not come from / go to the SDP address */
+};
+
+#define CALL_MAX_FLOWS 8
+#define CALL_MAX_BINDINGS 6
+struct media_binding;
+#define CALL_RULE_SLOTS 8
+
+struct call_table;
+
+struct call {
+    char *call_id; /* hashtab key */
+    struct call_table *table;
+    enum call_state state;
+    enum call_direction direction;
+    const struct trunk_config *trunk;
+    struct call_party party[2];
+
+    uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
+    uint64_t last_sip_us;
+    uint32_t invite_cseq;  /* CSeq of the current INVITE transaction */
+    char invite_branch[64];
+    bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
+    unsigned invite_retransmits;
+    unsigned ok_retransmits; /* 2xx to the initial INVITE seen again before ACK */
+    unsigned challenges;
+    unsigned forks; /* distinct To-tags in responses */
+    char fork_tags[4][32];
+    int final_status;
+    char final_reason[64];
+    bool bye_seen, cancel_seen;
+    int bye_sender; /* party index */
+    uint32_t session_expires;
+    uint64_t last_refresh_us; /* answer or last refreshing re-INVITE/UPDATE 2xx */
+
+    struct call_media_direction media[2];
+    struct rtp_flow *flows[CALL_MAX_FLOWS];
+    size_t flow_count;
+    struct media_binding *bindings[CALL_MAX_BINDINGS];
+    size_t binding_count;
+
+    struct timer timer;  /* timer B / challenge wait / silence / linger */
+    struct call *lru_prev, *lru_next;
+    void *rule_state[CALL_RULE_SLOTS]; /* detectors' own per-call state */
+};
+
+/* A REGISTER binding being followed: one AOR at one registrar. */
+struct registration {
+    struct {
+        char aor[192];          /* user@host of the To URI */
+        struct endpoint registrar;
+    } key;
+    struct endpoint client;
+    uint64_t first_us, last_us;
+    unsigned requests, challenges, successes, failures;
+    unsigned challenges_since_success;
+    uint64_t window_start_us; /* first challenge since the last success */
+    char challenge_realm[128];
+    bool challenge_stale;
+    char credentials_realm[128];
+    uint64_t last_response_hash;
+    unsigned same_response_repeats;
+    int last_status;
+    int64_t expires_s;       /* granted by the last 200, -1 unknown */
+    uint64_t expires_at_us;  /* 0 when not registered */
+    char call_id[128];
+    void *rule_state;
+};
+
+/* Observers: the detectors. Every callback is optional. */
+struct call_observer {
+    void *user;
+    void (*call_started)(void *user, struct call *c, uint64_t now_us);
+    /* Every SIP message of a call, after the call's state was updated. */
+    void (*call_message)(void *user, struct call *c, const struct sip_msg *m,
+                         const struct sip_meta *meta, bool retransmission);
+    void (*call_answered)(void *user, struct call *c, uint64_t now_us);
+    /* Before call_fail is published: the observer may add fields. */
+    void (*call_failed)(void *user, struct call *c, json_t *event, uint64_t now_us);
+    /* Before call_end is published (the call's state is complete). */
+    void (*call_ending)(void *user, struct call *c, enum call_end_reason reason, json_t *event,
+                        uint64_t now_us);
+    /* The call is about to be freed: drop rule_state. */
+    void (*call_freed)(void *user, struct call *c);
+    void (*registration_message)(void *user, struct registration *r, const struct sip_msg *m,
+                                 const struct sip_meta *meta);
+    /* SIP outside INVITE dialogs and REGISTER (OPTIONS, SUBSCRIBE, MESSAGE...). */
+    void (*other_message)(void *user, const struct sip_msg *m, const struct sip_meta *meta);
+};
+
+#define CALL_TABLE_MAX_OBSERVERS 16
+
+struct call_limits {
+    size_t max_calls;
+    size_t max_registrations;
+    size_t max_flows;
+    uint32_t invite_timeout_s;      /* timer B: no response at all (32) */
+    uint32_t ringing_timeout_s;     /* provisional but no final response (180) */
+    uint32_t challenge_wait_s;      /* 401/407 not followed by a new INVITE (32) */
+    uint32_t silence_timeout_s;     /* answered, no SIP and no media (300) */
+    uint32_t linger_s;              /* ended calls kept for late packets (32) */
+};
+void call_limits_defaults(struct call_limits *l);
+
+struct call_table *call_table_new(const struct call_limits *limits, const struct trunk_list *trunks,
+                                  struct counters *counters, struct timerq *timers,
+                                  struct event_bus *bus);
+void call_table_free(struct call_table *t);
+bool call_table_add_observer(struct call_table *t, const struct call_observer *o);
+/* Feed one parsed SIP message. */
+void call_table_sip(struct call_table *t, const struct sip_msg *m, const struct sip_meta *meta);
+/* Feed a UDP datagram that is not SIP. Returns true if it belonged to a call
+ * (RTP or RTCP of a known media binding). */
+bool call_table_udp(struct call_table *t, const struct packet *pkt);
+/* End of capture: every open call ends with reason capture_end. */
+void call_table_close_all(struct call_table *t, uint64_t now_us);
+size_t call_table_active(const struct call_table *t);
+struct call *call_table_find(struct call_table *t, const char *call_id);
+struct rtp_flow_table *call_table_flows(struct call_table *t);
+/* The trunk name for events, NULL if none. */
+const char *call_trunk_name(const struct call *c);
+/* Adds the call's streams to a JSON array (the contract's `streams`). */
+json_t *call_streams_json(const struct call *c);
+
+#endif

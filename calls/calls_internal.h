@@ -1,0 +1,50 @@
+/*
+ * calls_internal: what calls.c, media.c and registrations.c share. Not for
+ * use outside calls/.
+ */
+#ifndef SIPTAP_CALLS_INTERNAL_H
+#define SIPTAP_CALLS_INTERNAL_H
+
+#include "calls/calls.h"
+
+struct call_table {
+    struct call_limits limits;
+    const struct trunk_list *trunks;
+    struct counters *counters;
+    struct timerq *timers;
+    struct event_bus *bus;
+    struct hashtab calls;
+    struct call *lru_head, *lru_tail; /* head: most recently active */
+    size_t active;                    /* calls not yet ended */
+    struct call_observer observers[CALL_TABLE_MAX_OBSERVERS];
+    size_t observer_count;
+
+    struct hashtab bindings; /* media_key -> media_binding */
+    struct rtp_flow_table flows;
+    struct hashtab registrations;
+
+    uint64_t *c_calls, *c_evicted, *c_invite_retransmits, *c_response_retransmits,
+        *c_late_messages, *c_orphan_messages, *c_midcall_unknown;
+    uint64_t *c_rtp_matched, *c_rtcp_matched, *c_rtp_unmatched, *c_bindings_full,
+        *c_flows_per_call_full, *c_udp_other;
+    uint64_t *c_registrations_full;
+};
+
+/* media.c */
+bool media_init(struct call_table *t);
+void media_destroy(struct call_table *t);
+/* Party p announced new SDP: rebind its receive addresses. */
+void media_bind_party(struct call_table *t, struct call *c, int party);
+/* The call goes away: drop its bindings and flows. */
+void media_release_call(struct call_table *t, struct call *c);
+bool media_udp(struct call_table *t, const struct packet *pkt);
+/* Copies the first audio media of an SDP into a call_sdp. */
+void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp);
+
+/* registrations.c */
+bool registrations_init(struct call_table *t);
+void registrations_destroy(struct call_table *t);
+void registrations_message(struct call_table *t, const struct sip_msg *m,
+                           const struct sip_meta *meta);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * media: tying RTP/RTCP flows to calls through the SDP of both parties.
+ *
+ * Each party's SDP says where it wants to receive audio; that address:port
+ * (and the RTCP port, unless rtcp-mux) becomes a binding in a hash table
+ * keyed on the endpoint. Because SBCs latch and NATs rewrite, the party's
+ * SDP port is also bound on its signalling address (the "NAT alias"). A UDP
+ * datagram that is not SIP is looked up:
+ *   1. as an existing flow (5-tuple): the hot path, one fixed-size hash;
+ *   2. by its destination: media sent to a party;
+ *   3. by its source: a party sends from the port it receives on
+ *      (symmetric RTP, which nearly every SBC and phone uses);
+ * and on a binding hit a flow is created for the rest of the stream. A flow
+ * whose source is not the sender's SDP address records the mismatch, the
+ * one-way-audio detector's NAT hint.
+ */
+#include "calls/calls_internal.h"
+#include "core/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Every byte explicit: the key is hashed and compared as raw bytes. */
+struct media_key {
+    uint8_t family;
+    uint8_t addr[16];
+    uint8_t port[2];
+    uint8_t rtcp; /* 1: the RTCP port of the binding */
+};
+
+struct media_binding {
+    struct media_key key;
+    struct call *call;
+    uint8_t party; /* the receiving party */
+    bool nat_alias;
+};
+
+static void key_from(struct media_key *k, const struct net_addr *a, uint16_t port, bool rtcp)
+{
+    memset(k, 0, sizeof(*k));
+    k->family = a->family;
+    memcpy(k->addr, a->bytes, 16);
+    k->port[0] = (uint8_t)(port >> 8);
+    k->port[1] = (uint8_t)port;
+    k->rtcp = rtcp;
+}
+
+bool media_init(struct call_table *t)
+{
+    if (!hashtab_init(&t->bindings, offsetof(struct media_binding, key), sizeof(struct media_key),
+                      t->limits.max_calls * CALL_MAX_BINDINGS))
+        return false;
+    if (!rtp_flow_table_init(&t->flows, t->limits.max_flows, t->counters))
+        return false;
+    t->c_rtp_matched = counters_register(t->counters, "media", "rtp_packets");
+    t->c_rtcp_matched = counters_register(t->counters, "media", "rtcp_packets");
+    t->c_rtp_unmatched = counters_register(t->counters, "media", "rtp_without_call");
+    t->c_bindings_full = counters_register(t->counters, "media", "bindings_full");
+    t->c_flows_per_call_full = counters_register(t->counters, "media", "flows_per_call_full");
+    t->c_udp_other = counters_register(t->counters, "media", "udp_not_rtp");
+    return true;
+}
+
+static void free_binding(void *item, void *arg)
+{
+    (void)arg;
+    free(item);
+}
+
+void media_destroy(struct call_table *t)
+{
+    if (t->bindings.slots) {
+        hashtab_foreach(&t->bindings, free_binding, NULL);
+        hashtab_destroy(&t->bindings);
+    }
+    if (t->flows.table.slots)
+        rtp_flow_table_destroy(&t->flows);
+}
+
+void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
+{
+    for (size_t i = 0; i < sdp->media_count; i++) {
+        const struct sdp_media *m = &sdp->media[i];
+        if (m->type != SDP_MEDIA_AUDIO)
+            continue;
+        memset(out, 0, sizeof(*out));
+        out->present = true;
+        out->addr = m->addr.family ? m->addr : sdp->session_addr;
+        out->port = m->port;
+        out->rtcp_port = m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1);
+        out->rtcp_mux = m->rtcp_mux;
+        out->direction = m->direction;
+        for (size_t f = 0; f < m->format_count && out->format_count < CALL_SDP_MAX_FORMATS; f++) {
+            uint8_t n = out->format_count++;
+            out->formats[n].payload_type = m->formats[f].payload_type;
+            out->formats[n].clock_rate = m->formats[f].clock_rate;
+            str_copy(out->formats[n].name, sizeof(out->formats[n].name), m->formats[f].name);
+        }
+        return;
+    }
+}
+
+static void unbind(struct call_table *t, struct call *c, size_t i)
+{
+    struct media_binding *b = c->bindings[i];
+    hashtab_remove(&t->bindings, b);
+    free(b);
+    c->bindings[i] = c->bindings[--c->binding_count];
+}
+
+static void bind_one(struct call_table *t, struct call *c, int party, const struct net_addr *a,
+                     uint16_t port, bool rtcp, bool nat_alias)
+{
+    if (!a->family || port == 0)
+        return;
+    struct media_key k;
+    key_from(&k, a, port, rtcp);
+    struct media_binding *old = hashtab_find(&t->bindings, &k);
+    if (old) {
+        if (old->call == c) {
+            old->party = (uint8_t)party;
+            return;
+        }
+        /* A newer call reuses the address: the old call lost it. */
+        struct call *prev = old->call;
+        for (size_t i = 0; i < prev->binding_count; i++)
+            if (prev->bindings[i] == old) {
+                unbind(t, prev, i);
+                break;
+            }
+    }
+    if (c->binding_count >= CALL_MAX_BINDINGS) {
+        (*t->c_bindings_full)++;
+        return;
+    }
+    struct media_binding *b = calloc(1, sizeof(*b));
+    if (!b)
+        return;
+    b->key = k;
+    b->call = c;
+    b->party = (uint8_t)party;
+    b->nat_alias = nat_alias;
+    if (!hashtab_insert(&t->bindings, b)) {
+        (*t->c_bindings_full)++;
+        free(b);
+        return;
+    }
+    c->bindings[c->binding_count++] = b;
+}
+
+void media_bind_party(struct call_table *t, struct call *c, int party)
+{
+    for (size_t i = c->binding_count; i-- > 0;)
+        if (c->bindings[i]->party == party)
+            unbind(t, c, i);
+    const struct call_sdp *s = &c->party[party].sdp;
+    if (!s->present || s->port == 0)
+        return;
+    bind_one(t, c, party, &s->addr, s->port, false, false);
+    if (!s->rtcp_mux)
+        bind_one(t, c, party, &s->addr, s->rtcp_port, true, false);
+    const struct net_addr *sig = &c->party[party].signalling.addr;
+    if (!net_addr_equal(sig, &s->addr))
+        bind_one(t, c, party, sig, s->port, false, true);
+}
+
+void media_release_call(struct call_table *t, struct call *c)
+{
+    while (c->binding_count)
+        unbind(t, c, c->binding_count - 1);
+    for (size_t i = 0; i < c->flow_count; i++)
+        rtp_flow_remove(&t->flows, c->flows[i]);
+    c->flow_count = 0;
+}
+
+static struct media_binding *find_binding(struct call_table *t, const struct endpoint *e, bool rtcp)
+{
+    struct media_key k;
+    key_from(&k, &e->addr, e->port, rtcp);
+    return hashtab_find(&t->bindings, &k);
+}
+
+/* Names the stream's codec from the receiver's SDP (it defines the payload
+ * numbers it receives), else the sender's. */
+static void name_codec(struct call *c, int sender, struct rtp_stream *s)
+{
+    const struct call_sdp *sdps[2] = {&c->party[1 - sender].sdp, &c->party[sender].sdp};
+    for (int i = 0; i < 2; i++)
+        for (uint8_t f = 0; f < sdps[i]->format_count; f++)
+            if (sdps[i]->formats[f].payload_type == s->payload_type &&
+                sdps[i]->formats[f].name[0]) {
+                rtp_stream_set_codec(s, sdps[i]->formats[f].name, sdps[i]->formats[f].clock_rate);
+                return;
+            }
+}
+
+static void attach_rtcp(struct call *c, const uint8_t *data, size_t len)
+{
+    struct rtcp_packet_info info;
+    if (rtcp_parse(data, len, &info) != 0)
+        return;
+    for (size_t b = 0; b < info.block_count; b++)
+        for (size_t i = 0; i < c->flow_count; i++)
+            for (size_t s = 0; s < c->flows[i]->stream_count; s++)
+                if (c->flows[i]->streams[s].ssrc == info.blocks[b].ssrc)
+                    rtp_stream_attach_rtcp(&c->flows[i]->streams[s], &info.blocks[b]);
+}
+
+static void account(struct call *c, int sender, const struct packet *pkt, bool mismatch)
+{
+    struct call_media_direction *d = &c->media[sender];
+    if (!d->packets)
+        d->first_us = pkt->ts_us;
+    d->packets++;
+    d->last_us = pkt->ts_us;
+    d->src.addr = pkt->src;
+    d->src.port = pkt->sport;
+    d->dst.addr = pkt->dst;
+    d->dst.port = pkt->dport;
+    if (mismatch)
+        d->sdp_address_mismatch = true;
+}
+
+bool media_udp(struct call_table *t, const struct packet *pkt)
+{
+    struct endpoint src = {.addr = pkt->src, .port = pkt->sport};
+    struct endpoint dst = {.addr = pkt->dst, .port = pkt->dport};
+    struct rtp_flow *f = rtp_flow_find(&t->flows, &src, &dst);
+    if (f) {
+        struct call *c = f->owner;
+        if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
+            (*t->c_rtcp_matched)++;
+            attach_rtcp(c, pkt->payload, pkt->payload_len);
+            return true;
+        }
+        struct rtp_stream *s =
+            rtp_flow_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
+        if (!s)
+            return true;
+        if (s->packets == 1)
+            name_codec(c, f->party, s);
+        (*t->c_rtp_matched)++;
+        account(c, f->party, pkt, false);
+        return true;
+    }
+
+    int sender = -1;
+    bool mismatch = false;
+    struct media_binding *b = find_binding(t, &dst, false);
+    if (b) {
+        sender = 1 - b->party;
+    } else if ((b = find_binding(t, &src, false)) != NULL) {
+        sender = b->party;
+    } else if ((b = find_binding(t, &dst, true)) != NULL ||
+               (b = find_binding(t, &src, true)) != NULL) {
+        (*t->c_rtcp_matched)++;
+        attach_rtcp(b->call, pkt->payload, pkt->payload_len);
+        return true;
+    }
+    if (!b) {
+        struct rtp_header h;
+        if (rtp_parse(pkt->payload, pkt->payload_len, &h))
+            (*t->c_rtp_unmatched)++;
+        else
+            (*t->c_udp_other)++;
+        return false;
+    }
+    struct call *c = b->call;
+    if (c->state == CALL_STATE_ENDED)
+        return true;
+    const struct call_sdp *sdp = &c->party[sender].sdp;
+    mismatch = sdp->present && !net_addr_equal(&sdp->addr, &pkt->src);
+    if (c->flow_count >= CALL_MAX_FLOWS) {
+        (*t->c_flows_per_call_full)++;
+        return true;
+    }
+    if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
+        (*t->c_rtcp_matched)++;
+        attach_rtcp(c, pkt->payload, pkt->payload_len);
+        return true;
+    }
+    f = rtp_flow_create(&t->flows, &src, &dst, c, sender);
+    if (!f)
+        return true;
+    c->flows[c->flow_count++] = f;
+    struct rtp_stream *s = rtp_flow_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
+    if (!s)
+        return true;
+    if (s->packets == 1)
+        name_codec(c, sender, s);
+    (*t->c_rtp_matched)++;
+    account(c, sender, pkt, mismatch);
+    return true;
+}

@@ -1,0 +1,127 @@
+/*
+ * registrations: REGISTER followed per AOR (user@host of the To URI) and
+ * registrar (the address the REGISTER went to): requests, challenges,
+ * successes, failures, the granted expiry, the realms on both sides and
+ * whether the same digest answer is being sent again. The state is what the
+ * registration-loop and trunk-health detectors read; this file raises no
+ * events of its own.
+ */
+#include "calls/calls_internal.h"
+#include "core/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool registrations_init(struct call_table *t)
+{
+    t->c_registrations_full = counters_register(t->counters, "registrations", "table_full");
+    return hashtab_init(&t->registrations, offsetof(struct registration, key),
+                        sizeof(((struct registration *)0)->key), t->limits.max_registrations);
+}
+
+static void free_registration(void *item, void *arg)
+{
+    (void)arg;
+    free(item);
+}
+
+void registrations_destroy(struct call_table *t)
+{
+    if (!t->registrations.slots)
+        return;
+    hashtab_foreach(&t->registrations, free_registration, NULL);
+    hashtab_destroy(&t->registrations);
+}
+
+static void make_key(struct registration *probe, const struct sip_msg *m,
+                     const struct endpoint *registrar)
+{
+    memset(&probe->key, 0, sizeof(probe->key));
+    size_t user_len = strnlen(m->to_user, sizeof(probe->key.aor) / 2);
+    memcpy(probe->key.aor, m->to_user, user_len);
+    probe->key.aor[user_len] = '@';
+    str_copy(probe->key.aor + user_len + 1, sizeof(probe->key.aor) - user_len - 1, m->to_host);
+    probe->key.registrar.addr = registrar->addr;
+    probe->key.registrar.port = registrar->port;
+}
+
+static struct registration *find_or_create(struct call_table *t, const struct sip_msg *m,
+                                           const struct endpoint *registrar, bool create)
+{
+    struct registration probe;
+    make_key(&probe, m, registrar);
+    struct registration *r = hashtab_find(&t->registrations, &probe.key);
+    if (r || !create)
+        return r;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    memcpy(&r->key, &probe.key, sizeof(r->key));
+    r->expires_s = -1;
+    if (!hashtab_insert(&t->registrations, r)) {
+        (*t->c_registrations_full)++;
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void on_request(struct registration *r, const struct sip_msg *m,
+                       const struct sip_meta *meta)
+{
+    if (!r->first_us)
+        r->first_us = meta->ts_us;
+    r->last_us = meta->ts_us;
+    r->client = meta->src;
+    r->requests++;
+    str_copy(r->call_id, sizeof(r->call_id), m->call_id);
+    if (m->has_credentials) {
+        str_copy(r->credentials_realm, sizeof(r->credentials_realm), m->credentials_realm);
+        if (m->credentials_response_hash && m->credentials_response_hash == r->last_response_hash)
+            r->same_response_repeats++;
+        r->last_response_hash = m->credentials_response_hash;
+    }
+}
+
+static void on_response(struct registration *r, const struct sip_msg *m,
+                        const struct sip_meta *meta)
+{
+    r->last_us = meta->ts_us;
+    r->last_status = m->status;
+    if (m->status < 200)
+        return;
+    if (m->status == 401 || m->status == 407) {
+        r->challenges++;
+        if (r->challenges_since_success++ == 0)
+            r->window_start_us = meta->ts_us;
+        str_copy(r->challenge_realm, sizeof(r->challenge_realm), m->challenge_realm);
+        r->challenge_stale = m->challenge_stale;
+    } else if (m->status < 300) {
+        r->successes++;
+        r->challenges_since_success = 0;
+        r->same_response_repeats = 0;
+        r->window_start_us = 0;
+        r->expires_s = m->expires;
+        r->expires_at_us = m->expires > 0 ? meta->ts_us + (uint64_t)m->expires * 1000000u : 0;
+    } else {
+        r->failures++;
+    }
+}
+
+void registrations_message(struct call_table *t, const struct sip_msg *m,
+                           const struct sip_meta *meta)
+{
+    /* The registrar is where requests go and where responses come from. */
+    const struct endpoint *registrar = m->is_request ? &meta->dst : &meta->src;
+    struct registration *r = find_or_create(t, m, registrar, m->is_request);
+    if (!r)
+        return;
+    if (m->is_request)
+        on_request(r, m, meta);
+    else
+        on_response(r, m, meta);
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].registration_message)
+            t->observers[i].registration_message(t->observers[i].user, r, m, meta);
+}

@@ -1,0 +1,316 @@
+/*
+ * rules: the detector registry, parameter handling and the helpers every
+ * detector uses to raise events.
+ *
+ * Settings arrive as raw (section, key, value, line) entries collected by
+ * daemon/config.c, so the config parser needs to know nothing about
+ * detectors: this file checks each entry against the detectors' parameter
+ * tables and reports the exact line of anything wrong. Per-trunk overrides
+ * are resolved once at load into (trunk, param, value) triples; lookups
+ * during a call are a short scan, never string parsing.
+ */
+#include "rules/rules.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/str.h"
+
+const struct detector *const rules_detectors[] = {
+    &detector_one_way_audio, &detector_call_drop,   &detector_registration_loop,
+    &detector_call_failure,  &detector_codec_mismatch, &detector_trunk_health,
+    &detector_rtp_quality,
+};
+const size_t rules_detector_count = sizeof(rules_detectors) / sizeof(rules_detectors[0]);
+
+#define RULES_MAX_SEVERITIES 32
+
+struct severity_override {
+    char type[32];
+    enum severity severity;
+};
+
+struct rules {
+    struct rules_context contexts[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    void *states[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    struct severity_override severities[RULES_MAX_SEVERITIES];
+    size_t severity_count;
+};
+
+/* The parsed form of a settings list, built fully before anything is applied. */
+struct parsed_rules {
+    bool enabled[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    double values[sizeof(rules_detectors) / sizeof(rules_detectors[0])][RULES_MAX_PARAMS];
+    struct {
+        const struct trunk_config *trunk;
+        size_t param;
+        double value;
+    } overrides[sizeof(rules_detectors) / sizeof(rules_detectors[0])][RULES_MAX_TRUNK_OVERRIDES];
+    size_t override_count[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    struct severity_override severities[RULES_MAX_SEVERITIES];
+    size_t severity_count;
+};
+
+static int find_detector(const char *name)
+{
+    for (size_t i = 0; i < rules_detector_count; i++)
+        if (strcmp(rules_detectors[i]->name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int find_param(const struct detector *d, const char *name)
+{
+    for (size_t i = 0; i < d->param_count; i++)
+        if (strcmp(d->params[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void list_params(const struct detector *d, char *out, size_t len)
+{
+    size_t off = (size_t)snprintf(out, len, "enabled");
+    for (size_t i = 0; i < d->param_count && off < len; i++)
+        off += (size_t)snprintf(out + off, len - off, ", %s", d->params[i].name);
+}
+
+static void list_detectors(char *out, size_t len)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < rules_detector_count && off < len; i++)
+        off += (size_t)snprintf(out + off, len - off, "%s%s", i ? ", " : "",
+                                rules_detectors[i]->name);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "on")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "off")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        int n_ = snprintf(err, errlen, "%s:%d: ", settings->path, s->line);                        \
+        if (n_ > 0 && (size_t)n_ < errlen)                                                         \
+            snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__);                                  \
+        return false;                                                                              \
+    } while (0)
+
+/* One detector parameter `key = value` for detector di (trunk may be NULL). */
+static bool apply_param(struct parsed_rules *p, const struct rule_settings *settings,
+                        const struct rule_setting *s, size_t di, const char *key,
+                        const struct trunk_config *trunk, char *err, size_t errlen)
+{
+    const struct detector *d = rules_detectors[di];
+    if (strcmp(key, "enabled") == 0 && !trunk) {
+        if (!parse_bool(s->value, &p->enabled[di]))
+            FAIL("enabled = '%s' must be yes or no", s->value);
+        return true;
+    }
+    int pi = find_param(d, key);
+    if (pi < 0) {
+        char names[512];
+        list_params(d, names, sizeof(names));
+        FAIL("unknown key '%s' for rule %s; it takes: %s", key, d->name, names);
+    }
+    const struct rule_param_def *def = &d->params[pi];
+    char *end;
+    errno = 0;
+    double v = strtod(s->value, &end);
+    if (errno || end == s->value || *end != '\0' || v < def->min || v > def->max)
+        FAIL("%s = '%s' must be a number from %g to %g (%s)", key, s->value, def->min, def->max,
+             def->doc);
+    if (!trunk) {
+        p->values[di][pi] = v;
+        return true;
+    }
+    if (p->override_count[di] >= RULES_MAX_TRUNK_OVERRIDES)
+        FAIL("too many per-trunk overrides for rule %s (at most %d)", d->name,
+             RULES_MAX_TRUNK_OVERRIDES);
+    size_t n = p->override_count[di]++;
+    p->overrides[di][n].trunk = trunk;
+    p->overrides[di][n].param = (size_t)pi;
+    p->overrides[di][n].value = v;
+    return true;
+}
+
+static bool parse_settings(struct parsed_rules *p, const struct rule_settings *settings,
+                           const struct trunk_list *trunks, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    for (size_t di = 0; di < rules_detector_count; di++) {
+        p->enabled[di] = true;
+        for (size_t pi = 0; pi < rules_detectors[di]->param_count && pi < RULES_MAX_PARAMS; pi++)
+            p->values[di][pi] = rules_detectors[di]->params[pi].def;
+    }
+    for (size_t i = 0; i < settings->count; i++) {
+        const struct rule_setting *s = &settings->items[i];
+        if (strncmp(s->section, "rule ", 5) == 0) {
+            int di = find_detector(s->section + 5);
+            if (di < 0) {
+                char names[512];
+                list_detectors(names, sizeof(names));
+                FAIL("unknown rule [%s]; rules are: %s", s->section, names);
+            }
+            if (!apply_param(p, settings, s, (size_t)di, s->key, NULL, err, errlen))
+                return false;
+        } else if (strcmp(s->section, "severity") == 0) {
+            enum severity sev;
+            if (!severity_parse(s->value, &sev))
+                FAIL("%s = '%s': severity must be info, notice, warning, error or critical",
+                     s->key, s->value);
+            if (p->severity_count >= RULES_MAX_SEVERITIES)
+                FAIL("too many [severity] lines (at most %d)", RULES_MAX_SEVERITIES);
+            str_copy(p->severities[p->severity_count].type, sizeof(p->severities[0].type), s->key);
+            p->severities[p->severity_count++].severity = sev;
+        } else if (strncmp(s->section, "trunk ", 6) == 0) {
+            /* rule.<detector>.<param> */
+            char buf[80];
+            str_copy(buf, sizeof(buf), s->key + 5);
+            char *dot = strchr(buf, '.');
+            if (strncmp(s->key, "rule.", 5) != 0 || !dot)
+                FAIL("per-trunk rule settings look like rule.one_way_audio.window_s = 10");
+            *dot = '\0';
+            int di = find_detector(buf);
+            if (di < 0) {
+                char names[512];
+                list_detectors(names, sizeof(names));
+                FAIL("unknown rule '%s' in %s; rules are: %s", buf, s->key, names);
+            }
+            const struct trunk_config *trunk = NULL;
+            for (size_t t = 0; t < trunks->count; t++)
+                if (strcmp(trunks->trunks[t].name, s->section + 6) == 0)
+                    trunk = &trunks->trunks[t];
+            if (!trunk)
+                FAIL("[%s] is not a configured trunk", s->section);
+            if (!apply_param(p, settings, s, (size_t)di, dot + 1, trunk, err, errlen))
+                return false;
+        } else {
+            FAIL("[%s] holds no rule settings", s->section);
+        }
+    }
+    return true;
+}
+
+static void apply_parsed(struct rules *r, const struct parsed_rules *p)
+{
+    for (size_t di = 0; di < rules_detector_count; di++) {
+        struct rules_context *ctx = &r->contexts[di];
+        ctx->enabled = p->enabled[di];
+        memcpy(ctx->values, p->values[di], sizeof(ctx->values));
+        ctx->override_count = p->override_count[di];
+        for (size_t i = 0; i < ctx->override_count; i++) {
+            ctx->overrides[i].trunk = p->overrides[di][i].trunk;
+            ctx->overrides[i].param = p->overrides[di][i].param;
+            ctx->overrides[i].value = p->overrides[di][i].value;
+        }
+    }
+    memcpy(r->severities, p->severities, sizeof(r->severities));
+    r->severity_count = p->severity_count;
+}
+
+bool rules_validate(const struct rule_settings *settings, const struct trunk_list *trunks,
+                    char *err, size_t errlen)
+{
+    struct parsed_rules *p = malloc(sizeof(*p));
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = parse_settings(p, settings, trunks, err, errlen);
+    free(p);
+    return ok;
+}
+
+struct rules *rules_new(const struct rule_settings *settings, struct call_table *calls,
+                        struct timerq *timers, struct event_bus *bus, struct counters *counters,
+                        const struct trunk_list *trunks, char *err, size_t errlen)
+{
+    struct rules *r = calloc(1, sizeof(*r));
+    struct parsed_rules *p = malloc(sizeof(*p));
+    if (!r || !p || !parse_settings(p, settings, trunks, err, errlen)) {
+        free(r);
+        free(p);
+        return NULL;
+    }
+    apply_parsed(r, p);
+    free(p);
+    for (size_t di = 0; di < rules_detector_count; di++) {
+        struct rules_context *ctx = &r->contexts[di];
+        ctx->detector = rules_detectors[di];
+        ctx->calls = calls;
+        ctx->timers = timers;
+        ctx->bus = bus;
+        ctx->counters = counters;
+        ctx->trunks = trunks;
+        ctx->slot = (int)di;
+        ctx->rules = r;
+        /* A disabled detector is still created (so a reload can enable it);
+         * it checks ctx->enabled before raising anything. */
+        r->states[di] = ctx->detector->create ? ctx->detector->create(ctx) : NULL;
+    }
+    return r;
+}
+
+bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err,
+                  size_t errlen)
+{
+    struct parsed_rules *p = malloc(sizeof(*p));
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = parse_settings(p, settings, r->contexts[0].trunks, err, errlen);
+    if (ok)
+        apply_parsed(r, p);
+    free(p);
+    return ok;
+}
+
+void rules_free(struct rules *r)
+{
+    if (!r)
+        return;
+    for (size_t di = 0; di < rules_detector_count; di++)
+        if (r->contexts[di].detector && r->contexts[di].detector->destroy)
+            r->contexts[di].detector->destroy(r->states[di]);
+    free(r);
+}
+
+double rules_param(const struct rules_context *ctx, const char *name,
+                   const struct trunk_config *trunk)
+{
+    int pi = find_param(ctx->detector, name);
+    if (pi < 0)
+        return 0;
+    if (trunk)
+        for (size_t i = 0; i < ctx->override_count; i++)
+            if (ctx->overrides[i].trunk == trunk && ctx->overrides[i].param == (size_t)pi)
+                return ctx->overrides[i].value;
+    return ctx->values[pi];
+}
+
+json_t *rules_event(const struct rules_context *ctx, const char *type,
+                    enum severity default_severity, uint64_t ts_us, const struct call *c)
+{
+    enum severity sev = default_severity;
+    for (size_t i = 0; i < ctx->rules->severity_count; i++)
+        if (strcmp(ctx->rules->severities[i].type, type) == 0)
+            sev = ctx->rules->severities[i].severity;
+    return event_new(type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
+}
+
+void rules_publish(const struct rules_context *ctx, json_t *event)
+{
+    event_bus_publish(ctx->bus, event, NULL);
+}

@@ -1,0 +1,116 @@
+/* event_capture: a sink_ops implementation that holds references to records. */
+#include "tests/support/event_capture.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "outputs/sink.h"
+
+#define CAPTURE_MAX 4096
+
+struct event_capture {
+    struct sink base;
+    json_t *events[CAPTURE_MAX];
+    size_t count;
+    char types[16384];
+};
+
+static int cap_start(struct sink *s, struct ev_loop *loop)
+{
+    (void)s;
+    (void)loop;
+    return 0;
+}
+
+static void cap_wake(struct sink *s)
+{
+    struct event_capture *c = (struct event_capture *)s;
+    struct event_record *r;
+    while ((r = sink_queue_peek(s, 0)) != NULL) {
+        if (c->count < CAPTURE_MAX)
+            c->events[c->count++] = json_incref(r->obj);
+        sink_queue_pop(s);
+    }
+}
+
+static void cap_drain(struct sink *s, double timeout)
+{
+    (void)timeout;
+    cap_wake(s);
+}
+
+static void cap_destroy(struct sink *s)
+{
+    struct event_capture *c = (struct event_capture *)s;
+    for (size_t i = 0; i < c->count; i++)
+        json_decref(c->events[i]);
+    sink_base_destroy(s);
+    free(c);
+}
+
+static const struct sink_ops cap_ops = {
+    .kind = "test",
+    .start = cap_start,
+    .wake = cap_wake,
+    .drain = cap_drain,
+    .destroy = cap_destroy,
+};
+
+struct event_capture *event_capture_attach(struct event_bus *bus)
+{
+    struct event_capture *c = calloc(1, sizeof(*c));
+    sink_base_init(&c->base, &cap_ops, "test", CAPTURE_MAX);
+    event_bus_add_sink(bus, &c->base);
+    return c;
+}
+
+size_t event_capture_count(const struct event_capture *c)
+{
+    return c->count;
+}
+
+json_t *event_capture_get(const struct event_capture *c, size_t i)
+{
+    return i < c->count ? c->events[i] : NULL;
+}
+
+static const char *type_of(json_t *ev)
+{
+    const char *t = json_string_value(json_object_get(ev, "type"));
+    return t ? t : "";
+}
+
+size_t event_capture_count_type(const struct event_capture *c, const char *type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->count; i++)
+        n += strcmp(type_of(c->events[i]), type) == 0;
+    return n;
+}
+
+json_t *event_capture_find(const struct event_capture *c, const char *type, size_t n)
+{
+    for (size_t i = 0; i < c->count; i++)
+        if (strcmp(type_of(c->events[i]), type) == 0 && n-- == 0)
+            return c->events[i];
+    return NULL;
+}
+
+const char *event_capture_types(struct event_capture *c)
+{
+    size_t off = 0;
+    c->types[0] = '\0';
+    for (size_t i = 0; i < c->count; i++) {
+        const char *t = type_of(c->events[i]);
+        if (strcmp(t, "stats") == 0)
+            continue;
+        size_t len = strlen(t);
+        if (off + len + 2 >= sizeof(c->types))
+            break;
+        if (off)
+            c->types[off++] = ',';
+        memcpy(c->types + off, t, len + 1);
+        off += len;
+    }
+    return c->types;
+}

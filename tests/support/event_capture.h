@@ -1,0 +1,27 @@
+/*
+ * event_capture: a sink for tests that keeps every event it is given, so a
+ * test can assert the exact events (type and fields) a module published.
+ */
+#ifndef SIPTAP_TESTS_EVENT_CAPTURE_H
+#define SIPTAP_TESTS_EVENT_CAPTURE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "outputs/event.h"
+
+struct event_capture;
+
+/* Adds a capturing sink to bus; the bus owns it (freed with the bus). */
+struct event_capture *event_capture_attach(struct event_bus *bus);
+size_t event_capture_count(const struct event_capture *c);
+/* i-th event (borrowed). */
+json_t *event_capture_get(const struct event_capture *c, size_t i);
+/* Number of events of a type. */
+size_t event_capture_count_type(const struct event_capture *c, const char *type);
+/* The n-th (0-based) event of a type, or NULL. */
+json_t *event_capture_find(const struct event_capture *c, const char *type, size_t n);
+/* "type,type,..." of all events except stats, for readable assertions. */
+const char *event_capture_types(struct event_capture *c);
+
+#endif
