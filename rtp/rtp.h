@@ -54,6 +54,7 @@ struct rtcp_view {
 
 struct rtcp_report_block {
     uint32_t ssrc; /* the stream reported on */
+    uint32_t reporter_ssrc; /* the SR/RR's sender (filled by rtcp_parse) */
     uint8_t fraction_lost;
     int32_t cumulative_lost;
     uint32_t highest_seq;
@@ -66,9 +67,14 @@ struct rtcp_packet_info {
     bool is_sender_report;
     struct rtcp_report_block blocks[RTCP_MAX_BLOCKS];
     size_t block_count;
+    bool has_report;         /* an SR or RR was present (reduced-size RTCP may have none) */
+    size_t blocks_truncated; /* report blocks past RTCP_MAX_BLOCKS, not stored */
 };
-/* Parses a (compound) RTCP packet's SR/RR. 0 on success, -1 if malformed. */
+/* Parses a (compound) RTCP packet's SR/RR. 0 on success, -1 if malformed
+ * (any sub-packet whose version, length or report count does not fit). */
 int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out);
+
+#define RTP_STREAM_MAX_MAPPED 8
 
 struct rtp_stream {
     struct endpoint src, dst;
@@ -99,6 +105,38 @@ struct rtp_stream {
     uint64_t pt_seen[4];      /* bitmap of payload types 0..255 */
     uint16_t last_seq;
     struct rtcp_view rtcp;
+
+    /* Wireshark's per-stream state (ui/tap-rtp-analysis.c), times in ms since
+     * the stream's first packet. */
+    uint32_t ws_seq_num;       /* last in-order sequence number */
+    bool ws_under;             /* inside a sequence wrap (see rtp.c) */
+    uint32_t first_rtp_ts;
+    double ws_time_ms;         /* arrival of the last in-time-sequence packet */
+    double last_nominal_ms;    /* RTP timestamp of the last clocked packet, ms */
+    uint8_t last_pt;
+    int16_t reg_pt;            /* last non-CN payload type */
+    double delta_ms, min_delta_ms, mean_delta_ms, min_jitter_ms, jitter_mean_ms;
+    uint64_t seq_errors;       /* Wireshark's "wrong sequence" count */
+    uint64_t wrong_timestamps; /* packets whose RTP timestamp runs backwards */
+    uint64_t pt_changes;       /* regular (non-CN) payload type changes */
+    bool problem;              /* Wireshark's "Problems?" X */
+
+    /* Duplicate / reorder window over extended sequence numbers. */
+    uint64_t seq_window[2];    /* bit i: max_ext_seq - i was received */
+    bool in_loss_burst;
+    uint64_t gap_lost;         /* packets missing from gaps, refilled by late ones */
+
+    /* Dynamic payload types known from SDP (rtp_stream_map_payload). */
+    struct rtp_payload_map {
+        uint8_t pt;
+        bool telephone_event;
+        uint32_t clock_rate;
+        char name[24];
+    } payload_map[RTP_STREAM_MAX_MAPPED];
+    size_t payload_map_count;
+    bool codec_from_sdp; /* rtp_stream_set_codec was called */
+    uint8_t last_dtmf_event;
+    bool dtmf_seen;
 };
 
 /* The figures of the contract's `streams` entry. */
@@ -108,12 +146,21 @@ struct rtp_stream_report {
     double loss_pct;
     double jitter_max_ms, jitter_mean_ms, max_delta_ms;
     double r_factor, mos;
+    double burst_ratio; /* BurstR fed to the E-model, >= 1 */
 };
 
 void rtp_stream_init(struct rtp_stream *s, const struct endpoint *src, const struct endpoint *dst,
                      uint32_t ssrc);
-/* Sets codec name and clock rate (from the SDP's rtpmap); overrides the static table. */
+/* Sets codec name and clock rate (from the SDP's rtpmap) of the stream's main
+ * payload type (the first seen). Wireshark ignores SDP for static types (< 96),
+ * and so does the jitter here; the name still shows as `codec`. */
 void rtp_stream_set_codec(struct rtp_stream *s, const char *name, uint32_t clock_rate);
+/* One more dynamic payload type from the SDP's rtpmap (e.g. 101 telephone-event/8000).
+ * telephone-event has no clock for jitter (as in Wireshark) and feeds DTMF counting.
+ * clock_rate 0 = look the name up in Wireshark's table of known media types.
+ * Returns false when RTP_STREAM_MAX_MAPPED types are already mapped. */
+bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name,
+                            uint32_t clock_rate);
 /* One packet, arrival time ts_us (capture time). */
 void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us);
 void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b);
@@ -126,6 +173,8 @@ json_t *rtp_stream_to_json(const struct rtp_stream *s);
  * jitter_ms feeds a jitter-buffer model that turns jitter into delay and discards. */
 double rtp_r_factor(const char *codec, double loss_pct, double burst_ratio, double jitter_ms);
 double rtp_mos_from_r(double r);
+/* Clock rate Wireshark uses for a media type name ("opus" -> 48000), 0 if unknown. */
+uint32_t rtp_name_clock_rate(const char *name);
 
 #define RTP_FLOW_MAX_STREAMS 4
 
@@ -141,11 +190,19 @@ struct rtp_flow {
     struct rtp_stream streams[RTP_FLOW_MAX_STREAMS];
     size_t stream_count;
     uint64_t overflow_packets; /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
+    size_t last_stream;        /* index of the stream of the previous packet */
+    /* Payload types mapped on the flow, copied into every stream it creates. */
+    struct rtp_payload_map payload_map[RTP_STREAM_MAX_MAPPED];
+    size_t payload_map_count;
+    char codec[24];
+    uint32_t clock_rate;
+    bool codec_from_sdp;
 };
 
 struct rtp_flow_table {
     struct hashtab table;
     uint64_t *evicted, *rejected_full, *packets, *not_rtp;
+    uint64_t *rtcp, *rtcp_malformed, *stream_overflow, *alloc_failed;
 };
 
 bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct counters *counters);
@@ -157,8 +214,26 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
                                  const struct endpoint *dst, void *owner, int party);
 void rtp_flow_remove(struct rtp_flow_table *t, struct rtp_flow *f);
 /* The packet to the flow's stream for its SSRC (creating it). Returns the
- * stream, or NULL if the datagram is not RTP (counted). */
+ * stream, or NULL if the datagram is not RTP (counted). RTCP arriving on the
+ * flow (rtcp-mux) is handed to rtp_flow_table_rtcp and NULL returned. */
 struct rtp_stream *rtp_flow_packet(struct rtp_flow_table *t, struct rtp_flow *f,
                                    const uint8_t *data, size_t len, uint64_t ts_us);
+
+/* Codec of the flow's main payload type and more dynamic types, for the
+ * streams it has and the ones it will create (see rtp_stream_set_codec). */
+void rtp_flow_set_codec(struct rtp_flow *f, const char *name, uint32_t clock_rate);
+bool rtp_flow_map_payload(struct rtp_flow *f, uint8_t pt, const char *name, uint32_t clock_rate);
+
+/* An RTCP datagram src -> dst: its report blocks describe media dst -> src, so
+ * they are attached (rtp_stream_attach_rtcp) to the streams of flow dst -> src,
+ * or dst-1 -> src-1 when RTCP runs on the odd port. Returns the number of
+ * blocks attached, -1 if malformed (counted). */
+int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct endpoint *src,
+                        const struct endpoint *dst, const uint8_t *data, size_t len);
+
+/* Removes flows idle since before now_us - idle_us (counted as evicted),
+ * calling on_evict (may be NULL) before each is freed. */
+size_t rtp_flow_table_expire(struct rtp_flow_table *t, uint64_t now_us, uint64_t idle_us,
+                             void (*on_evict)(struct rtp_flow *f, void *arg), void *arg);
 
 #endif

@@ -1,0 +1,249 @@
+/*
+ * flow: the table of media flows, the per-packet entry point of RTP.
+ *
+ * A flow is one direction of media between two UDP endpoints; it is found by
+ * hashing its (src, dst) key in core/hashtab, so the per-packet path is one
+ * fixed-size hash and compare, a header parse, a linear look at the flow's few
+ * streams for the SSRC (last one first), and the stream update: no allocation
+ * except for the flow itself, created by the caller on a flow's first packet.
+ *
+ * Keys are built with memset first: struct endpoint has padding, and the table
+ * compares keys as bytes. RTCP that shares the flow (rtcp-mux) is recognised
+ * by its packet type and its report blocks are attached to the reverse flow's
+ * streams, which is the far end's view of the media we saw it receive.
+ */
+#include "rtp/rtp.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The same members as rtp_flow's anonymous key struct, so the same layout. */
+typedef struct {
+    struct endpoint src, dst;
+} flow_key;
+_Static_assert(sizeof(flow_key) == sizeof(((struct rtp_flow *)0)->key), "flow key layout");
+
+static void key_make(void *key, const struct endpoint *src, const struct endpoint *dst)
+{
+    flow_key *k = key;
+    memset(k, 0, sizeof(*k));
+    k->src.addr.family = src->addr.family;
+    memcpy(k->src.addr.bytes, src->addr.bytes, sizeof(k->src.addr.bytes));
+    k->src.port = src->port;
+    k->dst.addr.family = dst->addr.family;
+    memcpy(k->dst.addr.bytes, dst->addr.bytes, sizeof(k->dst.addr.bytes));
+    k->dst.port = dst->port;
+}
+
+bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct counters *counters)
+{
+    memset(t, 0, sizeof(*t));
+    if (!hashtab_init(&t->table, offsetof(struct rtp_flow, key), sizeof(flow_key), max_flows))
+        return false;
+    t->evicted = counters_register(counters, "rtp", "flows_evicted");
+    t->rejected_full = counters_register(counters, "rtp", "flows_rejected_full");
+    t->packets = counters_register(counters, "rtp", "packets");
+    t->not_rtp = counters_register(counters, "rtp", "not_rtp");
+    t->rtcp = counters_register(counters, "rtp", "rtcp");
+    t->rtcp_malformed = counters_register(counters, "rtp", "rtcp_malformed");
+    t->stream_overflow = counters_register(counters, "rtp", "ssrc_overflow");
+    t->alloc_failed = counters_register(counters, "rtp", "flow_alloc_failed");
+    return true;
+}
+
+static bool free_flow(void *item, void *arg)
+{
+    (void)arg;
+    free(item);
+    return true;
+}
+
+void rtp_flow_table_destroy(struct rtp_flow_table *t)
+{
+    if (!t->table.slots)
+        return;
+    hashtab_remove_if(&t->table, free_flow, NULL);
+    hashtab_destroy(&t->table);
+}
+
+struct rtp_flow *rtp_flow_find(struct rtp_flow_table *t, const struct endpoint *src,
+                               const struct endpoint *dst)
+{
+    flow_key k;
+    key_make(&k, src, dst);
+    return hashtab_find(&t->table, &k);
+}
+
+struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,
+                                 const struct endpoint *dst, void *owner, int party)
+{
+    if (hashtab_count(&t->table) >= t->table.max_items) {
+        (*t->rejected_full)++;
+        return NULL;
+    }
+    struct rtp_flow *f = calloc(1, sizeof(*f));
+    if (!f) {
+        (*t->alloc_failed)++;
+        return NULL;
+    }
+    key_make(&f->key, src, dst);
+    f->owner = owner;
+    f->party = party;
+    if (!hashtab_insert(&t->table, f)) {
+        (*t->rejected_full)++;
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void rtp_flow_remove(struct rtp_flow_table *t, struct rtp_flow *f)
+{
+    hashtab_remove(&t->table, f);
+    free(f);
+}
+
+void rtp_flow_set_codec(struct rtp_flow *f, const char *name, uint32_t clock_rate)
+{
+    struct rtp_stream probe;
+    rtp_stream_init(&probe, &f->key.src, &f->key.dst, 0);
+    rtp_stream_set_codec(&probe, name, clock_rate);
+    memcpy(f->codec, probe.codec, sizeof(f->codec));
+    f->clock_rate = probe.clock_rate;
+    f->codec_from_sdp = true;
+    for (size_t i = 0; i < f->stream_count; i++)
+        rtp_stream_set_codec(&f->streams[i], name, clock_rate);
+}
+
+bool rtp_flow_map_payload(struct rtp_flow *f, uint8_t pt, const char *name, uint32_t clock_rate)
+{
+    struct rtp_stream probe;
+    rtp_stream_init(&probe, &f->key.src, &f->key.dst, 0);
+    memcpy(probe.payload_map, f->payload_map, sizeof(probe.payload_map));
+    probe.payload_map_count = f->payload_map_count;
+    if (!rtp_stream_map_payload(&probe, pt, name, clock_rate))
+        return false;
+    memcpy(f->payload_map, probe.payload_map, sizeof(f->payload_map));
+    f->payload_map_count = probe.payload_map_count;
+    for (size_t i = 0; i < f->stream_count; i++)
+        rtp_stream_map_payload(&f->streams[i], pt, name, clock_rate);
+    return true;
+}
+
+static struct rtp_stream *stream_for(struct rtp_flow_table *t, struct rtp_flow *f, uint32_t ssrc)
+{
+    if (f->last_stream < f->stream_count && f->streams[f->last_stream].ssrc == ssrc)
+        return &f->streams[f->last_stream];
+    for (size_t i = 0; i < f->stream_count; i++) {
+        if (f->streams[i].ssrc == ssrc) {
+            f->last_stream = i;
+            return &f->streams[i];
+        }
+    }
+    if (f->stream_count >= RTP_FLOW_MAX_STREAMS) {
+        f->overflow_packets++;
+        (*t->stream_overflow)++;
+        return NULL;
+    }
+    struct rtp_stream *s = &f->streams[f->stream_count];
+    rtp_stream_init(s, &f->key.src, &f->key.dst, ssrc);
+    memcpy(s->payload_map, f->payload_map, sizeof(s->payload_map));
+    s->payload_map_count = f->payload_map_count;
+    if (f->codec_from_sdp) {
+        memcpy(s->codec, f->codec, sizeof(s->codec));
+        s->clock_rate = f->clock_rate;
+        s->codec_from_sdp = true;
+    }
+    f->last_stream = f->stream_count++;
+    return s;
+}
+
+struct rtp_stream *rtp_flow_packet(struct rtp_flow_table *t, struct rtp_flow *f,
+                                   const uint8_t *data, size_t len, uint64_t ts_us)
+{
+    (*t->packets)++;
+    if (ts_us > f->last_us)
+        f->last_us = ts_us;
+    if (rtcp_looks_like(data, len)) {
+        rtp_flow_table_rtcp(t, &f->key.src, &f->key.dst, data, len);
+        return NULL;
+    }
+    struct rtp_header h;
+    if (!rtp_parse(data, len, &h)) {
+        (*t->not_rtp)++;
+        return NULL;
+    }
+    struct rtp_stream *s = stream_for(t, f, h.ssrc);
+    if (s)
+        rtp_stream_update(s, &h, ts_us);
+    return s;
+}
+
+static int attach_blocks(struct rtp_flow *f, const struct rtcp_packet_info *info)
+{
+    int attached = 0;
+    for (size_t b = 0; b < info->block_count; b++) {
+        for (size_t i = 0; i < f->stream_count; i++) {
+            if (f->streams[i].ssrc == info->blocks[b].ssrc) {
+                rtp_stream_attach_rtcp(&f->streams[i], &info->blocks[b]);
+                attached++;
+            }
+        }
+    }
+    return attached;
+}
+
+int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct endpoint *src,
+                        const struct endpoint *dst, const uint8_t *data, size_t len)
+{
+    (*t->rtcp)++;
+    struct rtcp_packet_info info;
+    if (rtcp_parse(data, len, &info) != 0) {
+        (*t->rtcp_malformed)++;
+        return -1;
+    }
+    struct rtp_flow *f = rtp_flow_find(t, dst, src);
+    if (f) {
+        int n = attach_blocks(f, &info);
+        if (n > 0)
+            return n;
+    }
+    if (src->port == 0 || dst->port == 0)
+        return 0;
+    struct endpoint rtp_src = *dst, rtp_dst = *src;
+    rtp_src.port--;
+    rtp_dst.port--;
+    f = rtp_flow_find(t, &rtp_src, &rtp_dst);
+    return f ? attach_blocks(f, &info) : 0;
+}
+
+struct expire_ctx {
+    struct rtp_flow_table *t;
+    uint64_t cutoff;
+    void (*on_evict)(struct rtp_flow *f, void *arg);
+    void *arg;
+    size_t removed;
+};
+
+static bool expire_one(void *item, void *arg)
+{
+    struct expire_ctx *c = arg;
+    struct rtp_flow *f = item;
+    if (f->last_us >= c->cutoff)
+        return false;
+    if (c->on_evict)
+        c->on_evict(f, c->arg);
+    (*c->t->evicted)++;
+    c->removed++;
+    free(f);
+    return true;
+}
+
+size_t rtp_flow_table_expire(struct rtp_flow_table *t, uint64_t now_us, uint64_t idle_us,
+                             void (*on_evict)(struct rtp_flow *f, void *arg), void *arg)
+{
+    struct expire_ctx c = {t, now_us > idle_us ? now_us - idle_us : 0, on_evict, arg, 0};
+    hashtab_remove_if(&t->table, expire_one, &c);
+    return c.removed;
+}

@@ -1,0 +1,75 @@
+/*
+ * rtcp: SR / RR parsing from (compound) RTCP packets.
+ *
+ * A compound packet is a run of RTCP packets, each with its own header and
+ * length in 32-bit words minus one. Every sub-packet is checked before it is
+ * read: version 2, its length inside the datagram, and for SR / RR the report
+ * count inside its own length. One bad sub-packet makes the whole datagram
+ * malformed: a length that lies about one part cannot be trusted for the rest.
+ * Other packet types (SDES, BYE, APP, feedback) are skipped by their length.
+ */
+#include "rtp/rtp.h"
+
+#include <string.h>
+
+#define RTCP_SR 200
+#define RTCP_RR 201
+
+static uint32_t read32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void read_block(const uint8_t *p, uint32_t reporter, struct rtcp_report_block *b)
+{
+    b->ssrc = read32(p);
+    b->reporter_ssrc = reporter;
+    b->fraction_lost = p[4];
+    /* 24-bit two's complement. */
+    uint32_t lost = ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
+    b->cumulative_lost = (lost & 0x800000u) ? (int32_t)lost - 0x1000000 : (int32_t)lost;
+    b->highest_seq = read32(p + 8);
+    b->jitter = read32(p + 12);
+}
+
+int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len < 4)
+        return -1;
+    size_t off = 0;
+    while (off < len) {
+        if (len - off < 4)
+            return -1;
+        const uint8_t *p = data + off;
+        if ((p[0] >> 6) != 2)
+            return -1;
+        size_t plen = 4 * ((((size_t)p[2] << 8) | p[3]) + 1);
+        if (plen > len - off)
+            return -1;
+        unsigned count = p[0] & 0x1f;
+        if (p[1] == RTCP_SR || p[1] == RTCP_RR) {
+            size_t head = p[1] == RTCP_SR ? 28 : 8; /* header + SSRC (+ sender info) */
+            if (head + 24u * count > plen)
+                return -1;
+            uint32_t sender = read32(p + 4);
+            if (!out->has_report) {
+                out->sender_ssrc = sender;
+                out->is_sender_report = p[1] == RTCP_SR;
+                out->has_report = true;
+            }
+            for (unsigned i = 0; i < count; i++) {
+                if (out->block_count >= RTCP_MAX_BLOCKS) {
+                    out->blocks_truncated++;
+                    continue;
+                }
+                read_block(p + head + 24u * i, sender, &out->blocks[out->block_count++]);
+            }
+        } else if (p[1] < 192 || p[1] > 223) {
+            /* Not an RTCP packet type at all (RFC 5761 range). */
+            return -1;
+        }
+        off += plen;
+    }
+    return 0;
+}

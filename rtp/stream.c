@@ -1,0 +1,445 @@
+/*
+ * stream: per-stream statistics, defined as Wireshark 4.0 defines them.
+ *
+ * `tshark -q -z rtp,streams` runs ui/tap-rtp-analysis.c's rtppacket_analyse
+ * on each packet of a (src, dst, SSRC) stream; rtp_stream_update re-implements
+ * the figures the contract shares with it, with the same quirks, because a
+ * figure that differs from Wireshark's on the same capture is a support
+ * ticket:
+ *
+ * - Arrival times are milliseconds as doubles; the RTP timestamp is turned into
+ *   ms with an integer division clock_rate / 1000 (so 44100 Hz counts as 44).
+ * - "In time sequence": the RTP timestamp is less than 2^31 ahead of the
+ *   stream's first timestamp (with a 32-bit wrap). Packets that are not are
+ *   flagged (wrong timestamp) and do not move the reference time.
+ * - Jitter (RFC 3550, in ms): expected arrival = last in-time arrival + the
+ *   nominal (timestamp) time elapsed since the last packet that had a clock
+ *   rate; J += (|arrival - expected| - J) / 16. Packets without a clock rate
+ *   (unknown dynamic types, telephone-event) leave J alone but still move the
+ *   reference time, exactly as Wireshark does.
+ * - Max / mean / min of delta and jitter skip the first packet, marker-bit
+ *   packets, comfort noise (PT 13, 19), the packet after comfort noise and
+ *   wrong-timestamp packets; jitter figures also skip packets without a clock.
+ *   The means divide by the number of packets seen so far minus one, not by the
+ *   number of packets included: Wireshark's running mean is
+ *   mean = (mean * (n - 1) + x) / n with n counting every packet.
+ * - Lost = (last seen sequence + 65536 * wraps) - first sequence + 1 - packets,
+ *   where a wrap is counted when a sequence number drops below the first one
+ *   (and is re-armed once it climbs back above it). Negative with duplicates.
+ *
+ * Beyond Wireshark, a 128-packet window over extended sequence numbers tells
+ * duplicates from late (out-of-order) packets and measures loss bursts for
+ * the E-model's BurstR, and RFC 4733 events are counted once each: a new event
+ * is a new (timestamp, event code) pair, so repeated end packets count once.
+ */
+#include "rtp/rtp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+enum {
+    FLAG_FIRST = 1 << 0,
+    FLAG_MARKER = 1 << 1,
+    FLAG_WRONG_SEQ = 1 << 2,
+    FLAG_PT_CN = 1 << 3,
+    FLAG_FOLLOW_PT_CN = 1 << 4,
+    FLAG_WRONG_TIMESTAMP = 1 << 5,
+};
+
+#define PT_CN 13
+#define PT_CN_OLD 19
+#define SEQ_WINDOW 128
+#define MAX_DROPOUT 3000 /* RFC 3550 A.1: a bigger jump is a restart */
+
+static void copy_name(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+}
+
+static bool is_telephone_event(const char *name)
+{
+    return name && strncasecmp(name, "telephone-event", 15) == 0;
+}
+
+void rtp_stream_init(struct rtp_stream *s, const struct endpoint *src, const struct endpoint *dst,
+                     uint32_t ssrc)
+{
+    memset(s, 0, sizeof(*s));
+    s->src = *src;
+    s->dst = *dst;
+    s->ssrc = ssrc;
+    s->reg_pt = -1;
+    s->min_delta_ms = -1;
+    s->min_jitter_ms = -1;
+}
+
+void rtp_stream_set_codec(struct rtp_stream *s, const char *name, uint32_t clock_rate)
+{
+    copy_name(s->codec, sizeof(s->codec), name);
+    s->clock_rate = clock_rate ? clock_rate : rtp_name_clock_rate(name);
+    if (is_telephone_event(name))
+        s->clock_rate = 0;
+    s->codec_from_sdp = true;
+}
+
+bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name,
+                            uint32_t clock_rate)
+{
+    struct rtp_payload_map *m = NULL;
+    for (size_t i = 0; i < s->payload_map_count; i++)
+        if (s->payload_map[i].pt == pt)
+            m = &s->payload_map[i];
+    if (!m) {
+        if (s->payload_map_count >= RTP_STREAM_MAX_MAPPED)
+            return false;
+        m = &s->payload_map[s->payload_map_count++];
+    }
+    m->pt = pt;
+    copy_name(m->name, sizeof(m->name), name);
+    m->telephone_event = is_telephone_event(name);
+    m->clock_rate = clock_rate ? clock_rate : rtp_name_clock_rate(name);
+    return true;
+}
+
+static const struct rtp_payload_map *find_mapping(const struct rtp_stream *s, uint8_t pt)
+{
+    for (size_t i = 0; i < s->payload_map_count; i++)
+        if (s->payload_map[i].pt == pt)
+            return &s->payload_map[i];
+    return NULL;
+}
+
+/* The clock rate Wireshark would use for this packet's payload type: the
+ * static table below 96 (SDP ignored), the SDP's rate (or the name's) above,
+ * none for telephone-event or an unknown dynamic type. */
+static uint32_t packet_clock_rate(const struct rtp_stream *s, uint8_t pt)
+{
+    if (pt < 96)
+        return rtp_static_clock_rate(pt);
+    const struct rtp_payload_map *m = find_mapping(s, pt);
+    if (m)
+        return m->telephone_event ? 0 : m->clock_rate;
+    if (s->codec_from_sdp && pt == s->payload_type)
+        return s->clock_rate;
+    return 0;
+}
+
+/* RFC 4733 payload: event, E|R|volume, duration. Mapped telephone-event, or
+ * an unmapped dynamic type other than the stream's main one whose 4-byte
+ * payloads look like a DTMF event (codes 0..16, reserved bit clear). */
+static bool is_dtmf_packet(const struct rtp_stream *s, const struct rtp_header *h)
+{
+    if (h->payload_type < 96 || h->payload_len < 4)
+        return false;
+    const struct rtp_payload_map *m = find_mapping(s, h->payload_type);
+    if (m)
+        return m->telephone_event;
+    if (s->codec_from_sdp && h->payload_type == s->payload_type)
+        return is_telephone_event(s->codec);
+    return h->payload_type != s->payload_type && h->payload_len == 4 && h->payload[0] <= 16 &&
+           (h->payload[1] & 0x40) == 0;
+}
+
+static void count_dtmf(struct rtp_stream *s, const struct rtp_header *h)
+{
+    if (!is_dtmf_packet(s, h))
+        return;
+    uint8_t event = h->payload[0];
+    if (s->dtmf_seen && s->last_dtmf_ts == h->timestamp && s->last_dtmf_event == event)
+        return;
+    s->dtmf_seen = true;
+    s->last_dtmf_ts = h->timestamp;
+    s->last_dtmf_event = event;
+    s->dtmf_events++;
+}
+
+static bool window_test(const struct rtp_stream *s, uint32_t back)
+{
+    return (s->seq_window[back / 64] >> (back % 64)) & 1u;
+}
+
+static void window_set(struct rtp_stream *s, uint32_t back)
+{
+    s->seq_window[back / 64] |= (uint64_t)1 << (back % 64);
+}
+
+static void window_shift(struct rtp_stream *s, uint32_t by)
+{
+    if (by >= SEQ_WINDOW) {
+        s->seq_window[0] = s->seq_window[1] = 0;
+    } else if (by >= 64) {
+        s->seq_window[1] = s->seq_window[0] << (by - 64);
+        s->seq_window[0] = 0;
+    } else if (by > 0) {
+        s->seq_window[1] = (s->seq_window[1] << by) | (s->seq_window[0] >> (64 - by));
+        s->seq_window[0] <<= by;
+    }
+}
+
+/* Our own accounting of duplicates, reordering and loss bursts. */
+static void track_sequence(struct rtp_stream *s, uint16_t seq)
+{
+    int32_t d = (int16_t)(uint16_t)(seq - (uint16_t)s->max_ext_seq);
+    if (d > MAX_DROPOUT || d < -MAX_DROPOUT) {
+        s->seq_resets++;
+        s->max_ext_seq = (uint32_t)((int64_t)s->max_ext_seq + d);
+        s->seq_window[0] = 1;
+        s->seq_window[1] = 0;
+    } else if (d > 0) {
+        if (d > 1) {
+            s->gap_lost += (uint64_t)(d - 1);
+            s->loss_bursts++;
+        }
+        window_shift(s, (uint32_t)d);
+        window_set(s, 0);
+        s->max_ext_seq += (uint32_t)d;
+    } else if (d == 0) {
+        s->duplicates++;
+    } else if (-d < SEQ_WINDOW) {
+        if (window_test(s, (uint32_t)-d)) {
+            s->duplicates++;
+        } else {
+            window_set(s, (uint32_t)-d);
+            s->out_of_order++;
+            if (s->gap_lost)
+                s->gap_lost--;
+        }
+    } else {
+        s->out_of_order++;
+    }
+}
+
+static void first_packet(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us)
+{
+    s->first_us = s->last_us = ts_us;
+    s->payload_type = h->payload_type;
+    if (!s->codec_from_sdp) {
+        const struct rtp_payload_map *m = find_mapping(s, h->payload_type);
+        copy_name(s->codec, sizeof(s->codec),
+                  m ? m->name : rtp_static_codec_name(h->payload_type));
+        s->clock_rate = packet_clock_rate(s, h->payload_type);
+    }
+    s->first_seq = s->last_seq = h->seq;
+    s->ws_seq_num = h->seq;
+    s->max_ext_seq = (uint32_t)h->seq + 65536u; /* room to go back without underflow */
+    s->seq_window[0] = 1;
+    s->first_rtp_ts = s->last_rtp_ts = h->timestamp;
+    s->ws_time_ms = 0;
+    s->last_nominal_ms = 0;
+    s->last_pt = h->payload_type;
+    s->reg_pt = h->payload_type;
+}
+
+void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us)
+{
+    s->pt_seen[h->payload_type / 64] |= (uint64_t)1 << (h->payload_type % 64);
+    if (h->marker)
+        s->marker_packets++;
+    if (h->payload_type == PT_CN || h->payload_type == PT_CN_OLD)
+        s->cn_packets++;
+
+    if (s->packets == 0) {
+        first_packet(s, h, ts_us);
+        count_dtmf(s, h);
+        s->packets = 1;
+        return;
+    }
+    track_sequence(s, h->seq);
+    count_dtmf(s, h);
+    if (ts_us > s->last_us)
+        s->last_us = ts_us;
+
+    double now_ms = (double)(int64_t)(ts_us - s->first_us) / 1000.0;
+    unsigned flags = 0;
+
+    /* In time sequence: less than half the timestamp range after the first. */
+    bool in_time;
+    if (s->first_rtp_ts <= h->timestamp)
+        in_time = (int64_t)h->timestamp - (int64_t)s->first_rtp_ts < 0x80000000LL;
+    else
+        in_time = (0xFFFFFFFFLL - (int64_t)s->first_rtp_ts) + (int64_t)h->timestamp <
+                  0x80000000LL;
+    if (!in_time) {
+        flags |= FLAG_WRONG_TIMESTAMP;
+        s->wrong_timestamps++;
+    }
+
+    /* Wraps: below the first sequence number once per cycle. */
+    if (in_time && h->seq < s->first_seq && !s->ws_under) {
+        s->cycles++;
+        s->ws_under = true;
+    } else if (in_time && h->seq == 0 && s->last_seq == 65535 && !s->ws_under) {
+        s->cycles++;
+        s->ws_under = true;
+    } else if (in_time && h->seq > s->first_seq && s->ws_under) {
+        s->ws_under = false;
+    }
+
+    /* Sequence errors (seq_num is 32-bit there: 65535 + 1 never equals 0). */
+    uint32_t seq = h->seq;
+    if (in_time && s->ws_seq_num + 1 == seq) {
+        s->ws_seq_num = seq;
+    } else if (in_time && s->ws_seq_num == 65535 && seq == 0) {
+        s->ws_seq_num = seq;
+    } else if (in_time && (s->ws_seq_num + 1 < seq || s->ws_seq_num - seq > 0xFF00)) {
+        s->ws_seq_num = seq;
+        s->seq_errors++;
+        flags |= FLAG_WRONG_SEQ;
+    } else if (s->ws_seq_num + 1 > seq) {
+        s->seq_errors++;
+        flags |= FLAG_WRONG_SEQ;
+    }
+
+    if (h->payload_type == PT_CN || h->payload_type == PT_CN_OLD)
+        flags |= FLAG_PT_CN;
+    if (s->last_pt == PT_CN || s->last_pt == PT_CN_OLD)
+        flags |= FLAG_FOLLOW_PT_CN;
+    s->last_pt = h->payload_type;
+
+    uint32_t clock = packet_clock_rate(s, h->payload_type);
+    if (clock / 1000 == 0)
+        clock = 0; /* Wireshark would divide by zero: no figure at all is better */
+    double current_jitter = 0;
+    if (in_time) {
+        uint32_t ticks = h->timestamp - s->first_rtp_ts; /* 32-bit wrap */
+        if (clock) {
+            double nominal = (double)ticks / (double)(clock / 1000);
+            double expected = s->ws_time_ms + (nominal - s->last_nominal_ms);
+            double diff = fabs(now_ms - expected);
+            current_jitter = (15 * s->jitter_ms + diff) / 16;
+            s->delta_ms = now_ms - s->ws_time_ms;
+            s->jitter_ms = current_jitter;
+            s->last_nominal_ms = nominal;
+        } else {
+            s->delta_ms = now_ms - s->ws_time_ms;
+        }
+    }
+
+    if (h->marker)
+        flags |= FLAG_MARKER;
+
+    double n = (double)s->packets; /* packets before this one */
+    if (!(flags & (FLAG_MARKER | FLAG_PT_CN | FLAG_WRONG_TIMESTAMP | FLAG_FOLLOW_PT_CN))) {
+        if (s->delta_ms > s->max_delta_ms)
+            s->max_delta_ms = s->delta_ms;
+        if (s->min_delta_ms == -1 || s->delta_ms < s->min_delta_ms)
+            s->min_delta_ms = s->delta_ms;
+        s->mean_delta_ms = (s->mean_delta_ms * (n - 1) + s->delta_ms) / n;
+        if (clock) {
+            if (s->jitter_ms > s->jitter_max_ms)
+                s->jitter_max_ms = s->jitter_ms;
+            s->jitter_mean_ms = (s->jitter_mean_ms * (n - 1) + current_jitter) / n;
+            if (s->min_jitter_ms == -1 || s->jitter_ms < s->min_jitter_ms)
+                s->min_jitter_ms = s->jitter_ms;
+            s->jitter_sum_ms += s->jitter_ms;
+            s->jitter_count++;
+        }
+    }
+
+    if (!(flags & FLAG_PT_CN)) {
+        if (h->payload_type != s->reg_pt && s->reg_pt != -1)
+            s->pt_changes++;
+        s->reg_pt = h->payload_type;
+    }
+    if (flags & (FLAG_WRONG_TIMESTAMP | FLAG_WRONG_SEQ))
+        s->problem = true;
+    if (in_time) {
+        s->ws_time_ms = now_ms;
+        s->last_arrival_s = now_ms / 1000.0;
+    }
+    s->last_rtp_ts = h->timestamp;
+    s->last_seq = h->seq;
+    s->packets++;
+}
+
+void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b)
+{
+    s->rtcp.seen = true;
+    s->rtcp.reporter_ssrc = b->reporter_ssrc;
+    s->rtcp.fraction_lost = b->fraction_lost;
+    s->rtcp.cumulative_lost = b->cumulative_lost;
+    uint32_t clock = s->clock_rate ? s->clock_rate : rtp_static_clock_rate(s->payload_type);
+    s->rtcp.jitter_ms = clock ? (double)b->jitter * 1000.0 / (double)clock : 0;
+    s->rtcp.reports++;
+}
+
+void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->packets = s->packets;
+    out->jitter_max_ms = s->jitter_max_ms;
+    out->jitter_mean_ms = s->jitter_mean_ms;
+    out->max_delta_ms = s->max_delta_ms;
+    out->burst_ratio = 1;
+    if (s->packets > 0) {
+        int64_t expected =
+            (int64_t)s->last_seq + (int64_t)s->cycles * 65536 - (int64_t)s->first_seq + 1;
+        out->lost = expected - (int64_t)s->packets;
+        if (expected != 0)
+            out->loss_pct = (double)out->lost * 100.0 / (double)expected;
+        double p = out->loss_pct > 0 ? out->loss_pct / 100.0 : 0;
+        if (s->loss_bursts > 0 && s->gap_lost > 0 && p < 1) {
+            /* Random loss at rate p gives bursts of mean length 1 / (1 - p). */
+            double mean_burst = (double)s->gap_lost / (double)s->loss_bursts;
+            out->burst_ratio = mean_burst * (1 - p);
+            if (out->burst_ratio < 1)
+                out->burst_ratio = 1;
+        }
+    }
+    const char *codec = s->codec[0] ? s->codec : rtp_static_codec_name(s->payload_type);
+    out->r_factor = rtp_r_factor(codec, out->loss_pct > 0 ? out->loss_pct : 0, out->burst_ratio,
+                                 s->jitter_mean_ms);
+    out->mos = rtp_mos_from_r(out->r_factor);
+}
+
+static json_t *rounded(double v, double scale)
+{
+    return json_real(round(v * scale) / scale);
+}
+
+json_t *rtp_stream_to_json(const struct rtp_stream *s)
+{
+    struct rtp_stream_report r;
+    rtp_stream_report(s, &r);
+    char src[ENDPOINT_STRLEN], dst[ENDPOINT_STRLEN], ssrc[11];
+    endpoint_format(&s->src, src, sizeof(src));
+    endpoint_format(&s->dst, dst, sizeof(dst));
+    snprintf(ssrc, sizeof(ssrc), "0x%08X", (unsigned)s->ssrc);
+
+    json_t *o = json_object();
+    json_object_set_new(o, "src", json_string(src));
+    json_object_set_new(o, "dst", json_string(dst));
+    json_object_set_new(o, "ssrc", json_string(ssrc));
+    json_object_set_new(o, "payload_type", json_integer(s->payload_type));
+    json_object_set_new(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
+    json_object_set_new(o, "packets", json_integer((json_int_t)r.packets));
+    json_object_set_new(o, "lost", json_integer((json_int_t)r.lost));
+    json_object_set_new(o, "loss_pct", rounded(r.loss_pct, 100));
+    json_object_set_new(o, "jitter_max_ms", rounded(r.jitter_max_ms, 1000));
+    json_object_set_new(o, "jitter_mean_ms", rounded(r.jitter_mean_ms, 1000));
+    json_object_set_new(o, "max_delta_ms", rounded(r.max_delta_ms, 1000));
+    json_object_set_new(o, "mos", rounded(r.mos, 100));
+    json_object_set_new(o, "r_factor", rounded(r.r_factor, 10));
+    json_object_set_new(o, "duplicates", json_integer((json_int_t)s->duplicates));
+    json_object_set_new(o, "out_of_order", json_integer((json_int_t)s->out_of_order));
+    json_object_set_new(o, "dtmf_events", json_integer((json_int_t)s->dtmf_events));
+    json_t *pts = json_array();
+    for (unsigned pt = 0; pt < 128; pt++)
+        if ((s->pt_seen[pt / 64] >> (pt % 64)) & 1u)
+            json_array_append_new(pts, json_integer(pt));
+    json_object_set_new(o, "payload_types", pts);
+    if (s->rtcp.seen) {
+        json_t *v = json_object();
+        char rep[11];
+        snprintf(rep, sizeof(rep), "0x%08X", (unsigned)s->rtcp.reporter_ssrc);
+        json_object_set_new(v, "reporter_ssrc", json_string(rep));
+        json_object_set_new(v, "fraction_lost_pct", rounded(s->rtcp.fraction_lost / 2.56, 100));
+        json_object_set_new(v, "cumulative_lost", json_integer(s->rtcp.cumulative_lost));
+        json_object_set_new(v, "jitter_ms", rounded(s->rtcp.jitter_ms, 1000));
+        json_object_set_new(v, "reports", json_integer((json_int_t)s->rtcp.reports));
+        json_object_set_new(o, "rtcp", v);
+    }
+    return o;
+}
