@@ -53,6 +53,9 @@ enum sdp_media_type { SDP_MEDIA_AUDIO, SDP_MEDIA_VIDEO, SDP_MEDIA_IMAGE, SDP_MED
 
 #define SDP_MAX_MEDIA 4
 #define SDP_MAX_FORMATS 16
+/* payload_type of an m= format that is not an RTP payload number ("t38" on
+ * an udptl image stream); its token is kept in name. */
+#define SDP_PAYLOAD_TYPE_NONE 255
 
 struct sdp_format {
     uint8_t payload_type;
@@ -65,7 +68,8 @@ struct sdp_media {
     enum sdp_media_type type;
     struct net_addr addr;     /* media c= or, if absent, session c=; family 0 if none */
     uint16_t port;            /* 0 = stream rejected / disabled */
-    uint16_t rtcp_port;       /* a=rtcp port, else port + 1 */
+    uint16_t rtcp_port;       /* a=rtcp port, else port with rtcp-mux, else port + 1;
+                                 0 when port is 0 */
     bool rtcp_mux;            /* a=rtcp-mux */
     enum sdp_direction direction; /* media attribute, else session attribute, else sendrecv */
     uint16_t ptime_ms;        /* 0 if absent */
