@@ -138,7 +138,8 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     json_object_set_new(ev, "packets", json_integer((json_int_t)*d->packets));
     json_object_set_new(ev, "bytes", json_integer((json_int_t)*d->bytes));
     json_object_set_new(ev, "kernel_drops", json_integer((json_int_t)d->kernel_drops));
-    json_object_set_new(ev, "active_calls", json_integer(0));
+    json_object_set_new(ev, "active_calls",
+                        json_integer(d->calls ? (json_int_t)call_table_active(d->calls) : 0));
     /* Events published before this one. */
     json_object_set_new(ev, "events", json_integer((json_int_t)d->bus.published));
     json_t *counters = json_object();
@@ -165,21 +166,28 @@ static void on_stats_timer(struct timer *t, uint64_t now_us, void *arg)
 static void on_udp(void *user, const struct packet *pkt)
 {
     struct siptap *d = user;
-    (void)pkt;
     (*d->udp_datagrams)++;
+    if (!sip_layer_udp(d->sip, pkt))
+        call_table_udp(d->calls, pkt);
 }
 
 static size_t on_tcp_data(void *user, const struct tcp_data *data)
 {
     struct siptap *d = user;
     *d->tcp_bytes += data->len;
-    return data->len;
+    return sip_layer_tcp(d->sip, data);
 }
 
 static void on_tcp_close(void *user, uint64_t stream_id)
 {
-    (void)user;
-    (void)stream_id;
+    struct siptap *d = user;
+    sip_layer_tcp_close(d->sip, stream_id);
+}
+
+static void on_sip_message(void *user, const struct sip_msg *msg, const struct sip_meta *meta)
+{
+    struct siptap *d = user;
+    call_table_sip(d->calls, msg, meta);
 }
 
 static void on_packet(void *user, const struct pcap_pkthdr *hdr, const uint8_t *data)
@@ -209,6 +217,7 @@ static void finish(struct siptap *d)
         gettimeofday(&tv, NULL);
         now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     }
+    call_table_close_all(d->calls, now);
     daemon_publish_stats(d, now);
     event_bus_drain(&d->bus, 5.0);
     ev_break(d->loop, EVBREAK_ALL);
@@ -335,6 +344,21 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: out of memory\n");
         return 1;
     }
+    struct call_limits limits;
+    call_limits_defaults(&limits);
+    limits.max_calls = d->cfg.max_calls;
+    d->sip = sip_layer_new(&d->counters, on_sip_message, d);
+    d->calls = call_table_new(&limits, &d->cfg.trunks, &d->counters, &d->timers, &d->bus);
+    if (!d->sip || !d->calls) {
+        fprintf(stderr, "siptapd: out of memory\n");
+        return 1;
+    }
+    d->rules = rules_new(&d->cfg.rules, d->calls, &d->timers, &d->bus, &d->counters,
+                         &d->cfg.trunks, err, sizeof(err));
+    if (!d->rules) {
+        fprintf(stderr, "siptapd: %s\n", err);
+        return 2;
+    }
     int dlt = capture_datalink(&d->capture);
     if (decoder_set_linktype(d->decoder, dlt) != 0) {
         fprintf(stderr, "siptapd: %s: link type %s (%d) is not supported\n", d->capture.source,
@@ -369,6 +393,10 @@ int daemon_run(struct siptap *d)
 
 void daemon_destroy(struct siptap *d)
 {
+    rules_free(d->rules);
+    call_table_free(d->calls);
+    if (d->sip)
+        sip_layer_free(d->sip);
     event_bus_destroy(&d->bus);
     if (d->decoder)
         decoder_free(d->decoder);

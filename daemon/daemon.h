@@ -14,7 +14,10 @@
 #include "core/timerq.h"
 #include "daemon/capture.h"
 #include "daemon/config.h"
+#include "calls/calls.h"
 #include "decoders/decode.h"
+#include "rules/rules.h"
+#include "sip/sip.h"
 #include "outputs/event.h"
 
 #define DAEMON_MAX_OUTPUTS 16
@@ -38,11 +41,14 @@ struct siptap {
     struct event_bus bus;
     struct capture capture;
     struct decoder *decoder;
+    struct sip_layer *sip;
+    struct call_table *calls;
+    struct rules *rules;
     bool live;
     bool finished;
     int exit_code;
 
-    uint64_t *packets, *bytes, *udp_datagrams, *tcp_bytes, *events_published;
+    uint64_t *packets, *bytes, *udp_datagrams, *tcp_bytes;
     uint64_t kernel_drops; /* cumulative, from pcap_stats */
     uint32_t last_ps_drop;
     bool clock_started;
