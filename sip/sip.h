@@ -56,9 +56,6 @@ enum sdp_media_type { SDP_MEDIA_AUDIO, SDP_MEDIA_VIDEO, SDP_MEDIA_IMAGE, SDP_MED
 /* payload_type of an m= format that is not an RTP payload number ("t38" on
  * an udptl image stream); its token is kept in name. */
 #define SDP_PAYLOAD_TYPE_NONE 255
-/* payload_type of an m= format that is not an RTP payload number ("t38" on
- * an udptl image stream); its token is kept in name. */
-#define SDP_PAYLOAD_TYPE_NONE 255
 
 struct sdp_format {
     uint8_t payload_type;
