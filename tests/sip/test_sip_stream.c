@@ -405,3 +405,43 @@ Test(sip_stream, websocket_refused_upgrade_falls_back_to_sip)
     cr_assert_eq(seen.transports[0], SIP_TRANSPORT_TCP);
     cr_assert_geq(counter("sip.ws_bad_frames"), 1);
 }
+
+/* Deterministic mutations of a valid message: nothing may crash, and every
+ * datagram is accounted for exactly once. */
+Test(sip_stream, mutated_messages_are_counted_never_fatal)
+{
+    char base[2048], work[2048];
+    size_t n = make_msg(base, sizeof(base), 1, sdp_body);
+    static struct stream st = {.id = 90};
+    const int rounds = 3000;
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t x = 2024;
+        for (int r = 0; r < rounds; r++) {
+            memcpy(work, base, n);
+            int flips = 1 + r % 8;
+            for (int k = 0; k < flips; k++) {
+                x = x * 1103515245u + 12345u;
+                size_t at = (x >> 8) % n;
+                x = x * 1103515245u + 12345u;
+                work[at] = (char)(x >> 16);
+            }
+            x = x * 1103515245u + 12345u;
+            size_t len = r % 3 ? n : (x >> 8) % n; /* sometimes truncated too */
+            struct packet p = {.payload = (const uint8_t *)work, .payload_len = (uint32_t)len};
+            if (pass == 0)
+                sip_layer_udp(layer, &p);
+            else
+                stream_feed(&st, work, len);
+        }
+        if (pass == 0) {
+            uint64_t total = counter("sip.udp_messages") + counter("sip.not_sip") +
+                             counter("sip.keepalive") + counter("sip.malformed");
+            cr_assert_eq(total, (uint64_t)rounds, "every datagram counted exactly once");
+            cr_assert_gt(counter("sip.udp_messages"), 0, "some mutants still parse");
+            cr_assert_gt(counter("sip.malformed") + counter("sip.not_sip"), 0);
+            cr_assert_eq(seen.count, counter("sip.udp_messages"));
+        }
+    }
+    cr_assert_lt(st.len, 70000, "the stream never wedges");
+    cr_assert_gt(counter("sip.tcp_messages"), 0);
+}
