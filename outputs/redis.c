@@ -478,6 +478,15 @@ static bool redis_parse_spec(struct redis_sink *r, const char *spec, char *err, 
 {
     const char *p = spec + strlen("redis://");
     const char *host_end, *after_host;
+    size_t authority = strcspn(p, "/?");
+    if (memchr(p, '@', authority)) {
+        snprintf(err, errlen,
+                 "credentials in the URL are not accepted (they would show in ps and in the "
+                 "stats); set redis_user / redis_password in the [output] section of the "
+                 "configuration file, and write the output as %s",
+                 REDIS_FORM);
+        return false;
+    }
     if (*p == '[') {
         host_end = strchr(p, ']');
         if (!host_end) {
@@ -496,14 +505,6 @@ static bool redis_parse_spec(struct redis_sink *r, const char *spec, char *err, 
             return false;
         }
         after_host = host_end;
-    }
-    if (strchr(r->host, '@')) {
-        snprintf(err, errlen,
-                 "credentials in the URL are not accepted (they would show in ps and in the "
-                 "stats); set redis_user / redis_password in the [output] section of the "
-                 "configuration file, and write the output as %s",
-                 REDIS_FORM);
-        return false;
     }
     p = after_host;
     r->port = 6379;
