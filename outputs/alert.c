@@ -20,8 +20,7 @@ struct line {
     size_t cap, len;
 };
 
-static void line_printf(struct line *l, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void line_printf(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void line_printf(struct line *l, const char *fmt, ...)
 {
@@ -220,8 +219,7 @@ static void trunk_reason(struct line *l, const json_t *ev)
         have ? line_printf(l, "%.0f consecutive failures", failures)
              : line_printf(l, "consecutive failures");
     else if (strcmp(reason, "invite_timeout") == 0)
-        have ? line_printf(l, "%.0f INVITE timeouts", failures)
-             : line_printf(l, "INVITE timeouts");
+        have ? line_printf(l, "%.0f INVITE timeouts", failures) : line_printf(l, "INVITE timeouts");
     else if (strcmp(reason, "options_timeout") == 0)
         have ? line_printf(l, "%.0f OPTIONS unanswered", failures)
              : line_printf(l, "OPTIONS unanswered");

@@ -107,8 +107,8 @@ static void kafka_send_queued(struct kafka_sink *k)
     while ((r = sink_queue_peek(s, 0)) != NULL) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             k->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_VALUE(r->text, r->len),
-            RD_KAFKA_V_KEY(r->key, r->key ? strlen(r->key) : 0), RD_KAFKA_V_END);
+            RD_KAFKA_V_VALUE(r->text, r->len), RD_KAFKA_V_KEY(r->key, r->key ? strlen(r->key) : 0),
+            RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             k->queue_full++;
             return; /* stays in our queue; the poll timer retries */

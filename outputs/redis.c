@@ -43,12 +43,12 @@
 
 #include "outputs/sink.h"
 
-#define REDIS_WINDOW 256
-#define REDIS_BACKOFF_MIN_S 0.1
-#define REDIS_BACKOFF_MAX_S 5.0
+#define REDIS_WINDOW            256
+#define REDIS_BACKOFF_MIN_S     0.1
+#define REDIS_BACKOFF_MAX_S     5.0
 #define REDIS_CONNECT_TIMEOUT_S 5.0
 #define REDIS_FORM                                                                                 \
-    "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME], for example "                          \
+    "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME], for example "                            \
     "redis://127.0.0.1:6379/0?stream=siptap:events&channel=siptap"
 
 enum redis_state { REDIS_IDLE, REDIS_CONNECTING, REDIS_HANDSHAKE, REDIS_READY };
@@ -58,20 +58,20 @@ struct redis_sink {
     char host[256];
     int port;
     int db;
-    char stream[256]; /* "" = no XADD */
+    char stream[256];  /* "" = no XADD */
     char channel[256]; /* "" = no PUBLISH */
-    char maxlen[24];  /* "" = no cap */
+    char maxlen[24];   /* "" = no cap */
     char *user, *password;
 
     struct ev_loop *loop;
     redisAsyncContext *ac;
     enum redis_state state;
     unsigned handshake_left;
-    bool part_failed;     /* an earlier command of the record in flight failed */
-    bool closing;         /* destroy in progress: callbacks must do nothing */
-    bool reported_down;   /* stderr already says the server is unreachable */
+    bool part_failed;   /* an earlier command of the record in flight failed */
+    bool closing;       /* destroy in progress: callbacks must do nothing */
+    bool reported_down; /* stderr already says the server is unreachable */
     bool ever_connected;
-    uint64_t sent_upto;   /* absolute index (see sink.popped) of the next record to send */
+    uint64_t sent_upto; /* absolute index (see sink.popped) of the next record to send */
     double backoff_s;
     ev_timer retry_timer, connect_timer;
     uint64_t reconnects, connect_failures, transient_errors;
@@ -118,9 +118,9 @@ static void redis_drop_connection(struct redis_sink *r)
 
 static bool redis_error_is_transient(const char *msg)
 {
-    static const char *const prefixes[] = {"LOADING",  "BUSY",        "MASTERDOWN", "TRYAGAIN",
-                                           "NOAUTH",   "CLUSTERDOWN", "OOM",        "READONLY",
-                                           "NOREPLICAS"};
+    static const char *const prefixes[] = {"LOADING",  "BUSY",     "MASTERDOWN",
+                                           "TRYAGAIN", "NOAUTH",   "CLUSTERDOWN",
+                                           "OOM",      "READONLY", "NOREPLICAS"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
         if (strncmp(msg, prefixes[i], strlen(prefixes[i])) == 0)
             return true;
@@ -224,8 +224,8 @@ static void redis_become_ready(struct redis_sink *r)
     r->state = REDIS_READY;
     r->backoff_s = REDIS_BACKOFF_MIN_S;
     if (r->reported_down)
-        fprintf(stderr, "siptapd: output %s: connected; sending %zu queued events\n",
-                r->base.name, sink_queue_count(&r->base));
+        fprintf(stderr, "siptapd: output %s: connected; sending %zu queued events\n", r->base.name,
+                sink_queue_count(&r->base));
     if (r->ever_connected)
         r->reconnects++;
     r->ever_connected = true;
@@ -400,16 +400,15 @@ static void redis_drain(struct sink *s, double timeout_s)
         redis_connect(r);
     }
     if (!sink_run_until(s, r->loop, timeout_s, redis_queue_empty))
-        fprintf(stderr, "siptapd: output %s: %zu events not delivered at shutdown (%s)\n",
-                s->name, sink_queue_count(s), r->last_error[0] ? r->last_error : "no reply in time");
+        fprintf(stderr, "siptapd: output %s: %zu events not delivered at shutdown (%s)\n", s->name,
+                sink_queue_count(s), r->last_error[0] ? r->last_error : "no reply in time");
 }
 
 static void redis_add_stats(const struct sink *s, json_t *obj)
 {
     const struct redis_sink *r = (const struct redis_sink *)s;
-    uint64_t in_flight = r->state == REDIS_READY && r->sent_upto > s->popped
-                             ? r->sent_upto - s->popped
-                             : 0;
+    uint64_t in_flight =
+        r->state == REDIS_READY && r->sent_upto > s->popped ? r->sent_upto - s->popped : 0;
     json_object_set_new(obj, "connected", json_boolean(r->state == REDIS_READY));
     json_object_set_new(obj, "reconnects", json_integer((json_int_t)r->reconnects));
     json_object_set_new(obj, "connect_failures", json_integer((json_int_t)r->connect_failures));

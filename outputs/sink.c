@@ -22,8 +22,7 @@ void sink_options_defaults(struct sink_options *o)
     o->redis_maxlen = 1000000;
 }
 
-bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name,
-                    size_t queue_size)
+bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name, size_t queue_size)
 {
     memset(s, 0, sizeof(*s));
     s->ops = ops;
@@ -120,7 +119,9 @@ struct sink *sink_create(const char *spec, const struct sink_options *opts, char
         return jsonl_sink_new_stdout(opts->queue_size);
     if (strncmp(spec, "file:", 5) == 0) {
         if (spec[5] == '\0') {
-            snprintf(err, errlen, "output '%s' names no file; write it as file:/var/log/siptap/events.jsonl", spec);
+            snprintf(err, errlen,
+                     "output '%s' names no file; write it as file:/var/log/siptap/events.jsonl",
+                     spec);
             return NULL;
         }
         return jsonl_sink_new_file(spec + 5, opts->queue_size, err, errlen);

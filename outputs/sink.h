@@ -63,9 +63,9 @@ struct sink {
 /* Options that apply to every sink built from `-o` (config [output]). */
 struct sink_options {
     size_t queue_size;
-    size_t redis_maxlen;          /* approximate MAXLEN for XADD */
-    const char *redis_password;   /* NULL: none */
-    const char *redis_user;       /* NULL: none */
+    size_t redis_maxlen;            /* approximate MAXLEN for XADD */
+    const char *redis_password;     /* NULL: none */
+    const char *redis_user;         /* NULL: none */
     const char *const *kafka_props; /* NULL-terminated key, value, key, value... */
     /* syslog datagram socket; NULL: $SIPTAP_SYSLOG_SOCKET, else /dev/log */
     const char *syslog_socket;

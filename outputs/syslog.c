@@ -32,10 +32,10 @@
 #include "outputs/alert.h"
 #include "outputs/sink.h"
 
-#define SYSLOG_MAX_DATAGRAM 2048
+#define SYSLOG_MAX_DATAGRAM  2048
 #define SYSLOG_BACKOFF_MIN_S 0.1
 #define SYSLOG_BACKOFF_MAX_S 5.0
-#define SYSLOG_FORM "syslog[:FACILITY] with FACILITY one of daemon, user, local0 ... local7"
+#define SYSLOG_FORM          "syslog[:FACILITY] with FACILITY one of daemon, user, local0 ... local7"
 
 struct syslog_sink {
     struct sink base;
@@ -57,8 +57,8 @@ static const struct {
     const char *name;
     int code;
 } facilities[] = {
-    {"user", 1},     {"daemon", 3},   {"local0", 16}, {"local1", 17}, {"local2", 18},
-    {"local3", 19},  {"local4", 20},  {"local5", 21}, {"local6", 22}, {"local7", 23},
+    {"user", 1},    {"daemon", 3},  {"local0", 16}, {"local1", 17}, {"local2", 18},
+    {"local3", 19}, {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23},
 };
 
 /* syslog(3) priorities: LOG_CRIT 2, LOG_ERR 3, LOG_WARNING 4, LOG_NOTICE 5, LOG_INFO 6. */
@@ -188,14 +188,12 @@ static void syslog_send_queued(struct syslog_sink *y)
         if (errno == ECONNREFUSED || errno == ENOTCONN || errno == EPIPE || errno == ENOENT ||
             errno == ECONNRESET) {
             /* The receiver went away (restart): reconnect, keep the record. */
-            snprintf(y->last_error, sizeof(y->last_error), "lost %s: %s", y->path,
-                     strerror(errno));
+            snprintf(y->last_error, sizeof(y->last_error), "lost %s: %s", y->path, strerror(errno));
             syslog_close(y);
             syslog_schedule_retry(y);
             return;
         }
-        snprintf(y->last_error, sizeof(y->last_error), "send to %s: %s", y->path,
-                 strerror(errno));
+        snprintf(y->last_error, sizeof(y->last_error), "send to %s: %s", y->path, strerror(errno));
         s->failed++;
         sink_queue_pop(s);
     }
@@ -252,8 +250,8 @@ static void syslog_drain(struct sink *s, double timeout_s)
     struct syslog_sink *y = (struct syslog_sink *)s;
     syslog_send_queued(y);
     if (!sink_run_until(s, y->loop, timeout_s, syslog_queue_empty))
-        fprintf(stderr, "siptapd: output %s: %zu alerts not delivered at shutdown (%s)\n",
-                s->name, sink_queue_count(s), y->last_error);
+        fprintf(stderr, "siptapd: output %s: %zu alerts not delivered at shutdown (%s)\n", s->name,
+                sink_queue_count(s), y->last_error);
 }
 
 static void syslog_add_stats(const struct sink *s, json_t *obj)

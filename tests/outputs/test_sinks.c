@@ -179,9 +179,9 @@ static bool syslog_recv(struct syslog_fixture *f, int *pri, char *text, size_t t
     int mday, hh, mm, ss;
     long pid;
     char mon[4];
-    cr_assert_eq(sscanf(close_angle + 1, "%3s %d %d:%d:%d siptapd[%ld]:", mon, &mday, &hh, &mm,
-                        &ss, &pid),
-                 6, "header of: %s", buf);
+    cr_assert_eq(
+        sscanf(close_angle + 1, "%3s %d %d:%d:%d siptapd[%ld]:", mon, &mday, &hh, &mm, &ss, &pid),
+        6, "header of: %s", buf);
     cr_assert_eq(pid, (long)getpid());
     char *body = strstr(buf, "]: ");
     cr_assert_not_null(body);
