@@ -49,7 +49,7 @@ static const char *siptapd_path(void)
     return p;
 }
 
-Test(daemon_outputs, redis_stream_and_channel_equal_stdout, .timeout = 120)
+Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
 {
     const char *siptapd = siptapd_path();
     if (!helper_have_redis())
@@ -130,7 +130,7 @@ Test(daemon_outputs, redis_stream_and_channel_equal_stdout, .timeout = 120)
     helper_redis_stop(srv);
 }
 
-Test(daemon_outputs, redis_down_at_start_is_not_fatal, .timeout = 60)
+Test(daemon_outputs, redis_down_at_start_is_not_fatal)
 {
     const char *siptapd = siptapd_path();
     int port = helper_free_port();
@@ -148,7 +148,7 @@ Test(daemon_outputs, redis_down_at_start_is_not_fatal, .timeout = 60)
     run_files_fini(&f);
 }
 
-Test(daemon_outputs, kafka_records_equal_stdout, .timeout = 120)
+Test(daemon_outputs, kafka_records_equal_stdout)
 {
     const char *siptapd = siptapd_path();
     char errstr[256];

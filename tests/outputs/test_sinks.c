@@ -440,7 +440,7 @@ static void run_redis_outage(size_t queue_size, struct outage_result *res)
     helper_redis_stop(srv);
 }
 
-Test(redis, outage_loses_nothing_with_the_default_queue, .timeout = 60)
+Test(redis, outage_loses_nothing_with_the_default_queue)
 {
     struct outage_result res;
     run_redis_outage(100000, &res);
@@ -452,7 +452,7 @@ Test(redis, outage_loses_nothing_with_the_default_queue, .timeout = 60)
                      (unsigned long long)res.seqs[i]);
 }
 
-Test(redis, outage_with_a_tiny_queue_counts_drops_exactly, .timeout = 60)
+Test(redis, outage_with_a_tiny_queue_counts_drops_exactly)
 {
     struct outage_result res;
     run_redis_outage(5, &res);
@@ -510,7 +510,7 @@ static size_t kafka_consume_seqs(const char *bootstraps, const char *topic, uint
     return n;
 }
 
-Test(kafka, broker_outage_delivers_in_order_after_it_returns, .timeout = 90)
+Test(kafka, broker_outage_delivers_in_order_after_it_returns)
 {
     char errstr[256];
     rd_kafka_conf_t *mconf = rd_kafka_conf_new();
