@@ -565,3 +565,51 @@ Test(kafka, broker_outage_delivers_in_order_after_it_returns)
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(mrk);
 }
+
+Test(kafka, outage_with_a_tiny_queue_counts_drops_exactly)
+{
+    char errstr[256];
+    rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
+    cr_assert_not_null(mrk, "%s", errstr);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
+    cr_assert_not_null(mc);
+    const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
+    cr_assert_eq(rd_kafka_mock_topic_create(mc, "tiny", 1, 1), 0);
+
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.queue_size = 5; /* ours, and librdkafka's queue.buffering.max.messages */
+    const char *props[] = {"reconnect.backoff.max.ms", "200", NULL};
+    o.kafka_props = props;
+    char spec[256], err[512];
+    snprintf(spec, sizeof(spec), "kafka://%s/tiny", boot);
+    struct sink *s = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    rd_kafka_mock_broker_set_down(mc, 1);
+    s->ops->start(s, loop);
+    for (int i = 0; i < 50; i++)
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    /* 5 are in librdkafka's queue, 5 in ours, the 40 oldest of the rest dropped. */
+    cr_assert_eq(s->dropped, 40);
+    rd_kafka_mock_broker_set_up(mc, 1);
+    struct kafka_probe probe = {s, 50};
+    cr_assert(helper_run_loop_until(loop, 30, kafka_done, &probe), "not delivered after outage");
+    cr_assert_eq(s->delivered, 10);
+    cr_assert_eq(s->failed, 0);
+    uint64_t seqs[64];
+    size_t n = kafka_consume_seqs(boot, "tiny", seqs, 64, 10);
+    cr_assert_eq(n, 10);
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(seqs[i], i + 1, "librdkafka held the first five");
+    for (size_t i = 5; i < 10; i++)
+        cr_assert_eq(seqs[i], 46 + (i - 5), "our queue kept the newest five");
+
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mrk);
+}
