@@ -320,19 +320,30 @@ static void tcp_segment_process(struct decoder *d, struct tcp_stream *s, int dir
         tcp_drain_queue(d, s, dir, ts_us);
         return;
     }
-    if ((size_t)ahead > d->cfg.tcp_max_pending) {
+    bool beyond = (size_t)ahead > d->cfg.tcp_max_pending;
+    if (beyond && !h->queue) {
         (*d->c.tcp_beyond_window)++;
         return;
     }
-    if (h->tail.len + h->queued_bytes + len > d->cfg.tcp_max_pending) {
+    /* Far ahead while segments already wait past a gap: the stream has moved
+     * on without the missing bytes, as when the buffer fills up. */
+    size_t max = d->cfg.tcp_max_pending;
+    if (beyond || h->tail.len + h->queued_bytes + len > max) {
         (*d->c.tcp_pending_overflow)++;
-        if (!tcp_skip_gap(d, s, dir, ts_us))
-            return;
-        /* Delivery moved on: this segment may now be in order, or fit. */
-        if (h->queue == NULL && (int32_t)(seq - h->next_seq) > 0)
+        /* Skip gaps until this segment is within reach and fits (each pass
+         * delivers at least the first queued segment, so this ends). */
+        do {
+            if (!tcp_skip_gap(d, s, dir, ts_us))
+                return;
+            if (!h->queue)
+                break;
+            ahead = (int32_t)(seq - h->next_seq);
+        } while ((ahead > 0 && (size_t)ahead > max) || h->tail.len + h->queued_bytes + len > max);
+        if (!h->queue && (int32_t)(seq - h->next_seq) > 0)
             h->next_seq = seq; /* nothing left buffered: resume at this segment */
-        if (h->tail.len + h->queued_bytes + len > d->cfg.tcp_max_pending)
+        if (h->tail.len + h->queued_bytes + len > max)
             return;
+        /* Now in order, old, or queued within bounds: no second overflow. */
         tcp_segment_process(d, s, dir, ts_us, seq, data, len, fin);
         return;
     }
