@@ -109,7 +109,7 @@ Test(decode_tcp, unconsumed_tail_past_the_cap_is_dropped_and_counted)
     seg(&h, 2, A, 11, TCP_ACK, "0123456789"); /* 20 bytes > 16 */
     cr_assert_eq(counter(&h, "tcp_pending_overflow"), 1);
     seg(&h, 3, A, 21, TCP_ACK, "ok\n\n");
-    cr_assert_str_eq(h.tcp_last_call, "01234567890123456789ok\n\n" + 10,
+    cr_assert_str_eq(h.tcp_last_call, "0123456789ok\n\n",
                      "the old tail was dropped, the new bytes presented");
     harness_stop(&h);
 }
