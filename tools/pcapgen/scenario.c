@@ -788,8 +788,8 @@ static int run_line(struct ctx *c, char *line, const char **pos)
         }
         if (strcmp(word, "tcp") == 0)
             return do_tcp(c, name);
-        if (strcmp(word, "tcp-retransmit") && strcmp(word, "tcp-fin") && strcmp(word, "tcp-rst") &&
-            strcmp(word, "tcp-ack"))
+        if (strcmp(word, "sip-tcp") && strcmp(word, "tcp-retransmit") && strcmp(word, "tcp-fin") &&
+            strcmp(word, "tcp-rst") && strcmp(word, "tcp-ack"))
             return fail(c, "unknown directive '%s'", word);
         return do_tcp_op(c, word, name, pos);
     }
