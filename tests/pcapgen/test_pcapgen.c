@@ -683,12 +683,12 @@ Test(pcapgen, scenario_language)
          "<scenario>:1: callee=192.0.2.2: expected ADDR:PORT or [V6]:PORT"},
         {"sip-udp src=192.0.2.1:1 dst=192.0.2.2:2\nINVITE x\n",
          "<scenario>:2: inline message not closed by a line holding only '.'"},
-        {"rtp src=192.0.2.1:1 dst=192.0.2.2:2\nlink sll\n",
+        {"rtp src=192.0.2.1:1 dst=192.0.2.2:2 count=1\nlink sll\n",
          "<scenario>:2: link must come before any packet"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct pcapgen *b = pcapgen_new(PCAPGEN_LINK_ETHERNET);
-        cr_assert_eq(pcapgen_scenario_text(b, bad[i].text, NULL, err, sizeof(err)), -1);
+        cr_assert_eq(pcapgen_scenario_text(b, bad[i].text, NULL, err, sizeof(err)), -1, "case %zu", i);
         cr_assert_str_eq(err, bad[i].msg);
         pcapgen_free(b);
     }
