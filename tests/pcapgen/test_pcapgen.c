@@ -688,7 +688,8 @@ Test(pcapgen, scenario_language)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct pcapgen *b = pcapgen_new(PCAPGEN_LINK_ETHERNET);
-        cr_assert_eq(pcapgen_scenario_text(b, bad[i].text, NULL, err, sizeof(err)), -1, "case %zu", i);
+        cr_assert_eq(pcapgen_scenario_text(b, bad[i].text, NULL, err, sizeof(err)), -1, "case %zu",
+                     i);
         cr_assert_str_eq(err, bad[i].msg);
         pcapgen_free(b);
     }
