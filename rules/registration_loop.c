@@ -7,8 +7,10 @@
  * challenges in a small ring. When the configured number of challenges fall
  * within window_s (a sliding window: the oldest of the last N is compared with
  * the newest) and no 2xx came in between, one registration_loop is raised.
- * A 403 to a REGISTER that carried credentials is the registrar refusing them
- * outright; it counts as one more failed attempt of the same loop.
+ * A 403 to a REGISTER that answered a challenge with credentials is the
+ * registrar refusing them outright: no retry will fix it, so by default
+ * (forbidden_raises = 1) it raises the loop at once, with the attempts seen so
+ * far; with forbidden_raises = 0 it only counts as one more attempt.
  *
  * The hint says why the client loops, from what the registration state saw
  * during the episode, strongest evidence first:
@@ -17,7 +19,9 @@
  *   stale_nonce               a challenge carried stale=true (the password was
  *                             right; the client keeps a dead nonce);
  *   same_credentials_repeated the same digest answer was sent again (only a
- *                             hash of it is ever kept): a wrong password.
+ *                             hash of it is ever kept): a wrong password;
+ *   credentials_rejected      a 403 answered the credentials (an extension of
+ *                             the contract's list: wrong password or user).
  * Only realms leave the daemon, never a nonce or a digest response.
  *
  * An episode is raised once; it re-arms after a 2xx or after window_s with no
@@ -41,6 +45,9 @@ static const struct rule_param_def params[] = {
      "401/407 challenges (or 403 after credentials) for one AOR "
      "without a success before the loop is raised"},
     {"window_s", 60, 1, 86400, "seconds in which those challenges must fall"},
+    {"forbidden_raises", 1, 0, 1,
+     "a 403 to a REGISTER that answered a challenge raises the loop at once (1 yes, 0 no: it "
+     "only counts as one more challenge)"},
 };
 
 struct reg_episode {
@@ -97,6 +104,8 @@ static const char *episode_hint(const struct reg_episode *e)
         return "stale_nonce";
     if (e->repeated)
         return "same_credentials_repeated";
+    if (e->rejected)
+        return "credentials_rejected";
     return NULL;
 }
 
@@ -128,7 +137,7 @@ static void raise_loop(struct registration_loop *d, struct registration *r, stru
 
 /* One more failed attempt (a challenge, or a 403 after credentials). */
 static void count_attempt(struct registration_loop *d, struct registration *r,
-                          struct reg_episode *e, uint64_t now)
+                          struct reg_episode *e, bool forbidden, uint64_t now)
 {
     const struct trunk_config *trunk = trunk_list_find(d->ctx->trunks, &r->key.registrar.addr);
     unsigned n = (unsigned)rules_param(d->ctx, "challenges", trunk);
@@ -143,7 +152,16 @@ static void count_attempt(struct registration_loop *d, struct registration *r,
         episode_reset(e);
     e->times[e->count % RING_MAX] = now;
     e->count++;
-    if (e->raised || e->count < n || !d->ctx->enabled)
+    if (e->raised || !d->ctx->enabled)
+        return;
+    if (forbidden && rules_param(d->ctx, "forbidden_raises", trunk) >= 0.5) {
+        /* The registrar has refused the credentials outright: no retry
+         * will fix that, so there is no point waiting for more. */
+        e->raised = true;
+        raise_loop(d, r, e, trunk, e->count, window_s, now);
+        return;
+    }
+    if (e->count < n)
         return;
     uint64_t oldest = e->times[(e->count - n) % RING_MAX];
     if (now - oldest > window_us)
@@ -189,13 +207,13 @@ static void on_registration(void *user, struct registration *r, const struct sip
             return;
         if (m->challenge_stale)
             e->stale = true;
-        count_attempt(d, r, e, now);
+        count_attempt(d, r, e, false, now);
     } else if (st == 403 && r->rule_state &&
                ((struct reg_episode *)r->rule_state)->last_had_credentials) {
         /* The episode exists only once a challenge was seen. */
         struct reg_episode *e = r->rule_state;
         e->rejected++;
-        count_attempt(d, r, e, now);
+        count_attempt(d, r, e, true, now);
     }
 }
 

@@ -190,4 +190,98 @@ static inline const char *str_field(json_t *ev, const char *name)
     return json_string_value(v);
 }
 
+/* ---- end-to-end: the real daemon on a capture file ---- */
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define E2E_MAX_EVENTS 1024
+
+struct e2e_run {
+    json_t *events[E2E_MAX_EVENTS];
+    size_t count;
+    int status;
+};
+
+/* Path of a public capture, or NULL (and the test is skipped) when the
+ * captures are not available. */
+static inline const char *e2e_public_pcap(const char *name, char *buf, size_t len)
+{
+    const char *dir = getenv("SIPTAP_PUBLIC_PCAPS");
+    struct stat st;
+    if (!dir || !*dir) {
+        cr_skip_test("SIPTAP_PUBLIC_PCAPS is not set: public captures unavailable");
+        return NULL;
+    }
+    snprintf(buf, len, "%s/%s", dir, name);
+    if (stat(buf, &st) != 0) {
+        cr_skip_test("public capture %s is absent", buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Writes text to a fresh temporary config file; returns its path in buf. */
+static inline const char *e2e_config(const char *text, char *buf, size_t len)
+{
+    snprintf(buf, len, "/tmp/siptap-rules-e2e-XXXXXX");
+    int fd = mkstemp(buf);
+    cr_assert(fd >= 0);
+    size_t n = strlen(text);
+    cr_assert_eq(write(fd, text, n), (ssize_t)n);
+    close(fd);
+    return buf;
+}
+
+/* Runs `$SIPTAPD [-c config] -r pcap` and keeps every event but stats. */
+static inline void e2e_run_daemon(struct e2e_run *run, const char *pcap, const char *config)
+{
+    memset(run, 0, sizeof(*run));
+    const char *daemon = getenv("SIPTAPD");
+    cr_assert(daemon && *daemon, "SIPTAPD is not set");
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "'%s' %s%s%s -r '%s'", daemon, config ? "-c '" : "",
+             config ? config : "", config ? "'" : "", pcap);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char line[65536];
+    while (fgets(line, sizeof(line), p)) {
+        json_error_t jerr;
+        json_t *ev = json_loads(line, 0, &jerr);
+        cr_assert_not_null(ev, "not JSON: %s", line);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (type && strcmp(type, "stats") != 0 && run->count < E2E_MAX_EVENTS)
+            run->events[run->count++] = ev;
+        else
+            json_decref(ev);
+    }
+    run->status = pclose(p);
+    cr_assert_eq(run->status, 0, "%s exited with %d", cmd, run->status);
+}
+
+static inline size_t e2e_count(const struct e2e_run *run, const char *type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < run->count; i++)
+        if (!strcmp(json_string_value(json_object_get(run->events[i], "type")), type))
+            n++;
+    return n;
+}
+
+static inline json_t *e2e_find(const struct e2e_run *run, const char *type, size_t nth)
+{
+    for (size_t i = 0; i < run->count; i++)
+        if (!strcmp(json_string_value(json_object_get(run->events[i], "type")), type) && nth-- == 0)
+            return run->events[i];
+    return NULL;
+}
+
+static inline void e2e_free(struct e2e_run *run)
+{
+    for (size_t i = 0; i < run->count; i++)
+        json_decref(run->events[i]);
+    run->count = 0;
+}
+
 #endif

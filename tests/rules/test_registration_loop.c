@@ -170,18 +170,22 @@ Test(registration_loop, rearms_after_a_quiet_window)
     cr_assert_eq(event_capture_count_type(fx.events, "registration_loop"), 2);
 }
 
-Test(registration_loop, forbidden_after_credentials_counts)
+Test(registration_loop, forbidden_after_credentials_raises_at_once)
 {
     struct reg_exchange x = {PBX_IP, 0};
     challenged(&x, NULL, 0, false, T0);
     reg_request(&x, "example.com", 0xb1, T0 + SEC);
     reg_response(&x, 403, NULL, false, T0 + SEC + 1000);
-    cr_assert_eq(event_capture_count(fx.events), 0);
-    challenged(&x, NULL, 0, false, T0 + 2 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "registration_loop");
     json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
-    cr_assert_eq(json_integer_value(field(ev, "challenges")), 3);
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
     cr_assert_eq(json_integer_value(field(ev, "rejected")), 1);
-    cr_assert_eq(json_integer_value(field(ev, "last_status")), 401);
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
+    /* The same episode goes on: no second event. */
+    challenged(&x, NULL, 0, false, T0 + 2 * SEC);
+    challenged(&x, "example.com", 0xb2, false, T0 + 3 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 1);
 }
 
 Test(registration_loop, forbidden_without_credentials_does_not_count)
@@ -194,24 +198,27 @@ Test(registration_loop, forbidden_without_credentials_does_not_count)
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
-static void two_attempt_setup(void)
+static void forbidden_counts_setup(void)
 {
     fixture_init();
-    fixture_setting("rule registration_loop", "challenges", "2");
+    fixture_setting("rule registration_loop", "forbidden_raises", "0");
     fixture_start();
 }
 
-Test(registration_loop_configured, challenge_then_forbidden_with_threshold_two,
-     .init = two_attempt_setup, .fini = teardown)
+Test(registration_loop_configured, forbidden_only_counts_when_told, .init = forbidden_counts_setup,
+     .fini = teardown)
 {
     struct reg_exchange x = {PBX_IP, 0};
     challenged(&x, NULL, 0, false, T0);
     reg_request(&x, "example.com", 0xc1, T0 + SEC);
     reg_response(&x, 403, NULL, false, T0 + SEC + 1000);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+    challenged(&x, NULL, 0, false, T0 + 2 * SEC);
     json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
-    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
-    cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
-    cr_assert(json_is_null(field(ev, "hint")));
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 3);
+    cr_assert_eq(json_integer_value(field(ev, "rejected")), 1);
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 401);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
 }
 
 static void disabled_setup(void)
