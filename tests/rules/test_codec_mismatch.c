@@ -205,3 +205,29 @@ Test(codec_mismatch_configured, disabled_raises_nothing, .init = disabled_setup,
     answer("cd", 1, 488, 0, NULL, 0, T0 + 20000);
     cr_assert_eq(event_capture_count_type(fx.events, "codec_mismatch"), 0);
 }
+
+/* ---- end-to-end on a public capture with a known truth ---- */
+
+/* sipnab's sip-488-codec-reject: Linphone offers PCMU only, is challenged
+ * (401), offers again with credentials and gets 488. Three OPTIONS
+ * keepalives before it are all answered. */
+Test(codec_mismatch_e2e, sipnab_488)
+{
+    char path[1024];
+    if (!e2e_public_pcap("sipnab__tests__pcap-samples__sip-488-codec-reject.pcapng", path,
+                         sizeof(path)))
+        return;
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, NULL);
+    cr_assert_eq(e2e_count(&run, "codec_mismatch"), 1);
+    json_t *ev = e2e_find(&run, "codec_mismatch", 0);
+    cr_assert_str_eq(str_field(ev, "call_id"), "NA4y5nr9Jk");
+    cr_assert_eq(json_integer_value(field(ev, "status")), 488);
+    static const char *const PCMU[] = {"PCMU"};
+    assert_list(field(ev, "offered"), PCMU, 1);
+    cr_assert(json_is_null(field(ev, "answered")));
+    cr_assert_str_eq(str_field(ev, "cause"), "status");
+    cr_assert_eq(e2e_count(&run, "trunk_down"), 0, "every OPTIONS was answered");
+    cr_assert_eq(e2e_count(&run, "call_fail"), 1);
+    e2e_free(&run);
+}

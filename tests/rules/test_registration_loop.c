@@ -318,3 +318,82 @@ Test(rules_settings, reports_file_and_line, .init = fixture_init, .fini = settin
     fixture_setting("trunk acme", "rule.trunk_health.failures", "2");
     cr_assert(validate(err, sizeof(err)), "%s", err);
 }
+
+/* ---- end-to-end on public captures with a known truth ---- */
+
+/* sngrep's aaa.pcap: a softphone at 192.168.1.2 registering three accounts at
+ * 212.242.33.35. voi18063 is challenged (401), answers, and is refused with
+ * "403 Wrong password" at 49.6 s: that is the loop, raised at once. The
+ * later challenges of each AOR are either followed by a 200 or fall more
+ * than 60 s apart, so nothing else is raised with the defaults. */
+Test(registration_loop_e2e, sngrep_aaa_wrong_password)
+{
+    char path[1024];
+    if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
+        return;
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, NULL);
+    cr_assert_eq(e2e_count(&run, "registration_loop"), 1);
+    json_t *ev = e2e_find(&run, "registration_loop", 0);
+    cr_assert_str_eq(str_field(ev, "ts"), "2005-07-04T09:33:10.455801Z");
+    cr_assert_str_eq(str_field(ev, "severity"), "warning");
+    cr_assert_str_eq(str_field(ev, "aor"), "voi18063@sip.cybercity.dk");
+    cr_assert_str_eq(str_field(ev, "registrar"), "212.242.33.35:5060");
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
+    cr_assert_str_eq(str_field(ev, "realm_challenge"), "sip.cybercity.dk");
+    cr_assert_str_eq(str_field(ev, "realm_response"), "sip.cybercity.dk");
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
+    cr_assert(json_is_null(field(ev, "trunk")));
+    e2e_free(&run);
+}
+
+/* With 403 only counting and a two-minute window, the capture holds two
+ * loops: voi18063 (401, 403, 401 within 107 s) and voi18062 (three 401s
+ * within 91 s before its 200). */
+Test(registration_loop_e2e, sngrep_aaa_wider_window)
+{
+    char path[1024], conf[64];
+    if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
+        return;
+    e2e_config("[rule registration_loop]\nwindow_s = 120\nforbidden_raises = 0\n", conf,
+               sizeof(conf));
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, conf);
+    unlink(conf);
+    cr_assert_eq(e2e_count(&run, "registration_loop"), 2);
+    json_t *a = e2e_find(&run, "registration_loop", 0);
+    cr_assert_str_eq(str_field(a, "aor"), "voi18063@sip.cybercity.dk");
+    cr_assert_str_eq(str_field(a, "ts"), "2005-07-04T09:34:40.330692Z");
+    cr_assert_eq(json_integer_value(field(a, "challenges")), 3);
+    cr_assert_eq(json_integer_value(field(a, "rejected")), 1);
+    json_t *b = e2e_find(&run, "registration_loop", 1);
+    cr_assert_str_eq(str_field(b, "aor"), "voi18062@sip.cybercity.dk");
+    cr_assert_str_eq(str_field(b, "ts"), "2005-07-04T09:38:59.047813Z");
+    cr_assert(json_is_null(field(b, "hint")));
+    e2e_free(&run);
+}
+
+/* sipnab's sip-auth-failure: REGISTER -> 401 -> REGISTER with credentials
+ * -> 403, then the same for a SUBSCRIBE. Decision: the REGISTER is one
+ * registration_loop (credentials_rejected, 2 attempts); the SUBSCRIBE is
+ * neither a registration nor a call, so it gives nothing. */
+Test(registration_loop_e2e, sipnab_auth_failure)
+{
+    char path[1024];
+    if (!e2e_public_pcap("sipnab__tests__pcap-samples__sip-auth-failure.pcapng", path,
+                         sizeof(path)))
+        return;
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, NULL);
+    cr_assert_eq(run.count, 1, "only the registration_loop");
+    json_t *ev = e2e_find(&run, "registration_loop", 0);
+    cr_assert_not_null(ev);
+    cr_assert_str_eq(str_field(ev, "aor"), "telephone1@172.16.98.101");
+    cr_assert_str_eq(str_field(ev, "registrar"), "172.16.98.101:5060");
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
+    cr_assert_str_eq(str_field(ev, "realm_challenge"), "asterisk");
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
+    e2e_free(&run);
+}
