@@ -398,8 +398,10 @@ int daemon_run(struct siptap *d)
 
 void daemon_destroy(struct siptap *d)
 {
-    rules_free(d->rules);
+    /* Calls first: freeing them tells the detectors (call_freed), whose
+     * state must still exist. */
     call_table_free(d->calls);
+    rules_free(d->rules);
     if (d->sip)
         sip_layer_free(d->sip);
     event_bus_destroy(&d->bus);
