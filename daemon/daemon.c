@@ -393,8 +393,10 @@ int daemon_run(struct siptap *d)
 
 void daemon_destroy(struct siptap *d)
 {
-    rules_free(d->rules);
+    /* The table first: freeing it tells the detectors (call_freed) to drop
+     * their per-call state, which needs the detectors still alive. */
     call_table_free(d->calls);
+    rules_free(d->rules);
     if (d->sip)
         sip_layer_free(d->sip);
     event_bus_destroy(&d->bus);
