@@ -43,7 +43,7 @@ struct harness {
 static struct harness *hx;
 
 /* Extra rule settings for one test: {section, key, value} triples, NULL-ended. */
-static void harness_start(const char *const (*settings)[3])
+static inline void harness_start(const char *const (*settings)[3])
 {
     hx = calloc(1, sizeof(*hx));
     cr_assert_not_null(hx);
@@ -73,12 +73,12 @@ static void harness_start(const char *const (*settings)[3])
     cr_assert_not_null(hx->rules, "rules_new: %s", err);
 }
 
-static void harness_setup(void)
+static inline void harness_setup(void)
 {
     harness_start(NULL);
 }
 
-static void harness_teardown(void)
+static inline void harness_teardown(void)
 {
     if (!hx)
         return;
@@ -91,7 +91,7 @@ static void harness_teardown(void)
     hx = NULL;
 }
 
-static struct endpoint ep(const char *ip, uint16_t port)
+static inline struct endpoint ep(const char *ip, uint16_t port)
 {
     struct endpoint e = {.port = port};
     cr_assert(net_addr_parse(&e.addr, ip), "bad address %s", ip);
@@ -110,7 +110,7 @@ struct sdp_spec {
     enum sdp_direction direction;
 };
 
-static void set_sdp(struct sip_msg *m, const struct sdp_spec *s)
+static inline void set_sdp(struct sip_msg *m, const struct sdp_spec *s)
 {
     if (!s)
         return;
@@ -131,7 +131,7 @@ static void set_sdp(struct sip_msg *m, const struct sdp_spec *s)
     md->formats[0].clock_rate = 8000;
 }
 
-static struct sip_msg *base_msg(const struct dialog *d, uint32_t cseq, enum sip_method method)
+static inline struct sip_msg *base_msg(const struct dialog *d, uint32_t cseq, enum sip_method method)
 {
     static struct sip_msg m;
     memset(&m, 0, sizeof(m));
@@ -146,7 +146,7 @@ static struct sip_msg *base_msg(const struct dialog *d, uint32_t cseq, enum sip_
     return &m;
 }
 
-static void feed(const struct sip_msg *m, const char *src, const char *dst, uint64_t ts)
+static inline void feed(const struct sip_msg *m, const char *src, const char *dst, uint64_t ts)
 {
     struct sip_meta meta = {.ts_us = ts, .src = ep(src, 5060), .dst = ep(dst, 5060)};
     timerq_advance(&hx->timers, ts);
@@ -154,7 +154,7 @@ static void feed(const struct sip_msg *m, const char *src, const char *dst, uint
 }
 
 /* A request; from_callee swaps the tags and the direction. */
-static void request(const struct dialog *d, enum sip_method method, uint32_t cseq,
+static inline void request(const struct dialog *d, enum sip_method method, uint32_t cseq,
                     const char *branch, bool in_dialog, bool from_callee,
                     const struct sdp_spec *sdp, uint64_t ts)
 {
@@ -175,7 +175,7 @@ static void request(const struct dialog *d, enum sip_method method, uint32_t cse
 
 /* A response from the callee to the caller's request (or, from_caller, the
  * other way round). */
-static void response(const struct dialog *d, enum sip_method method, uint32_t cseq, int status,
+static inline void response(const struct dialog *d, enum sip_method method, uint32_t cseq, int status,
                      const struct sdp_spec *sdp, uint32_t session_expires, bool from_caller,
                      uint64_t ts)
 {
@@ -196,7 +196,7 @@ static void response(const struct dialog *d, enum sip_method method, uint32_t cs
 
 /* INVITE (caller SDP) at T0, 180 at T0+1 s, 200 (callee SDP) at ANSWER; ACK
  * 20 ms later unless ack is false. */
-static void call_setup(const struct dialog *d, const struct sdp_spec *offer,
+static inline void call_setup(const struct dialog *d, const struct sdp_spec *offer,
                        const struct sdp_spec *answer, uint32_t session_expires, bool ack)
 {
     request(d, SIP_METHOD_INVITE, 1, "z9hG4bK-inv", false, false, offer, T0);
@@ -206,7 +206,7 @@ static void call_setup(const struct dialog *d, const struct sdp_spec *offer,
         request(d, SIP_METHOD_ACK, 1, "z9hG4bK-ack", true, false, NULL, ANSWER + 20 * MSEC);
 }
 
-static void bye(const struct dialog *d, uint32_t cseq, bool from_callee, uint64_t ts)
+static inline void bye(const struct dialog *d, uint32_t cseq, bool from_callee, uint64_t ts)
 {
     request(d, SIP_METHOD_BYE, cseq, "z9hG4bK-bye", true, from_callee, NULL, ts);
     response(d, SIP_METHOD_BYE, cseq, 200, NULL, 0, !from_callee, ts + 5 * MSEC);
@@ -224,14 +224,14 @@ struct leg {
     uint64_t last_us; /* arrival of the last packet sent */
 };
 
-static struct leg leg(const char *src, uint16_t sport, const char *dst, uint16_t dport,
+static inline struct leg leg(const char *src, uint16_t sport, const char *dst, uint16_t dport,
                       uint32_t ssrc)
 {
     struct leg l = {.src = ep(src, sport), .dst = ep(dst, dport), .ssrc = ssrc, .seq = 1000};
     return l;
 }
 
-static void rtp_send(struct leg *l, uint64_t ts)
+static inline void rtp_send(struct leg *l, uint64_t ts)
 {
     uint16_t seq = l->seq++;
     uint32_t rtp_ts = l->rtp_ts;
@@ -272,7 +272,7 @@ static void rtp_send(struct leg *l, uint64_t ts)
 
 /* Media in [from, to): a every 20 ms, b 10 ms after each of a's slots. A
  * NULL leg is silent. */
-static void talk(struct leg *a, struct leg *b, uint64_t from, uint64_t to)
+static inline void talk(struct leg *a, struct leg *b, uint64_t from, uint64_t to)
 {
     for (uint64_t t = from; t < to; t += 20 * MSEC) {
         if (a)
@@ -285,7 +285,7 @@ static void talk(struct leg *a, struct leg *b, uint64_t from, uint64_t to)
 /* The types of the events, in order, keeping only those named in keep
  * ("call_start,call_end,..."): other detectors' events do not disturb the
  * assertions. */
-static const char *types(const char *keep)
+static inline const char *types(const char *keep)
 {
     size_t off = 0;
     hx->types[0] = '\0';
@@ -308,7 +308,7 @@ static const char *types(const char *keep)
 
 #define CALL_TYPES "call_start,call_answer,call_fail,call_end,one_way_audio,call_drop,rtp_quality"
 
-static json_t *field(json_t *ev, const char *name)
+static inline json_t *field(json_t *ev, const char *name)
 {
     cr_assert_not_null(ev, "no such event");
     json_t *v = json_object_get(ev, name);
@@ -316,14 +316,14 @@ static json_t *field(json_t *ev, const char *name)
     return v;
 }
 
-static const char *str_field(json_t *ev, const char *name)
+static inline const char *str_field(json_t *ev, const char *name)
 {
     json_t *v = field(ev, name);
     cr_assert(json_is_string(v), "field %s is not a string", name);
     return json_string_value(v);
 }
 
-static const char *path_field(json_t *ev, const char *name, const char *end)
+static inline const char *path_field(json_t *ev, const char *name, const char *end)
 {
     json_t *o = field(ev, name);
     json_t *v = json_object_get(o, end);
@@ -331,7 +331,7 @@ static const char *path_field(json_t *ev, const char *name, const char *end)
     return json_string_value(v);
 }
 
-static double num_field(json_t *ev, const char *name)
+static inline double num_field(json_t *ev, const char *name)
 {
     json_t *v = field(ev, name);
     cr_assert(json_is_number(v), "field %s is not a number", name);
@@ -339,7 +339,7 @@ static double num_field(json_t *ev, const char *name)
 }
 
 /* The event's ts as microseconds since the epoch, from its RFC 3339 text. */
-static uint64_t ts_of(json_t *ev)
+static inline uint64_t ts_of(json_t *ev)
 {
     const char *s = str_field(ev, "ts");
     struct tm tm;
