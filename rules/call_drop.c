@@ -133,8 +133,8 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
             return "session_timer";
     }
 
-    uint64_t last_media = c->media[0].last_us > c->media[1].last_us ? c->media[0].last_us
-                                                                   : c->media[1].last_us;
+    uint64_t last_media =
+        c->media[0].last_us > c->media[1].last_us ? c->media[0].last_us : c->media[1].last_us;
     uint64_t media_timeout = seconds_us(rules_param(ctx, "media_timeout_s", tr));
     if ((c->media[0].packets || c->media[1].packets) && last_media + media_timeout <= now &&
         !on_hold(c))

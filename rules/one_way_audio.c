@@ -80,8 +80,7 @@ static bool addr_is_zero(const struct net_addr *a)
 
 static bool party_sends(const struct call_sdp *s)
 {
-    return s->present && s->port &&
-           (s->direction == SDP_SENDRECV || s->direction == SDP_SENDONLY);
+    return s->present && s->port && (s->direction == SDP_SENDRECV || s->direction == SDP_SENDONLY);
 }
 
 static bool party_receives(const struct call_sdp *s)
@@ -171,7 +170,8 @@ static void raise_event(struct owa_call *st, int silent, uint64_t silent_since, 
     const char *hint = hint_for(c, silent);
     json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
     json_object_set_new(ev, "sdp_addr", endpoint_json(&sdp_silent));
-    json_object_set_new(ev, "silent_party", json_string(silent == CALL_CALLER ? "caller" : "callee"));
+    json_object_set_new(ev, "silent_party",
+                        json_string(silent == CALL_CALLER ? "caller" : "callee"));
     json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
     rules_publish(ctx, ev);
 }
@@ -204,7 +204,8 @@ static void check(struct owa_call *st, uint64_t now)
                 next = due;
             continue;
         }
-        bool active = am->packets && am->last_us >= st->baseline_us && am->last_us + active_us > now;
+        bool active =
+            am->packets && am->last_us >= st->baseline_us && am->last_us + active_us > now;
         if (!active || !ctx->enabled)
             continue;
         st->alerted[silent] = true;

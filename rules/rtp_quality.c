@@ -81,8 +81,8 @@ static size_t crossings(const struct rules_context *ctx, const struct call *c,
 }
 
 static void raise_event(const struct rules_context *ctx, const struct call *c,
-                        const struct rtp_stream *s, const struct crossing *x, size_t n,
-                        bool at_end, uint64_t now)
+                        const struct rtp_stream *s, const struct crossing *x, size_t n, bool at_end,
+                        uint64_t now)
 {
     json_t *ev = rules_event(ctx, "rtp_quality", SEVERITY_WARNING, now, c);
     json_object_set_new(ev, "stream", rtp_stream_to_json(s));

@@ -23,9 +23,9 @@
 #include "rules/rules.h"
 #include "tests/support/event_capture.h"
 
-#define T0 1700000000000000ULL
-#define SEC 1000000ULL
-#define MSEC 1000ULL
+#define T0     1700000000000000ULL
+#define SEC    1000000ULL
+#define MSEC   1000ULL
 #define ANSWER (T0 + 2 * SEC)
 
 struct harness {
@@ -131,7 +131,8 @@ static inline void set_sdp(struct sip_msg *m, const struct sdp_spec *s)
     md->formats[0].clock_rate = 8000;
 }
 
-static inline struct sip_msg *base_msg(const struct dialog *d, uint32_t cseq, enum sip_method method)
+static inline struct sip_msg *base_msg(const struct dialog *d, uint32_t cseq,
+                                       enum sip_method method)
 {
     static struct sip_msg m;
     memset(&m, 0, sizeof(m));
@@ -155,8 +156,8 @@ static inline void feed(const struct sip_msg *m, const char *src, const char *ds
 
 /* A request; from_callee swaps the tags and the direction. */
 static inline void request(const struct dialog *d, enum sip_method method, uint32_t cseq,
-                    const char *branch, bool in_dialog, bool from_callee,
-                    const struct sdp_spec *sdp, uint64_t ts)
+                           const char *branch, bool in_dialog, bool from_callee,
+                           const struct sdp_spec *sdp, uint64_t ts)
 {
     struct sip_msg *m = base_msg(d, cseq, method);
     m->is_request = true;
@@ -175,9 +176,9 @@ static inline void request(const struct dialog *d, enum sip_method method, uint3
 
 /* A response from the callee to the caller's request (or, from_caller, the
  * other way round). */
-static inline void response(const struct dialog *d, enum sip_method method, uint32_t cseq, int status,
-                     const struct sdp_spec *sdp, uint32_t session_expires, bool from_caller,
-                     uint64_t ts)
+static inline void response(const struct dialog *d, enum sip_method method, uint32_t cseq,
+                            int status, const struct sdp_spec *sdp, uint32_t session_expires,
+                            bool from_caller, uint64_t ts)
 {
     struct sip_msg *m = base_msg(d, cseq, method);
     m->status = status;
@@ -197,7 +198,7 @@ static inline void response(const struct dialog *d, enum sip_method method, uint
 /* INVITE (caller SDP) at T0, 180 at T0+1 s, 200 (callee SDP) at ANSWER; ACK
  * 20 ms later unless ack is false. */
 static inline void call_setup(const struct dialog *d, const struct sdp_spec *offer,
-                       const struct sdp_spec *answer, uint32_t session_expires, bool ack)
+                              const struct sdp_spec *answer, uint32_t session_expires, bool ack)
 {
     request(d, SIP_METHOD_INVITE, 1, "z9hG4bK-inv", false, false, offer, T0);
     response(d, SIP_METHOD_INVITE, 1, 180, NULL, 0, false, T0 + SEC);
@@ -225,7 +226,7 @@ struct leg {
 };
 
 static inline struct leg leg(const char *src, uint16_t sport, const char *dst, uint16_t dport,
-                      uint32_t ssrc)
+                             uint32_t ssrc)
 {
     struct leg l = {.src = ep(src, sport), .dst = ep(dst, dport), .ssrc = ssrc, .seq = 1000};
     return l;
@@ -290,7 +291,8 @@ static inline const char *types(const char *keep)
     size_t off = 0;
     hx->types[0] = '\0';
     for (size_t i = 0; i < event_capture_count(hx->events); i++) {
-        const char *t = json_string_value(json_object_get(event_capture_get(hx->events, i), "type"));
+        const char *t =
+            json_string_value(json_object_get(event_capture_get(hx->events, i), "type"));
         if (!t)
             continue;
         char needle[64];
@@ -299,7 +301,8 @@ static inline const char *types(const char *keep)
         snprintf(hay, sizeof(hay), ",%s,", keep);
         if (!strstr(hay, needle))
             continue;
-        off += (size_t)snprintf(hx->types + off, sizeof(hx->types) - off, "%s%s", off ? "," : "", t);
+        off +=
+            (size_t)snprintf(hx->types + off, sizeof(hx->types) - off, "%s%s", off ? "," : "", t);
         if (off >= sizeof(hx->types))
             break;
     }
@@ -345,8 +348,8 @@ static inline uint64_t ts_of(json_t *ev)
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
     unsigned us = 0;
-    cr_assert(sscanf(s, "%d-%d-%dT%d:%d:%d.%6uZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us) == 7,
+    cr_assert(sscanf(s, "%d-%d-%dT%d:%d:%d.%6uZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec, &us) == 7,
               "bad ts %s", s);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;

@@ -149,7 +149,8 @@ Test(call_drop, refreshed_session_timer_is_not_a_drop)
     request(&D, SIP_METHOD_INVITE, 2, "z9hG4bK-refresh", true, false, &CALLER_SDP,
             ANSWER + 45 * SEC);
     response(&D, SIP_METHOD_INVITE, 2, 200, &CALLEE_SDP, 0, false, ANSWER + 45 * SEC + 20 * MSEC);
-    request(&D, SIP_METHOD_ACK, 2, "z9hG4bK-rack", true, false, NULL, ANSWER + 45 * SEC + 40 * MSEC);
+    request(&D, SIP_METHOD_ACK, 2, "z9hG4bK-rack", true, false, NULL,
+            ANSWER + 45 * SEC + 40 * MSEC);
     talk(&a, &b, ANSWER + 45 * SEC + 50 * MSEC, ANSWER + 60 * SEC);
     bye(&D, 3, true, ANSWER + 60 * SEC);
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");
@@ -243,9 +244,8 @@ Test(call_drop_settings, disabled_raises_nothing, .fini = harness_teardown)
 
 Test(call_drop_settings, severity_and_media_timeout_override, .fini = harness_teardown)
 {
-    static const char *const s[][3] = {{"severity", "call_drop", "critical"},
-                                       {"rule call_drop", "media_timeout_s", "5"},
-                                       {NULL}};
+    static const char *const s[][3] = {
+        {"severity", "call_drop", "critical"}, {"rule call_drop", "media_timeout_s", "5"}, {NULL}};
     harness_start(s);
     legs();
     call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);

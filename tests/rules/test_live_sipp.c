@@ -161,14 +161,14 @@ static void sleep_ms(long ms)
 /* Ports, all inside [base, base + 40): SIP, sipp's own media sockets (which
  * it binds at mp and mp+2), and the SDP ports of the one-way call, which
  * this test binds to send (and sink) its RTP. */
-#define P_UAS1 (base_port + 0)
-#define P_UAC1 (base_port + 1)
-#define P_UAS2 (base_port + 2)
-#define P_UAC2 (base_port + 3)
-#define MP_UAS1 (base_port + 10)
-#define MP_UAC1 (base_port + 14)
-#define MP_UAS2 (base_port + 18)
-#define MP_UAC2 (base_port + 22)
+#define P_UAS1   (base_port + 0)
+#define P_UAC1   (base_port + 1)
+#define P_UAS2   (base_port + 2)
+#define P_UAC2   (base_port + 3)
+#define MP_UAS1  (base_port + 10)
+#define MP_UAC1  (base_port + 14)
+#define MP_UAS2  (base_port + 18)
+#define MP_UAC2  (base_port + 22)
 #define SDP_UAC1 (base_port + 26)
 #define SDP_UAS1 (base_port + 28)
 #define SDP_UAC2 (base_port + 30)
@@ -180,14 +180,15 @@ static void write_scenarios(void)
     size_t off;
 
     /* The UAS that is never acknowledged. */
-    off = (size_t)snprintf(buf, sizeof(buf), HEAD "  <recv request=\"INVITE\">\n"
-                                                  "    <action>\n"
-                                                  "      <ereg regexp=\".*\" search_in=\"hdr\" "
-                                                  "header=\"From:\" assign_to=\"remote_from\"/>\n"
-                                                  "      <ereg regexp=\".*\" search_in=\"hdr\" "
-                                                  "header=\"To:\" assign_to=\"local_to\"/>\n"
-                                                  "    </action>\n"
-                                                  "  </recv>\n",
+    off = (size_t)snprintf(buf, sizeof(buf),
+                           HEAD "  <recv request=\"INVITE\">\n"
+                                "    <action>\n"
+                                "      <ereg regexp=\".*\" search_in=\"hdr\" "
+                                "header=\"From:\" assign_to=\"remote_from\"/>\n"
+                                "      <ereg regexp=\".*\" search_in=\"hdr\" "
+                                "header=\"To:\" assign_to=\"local_to\"/>\n"
+                                "    </action>\n"
+                                "  </recv>\n",
                            "siptap uas noack");
     off += (size_t)snprintf(buf + off, sizeof(buf) - off, OK_UAS, SDP_UAS1);
     unsigned iv = 500, at = 500, prev = 0;
@@ -239,32 +240,33 @@ static void write_scenarios(void)
     /* A plain UAC: ACK, talk 9 s, BYE. */
     off = (size_t)snprintf(buf, sizeof(buf), HEAD, "siptap uac plain");
     off += (size_t)snprintf(buf + off, sizeof(buf) - off, INVITE_UAC, P_UAS2, P_UAS2, SDP_UAC2);
-    off += (size_t)snprintf(buf + off, sizeof(buf) - off,
-                            "  <recv response=\"200\"/>\n"
-                            "  <send><![CDATA[\n\n"
-                            "ACK sip:bob@127.0.0.1:%d SIP/2.0\n"
-                            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
-                            "From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n"
-                            "[last_To:]\n"
-                            "Call-ID: [call_id]\n"
-                            "CSeq: 1 ACK\n"
-                            "Max-Forwards: 70\n"
-                            "Content-Length: 0\n\n"
-                            "]]></send>\n"
-                            "  <pause milliseconds=\"9000\"/>\n"
-                            "  <send><![CDATA[\n\n"
-                            "BYE sip:bob@127.0.0.1:%d SIP/2.0\n"
-                            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
-                            "From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n"
-                            "[last_To:]\n"
-                            "Call-ID: [call_id]\n"
-                            "CSeq: 2 BYE\n"
-                            "Max-Forwards: 70\n"
-                            "Content-Length: 0\n\n"
-                            "]]></send>\n"
-                            "  <recv response=\"200\"/>\n"
-                            "</scenario>\n",
-                            P_UAS2, P_UAS2);
+    off += (size_t)snprintf(
+        buf + off, sizeof(buf) - off,
+        "  <recv response=\"200\"/>\n"
+        "  <send><![CDATA[\n\n"
+        "ACK sip:bob@127.0.0.1:%d SIP/2.0\n"
+        "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+        "From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n"
+        "[last_To:]\n"
+        "Call-ID: [call_id]\n"
+        "CSeq: 1 ACK\n"
+        "Max-Forwards: 70\n"
+        "Content-Length: 0\n\n"
+        "]]></send>\n"
+        "  <pause milliseconds=\"9000\"/>\n"
+        "  <send><![CDATA[\n\n"
+        "BYE sip:bob@127.0.0.1:%d SIP/2.0\n"
+        "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+        "From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n"
+        "[last_To:]\n"
+        "Call-ID: [call_id]\n"
+        "CSeq: 2 BYE\n"
+        "Max-Forwards: 70\n"
+        "Content-Length: 0\n\n"
+        "]]></send>\n"
+        "  <recv response=\"200\"/>\n"
+        "</scenario>\n",
+        P_UAS2, P_UAS2);
     write_file("uac_plain.xml", buf);
 }
 
@@ -277,10 +279,11 @@ static pid_t start_sipp(const char *scenario, int port, int media_port, const ch
     snprintf(mp, sizeof(mp), "%d", media_port);
     snprintf(remote, sizeof(remote), "127.0.0.1:%d", remote_port);
     snprintf(cidbuf, sizeof(cidbuf), "%s", cid ? cid : "");
-    char *uas[] = {"sipp", "-sf", sf, "-i", "127.0.0.1", "-p", p, "-mp", mp, "-m", "1", "-nr",
-                   "-nostdin", "-timeout", "50s", NULL};
-    char *uac[] = {"sipp", "-sf", sf, "-i", "127.0.0.1", "-p", p, "-mp", mp, "-m", "1", "-nr",
-                   "-nostdin", "-timeout", "50s", "-cid_str", cidbuf, remote, NULL};
+    char *uas[] = {"sipp", "-sf", sf,  "-i",  "127.0.0.1", "-p",       p,     "-mp",
+                   mp,     "-m",  "1", "-nr", "-nostdin",  "-timeout", "50s", NULL};
+    char *uac[] = {"sipp", "-sf",      sf,     "-i",   "127.0.0.1", "-p",       p,
+                   "-mp",  mp,         "-m",   "1",    "-nr",       "-nostdin", "-timeout",
+                   "50s",  "-cid_str", cidbuf, remote, NULL};
     return spawn(cid ? uac : uas, log);
 }
 
@@ -394,8 +397,8 @@ Test(live_sipp, missing_ack_and_one_way_audio_on_loopback)
     sleep_ms(500);
     pid_t uac1 =
         start_sipp("uac_noack.xml", P_UAC1, MP_UAC1, "noack-%u@siptap", P_UAS1, "uac_noack.log");
-    pid_t uac2 = start_sipp("uac_plain.xml", P_UAC2, MP_UAC2, "oneway-%u@siptap", P_UAS2,
-                            "uac_plain.log");
+    pid_t uac2 =
+        start_sipp("uac_plain.xml", P_UAC2, MP_UAC2, "oneway-%u@siptap", P_UAS2, "uac_plain.log");
     sleep_ms(300);
     send_rtp(rtp_src, SDP_UAS2, 8 * 50); /* 8 s, while the call lasts 9 s */
     close(rtp_src);

@@ -227,8 +227,7 @@ Test(one_way_audio_settings, disabled_raises_nothing, .fini = harness_teardown)
 
 Test(one_way_audio_settings, trunk_override_of_window, .fini = harness_teardown)
 {
-    static const char *const s[][3] = {{"trunk acme", "rule.one_way_audio.window_s", "10"},
-                                       {NULL}};
+    static const char *const s[][3] = {{"trunk acme", "rule.one_way_audio.window_s", "10"}, {NULL}};
     harness_start(s);
     one_way_call();
     json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);

@@ -101,8 +101,7 @@ Test(rtp_quality, episode_rearms_when_the_stream_recovers)
     b.loss_every = 2;
     talk(&a, &b, MEDIA0 + 70 * SEC, MEDIA0 + 80 * SEC);
     bye(&D, 2, false, MEDIA0 + 80 * SEC);
-    cr_assert_str_eq(types(CALL_TYPES),
-                     "call_start,call_answer,rtp_quality,rtp_quality,call_end");
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,rtp_quality,rtp_quality,call_end");
     for (size_t i = 0; i < 2; i++) {
         json_t *ev = event_capture_find(hx->events, "rtp_quality", i);
         cr_assert_str_eq(str_field(stream_of(ev), "ssrc"), "0x00002222");
