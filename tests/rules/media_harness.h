@@ -356,4 +356,81 @@ static inline uint64_t ts_of(json_t *ev)
     return (uint64_t)timegm(&tm) * SEC + us;
 }
 
+/* ---- end to end: a pcapgen capture through the real daemon ---- */
+
+#include <unistd.h>
+
+#include "tools/pcapgen/pcapgen.h"
+
+/* Writes g as a capture, runs `$SIPTAPD -r` on it and returns its events
+ * (stats left out) as a JSON array; skips the test when SIPTAPD is unset. */
+static inline json_t *e2e_run(struct pcapgen *g, const char *name)
+{
+    const char *siptapd = getenv("SIPTAPD");
+    if (!siptapd || access(siptapd, X_OK) != 0)
+        cr_skip_test("SIPTAPD is not set to the daemon; skipped");
+    char path[256], cmd[700];
+    snprintf(path, sizeof(path), "/tmp/siptap-e2e-%d-%s.pcap", (int)getpid(), name);
+    cr_assert_eq(pcapgen_write(g, path), 0, "cannot write %s", path);
+    snprintf(cmd, sizeof(cmd), "'%s' -r '%s' -n e2e", siptapd, path);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    json_t *all = json_array();
+    static char line[1 << 16];
+    while (fgets(line, sizeof(line), p)) {
+        json_error_t err;
+        json_t *ev = json_loads(line, 0, &err);
+        cr_assert_not_null(ev, "bad JSON from siptapd: %s", err.text);
+        const char *t = json_string_value(json_object_get(ev, "type"));
+        if (t && strcmp(t, "stats") == 0)
+            json_decref(ev);
+        else
+            json_array_append_new(all, ev);
+    }
+    cr_assert_eq(pclose(p), 0, "siptapd failed on %s", path);
+    unlink(path);
+    return all;
+}
+
+/* "type,type,..." of the events, keeping only those named in keep. */
+static inline const char *e2e_types(json_t *all, const char *keep, char *out, size_t len)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    char hay[512];
+    snprintf(hay, sizeof(hay), ",%s,", keep);
+    for (size_t i = 0; i < json_array_size(all); i++) {
+        const char *t = json_string_value(json_object_get(json_array_get(all, i), "type"));
+        char needle[64];
+        snprintf(needle, sizeof(needle), ",%s,", t ? t : "");
+        if (t && strstr(hay, needle) && off < len)
+            off += (size_t)snprintf(out + off, len - off, "%s%s", off ? "," : "", t);
+    }
+    return out;
+}
+
+/* The n-th event of a type. */
+static inline json_t *e2e_find(json_t *all, const char *type, size_t n)
+{
+    for (size_t i = 0; i < json_array_size(all); i++) {
+        json_t *ev = json_array_get(all, i);
+        const char *t = json_string_value(json_object_get(ev, "type"));
+        if (t && strcmp(t, type) == 0 && n-- == 0)
+            return ev;
+    }
+    return NULL;
+}
+
+/* The standard generated call: 198.51.100.20 calls 203.0.113.10 (trunk-side
+ * addresses, no trunk configured), answer 2 s after the start at base time. */
+static inline struct pcapgen_call_spec e2e_call(const char *call_id)
+{
+    struct pcapgen_call_spec c;
+    memset(&c, 0, sizeof(c));
+    c.call_id = call_id;
+    c.caller = ep("198.51.100.20", 5060);
+    c.callee = ep("203.0.113.10", 5060);
+    return c;
+}
+
 #endif

@@ -244,3 +244,73 @@ Test(one_way_audio_settings, severity_override, .fini = harness_teardown)
     cr_assert_str_eq(str_field(event_capture_find(hx->events, "one_way_audio", 0), "severity"),
                      "critical");
 }
+
+/* ---- end to end: pcapgen captures through siptapd -r ---- */
+
+Test(one_way_audio_e2e, nat_private_sdp_caller_silent)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = e2e_call("e2e-owa-nat");
+    c.caller_media = ep("192.168.1.10", 10000);
+    c.rtp = PCAPGEN_RTP_CALLEE_ONLY;
+    pcapgen_call(g, &c);
+    json_t *all = e2e_run(g, "owa-nat");
+    pcapgen_free(g);
+    char t[512];
+    cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
+                     "call_start,call_answer,one_way_audio,call_end");
+    json_t *ev = e2e_find(all, "one_way_audio", 0);
+    cr_assert_str_eq(str_field(ev, "ts"), "2024-01-01T00:00:07.000000Z"); /* answer + 5 s */
+    cr_assert_str_eq(str_field(ev, "call_id"), "e2e-owa-nat");
+    cr_assert_str_eq(str_field(ev, "phase"), "start");
+    cr_assert_str_eq(str_field(ev, "hint"), "nat_private_sdp");
+    cr_assert_str_eq(path_field(ev, "silent", "src"), "192.168.1.10:10000");
+    cr_assert_str_eq(path_field(ev, "silent", "dst"), "203.0.113.10:20000");
+    cr_assert_str_eq(path_field(ev, "active", "src"), "203.0.113.10:20000");
+    cr_assert_str_eq(path_field(ev, "active", "dst"), "192.168.1.10:10000");
+    cr_assert_str_eq(str_field(ev, "sdp_addr"), "192.168.1.10:10000");
+    cr_assert_float_eq(num_field(ev, "silent_s"), 5.0, 1e-9);
+    json_decref(all);
+}
+
+Test(one_way_audio_e2e, callee_stops_midcall)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = e2e_call("e2e-owa-mid");
+    c.callee_rtp_stop_ms = 10000;
+    pcapgen_call(g, &c);
+    json_t *all = e2e_run(g, "owa-mid");
+    pcapgen_free(g);
+    char t[512];
+    cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
+                     "call_start,call_answer,one_way_audio,call_end");
+    json_t *ev = e2e_find(all, "one_way_audio", 0);
+    cr_assert_str_eq(str_field(ev, "phase"), "midcall");
+    cr_assert(json_is_null(field(ev, "hint")));
+    cr_assert_str_eq(path_field(ev, "silent", "src"), "203.0.113.10:20000");
+    cr_assert_str_eq(path_field(ev, "silent", "dst"), "198.51.100.20:10000");
+    cr_assert_float_eq(num_field(ev, "silent_s"), 5.0, 1e-9);
+    /* The callee's last packet: answer + 40 ms + k * 20 ms < answer + 10 s. */
+    cr_assert_str_eq(str_field(ev, "ts"), "2024-01-01T00:00:16.980000Z");
+    json_decref(all);
+}
+
+Test(one_way_audio_e2e, hold_and_normal_calls_are_quiet)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = e2e_call("e2e-owa-hold");
+    c.reinvite_ms = 10000;
+    c.reinvite_direction = "sendonly";
+    pcapgen_call(g, &c);
+    struct pcapgen_call_spec n = e2e_call("e2e-owa-normal");
+    n.caller = ep("198.51.100.21", 5060);
+    n.callee = ep("203.0.113.11", 5060);
+    n.start_us = 60 * SEC;
+    pcapgen_call(g, &n);
+    json_t *all = e2e_run(g, "owa-hold");
+    pcapgen_free(g);
+    char t[512];
+    cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
+                     "call_start,call_answer,call_end,call_start,call_answer,call_end");
+    json_decref(all);
+}

@@ -159,3 +159,41 @@ Test(rtp_quality_settings, disabled_raises_nothing, .fini = harness_teardown)
     bye(&D, 2, false, ANSWER + 20 * SEC);
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");
 }
+
+/* ---- end to end: pcapgen captures through siptapd -r ---- */
+
+Test(rtp_quality_e2e, loss_on_both_streams)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = e2e_call("e2e-rq-loss");
+    c.loss_every = 10;
+    pcapgen_call(g, &c);
+    json_t *all = e2e_run(g, "rq-loss");
+    pcapgen_free(g);
+    char t[512];
+    cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
+                     "call_start,call_answer,rtp_quality,rtp_quality,call_end");
+    const char *srcs[2];
+    for (size_t i = 0; i < 2; i++) {
+        json_t *ev = e2e_find(all, "rtp_quality", i);
+        cr_assert_str_eq(str_field(ev, "ts"), "2024-01-01T00:00:07.000000Z");
+        cr_assert_str_eq(str_field(ev, "metric"), "loss_pct");
+        cr_assert_float_eq(num_field(ev, "value"), 10.0, 0.5);
+        srcs[i] = str_field(stream_of(ev), "src");
+    }
+    cr_assert_str_eq(srcs[0], "198.51.100.20:10000");
+    cr_assert_str_eq(srcs[1], "203.0.113.10:20000");
+    json_decref(all);
+}
+
+Test(rtp_quality_e2e, clean_call_is_quiet)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = e2e_call("e2e-rq-clean");
+    pcapgen_call(g, &c);
+    json_t *all = e2e_run(g, "rq-clean");
+    pcapgen_free(g);
+    char t[512];
+    cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)), "call_start,call_answer,call_end");
+    json_decref(all);
+}
