@@ -398,8 +398,8 @@ int daemon_run(struct siptap *d)
 
 void daemon_destroy(struct siptap *d)
 {
-    /* Calls first: freeing them tells the detectors (call_freed), whose
-     * state must still exist. */
+    /* The table first: freeing it tells the detectors (call_freed) to drop
+     * their per-call state, which needs the detectors still alive. */
     call_table_free(d->calls);
     rules_free(d->rules);
     if (d->sip)
