@@ -18,7 +18,7 @@ static void load(void)
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "cannot open %s", path);
     memset(&settings, 0, sizeof(settings));
-    snprintf(settings.path, sizeof(settings.path), "%s", path);
+    snprintf(settings.path, sizeof(settings.path), "defaults.conf");
     char line[512], section[80] = "";
     int lineno = 0;
     while (fgets(line, sizeof(line), f)) {
