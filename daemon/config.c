@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <pcap/pcap.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,10 +213,14 @@ static int handle_key(struct load_state *st, const char *section, const char *na
     }
     if (strcmp(section, "general") == 0 && strcmp(name, "tap_name") == 0)
         return set_string(cfg->tap_name, sizeof(cfg->tap_name), value, st, name);
-    if (strcmp(section, "capture") == 0 && strcmp(name, "filter") == 0)
+    if (strcmp(section, "capture") == 0 && strcmp(name, "filter") == 0) {
+        cfg->filter_line = st->line;
         return set_string(cfg->bpf, sizeof(cfg->bpf), value, st, name);
-    if (strcmp(section, "general") == 0 && strcmp(name, "user") == 0)
+    }
+    if (strcmp(section, "general") == 0 && strcmp(name, "user") == 0) {
+        cfg->user_line = st->line;
         return set_string(cfg->user, sizeof(cfg->user), value, st, name);
+    }
     if (strcmp(section, "capture") == 0 && strcmp(name, "dir") == 0) {
         if (value[0] != '/') {
             snprintf(st->msg, sizeof(st->msg), "dir = '%s' must be an absolute path", value);
@@ -333,6 +339,35 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         }
     }
     return rules_validate(&cfg->rules, &cfg->trunks, err, errlen);
+}
+
+bool config_check(const struct config *cfg, const char *bpf, char *err, size_t errlen)
+{
+    const char *filter = bpf ? bpf : cfg->bpf;
+    if (filter && *filter) {
+        pcap_t *p = pcap_open_dead(DLT_EN10MB, (int)cfg->snaplen);
+        struct bpf_program prog;
+        bool ok = p && pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) == 0;
+        if (!ok) {
+            if (bpf)
+                snprintf(err, errlen, "-f '%s': %s", filter, p ? pcap_geterr(p) : "no memory");
+            else
+                snprintf(err, errlen, "%s:%d: filter = '%s' does not compile: %s", cfg->path,
+                         cfg->filter_line, filter, p ? pcap_geterr(p) : "no memory");
+        } else {
+            pcap_freecode(&prog);
+        }
+        if (p)
+            pcap_close(p);
+        if (!ok)
+            return false;
+    }
+    if (cfg->user[0] && !getpwnam(cfg->user)) {
+        snprintf(err, errlen, "%s:%d: user = '%s': no such user", cfg->path, cfg->user_line,
+                 cfg->user);
+        return false;
+    }
+    return true;
 }
 
 void config_free(struct config *cfg)
