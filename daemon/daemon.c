@@ -401,6 +401,10 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
+    if (opts->check_config && !config_check(&d->cfg, opts->bpf, err, sizeof(err))) {
+        fprintf(stderr, "siptapd: %s\n", err);
+        return 2;
+    }
     if (opts->check_config) {
         printf("%s: configuration is valid\n", opts->config_path ? opts->config_path : "(defaults)");
         return 0;
@@ -485,6 +489,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
 
 int daemon_run(struct siptap *d)
 {
+    if (!d->loop) /* --check-config: nothing was started */
+        return 0;
     capture_start(&d->capture, d->loop, on_packet, on_file_end, d);
     notify_ready(&d->notify);
     ev_run(d->loop, 0);
