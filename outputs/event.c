@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/timefmt.h"
 #include "outputs/sink.h"
@@ -138,10 +139,22 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
     return seq;
 }
 
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void event_bus_drain(struct event_bus *bus, double timeout_s)
 {
-    for (size_t i = 0; i < bus->sink_count; i++)
-        bus->sinks[i]->ops->drain(bus->sinks[i], timeout_s / (double)bus->sink_count);
+    /* One deadline for all: sinks share the loop, so while one drains the
+     * others progress too, and the whole shutdown stays within timeout_s. */
+    double end = monotonic_s() + timeout_s;
+    for (size_t i = 0; i < bus->sink_count; i++) {
+        double left = end - monotonic_s();
+        bus->sinks[i]->ops->drain(bus->sinks[i], left > 0 ? left : 0);
+    }
 }
 
 void event_bus_reopen(struct event_bus *bus)

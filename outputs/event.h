@@ -16,7 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum severity { SEVERITY_INFO, SEVERITY_NOTICE, SEVERITY_WARNING, SEVERITY_ERROR, SEVERITY_CRITICAL };
+enum severity {
+    SEVERITY_INFO,
+    SEVERITY_NOTICE,
+    SEVERITY_WARNING,
+    SEVERITY_ERROR,
+    SEVERITY_CRITICAL
+};
 
 const char *severity_name(enum severity s);
 /* false if the name is not one of info, notice, warning, error, critical. */
@@ -25,10 +31,10 @@ bool severity_parse(const char *name, enum severity *out);
 /* One published event, shared read-only by all sinks. */
 struct event_record {
     unsigned refs;
-    json_t *obj;     /* the full event; do not modify after publish */
-    char *text;      /* compact JSON, no trailing newline */
+    json_t *obj; /* the full event; do not modify after publish */
+    char *text;  /* compact JSON, no trailing newline */
     size_t len;
-    char *key;       /* partitioning key: Call-ID, else trunk or AOR; may be NULL */
+    char *key; /* partitioning key: Call-ID, else trunk or AOR; may be NULL */
     const char *type;
     enum severity severity;
     uint64_t seq;

@@ -1,12 +1,19 @@
 /*
  * sink: the part every sink shares (bounded queue, filter, counters) and the
  * factory that turns an `-o` form into a sink.
+ *
+ * The queue is a ring of record references. It never grows: when full, the
+ * oldest record is dropped and counted, because under a long outage the
+ * newest events are the ones an operator wants. `popped` counts every record
+ * that left the head so network sinks can track what they sent ahead.
  */
 #include "outputs/sink.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <ev.h>
 
 void sink_options_defaults(struct sink_options *o)
 {
@@ -15,8 +22,7 @@ void sink_options_defaults(struct sink_options *o)
     o->redis_maxlen = 1000000;
 }
 
-bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name,
-                    size_t queue_size)
+bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name, size_t queue_size)
 {
     memset(s, 0, sizeof(*s));
     s->ops = ops;
@@ -76,6 +82,34 @@ void sink_queue_pop(struct sink *s)
     q->ring[q->head] = NULL;
     q->head = (q->head + 1) % q->capacity;
     q->count--;
+    s->popped++;
+}
+
+static void on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+bool sink_run_until(struct sink *s, struct ev_loop *loop, double timeout_s,
+                    bool (*done)(const struct sink *s))
+{
+    if (!loop || done(s))
+        return done(s);
+    if (timeout_s < 0)
+        timeout_s = 0;
+    /* The deadline timer guarantees EVRUN_ONCE returns even if the transport
+     * stays silent. */
+    ev_timer deadline;
+    ev_timer_init(&deadline, on_drain_deadline, timeout_s, 0.);
+    ev_timer_start(loop, &deadline);
+    ev_now_update(loop);
+    double end = ev_now(loop) + timeout_s;
+    while (!done(s) && ev_now(loop) < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &deadline);
+    return done(s);
 }
 
 struct sink *sink_create(const char *spec, const struct sink_options *opts, char *err,
@@ -85,11 +119,19 @@ struct sink *sink_create(const char *spec, const struct sink_options *opts, char
         return jsonl_sink_new_stdout(opts->queue_size);
     if (strncmp(spec, "file:", 5) == 0) {
         if (spec[5] == '\0') {
-            snprintf(err, errlen, "output '%s' names no file; write it as file:/var/log/siptap/events.jsonl", spec);
+            snprintf(err, errlen,
+                     "output '%s' names no file; write it as file:/var/log/siptap/events.jsonl",
+                     spec);
             return NULL;
         }
         return jsonl_sink_new_file(spec + 5, opts->queue_size, err, errlen);
     }
+    if (strncmp(spec, "redis://", 8) == 0)
+        return redis_sink_new(spec, opts, err, errlen);
+    if (strncmp(spec, "kafka://", 8) == 0)
+        return kafka_sink_new(spec, opts, err, errlen);
+    if (strcmp(spec, "syslog") == 0 || strncmp(spec, "syslog:", 7) == 0)
+        return syslog_sink_new(spec, opts, err, errlen);
     snprintf(err, errlen,
              "unknown output '%s'; use one of: - | file:PATH | "
              "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME] | "

@@ -53,15 +53,22 @@ struct sink {
     char types[SINK_MAX_TYPES][32];
     size_t type_count;
     uint64_t queued, dropped, delivered, failed;
+    /* Records ever removed from the head (delivered, failed or dropped).
+     * A sink that sends ahead of acknowledgements names a record by its
+     * absolute position popped + i, which stays right when a full queue
+     * drops a record that was already sent. */
+    uint64_t popped;
 };
 
 /* Options that apply to every sink built from `-o` (config [output]). */
 struct sink_options {
     size_t queue_size;
-    size_t redis_maxlen;          /* approximate MAXLEN for XADD */
-    const char *redis_password;   /* NULL: none */
-    const char *redis_user;       /* NULL: none */
+    size_t redis_maxlen;            /* approximate MAXLEN for XADD */
+    const char *redis_password;     /* NULL: none */
+    const char *redis_user;         /* NULL: none */
     const char *const *kafka_props; /* NULL-terminated key, value, key, value... */
+    /* syslog datagram socket; NULL: $SIPTAP_SYSLOG_SOCKET, else /dev/log */
+    const char *syslog_socket;
 };
 
 void sink_options_defaults(struct sink_options *o);
@@ -87,8 +94,21 @@ struct event_record *sink_queue_peek(const struct sink *s, size_t i);
 /* Removes the head record and releases the queue's reference. */
 void sink_queue_pop(struct sink *s);
 
-/* Implementations (one file each). */
+/* Drain helper for sinks whose transport lives on the event loop: runs the
+ * loop (nested is fine in libev) until done(s) is true or timeout_s passed.
+ * Returns done(s). */
+bool sink_run_until(struct sink *s, struct ev_loop *loop, double timeout_s,
+                    bool (*done)(const struct sink *s));
+
+/* Implementations (one file each). Each parses its own -o form and, on a
+ * malformed one, returns NULL with a message showing the right form. */
 struct sink *jsonl_sink_new_stdout(size_t queue_size);
 struct sink *jsonl_sink_new_file(const char *path, size_t queue_size, char *err, size_t errlen);
+struct sink *redis_sink_new(const char *spec, const struct sink_options *opts, char *err,
+                            size_t errlen);
+struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, char *err,
+                            size_t errlen);
+struct sink *syslog_sink_new(const char *spec, const struct sink_options *opts, char *err,
+                             size_t errlen);
 
 #endif

@@ -19,10 +19,10 @@
 #include <math.h>
 #include <strings.h>
 
-#define R_DEFAULT 93.2
-#define BASE_DELAY_MS 40.0
-#define BUFFER_MIN_MS 60.0
-#define BUFFER_MAX_MS 200.0
+#define R_DEFAULT            93.2
+#define BASE_DELAY_MS        40.0
+#define BUFFER_MIN_MS        60.0
+#define BUFFER_MAX_MS        200.0
 #define BUFFER_JITTER_FACTOR 3.0
 
 struct codec_impairment {
@@ -32,7 +32,7 @@ struct codec_impairment {
 
 /* G.113 Appendix I; G.711 assumes packet loss concealment (Bpl 25.1, not 4.3). */
 static const struct codec_impairment codecs[] = {
-    {"PCMU", 0, 25.1}, {"PCMA", 0, 25.1},  {"G711", 0, 25.1}, {"G722", 0, 25.1},
+    {"PCMU", 0, 25.1},  {"PCMA", 0, 25.1},  {"G711", 0, 25.1}, {"G722", 0, 25.1},
     {"G729", 11, 19.0}, {"G723", 15, 16.1}, {"GSM", 20, 10.0}, {"GSM-EFR", 5, 10.0},
 };
 

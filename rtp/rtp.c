@@ -31,10 +31,10 @@ bool rtp_parse(const uint8_t *data, size_t len, struct rtp_header *out)
     out->marker = (data[1] & 0x80) != 0;
     out->payload_type = data[1] & 0x7f;
     out->seq = (uint16_t)((data[2] << 8) | data[3]);
-    out->timestamp = ((uint32_t)data[4] << 24) | ((uint32_t)data[5] << 16) |
-                     ((uint32_t)data[6] << 8) | data[7];
-    out->ssrc = ((uint32_t)data[8] << 24) | ((uint32_t)data[9] << 16) |
-                ((uint32_t)data[10] << 8) | data[11];
+    out->timestamp =
+        ((uint32_t)data[4] << 24) | ((uint32_t)data[5] << 16) | ((uint32_t)data[6] << 8) | data[7];
+    out->ssrc = ((uint32_t)data[8] << 24) | ((uint32_t)data[9] << 16) | ((uint32_t)data[10] << 8) |
+                data[11];
 
     size_t off = 12 + 4u * out->csrc_count;
     if (off > len)
@@ -76,15 +76,13 @@ struct static_pt {
 
 /* Indexed by payload type; clock rates as Wireshark's clock_map. */
 static const struct static_pt static_pts[35] = {
-    [0] = {"PCMU", 8000},  [1] = {"1016", 8000},   [2] = {"G721", 8000},
-    [3] = {"GSM", 8000},   [4] = {"G723", 8000},   [5] = {"DVI4", 8000},
-    [6] = {"DVI4", 16000}, [7] = {"LPC", 8000},    [8] = {"PCMA", 8000},
-    [9] = {"G722", 8000},  [10] = {"L16", 44100},  [11] = {"L16", 44100},
-    [12] = {"QCELP", 8000}, [13] = {"CN", 8000},   [14] = {"MPA", 90000},
-    [15] = {"G728", 8000}, [16] = {"DVI4", 11025}, [17] = {"DVI4", 22050},
-    [18] = {"G729", 8000}, [19] = {"CN", 8000},    [25] = {"CelB", 90000},
-    [26] = {"JPEG", 90000}, [28] = {"nv", 90000},  [31] = {"H261", 90000},
-    [32] = {"MPV", 90000}, [33] = {"MP2T", 90000}, [34] = {"H263", 90000},
+    [0] = {"PCMU", 8000},   [1] = {"1016", 8000},   [2] = {"G721", 8000},   [3] = {"GSM", 8000},
+    [4] = {"G723", 8000},   [5] = {"DVI4", 8000},   [6] = {"DVI4", 16000},  [7] = {"LPC", 8000},
+    [8] = {"PCMA", 8000},   [9] = {"G722", 8000},   [10] = {"L16", 44100},  [11] = {"L16", 44100},
+    [12] = {"QCELP", 8000}, [13] = {"CN", 8000},    [14] = {"MPA", 90000},  [15] = {"G728", 8000},
+    [16] = {"DVI4", 11025}, [17] = {"DVI4", 22050}, [18] = {"G729", 8000},  [19] = {"CN", 8000},
+    [25] = {"CelB", 90000}, [26] = {"JPEG", 90000}, [28] = {"nv", 90000},   [31] = {"H261", 90000},
+    [32] = {"MPV", 90000},  [33] = {"MP2T", 90000}, [34] = {"H263", 90000},
 };
 
 const char *rtp_static_codec_name(uint8_t pt)
@@ -110,16 +108,25 @@ struct named_rate {
  * case-insensitive alphabetical order: it is searched backwards by prefix so
  * "AMR-WB" is found before "AMR". */
 static const struct named_rate named_rates[] = {
-    {"AMR", 8000},       {"AMR-WB", 16000},    {"BMPEG", 90000},      {"BT656", 90000},
-    {"DV", 90000},       {"EVRC", 8000},       {"EVRC0", 8000},       {"EVRC1", 8000},
-    {"EVRCB", 8000},     {"EVRCB0", 8000},     {"EVRCB1", 8000},      {"EVRCWB", 16000},
-    {"EVRCWB0", 16000},  {"EVRCWB1", 16000},   {"EVS", 16000},        {"G7221", 16000},
-    {"G726-16", 8000},   {"G726-24", 8000},    {"G726-32", 8000},     {"G726-40", 8000},
-    {"G729D", 8000},     {"G729E", 8000},      {"GSM-EFR", 8000},     {"H263-1998", 90000},
-    {"H263-2000", 90000}, {"H264", 90000},     {"MP1S", 90000},       {"MP2P", 90000},
-    {"MP4V-ES", 90000},  {"mpa-robust", 90000}, {"opus", 48000},      {"pointer", 90000},
-    {"raw", 90000},      {"red", 1000},        {"SMV", 8000},         {"SMV0", 8000},
-    {"t140", 1000},      {"telephone-event", 8000},
+    {"AMR", 8000},        {"AMR-WB", 16000},
+    {"BMPEG", 90000},     {"BT656", 90000},
+    {"DV", 90000},        {"EVRC", 8000},
+    {"EVRC0", 8000},      {"EVRC1", 8000},
+    {"EVRCB", 8000},      {"EVRCB0", 8000},
+    {"EVRCB1", 8000},     {"EVRCWB", 16000},
+    {"EVRCWB0", 16000},   {"EVRCWB1", 16000},
+    {"EVS", 16000},       {"G7221", 16000},
+    {"G726-16", 8000},    {"G726-24", 8000},
+    {"G726-32", 8000},    {"G726-40", 8000},
+    {"G729D", 8000},      {"G729E", 8000},
+    {"GSM-EFR", 8000},    {"H263-1998", 90000},
+    {"H263-2000", 90000}, {"H264", 90000},
+    {"MP1S", 90000},      {"MP2P", 90000},
+    {"MP4V-ES", 90000},   {"mpa-robust", 90000},
+    {"opus", 48000},      {"pointer", 90000},
+    {"raw", 90000},       {"red", 1000},
+    {"SMV", 8000},        {"SMV0", 8000},
+    {"t140", 1000},       {"telephone-event", 8000},
 };
 
 uint32_t rtp_name_clock_rate(const char *name)

@@ -46,14 +46,14 @@ uint32_t rtp_static_clock_rate(uint8_t pt);
 struct rtcp_view {
     bool seen;
     uint32_t reporter_ssrc;
-    uint8_t fraction_lost;   /* last report, /256 */
+    uint8_t fraction_lost; /* last report, /256 */
     int32_t cumulative_lost;
-    double jitter_ms;        /* last report, converted with the stream's clock rate */
+    double jitter_ms; /* last report, converted with the stream's clock rate */
     uint64_t reports;
 };
 
 struct rtcp_report_block {
-    uint32_t ssrc; /* the stream reported on */
+    uint32_t ssrc;          /* the stream reported on */
     uint32_t reporter_ssrc; /* the SR/RR's sender (filled by rtcp_parse) */
     uint8_t fraction_lost;
     int32_t cumulative_lost;
@@ -79,15 +79,15 @@ int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out);
 struct rtp_stream {
     struct endpoint src, dst;
     uint32_t ssrc;
-    uint8_t payload_type;  /* first seen (the contract's payload_type) */
-    char codec[24];        /* from SDP rtpmap when the caller sets it, else static table */
-    uint32_t clock_rate;   /* Hz used for jitter; 0 = unknown (no jitter) */
+    uint8_t payload_type; /* first seen (the contract's payload_type) */
+    char codec[24];       /* from SDP rtpmap when the caller sets it, else static table */
+    uint32_t clock_rate;  /* Hz used for jitter; 0 = unknown (no jitter) */
     uint64_t first_us, last_us;
 
     /* Wireshark-compatible accounting (see rtp.c for the exact rules). */
     uint64_t packets;
     uint32_t first_seq;
-    uint32_t max_ext_seq;     /* extended highest sequence (with wraps) */
+    uint32_t max_ext_seq; /* extended highest sequence (with wraps) */
     uint32_t cycles;
     double jitter_ms, jitter_max_ms, jitter_sum_ms;
     uint64_t jitter_count;
@@ -101,20 +101,20 @@ struct rtp_stream {
     uint64_t duplicates, out_of_order, seq_resets, marker_packets, cn_packets;
     uint64_t dtmf_events;
     uint32_t last_dtmf_ts;
-    uint64_t loss_bursts;     /* runs of consecutive lost packets */
-    uint64_t pt_seen[4];      /* bitmap of payload types 0..255 */
+    uint64_t loss_bursts; /* runs of consecutive lost packets */
+    uint64_t pt_seen[4];  /* bitmap of payload types 0..255 */
     uint16_t last_seq;
     struct rtcp_view rtcp;
 
     /* Wireshark's per-stream state (ui/tap-rtp-analysis.c), times in ms since
      * the stream's first packet. */
-    uint32_t ws_seq_num;       /* last in-order sequence number */
-    bool ws_under;             /* inside a sequence wrap (see rtp.c) */
+    uint32_t ws_seq_num; /* last in-order sequence number */
+    bool ws_under;       /* inside a sequence wrap (see rtp.c) */
     uint32_t first_rtp_ts;
-    double ws_time_ms;         /* arrival of the last in-time-sequence packet */
-    double last_nominal_ms;    /* RTP timestamp of the last clocked packet, ms */
+    double ws_time_ms;      /* arrival of the last in-time-sequence packet */
+    double last_nominal_ms; /* RTP timestamp of the last clocked packet, ms */
     uint8_t last_pt;
-    int16_t reg_pt;            /* last non-CN payload type */
+    int16_t reg_pt; /* last non-CN payload type */
     double delta_ms, min_delta_ms, mean_delta_ms, min_jitter_ms, jitter_mean_ms;
     uint64_t seq_errors;       /* Wireshark's "wrong sequence" count */
     uint64_t wrong_timestamps; /* packets whose RTP timestamp runs backwards */
@@ -122,9 +122,9 @@ struct rtp_stream {
     bool problem;              /* Wireshark's "Problems?" X */
 
     /* Duplicate / reorder window over extended sequence numbers. */
-    uint64_t seq_window[2];    /* bit i: max_ext_seq - i was received */
+    uint64_t seq_window[2]; /* bit i: max_ext_seq - i was received */
     bool in_loss_burst;
-    uint64_t gap_lost;         /* packets missing from gaps, refilled by late ones */
+    uint64_t gap_lost; /* packets missing from gaps, refilled by late ones */
 
     /* Dynamic payload types known from SDP (rtp_stream_map_payload). */
     struct rtp_payload_map {
@@ -142,7 +142,7 @@ struct rtp_stream {
 /* The figures of the contract's `streams` entry. */
 struct rtp_stream_report {
     uint64_t packets;
-    int64_t lost;       /* expected - received, may be negative with duplicates (as Wireshark) */
+    int64_t lost; /* expected - received, may be negative with duplicates (as Wireshark) */
     double loss_pct;
     double jitter_max_ms, jitter_mean_ms, max_delta_ms;
     double r_factor, mos;

@@ -48,9 +48,9 @@ enum {
     FLAG_WRONG_TIMESTAMP = 1 << 5,
 };
 
-#define PT_CN 13
-#define PT_CN_OLD 19
-#define SEQ_WINDOW 128
+#define PT_CN       13
+#define PT_CN_OLD   19
+#define SEQ_WINDOW  128
 #define MAX_DROPOUT 3000 /* RFC 3550 A.1: a bigger jump is a restart */
 
 static void copy_name(char *dst, size_t size, const char *src)
@@ -84,8 +84,7 @@ void rtp_stream_set_codec(struct rtp_stream *s, const char *name, uint32_t clock
     s->codec_from_sdp = true;
 }
 
-bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name,
-                            uint32_t clock_rate)
+bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name, uint32_t clock_rate)
 {
     struct rtp_payload_map *m = NULL;
     for (size_t i = 0; i < s->payload_map_count; i++)
@@ -217,8 +216,7 @@ static void first_packet(struct rtp_stream *s, const struct rtp_header *h, uint6
     s->payload_type = h->payload_type;
     if (!s->codec_from_sdp) {
         const struct rtp_payload_map *m = find_mapping(s, h->payload_type);
-        copy_name(s->codec, sizeof(s->codec),
-                  m ? m->name : rtp_static_codec_name(h->payload_type));
+        copy_name(s->codec, sizeof(s->codec), m ? m->name : rtp_static_codec_name(h->payload_type));
         s->clock_rate = packet_clock_rate(s, h->payload_type);
     }
     s->first_seq = s->last_seq = h->seq;
@@ -259,8 +257,7 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
     if (s->first_rtp_ts <= h->timestamp)
         in_time = (int64_t)h->timestamp - (int64_t)s->first_rtp_ts < 0x80000000LL;
     else
-        in_time = (0xFFFFFFFFLL - (int64_t)s->first_rtp_ts) + (int64_t)h->timestamp <
-                  0x80000000LL;
+        in_time = (0xFFFFFFFFLL - (int64_t)s->first_rtp_ts) + (int64_t)h->timestamp < 0x80000000LL;
     if (!in_time) {
         flags |= FLAG_WRONG_TIMESTAMP;
         s->wrong_timestamps++;

@@ -333,6 +333,133 @@ void sip_parser_ensure_init(void)
     }
 }
 
+/* Where the header block ends (just past the empty line), 0 if it does not. */
+static size_t header_block_len(const uint8_t *d, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (d[i] != '\n')
+            continue;
+        if (d[i + 1] == '\n')
+            return i + 2;
+        if (d[i + 1] == '\r' && i + 2 < len && d[i + 2] == '\n')
+            return i + 3;
+    }
+    return 0;
+}
+
+/*
+ * A second chance for messages osip refuses but real stacks (and tshark)
+ * accept. Three repairs, all on a private copy:
+ *  - a repeated From / To / Call-ID / CSeq / Content-Length / Content-Type
+ *    (full or compact name) is dropped: the first one counts;
+ *  - a backslash before a double quote in the headers (`From: \"arik\" <...>`)
+ *    makes osip look for the end of a quoted string past the end of the
+ *    header; the backslash is dropped;
+ *  - a Content-Length larger than the body present (a truncated datagram)
+ *    makes osip refuse the message; the value is rewritten, in place and
+ *    space-padded, to the body actually there.
+ * Returns NULL if neither applies (or on allocation failure).
+ */
+static char *repair_message(const uint8_t *data, size_t len, size_t *out_len)
+{
+    size_t hdr = header_block_len(data, len);
+    size_t body_len = hdr ? len - hdr : 0;
+    size_t scan = hdr ? hdr : len;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    bool changed = false;
+    size_t o = 0;
+    /* Headers that must appear once: a repeat makes osip refuse the message. */
+    static const char *const singles[][2] = {{"from", "f"},           {"to", "t"},
+                                             {"call-id", "i"},        {"cseq", ""},
+                                             {"content-length", "l"}, {"content-type", "c"}};
+    bool seen[sizeof(singles) / sizeof(singles[0])] = {false};
+    bool dropping = false;
+    for (size_t i = 0; i < scan;) {
+        const uint8_t *line = data + i;
+        const uint8_t *eol = memchr(line, '\n', scan - i);
+        size_t n = eol ? (size_t)(eol - line) + 1 : scan - i;
+        i += n;
+        if (line[0] == ' ' || line[0] == '\t') {
+            if (dropping)
+                continue;
+        } else {
+            dropping = false;
+            size_t name_len = 0;
+            while (name_len < n && line[name_len] != ':' && line[name_len] != ' ' &&
+                   line[name_len] != '\t' && line[name_len] != '\r' && line[name_len] != '\n')
+                name_len++;
+            for (size_t k = 0; k < sizeof(singles) / sizeof(singles[0]); k++) {
+                bool match = false;
+                for (int form = 0; form < 2; form++)
+                    match |= name_len > 0 && strlen(singles[k][form]) == name_len &&
+                             strncasecmp((const char *)line, singles[k][form], name_len) == 0;
+                if (!match)
+                    continue;
+                if (seen[k])
+                    dropping = true;
+                seen[k] = true;
+            }
+            if (dropping) {
+                changed = true;
+                continue;
+            }
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (line[k] == '\\' && k + 1 < n && line[k + 1] == '"') {
+                changed = true;
+                continue;
+            }
+            copy[o++] = (char)line[k];
+        }
+    }
+    size_t new_hdr = o;
+    memcpy(copy + o, data + scan, len - scan);
+    o += len - scan;
+    copy[o] = '\0';
+    /* Content-Length (or l:) at a line start, value longer than the body. */
+    for (size_t i = 0; hdr && i < new_hdr;) {
+        char *line = copy + i;
+        char *eol = memchr(line, '\n', new_hdr - i);
+        size_t n = eol ? (size_t)(eol - line) : new_hdr - i;
+        size_t name = 0;
+        if (n > 15 && strncasecmp(line, "content-length", 14) == 0)
+            name = 14;
+        else if (n > 2 && (line[0] == 'l' || line[0] == 'L') && (line[1] == ':' || line[1] == ' '))
+            name = 1;
+        if (name) {
+            size_t k = name;
+            while (k < n && (line[k] == ' ' || line[k] == '\t'))
+                k++;
+            if (k < n && line[k] == ':') {
+                k++;
+                while (k < n && (line[k] == ' ' || line[k] == '\t'))
+                    k++;
+                size_t d0 = k;
+                uint64_t v = 0;
+                while (k < n && isdigit((unsigned char)line[k]) && v < SIZE_MAX / 10)
+                    v = v * 10 + (uint64_t)(line[k++] - '0');
+                char digits[24];
+                int dn = snprintf(digits, sizeof(digits), "%zu", body_len);
+                if (k > d0 && v > body_len && dn > 0 && (size_t)dn <= k - d0) {
+                    memset(line + d0, ' ', k - d0);
+                    memcpy(line + k - dn, digits, (size_t)dn);
+                    changed = true;
+                }
+                break;
+            }
+        }
+        i += n + 1;
+    }
+    if (!changed) {
+        free(copy);
+        return NULL;
+    }
+    *out_len = o;
+    return copy;
+}
+
 int sip_parse_message(const uint8_t *data, size_t len, struct sip_msg *out)
 {
     sip_parser_ensure_init();
@@ -345,8 +472,18 @@ int sip_parse_message(const uint8_t *data, size_t len, struct sip_msg *out)
     if (osip_message_init(&m) != 0)
         return -1;
     int rc = -1;
-    if (osip_message_parse(m, (const char *)data, len) != 0)
-        goto done;
+    if (osip_message_parse(m, (const char *)data, len) != 0) {
+        size_t fixed_len = 0;
+        char *fixed = repair_message(data, len, &fixed_len);
+        if (!fixed)
+            goto done;
+        osip_message_free(m);
+        m = NULL;
+        int prc = osip_message_init(&m) == 0 ? osip_message_parse(m, fixed, fixed_len) : -1;
+        free(fixed);
+        if (prc != 0)
+            goto done;
+    }
     /* Without these no dialog can be named: useless to everyone above. */
     if (!m->call_id || !m->call_id->number || !m->cseq || !m->cseq->number || !m->cseq->method)
         goto done;
@@ -400,7 +537,8 @@ int sip_parse_message(const uint8_t *data, size_t len, struct sip_msg *out)
     fill_sdp(m, data, len, out);
     rc = 0;
 done:
-    osip_message_free(m);
+    if (m)
+        osip_message_free(m);
     if (rc != 0) {
         memset(out, 0, sizeof(*out));
         out->expires = -1;

@@ -1,0 +1,234 @@
+/*
+ * siptapd end to end with network outputs: the same run writes JSON Lines on
+ * stdout and to Redis (stream and channel) or Kafka, and every record read
+ * back from the server must equal the stdout line of the same position.
+ * The input is a small pcap written here (one UDP datagram a second) with
+ * stats_interval = 1, so the daemon publishes one stats event per second of
+ * capture time plus one at the end.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "helpers.h"
+
+struct run_files {
+    char dir[64], pcap[96], conf[96], out[96], err[96];
+};
+
+static void run_files_init(struct run_files *f, unsigned packets)
+{
+    snprintf(f->dir, sizeof(f->dir), "/tmp/siptap-outputs-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir));
+    snprintf(f->pcap, sizeof(f->pcap), "%s/in.pcap", f->dir);
+    snprintf(f->conf, sizeof(f->conf), "%s/siptap.conf", f->dir);
+    snprintf(f->out, sizeof(f->out), "%s/stdout", f->dir);
+    snprintf(f->err, sizeof(f->err), "%s/stderr", f->dir);
+    cr_assert(helper_write_pcap(f->pcap, packets, 1775124930u));
+    FILE *c = fopen(f->conf, "w");
+    cr_assert_not_null(c);
+    fprintf(c, "[general]\nstats_interval = 1\n");
+    fclose(c);
+}
+
+static void run_files_fini(struct run_files *f)
+{
+    unlink(f->pcap);
+    unlink(f->conf);
+    unlink(f->out);
+    unlink(f->err);
+    rmdir(f->dir);
+}
+
+static const char *siptapd_path(void)
+{
+    const char *p = getenv("SIPTAPD");
+    if (!p || access(p, X_OK) != 0)
+        cr_skip_test("SIPTAPD is not set or not executable");
+    return p;
+}
+
+Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
+{
+    const char *siptapd = siptapd_path();
+    if (!helper_have_redis())
+        cr_skip_test("redis-server is not installed");
+    int port = helper_free_port();
+    pid_t srv = helper_redis_start(port);
+    cr_assert_gt(srv, 0);
+
+    redisContext *sub = redisConnect("127.0.0.1", port);
+    cr_assert(sub && !sub->err);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE c");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+
+    struct run_files f;
+    run_files_init(&f, 30);
+    char spec[128];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d/3?stream=s&channel=c", port);
+    char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-n",
+                    "tap-test",      "-o", "-",    "-o", spec,   NULL};
+    int rc = helper_run(argv, f.out, f.err);
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 0, "siptapd failed: %s", errtext);
+    free(errtext);
+
+    size_t n;
+    char **lines = helper_read_lines(f.out, &n);
+    cr_assert_geq(n, 30, "expected about one stats event per second, got %zu", n);
+
+    /* The stream, in database 3. */
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err);
+    r = redisCommand(c, "SELECT 3");
+    freeReplyObject(r);
+    r = redisCommand(c, "XRANGE s - +");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    cr_assert_eq(r->elements, n, "stream has %zu records, stdout %zu", r->elements, n);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *fields = r->element[i]->element[1];
+        cr_assert_eq(fields->elements, 2);
+        cr_assert_str_eq(fields->element[0]->str, "event");
+        cr_assert_str_eq(fields->element[1]->str, lines[i], "record %zu differs", i);
+    }
+    freeReplyObject(r);
+    r = redisCommand(c, "DBSIZE");
+    freeReplyObject(r);
+    redisFree(c);
+
+    /* The channel: every message, in order. */
+    struct timeval tv = {10, 0};
+    redisSetTimeout(sub, tv);
+    for (size_t i = 0; i < n; i++) {
+        void *reply = NULL;
+        cr_assert_eq(redisGetReply(sub, &reply), REDIS_OK, "message %zu missing", i);
+        redisReply *m = reply;
+        cr_assert_eq(m->elements, 3);
+        cr_assert_str_eq(m->element[0]->str, "message");
+        cr_assert_str_eq(m->element[1]->str, "c");
+        cr_assert_str_eq(m->element[2]->str, lines[i], "message %zu differs", i);
+        freeReplyObject(m);
+    }
+    redisFree(sub);
+
+    /* The last stats event reports the redis sink's counters (an offline run
+     * may well end before the connection is up: the events wait and are
+     * drained at exit, as checked above). */
+    json_t *last = json_loads(lines[n - 1], 0, NULL);
+    json_t *mine = json_object_get(json_object_get(last, "outputs"), spec);
+    cr_assert_not_null(mine, "stats event has no entry for %s", spec);
+    cr_assert(json_is_boolean(json_object_get(mine, "connected")));
+    cr_assert_str_eq(json_string_value(json_object_get(mine, "kind")), "redis");
+    cr_assert_eq(json_integer_value(json_object_get(mine, "failed")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(mine, "dropped")), 0);
+    json_decref(last);
+
+    helper_free_lines(lines);
+    run_files_fini(&f);
+    helper_redis_stop(srv);
+}
+
+Test(daemon_outputs, redis_down_at_start_is_not_fatal)
+{
+    const char *siptapd = siptapd_path();
+    int port = helper_free_port();
+    struct run_files f;
+    run_files_init(&f, 3);
+    char spec[128];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d", port);
+    char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-o", "-", "-o", spec, NULL};
+    int rc = helper_run(argv, f.out, f.err);
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 0);
+    cr_assert(strstr(errtext, "events are queued"), "stderr: %s", errtext);
+    cr_assert(strstr(errtext, "not delivered at shutdown"), "stderr: %s", errtext);
+    free(errtext);
+    run_files_fini(&f);
+}
+
+Test(daemon_outputs, kafka_records_equal_stdout)
+{
+    const char *siptapd = siptapd_path();
+    char errstr[256];
+    rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
+    cr_assert_not_null(mrk, "%s", errstr);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
+    cr_assert_not_null(mc);
+    const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
+    cr_assert_eq(rd_kafka_mock_topic_create(mc, "siptap-events", 1, 1), 0);
+
+    struct run_files f;
+    run_files_init(&f, 20);
+    char spec[256];
+    snprintf(spec, sizeof(spec), "kafka://%s/siptap-events", boot);
+    char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-n",
+                    "tap-test",      "-o", "-",    "-o", spec,   NULL};
+    int rc = helper_run(argv, f.out, f.err);
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 0, "siptapd failed: %s", errtext);
+    cr_assert_null(strstr(errtext, "not delivered"), "stderr: %s", errtext);
+    free(errtext);
+    size_t n;
+    char **lines = helper_read_lines(f.out, &n);
+    cr_assert_geq(n, 20);
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", boot, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", "daemon-test", errstr, sizeof(errstr));
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    cr_assert_not_null(c, "%s", errstr);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, "siptap-events", 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    size_t got = 0;
+    double end = helper_now() + 30;
+    while (got < n && helper_now() < end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+        if (!m)
+            continue;
+        if (!m->err) {
+            cr_assert_eq(m->len, strlen(lines[got]));
+            cr_assert_eq(memcmp(m->payload, lines[got], m->len), 0, "record %zu differs", got);
+            /* stats events are keyed by the tap name */
+            cr_assert_eq(m->key_len, strlen("tap-test"));
+            cr_assert_eq(memcmp(m->key, "tap-test", m->key_len), 0);
+            got++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    cr_assert_eq(got, n, "consumed %zu of %zu", got, n);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    helper_free_lines(lines);
+    run_files_fini(&f);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mrk);
+}
+
+static void expect_exit2(const char *spec, const char *needle)
+{
+    const char *siptapd = siptapd_path();
+    struct run_files f;
+    run_files_init(&f, 1);
+    char *argv[] = {(char *)siptapd, "-r", f.pcap, "-o", (char *)spec, NULL};
+    int rc = helper_run(argv, f.out, f.err);
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 2, "-o %s: exit %d, stderr: %s", spec, rc, errtext);
+    cr_assert(strstr(errtext, needle), "-o %s: stderr should mention '%s': %s", spec, needle,
+              errtext);
+    free(errtext);
+    run_files_fini(&f);
+}
+
+Test(daemon_outputs, malformed_outputs_exit_2_with_the_right_form)
+{
+    expect_exit2("redis://127.0.0.1:0", "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]");
+    expect_exit2("redis://127.0.0.1:6379?topic=x", "unknown parameter 'topic'");
+    expect_exit2("kafka://127.0.0.1:9092", "kafka://HOST:PORT[,HOST:PORT...]/TOPIC");
+    expect_exit2("syslog:kern", "local0");
+    expect_exit2("file:", "file:/var/log/siptap/events.jsonl");
+}

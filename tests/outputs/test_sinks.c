@@ -1,0 +1,615 @@
+/*
+ * In-process tests of the sinks: each test owns an event bus and a libev
+ * loop, publishes events and drives the loop until the transport has them.
+ * Servers are real (redis-server on a free loopback port, librdkafka's mock
+ * cluster, an AF_UNIX datagram socket standing in for /dev/log).
+ */
+#include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <sys/un.h>
+
+#include "helpers.h"
+#include "outputs/alert.h"
+#include "outputs/event.h"
+#include "outputs/sink.h"
+
+static uint64_t test_ts = 1775124930123456ull; /* 2026-04-02T10:15:30.123456Z */
+
+/* ---- malformed -o forms ---- */
+
+static void expect_bad(const char *spec, const char *needle)
+{
+    struct sink_options o;
+    sink_options_defaults(&o);
+    char err[512] = "";
+    struct sink *s = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_null(s, "'%s' must be refused", spec);
+    cr_assert(strstr(err, needle), "message for '%s' should mention '%s', got: %s", spec, needle,
+              err);
+}
+
+Test(sink_create, malformed_forms_say_the_right_form)
+{
+    expect_bad("redis://127.0.0.1:99999", "bad port '99999'");
+    expect_bad("redis://127.0.0.1:abc", "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]");
+    expect_bad("redis://127.0.0.1:6379?strem=x", "unknown parameter 'strem'");
+    expect_bad("redis://127.0.0.1:6379/x", "bad database number");
+    expect_bad("redis://:6379", "no host");
+    expect_bad("redis://127.0.0.1:6379?stream=", "empty");
+    expect_bad("redis://u:p@127.0.0.1:6379", "redis_password");
+    expect_bad("kafka://127.0.0.1:9092", "no topic");
+    expect_bad("kafka://127.0.0.1:9092/", "no topic");
+    expect_bad("kafka://127.0.0.1:70000/t", "bad port '70000'");
+    expect_bad("kafka://127.0.0.1/t", "needs HOST:PORT");
+    expect_bad("kafka://a:1,/t", "kafka://HOST:PORT[,HOST:PORT...]/TOPIC");
+    expect_bad("kafka://a:1/bad topic", "bad topic");
+    expect_bad("syslog:local8", "unknown syslog facility 'local8'");
+    expect_bad("syslog:", "daemon, user, local0");
+    expect_bad("mqtt://x", "use one of");
+}
+
+Test(sink_create, kafka_property_error_is_reported)
+{
+    struct sink_options o;
+    sink_options_defaults(&o);
+    const char *props[] = {"no.such.property", "1", NULL};
+    o.kafka_props = props;
+    char err[512] = "";
+    cr_assert_null(sink_create("kafka://127.0.0.1:9/t", &o, err, sizeof(err)));
+    cr_assert(strstr(err, "no.such.property"), "got: %s", err);
+}
+
+/* ---- alert lines ---- */
+
+static json_t *ev_of(const char *json)
+{
+    json_error_t e;
+    json_t *v = json_loads(json, 0, &e);
+    cr_assert_not_null(v, "bad test JSON: %s", e.text);
+    return v;
+}
+
+static void expect_line(const char *json, const char *want)
+{
+    json_t *ev = ev_of(json);
+    char buf[1024];
+    size_t n = alert_format(ev, buf, sizeof(buf));
+    cr_assert_eq(n, strlen(buf));
+    cr_assert_str_eq(buf, want);
+    json_decref(ev);
+}
+
+Test(alert, one_line_per_type)
+{
+    expect_line("{\"type\":\"trunk_down\",\"trunk\":\"acme-primary\",\"reason\":\"503\","
+                "\"failures\":5,\"peer\":\"203.0.113.10\"}",
+                "trunk acme-primary down: 5 consecutive 503 from 203.0.113.10; fix: check the "
+                "carrier's status and route calls to a backup trunk");
+    expect_line("{\"type\":\"trunk_up\",\"trunk\":\"acme-primary\",\"reason\":\"503\"}",
+                "trunk acme-primary up again");
+    expect_line(
+        "{\"type\":\"one_way_audio\",\"call_id\":\"abc@h\",\"trunk\":\"t1\",\"phase\":\"start\","
+        "\"silent\":{\"src\":\"198.51.100.7:4000\",\"dst\":\"10.0.0.5:20000\"},"
+        "\"active\":{\"src\":\"10.0.0.5:20000\",\"dst\":\"198.51.100.7:4000\"},\"silent_s\":5,"
+        "\"hint\":\"nat_private_sdp\",\"sdp_addr\":\"192.168.1.20\"}",
+        "one-way audio on call abc@h (trunk t1): no RTP 198.51.100.7:4000 -> 10.0.0.5:20000 for "
+        "5 s while 10.0.0.5:20000 -> 198.51.100.7:4000 flows (from the start); hint: the SDP "
+        "announces the private address 192.168.1.20; fix: enable NAT handling (symmetric RTP / "
+        "comedia) or set the external media address on the PBX or SBC");
+    expect_line("{\"type\":\"call_drop\",\"call_id\":\"c1\",\"trunk\":null,\"cause\":"
+                "\"missing_ack\",\"seconds_after_answer\":32,\"ok_retransmits\":7}",
+                "call dropped on call c1 32 s after answer: cause missing_ack (7 200 OK "
+                "retransmissions, no ACK); fix: the ACK does not come back - check NAT, "
+                "Record-Route and the Contact of the 200 OK");
+    expect_line("{\"type\":\"registration_loop\",\"aor\":\"sip:100@pbx\",\"registrar\":"
+                "\"203.0.113.1:5060\",\"challenges\":12,\"window_s\":60,\"hint\":"
+                "\"realm_mismatch\",\"realm_challenge\":\"a\",\"realm_response\":\"b\"}",
+                "registration loop for sip:100@pbx at 203.0.113.1:5060: 12 challenges in 60 s "
+                "without success; hint: realm mismatch (challenge 'a', response 'b'); fix: "
+                "configure the realm the registrar asks for");
+    expect_line("{\"type\":\"codec_mismatch\",\"call_id\":\"c2\",\"offered\":[\"PCMU\",\"G729\"],"
+                "\"answered\":null,\"status\":488}",
+                "codec mismatch on call c2: offered PCMU,G729, answered none (488); fix: allow a "
+                "common codec on both sides (e.g. PCMA/PCMU)");
+    expect_line("{\"type\":\"call_fail\",\"call_id\":\"c3\",\"trunk\":\"acme\",\"status\":503,"
+                "\"reason\":\"Service Unavailable\",\"direction\":\"outbound\"}",
+                "call failed (call c3): 503 Service Unavailable (outbound, trunk acme); fix: the "
+                "carrier or the next hop has a problem - check its status and the trunk");
+    expect_line("{\"type\":\"rtp_quality\",\"call_id\":\"c4\",\"stream\":{\"src\":\"1.2.3.4:10\","
+                "\"dst\":\"5.6.7.8:20\",\"codec\":\"PCMA\",\"loss_pct\":5.25,\"jitter_max_ms\":"
+                "45.1,\"mos\":3.12}}",
+                "poor RTP quality on call c4: 1.2.3.4:10 -> 5.6.7.8:20 PCMA, loss 5.2%, jitter "
+                "max 45.1 ms, MOS 3.1; fix: check the network path for loss and jitter (QoS "
+                "marking, congested links, Wi-Fi)");
+}
+
+Test(alert, control_characters_cannot_split_the_line)
+{
+    expect_line("{\"type\":\"call_fail\",\"call_id\":\"x\\ny\\rz\",\"status\":404}",
+                "call failed (call x y z): 404; fix: check the dialled number format");
+}
+
+/* ---- syslog ---- */
+
+struct syslog_fixture {
+    char dir[40], path[64];
+    int fd;
+};
+
+static void syslog_bind(struct syslog_fixture *f)
+{
+    f->fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+    cr_assert_eq(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s", f->path);
+    struct timeval tv = {5, 0};
+    setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+static void syslog_fixture_init(struct syslog_fixture *f)
+{
+    snprintf(f->dir, sizeof(f->dir), "/tmp/siptap-syslog-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/log", f->dir);
+    f->fd = -1;
+}
+
+static void syslog_fixture_fini(struct syslog_fixture *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    unlink(f->path);
+    rmdir(f->dir);
+}
+
+/* Receives one datagram; splits it into priority and the text after "]: ". */
+static bool syslog_recv(struct syslog_fixture *f, int *pri, char *text, size_t textlen)
+{
+    char buf[4096];
+    ssize_t n = recv(f->fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    cr_assert_eq(buf[0], '<', "datagram: %s", buf);
+    *pri = atoi(buf + 1);
+    char *close_angle = strchr(buf, '>');
+    cr_assert_not_null(close_angle);
+    /* RFC 3164 header: "Mmm dd hh:mm:ss siptapd[PID]: " */
+    int mday, hh, mm, ss;
+    long pid;
+    char mon[4];
+    cr_assert_eq(
+        sscanf(close_angle + 1, "%3s %d %d:%d:%d siptapd[%ld]:", mon, &mday, &hh, &mm, &ss, &pid),
+        6, "header of: %s", buf);
+    cr_assert_eq(pid, (long)getpid());
+    char *body = strstr(buf, "]: ");
+    cr_assert_not_null(body);
+    snprintf(text, textlen, "%s", body + 3);
+    return true;
+}
+
+static bool sink_empty(void *arg)
+{
+    return sink_queue_count(arg) == 0;
+}
+
+Test(syslog, lines_priorities_and_filter)
+{
+    struct syslog_fixture f;
+    syslog_fixture_init(&f);
+    syslog_bind(&f);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.syslog_socket = f.path;
+    char err[256];
+    struct sink *s = sink_create("syslog:local3", &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    cr_assert_eq(s->ops->start(s, loop), 0);
+
+    json_t *ev = event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL);
+    event_bus_publish(&bus, ev, NULL); /* info: filtered */
+    ev = event_new("call_fail", SEVERITY_INFO, test_ts, "info-call", "acme");
+    event_bus_publish(&bus, ev, NULL); /* info: filtered */
+    ev = event_new("trunk_down", SEVERITY_ERROR, test_ts, NULL, "acme-primary");
+    json_object_set_new(ev, "reason", json_string("503"));
+    json_object_set_new(ev, "failures", json_integer(5));
+    json_object_set_new(ev, "peer", json_string("203.0.113.10"));
+    uint64_t seq_down = event_bus_publish(&bus, ev, NULL);
+    ev = event_new("trunk_up", SEVERITY_NOTICE, test_ts, NULL, "acme-primary");
+    uint64_t seq_up = event_bus_publish(&bus, ev, NULL); /* notice, but a listed type */
+    ev = event_new("call_fail", SEVERITY_WARNING, test_ts, "c9@h", NULL);
+    json_object_set_new(ev, "status", json_integer(408));
+    uint64_t seq_fail = event_bus_publish(&bus, ev, NULL);
+    ev = event_new("one_way_audio", SEVERITY_CRITICAL, test_ts, "c10@h", NULL);
+    uint64_t seq_owa = event_bus_publish(&bus, ev, NULL);
+    cr_assert(helper_run_loop_until(loop, 5, sink_empty, s));
+
+    /* local3 = 19; err 3, notice 5, warning 4, crit 2 */
+    struct {
+        int pri;
+        uint64_t seq;
+        const char *text;
+    } want[] = {
+        {19 * 8 + 3, seq_down,
+         "trunk acme-primary down: 5 consecutive 503 from 203.0.113.10; fix: check the "
+         "carrier's status and route calls to a backup trunk"},
+        {19 * 8 + 5, seq_up, "trunk acme-primary up again"},
+        {19 * 8 + 4, seq_fail,
+         "call failed (call c9@h): 408; fix: no answer to the INVITE - check reachability and "
+         "the route to the peer"},
+        {19 * 8 + 2, seq_owa, "one-way audio on call c10@h"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        int pri;
+        char text[2048], expect[2048];
+        cr_assert(syslog_recv(&f, &pri, text, sizeof(text)), "datagram %zu missing", i);
+        snprintf(expect, sizeof(expect), "%s [seq %llu]", want[i].text,
+                 (unsigned long long)want[i].seq);
+        cr_assert_eq(pri, want[i].pri, "datagram %zu priority", i);
+        cr_assert_str_eq(text, expect);
+    }
+    /* Nothing else: the info events were filtered. */
+    struct timeval tv = {0, 200000};
+    setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char extra[64];
+    cr_assert_lt(recv(f.fd, extra, sizeof(extra), 0), 0, "an info event reached syslog");
+    cr_assert_eq(s->delivered, 4);
+
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    syslog_fixture_fini(&f);
+}
+
+Test(syslog, waits_for_the_socket_then_delivers_in_order)
+{
+    struct syslog_fixture f;
+    syslog_fixture_init(&f);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.syslog_socket = f.path; /* not bound yet: the syslog daemon is "down" */
+    char err[256];
+    struct sink *s = sink_create("syslog", &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    cr_assert_eq(s->ops->start(s, loop), 0);
+    for (int i = 0; i < 10; i++) {
+        json_t *ev = event_new("trunk_down", SEVERITY_WARNING, test_ts, NULL, "t");
+        event_bus_publish(&bus, ev, NULL);
+    }
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert_eq(sink_queue_count(s), 10, "events must wait for the socket");
+    syslog_bind(&f);
+    cr_assert(helper_run_loop_until(loop, 10, sink_empty, s), "not delivered after reconnect");
+    for (unsigned i = 1; i <= 10; i++) {
+        int pri;
+        char text[2048], want[64];
+        cr_assert(syslog_recv(&f, &pri, text, sizeof(text)));
+        cr_assert_eq(pri, 3 * 8 + 4); /* daemon.warning */
+        snprintf(want, sizeof(want), "[seq %u]", i);
+        cr_assert(strstr(text, want), "out of order: %s (want %s)", text, want);
+    }
+    cr_assert_eq(s->dropped, 0);
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    syslog_fixture_fini(&f);
+}
+
+/* ---- JSON Lines file reopened on SIGHUP ---- */
+
+Test(jsonl, reopen_after_rename)
+{
+    char dir[] = "/tmp/siptap-jsonl-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[128], moved[128], spec[160];
+    snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+    snprintf(moved, sizeof(moved), "%s/events.jsonl.1", dir);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    char err[256];
+    struct sink *s = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    cr_assert_eq(rename(path, moved), 0);
+    event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    event_bus_reopen(&bus);
+    event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    event_bus_destroy(&bus);
+    size_t n_old, n_new;
+    char **old_lines = helper_read_lines(moved, &n_old);
+    char **new_lines = helper_read_lines(path, &n_new);
+    cr_assert_eq(n_old, 2, "before SIGHUP the renamed file still gets events");
+    cr_assert_eq(n_new, 1);
+    cr_assert(strstr(old_lines[1], "\"seq\":2"));
+    cr_assert(strstr(new_lines[0], "\"seq\":3"));
+    helper_free_lines(old_lines);
+    helper_free_lines(new_lines);
+    unlink(path);
+    unlink(moved);
+    rmdir(dir);
+}
+
+/* ---- redis outage ---- */
+
+static void redis_stream_seqs(int port, const char *stream, uint64_t *seqs, size_t *count,
+                              size_t cap)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, "XRANGE %s - +", stream);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    *count = 0;
+    for (size_t i = 0; i < r->elements && *count < cap; i++) {
+        redisReply *fields = r->element[i]->element[1];
+        cr_assert_str_eq(fields->element[0]->str, "event");
+        json_t *ev = json_loads(fields->element[1]->str, 0, NULL);
+        cr_assert_not_null(ev);
+        seqs[(*count)++] = (uint64_t)json_integer_value(json_object_get(ev, "seq"));
+        json_decref(ev);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+struct outage_result {
+    uint64_t seqs[400];
+    size_t count;
+    uint64_t dropped, delivered;
+};
+
+static bool redis_connected(void *arg)
+{
+    json_t *o = json_object();
+    struct sink *s = arg;
+    s->ops->add_stats(s, o);
+    bool c = json_is_true(json_object_get(o, "connected"));
+    json_decref(o);
+    return c;
+}
+
+static bool redis_disconnected(void *arg)
+{
+    return !redis_connected(arg);
+}
+
+static void run_redis_outage(size_t queue_size, struct outage_result *res)
+{
+    if (!helper_have_redis())
+        cr_skip_test("redis-server is not installed");
+    int port = helper_free_port();
+    pid_t srv = helper_redis_start(port);
+    cr_assert_gt(srv, 0, "redis-server did not start on port %d", port);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.queue_size = queue_size;
+    char spec[128], err[256];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d?stream=outage", port);
+    struct sink *s = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    s->ops->start(s, loop);
+    cr_assert(helper_run_loop_until(loop, 10, redis_connected, s));
+
+    /* One at a time, so even a tiny queue holds them while connected. */
+    for (int i = 0; i < 100; i++) {
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        cr_assert(helper_run_loop_until(loop, 10, sink_empty, s));
+    }
+    cr_assert_eq(s->delivered, 100);
+    cr_assert_eq(s->dropped, 0);
+
+    helper_redis_stop(srv);
+    cr_assert(helper_run_loop_until(loop, 10, redis_disconnected, s));
+    for (int i = 0; i < 200; i++)
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    ev_run(loop, EVRUN_NOWAIT);
+
+    /* The stream lived in memory only (--save ''): the restarted server is
+     * empty, so what it holds afterwards is exactly what came after. */
+    srv = helper_redis_start(port);
+    cr_assert_gt(srv, 0, "redis-server did not restart on port %d", port);
+    cr_assert(helper_run_loop_until(loop, 20, sink_empty, s), "queue not drained after restart");
+    redis_stream_seqs(port, "outage", res->seqs, &res->count, 400);
+    res->dropped = s->dropped;
+    res->delivered = s->delivered;
+
+    json_t *stats = json_object();
+    event_bus_add_stats(&bus, stats);
+    json_t *mine = json_object_get(stats, spec);
+    cr_assert_not_null(mine);
+    cr_assert_eq(json_integer_value(json_object_get(mine, "reconnects")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(mine, "dropped")), (json_int_t)s->dropped);
+    json_decref(stats);
+
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    helper_redis_stop(srv);
+}
+
+Test(redis, outage_loses_nothing_with_the_default_queue)
+{
+    struct outage_result res;
+    run_redis_outage(100000, &res);
+    cr_assert_eq(res.dropped, 0);
+    cr_assert_eq(res.delivered, 300);
+    cr_assert_eq(res.count, 200, "the restarted server should hold the 200 queued events");
+    for (size_t i = 0; i < res.count; i++)
+        cr_assert_eq(res.seqs[i], 101 + i, "gap or reorder at %zu: seq %llu", i,
+                     (unsigned long long)res.seqs[i]);
+}
+
+Test(redis, outage_with_a_tiny_queue_counts_drops_exactly)
+{
+    struct outage_result res;
+    run_redis_outage(5, &res);
+    /* 200 events during the outage, 5 fit: the 195 oldest are dropped and the
+     * newest five (seq 296..300) arrive. */
+    cr_assert_eq(res.dropped, 195);
+    cr_assert_eq(res.delivered, 105);
+    cr_assert_eq(res.count, 5);
+    for (size_t i = 0; i < res.count; i++)
+        cr_assert_eq(res.seqs[i], 296 + i);
+}
+
+/* ---- kafka outage with the mock cluster ---- */
+
+struct kafka_probe {
+    struct sink *sink;
+    uint64_t want;
+};
+
+static bool kafka_done(void *arg)
+{
+    struct kafka_probe *p = arg;
+    return p->sink->delivered + p->sink->dropped + p->sink->failed >= p->want;
+}
+
+static size_t kafka_consume_seqs(const char *bootstraps, const char *topic, uint64_t *seqs,
+                                 size_t cap, size_t want)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", "outage-test", errstr, sizeof(errstr));
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    cr_assert_not_null(c, "%s", errstr);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    size_t n = 0;
+    double end = helper_now() + 20;
+    while (n < want && n < cap && helper_now() < end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+        if (!m)
+            continue;
+        if (!m->err) {
+            json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+            cr_assert_not_null(ev);
+            seqs[n++] = (uint64_t)json_integer_value(json_object_get(ev, "seq"));
+            json_decref(ev);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return n;
+}
+
+Test(kafka, broker_outage_delivers_in_order_after_it_returns)
+{
+    char errstr[256];
+    rd_kafka_conf_t *mconf = rd_kafka_conf_new();
+    rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, errstr, sizeof(errstr));
+    cr_assert_not_null(mrk, "%s", errstr);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
+    cr_assert_not_null(mc);
+    const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
+    cr_assert_eq(rd_kafka_mock_topic_create(mc, "outage", 1, 1), 0);
+
+    struct sink_options o;
+    sink_options_defaults(&o);
+    const char *props[] = {"reconnect.backoff.max.ms", "200", NULL};
+    o.kafka_props = props;
+    char spec[256], err[512];
+    snprintf(spec, sizeof(spec), "kafka://%s/outage", boot);
+    struct sink *s = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    s->ops->start(s, loop);
+
+    struct kafka_probe probe = {s, 50};
+    for (int i = 0; i < 50; i++)
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    cr_assert(helper_run_loop_until(loop, 20, kafka_done, &probe));
+    cr_assert_eq(s->delivered, 50);
+
+    rd_kafka_mock_broker_set_down(mc, 1);
+    for (int i = 0; i < 50; i++)
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    /* Give the producer time to notice the outage; nothing may fail meanwhile. */
+    probe.want = 100;
+    helper_run_loop_until(loop, 1.0, kafka_done, &probe);
+    cr_assert_eq(s->failed, 0);
+    rd_kafka_mock_broker_set_up(mc, 1);
+    cr_assert(helper_run_loop_until(loop, 30, kafka_done, &probe), "not delivered after outage");
+    cr_assert_eq(s->delivered, 100);
+    cr_assert_eq(s->dropped, 0);
+    cr_assert_eq(s->failed, 0);
+
+    uint64_t seqs[200];
+    size_t n = kafka_consume_seqs(boot, "outage", seqs, 200, 100);
+    cr_assert_eq(n, 100);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(seqs[i], i + 1, "gap, duplicate or reorder at %zu", i);
+
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mrk);
+}
+
+Test(kafka, outage_with_a_tiny_queue_counts_drops_exactly)
+{
+    char errstr[256];
+    rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
+    cr_assert_not_null(mrk, "%s", errstr);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
+    cr_assert_not_null(mc);
+    const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
+    cr_assert_eq(rd_kafka_mock_topic_create(mc, "tiny", 1, 1), 0);
+
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.queue_size = 5; /* ours, and librdkafka's queue.buffering.max.messages */
+    const char *props[] = {"reconnect.backoff.max.ms", "200", NULL};
+    o.kafka_props = props;
+    char spec[256], err[512];
+    snprintf(spec, sizeof(spec), "kafka://%s/tiny", boot);
+    struct sink *s = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    rd_kafka_mock_broker_set_down(mc, 1);
+    s->ops->start(s, loop);
+    for (int i = 0; i < 50; i++)
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    /* 5 are in librdkafka's queue, 5 in ours, the 40 oldest of the rest dropped. */
+    cr_assert_eq(s->dropped, 40);
+    rd_kafka_mock_broker_set_up(mc, 1);
+    struct kafka_probe probe = {s, 50};
+    cr_assert(helper_run_loop_until(loop, 30, kafka_done, &probe), "not delivered after outage");
+    cr_assert_eq(s->delivered, 10);
+    cr_assert_eq(s->failed, 0);
+    uint64_t seqs[64];
+    size_t n = kafka_consume_seqs(boot, "tiny", seqs, 64, 10);
+    cr_assert_eq(n, 10);
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(seqs[i], i + 1, "librdkafka held the first five");
+    for (size_t i = 5; i < 10; i++)
+        cr_assert_eq(seqs[i], 46 + (i - 5), "our queue kept the newest five");
+
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mrk);
+}

@@ -1,0 +1,686 @@
+/* Unit tests of the RTP layer on generated packet sequences: header parsing,
+ * Wireshark-defined loss / jitter / delta with their quirks (marker bits,
+ * comfort noise, reordering, duplicates, 16-bit wraps), SSRC changes, DTMF,
+ * rtcp-mux demultiplexing, RTCP parsing (including malformed), the flow table,
+ * JSON, and the E-model's monotonicity. Expected figures are worked out by
+ * hand in the comments. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/counters.h"
+#include "rtp/rtp.h"
+
+#define MS 1000ull /* microseconds */
+#define T0 1700000000000000ull
+
+static size_t make_rtp(uint8_t *b, uint8_t pt, bool marker, uint16_t seq, uint32_t ts,
+                       uint32_t ssrc, size_t payload)
+{
+    b[0] = 0x80;
+    b[1] = (uint8_t)((marker ? 0x80 : 0) | pt);
+    b[2] = (uint8_t)(seq >> 8);
+    b[3] = (uint8_t)seq;
+    b[4] = (uint8_t)(ts >> 24);
+    b[5] = (uint8_t)(ts >> 16);
+    b[6] = (uint8_t)(ts >> 8);
+    b[7] = (uint8_t)ts;
+    b[8] = (uint8_t)(ssrc >> 24);
+    b[9] = (uint8_t)(ssrc >> 16);
+    b[10] = (uint8_t)(ssrc >> 8);
+    b[11] = (uint8_t)ssrc;
+    memset(b + 12, 0xd5, payload);
+    return 12 + payload;
+}
+
+static struct endpoint ep(const char *ip, uint16_t port)
+{
+    struct endpoint e;
+    memset(&e, 0, sizeof(e));
+    cr_assert(net_addr_parse(&e.addr, ip));
+    e.port = port;
+    return e;
+}
+
+/* Feeds one packet to a bare stream. */
+static void feed(struct rtp_stream *s, uint8_t pt, bool marker, uint16_t seq, uint32_t ts,
+                 uint64_t at_us)
+{
+    uint8_t b[200];
+    size_t n = make_rtp(b, pt, marker, seq, ts, s->ssrc, 160);
+    struct rtp_header h;
+    cr_assert(rtp_parse(b, n, &h));
+    rtp_stream_update(s, &h, at_us);
+}
+
+static void new_stream(struct rtp_stream *s)
+{
+    struct endpoint a = ep("10.0.0.1", 4000), b = ep("10.0.0.2", 5000);
+    rtp_stream_init(s, &a, &b, 0x58F33DEA);
+}
+
+/* --- parsing ----------------------------------------------------------- */
+
+Test(rtp_parse, header_fields_csrc_extension_padding)
+{
+    uint8_t b[64] = {0};
+    b[0] = 0x80 | 0x20 | 0x10 | 2; /* padding, extension, 2 CSRCs */
+    b[1] = 0x80 | 8;
+    b[2] = 0x12, b[3] = 0x34;
+    b[4] = 0, b[5] = 0, b[6] = 0x01, b[7] = 0x00;
+    b[8] = 0xde, b[9] = 0xad, b[10] = 0xbe, b[11] = 0xef;
+    /* CSRCs at 12..19, extension header at 20 with 1 word, payload from 28. */
+    b[22] = 0, b[23] = 1;
+    /* 10 payload bytes, then 2 padding bytes. */
+    size_t len = 28 + 10 + 2;
+    b[len - 1] = 2;
+    struct rtp_header h;
+    cr_assert(rtp_parse(b, len, &h));
+    cr_assert_eq(h.payload_type, 8);
+    cr_assert(h.marker);
+    cr_assert_eq(h.seq, 0x1234);
+    cr_assert_eq(h.timestamp, 256);
+    cr_assert_eq(h.ssrc, 0xdeadbeef);
+    cr_assert_eq(h.csrc_count, 2);
+    cr_assert_eq(h.payload, b + 28);
+    cr_assert_eq(h.payload_len, 10);
+}
+
+Test(rtp_parse, rejects_malformed)
+{
+    uint8_t b[64] = {0};
+    struct rtp_header h;
+    make_rtp(b, 0, false, 1, 1, 1, 0);
+    cr_assert(rtp_parse(b, 12, &h));
+    cr_assert_not(rtp_parse(b, 11, &h), "short");
+    b[0] = 0x40;
+    cr_assert_not(rtp_parse(b, 12, &h), "version 1");
+    b[0] = 0x80 | 3;
+    cr_assert_not(rtp_parse(b, 20, &h), "CSRC list past the end");
+    b[0] = 0x90;
+    cr_assert_not(rtp_parse(b, 14, &h), "extension header past the end");
+    b[14] = 0, b[15] = 9;
+    cr_assert_not(rtp_parse(b, 20, &h), "extension words past the end");
+    b[0] = 0xa0;
+    b[19] = 0;
+    cr_assert_not(rtp_parse(b, 20, &h), "zero padding count");
+    b[19] = 9;
+    cr_assert_not(rtp_parse(b, 20, &h), "padding past the payload");
+    b[0] = 0x80;
+    b[1] = 200;
+    cr_assert_not(rtp_parse(b, 20, &h), "RTCP SR is not RTP");
+}
+
+Test(rtp_parse, rtcp_looks_like_demultiplexes)
+{
+    uint8_t b[64] = {0};
+    make_rtp(b, 0, false, 1, 1, 1, 20);
+    cr_assert_not(rtcp_looks_like(b, 32));
+    make_rtp(b, 96, true, 1, 1, 1, 20); /* 0xE0: marker + 96 */
+    cr_assert_not(rtcp_looks_like(b, 32));
+    uint8_t rr[8] = {0x80, 201, 0, 1, 1, 2, 3, 4};
+    cr_assert(rtcp_looks_like(rr, 8));
+    rr[3] = 5; /* length says 24 bytes */
+    cr_assert_not(rtcp_looks_like(rr, 8));
+}
+
+Test(rtp_parse, payload_tables_follow_wireshark)
+{
+    cr_assert_eq(rtp_static_clock_rate(0), 8000);
+    cr_assert_eq(rtp_static_clock_rate(9), 8000); /* G.722: 8000 as RFC 3551 and Wireshark */
+    cr_assert_eq(rtp_static_clock_rate(11), 44100);
+    cr_assert_eq(rtp_static_clock_rate(34), 90000);
+    cr_assert_eq(rtp_static_clock_rate(20), 0);
+    cr_assert_eq(rtp_static_clock_rate(101), 0);
+    cr_assert_str_eq(rtp_static_codec_name(8), "PCMA");
+    cr_assert_str_eq(rtp_static_codec_name(96), "");
+    cr_assert_eq(rtp_name_clock_rate("opus"), 48000);
+    cr_assert_eq(rtp_name_clock_rate("AMR-WB"), 16000);
+    cr_assert_eq(rtp_name_clock_rate("AMR"), 8000);
+    cr_assert_eq(rtp_name_clock_rate("nonesuch"), 0);
+}
+
+/* --- Wireshark figures ------------------------------------------------- */
+
+Test(rtp_stats, perfect_stream)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    for (int i = 0; i < 50; i++)
+        feed(&s, 0, i == 0, (uint16_t)(1000 + i), 160u * i, T0 + 20 * MS * i);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(r.packets, 50);
+    cr_assert_eq(r.lost, 0);
+    cr_assert_float_eq(r.jitter_max_ms, 0, 1e-9);
+    cr_assert_float_eq(r.jitter_mean_ms, 0, 1e-9);
+    cr_assert_float_eq(r.max_delta_ms, 20, 1e-9);
+    cr_assert_float_eq(s.mean_delta_ms, 20, 1e-9);
+    cr_assert_str_eq(s.codec, "PCMU");
+    cr_assert_eq(s.clock_rate, 8000);
+    cr_assert_eq(s.seq_errors, 0);
+    cr_assert_not(s.problem);
+    cr_assert_gt(r.mos, 4.3);
+}
+
+/* Packet 5 of 10 arrives 8 ms late (108 ms instead of 100 ms):
+ *   p5: diff |108 - 100| = 8 -> J = 8/16 = 0.5, delta 28
+ *   p6: expected 108 + 20 = 128, arrives 120 -> diff 8 -> J = (15*0.5 + 8)/16 = 0.96875, delta 12
+ *   p7..p9: diff 0 -> J *= 15/16. */
+static const double J5 = 0.5, J6 = 0.96875, J7 = 0.96875 * 15 / 16, J8 = J7 * 15 / 16,
+                    J9 = J8 * 15 / 16;
+
+static void late_packet_stream(struct rtp_stream *s, int marker_at, int cn_at)
+{
+    new_stream(s);
+    for (int i = 0; i < 10; i++) {
+        uint64_t at = T0 + (i == 5 ? 108 * MS : 20 * MS * i);
+        feed(s, i == cn_at ? 13 : 0, i == marker_at, (uint16_t)i, 160u * i, at);
+    }
+}
+
+Test(rtp_stats, jitter_rfc3550_exact)
+{
+    struct rtp_stream s;
+    late_packet_stream(&s, -1, -1);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_float_eq(r.jitter_max_ms, J6, 1e-9);
+    cr_assert_float_eq(r.jitter_mean_ms, (J5 + J6 + J7 + J8 + J9) / 9, 1e-9);
+    cr_assert_float_eq(r.max_delta_ms, 28, 1e-9);
+    cr_assert_float_eq(s.jitter_ms, J9, 1e-9);
+}
+
+/* A marker bit on p5 keeps it out of max / mean, and Wireshark's running
+ * mean (mean*(n-1) + x)/n with n counting every packet divides by 9 still. */
+Test(rtp_stats, marker_packets_skipped)
+{
+    struct rtp_stream s;
+    late_packet_stream(&s, 5, -1);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_float_eq(r.max_delta_ms, 20, 1e-9); /* p5's 28 skipped, p6's 12 is less */
+    cr_assert_float_eq(r.jitter_max_ms, J6, 1e-9);
+    cr_assert_float_eq(r.jitter_mean_ms, (J6 + J7 + J8 + J9) / 9, 1e-9);
+    cr_assert_eq(s.marker_packets, 1);
+}
+
+/* Comfort noise on p5: p5 (CN) and p6 (follows CN) are both skipped. */
+Test(rtp_stats, comfort_noise_and_follower_skipped)
+{
+    struct rtp_stream s;
+    late_packet_stream(&s, -1, 5);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_float_eq(r.max_delta_ms, 20, 1e-9);
+    cr_assert_float_eq(r.jitter_max_ms, J7, 1e-9);
+    cr_assert_float_eq(r.jitter_mean_ms, (J7 + J8 + J9) / 9, 1e-9);
+    cr_assert_eq(s.cn_packets, 1);
+    cr_assert_eq(s.pt_changes, 0, "CN is not a regular payload change");
+    cr_assert_eq(r.lost, 0);
+}
+
+Test(rtp_stats, loss_and_bursts)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    for (int i = 0; i < 100; i++) {
+        if (i == 10 || i == 11 || i == 12 || i == 30)
+            continue;
+        feed(&s, 8, false, (uint16_t)(500 + i), 160u * i, T0 + 20 * MS * i);
+    }
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(r.packets, 96);
+    cr_assert_eq(r.lost, 4);
+    cr_assert_float_eq(r.loss_pct, 4.0, 1e-9);
+    cr_assert_eq(s.loss_bursts, 2);
+    cr_assert_eq(s.gap_lost, 4);
+    cr_assert_eq(s.seq_errors, 2, "two jumps are Wireshark sequence errors");
+    cr_assert(s.problem);
+    /* Mean burst 2 vs 1/(1-0.04) for random loss: BurstR = 2 * 0.96. */
+    cr_assert_float_eq(r.burst_ratio, 1.92, 1e-9);
+    cr_assert_float_eq(r.max_delta_ms, 80, 1e-9);
+}
+
+Test(rtp_stats, duplicates_make_lost_negative)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    for (int i = 0; i < 20; i++) {
+        feed(&s, 0, false, (uint16_t)i, 160u * i, T0 + 20 * MS * i);
+        if (i == 5)
+            feed(&s, 0, false, 5, 160u * 5, T0 + 20 * MS * i + 1 * MS);
+    }
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(r.packets, 21);
+    cr_assert_eq(r.lost, -1);
+    cr_assert_float_eq(r.loss_pct, -5.0, 1e-9);
+    cr_assert_eq(s.duplicates, 1);
+    cr_assert_eq(s.out_of_order, 0);
+    cr_assert_eq(s.seq_errors, 1);
+}
+
+Test(rtp_stats, reordering)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    static const int order[] = {0, 1, 2, 3, 4, 6, 5, 7, 8, 9};
+    for (int k = 0; k < 10; k++) {
+        int i = order[k];
+        feed(&s, 0, false, (uint16_t)i, 160u * i, T0 + 20 * MS * k);
+    }
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(r.packets, 10);
+    cr_assert_eq(r.lost, 0);
+    cr_assert_eq(s.out_of_order, 1);
+    cr_assert_eq(s.duplicates, 0);
+    cr_assert_eq(s.gap_lost, 0, "the late packet refills its gap");
+    /* Wireshark: 6 after 4 is a jump, 5 after 6 is late: two sequence errors. */
+    cr_assert_eq(s.seq_errors, 2);
+}
+
+Test(rtp_stats, sequence_wrap)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    for (int i = 0; i < 20; i++) {
+        uint16_t seq = (uint16_t)(65530 + i);
+        if (seq == 65535 || seq == 0)
+            continue;
+        feed(&s, 0, false, seq, 160u * i, T0 + 20 * MS * i);
+    }
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(s.cycles, 1);
+    cr_assert_eq(r.packets, 18);
+    cr_assert_eq(r.lost, 2);
+    cr_assert_eq(s.loss_bursts, 1);
+}
+
+Test(rtp_stats, sequence_wrap_from_zero_start)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    /* 70000 packets from 0: one full wrap, no loss. */
+    for (uint32_t i = 0; i < 70000; i++)
+        feed(&s, 0, false, (uint16_t)i, 160u * i, T0 + 20 * MS * i);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(s.cycles, 1);
+    cr_assert_eq(r.lost, 0);
+    cr_assert_eq(s.seq_errors, 0);
+}
+
+/* RTP timestamps wrapping past 2^32 stay "in time sequence". Figures from
+ * tshark 4.0.17 on the same 30 packets (first timestamp 0xFFFFFC00, packet 12
+ * 8 ms late): max jitter 0.969, mean jitter 0.373, max delta 28, min delta 12,
+ * no problem flag. */
+Test(rtp_stats, timestamp_wrap_matches_tshark)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    for (int i = 0; i < 30; i++)
+        feed(&s, 0, false, (uint16_t)(1000 + i), 0xFFFFFC00u + 160u * (uint32_t)i,
+             T0 + (uint64_t)(20 * i + (i == 12 ? 8 : 0)) * MS);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(s.wrong_timestamps, 0);
+    cr_assert_not(s.problem);
+    cr_assert_float_eq(r.jitter_max_ms, 0.96875, 1e-9);
+    cr_assert_float_eq(r.jitter_mean_ms, 0.373, 0.0005);
+    cr_assert_float_eq(r.max_delta_ms, 28, 1e-9);
+    cr_assert_float_eq(s.min_delta_ms, 12, 1e-9);
+    cr_assert_eq(r.lost, 0);
+}
+
+Test(rtp_stats, timestamp_backwards_is_wrong_timestamp)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    feed(&s, 0, false, 0, 100000, T0);
+    feed(&s, 0, false, 1, 100160, T0 + 20 * MS);
+    feed(&s, 0, false, 2, 50000, T0 + 40 * MS); /* before the first timestamp */
+    feed(&s, 0, false, 3, 100480, T0 + 60 * MS);
+    cr_assert_eq(s.wrong_timestamps, 1);
+    cr_assert(s.problem);
+    /* p3 is measured against p1 (the last in-time packet): 40 ms for 320 ticks. */
+    cr_assert_float_eq(s.max_delta_ms, 40, 1e-9);
+    cr_assert_float_eq(s.jitter_max_ms, 0, 1e-9);
+}
+
+Test(rtp_stats, dynamic_payload_without_clock_has_no_jitter)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    for (int i = 0; i < 10; i++)
+        feed(&s, 111, false, (uint16_t)i, 960u * i, T0 + (i == 5 ? 108 : 20 * i) * MS);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_float_eq(r.jitter_max_ms, 0, 1e-9);
+    cr_assert_float_eq(r.max_delta_ms, 28, 1e-9, "delta is still measured");
+
+    /* The same stream with opus/48000 from SDP has jitter: 8 ms late = 0.5 first. */
+    new_stream(&s);
+    rtp_stream_set_codec(&s, "opus", 48000);
+    for (int i = 0; i < 6; i++)
+        feed(&s, 111, false, (uint16_t)i, 960u * i, T0 + (i == 5 ? 108 : 20 * i) * MS);
+    rtp_stream_report(&s, &r);
+    cr_assert_float_eq(r.jitter_max_ms, 0.5, 1e-9);
+    cr_assert_str_eq(s.codec, "opus");
+}
+
+Test(rtp_stats, dtmf_counted_once_per_event)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    cr_assert(rtp_stream_map_payload(&s, 101, "telephone-event", 8000));
+    uint8_t b[32];
+    struct rtp_header h;
+    uint16_t seq = 0;
+    uint64_t at = T0;
+    /* Audio, then event '5' (3 updates + 3 repeated ends), audio, event '#'. */
+    for (int i = 0; i < 5; i++, seq++, at += 20 * MS) {
+        size_t n = make_rtp(b, 0, false, seq, 160u * seq, s.ssrc, 4);
+        cr_assert(rtp_parse(b, n, &h));
+        rtp_stream_update(&s, &h, at);
+    }
+    for (int ev = 0; ev < 2; ev++) {
+        uint32_t ev_ts = 160u * seq;
+        for (int k = 0; k < 6; k++, seq++, at += 20 * MS) {
+            size_t n = make_rtp(b, 101, k == 0, seq, ev_ts, s.ssrc, 4);
+            b[12] = ev == 0 ? 5 : 11;
+            b[13] = (uint8_t)(k >= 3 ? 0x80 | 10 : 10);
+            b[14] = 0, b[15] = (uint8_t)(160 * (k + 1) / 8);
+            cr_assert(rtp_parse(b, n, &h));
+            rtp_stream_update(&s, &h, at);
+        }
+        for (int i = 0; i < 3; i++, seq++, at += 20 * MS) {
+            size_t n = make_rtp(b, 0, false, seq, 160u * seq, s.ssrc, 4);
+            cr_assert(rtp_parse(b, n, &h));
+            rtp_stream_update(&s, &h, at);
+        }
+    }
+    cr_assert_eq(s.dtmf_events, 2);
+    struct rtp_stream_report r;
+    rtp_stream_report(&s, &r);
+    cr_assert_eq(r.lost, 0);
+    /* telephone-event has no clock (Wireshark), but its packets still move the
+     * reference arrival time while the nominal time stays at the last audio
+     * packet's: the first audio packet after an event (6 event packets, 120 ms)
+     * is 120 ms "early". Wireshark reports exactly this (SIP_DTMF2.cap agrees):
+     * after event 1, J = 120/16 = 7.5; it decays over 3 audio packets to
+     * 7.5 * (15/16)^2, and after event 2 J = (15 * that + 120) / 16. */
+    double before = 7.5 * 15 / 16 * 15 / 16;
+    cr_assert_float_eq(r.jitter_max_ms, (15 * before + 120) / 16, 1e-9);
+}
+
+Test(rtp_stats, dtmf_heuristic_without_sdp)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    uint8_t b[32];
+    struct rtp_header h;
+    for (uint16_t seq = 0; seq < 4; seq++) {
+        size_t n = make_rtp(b, 8, false, seq, 160u * seq, s.ssrc, 4);
+        cr_assert(rtp_parse(b, n, &h));
+        rtp_stream_update(&s, &h, T0 + 20 * MS * seq);
+    }
+    for (uint16_t seq = 4; seq < 8; seq++) {
+        size_t n = make_rtp(b, 96, seq == 4, seq, 640, s.ssrc, 4);
+        b[12] = 1, b[13] = seq >= 6 ? 0x8a : 0x0a, b[14] = 0, b[15] = 0xa0;
+        cr_assert(rtp_parse(b, n, &h));
+        rtp_stream_update(&s, &h, T0 + 20 * MS * seq);
+    }
+    cr_assert_eq(s.dtmf_events, 1);
+}
+
+/* --- flows, SSRC changes, rtcp-mux -------------------------------------- */
+
+Test(rtp_flow, ssrc_change_overflow_and_rtcp_mux)
+{
+    struct counters c;
+    counters_init(&c);
+    struct rtp_flow_table t;
+    cr_assert(rtp_flow_table_init(&t, 16, &c));
+    struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000);
+    struct rtp_flow *f = rtp_flow_create(&t, &a, &b, NULL, 1);
+    struct rtp_flow *back = rtp_flow_create(&t, &b, &a, NULL, 2);
+    cr_assert_not_null(f);
+    cr_assert_not_null(back);
+    cr_assert_eq(rtp_flow_find(&t, &a, &b), f);
+    cr_assert_eq(rtp_flow_find(&t, &b, &a), back);
+
+    uint8_t pkt[200];
+    for (uint32_t ssrc = 1; ssrc <= RTP_FLOW_MAX_STREAMS + 1; ssrc++) {
+        for (int i = 0; i < 10; i++) {
+            size_t n = make_rtp(pkt, 0, false, (uint16_t)(100 * ssrc + i), 160u * i, ssrc, 160);
+            struct rtp_stream *s = rtp_flow_packet(&t, f, pkt, n, T0 + 20 * MS * i);
+            if (ssrc <= RTP_FLOW_MAX_STREAMS) {
+                cr_assert_not_null(s);
+                cr_assert_eq(s->ssrc, ssrc);
+            } else {
+                cr_assert_null(s);
+            }
+        }
+    }
+    cr_assert_eq(f->stream_count, RTP_FLOW_MAX_STREAMS);
+    cr_assert_eq(f->streams[0].packets, 10);
+    cr_assert_eq(f->streams[1].packets, 10);
+    cr_assert_eq(f->overflow_packets, 10);
+    cr_assert_eq(counters_get(&c, "rtp.ssrc_overflow"), 10);
+
+    /* rtcp-mux: b's RR on b -> a about SSRC 2 (which b receives from a). */
+    uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0, 0x99, 0, 0, 0, 2, 64, 0xff, 0xff, 0xfe};
+    rr[23] = 80; /* jitter 80 ticks */
+    cr_assert_null(rtp_flow_packet(&t, back, rr, sizeof(rr), T0));
+    cr_assert_eq(counters_get(&c, "rtp.rtcp"), 1);
+    cr_assert_eq(counters_get(&c, "rtp.not_rtp"), 0);
+    struct rtp_stream *s2 = &f->streams[1];
+    cr_assert(s2->rtcp.seen);
+    cr_assert_eq(s2->rtcp.reporter_ssrc, 0x99);
+    cr_assert_eq(s2->rtcp.fraction_lost, 64);
+    cr_assert_eq(s2->rtcp.cumulative_lost, -2);
+    cr_assert_float_eq(s2->rtcp.jitter_ms, 10.0, 1e-9);
+    cr_assert_not(f->streams[0].rtcp.seen);
+
+    /* Not RTP at all. */
+    uint8_t junk[4] = {1, 2, 3, 4};
+    cr_assert_null(rtp_flow_packet(&t, f, junk, sizeof(junk), T0));
+    cr_assert_eq(counters_get(&c, "rtp.not_rtp"), 1);
+    cr_assert_eq(counters_get(&c, "rtp.packets"), 10 * (RTP_FLOW_MAX_STREAMS + 1) + 2);
+
+    rtp_flow_remove(&t, back);
+    cr_assert_null(rtp_flow_find(&t, &b, &a));
+    rtp_flow_table_destroy(&t);
+}
+
+Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
+{
+    struct counters c;
+    counters_init(&c);
+    struct rtp_flow_table t;
+    cr_assert(rtp_flow_table_init(&t, 16, &c));
+    struct endpoint a = ep("2001:db8::1", 4000), b = ep("2001:db8::2", 6000);
+    struct rtp_flow *f = rtp_flow_create(&t, &a, &b, NULL, 0);
+    cr_assert(rtp_flow_map_payload(f, 101, "telephone-event", 8000));
+    rtp_flow_set_codec(f, "opus", 48000);
+    uint8_t pkt[200];
+    size_t n = make_rtp(pkt, 111, false, 1, 0, 0xabc, 80);
+    struct rtp_stream *s = rtp_flow_packet(&t, f, pkt, n, T0);
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s->codec, "opus");
+    cr_assert_eq(s->clock_rate, 48000);
+    cr_assert_eq(s->payload_map_count, 1);
+
+    struct endpoint a1 = a, b1 = b;
+    a1.port++, b1.port++;
+    uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0, 0x55, 0, 0, 0x0a, 0xbc, 0, 0, 0, 3};
+    rr[22] = 0x01, rr[23] = 0xe0; /* 480 ticks at 48 kHz = 10 ms */
+    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), 1);
+    cr_assert_eq(s->rtcp.cumulative_lost, 3);
+    cr_assert_float_eq(s->rtcp.jitter_ms, 10.0, 1e-9);
+    rr[3] = 9; /* length past the end */
+    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), -1);
+    cr_assert_eq(counters_get(&c, "rtp.rtcp_malformed"), 1);
+    rtp_flow_table_destroy(&t);
+}
+
+Test(rtp_flow, table_full_and_expiry)
+{
+    struct counters c;
+    counters_init(&c);
+    struct rtp_flow_table t;
+    cr_assert(rtp_flow_table_init(&t, 2, &c));
+    struct endpoint a = ep("10.1.1.1", 1000), b = ep("10.1.1.2", 2000), x = ep("10.1.1.3", 3000);
+    struct rtp_flow *f1 = rtp_flow_create(&t, &a, &b, NULL, 0);
+    struct rtp_flow *f2 = rtp_flow_create(&t, &b, &a, NULL, 0);
+    cr_assert_not_null(f1);
+    cr_assert_not_null(f2);
+    cr_assert_null(rtp_flow_create(&t, &a, &x, NULL, 0));
+    cr_assert_eq(counters_get(&c, "rtp.flows_rejected_full"), 1);
+    uint8_t pkt[200];
+    size_t n = make_rtp(pkt, 0, false, 1, 0, 1, 160);
+    rtp_flow_packet(&t, f1, pkt, n, T0 + 60000 * MS);
+    rtp_flow_packet(&t, f2, pkt, n, T0);
+    cr_assert_eq(rtp_flow_table_expire(&t, T0 + 61000 * MS, 30000 * MS, NULL, NULL), 1);
+    cr_assert_eq(counters_get(&c, "rtp.flows_evicted"), 1);
+    cr_assert_not_null(rtp_flow_find(&t, &a, &b));
+    cr_assert_null(rtp_flow_find(&t, &b, &a));
+    rtp_flow_table_destroy(&t);
+}
+
+/* --- RTCP ---------------------------------------------------------------- */
+
+Test(rtcp, compound_sr_sdes_rr)
+{
+    uint8_t p[200] = {0};
+    size_t o = 0;
+    /* SR with 1 block: 28 + 24 = 52 bytes = 13 words -> length 12. */
+    p[o] = 0x81, p[o + 1] = 200, p[o + 3] = 12;
+    p[o + 7] = 0x11;
+    p[o + 31] = 0x22; /* block ssrc */
+    p[o + 32] = 128;  /* fraction lost 50 % */
+    p[o + 35] = 7;
+    p[o + 43] = 100; /* jitter */
+    o += 52;
+    /* SDES, 8 bytes. */
+    p[o] = 0x81, p[o + 1] = 202, p[o + 3] = 1;
+    o += 8;
+    /* RR with 2 blocks: 8 + 48 = 56 bytes -> length 13. */
+    p[o] = 0x82, p[o + 1] = 201, p[o + 3] = 13;
+    p[o + 7] = 0x33;
+    p[o + 11] = 0x44;
+    p[o + 35] = 0x55;
+    o += 56;
+    struct rtcp_packet_info info;
+    cr_assert_eq(rtcp_parse(p, o, &info), 0);
+    cr_assert(info.has_report);
+    cr_assert(info.is_sender_report);
+    cr_assert_eq(info.sender_ssrc, 0x11);
+    cr_assert_eq(info.block_count, 3);
+    cr_assert_eq(info.blocks[0].ssrc, 0x22);
+    cr_assert_eq(info.blocks[0].fraction_lost, 128);
+    cr_assert_eq(info.blocks[0].cumulative_lost, 7);
+    cr_assert_eq(info.blocks[0].jitter, 100);
+    cr_assert_eq(info.blocks[0].reporter_ssrc, 0x11);
+    cr_assert_eq(info.blocks[1].ssrc, 0x44);
+    cr_assert_eq(info.blocks[1].reporter_ssrc, 0x33);
+    cr_assert_eq(info.blocks[2].ssrc, 0x55);
+}
+
+Test(rtcp, malformed_rejected)
+{
+    struct rtcp_packet_info info;
+    uint8_t rr[8] = {0x80, 201, 0, 1, 0, 0, 0, 1};
+    cr_assert_eq(rtcp_parse(rr, 8, &info), 0);
+    cr_assert_eq(info.block_count, 0);
+    cr_assert_eq(rtcp_parse(rr, 3, &info), -1, "shorter than a header");
+    uint8_t two[10] = {0x80, 201, 0, 1, 0, 0, 0, 1, 0x80, 201};
+    cr_assert_eq(rtcp_parse(two, 10, &info), -1, "trailing partial header");
+    rr[3] = 2;
+    cr_assert_eq(rtcp_parse(rr, 8, &info), -1, "length past the end");
+    rr[3] = 1;
+    rr[0] = 0x81;
+    cr_assert_eq(rtcp_parse(rr, 8, &info), -1, "report count past its length");
+    rr[0] = 0x40;
+    cr_assert_eq(rtcp_parse(rr, 8, &info), -1, "version 1");
+    uint8_t odd[8] = {0x80, 150, 0, 1, 0, 0, 0, 1};
+    cr_assert_eq(rtcp_parse(odd, 8, &info), -1, "not an RTCP type");
+    uint8_t many[8 + 31 * 24] = {0x9f, 201, 0, (uint8_t)(1 + 31 * 6)};
+    many[2] = (uint8_t)((1 + 31 * 6) >> 8);
+    cr_assert_eq(rtcp_parse(many, sizeof(many), &info), 0);
+    cr_assert_eq(info.block_count, RTCP_MAX_BLOCKS);
+    cr_assert_eq(info.blocks_truncated, 31 - RTCP_MAX_BLOCKS);
+}
+
+/* --- MOS --------------------------------------------------------------- */
+
+Test(mos, falls_with_loss_burstiness_and_jitter)
+{
+    double perfect = rtp_mos_from_r(rtp_r_factor("PCMU", 0, 1, 0));
+    cr_assert_gt(perfect, 4.3);
+    cr_assert_leq(perfect, 4.5);
+    double prev = rtp_r_factor("PCMU", 0, 1, 0);
+    for (double loss = 0.5; loss <= 30; loss += 0.5) {
+        double r = rtp_r_factor("PCMU", loss, 1, 0);
+        cr_assert_lt(r, prev, "loss %.1f", loss);
+        prev = r;
+    }
+    prev = rtp_r_factor("PCMU", 3, 1, 0);
+    for (double burst = 1.25; burst <= 5; burst += 0.25) {
+        double r = rtp_r_factor("PCMU", 3, burst, 0);
+        cr_assert_lt(r, prev, "burst %.2f", burst);
+        prev = r;
+    }
+    /* Below ~5 ms the modelled discard (exp(-60/J)) is under double precision. */
+    prev = rtp_r_factor("PCMU", 1, 1, 0);
+    for (double j = 1; j <= 300; j += 1) {
+        double r = rtp_r_factor("PCMU", 1, 1, j);
+        if (j >= 5)
+            cr_assert_lt(r, prev, "jitter %.0f", j);
+        else
+            cr_assert_leq(r, prev, "jitter %.0f", j);
+        prev = r;
+    }
+    double mprev = 5;
+    for (double r = 100; r >= -10; r -= 0.5) {
+        double m = rtp_mos_from_r(r);
+        cr_assert_leq(m, mprev);
+        cr_assert_geq(m, 1.0);
+        mprev = m;
+    }
+    cr_assert_lt(rtp_r_factor("G729", 0, 1, 0), rtp_r_factor("PCMA", 0, 1, 0));
+    /* Typical anchors: 5 % random loss on G.711 is fair-to-good, 20 % is poor. */
+    double m5 = rtp_mos_from_r(rtp_r_factor("PCMU", 5, 1, 0));
+    double m20 = rtp_mos_from_r(rtp_r_factor("PCMU", 20, 1, 0));
+    cr_assert(m5 > 3.5 && m5 < 4.2, "%f", m5);
+    cr_assert(m20 > 1.5 && m20 < 3.0, "%f", m20);
+}
+
+/* --- JSON -------------------------------------------------------------- */
+
+Test(rtp_json, streams_entry)
+{
+    struct rtp_stream s;
+    late_packet_stream(&s, -1, -1);
+    json_t *o = rtp_stream_to_json(&s);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "src")), "10.0.0.1:4000");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "dst")), "10.0.0.2:5000");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "ssrc")), "0x58F33DEA");
+    cr_assert_eq(json_integer_value(json_object_get(o, "payload_type")), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "codec")), "PCMU");
+    cr_assert_eq(json_integer_value(json_object_get(o, "packets")), 10);
+    cr_assert_eq(json_integer_value(json_object_get(o, "lost")), 0);
+    cr_assert_float_eq(json_real_value(json_object_get(o, "jitter_max_ms")), 0.969, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(o, "max_delta_ms")), 28, 1e-9);
+    double mos = json_real_value(json_object_get(o, "mos"));
+    cr_assert(mos > 4 && mos <= 4.5);
+    cr_assert_not_null(json_object_get(o, "r_factor"));
+    cr_assert_not_null(json_object_get(o, "jitter_mean_ms"));
+    cr_assert_not_null(json_object_get(o, "loss_pct"));
+    cr_assert_null(json_object_get(o, "rtcp"));
+    json_decref(o);
+}
