@@ -593,6 +593,7 @@ void call_table_sip(struct call_table *t, const struct sip_msg *m, const struct 
     c->last_sip_us = meta->ts_us;
     lru_touch(t, c);
     notify_message(t, c, m, meta, retransmission);
+    call_frame_attributed(t, c, meta->ts_us);
 }
 
 /* ---- table ---- */
@@ -654,6 +655,12 @@ bool call_table_add_observer(struct call_table *t, const struct call_observer *o
         return false;
     t->observers[t->observer_count++] = *o;
     return true;
+}
+
+void call_table_set_frame_hook(struct call_table *t, call_frame_fn fn, void *user)
+{
+    t->frame_hook = fn;
+    t->frame_hook_user = user;
 }
 
 bool call_table_udp(struct call_table *t, const struct packet *pkt)

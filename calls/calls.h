@@ -205,6 +205,12 @@ void call_table_close_all(struct call_table *t, uint64_t now_us);
 size_t call_table_active(const struct call_table *t);
 struct call *call_table_find(struct call_table *t, const char *call_id);
 struct rtp_flow_table *call_table_flows(struct call_table *t);
+/* Frame hook: called whenever a packet is attributed to a call (each SIP
+ * message of the call, after the observers; each RTP or RTCP datagram of its
+ * media). The daemon knows the frame being processed and keeps it for the
+ * call's capture file. One hook; NULL fn removes it. */
+typedef void (*call_frame_fn)(void *user, struct call *c, uint64_t ts_us);
+void call_table_set_frame_hook(struct call_table *t, call_frame_fn fn, void *user);
 /* The trunk name for events, NULL if none. */
 const char *call_trunk_name(const struct call *c);
 /* Adds the call's streams to a JSON array (the contract's `streams`). */

@@ -28,7 +28,15 @@ struct call_table {
     uint64_t *c_rtp_matched, *c_rtcp_matched, *c_rtp_unmatched, *c_bindings_full,
         *c_flows_per_call_full, *c_udp_other;
     uint64_t *c_registrations_full;
+    call_frame_fn frame_hook;
+    void *frame_hook_user;
 };
+
+static inline void call_frame_attributed(struct call_table *t, struct call *c, uint64_t ts_us)
+{
+    if (t->frame_hook)
+        t->frame_hook(t->frame_hook_user, c, ts_us);
+}
 
 /* media.c */
 bool media_init(struct call_table *t);

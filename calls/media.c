@@ -228,6 +228,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     struct rtp_flow *f = rtp_flow_find(&t->flows, &src, &dst);
     if (f) {
         struct call *c = f->owner;
+        call_frame_attributed(t, c, pkt->ts_us);
         if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
             (*t->c_rtcp_matched)++;
             attach_rtcp(c, pkt->payload, pkt->payload_len);
@@ -254,6 +255,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     } else if ((b = find_binding(t, &dst, true)) != NULL ||
                (b = find_binding(t, &src, true)) != NULL) {
         (*t->c_rtcp_matched)++;
+        call_frame_attributed(t, b->call, pkt->ts_us);
         attach_rtcp(b->call, pkt->payload, pkt->payload_len);
         return true;
     }
@@ -268,6 +270,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     struct call *c = b->call;
     if (c->state == CALL_STATE_ENDED)
         return true;
+    call_frame_attributed(t, c, pkt->ts_us);
     const struct call_sdp *sdp = &c->party[sender].sdp;
     mismatch = sdp->present && !net_addr_equal(&sdp->addr, &pkt->src);
     if (c->flow_count >= CALL_MAX_FLOWS) {

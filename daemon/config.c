@@ -8,10 +8,14 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <pcap/pcap.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "daemon/metrics.h"
 
 struct load_state {
     struct config *cfg;
@@ -32,6 +36,9 @@ void config_defaults(struct config *cfg)
     decoder_config_defaults(&cfg->decoder);
     sink_options_defaults(&cfg->sink);
     cfg->kafka_view[0] = NULL;
+    callcap_config_defaults(&cfg->callcap);
+    cfg->callcap_dir_max_mb = (unsigned)(cfg->callcap.dir_max_bytes >> 20);
+    cfg->callcap_memory_mb = (unsigned)(cfg->callcap.memory_max >> 20);
 }
 
 static bool parse_uint(const char *value, unsigned long long min, unsigned long long max,
@@ -71,6 +78,12 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("limits", "tcp_idle_timeout_ms", 1000, 86400000, decoder.tcp_idle_timeout_ms),
     UINT_KEY("output", "queue_size", 1, 100000000, sink.queue_size),
     UINT_KEY("output", "redis_maxlen", 0, 1000000000, sink.redis_maxlen),
+    UINT_KEY("capture", "dir_max_mb", 1, 10000000, callcap_dir_max_mb),
+    UINT_KEY("capture", "memory_mb", 1, 1000000, callcap_memory_mb),
+    UINT_KEY("capture", "call_sip_packets", 0, 100000, callcap.sip_max),
+    UINT_KEY("capture", "call_rtp_head", 0, 100000, callcap.rtp_head),
+    UINT_KEY("capture", "call_rtp_tail", 0, 100000, callcap.rtp_tail),
+    UINT_KEY("capture", "call_rtp_slot_bytes", 64, 2048, callcap.rtp_slot_bytes),
 };
 
 static void store_uint(struct config *cfg, const struct uint_key *k, unsigned long long v)
@@ -200,8 +213,41 @@ static int handle_key(struct load_state *st, const char *section, const char *na
     }
     if (strcmp(section, "general") == 0 && strcmp(name, "tap_name") == 0)
         return set_string(cfg->tap_name, sizeof(cfg->tap_name), value, st, name);
-    if (strcmp(section, "capture") == 0 && strcmp(name, "filter") == 0)
+    if (strcmp(section, "capture") == 0 && strcmp(name, "filter") == 0) {
+        cfg->filter_line = st->line;
         return set_string(cfg->bpf, sizeof(cfg->bpf), value, st, name);
+    }
+    if (strcmp(section, "general") == 0 && strcmp(name, "user") == 0) {
+        cfg->user_line = st->line;
+        return set_string(cfg->user, sizeof(cfg->user), value, st, name);
+    }
+    if (strcmp(section, "capture") == 0 && strcmp(name, "dir") == 0) {
+        if (value[0] != '/') {
+            snprintf(st->msg, sizeof(st->msg), "dir = '%s' must be an absolute path", value);
+            return 0;
+        }
+        cfg->callcap_dir_set = true;
+        return set_string(cfg->callcap.dir, sizeof(cfg->callcap.dir), value, st, name);
+    }
+    if (strcmp(section, "capture") == 0 && strcmp(name, "calls") == 0) {
+        bool on = strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
+        bool off = strcmp(value, "off") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0;
+        if (!on && !off) {
+            snprintf(st->msg, sizeof(st->msg), "calls = '%s' must be on or off", value);
+            return 0;
+        }
+        cfg->callcap.enabled = on;
+        return 1;
+    }
+    if (strcmp(section, "metrics") == 0 && strcmp(name, "listen") == 0) {
+        char host[128], port[16];
+        if (!metrics_listen_parse(value, host, sizeof(host), port, sizeof(port))) {
+            snprintf(st->msg, sizeof(st->msg),
+                     "listen = '%s' is not ADDR:PORT; write e.g. listen = 127.0.0.1:9977", value);
+            return 0;
+        }
+        return set_string(cfg->metrics_listen, sizeof(cfg->metrics_listen), value, st, name);
+    }
     if (strcmp(section, "output") == 0 && strcmp(name, "redis_user") == 0)
         return set_string(cfg->redis_user, sizeof(cfg->redis_user), value, st, name);
     if (strcmp(section, "output") == 0 && strcmp(name, "redis_password") == 0)
@@ -218,14 +264,15 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         return 1;
     }
 
-    static const char *const known_sections[] = {"general", "capture", "limits", "output"};
+    static const char *const known_sections[] = {"general", "capture", "limits", "output",
+                                                 "metrics"};
     bool section_known = false;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 5; i++)
         section_known |= strcmp(section, known_sections[i]) == 0;
     if (!section_known)
         snprintf(st->msg, sizeof(st->msg),
                  "unknown section [%s]; sections are [general], [capture], [limits], [output], "
-                 "[trunk NAME], [rule NAME] and [severity]",
+                 "[metrics], [trunk NAME], [rule NAME] and [severity]",
                  section);
     else
         snprintf(st->msg, sizeof(st->msg),
@@ -279,6 +326,8 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->kafka_prop_count * 2; i++)
         cfg->kafka_view[i] = cfg->kafka_props[i];
     cfg->kafka_view[cfg->kafka_prop_count * 2] = NULL;
+    cfg->callcap.dir_max_bytes = (uint64_t)cfg->callcap_dir_max_mb << 20;
+    cfg->callcap.memory_max = (uint64_t)cfg->callcap_memory_mb << 20;
     cfg->sink.kafka_props = cfg->kafka_view;
     cfg->sink.redis_user = cfg->redis_user[0] ? cfg->redis_user : NULL;
     cfg->sink.redis_password = cfg->redis_password[0] ? cfg->redis_password : NULL;
@@ -290,6 +339,35 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         }
     }
     return rules_validate(&cfg->rules, &cfg->trunks, err, errlen);
+}
+
+bool config_check(const struct config *cfg, const char *bpf, char *err, size_t errlen)
+{
+    const char *filter = bpf ? bpf : cfg->bpf;
+    if (filter && *filter) {
+        pcap_t *p = pcap_open_dead(DLT_EN10MB, (int)cfg->snaplen);
+        struct bpf_program prog;
+        bool ok = p && pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) == 0;
+        if (!ok) {
+            if (bpf)
+                snprintf(err, errlen, "-f '%s': %s", filter, p ? pcap_geterr(p) : "no memory");
+            else
+                snprintf(err, errlen, "%s:%d: filter = '%s' does not compile: %s", cfg->path,
+                         cfg->filter_line, filter, p ? pcap_geterr(p) : "no memory");
+        } else {
+            pcap_freecode(&prog);
+        }
+        if (p)
+            pcap_close(p);
+        if (!ok)
+            return false;
+    }
+    if (cfg->user[0] && !getpwnam(cfg->user)) {
+        snprintf(err, errlen, "%s:%d: user = '%s': no such user", cfg->path, cfg->user_line,
+                 cfg->user);
+        return false;
+    }
+    return true;
 }
 
 void config_free(struct config *cfg)

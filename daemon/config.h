@@ -1,8 +1,11 @@
 /*
  * config: the daemon's configuration file (INI, in the spirit of pjsip.conf).
  *
- *   [general]   tap_name, stats_interval (seconds of capture time)
- *   [capture]   buffer_mb, snaplen, filter
+ *   [general]   tap_name, stats_interval (seconds of capture time), user
+ *   [capture]   buffer_mb, snaplen, filter; call captures: calls (on|off),
+ *               dir, dir_max_mb, memory_mb, call_sip_packets,
+ *               call_rtp_head, call_rtp_tail, call_rtp_slot_bytes
+ *   [metrics]   listen = ADDR:PORT (off when absent)
  *   [limits]    max_calls, max_fragments, max_fragments_per_source,
  *               fragment_timeout_ms, max_tcp_streams, tcp_max_pending,
  *               tcp_idle_timeout_ms
@@ -25,6 +28,7 @@
 
 #include "core/netaddr.h"
 #include "core/trunk.h"
+#include "daemon/callcap.h"
 #include "decoders/decode.h"
 #include "outputs/sink.h"
 #include "rules/rules.h"
@@ -47,12 +51,22 @@ struct config {
     const char *kafka_view[CONFIG_MAX_KAFKA_PROPS * 2 + 1];
     size_t kafka_prop_count;
     struct trunk_list trunks;
+    char user[64];            /* [general] user: drop to it after opening the capture */
+    char metrics_listen[128]; /* [metrics] listen; "" = off */
+    struct callcap_config callcap;
+    bool callcap_dir_set; /* [capture] dir given: call captures also apply to -r */
+    unsigned callcap_dir_max_mb, callcap_memory_mb;
+    int filter_line, user_line; /* where they were set, for config_check() */
     struct rule_settings rules; /* [rule X], [severity], trunk rule.* lines: checked by rules/ */
 };
 
 void config_defaults(struct config *cfg);
 /* Loads path over the defaults. false with a message "FILE:LINE: ..." in err. */
 bool config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* What config_load cannot see line by line: the capture filter compiles
+ * (bpf overrides the file's, NULL for none) and the user exists. false with
+ * "FILE:LINE: ..." in err. */
+bool config_check(const struct config *cfg, const char *bpf, char *err, size_t errlen);
 void config_free(struct config *cfg);
 
 #endif

@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include "daemon/callcap.h"
+#include "daemon/privdrop.h"
 #include "outputs/sink.h"
 
 static void usage(FILE *out)
@@ -38,6 +41,9 @@ static void usage(FILE *out)
             "                      syslog[:FACILITY]     alerts (warning and above)\n"
             "  -c CONFIG         configuration file (trunks, rules, outputs)\n"
             "  -n, --tap-name N  name stamped on every event (default: host name)\n"
+            "  -u USER           after opening the capture, switch to USER and drop\n"
+            "                    every capability (start as root)\n"
+            "      --summary     with -r: print a summary at the end even without a terminal\n"
             "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
             "  -h, --help        this text\n"
             "  -V, --version     version\n"
@@ -56,12 +62,13 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
         {"version", no_argument, NULL, 'V'},
         {"tap-name", required_argument, NULL, 'n'},
         {"check-config", no_argument, NULL, 1000},
+        {"summary", no_argument, NULL, 1001},
         {NULL, 0, NULL, 0},
     };
     memset(opts, 0, sizeof(*opts));
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "c:i:r:f:o:n:hV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:i:r:f:o:n:u:hV", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             opts->config_path = optarg;
@@ -87,6 +94,12 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
             break;
         case 1000:
             opts->check_config = true;
+            break;
+        case 1001:
+            opts->summary = true;
+            break;
+        case 'u':
+            opts->user = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -169,8 +182,11 @@ static void on_udp(void *user, const struct packet *pkt)
 {
     struct siptap *d = user;
     (*d->udp_datagrams)++;
-    if (!sip_layer_udp(d->sip, pkt))
+    if (!sip_layer_udp(d->sip, pkt)) {
+        if (d->callcap)
+            callcap_frame_is_media(d->callcap);
         call_table_udp(d->calls, pkt);
+    }
 }
 
 static size_t on_tcp_data(void *user, const struct tcp_data *data)
@@ -195,6 +211,8 @@ static void on_sip_message(void *user, const struct sip_msg *msg, const struct s
 static void on_packet(void *user, const struct pcap_pkthdr *hdr, const uint8_t *data)
 {
     struct siptap *d = user;
+    if (d->callcap)
+        callcap_set_frame(d->callcap, hdr, data);
     uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
     (*d->packets)++;
     *d->bytes += hdr->len;
@@ -213,6 +231,8 @@ static void finish(struct siptap *d)
     if (d->finished)
         return;
     d->finished = true;
+    progress_stop(&d->progress);
+    notify_stopping(&d->notify);
     capture_stop(&d->capture);
     uint64_t now = timerq_now(&d->timers);
     if (!d->clock_started) {
@@ -239,7 +259,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     if (w->signum == SIGUSR1) {
         daemon_publish_stats(d, timerq_now(&d->timers));
     } else if (w->signum == SIGHUP) {
+        notify_reloading(&d->notify, false);
         event_bus_reopen(&d->bus);
+        notify_reloading(&d->notify, true);
     } else {
         finish(d);
     }
@@ -298,6 +320,80 @@ static int open_outputs(struct siptap *d, const struct daemon_options *opts)
     return 0;
 }
 
+/* ---- operations: call captures, event tally, metrics, systemd ---- */
+
+static void on_prepublish(void *user, json_t *ev)
+{
+    struct siptap *d = user;
+    if (d->callcap)
+        callcap_on_event(d->callcap, ev);
+    event_tally_add(&d->tally, ev);
+}
+
+static void fill_metrics_view(void *user, struct metrics_view *v)
+{
+    struct siptap *d = user;
+    update_kernel_drops(d);
+    v->counters = &d->counters;
+    v->bus = &d->bus;
+    v->tally = &d->tally;
+    v->kernel_drops = d->kernel_drops;
+    v->active_calls = d->calls ? call_table_active(d->calls) : 0;
+    v->active_rtp_flows = d->calls ? hashtab_count(&call_table_flows(d->calls)->table) : 0;
+    v->callcap_memory_bytes = d->callcap ? callcap_memory(d->callcap) : 0;
+    v->uptime_s = ev_time() - d->started_at;
+}
+
+static void notify_status(void *user, char *out, size_t outlen)
+{
+    struct siptap *d = user;
+    update_kernel_drops(d);
+    snprintf(out, outlen, "%llu packets, %zu active calls, %llu kernel drops, %llu events",
+             (unsigned long long)*d->packets, call_table_active(d->calls),
+             (unsigned long long)d->kernel_drops, (unsigned long long)d->bus.published);
+}
+
+/* After the capture is open: nothing later needs root or a capability. */
+static int drop_privileges(struct siptap *d, const struct daemon_options *opts)
+{
+    char err[512] = "";
+    const char *user = opts->user ? opts->user : (d->cfg.user[0] ? d->cfg.user : NULL);
+    int rc = 0;
+    if (user)
+        rc = privdrop_to_user(user, err, sizeof(err));
+    else if (geteuid() != 0 && !privdrop_caps_empty())
+        rc = privdrop_clear_caps(err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "siptapd: %s\n", err);
+    return rc == 0 ? 0 : 1;
+}
+
+static int start_operations(struct siptap *d, const struct daemon_options *opts)
+{
+    char err[512] = "";
+    d->started_at = ev_time();
+    if (d->cfg.callcap.enabled && (d->live || d->cfg.callcap_dir_set)) {
+        d->callcap = callcap_new(&d->cfg.callcap, d->calls, &d->counters,
+                                 capture_datalink(&d->capture), err, sizeof(err));
+        if (!d->callcap)
+            fprintf(stderr, "siptapd: %s; alerts will carry no capture_path\n", err);
+    }
+    if (d->cfg.metrics_listen[0]) {
+        d->metrics = metrics_server_new(d->loop, d->cfg.metrics_listen, fill_metrics_view, d,
+                                        &d->counters, err, sizeof(err));
+        if (!d->metrics) {
+            fprintf(stderr, "siptapd: %s\n", err);
+            return 1;
+        }
+    }
+    notify_start(&d->notify, d->loop, notify_status, d);
+    bool terminal = isatty(STDERR_FILENO);
+    if (!d->live && terminal)
+        progress_start(&d->progress, d->loop, stderr, &d->capture, d->packets, d->calls);
+    d->show_summary = !d->live && (terminal || opts->summary);
+    return 0;
+}
+
 int daemon_init(struct siptap *d, const struct daemon_options *opts)
 {
     char err[1024] = "";
@@ -310,6 +406,10 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
+    if (opts->check_config && !config_check(&d->cfg, opts->bpf, err, sizeof(err))) {
+        fprintf(stderr, "siptapd: %s\n", err);
+        return 2;
+    }
     if (opts->check_config) {
         printf("%s: configuration is valid\n", opts->config_path ? opts->config_path : "(defaults)");
         return 0;
@@ -317,6 +417,7 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     if (opts->tap_name)
         snprintf(d->cfg.tap_name, sizeof(d->cfg.tap_name), "%s", opts->tap_name);
     event_bus_init(&d->bus, d->cfg.tap_name);
+    event_bus_set_prepublish(&d->bus, on_prepublish, d);
 
     d->packets = counters_register(&d->counters, "capture", "packets");
     d->bytes = counters_register(&d->counters, "capture", "bytes");
@@ -341,6 +442,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return strstr(err, "bad capture filter") ? 2 : 1;
     }
+    if ((rc = drop_privileges(d, opts)) != 0)
+        return rc;
 
     struct decode_handlers h = {
         .user = d, .udp = on_udp, .tcp_data = on_tcp_data, .tcp_close = on_tcp_close};
@@ -386,13 +489,19 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         d->wall_timer.data = d;
         ev_timer_start(d->loop, &d->wall_timer);
     }
-    return 0;
+    return start_operations(d, opts);
 }
 
 int daemon_run(struct siptap *d)
 {
+    if (!d->loop) /* --check-config: nothing was started */
+        return 0;
     capture_start(&d->capture, d->loop, on_packet, on_file_end, d);
+    notify_ready(&d->notify);
     ev_run(d->loop, 0);
+    if (d->show_summary)
+        progress_print_summary(stderr, d->capture.source, *d->packets,
+                               ev_time() - d->started_at, &d->tally);
     return d->exit_code;
 }
 
@@ -402,6 +511,9 @@ void daemon_destroy(struct siptap *d)
      * their per-call state, which needs the detectors still alive. */
     call_table_free(d->calls);
     rules_free(d->rules);
+    callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
+    metrics_server_free(d->metrics);
+    notify_stop(&d->notify);
     if (d->sip)
         sip_layer_free(d->sip);
     event_bus_destroy(&d->bus);

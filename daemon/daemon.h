@@ -14,6 +14,9 @@
 #include "core/timerq.h"
 #include "daemon/capture.h"
 #include "daemon/config.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
+#include "daemon/progress.h"
 #include "calls/calls.h"
 #include "decoders/decode.h"
 #include "rules/rules.h"
@@ -31,6 +34,8 @@ struct daemon_options {
     int output_count;
     const char *tap_name;
     bool check_config;
+    const char *user; /* -u: drop to this user after opening the capture */
+    bool summary;     /* --summary: print the replay summary even without a terminal */
 };
 
 struct siptap {
@@ -57,6 +62,15 @@ struct siptap {
 
     ev_signal sig_int, sig_term, sig_usr1, sig_hup;
     ev_timer wall_timer; /* live: advances the capture clock when the wire is quiet */
+
+    /* operations: daemon/{callcap,metrics,notify,progress}.c */
+    struct callcap *callcap;
+    struct metrics_server *metrics;
+    struct event_tally tally;
+    struct notify notify;
+    struct progress progress;
+    bool show_summary;
+    double started_at;
 };
 
 /* Parses argv into opts. Returns -1 to continue, else an exit status. */

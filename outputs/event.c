@@ -80,6 +80,12 @@ bool event_bus_add_sink(struct event_bus *bus, struct sink *sink)
     return true;
 }
 
+void event_bus_set_prepublish(struct event_bus *bus, event_prepublish_fn fn, void *user)
+{
+    bus->prepublish = fn;
+    bus->prepublish_user = user;
+}
+
 static const char *default_key(json_t *ev)
 {
     static const char *const fields[] = {"call_id", "trunk", "aor"};
@@ -96,6 +102,8 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
     uint64_t seq = ++bus->seq;
     json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
     json_object_set_new(ev, "tap", json_string(bus->tap));
+    if (bus->prepublish)
+        bus->prepublish(bus->prepublish_user, ev);
 
     struct event_record *r = calloc(1, sizeof(*r));
     char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10));

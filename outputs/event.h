@@ -50,6 +50,10 @@ json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, cons
 
 struct sink;
 
+/* Called with every event just before it is serialised (seq and tap already
+ * stamped); it may add fields (e.g. capture_path) and count it. */
+typedef void (*event_prepublish_fn)(void *user, json_t *ev);
+
 #define EVENT_BUS_MAX_SINKS 16
 
 struct event_bus {
@@ -59,11 +63,15 @@ struct event_bus {
     char tap[64];
     uint64_t published;
     uint64_t serialise_failures;
+    event_prepublish_fn prepublish;
+    void *prepublish_user;
 };
 
 void event_bus_init(struct event_bus *bus, const char *tap_name);
 /* The bus takes ownership of the sink. false if the bus is full. */
 bool event_bus_add_sink(struct event_bus *bus, struct sink *sink);
+/* One pre-publish hook per bus; NULL fn removes it. Set after event_bus_init. */
+void event_bus_set_prepublish(struct event_bus *bus, event_prepublish_fn fn, void *user);
 /* Publishes ev (the bus takes the reference). key may be NULL: the bus then
  * uses call_id, trunk or aor from the event. Returns the event's seq. */
 uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key);

@@ -1,0 +1,433 @@
+/*
+ * metrics: see metrics.h. One request per connection (HTTP/1.0 style, the
+ * way Prometheus scrapes are served by most exporters): the response is
+ * rendered whole into a capped buf when the request head is complete, then
+ * written as the socket accepts it.
+ */
+#include "daemon/metrics.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "outputs/sink.h"
+
+#define METRICS_MAX_CONNECTIONS 8
+#define METRICS_REQUEST_MAX     4096
+#define METRICS_RESPONSE_MAX    (4u * 1024u * 1024u)
+#define METRICS_TIMEOUT_S       5.0
+
+/* ---- tally ---- */
+
+void event_tally_add(struct event_tally *t, json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *sev = json_string_value(json_object_get(ev, "severity"));
+    enum severity s = SEVERITY_INFO;
+    if (sev)
+        (void)severity_parse(sev, &s);
+    t->by_severity[s]++;
+    if (!type)
+        return;
+    size_t i = 0;
+    while (i < t->count && strcmp(t->types[i], type) != 0)
+        i++;
+    if (i == t->count) {
+        if (t->count >= EVENT_TALLY_MAX_TYPES || strlen(type) >= sizeof(t->types[0])) {
+            t->untallied++;
+            return;
+        }
+        snprintf(t->types[t->count++], sizeof(t->types[0]), "%s", type);
+    }
+    t->counts[i]++;
+    if (s >= SEVERITY_WARNING)
+        t->alerts[i]++;
+}
+
+uint64_t event_tally_get(const struct event_tally *t, const char *type)
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (strcmp(t->types[i], type) == 0)
+            return t->counts[i];
+    return 0;
+}
+
+/* ---- rendering ---- */
+
+static bool put(struct buf *out, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return false;
+    return buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* Metric names: [a-zA-Z0-9_] only. */
+static void metric_name(const char *in, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; *in && n + 1 < outlen; in++) {
+        char ch = *in;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        out[n++] = ok ? ch : '_';
+    }
+    out[n] = '\0';
+}
+
+/* Label values: backslash, double quote and newline escaped. */
+static void label_value(const char *in, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; *in && n + 3 < outlen; in++) {
+        if (*in == '\\' || *in == '"') {
+            out[n++] = '\\';
+            out[n++] = *in;
+        } else if (*in == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+        } else {
+            out[n++] = *in;
+        }
+    }
+    out[n] = '\0';
+}
+
+static bool gauge(struct buf *out, const char *name, const char *help, uint64_t v)
+{
+    return put(out, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+               (unsigned long long)v);
+}
+
+static bool counter(struct buf *out, const char *name, const char *help, uint64_t v)
+{
+    return put(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+               (unsigned long long)v);
+}
+
+bool metrics_render(const struct metrics_view *v, struct buf *out)
+{
+    bool ok = true;
+    ok &= put(out,
+              "# HELP siptap_build_info siptapd version\n# TYPE siptap_build_info gauge\n"
+              "siptap_build_info{version=\"%s\"} 1\n",
+              SIPTAP_VERSION);
+    ok &= gauge(out, "siptap_uptime_seconds", "seconds since the daemon started",
+                (uint64_t)v->uptime_s);
+    ok &= counter(out, "siptap_kernel_drops_total", "packets the kernel dropped (pcap_stats)",
+                  v->kernel_drops);
+    ok &= gauge(out, "siptap_active_calls", "calls not yet ended", v->active_calls);
+    ok &= gauge(out, "siptap_active_rtp_flows", "RTP flows tied to calls", v->active_rtp_flows);
+    ok &= gauge(out, "siptap_callcap_memory_bytes", "bytes of call frames held for capture files",
+                v->callcap_memory_bytes);
+    /* The counters registry: capture.packets, capture.bytes, decode.*, sip.*,
+     * calls.*, rtp.*, callcap.* ... each its own metric. */
+    for (size_t i = 0; v->counters && i < v->counters->count; i++) {
+        char name[128], full[160];
+        metric_name(v->counters->names[i], name, sizeof(name));
+        snprintf(full, sizeof(full), "siptap_%s_total", name);
+        ok &= put(out, "# TYPE %s counter\n%s %llu\n", full, full,
+                  (unsigned long long)v->counters->values[i]);
+    }
+    if (v->tally) {
+        ok &= put(out, "# HELP siptap_events_total events published, by type\n"
+                       "# TYPE siptap_events_total counter\n");
+        for (size_t i = 0; i < v->tally->count; i++)
+            ok &= put(out, "siptap_events_total{type=\"%s\"} %llu\n", v->tally->types[i],
+                      (unsigned long long)v->tally->counts[i]);
+        ok &= put(out, "# HELP siptap_events_by_severity_total events published, by severity\n"
+                       "# TYPE siptap_events_by_severity_total counter\n");
+        for (int s = SEVERITY_INFO; s <= SEVERITY_CRITICAL; s++)
+            ok &=
+                put(out, "siptap_events_by_severity_total{severity=\"%s\"} %llu\n",
+                    severity_name((enum severity)s), (unsigned long long)v->tally->by_severity[s]);
+    }
+    if (v->bus && v->bus->sink_count > 0) {
+        static const char *const names[] = {
+            "siptap_output_queue_depth", "siptap_output_dropped_total",
+            "siptap_output_delivered_total", "siptap_output_failed_total"};
+        static const char *const types[] = {"gauge", "counter", "counter", "counter"};
+        for (int k = 0; k < 4; k++) {
+            ok &= put(out, "# TYPE %s %s\n", names[k], types[k]);
+            for (size_t i = 0; i < v->bus->sink_count; i++) {
+                const struct sink *s = v->bus->sinks[i];
+                uint64_t val = k == 0   ? sink_queue_count(s)
+                               : k == 1 ? s->dropped
+                               : k == 2 ? s->delivered
+                                        : s->failed;
+                char label[400];
+                label_value(s->name, label, sizeof(label));
+                ok &= put(out, "%s{output=\"%s\",kind=\"%s\"} %llu\n", names[k], label,
+                          s->ops->kind, (unsigned long long)val);
+            }
+        }
+    }
+    return ok;
+}
+
+/* ---- HTTP ---- */
+
+struct metrics_conn {
+    struct metrics_server *server;
+    int fd;
+    ev_io io;
+    ev_timer deadline;
+    char request[METRICS_REQUEST_MAX];
+    size_t request_len;
+    struct buf response;
+    size_t sent;
+    bool in_use;
+};
+
+struct metrics_server {
+    struct ev_loop *loop;
+    int fd;
+    ev_io accept_io;
+    metrics_view_fn view;
+    void *user;
+    struct metrics_conn conns[METRICS_MAX_CONNECTIONS];
+    uint64_t *c_requests, *c_refused, *c_bad_requests, *c_timeouts;
+};
+
+static void conn_close(struct metrics_conn *c)
+{
+    ev_io_stop(c->server->loop, &c->io);
+    ev_timer_stop(c->server->loop, &c->deadline);
+    close(c->fd);
+    buf_free(&c->response);
+    c->in_use = false;
+}
+
+static void respond(struct metrics_conn *c, int status, const char *reason, const char *type,
+                    const struct buf *body)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, reason, type, body ? body->len : 0);
+    buf_init(&c->response, METRICS_RESPONSE_MAX + sizeof(head));
+    buf_append(&c->response, head, (size_t)n);
+    if (body)
+        buf_append(&c->response, body->data, body->len);
+}
+
+static void handle_request(struct metrics_conn *c)
+{
+    struct metrics_server *m = c->server;
+    bool get = strncmp(c->request, "GET ", 4) == 0;
+    bool head_only = strncmp(c->request, "HEAD ", 5) == 0;
+    const char *path = c->request + (get ? 4 : head_only ? 5 : 0);
+    size_t path_len = strcspn(path, " \r\n?");
+    if (!get && !head_only) {
+        (*m->c_bad_requests)++;
+        respond(c, 405, "Method Not Allowed", "text/plain", NULL);
+        return;
+    }
+    if (!(path_len == 8 && strncmp(path, "/metrics", 8) == 0)) {
+        struct buf body;
+        buf_init(&body, 256);
+        buf_append(&body, "siptapd: metrics are at /metrics\n", 33);
+        respond(c, 404, "Not Found", "text/plain", &body);
+        buf_free(&body);
+        return;
+    }
+    (*m->c_requests)++;
+    struct metrics_view v;
+    memset(&v, 0, sizeof(v));
+    m->view(m->user, &v);
+    struct buf body;
+    buf_init(&body, METRICS_RESPONSE_MAX);
+    metrics_render(&v, &body);
+    respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", head_only ? NULL : &body);
+    buf_free(&body);
+}
+
+static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct metrics_conn *c = w->data;
+    if (revents & EV_READ) {
+        ssize_t n =
+            read(c->fd, c->request + c->request_len, sizeof(c->request) - 1 - c->request_len);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->request_len += (size_t)n;
+        c->request[c->request_len] = '\0';
+        bool complete = strstr(c->request, "\r\n\r\n") || strstr(c->request, "\n\n");
+        if (!complete && c->request_len < sizeof(c->request) - 1)
+            return;
+        if (!complete) {
+            (*c->server->c_bad_requests)++;
+            respond(c, 431, "Request Header Fields Too Large", "text/plain", NULL);
+        } else {
+            handle_request(c);
+        }
+        ev_io_stop(loop, &c->io);
+        ev_io_set(&c->io, c->fd, EV_WRITE);
+        ev_io_start(loop, &c->io);
+        return;
+    }
+    if (revents & EV_WRITE) {
+        ssize_t n =
+            send(c->fd, c->response.data + c->sent, c->response.len - c->sent, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->sent += (size_t)n;
+        if (c->sent >= c->response.len) {
+            shutdown(c->fd, SHUT_WR);
+            conn_close(c);
+        }
+    }
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct metrics_conn *c = w->data;
+    (*c->server->c_timeouts)++;
+    conn_close(c);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct metrics_server *m = w->data;
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct metrics_conn *c = NULL;
+        for (int k = 0; k < METRICS_MAX_CONNECTIONS && !c; k++)
+            if (!m->conns[k].in_use)
+                c = &m->conns[k];
+        if (!c) {
+            (*m->c_refused)++;
+            close(fd);
+            continue;
+        }
+        memset(c, 0, sizeof(*c));
+        c->in_use = true;
+        c->server = m;
+        c->fd = fd;
+        ev_io_init(&c->io, on_conn_io, fd, EV_READ);
+        c->io.data = c;
+        ev_io_start(loop, &c->io);
+        ev_timer_init(&c->deadline, on_deadline, METRICS_TIMEOUT_S, 0);
+        c->deadline.data = c;
+        ev_timer_start(loop, &c->deadline);
+    }
+}
+
+bool metrics_listen_parse(const char *address, char *host, size_t hostlen, char *port,
+                          size_t portlen)
+{
+    const char *colon;
+    const char *h = address;
+    size_t hl;
+    if (address[0] == '[') {
+        const char *end = strchr(address, ']');
+        if (!end || end[1] != ':')
+            return false;
+        h = address + 1;
+        hl = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(address, ':');
+        if (!colon)
+            return false;
+        hl = (size_t)(colon - address);
+    }
+    if (hl == 0 || hl >= hostlen || strlen(colon + 1) == 0 || strlen(colon + 1) >= portlen)
+        return false;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(port, portlen, "%s", colon + 1);
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return false;
+    freeaddrinfo(res);
+    return true;
+}
+
+struct metrics_server *metrics_server_new(struct ev_loop *loop, const char *address,
+                                          metrics_view_fn view, void *user,
+                                          struct counters *counters, char *err, size_t errlen)
+{
+    char host[128], port[16];
+    if (!metrics_listen_parse(address, host, sizeof(host), port, sizeof(port))) {
+        snprintf(err, errlen, "metrics: listen = '%s' is not ADDR:PORT (e.g. 127.0.0.1:9977)",
+                 address);
+        return NULL;
+    }
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res) {
+        snprintf(err, errlen, "metrics: cannot resolve %s", address);
+        return NULL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+        snprintf(err, errlen, "metrics: cannot listen on %s: %s", address, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return NULL;
+    }
+    freeaddrinfo(res);
+    struct metrics_server *m = calloc(1, sizeof(*m));
+    if (!m) {
+        close(fd);
+        snprintf(err, errlen, "metrics: out of memory");
+        return NULL;
+    }
+    m->loop = loop;
+    m->fd = fd;
+    m->view = view;
+    m->user = user;
+    m->c_requests = counters_register(counters, "metrics", "requests");
+    m->c_refused = counters_register(counters, "metrics", "connections_refused");
+    m->c_bad_requests = counters_register(counters, "metrics", "bad_requests");
+    m->c_timeouts = counters_register(counters, "metrics", "timeouts");
+    ev_io_init(&m->accept_io, on_accept, fd, EV_READ);
+    m->accept_io.data = m;
+    ev_io_start(loop, &m->accept_io);
+    return m;
+}
+
+void metrics_server_free(struct metrics_server *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < METRICS_MAX_CONNECTIONS; i++)
+        if (m->conns[i].in_use)
+            conn_close(&m->conns[i]);
+    ev_io_stop(m->loop, &m->accept_io);
+    close(m->fd);
+    free(m);
+}

@@ -1,0 +1,56 @@
+/*
+ * sd_notify: with NOTIFY_SOCKET set, siptapd tells the service manager it is
+ * ready, what it is doing (STATUS=), and that it is stopping.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ops_util.h"
+
+Test(notify, ready_status_stopping)
+{
+    char dir[64], sock[96], pcap[256];
+    ops_tmpdir(dir, sizeof(dir));
+    snprintf(sock, sizeof(sock), "%s/notify", dir);
+    snprintf(pcap, sizeof(pcap), "%s/call.pcap", dir);
+    cr_assert(ops_write_call_pcap(pcap, 5));
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    setenv("NOTIFY_SOCKET", sock, 1);
+    char *argv[] = {(char *)ops_siptapd(), "-r", pcap, "-o", "file:/dev/null", NULL};
+    cr_assert_eq(ops_run(argv, NULL, NULL), 0);
+    unsetenv("NOTIFY_SOCKET");
+    char all[4096] = "";
+    char msg[512];
+    ssize_t n;
+    while ((n = recv(fd, msg, sizeof(msg) - 1, 0)) > 0) {
+        msg[n] = '\0';
+        strncat(all, msg, sizeof(all) - strlen(all) - 2);
+        strcat(all, "|");
+    }
+    close(fd);
+    cr_assert(strstr(all, "READY=1|"), "got: %s", all);
+    cr_assert(strstr(all, "STATUS=0 packets, 0 active calls, 0 kernel drops"), "got: %s", all);
+    cr_assert(strstr(all, "STOPPING=1|"), "got: %s", all);
+    cr_assert_lt(strstr(all, "READY=1"), strstr(all, "STOPPING=1"));
+    ops_rmtree(dir);
+}
+
+Test(notify, nothing_without_notify_socket)
+{
+    unsetenv("NOTIFY_SOCKET");
+    char dir[128], pcap[256];
+    ops_tmpdir(dir, sizeof(dir));
+    snprintf(pcap, sizeof(pcap), "%s/call.pcap", dir);
+    cr_assert(ops_write_call_pcap(pcap, 5));
+    char *argv[] = {(char *)ops_siptapd(), "-r", pcap, "-o", "file:/dev/null", NULL};
+    cr_assert_eq(ops_run(argv, NULL, NULL), 0);
+    ops_rmtree(dir);
+}
