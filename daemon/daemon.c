@@ -251,6 +251,30 @@ static void on_file_end(void *user)
     finish(user);
 }
 
+/* SIGHUP: new rule parameters and severities from the same file, applied
+ * without touching call state. Everything is checked before anything is
+ * applied, so a broken file leaves the running rules as they were. Trunks,
+ * outputs and limits are read at start only (a restart applies them). */
+static void reload_rules(struct siptap *d)
+{
+    if (!d->cfg.path[0])
+        return;
+    char err[1024] = "";
+    struct config *fresh = malloc(sizeof(*fresh));
+    if (!fresh)
+        return;
+    config_defaults(fresh);
+    if (!config_load(fresh, d->cfg.path, err, sizeof(err)) ||
+        !rules_reload(d->rules, &fresh->rules, err, sizeof(err))) {
+        fprintf(stderr, "siptapd: reload failed, the running rules stay: %s\n", err);
+    } else {
+        d->cfg.rules = fresh->rules;
+        fprintf(stderr, "siptapd: rules reloaded from %s\n", d->cfg.path);
+    }
+    config_free(fresh);
+    free(fresh);
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
@@ -260,6 +284,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         daemon_publish_stats(d, timerq_now(&d->timers));
     } else if (w->signum == SIGHUP) {
         notify_reloading(&d->notify, false);
+        reload_rules(d);
         event_bus_reopen(&d->bus);
         notify_reloading(&d->notify, true);
     } else {

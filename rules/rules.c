@@ -286,6 +286,12 @@ void rules_free(struct rules *r)
     free(r);
 }
 
+const struct rules_context *rules_context_of(const struct rules *r, const char *detector)
+{
+    int di = find_detector(detector);
+    return di < 0 ? NULL : &r->contexts[di];
+}
+
 double rules_param(const struct rules_context *ctx, const char *name,
                    const struct trunk_config *trunk)
 {

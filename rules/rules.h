@@ -98,6 +98,8 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
 bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err,
                   size_t errlen);
 void rules_free(struct rules *r);
+/* A detector's context by name (parameters in force), NULL if unknown. */
+const struct rules_context *rules_context_of(const struct rules *r, const char *detector);
 
 /* For detectors. */
 /* A parameter's value, with the trunk's override if it has one. */

@@ -3,6 +3,7 @@
  * signals, and the stats event. Runs the built siptapd ($SIPTAPD).
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pcap/pcap.h>
 #include <signal.h>
@@ -180,4 +181,66 @@ Test(cli, live_signals)
     unlink(out);
     /* SIGUSR1's and the one written at exit */
     cr_assert_eq(stats, 2, "got %d stats events", stats);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+/* SIGHUP reloads the rules: a broken file is refused with its line and the
+ * daemon keeps running; a good one is applied. */
+Test(cli, live_reload)
+{
+    if (geteuid() != 0)
+        cr_skip_test("live capture on lo needs root: skipping");
+    char conf[] = "/tmp/siptap-reload-conf-XXXXXX";
+    char err[] = "/tmp/siptap-reload-err-XXXXXX";
+    close(mkstemp(conf));
+    close(mkstemp(err));
+    write_text(conf, "[rule one_way_audio]\nwindow_s = 5\n");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(err, O_WRONLY | O_TRUNC);
+        dup2(fd, 2);
+        execl(getenv("SIPTAPD"), "siptapd", "-c", conf, "-i", "lo", "-f", "udp port 9", "-o",
+              "file:/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    struct timespec pause = {0, 300000000};
+    for (int i = 0; i < 5; i++)
+        nanosleep(&pause, NULL);
+    write_text(conf, "[rule one_way_audio]\nwindow_s = 5\nwindow_z = 7\n");
+    kill(pid, SIGHUP);
+    for (int i = 0; i < 10 && !file_contains(err, "reload failed"); i++)
+        nanosleep(&pause, NULL);
+    char want[200];
+    snprintf(want, sizeof(want), "%s:3: unknown key 'window_z'", conf);
+    cr_assert(file_contains(err, want), "stderr lacks '%s'", want);
+    write_text(conf, "[rule one_way_audio]\nwindow_s = 9\n");
+    kill(pid, SIGHUP);
+    for (int i = 0; i < 10 && !file_contains(err, "rules reloaded"); i++)
+        nanosleep(&pause, NULL);
+    cr_assert(file_contains(err, "rules reloaded"));
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(conf);
+    unlink(err);
 }

@@ -1,0 +1,54 @@
+/*
+ * rules_reload: new parameters and severities replace the old ones in place;
+ * a broken settings list is refused and the old values stay.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "rules/rules.h"
+#include "tests/support/event_capture.h"
+
+static void add(struct rule_settings *s, const char *section, const char *key, const char *value,
+                int line)
+{
+    struct rule_setting *r = &s->items[s->count++];
+    snprintf(r->section, sizeof(r->section), "%s", section);
+    snprintf(r->key, sizeof(r->key), "%s", key);
+    snprintf(r->value, sizeof(r->value), "%s", value);
+    r->line = line;
+}
+
+Test(rules_reload, applies_good_settings_and_keeps_old_on_error)
+{
+    struct counters counters;
+    struct timerq timers;
+    struct event_bus bus;
+    struct trunk_list trunks = {0};
+    counters_init(&counters);
+    timerq_init(&timers);
+    event_bus_init(&bus, "t");
+    struct call_limits limits;
+    call_limits_defaults(&limits);
+    struct call_table *calls = call_table_new(&limits, &trunks, &counters, &timers, &bus);
+    static struct rule_settings a, b, bad;
+    snprintf(a.path, sizeof(a.path), "a.conf");
+    add(&a, "rule one_way_audio", "window_s", "7", 2);
+    char err[256] = "";
+    struct rules *r = rules_new(&a, calls, &timers, &bus, &counters, &trunks, err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    const struct rules_context *ctx = rules_context_of(r, "one_way_audio");
+    cr_assert_float_eq(rules_param(ctx, "window_s", NULL), 7, 1e-9);
+    snprintf(b.path, sizeof(b.path), "b.conf");
+    add(&b, "rule one_way_audio", "window_s", "11", 4);
+    cr_assert(rules_reload(r, &b, err, sizeof(err)), "%s", err);
+    cr_assert_float_eq(rules_param(ctx, "window_s", NULL), 11, 1e-9);
+    snprintf(bad.path, sizeof(bad.path), "bad.conf");
+    add(&bad, "rule one_way_audio", "window_s", "-3", 9);
+    cr_assert_not(rules_reload(r, &bad, err, sizeof(err)));
+    cr_assert(strstr(err, "bad.conf:9: window_s = '-3' must be a number"), "%s", err);
+    cr_assert_float_eq(rules_param(ctx, "window_s", NULL), 11, 1e-9, "old values stay");
+    rules_free(r);
+    call_table_free(calls);
+    event_bus_destroy(&bus);
+    timerq_destroy(&timers);
+}
