@@ -178,10 +178,67 @@ static bool keep_rule_setting(struct load_state *st, const char *section, const 
     return true;
 }
 
+static bool parse_route(struct load_state *st, const char *kind, const char *name,
+                        const char *value)
+{
+    static const char *const kinds[] = {"jsonl", "redis", "kafka", "syslog"};
+    bool known = false;
+    for (size_t i = 0; i < 4; i++)
+        known |= strcmp(kind, kinds[i]) == 0;
+    if (!known) {
+        snprintf(st->msg, sizeof(st->msg),
+                 "unknown output kind in [route %s]; kinds are jsonl, redis, kafka, syslog", kind);
+        return false;
+    }
+    struct config *cfg = st->cfg;
+    struct route_config *r = NULL;
+    for (size_t i = 0; i < cfg->route_count; i++)
+        if (strcmp(cfg->routes[i].kind, kind) == 0)
+            r = &cfg->routes[i];
+    if (!r) {
+        r = &cfg->routes[cfg->route_count++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->kind, sizeof(r->kind), "%s", kind);
+    }
+    if (strcmp(name, "min_severity") == 0) {
+        if (!severity_parse(value, &r->min_severity)) {
+            snprintf(st->msg, sizeof(st->msg),
+                     "min_severity = '%s' must be info, notice, warning, error or critical",
+                     value);
+            return false;
+        }
+        r->has_min_severity = true;
+        return true;
+    }
+    if (strcmp(name, "types") == 0) {
+        char list[1024];
+        if (!set_string(list, sizeof(list), value, st, name))
+            return false;
+        r->has_types = true;
+        r->type_count = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+            if (r->type_count >= SINK_MAX_TYPES || strlen(t) >= sizeof(r->types[0])) {
+                snprintf(st->msg, sizeof(st->msg), "types: at most %d event types of up to 31 "
+                         "characters", SINK_MAX_TYPES);
+                return false;
+            }
+            memcpy(r->types[r->type_count++], t, strlen(t) + 1);
+        }
+        return true;
+    }
+    snprintf(st->msg, sizeof(st->msg),
+             "unknown key '%s' in [route %s]; it takes min_severity = LEVEL and types = A, B",
+             name, kind);
+    return false;
+}
+
 static int handle_key(struct load_state *st, const char *section, const char *name,
                       const char *value)
 {
     struct config *cfg = st->cfg;
+    if (strncmp(section, "route ", 6) == 0)
+        return parse_route(st, section + 6, name, value);
     if (strncmp(section, "trunk ", 6) == 0 && strncmp(name, "rule.", 5) == 0)
         return trunk_for_section(cfg, section + 6, st) && keep_rule_setting(st, section, name, value);
     if (strncmp(section, "rule ", 5) == 0 || strcmp(section, "severity") == 0)

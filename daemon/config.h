@@ -15,6 +15,9 @@
  *                rule.<rule>.<key> = value  (per-trunk rule override)
  *   [rule NAME]  detector parameters (see rules/defaults.conf)
  *   [severity]   <event type> = info|notice|warning|error|critical
+ *   [route KIND] min_severity = warning; types = trunk_down, registration_loop
+ *                (KIND: jsonl, redis, kafka, syslog; an event goes to an output
+ *                if its severity is at least min_severity or its type is listed)
  *
  * Every error names the file, the line and what would be right; the caller
  * prints it and exits 2.
@@ -35,6 +38,19 @@
 
 #define CONFIG_MAX_KAFKA_PROPS 64
 
+/* [route KIND]: which events a kind of output takes (KIND: jsonl, redis,
+ * kafka, syslog). Unset fields keep the sink's own default. */
+struct route_config {
+    char kind[16];
+    bool has_min_severity;
+    enum severity min_severity;
+    char types[SINK_MAX_TYPES][32];
+    size_t type_count;
+    bool has_types;
+};
+
+#define CONFIG_MAX_ROUTES 8
+
 struct config {
     char path[256]; /* "" when built-in defaults apply */
     char tap_name[64];
@@ -51,6 +67,8 @@ struct config {
     const char *kafka_view[CONFIG_MAX_KAFKA_PROPS * 2 + 1];
     size_t kafka_prop_count;
     struct trunk_list trunks;
+    struct route_config routes[CONFIG_MAX_ROUTES];
+    size_t route_count;
     char user[64];            /* [general] user: drop to it after opening the capture */
     char metrics_listen[128]; /* [metrics] listen; "" = off */
     struct callcap_config callcap;

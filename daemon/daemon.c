@@ -319,6 +319,22 @@ static void watch_signal(struct siptap *d, ev_signal *w, int signum)
     ev_signal_start(d->loop, w);
 }
 
+/* [route KIND] settings over the sink's own defaults. */
+static void apply_route(const struct config *cfg, struct sink *s)
+{
+    for (size_t i = 0; i < cfg->route_count; i++) {
+        const struct route_config *r = &cfg->routes[i];
+        if (strcmp(r->kind, s->ops->kind) != 0)
+            continue;
+        if (r->has_min_severity)
+            s->min_severity = r->min_severity;
+        if (r->has_types) {
+            s->type_count = r->type_count;
+            memcpy(s->types, r->types, sizeof(s->types));
+        }
+    }
+}
+
 static int open_outputs(struct siptap *d, const struct daemon_options *opts)
 {
     const char *specs[DAEMON_MAX_OUTPUTS];
@@ -336,6 +352,8 @@ static int open_outputs(struct siptap *d, const struct daemon_options *opts)
     for (int i = 0; i < count; i++) {
         char err[512] = "";
         struct sink *s = sink_create(specs[i], &d->cfg.sink, err, sizeof(err));
+        if (s)
+            apply_route(&d->cfg, s);
         if (!s) {
             fprintf(stderr, "siptapd: -o %s: %s\n", specs[i], err);
             return 2;

@@ -244,3 +244,37 @@ Test(cli, live_reload)
     unlink(conf);
     unlink(err);
 }
+
+/* [route KIND] decides which events an output takes. */
+Test(cli, route_filters_an_output)
+{
+    char conf[] = "/tmp/siptap-route-XXXXXX";
+    char out[] = "/tmp/siptap-route-out-XXXXXX";
+    close(mkstemp(conf));
+    close(mkstemp(out));
+    write_text(conf, "[route jsonl]\nmin_severity = error\ntypes = call_start\n");
+    char args[512];
+    snprintf(args, sizeof(args), "-c %s -r %s/samples/demo.pcap -o file:%s", conf,
+             getenv("SIPTAP_SOURCE_ROOT"), out);
+    cr_assert_eq(run("%s", args), 0, "%s", out_buf);
+    FILE *f = fopen(out, "r");
+    char line[65536];
+    int starts = 0, others = 0;
+    while (fgets(line, sizeof(line), f)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *sev = json_string_value(json_object_get(ev, "severity"));
+        if (!strcmp(type, "call_start"))
+            starts++;
+        else {
+            others++;
+            cr_assert(!strcmp(sev, "error") || !strcmp(sev, "critical"), "%s got through", type);
+        }
+        json_decref(ev);
+    }
+    fclose(f);
+    cr_assert_eq(starts, 4, "the demo's four calls");
+    cr_assert_gt(others, 0, "the demo's missing ACK is an error-level call_drop");
+    unlink(conf);
+    unlink(out);
+}
