@@ -171,7 +171,9 @@ static void on_stats_timer(struct timer *t, uint64_t now_us, void *arg)
     (void)t;
     struct siptap *d = arg;
     daemon_publish_stats(d, now_us);
-    schedule_stats(d, now_us);
+    /* Periodic, not catching up: across a gap in the capture (files are
+     * often merged from days apart) one stats event is enough. */
+    schedule_stats(d, d->clock_target_us > now_us ? d->clock_target_us : now_us);
 }
 
 /* ---- decoder output: the next layers plug in here ---- */
@@ -219,6 +221,7 @@ static void on_packet(void *user, const struct pcap_pkthdr *hdr, const uint8_t *
         d->timers.now_us = ts;
         schedule_stats(d, ts);
     }
+    d->clock_target_us = ts;
     timerq_advance(&d->timers, ts);
     decoder_process(d->decoder, ts, data, hdr->caplen, hdr->len);
 }
@@ -277,8 +280,10 @@ static void on_wall_timer(struct ev_loop *loop, ev_timer *w, int revents)
         d->timers.now_us = wall;
         schedule_stats(d, wall);
     }
-    if (wall > 500000u)
+    if (wall > 500000u) {
+        d->clock_target_us = wall - 500000u;
         timerq_advance(&d->timers, wall - 500000u);
+    }
     decoder_expire(d->decoder, timerq_now(&d->timers));
 }
 
@@ -502,9 +507,11 @@ int daemon_run(struct siptap *d)
 
 void daemon_destroy(struct siptap *d)
 {
-    rules_free(d->rules);
+    /* The table first: freeing it tells the detectors (call_freed) to drop
+     * their per-call state, which needs the detectors still alive. */
     call_table_free(d->calls);
     callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
+    rules_free(d->rules);
     metrics_server_free(d->metrics);
     notify_stop(&d->notify);
     if (d->sip)

@@ -57,6 +57,7 @@ struct siptap {
     uint64_t kernel_drops; /* cumulative, from pcap_stats */
     uint32_t last_ps_drop;
     bool clock_started;
+    uint64_t clock_target_us; /* the time timerq_advance is moving the clock to */
     struct timer stats_timer;
 
     ev_signal sig_int, sig_term, sig_usr1, sig_hup;

@@ -1,19 +1,20 @@
 /*
- * decode: PLACEHOLDER minimal decoder (Ethernet / IPv4 / UDP only), to be
- * replaced by the full per-layer decoders. Keeps the interface of decode.h.
+ * decode: the decoder object and the per-frame entry point.
+ *
+ * decoder_new() registers every "decode" counter once (the list lives in
+ * decode_internal.h) and sets up the two stateful tables: IP fragments
+ * (frag.c) and TCP streams (tcp.c). decoder_process() fills a packet view on
+ * the stack and hands the frame to the link layer (link.c); the layers then
+ * call each other down to UDP / TCP. Timeouts run on capture time, both when
+ * the daemon calls decoder_expire() and lazily before each frame, so a file
+ * replay gives the same results as a live capture.
  */
 #include "decoders/decode.h"
 
-#include <pcap/dlt.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct decoder {
-    struct decode_handlers handlers;
-    struct counters *counters;
-    int dlt;
-    uint64_t *c_unsupported_link, *c_truncated, *c_udp;
-};
+#include "decoders/decode_internal.h"
 
 void decoder_config_defaults(struct decoder_config *cfg)
 {
@@ -23,68 +24,79 @@ void decoder_config_defaults(struct decoder_config *cfg)
     cfg->tcp_max_streams = 65536;
     cfg->tcp_max_pending = 256 * 1024;
     cfg->tcp_idle_timeout_ms = 300000;
+    cfg->tunnel_max_depth = 3;
+}
+
+static void decoder_register_counters(struct decoder *d, struct counters *counters)
+{
+#define DECODE_COUNTER_REGISTER(name) d->c.name = counters_register(counters, "decode", #name);
+    DECODE_COUNTERS(DECODE_COUNTER_REGISTER)
+#undef DECODE_COUNTER_REGISTER
 }
 
 struct decoder *decoder_new(const struct decoder_config *cfg, struct counters *counters,
                             const struct decode_handlers *handlers)
 {
-    (void)cfg;
     struct decoder *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
+    d->cfg = *cfg;
+    /* A config built before tunnel_max_depth existed leaves it 0: keep the default. */
+    if (d->cfg.tunnel_max_depth == 0)
+        d->cfg.tunnel_max_depth = 3;
+    if (d->cfg.frag_max_per_source == 0 || d->cfg.frag_max_per_source > d->cfg.frag_max_datagrams)
+        d->cfg.frag_max_per_source = d->cfg.frag_max_datagrams;
     d->handlers = *handlers;
-    d->counters = counters;
-    d->c_unsupported_link = counters_register(counters, "decode", "unsupported_link");
-    d->c_truncated = counters_register(counters, "decode", "truncated");
-    d->c_udp = counters_register(counters, "decode", "udp");
+    d->dlt = -1;
+    decoder_register_counters(d, counters);
+    if (!frag_table_init(&d->frag, &d->cfg)) {
+        free(d);
+        return NULL;
+    }
+    if (!tcp_table_init(&d->tcp, &d->cfg)) {
+        frag_table_destroy(&d->frag);
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
 void decoder_free(struct decoder *d)
 {
+    if (!d)
+        return;
+    frag_table_destroy(&d->frag);
+    tcp_table_destroy(d);
     free(d);
-}
-
-int decoder_set_linktype(struct decoder *d, int dlt)
-{
-    if (dlt != DLT_EN10MB)
-        return -1;
-    d->dlt = dlt;
-    return 0;
 }
 
 void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
                      uint32_t wirelen)
 {
+    (*d->c.frames)++;
+    frag_expire(d, ts_us);
+    tcp_expire(d, ts_us);
     struct packet p;
     memset(&p, 0, sizeof(p));
     p.ts_us = ts_us;
     p.frame = frame;
     p.caplen = caplen;
     p.wirelen = wirelen;
-    if (caplen < 14 + 20 || frame[12] != 0x08 || frame[13] != 0x00) {
-        (*d->c_truncated)++;
-        return;
-    }
-    const uint8_t *ip = frame + 14;
-    unsigned ihl = (ip[0] & 0x0f) * 4u;
-    if (ip[9] != 17 || caplen < 14 + ihl + 8)
-        return;
-    net_addr_set_v4(&p.src, ip + 12);
-    net_addr_set_v4(&p.dst, ip + 16);
-    const uint8_t *udp = ip + ihl;
-    p.ip_proto = 17;
-    p.sport = (uint16_t)(udp[0] << 8 | udp[1]);
-    p.dport = (uint16_t)(udp[2] << 8 | udp[3]);
-    p.payload = udp + 8;
-    p.payload_len = caplen - 14 - ihl - 8;
-    (*d->c_udp)++;
-    if (d->handlers.udp)
-        d->handlers.udp(d->handlers.user, &p);
+    decode_link(d, &p, frame, caplen);
 }
 
 void decoder_expire(struct decoder *d, uint64_t now_us)
 {
-    (void)d;
-    (void)now_us;
+    frag_expire(d, now_us);
+    tcp_expire(d, now_us);
+}
+
+size_t decoder_frag_count(const struct decoder *d)
+{
+    return hashtab_count(&d->frag.datagrams);
+}
+
+size_t decoder_tcp_stream_count(const struct decoder *d)
+{
+    return hashtab_count(&d->tcp.streams);
 }

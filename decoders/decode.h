@@ -41,12 +41,13 @@ struct decode_handlers {
 };
 
 struct decoder_config {
-    size_t frag_max_datagrams;     /* IP datagrams being reassembled at once */
-    size_t frag_max_per_source;    /* of those, from one source address */
-    uint32_t frag_timeout_ms;      /* incomplete datagram dropped after this */
-    size_t tcp_max_streams;        /* TCP connections followed at once */
-    size_t tcp_max_pending;        /* bytes buffered per direction (gaps, partial messages) */
-    uint32_t tcp_idle_timeout_ms;  /* connection forgotten after this much silence */
+    size_t frag_max_datagrams;    /* IP datagrams being reassembled at once */
+    size_t frag_max_per_source;   /* of those, from one source address */
+    uint32_t frag_timeout_ms;     /* incomplete datagram dropped after this */
+    size_t tcp_max_streams;       /* TCP connections followed at once */
+    size_t tcp_max_pending;       /* bytes buffered per direction (gaps, partial messages) */
+    uint32_t tcp_idle_timeout_ms; /* connection forgotten after this much silence */
+    unsigned tunnel_max_depth;    /* GRE / ERSPAN / VXLAN / IP-in-IP layers peeled at most */
 };
 
 void decoder_config_defaults(struct decoder_config *cfg);
@@ -62,5 +63,8 @@ void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, ui
                      uint32_t wirelen);
 /* Drops fragments and TCP streams idle past their timeouts (capture time). */
 void decoder_expire(struct decoder *d, uint64_t now_us);
+/* Table sizes, for tests and reports. */
+size_t decoder_frag_count(const struct decoder *d);
+size_t decoder_tcp_stream_count(const struct decoder *d);
 
 #endif

@@ -1,16 +1,228 @@
 /*
- * call_drop: detector placeholder — parameters only; the detector itself is
- * being written. See rules.h for the detector contract.
+ * call_drop: an answered call torn down abnormally, and why.
+ *
+ * The verdict is taken when the call ends (the call_ending observer, before
+ * call_end is published, which then carries the same `drop_cause`), from the
+ * state the correlation layer kept; only answered calls ending by BYE or by
+ * the silence timeout are candidates (capture_end and eviction are the tap's
+ * own limits, not the call's). Causes, first match wins:
+ *
+ *   missing_ack     no ACK was ever seen while the 2xx was retransmitted
+ *                   (the UAS did not get the ACK either), and the call ended
+ *                   within end_tolerance_s of ack_timeout_s (64*T1) after
+ *                   the answer: the UAS gave up at timer H and sent BYE.
+ *                   If the call is still up end_tolerance_s after timer H,
+ *                   the event is raised then (from a timer) instead, and
+ *                   not again at the end. A late ACK (retransmitted 2xx,
+ *                   then ACK) is not a drop.
+ *   session_timer   a Session-Expires was negotiated and the call ended
+ *                   near its expiry counted from the last refresh (the
+ *                   answer when never refreshed): RFC 4028 has the side
+ *                   that misses the refresh send BYE at SE - min(32, SE/3),
+ *                   so the window is [that - tolerance, SE + tolerance].
+ *   media_timeout   media had flowed, the last packet either way was at
+ *                   least media_timeout_s before the end, and the SDP did
+ *                   not put the call on hold (no audio expected then).
+ *   unknown         the call ended by the silence timeout (no BYE seen)
+ *                   for none of the reasons above.
+ *
+ * Severity: error for missing_ack (the call is certainly dead, and the
+ * cause — ACKs lost on some path — usually kills every call on that path),
+ * warning otherwise; [severity] call_drop = ... overrides both.
  */
 #include "rules/rules.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 static const struct rule_param_def params[] = {
-    {"ack_timeout_s", 32, 1, 300, "seconds after a 2xx without ACK before the call counts as dropped (64*T1)"},
-    {"media_timeout_s", 20, 1, 3600, "seconds without media both ways before a teardown counts as media_timeout"},
+    {"ack_timeout_s", 32, 1, 300,
+     "seconds after a 2xx without ACK before the call counts as dropped (64*T1)"},
+    {"media_timeout_s", 20, 1, 3600,
+     "seconds without media both ways before a teardown counts as media_timeout"},
+    {"end_tolerance_s", 5, 0, 60,
+     "seconds a teardown may miss the expected moment (timer H, session expiry) and still "
+     "count"},
 };
+
+#define SEC 1000000.0
+
+struct drop_call {
+    struct timer timer; /* timer H + tolerance */
+    struct drop *det;
+    struct call *call;
+    bool raised;
+    const char *cause;
+};
+
+struct drop {
+    struct rules_context *ctx;
+    uint64_t *c_alloc_failed;
+};
+
+static uint64_t seconds_us(double s)
+{
+    return (uint64_t)(s * SEC + 0.5);
+}
+
+static bool on_hold(const struct call *c)
+{
+    for (int p = 0; p < 2; p++) {
+        const struct call_sdp *s = &c->party[p].sdp;
+        if (s->present && (s->direction != SDP_SENDRECV || s->port == 0))
+            return true;
+    }
+    return false;
+}
+
+static void raise_drop(struct drop_call *st, const char *cause, uint64_t now)
+{
+    const struct rules_context *ctx = st->det->ctx;
+    const struct call *c = st->call;
+    st->raised = true;
+    st->cause = cause;
+    if (!ctx->enabled)
+        return;
+    bool ack = strcmp(cause, "missing_ack") == 0;
+    json_t *ev = rules_event(ctx, "call_drop", ack ? SEVERITY_ERROR : SEVERITY_WARNING, now, c);
+    json_object_set_new(ev, "cause", json_string(cause));
+    double after = now > c->answer_us ? (double)((now - c->answer_us + 500) / 1000) / 1000.0 : 0;
+    json_object_set_new(ev, "seconds_after_answer", json_real(after));
+    json_object_set_new(ev, "ok_retransmits", json_integer(c->ok_retransmits));
+    json_object_set_new(ev, "session_expires",
+                        c->session_expires ? json_integer(c->session_expires) : json_null());
+    json_object_set_new(ev, "ack_seen", json_boolean(c->ack_us != 0));
+    json_object_set_new(ev, "bye_seen", json_boolean(c->bye_seen));
+    if (c->bye_seen)
+        json_object_set_new(ev, "bye_from",
+                            json_string(c->bye_sender == CALL_CALLER ? "caller" : "callee"));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    rules_publish(ctx, ev);
+}
+
+static bool missing_ack(const struct call *c)
+{
+    return c->ack_us == 0 && c->ok_retransmits > 0;
+}
+
+static void on_timer_h(struct timer *t, uint64_t now, void *arg)
+{
+    (void)t;
+    struct drop_call *st = arg;
+    struct call *c = st->call;
+    if (!st->raised && missing_ack(c) && !c->bye_seen && c->state == CALL_STATE_ANSWERED)
+        raise_drop(st, "missing_ack", now);
+}
+
+static const char *judge(const struct rules_context *ctx, const struct call *c,
+                         enum call_end_reason reason, uint64_t now)
+{
+    const struct trunk_config *tr = c->trunk;
+    uint64_t tol = seconds_us(rules_param(ctx, "end_tolerance_s", tr));
+    uint64_t after = now - c->answer_us;
+
+    uint64_t ack_timeout = seconds_us(rules_param(ctx, "ack_timeout_s", tr));
+    if (missing_ack(c) && after + tol >= ack_timeout && after <= ack_timeout + tol)
+        return "missing_ack";
+
+    if (c->session_expires) {
+        uint64_t se = (uint64_t)c->session_expires * 1000000u;
+        uint64_t early = se / 3 < 32000000u ? se / 3 : 32000000u;
+        uint64_t expiry = c->last_refresh_us + se;
+        if (now + early + tol >= expiry && now <= expiry + tol)
+            return "session_timer";
+    }
+
+    uint64_t last_media =
+        c->media[0].last_us > c->media[1].last_us ? c->media[0].last_us : c->media[1].last_us;
+    uint64_t media_timeout = seconds_us(rules_param(ctx, "media_timeout_s", tr));
+    if ((c->media[0].packets || c->media[1].packets) && last_media + media_timeout <= now &&
+        !on_hold(c))
+        return "media_timeout";
+
+    if (reason == CALL_END_TIMEOUT)
+        return "unknown";
+    return NULL;
+}
+
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, json_t *event,
+                      uint64_t now)
+{
+    struct drop *det = user;
+    struct drop_call *st = c->rule_state[det->ctx->slot];
+    if (!st || !c->answer_us || now < c->answer_us)
+        return;
+    timerq_cancel(det->ctx->timers, &st->timer);
+    if (!st->raised && (reason == CALL_END_BYE || reason == CALL_END_TIMEOUT)) {
+        const char *cause = judge(det->ctx, c, reason, now);
+        if (cause)
+            raise_drop(st, cause, now);
+    }
+    if (st->raised && det->ctx->enabled)
+        json_object_set_new(event, "drop_cause", json_string(st->cause));
+}
+
+static void on_answered(void *user, struct call *c, uint64_t now)
+{
+    struct drop *det = user;
+    struct rules_context *ctx = det->ctx;
+    struct drop_call *st = c->rule_state[ctx->slot];
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st) {
+            (*det->c_alloc_failed)++;
+            return;
+        }
+        st->det = det;
+        st->call = c;
+        timer_init(&st->timer, on_timer_h, st);
+        c->rule_state[ctx->slot] = st;
+    }
+    uint64_t due = now + seconds_us(rules_param(ctx, "ack_timeout_s", c->trunk)) +
+                   seconds_us(rules_param(ctx, "end_tolerance_s", c->trunk));
+    timerq_schedule(ctx->timers, &st->timer, due);
+}
+
+static void on_freed(void *user, struct call *c)
+{
+    struct drop *det = user;
+    struct drop_call *st = c->rule_state[det->ctx->slot];
+    if (!st)
+        return;
+    timerq_cancel(det->ctx->timers, &st->timer);
+    free(st);
+    c->rule_state[det->ctx->slot] = NULL;
+}
+
+static void *create(struct rules_context *ctx)
+{
+    struct drop *det = calloc(1, sizeof(*det));
+    if (!det)
+        return NULL;
+    det->ctx = ctx;
+    det->c_alloc_failed = counters_register(ctx->counters, "rules", "call_drop_no_memory");
+    struct call_observer o = {
+        .user = det,
+        .call_answered = on_answered,
+        .call_ending = on_ending,
+        .call_freed = on_freed,
+    };
+    if (!call_table_add_observer(ctx->calls, &o)) {
+        free(det);
+        return NULL;
+    }
+    return det;
+}
+
+static void destroy(void *state)
+{
+    free(state);
+}
 
 const struct detector detector_call_drop = {
     .name = "call_drop",
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
+    .create = create,
+    .destroy = destroy,
 };

@@ -1,15 +1,250 @@
 /*
- * codec_mismatch: detector placeholder — parameters only; the detector itself is
- * being written. See rules.h for the detector contract.
+ * codec_mismatch: the two sides of a call could not agree on an audio codec.
+ *
+ * Raised (severity warning) once per INVITE transaction, initial or
+ * re-INVITE, when:
+ *   - the INVITE is answered 488 (Not Acceptable Here) or 606 (Not
+ *     Acceptable)                                         cause "status";
+ *   - the answer's audio shares no codec with the offer   cause "no_common_codec";
+ *   - the answer rejects the offered audio stream with port 0
+ *                                                         cause "audio_rejected".
+ * Fields: offered (codec names of the offer's first audio stream: rtpmap
+ * names, or the static payload type's name), answered (the answer's, or null
+ * when the response carried no SDP), status (the response's status code) and
+ * cause.
+ *
+ * How: the call_message observer sees every SIP message of a call after
+ * calls/ updated its state. An INVITE with SDP is an offer; its codec names
+ * are kept per call (call->rule_state[slot], a small fixed struct) with the
+ * CSeq of the transaction. A 18x or 2xx with SDP to that CSeq is the answer
+ * (early media answers count too). With a late offer (INVITE without SDP)
+ * the 2xx carries the offer and the ACK the answer. telephone-event, CN and
+ * other non-audio formats do not count as a shared codec.
  */
 #include "rules/rules.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/str.h"
+
 static const struct rule_param_def params[] = {
-    {"enabled_answers", 1, 0, 1, "also check answers that share no codec with the offer"},
+    {"check_answers", 1, 0, 1,
+     "also check answers that share no codec with the offer or reject audio (1 yes, 0 no)"},
 };
+
+#define MAX_CODECS 16
+
+struct codec_list {
+    uint8_t count;
+    char names[MAX_CODECS][24];
+};
+
+struct codec_call {
+    uint32_t cseq;      /* INVITE transaction of the offer */
+    bool pending;       /* an offer waits for its answer */
+    bool late_offer;    /* the offer came in a 2xx, the answer comes in the ACK */
+    bool raised;        /* this transaction already gave an event */
+    bool offer_has_sdp; /* the INVITE carried SDP */
+    struct codec_list offered;
+};
+
+struct codec_mismatch {
+    struct rules_context *ctx;
+};
+
+static const struct sdp_media *first_audio(const struct sdp_info *sdp)
+{
+    for (size_t i = 0; i < sdp->media_count && i < SDP_MAX_MEDIA; i++)
+        if (sdp->media[i].type == SDP_MEDIA_AUDIO)
+            return &sdp->media[i];
+    return NULL;
+}
+
+static void codecs_from_media(struct codec_list *out, const struct sdp_media *media)
+{
+    memset(out, 0, sizeof(*out));
+    if (!media)
+        return;
+    for (size_t i = 0; i < media->format_count && i < SDP_MAX_FORMATS && out->count < MAX_CODECS;
+         i++) {
+        const struct sdp_format *f = &media->formats[i];
+        if (f->name[0])
+            str_copy(out->names[out->count], sizeof(out->names[0]), f->name);
+        else
+            snprintf(out->names[out->count], sizeof(out->names[0]), "%u", f->payload_type);
+        out->count++;
+    }
+}
+
+/* Formats that ride along with a codec but are not one themselves. */
+static bool is_auxiliary(const char *name)
+{
+    return !strcasecmp(name, "telephone-event") || !strcasecmp(name, "CN") ||
+           !strcasecmp(name, "red") || !strcasecmp(name, "ulpfec") || !strcasecmp(name, "rtx");
+}
+
+static bool share_codec(const struct codec_list *a, const struct codec_list *b)
+{
+    for (size_t i = 0; i < a->count; i++) {
+        if (is_auxiliary(a->names[i]))
+            continue;
+        for (size_t j = 0; j < b->count; j++)
+            if (!strcasecmp(a->names[i], b->names[j]))
+                return true;
+    }
+    return false;
+}
+
+static json_t *codecs_json(const struct codec_list *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l->count; i++)
+        json_array_append_new(arr, json_string(l->names[i]));
+    return arr;
+}
+
+static void raise_mismatch(struct codec_mismatch *d, struct call *c, struct codec_call *s,
+                           const struct codec_list *answered, int status, const char *cause,
+                           uint64_t now)
+{
+    s->raised = true;
+    s->pending = false;
+    if (!d->ctx->enabled)
+        return;
+    json_t *ev = rules_event(d->ctx, "codec_mismatch", SEVERITY_WARNING, now, c);
+    json_object_set_new(ev, "offered", codecs_json(&s->offered));
+    json_object_set_new(ev, "answered", answered ? codecs_json(answered) : json_null());
+    json_object_set_new(ev, "status", json_integer(status));
+    json_object_set_new(ev, "cause", json_string(cause));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    rules_publish(d->ctx, ev);
+}
+
+/* An SDP answer to the pending offer. */
+static void check_answer(struct codec_mismatch *d, struct call *c, struct codec_call *s,
+                         const struct sip_msg *m, int status, uint64_t now)
+{
+    const struct sdp_media *audio = first_audio(&m->sdp);
+    if (!audio || s->raised)
+        return;
+    struct codec_list answered;
+    codecs_from_media(&answered, audio);
+    if (rules_param(d->ctx, "check_answers", c->trunk) < 0.5)
+        return;
+    if (audio->port == 0)
+        raise_mismatch(d, c, s, &answered, status, "audio_rejected", now);
+    else if (!share_codec(&s->offered, &answered))
+        raise_mismatch(d, c, s, &answered, status, "no_common_codec", now);
+}
+
+static struct codec_call *state_of(struct codec_mismatch *d, struct call *c, bool create)
+{
+    struct codec_call *s = c->rule_state[d->ctx->slot];
+    if (!s && create) {
+        s = calloc(1, sizeof(*s));
+        c->rule_state[d->ctx->slot] = s;
+    }
+    return s;
+}
+
+static void on_invite(struct codec_mismatch *d, struct call *c, const struct sip_msg *m)
+{
+    struct codec_call *s = state_of(d, c, true);
+    if (!s)
+        return;
+    s->cseq = m->cseq;
+    s->raised = false;
+    s->late_offer = false;
+    s->offer_has_sdp = false;
+    memset(&s->offered, 0, sizeof(s->offered));
+    const struct sdp_media *audio = m->has_sdp ? first_audio(&m->sdp) : NULL;
+    /* An offer without audio, or with audio on hold at port 0, cannot be
+     * refused for its codecs. */
+    s->pending = !m->has_sdp || (audio && audio->port != 0);
+    if (audio) {
+        s->offer_has_sdp = true;
+        codecs_from_media(&s->offered, audio);
+    }
+}
+
+static void on_message(void *user, struct call *c, const struct sip_msg *m,
+                       const struct sip_meta *meta, bool retransmission)
+{
+    struct codec_mismatch *d = user;
+    uint64_t now = meta->ts_us;
+    if (m->is_request) {
+        if (m->method == SIP_METHOD_INVITE && !retransmission)
+            on_invite(d, c, m);
+        else if (m->method == SIP_METHOD_ACK) {
+            struct codec_call *s = state_of(d, c, false);
+            if (s && s->pending && s->late_offer && m->cseq == s->cseq && m->has_sdp)
+                check_answer(d, c, s, m, 200, now);
+        }
+        return;
+    }
+    if (m->method != SIP_METHOD_INVITE)
+        return;
+    struct codec_call *s = state_of(d, c, false);
+    if (!s || m->cseq != s->cseq || s->raised)
+        return;
+    int st = m->status;
+    if (st == 488 || st == 606) {
+        struct codec_list answered;
+        const struct sdp_media *audio = m->has_sdp ? first_audio(&m->sdp) : NULL;
+        if (audio)
+            codecs_from_media(&answered, audio);
+        raise_mismatch(d, c, s, audio ? &answered : NULL, st, "status", now);
+        return;
+    }
+    if (!s->pending || !m->has_sdp || st < 180 || st >= 300)
+        return;
+    if (!s->offer_has_sdp) {
+        /* Late offer: this response is the offer, the ACK answers it. */
+        if (st >= 200 && !s->late_offer) {
+            const struct sdp_media *audio = first_audio(&m->sdp);
+            if (!audio || audio->port == 0) {
+                s->pending = false;
+                return;
+            }
+            codecs_from_media(&s->offered, audio);
+            s->late_offer = true;
+        }
+        return;
+    }
+    check_answer(d, c, s, m, st, now);
+    if (st >= 200)
+        s->pending = false;
+}
+
+static void on_freed(void *user, struct call *c)
+{
+    struct codec_mismatch *d = user;
+    free(c->rule_state[d->ctx->slot]);
+    c->rule_state[d->ctx->slot] = NULL;
+}
+
+static void *codec_mismatch_create(struct rules_context *ctx)
+{
+    struct codec_mismatch *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->ctx = ctx;
+    struct call_observer o = {.user = d, .call_message = on_message, .call_freed = on_freed};
+    call_table_add_observer(ctx->calls, &o);
+    return d;
+}
+
+static void codec_mismatch_destroy(void *state)
+{
+    free(state);
+}
 
 const struct detector detector_codec_mismatch = {
     .name = "codec_mismatch",
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
+    .create = codec_mismatch_create,
+    .destroy = codec_mismatch_destroy,
 };

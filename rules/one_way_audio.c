@@ -1,15 +1,320 @@
 /*
- * one_way_audio: detector placeholder — parameters only; the detector itself is
- * being written. See rules.h for the detector contract.
+ * one_way_audio: an answered call whose media flows in one direction only.
+ *
+ * A direction is judged only while the SDP of both parties says audio should
+ * flow both ways (each party sends: sendrecv/sendonly, the other receives:
+ * sendrecv/recvonly, a port and a non-zero address). A call on hold
+ * (sendonly / recvonly / inactive, c=0.0.0.0) or with audio rejected is
+ * therefore never judged: one direction flowing is what was negotiated.
+ *
+ * Nothing happens per RTP packet: the correlation layer keeps, per sending
+ * party, the time of the last packet (call->media[p].last_us), and a timer on
+ * the capture clock reads it. The timer is due at the earliest instant a
+ * direction could have been silent for the window (so the event's time is
+ * exact), and at least every poll_s to notice media that resumes.
+ *
+ * A direction is silent when it has carried nothing for window_s since the
+ * later of its last packet and the baseline (the answer, or the last SDP
+ * change of either party); the other direction is active when its last
+ * packet is less than active_s old (a direction paused by voice activity
+ * detection merely delays the verdict). Phase `start`: the silent direction
+ * carried nothing since the baseline; `midcall`: it did, then stopped. One
+ * event per episode: the direction re-arms when a packet newer than the
+ * event arrives, or when the SDP changes (a new media session).
+ *
+ * Hints, most specific first, about the silent party (the sender of the
+ * silent direction): nat_private_sdp (its SDP address is private, its
+ * signalling public), sdp_address_mismatch (media of the call came from an
+ * address other than its sender's SDP said), no_rtp_from_party (it never sent
+ * any RTP in this call).
  */
 #include "rules/rules.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 static const struct rule_param_def params[] = {
     {"window_s", 5, 1, 3600, "seconds one direction must be silent while the other flows"},
+    {"active_s", 2, 0.1, 60,
+     "the other direction counts as flowing if its last packet is at most this old"},
+    {"poll_s", 1, 0.1, 60, "how often (capture time) an answered call's media is looked at"},
 };
+
+#define SEC 1000000.0
+
+/* What the SDP said last time we looked: a change starts a new baseline. */
+struct sdp_snapshot {
+    bool present;
+    struct net_addr addr;
+    uint16_t port;
+    enum sdp_direction direction;
+};
+
+struct owa_call {
+    struct timer timer;
+    struct owa *det;
+    struct call *call;
+    uint64_t baseline_us;
+    struct sdp_snapshot sdp[2];
+    bool alerted[2];      /* per sending party */
+    uint64_t alert_us[2]; /* when the episode was raised */
+};
+
+struct owa {
+    struct rules_context *ctx;
+    uint64_t *c_alloc_failed;
+};
+
+static uint64_t seconds_us(double s)
+{
+    return (uint64_t)(s * SEC + 0.5);
+}
+
+static bool addr_is_zero(const struct net_addr *a)
+{
+    for (size_t i = 0; i < sizeof(a->bytes); i++)
+        if (a->bytes[i])
+            return false;
+    return true;
+}
+
+static bool party_sends(const struct call_sdp *s)
+{
+    return s->present && s->port && (s->direction == SDP_SENDRECV || s->direction == SDP_SENDONLY);
+}
+
+static bool party_receives(const struct call_sdp *s)
+{
+    return s->present && s->port && s->addr.family && !addr_is_zero(&s->addr) &&
+           (s->direction == SDP_SENDRECV || s->direction == SDP_RECVONLY);
+}
+
+/* Both directions negotiated: only then is "one way" a fault. */
+static bool both_ways_expected(const struct call *c)
+{
+    const struct call_sdp *a = &c->party[CALL_CALLER].sdp, *b = &c->party[CALL_CALLEE].sdp;
+    return party_sends(a) && party_receives(b) && party_sends(b) && party_receives(a);
+}
+
+static void snapshot(struct sdp_snapshot out[2], const struct call *c)
+{
+    memset(out, 0, 2 * sizeof(*out));
+    for (int p = 0; p < 2; p++) {
+        const struct call_sdp *s = &c->party[p].sdp;
+        out[p].present = s->present;
+        out[p].addr = s->addr;
+        out[p].port = s->port;
+        out[p].direction = s->direction;
+    }
+}
+
+static bool snapshot_equal(const struct sdp_snapshot a[2], const struct sdp_snapshot b[2])
+{
+    for (int p = 0; p < 2; p++)
+        if (a[p].present != b[p].present || !net_addr_equal(&a[p].addr, &b[p].addr) ||
+            a[p].port != b[p].port || a[p].direction != b[p].direction)
+            return false;
+    return true;
+}
+
+static json_t *endpoint_json(const struct endpoint *e)
+{
+    char buf[ENDPOINT_STRLEN];
+    return json_string(endpoint_format(e, buf, sizeof(buf)));
+}
+
+static json_t *path_json(const struct endpoint *src, const struct endpoint *dst)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "src", endpoint_json(src));
+    json_object_set_new(o, "dst", endpoint_json(dst));
+    return o;
+}
+
+static const char *hint_for(const struct call *c, int silent)
+{
+    const struct call_party *p = &c->party[silent];
+    if (p->sdp.present && net_addr_is_private(&p->sdp.addr) && p->signalling.addr.family &&
+        !net_addr_is_private(&p->signalling.addr))
+        return "nat_private_sdp";
+    if (c->media[silent].sdp_address_mismatch || c->media[1 - silent].sdp_address_mismatch)
+        return "sdp_address_mismatch";
+    if (c->media[silent].packets == 0)
+        return "no_rtp_from_party";
+    return NULL;
+}
+
+static void raise_event(struct owa_call *st, int silent, uint64_t silent_since, uint64_t now)
+{
+    const struct rules_context *ctx = st->det->ctx;
+    const struct call *c = st->call;
+    int active = 1 - silent;
+    const struct call_media_direction *sm = &c->media[silent], *am = &c->media[active];
+    bool flowed = sm->packets && sm->last_us >= st->baseline_us;
+
+    json_t *ev = rules_event(ctx, "one_way_audio", SEVERITY_WARNING, now, c);
+    json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
+    struct endpoint sdp_silent = {.addr = c->party[silent].sdp.addr,
+                                  .port = c->party[silent].sdp.port};
+    struct endpoint sdp_active = {.addr = c->party[active].sdp.addr,
+                                  .port = c->party[active].sdp.port};
+    /* A direction never seen on the wire is described by where the SDP says
+     * it should run. */
+    if (sm->packets)
+        json_object_set_new(ev, "silent", path_json(&sm->src, &sm->dst));
+    else
+        json_object_set_new(ev, "silent", path_json(&sdp_silent, &sdp_active));
+    json_object_set_new(ev, "active", path_json(&am->src, &am->dst));
+    json_object_set_new(ev, "silent_s",
+                        json_real((double)((now - silent_since + 500) / 1000) / 1000.0));
+    const char *hint = hint_for(c, silent);
+    json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
+    json_object_set_new(ev, "sdp_addr", endpoint_json(&sdp_silent));
+    json_object_set_new(ev, "silent_party",
+                        json_string(silent == CALL_CALLER ? "caller" : "callee"));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    rules_publish(ctx, ev);
+}
+
+static void check(struct owa_call *st, uint64_t now)
+{
+    const struct rules_context *ctx = st->det->ctx;
+    struct call *c = st->call;
+    uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
+    uint64_t active_us = seconds_us(rules_param(ctx, "active_s", c->trunk));
+    uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
+
+    for (int p = 0; p < 2; p++)
+        if (st->alerted[p] && c->media[p].packets && c->media[p].last_us > st->alert_us[p])
+            st->alerted[p] = false; /* media resumed: the episode is over */
+
+    if (!both_ways_expected(c))
+        goto reschedule;
+    for (int silent = 0; silent < 2; silent++) {
+        if (st->alerted[silent])
+            continue;
+        const struct call_media_direction *sm = &c->media[silent];
+        const struct call_media_direction *am = &c->media[1 - silent];
+        uint64_t since = st->baseline_us;
+        if (sm->packets && sm->last_us > since)
+            since = sm->last_us;
+        uint64_t due = since + window;
+        if (due > now) {
+            if (due < next)
+                next = due;
+            continue;
+        }
+        bool active =
+            am->packets && am->last_us >= st->baseline_us && am->last_us + active_us > now;
+        if (!active || !ctx->enabled)
+            continue;
+        st->alerted[silent] = true;
+        st->alert_us[silent] = now;
+        raise_event(st, silent, since, now);
+    }
+reschedule:
+    timerq_schedule(ctx->timers, &st->timer, next);
+}
+
+static void on_timer(struct timer *t, uint64_t now, void *arg)
+{
+    (void)t;
+    check(arg, now);
+}
+
+static void on_answered(void *user, struct call *c, uint64_t now)
+{
+    struct owa *det = user;
+    struct rules_context *ctx = det->ctx;
+    struct owa_call *st = c->rule_state[ctx->slot];
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st) {
+            (*det->c_alloc_failed)++;
+            return;
+        }
+        st->det = det;
+        st->call = c;
+        timer_init(&st->timer, on_timer, st);
+        c->rule_state[ctx->slot] = st;
+    }
+    st->baseline_us = now;
+    snapshot(st->sdp, c);
+    timerq_schedule(ctx->timers, &st->timer,
+                    now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
+}
+
+static void on_message(void *user, struct call *c, const struct sip_msg *m,
+                       const struct sip_meta *meta, bool retransmission)
+{
+    struct owa *det = user;
+    struct owa_call *st = c->rule_state[det->ctx->slot];
+    if (!st || retransmission || !m->has_sdp || c->state == CALL_STATE_ENDED)
+        return;
+    struct sdp_snapshot now[2];
+    snapshot(now, c);
+    if (snapshot_equal(now, st->sdp))
+        return;
+    /* A new media session (hold, resume, new address): judge it afresh. */
+    memcpy(st->sdp, now, sizeof(now));
+    st->baseline_us = meta->ts_us;
+    st->alerted[0] = st->alerted[1] = false;
+    check(st, meta->ts_us);
+}
+
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, json_t *event,
+                      uint64_t now)
+{
+    (void)reason;
+    (void)event;
+    (void)now;
+    struct owa *det = user;
+    struct owa_call *st = c->rule_state[det->ctx->slot];
+    if (st)
+        timerq_cancel(det->ctx->timers, &st->timer);
+}
+
+static void on_freed(void *user, struct call *c)
+{
+    struct owa *det = user;
+    struct owa_call *st = c->rule_state[det->ctx->slot];
+    if (!st)
+        return;
+    timerq_cancel(det->ctx->timers, &st->timer);
+    free(st);
+    c->rule_state[det->ctx->slot] = NULL;
+}
+
+static void *create(struct rules_context *ctx)
+{
+    struct owa *det = calloc(1, sizeof(*det));
+    if (!det)
+        return NULL;
+    det->ctx = ctx;
+    det->c_alloc_failed = counters_register(ctx->counters, "rules", "one_way_audio_no_memory");
+    struct call_observer o = {
+        .user = det,
+        .call_answered = on_answered,
+        .call_message = on_message,
+        .call_ending = on_ending,
+        .call_freed = on_freed,
+    };
+    if (!call_table_add_observer(ctx->calls, &o)) {
+        free(det);
+        return NULL;
+    }
+    return det;
+}
+
+static void destroy(void *state)
+{
+    free(state);
+}
 
 const struct detector detector_one_way_audio = {
     .name = "one_way_audio",
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
+    .create = create,
+    .destroy = destroy,
 };

@@ -1,16 +1,251 @@
 /*
- * registration_loop: detector placeholder — parameters only; the detector itself is
- * being written. See rules.h for the detector contract.
+ * registration_loop: a client that keeps being challenged (401/407) for one
+ * AOR at one registrar without ever getting a 2xx.
+ *
+ * calls/registrations.c keeps the REGISTER state per (AOR, registrar); this
+ * detector keeps, per registration, the capture times of the most recent
+ * challenges in a small ring. When the configured number of challenges fall
+ * within window_s (a sliding window: the oldest of the last N is compared with
+ * the newest) and no 2xx came in between, one registration_loop is raised.
+ * A 403 to a REGISTER that answered a challenge with credentials is the
+ * registrar refusing them outright: no retry will fix it, so by default
+ * (forbidden_raises = 1) it raises the loop at once, with the attempts seen so
+ * far; with forbidden_raises = 0 it only counts as one more attempt.
+ *
+ * The hint says why the client loops, from what the registration state saw
+ * during the episode, strongest evidence first:
+ *   realm_mismatch            the Authorization realm differs from the realm
+ *                             the registrar challenged with;
+ *   stale_nonce               a challenge carried stale=true (the password was
+ *                             right; the client keeps a dead nonce);
+ *   same_credentials_repeated the same digest answer was sent again (only a
+ *                             hash of it is ever kept): a wrong password;
+ *   credentials_rejected      a 403 answered the credentials (an extension of
+ *                             the contract's list: wrong password or user).
+ * Only realms leave the daemon, never a nonce or a digest response.
+ *
+ * An episode is raised once; it re-arms after a 2xx or after window_s with no
+ * challenge. The per-registration state lives in registration->rule_state and
+ * on an intrusive list owned by the detector (registrations are only freed
+ * with the call table), capped at MAX_TRACKED: past that, new registrations
+ * are not followed and the miss is counted.
  */
 #include "rules/rules.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/str.h"
+
+#define RING_MAX    32
+#define MAX_TRACKED 100000
+
 static const struct rule_param_def params[] = {
-    {"challenges", 3, 2, 1000, "401/407 challenges for one AOR without success"},
+    {"challenges", 3, 2, RING_MAX,
+     "401/407 challenges (or 403 after credentials) for one AOR "
+     "without a success before the loop is raised"},
     {"window_s", 60, 1, 86400, "seconds in which those challenges must fall"},
+    {"forbidden_raises", 1, 0, 1,
+     "a 403 to a REGISTER that answered a challenge raises the loop at once (1 yes, 0 no: it "
+     "only counts as one more challenge)"},
 };
+
+struct reg_episode {
+    struct reg_episode *next; /* detector's list, for freeing */
+    uint64_t times[RING_MAX]; /* capture times of the latest challenges */
+    unsigned count;           /* challenges since the episode (re)started */
+    bool raised;
+    bool realm_mismatch, stale, repeated;
+    bool last_had_credentials; /* the latest REGISTER carried Authorization */
+    unsigned rejected;         /* 403s after credentials */
+    uint64_t last_response_hash;
+    unsigned hash_count; /* e->count when last_response_hash was sent */
+};
+
+struct registration_loop {
+    struct rules_context *ctx;
+    struct reg_episode *episodes;
+    size_t tracked;
+    uint64_t *c_untracked;
+};
+
+static void episode_reset(struct reg_episode *e)
+{
+    struct reg_episode *next = e->next;
+    memset(e, 0, sizeof(*e));
+    e->next = next;
+}
+
+static struct reg_episode *episode_of(struct registration_loop *d, struct registration *r)
+{
+    if (r->rule_state)
+        return r->rule_state;
+    if (d->tracked >= MAX_TRACKED) {
+        (*d->c_untracked)++;
+        return NULL;
+    }
+    struct reg_episode *e = calloc(1, sizeof(*e));
+    if (!e) {
+        (*d->c_untracked)++;
+        return NULL;
+    }
+    e->next = d->episodes;
+    d->episodes = e;
+    d->tracked++;
+    r->rule_state = e;
+    return e;
+}
+
+static const char *episode_hint(const struct reg_episode *e)
+{
+    if (e->realm_mismatch)
+        return "realm_mismatch";
+    if (e->stale)
+        return "stale_nonce";
+    if (e->repeated)
+        return "same_credentials_repeated";
+    if (e->rejected)
+        return "credentials_rejected";
+    return NULL;
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+static void raise_loop(struct registration_loop *d, struct registration *r, struct reg_episode *e,
+                       const struct trunk_config *trunk, unsigned n, double window_s, uint64_t now)
+{
+    char buf[ENDPOINT_STRLEN];
+    json_t *ev = rules_event(d->ctx, "registration_loop", SEVERITY_WARNING, now, NULL);
+    if (trunk)
+        json_object_set_new(ev, "trunk", json_string(trunk->name));
+    json_object_set_new(ev, "aor", json_string(r->key.aor));
+    json_object_set_new(ev, "registrar",
+                        json_string(endpoint_format(&r->key.registrar, buf, sizeof(buf))));
+    json_object_set_new(ev, "client", json_string(endpoint_format(&r->client, buf, sizeof(buf))));
+    json_object_set_new(ev, "challenges", json_integer(n));
+    json_object_set_new(ev, "window_s", json_real(window_s));
+    json_object_set_new(ev, "hint", string_or_null(episode_hint(e)));
+    json_object_set_new(ev, "realm_challenge", string_or_null(r->challenge_realm));
+    json_object_set_new(ev, "realm_response", string_or_null(r->credentials_realm));
+    json_object_set_new(ev, "rejected", json_integer(e->rejected));
+    json_object_set_new(ev, "last_status", json_integer(r->last_status));
+    rules_publish(d->ctx, ev);
+}
+
+/* One more failed attempt (a challenge, or a 403 after credentials). */
+static void count_attempt(struct registration_loop *d, struct registration *r,
+                          struct reg_episode *e, bool forbidden, uint64_t now)
+{
+    const struct trunk_config *trunk = trunk_list_find(d->ctx->trunks, &r->key.registrar.addr);
+    unsigned n = (unsigned)rules_param(d->ctx, "challenges", trunk);
+    double window_s = rules_param(d->ctx, "window_s", trunk);
+    uint64_t window_us = (uint64_t)(window_s * 1e6);
+    if (n < 2)
+        n = 2;
+    if (n > RING_MAX)
+        n = RING_MAX;
+    /* A quiet window ends the episode: the next loop is a new one. */
+    if (e->count && now - e->times[(e->count - 1) % RING_MAX] > window_us)
+        episode_reset(e);
+    e->times[e->count % RING_MAX] = now;
+    e->count++;
+    if (e->raised || !d->ctx->enabled)
+        return;
+    if (forbidden && rules_param(d->ctx, "forbidden_raises", trunk) >= 0.5) {
+        /* The registrar has refused the credentials outright: no retry
+         * will fix that, so there is no point waiting for more. */
+        e->raised = true;
+        raise_loop(d, r, e, trunk, e->count, window_s, now);
+        return;
+    }
+    if (e->count < n)
+        return;
+    uint64_t oldest = e->times[(e->count - n) % RING_MAX];
+    if (now - oldest > window_us)
+        return;
+    e->raised = true;
+    raise_loop(d, r, e, trunk, n, window_s, now);
+}
+
+static void on_registration(void *user, struct registration *r, const struct sip_msg *m,
+                            const struct sip_meta *meta)
+{
+    struct registration_loop *d = user;
+    uint64_t now = meta->ts_us;
+    if (m->is_request) {
+        struct reg_episode *e = r->rule_state;
+        if (!e)
+            return;
+        e->last_had_credentials = m->has_credentials;
+        if (!m->has_credentials)
+            return;
+        /* Compare with the challenge this request answers. */
+        if (r->challenge_realm[0] && m->credentials_realm[0] &&
+            strcmp(m->credentials_realm, r->challenge_realm) != 0)
+            e->realm_mismatch = true;
+        /* A retransmitted REGISTER is the same request, not a second answer:
+         * only count a repeat that answers a new challenge. */
+        if (m->credentials_response_hash && m->credentials_response_hash == e->last_response_hash &&
+            e->count > e->hash_count)
+            e->repeated = true;
+        e->last_response_hash = m->credentials_response_hash;
+        e->hash_count = e->count;
+        return;
+    }
+    int st = m->status;
+    if (st >= 200 && st < 300) {
+        if (r->rule_state)
+            episode_reset(r->rule_state);
+        return;
+    }
+    if (st == 401 || st == 407) {
+        struct reg_episode *e = episode_of(d, r);
+        if (!e)
+            return;
+        if (m->challenge_stale)
+            e->stale = true;
+        count_attempt(d, r, e, false, now);
+    } else if (st == 403 && r->rule_state &&
+               ((struct reg_episode *)r->rule_state)->last_had_credentials) {
+        /* The episode exists only once a challenge was seen. */
+        struct reg_episode *e = r->rule_state;
+        e->rejected++;
+        count_attempt(d, r, e, true, now);
+    }
+}
+
+static void *registration_loop_create(struct rules_context *ctx)
+{
+    struct registration_loop *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->ctx = ctx;
+    d->c_untracked = counters_register(ctx->counters, "rules", "registration_loop_untracked");
+    struct call_observer o = {.user = d, .registration_message = on_registration};
+    call_table_add_observer(ctx->calls, &o);
+    return d;
+}
+
+static void registration_loop_destroy(void *state)
+{
+    struct registration_loop *d = state;
+    if (!d)
+        return;
+    while (d->episodes) {
+        struct reg_episode *e = d->episodes;
+        d->episodes = e->next;
+        free(e);
+    }
+    free(d);
+}
 
 const struct detector detector_registration_loop = {
     .name = "registration_loop",
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
+    .create = registration_loop_create,
+    .destroy = registration_loop_destroy,
 };

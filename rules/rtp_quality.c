@@ -1,17 +1,210 @@
 /*
- * rtp_quality: detector placeholder — parameters only; the detector itself is
- * being written. See rules.h for the detector contract.
+ * rtp_quality: an RTP stream of a call whose loss, jitter or MOS crosses the
+ * rule's thresholds.
+ *
+ * The figures are the stream's own (rtp/stream.c, Wireshark's definitions,
+ * cumulative since the stream's first packet), so the event's `stream`
+ * agrees with the `streams` entry of call_end. Nothing happens per packet:
+ * a timer on the capture clock looks at every stream of an answered call
+ * each check_s, and once more when the call ends (before call_end), for
+ * any call with streams (early media of a failed call too). A stream is
+ * judged only once it has min_packets packets, so three packets with one
+ * lost are not "33 % loss".
+ *
+ * Crossing means loss_pct > max_loss_pct, jitter_mean_ms > max_jitter_ms or
+ * mos < min_mos. One event per stream per episode: `metric` / `value` /
+ * `threshold` name the first crossed in that order (loss and jitter are
+ * causes, MOS their consequence) and `metrics` lists all of them. The
+ * stream re-arms once every figure is back within its threshold (a
+ * cumulative figure recovers slowly: after a burst, a long clean stretch).
  */
 #include "rules/rules.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const struct rule_param_def params[] = {
     {"max_loss_pct", 5, 0, 100, "loss above this percentage raises rtp_quality"},
     {"max_jitter_ms", 30, 0, 10000, "mean jitter above this raises rtp_quality"},
-    {"min_mos", 3.5, 1, 4.5, "MOS below this raises rtp_quality"},
+    {"min_mos", 3.5, 1, 4.5, "MOS below this raises rtp_quality (1 = never)"},
+    {"min_packets", 100, 1, 1000000, "packets a stream must have before it is judged"},
+    {"check_s", 5, 1, 3600, "how often (capture time) the streams of an answered call are judged"},
 };
+
+#define SEC 1000000.0
+
+struct quality_call {
+    struct timer timer;
+    struct quality *det;
+    struct call *call;
+    bool alerted[CALL_MAX_FLOWS][RTP_FLOW_MAX_STREAMS];
+};
+
+struct quality {
+    struct rules_context *ctx;
+    uint64_t *c_alloc_failed;
+};
+
+static uint64_t seconds_us(double s)
+{
+    return (uint64_t)(s * SEC + 0.5);
+}
+
+static json_t *rounded(double v, double scale)
+{
+    return json_real(round(v * scale) / scale);
+}
+
+struct crossing {
+    const char *metric;
+    double value, threshold, scale;
+};
+
+/* The thresholds crossed by one stream, in reporting order; returns how many. */
+static size_t crossings(const struct rules_context *ctx, const struct call *c,
+                        const struct rtp_stream *s, struct crossing out[3])
+{
+    struct rtp_stream_report r;
+    rtp_stream_report(s, &r);
+    size_t n = 0;
+    double max_loss = rules_param(ctx, "max_loss_pct", c->trunk);
+    double max_jitter = rules_param(ctx, "max_jitter_ms", c->trunk);
+    double min_mos = rules_param(ctx, "min_mos", c->trunk);
+    if (r.loss_pct > max_loss)
+        out[n++] = (struct crossing){"loss_pct", r.loss_pct, max_loss, 100};
+    if (r.jitter_mean_ms > max_jitter)
+        out[n++] = (struct crossing){"jitter_mean_ms", r.jitter_mean_ms, max_jitter, 1000};
+    if (r.mos > 0 && r.mos < min_mos)
+        out[n++] = (struct crossing){"mos", r.mos, min_mos, 100};
+    return n;
+}
+
+static void raise_event(const struct rules_context *ctx, const struct call *c,
+                        const struct rtp_stream *s, const struct crossing *x, size_t n, bool at_end,
+                        uint64_t now)
+{
+    json_t *ev = rules_event(ctx, "rtp_quality", SEVERITY_WARNING, now, c);
+    json_object_set_new(ev, "stream", rtp_stream_to_json(s));
+    json_object_set_new(ev, "metric", json_string(x[0].metric));
+    json_object_set_new(ev, "value", rounded(x[0].value, x[0].scale));
+    json_object_set_new(ev, "threshold", json_real(x[0].threshold));
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(all, json_string(x[i].metric));
+    json_object_set_new(ev, "metrics", all);
+    json_object_set_new(ev, "phase", json_string(at_end ? "end" : "midcall"));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    rules_publish(ctx, ev);
+}
+
+/* alerted may be NULL (a call never answered: judged once, at its end). */
+static void judge_call(const struct rules_context *ctx, const struct call *c,
+                       bool (*alerted)[RTP_FLOW_MAX_STREAMS], bool at_end, uint64_t now)
+{
+    double min_packets = rules_param(ctx, "min_packets", c->trunk);
+    for (size_t f = 0; f < c->flow_count && f < CALL_MAX_FLOWS; f++) {
+        const struct rtp_flow *flow = c->flows[f];
+        for (size_t i = 0; i < flow->stream_count && i < RTP_FLOW_MAX_STREAMS; i++) {
+            const struct rtp_stream *s = &flow->streams[i];
+            if ((double)s->packets < min_packets)
+                continue;
+            struct crossing x[3];
+            size_t n = crossings(ctx, c, s, x);
+            if (alerted && alerted[f][i]) {
+                if (n == 0)
+                    alerted[f][i] = false; /* back within every threshold */
+                continue;
+            }
+            if (n == 0 || !ctx->enabled)
+                continue;
+            if (alerted)
+                alerted[f][i] = true;
+            raise_event(ctx, c, s, x, n, at_end, now);
+        }
+    }
+}
+
+static void on_timer(struct timer *t, uint64_t now, void *arg)
+{
+    struct quality_call *st = arg;
+    const struct rules_context *ctx = st->det->ctx;
+    judge_call(ctx, st->call, st->alerted, false, now);
+    timerq_schedule(ctx->timers, t, now + seconds_us(rules_param(ctx, "check_s", st->call->trunk)));
+}
+
+static void on_answered(void *user, struct call *c, uint64_t now)
+{
+    struct quality *det = user;
+    struct rules_context *ctx = det->ctx;
+    struct quality_call *st = c->rule_state[ctx->slot];
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st) {
+            (*det->c_alloc_failed)++;
+            return;
+        }
+        st->det = det;
+        st->call = c;
+        timer_init(&st->timer, on_timer, st);
+        c->rule_state[ctx->slot] = st;
+    }
+    timerq_schedule(ctx->timers, &st->timer,
+                    now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
+}
+
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, json_t *event,
+                      uint64_t now)
+{
+    (void)reason;
+    (void)event;
+    struct quality *det = user;
+    struct quality_call *st = c->rule_state[det->ctx->slot];
+    if (st)
+        timerq_cancel(det->ctx->timers, &st->timer);
+    judge_call(det->ctx, c, st ? st->alerted : NULL, true, now);
+}
+
+static void on_freed(void *user, struct call *c)
+{
+    struct quality *det = user;
+    struct quality_call *st = c->rule_state[det->ctx->slot];
+    if (!st)
+        return;
+    timerq_cancel(det->ctx->timers, &st->timer);
+    free(st);
+    c->rule_state[det->ctx->slot] = NULL;
+}
+
+static void *create(struct rules_context *ctx)
+{
+    struct quality *det = calloc(1, sizeof(*det));
+    if (!det)
+        return NULL;
+    det->ctx = ctx;
+    det->c_alloc_failed = counters_register(ctx->counters, "rules", "rtp_quality_no_memory");
+    struct call_observer o = {
+        .user = det,
+        .call_answered = on_answered,
+        .call_ending = on_ending,
+        .call_freed = on_freed,
+    };
+    if (!call_table_add_observer(ctx->calls, &o)) {
+        free(det);
+        return NULL;
+    }
+    return det;
+}
+
+static void destroy(void *state)
+{
+    free(state);
+}
 
 const struct detector detector_rtp_quality = {
     .name = "rtp_quality",
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
+    .create = create,
+    .destroy = destroy,
 };

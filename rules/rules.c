@@ -19,7 +19,7 @@
 #include "core/str.h"
 
 const struct detector *const rules_detectors[] = {
-    &detector_one_way_audio, &detector_call_drop,   &detector_registration_loop,
+    &detector_one_way_audio, &detector_call_drop,      &detector_registration_loop,
     &detector_call_failure,  &detector_codec_mismatch, &detector_trunk_health,
     &detector_rtp_quality,
 };
@@ -81,8 +81,8 @@ static void list_detectors(char *out, size_t len)
     size_t off = 0;
     out[0] = '\0';
     for (size_t i = 0; i < rules_detector_count && off < len; i++)
-        off += (size_t)snprintf(out + off, len - off, "%s%s", i ? ", " : "",
-                                rules_detectors[i]->name);
+        off +=
+            (size_t)snprintf(out + off, len - off, "%s%s", i ? ", " : "", rules_detectors[i]->name);
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -167,8 +167,8 @@ static bool parse_settings(struct parsed_rules *p, const struct rule_settings *s
         } else if (strcmp(s->section, "severity") == 0) {
             enum severity sev;
             if (!severity_parse(s->value, &sev))
-                FAIL("%s = '%s': severity must be info, notice, warning, error or critical",
-                     s->key, s->value);
+                FAIL("%s = '%s': severity must be info, notice, warning, error or critical", s->key,
+                     s->value);
             if (p->severity_count >= RULES_MAX_SEVERITIES)
                 FAIL("too many [severity] lines (at most %d)", RULES_MAX_SEVERITIES);
             str_copy(p->severities[p->severity_count].type, sizeof(p->severities[0].type), s->key);
@@ -262,8 +262,7 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
     return r;
 }
 
-bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err,
-                  size_t errlen)
+bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err, size_t errlen)
 {
     struct parsed_rules *p = malloc(sizeof(*p));
     if (!p) {

@@ -1,17 +1,552 @@
 /*
- * trunk_health: detector placeholder — parameters only; the detector itself is
- * being written. See rules.h for the detector contract.
+ * trunk_health: is a trunk (or, where no trunk is configured, a peer
+ * address) answering? trunk_down / trunk_up on each change, and
+ * trunk_failover when a failed call is retried on another trunk.
+ *
+ * Whose health: always the side that should answer. For an INVITE or an
+ * OPTIONS that is the request's destination: the configured trunk it belongs
+ * to, or, when neither end of the request is a configured trunk, the
+ * destination address ("peer"). A request a trunk sends us tells nothing
+ * about the trunk, so it is not followed. For REGISTER it is the registrar,
+ * and only when the registrar is a configured trunk (a phone that stops
+ * refreshing its registration with the PBX is not a PBX outage).
+ *
+ * Failures, counted per peer while consecutive:
+ *   a final 5xx to an INVITE (503 names its own reason) or a 408, explicit
+ *   or calls/'s timer B (no response at all)             -> after `failures`
+ *                                                           in a row: down;
+ *   an OPTIONS keepalive unanswered for options_timeout_s -> down at once;
+ *   a registration to a trunk not refreshed by its expiry
+ *   (+ registration_grace_s)                              -> down at once.
+ * The down reason: options_timeout / registration_lost for those; for call
+ * failures "503" or "invite_timeout" when every failure of the run was of
+ * that kind, else "consecutive_failures". Any other final answer to an
+ * INVITE (a 404, a 486) proves the peer alive and resets the run.
+ * Success (a 2xx to an INVITE, any final response to an OPTIONS, a 2xx to a
+ * REGISTER) brings a down peer up (trunk_up) and resets the run.
+ *
+ * Failover: outbound calls that fail for a reason other than the callee's
+ * choice (busy, decline, cancel) are remembered in a ring for
+ * failover_window_s; an outbound call to the same number (the To user, else
+ * the Request-URI user) on another trunk within that time raises
+ * trunk_failover naming both trunks and both Call-IDs.
+ *
+ * Tables, each capped with evictions counted (group "rules"): peers (LRU),
+ * pending OPTIONS by Call-ID + CSeq (oldest evicted first), watched trunk
+ * registrations, and the failure ring. Timers run on the capture clock, one
+ * per pending OPTIONS and per watched registration.
  */
 #include "rules/rules.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/str.h"
 
 static const struct rule_param_def params[] = {
     {"failures", 5, 1, 1000, "consecutive failures before a trunk is down"},
     {"options_timeout_s", 32, 1, 3600, "seconds an OPTIONS may go unanswered"},
-    {"failover_window_s", 10, 1, 600, "seconds in which a retry on another trunk counts as failover"},
+    {"failover_window_s", 10, 1, 600,
+     "seconds in which a retry on another trunk counts as failover"},
+    {"registration_grace_s", 5, 0, 3600,
+     "seconds past a trunk registration's expiry before it counts as lost"},
 };
+
+#define MAX_PEERS                 4096
+#define MAX_PENDING_OPTIONS       4096
+#define MAX_WATCHED_REGISTRATIONS 1024
+#define FAILURE_RING              256
+
+enum failure_kind { FAIL_503 = 1, FAIL_TIMEOUT = 2, FAIL_OTHER = 4 };
+
+struct peer {
+    struct {
+        const struct trunk_config *trunk; /* NULL: keyed by address */
+        struct net_addr addr;
+    } key;
+    unsigned failures; /* consecutive */
+    unsigned kinds;    /* enum failure_kind bits of the current run */
+    bool down;
+    struct peer *lru_prev, *lru_next;
+};
+
+struct pending_options {
+    struct {
+        char call_id[128];
+        uint32_t cseq;
+    } key;
+    struct endpoint dst;
+    const struct trunk_config *trunk;
+    struct timer timer;
+    struct trunk_health *owner;
+    struct pending_options *prev, *next; /* age order, oldest at head */
+};
+
+struct watched_registration {
+    struct registration *key; /* stable: calls/ frees registrations only at the end */
+    const struct trunk_config *trunk;
+    struct timer timer;
+    struct trunk_health *owner;
+};
+
+struct recent_failure {
+    const struct trunk_config *trunk;
+    char number[64];
+    char call_id[128];
+    uint64_t ts_us;
+    bool used;
+};
+
+struct trunk_health {
+    struct rules_context *ctx;
+    struct hashtab peers;
+    struct peer *lru_head, *lru_tail;
+    struct hashtab options;
+    struct pending_options *oldest, *newest;
+    struct hashtab registrations;
+    struct recent_failure ring[FAILURE_RING];
+    size_t ring_next;
+    uint64_t *c_peers_evicted, *c_options_evicted, *c_registrations_untracked,
+        *c_failures_overwritten;
+};
+
+/* ---- peers ---- */
+
+static void lru_unlink(struct trunk_health *d, struct peer *p)
+{
+    if (p->lru_prev)
+        p->lru_prev->lru_next = p->lru_next;
+    else
+        d->lru_head = p->lru_next;
+    if (p->lru_next)
+        p->lru_next->lru_prev = p->lru_prev;
+    else
+        d->lru_tail = p->lru_prev;
+    p->lru_prev = p->lru_next = NULL;
+}
+
+static void lru_push(struct trunk_health *d, struct peer *p)
+{
+    p->lru_next = d->lru_head;
+    if (d->lru_head)
+        d->lru_head->lru_prev = p;
+    d->lru_head = p;
+    if (!d->lru_tail)
+        d->lru_tail = p;
+}
+
+static struct peer *peer_get(struct trunk_health *d, const struct trunk_config *trunk,
+                             const struct net_addr *addr)
+{
+    struct peer probe;
+    memset(&probe.key, 0, sizeof(probe.key));
+    probe.key.trunk = trunk;
+    if (!trunk)
+        probe.key.addr = *addr;
+    struct peer *p = hashtab_find(&d->peers, &probe.key);
+    if (p) {
+        lru_unlink(d, p);
+        lru_push(d, p);
+        return p;
+    }
+    if (hashtab_count(&d->peers) >= MAX_PEERS && d->lru_tail) {
+        struct peer *victim = d->lru_tail;
+        lru_unlink(d, victim);
+        hashtab_remove(&d->peers, victim);
+        free(victim);
+        (*d->c_peers_evicted)++;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    memcpy(&p->key, &probe.key, sizeof(p->key));
+    if (!hashtab_insert(&d->peers, p)) {
+        free(p);
+        return NULL;
+    }
+    lru_push(d, p);
+    return p;
+}
+
+/* The peer whose health a request from src to dst tells, or NULL. */
+static struct peer *peer_for_request(struct trunk_health *d, const struct net_addr *src,
+                                     const struct net_addr *dst,
+                                     const struct trunk_config **trunk_out)
+{
+    const struct trunk_config *to = trunk_list_find(d->ctx->trunks, dst);
+    *trunk_out = to;
+    if (to)
+        return peer_get(d, to, NULL);
+    if (trunk_list_find(d->ctx->trunks, src))
+        return NULL;
+    return peer_get(d, NULL, dst);
+}
+
+static void raise_health(struct trunk_health *d, struct peer *p, const char *type,
+                         enum severity sev, const char *reason, const struct call *c, uint64_t now)
+{
+    if (!d->ctx->enabled)
+        return;
+    json_t *ev = rules_event(d->ctx, type, sev, now, NULL);
+    char buf[NETADDR_STRLEN];
+    if (p->key.trunk)
+        json_object_set_new(ev, "trunk", json_string(p->key.trunk->name));
+    else
+        json_object_set_new(ev, "peer",
+                            json_string(net_addr_format(&p->key.addr, buf, sizeof(buf))));
+    json_object_set_new(ev, "reason", json_string(reason));
+    json_object_set_new(ev, "failures", json_integer(p->failures));
+    if (c)
+        json_object_set_new(ev, "last_call_id", json_string(c->call_id));
+    rules_publish(d->ctx, ev);
+}
+
+static void peer_failure(struct trunk_health *d, struct peer *p, enum failure_kind kind,
+                         const char *immediate_reason, const struct call *c, uint64_t now)
+{
+    p->failures++;
+    p->kinds |= (unsigned)kind;
+    if (p->down)
+        return;
+    const char *reason = immediate_reason;
+    if (!reason) {
+        unsigned need = (unsigned)rules_param(d->ctx, "failures", p->key.trunk);
+        if (p->failures < need)
+            return;
+        reason = p->kinds == FAIL_503       ? "503"
+                 : p->kinds == FAIL_TIMEOUT ? "invite_timeout"
+                                            : "consecutive_failures";
+    }
+    p->down = true;
+    raise_health(d, p, "trunk_down", SEVERITY_ERROR, reason, c, now);
+}
+
+/* The peer answered. success: a 2xx (or an OPTIONS answer), which brings a
+ * down peer up; otherwise only the run of failures ends. */
+static void peer_alive(struct trunk_health *d, struct peer *p, bool success, const char *how,
+                       const struct call *c, uint64_t now)
+{
+    if (!success) {
+        if (!p->down) {
+            p->failures = 0;
+            p->kinds = 0;
+        }
+        return;
+    }
+    if (p->down) {
+        p->down = false;
+        raise_health(d, p, "trunk_up", SEVERITY_NOTICE, how, c, now);
+    }
+    p->failures = 0;
+    p->kinds = 0;
+}
+
+/* ---- INVITEs ---- */
+
+/* The peer a call's INVITE went to, or NULL (inbound calls: the PBX). */
+static struct peer *peer_of_call(struct trunk_health *d, const struct call *c)
+{
+    if (c->direction == CALL_DIRECTION_OUTBOUND && c->trunk)
+        return peer_get(d, c->trunk, NULL);
+    if (c->direction == CALL_DIRECTION_UNKNOWN)
+        return peer_get(d, NULL, &c->party[CALL_CALLEE].signalling.addr);
+    return NULL;
+}
+
+static bool callee_choice(int st)
+{
+    return st == 486 || st == 487 || st == 600 || st == 603;
+}
+
+static void remember_failure(struct trunk_health *d, const struct call *c, uint64_t now)
+{
+    struct recent_failure *f = &d->ring[d->ring_next];
+    if (f->trunk && !f->used &&
+        now - f->ts_us <= (uint64_t)(rules_param(d->ctx, "failover_window_s", f->trunk) * 1e6))
+        (*d->c_failures_overwritten)++;
+    d->ring_next = (d->ring_next + 1) % FAILURE_RING;
+    f->trunk = c->trunk;
+    str_copy(f->number, sizeof(f->number), c->party[CALL_CALLEE].user);
+    str_copy(f->call_id, sizeof(f->call_id), c->call_id);
+    f->ts_us = now;
+    f->used = false;
+}
+
+static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t now)
+{
+    struct trunk_health *d = user;
+    int st = (int)json_integer_value(json_object_get(event, "status"));
+    if (c->direction == CALL_DIRECTION_OUTBOUND && c->trunk && c->party[CALL_CALLEE].user[0] &&
+        !callee_choice(st))
+        remember_failure(d, c, now);
+    struct peer *p = peer_of_call(d, c);
+    if (!p)
+        return;
+    if (st == 503)
+        peer_failure(d, p, FAIL_503, NULL, c, now);
+    else if (st == 408 && !c->cancel_seen)
+        peer_failure(d, p, FAIL_TIMEOUT, NULL, c, now);
+    else if (st >= 500 && st < 600)
+        peer_failure(d, p, FAIL_OTHER, NULL, c, now);
+    else if (st != 408)
+        peer_alive(d, p, false, NULL, c, now);
+}
+
+static void on_call_answered(void *user, struct call *c, uint64_t now)
+{
+    struct trunk_health *d = user;
+    struct peer *p = peer_of_call(d, c);
+    if (p)
+        peer_alive(d, p, true, "invite_answered", c, now);
+}
+
+static void on_call_started(void *user, struct call *c, uint64_t now)
+{
+    struct trunk_health *d = user;
+    if (c->direction != CALL_DIRECTION_OUTBOUND || !c->trunk || !c->party[CALL_CALLEE].user[0])
+        return;
+    /* Newest first: the retry follows the latest failure for the number. */
+    for (size_t k = 1; k <= FAILURE_RING; k++) {
+        struct recent_failure *f = &d->ring[(d->ring_next + FAILURE_RING - k) % FAILURE_RING];
+        if (!f->trunk || f->used || now < f->ts_us)
+            continue;
+        uint64_t window_us = (uint64_t)(rules_param(d->ctx, "failover_window_s", f->trunk) * 1e6);
+        if (now - f->ts_us > window_us)
+            continue;
+        if (f->trunk == c->trunk || strcmp(f->number, c->party[CALL_CALLEE].user) != 0)
+            continue;
+        f->used = true;
+        if (!d->ctx->enabled)
+            return;
+        json_t *ev = rules_event(d->ctx, "trunk_failover", SEVERITY_WARNING, now, c);
+        json_object_set_new(ev, "from_trunk", json_string(f->trunk->name));
+        json_object_set_new(ev, "to_trunk", json_string(c->trunk->name));
+        json_object_set_new(ev, "failed_call_id", json_string(f->call_id));
+        json_object_set_new(ev, "number", json_string(f->number));
+        json_object_set_new(ev, "after_ms", json_integer((json_int_t)((now - f->ts_us) / 1000)));
+        rules_publish(d->ctx, ev);
+        return;
+    }
+}
+
+/* ---- OPTIONS ---- */
+
+static void options_unlink(struct trunk_health *d, struct pending_options *o)
+{
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        d->oldest = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    else
+        d->newest = o->prev;
+}
+
+static void options_free(struct trunk_health *d, struct pending_options *o)
+{
+    timerq_cancel(d->ctx->timers, &o->timer);
+    options_unlink(d, o);
+    hashtab_remove(&d->options, o);
+    free(o);
+}
+
+static void on_options_timeout(struct timer *t, uint64_t now, void *arg)
+{
+    (void)t;
+    struct pending_options *o = arg;
+    struct trunk_health *d = o->owner;
+    const struct trunk_config *trunk = o->trunk;
+    struct net_addr addr = o->dst.addr;
+    options_free(d, o);
+    struct peer *p = peer_get(d, trunk, &addr);
+    if (p)
+        peer_failure(d, p, FAIL_TIMEOUT, "options_timeout", NULL, now);
+}
+
+static void options_key(struct pending_options *probe, const struct sip_msg *m)
+{
+    memset(&probe->key, 0, sizeof(probe->key));
+    str_copy(probe->key.call_id, sizeof(probe->key.call_id), m->call_id);
+    probe->key.cseq = m->cseq;
+}
+
+static void on_other_message(void *user, const struct sip_msg *m, const struct sip_meta *meta)
+{
+    struct trunk_health *d = user;
+    if (m->method != SIP_METHOD_OPTIONS)
+        return;
+    struct pending_options probe;
+    options_key(&probe, m);
+    struct pending_options *o = hashtab_find(&d->options, &probe.key);
+    if (!m->is_request) {
+        if (!o || m->status < 200)
+            return;
+        const struct trunk_config *trunk = o->trunk;
+        struct net_addr addr = o->dst.addr;
+        options_free(d, o);
+        struct peer *p = peer_get(d, trunk, &addr);
+        if (p)
+            peer_alive(d, p, true, "options_answered", NULL, meta->ts_us);
+        return;
+    }
+    if (o)
+        return; /* a retransmission: the first copy's timer stands */
+    const struct trunk_config *trunk;
+    if (!peer_for_request(d, &meta->src.addr, &meta->dst.addr, &trunk))
+        return;
+    if (hashtab_count(&d->options) >= MAX_PENDING_OPTIONS && d->oldest) {
+        options_free(d, d->oldest);
+        (*d->c_options_evicted)++;
+    }
+    o = calloc(1, sizeof(*o));
+    if (!o)
+        return;
+    o->key = probe.key;
+    o->dst = meta->dst;
+    o->trunk = trunk;
+    o->owner = d;
+    if (!hashtab_insert(&d->options, o)) {
+        free(o);
+        return;
+    }
+    o->prev = d->newest;
+    if (d->newest)
+        d->newest->next = o;
+    else
+        d->oldest = o;
+    d->newest = o;
+    timer_init(&o->timer, on_options_timeout, o);
+    double timeout_s = rules_param(d->ctx, "options_timeout_s", trunk);
+    timerq_schedule(d->ctx->timers, &o->timer, meta->ts_us + (uint64_t)(timeout_s * 1e6));
+}
+
+/* ---- registrations to trunks ---- */
+
+static void on_registration_expired(struct timer *t, uint64_t now, void *arg)
+{
+    (void)t;
+    struct watched_registration *w = arg;
+    struct trunk_health *d = w->owner;
+    /* A refresh moved the expiry (or an un-REGISTER cleared it) since. */
+    if (!w->key->expires_at_us || w->key->expires_at_us > now)
+        return;
+    struct peer *p = peer_get(d, w->trunk, NULL);
+    if (p)
+        peer_failure(d, p, FAIL_OTHER, "registration_lost", NULL, now);
+}
+
+static void on_registration(void *user, struct registration *r, const struct sip_msg *m,
+                            const struct sip_meta *meta)
+{
+    struct trunk_health *d = user;
+    if (m->is_request || m->status < 200)
+        return;
+    const struct trunk_config *trunk = trunk_list_find(d->ctx->trunks, &r->key.registrar.addr);
+    if (!trunk)
+        return;
+    struct watched_registration *w = hashtab_find(&d->registrations, &r);
+    if (m->status >= 300)
+        return; /* the expiry timer, if any, keeps running */
+    struct peer *p = peer_get(d, trunk, NULL);
+    if (p)
+        peer_alive(d, p, true, "registered", NULL, meta->ts_us);
+    if (!r->expires_at_us) {
+        if (w)
+            timerq_cancel(d->ctx->timers, &w->timer);
+        return;
+    }
+    if (!w) {
+        if (hashtab_count(&d->registrations) >= MAX_WATCHED_REGISTRATIONS) {
+            (*d->c_registrations_untracked)++;
+            return;
+        }
+        w = calloc(1, sizeof(*w));
+        if (!w)
+            return;
+        w->key = r;
+        w->owner = d;
+        timer_init(&w->timer, on_registration_expired, w);
+        if (!hashtab_insert(&d->registrations, w)) {
+            free(w);
+            return;
+        }
+    }
+    w->trunk = trunk;
+    double grace_s = rules_param(d->ctx, "registration_grace_s", trunk);
+    timerq_schedule(d->ctx->timers, &w->timer, r->expires_at_us + (uint64_t)(grace_s * 1e6));
+}
+
+/* ---- lifecycle ---- */
+
+static void *trunk_health_create(struct rules_context *ctx)
+{
+    struct trunk_health *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->ctx = ctx;
+    if (!hashtab_init(&d->peers, offsetof(struct peer, key), sizeof(((struct peer *)0)->key),
+                      MAX_PEERS) ||
+        !hashtab_init(&d->options, offsetof(struct pending_options, key),
+                      sizeof(((struct pending_options *)0)->key), MAX_PENDING_OPTIONS) ||
+        !hashtab_init(&d->registrations, offsetof(struct watched_registration, key),
+                      sizeof(struct registration *), MAX_WATCHED_REGISTRATIONS)) {
+        hashtab_destroy(&d->peers);
+        hashtab_destroy(&d->options);
+        free(d);
+        return NULL;
+    }
+    d->c_peers_evicted = counters_register(ctx->counters, "rules", "trunk_health_peers_evicted");
+    d->c_options_evicted =
+        counters_register(ctx->counters, "rules", "trunk_health_options_evicted");
+    d->c_registrations_untracked =
+        counters_register(ctx->counters, "rules", "trunk_health_registrations_untracked");
+    d->c_failures_overwritten =
+        counters_register(ctx->counters, "rules", "trunk_health_failures_overwritten");
+    struct call_observer o = {.user = d,
+                              .call_started = on_call_started,
+                              .call_answered = on_call_answered,
+                              .call_failed = on_call_failed,
+                              .registration_message = on_registration,
+                              .other_message = on_other_message};
+    call_table_add_observer(ctx->calls, &o);
+    return d;
+}
+
+static void free_item(void *item, void *arg)
+{
+    (void)arg;
+    free(item);
+}
+
+static void free_watched(void *item, void *arg)
+{
+    struct trunk_health *d = arg;
+    struct watched_registration *w = item;
+    timerq_cancel(d->ctx->timers, &w->timer);
+    free(w);
+}
+
+static void trunk_health_destroy(void *state)
+{
+    struct trunk_health *d = state;
+    if (!d)
+        return;
+    while (d->oldest)
+        options_free(d, d->oldest);
+    hashtab_foreach(&d->registrations, free_watched, d);
+    hashtab_foreach(&d->peers, free_item, NULL);
+    hashtab_destroy(&d->peers);
+    hashtab_destroy(&d->options);
+    hashtab_destroy(&d->registrations);
+    free(d);
+}
 
 const struct detector detector_trunk_health = {
     .name = "trunk_health",
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
+    .create = trunk_health_create,
+    .destroy = trunk_health_destroy,
 };

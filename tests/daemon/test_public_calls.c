@@ -148,6 +148,15 @@ static bool known_gap(const char *capture, const char *call_id)
     return strstr(capture, "sip_sctp") != NULL;
 }
 
+/* Captures whose outcome legitimately differs from tshark's, with the reason.
+ * sip_ipv6_udp: the 100 Trying is stamped 201118545 s (6 years) after its
+ * INVITE; on capture time timer B expires first, so siptapd reports a 408
+ * timeout where tshark, which ignores time, pairs the later 200. */
+static bool outcome_exception(const char *capture)
+{
+    return strstr(capture, "sip_ipv6_udp") != NULL;
+}
+
 /* Criterion may run each case in a fresh process: parameters hold the name
  * itself, not a pointer into this process. */
 struct capture_param {
@@ -242,6 +251,10 @@ ParameterizedTest(struct capture_param *param, public_calls, agree_with_tshark)
         }
         if (!c->ended)
             problem(problems, sizeof(problems), *name, d->call_id, "never ended");
+        if (outcome_exception(*name)) {
+            cr_log_info("%s: outcome not compared (see outcome_exception)", *name);
+            continue;
+        }
         bool none = strcmp(d->finals, "(none)") == 0;
         if (c->answered && !finals_have_2xx(d->finals))
             problem(problems, sizeof(problems), *name, d->call_id, "answered, tshark saw no 2xx");

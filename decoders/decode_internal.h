@@ -1,0 +1,183 @@
+/*
+ * decode_internal: what the per-layer decoder files share, private to
+ * decoders/.
+ *
+ * Each layer is a function taking the decoder, the packet view being filled
+ * and a (pointer, length) view of its own header and what follows; it checks
+ * bounds, fills its part of the view and calls the next layer on the rest.
+ * The decoder struct holds the handlers, the configuration, the counter
+ * pointers and the two stateful tables (IP fragments, TCP streams).
+ */
+#ifndef SIPTAP_DECODERS_DECODE_INTERNAL_H
+#define SIPTAP_DECODERS_DECODE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/hashtab.h"
+#include "decoders/decode.h"
+
+/*
+ * Every counter of the "decode" group, named once: the list expands into the
+ * struct of counter pointers and into the registration table, so a field can
+ * never be registered under a different name than the one it is used by.
+ */
+#define DECODE_COUNTERS(X)                                                                         \
+    X(frames)                                                                                      \
+    X(unsupported_link)                                                                            \
+    X(eth)                                                                                         \
+    X(eth_truncated)                                                                               \
+    X(eth_llc)                                                                                     \
+    X(arp)                                                                                         \
+    X(unsupported_ethertype)                                                                       \
+    X(vlan)                                                                                        \
+    X(vlan_truncated)                                                                              \
+    X(vlan_too_deep)                                                                               \
+    X(mpls)                                                                                        \
+    X(mpls_truncated)                                                                              \
+    X(mpls_too_deep)                                                                               \
+    X(mpls_unsupported_payload)                                                                    \
+    X(pppoe)                                                                                       \
+    X(pppoe_bad)                                                                                   \
+    X(pppoe_unsupported_proto)                                                                     \
+    X(sll)                                                                                         \
+    X(sll_truncated)                                                                               \
+    X(sll2)                                                                                        \
+    X(null_truncated)                                                                              \
+    X(null_unsupported_family)                                                                     \
+    X(raw_bad_version)                                                                             \
+    X(gre)                                                                                         \
+    X(gre_truncated)                                                                               \
+    X(gre_unsupported)                                                                             \
+    X(erspan)                                                                                      \
+    X(erspan_truncated)                                                                            \
+    X(erspan_bad_version)                                                                          \
+    X(vxlan)                                                                                       \
+    X(vxlan_bad)                                                                                   \
+    X(ipip)                                                                                        \
+    X(tunnel_too_deep)                                                                             \
+    X(ipv4)                                                                                        \
+    X(ipv4_truncated)                                                                              \
+    X(ipv4_bad_version)                                                                            \
+    X(ipv4_bad_ihl)                                                                                \
+    X(ipv4_bad_length)                                                                             \
+    X(ipv4_tso_length)                                                                             \
+    X(ipv6)                                                                                        \
+    X(ipv6_truncated)                                                                              \
+    X(ipv6_bad_version)                                                                            \
+    X(ipv6_bad_length)                                                                             \
+    X(ipv6_ext_truncated)                                                                          \
+    X(ipv6_ext_chain_too_long)                                                                     \
+    X(frag_fragments)                                                                              \
+    X(frag_reassembled)                                                                            \
+    X(frag_duplicate)                                                                              \
+    X(frag_overlap)                                                                                \
+    X(frag_too_big)                                                                                \
+    X(frag_bad_length)                                                                             \
+    X(frag_too_many_pieces)                                                                        \
+    X(frag_timeout)                                                                                \
+    X(frag_evicted)                                                                                \
+    X(frag_per_source_cap)                                                                         \
+    X(frag_no_memory)                                                                              \
+    X(udp)                                                                                         \
+    X(udp_truncated)                                                                               \
+    X(udp_bad_length)                                                                              \
+    X(tcp)                                                                                         \
+    X(tcp_truncated)                                                                               \
+    X(tcp_bad_offset)                                                                              \
+    X(tcp_streams)                                                                                 \
+    X(tcp_retransmission)                                                                          \
+    X(tcp_overlap)                                                                                 \
+    X(tcp_out_of_order)                                                                            \
+    X(tcp_beyond_window)                                                                           \
+    X(tcp_pending_overflow)                                                                        \
+    X(tcp_gap_skipped)                                                                             \
+    X(tcp_evicted)                                                                                 \
+    X(tcp_closed_fin)                                                                              \
+    X(tcp_closed_rst)                                                                              \
+    X(tcp_idle_timeout)                                                                            \
+    X(tcp_no_memory)                                                                               \
+    X(sctp)                                                                                        \
+    X(icmp)                                                                                        \
+    X(icmpv6)                                                                                      \
+    X(unsupported_ip_proto)
+
+struct decode_counters {
+#define DECODE_COUNTER_FIELD(name) uint64_t *name;
+    DECODE_COUNTERS(DECODE_COUNTER_FIELD)
+#undef DECODE_COUNTER_FIELD
+};
+
+struct frag_datagram;
+struct tcp_stream;
+
+struct frag_table {
+    struct hashtab datagrams; /* struct frag_datagram, keyed by struct frag_key */
+    struct hashtab sources;   /* struct frag_source: datagrams in progress per source */
+    struct frag_datagram *oldest, *newest; /* creation order, for timeouts and eviction */
+};
+
+struct tcp_table {
+    struct hashtab streams;                        /* struct tcp_stream, keyed by struct tcp_key */
+    struct tcp_stream *most_recent, *least_recent; /* LRU list, for idle timeout and eviction */
+    uint64_t next_stream_id;
+};
+
+struct decoder {
+    struct decoder_config cfg;
+    struct decode_handlers handlers;
+    struct decode_counters c;
+    int dlt;
+    struct frag_table frag;
+    struct tcp_table tcp;
+};
+
+static inline uint16_t read_be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t read_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* link.c: by pcap link type. */
+void decode_link(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+/* ethernet.c: Ethernet II, 802.1Q / 802.1ad, MPLS, PPPoE session. */
+void decode_ethernet(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+void decode_ethertype(struct decoder *d, struct packet *p, uint16_t type, const uint8_t *data,
+                      size_t len);
+/* tunnel.c: GRE (+ ERSPAN), VXLAN; tunnel_enter() counts and bounds nesting. */
+bool tunnel_enter(struct decoder *d, struct packet *p);
+void decode_gre(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+void decode_vxlan(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+/* ip.c: IPv4, IPv6 (+ extension headers), then the transport protocol. */
+void decode_ipv4(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+void decode_ipv6(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+/* By version nibble (raw IP, MPLS); counts bad_version under the given counter. */
+void decode_ip_any(struct decoder *d, struct packet *p, const uint8_t *data, size_t len,
+                   uint64_t *bad_version);
+void decode_transport(struct decoder *d, struct packet *p, uint8_t proto, const uint8_t *data,
+                      size_t len);
+/* The payload of a reassembled datagram: for IPv6 the extension headers that
+ * followed the fragment header are walked first. */
+void decode_reassembled(struct decoder *d, struct packet *p, uint8_t proto, const uint8_t *data,
+                        size_t len);
+/* frag.c: IPv4 / IPv6 reassembly. offset and len in bytes of the IP payload;
+ * header_len is the IP header length, counted against the 65535 limit. */
+bool frag_table_init(struct frag_table *t, const struct decoder_config *cfg);
+void frag_table_destroy(struct frag_table *t);
+void frag_add(struct decoder *d, struct packet *p, uint32_t id, uint8_t proto, uint32_t offset,
+              bool more, size_t header_len, const uint8_t *data, size_t len);
+void frag_expire(struct decoder *d, uint64_t now_us);
+/* udp.c */
+void decode_udp(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+/* tcp.c: header decode and stream reassembly. */
+bool tcp_table_init(struct tcp_table *t, const struct decoder_config *cfg);
+void tcp_table_destroy(struct decoder *d);
+void decode_tcp(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+void tcp_expire(struct decoder *d, uint64_t now_us);
+
+#endif

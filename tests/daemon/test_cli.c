@@ -1,0 +1,183 @@
+/*
+ * The daemon's outside contract: command line, exit statuses, messages,
+ * signals, and the stats event. Runs the built siptapd ($SIPTAPD).
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char out_buf[1 << 16];
+
+/* Runs a shell command, returns its exit status; stdout+stderr in out_buf. */
+static int run(const char *fmt, const char *arg)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "'%s' ", getenv("SIPTAPD"));
+    size_t off = strlen(cmd);
+    snprintf(cmd + off, sizeof(cmd) - off, fmt, arg);
+    off = strlen(cmd);
+    snprintf(cmd + off, sizeof(cmd) - off, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out_buf, 1, sizeof(out_buf) - 1, p);
+    out_buf[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A pcap of the given link type with frames of 60 zero bytes at the given times. */
+static void write_pcap(const char *path, int dlt, const uint64_t *times_us, size_t n)
+{
+    pcap_t *dead = pcap_open_dead(dlt, 65535);
+    pcap_dumper_t *d = pcap_dump_open(dead, path);
+    cr_assert_not_null(d);
+    uint8_t frame[60] = {0};
+    for (size_t i = 0; i < n; i++) {
+        struct pcap_pkthdr h = {.caplen = 60, .len = 60};
+        h.ts.tv_sec = (time_t)(times_us[i] / 1000000u);
+        h.ts.tv_usec = (suseconds_t)(times_us[i] % 1000000u);
+        pcap_dump((u_char *)d, &h, frame);
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+}
+
+Test(cli, help_and_version)
+{
+    cr_assert_eq(run("--help", ""), 0);
+    cr_assert(strstr(out_buf, "usage: siptapd") && strstr(out_buf, "examples:"));
+    cr_assert_eq(run("--version", ""), 0);
+    cr_assert(strncmp(out_buf, "siptapd ", 8) == 0);
+}
+
+Test(cli, bad_usage_is_2)
+{
+    cr_assert_eq(run("", ""), 2);
+    cr_assert(strstr(out_buf, "exactly one of -i IFACE or -r FILE"));
+    cr_assert_eq(run("-r a.pcap -i lo", ""), 2);
+    cr_assert_eq(run("--no-such-flag", ""), 2);
+    cr_assert_eq(run("-r a.pcap extra", ""), 2);
+}
+
+Test(cli, unreadable_file_is_1)
+{
+    cr_assert_eq(run("-r /nonexistent/%s", "x.pcap"), 1);
+    cr_assert(strstr(out_buf, "cannot read /nonexistent/x.pcap"), "%s", out_buf);
+    char path[] = "/tmp/siptap-notpcap-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(write(fd, "this is not a capture file at all", 33) == 33);
+    close(fd);
+    cr_assert_eq(run("-r %s", path), 1);
+    unlink(path);
+}
+
+Test(cli, unsupported_link_type_is_2)
+{
+    char path[] = "/tmp/siptap-usb-XXXXXX";
+    close(mkstemp(path));
+    uint64_t t[] = {1700000000000000ULL};
+    write_pcap(path, DLT_USB_LINUX, t, 1);
+    cr_assert_eq(run("-r %s", path), 2);
+    cr_assert(strstr(out_buf, "is not supported"), "%s", out_buf);
+    unlink(path);
+}
+
+Test(cli, bad_filter_is_2)
+{
+    char path[] = "/tmp/siptap-eth-XXXXXX";
+    close(mkstemp(path));
+    uint64_t t[] = {1700000000000000ULL};
+    write_pcap(path, DLT_EN10MB, t, 1);
+    char args[256];
+    snprintf(args, sizeof(args), "-r %s -f 'udp and and'", path);
+    cr_assert_eq(run("%s", args), 2);
+    cr_assert(strstr(out_buf, "bad capture filter"), "%s", out_buf);
+    unlink(path);
+}
+
+Test(cli, bad_config_names_file_and_line)
+{
+    char path[] = "/tmp/siptap-conf-XXXXXX";
+    int fd = mkstemp(path);
+    const char *text = "[general]\ntap_name = x\n\n[limits]\nmax_calls = lots\n";
+    cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof(args), "-c %s -r /dev/null", path);
+    cr_assert_eq(run("%s", args), 2);
+    char want[300];
+    snprintf(want, sizeof(want), "%s:5: max_calls = 'lots' must be a whole number", path);
+    cr_assert(strstr(out_buf, want), "got: %s", out_buf);
+    unlink(path);
+}
+
+/* Regression: a capture whose clock jumps by years gave one stats event per
+ * interval of the gap (27,000 of them). Periodic timers do not catch up. */
+Test(cli, stats_do_not_catch_up_across_a_gap)
+{
+    char path[] = "/tmp/siptap-gap-XXXXXX";
+    close(mkstemp(path));
+    uint64_t t[] = {1300000000000000ULL, 1300000001000000ULL, 1500000000000000ULL};
+    write_pcap(path, DLT_EN10MB, t, 3);
+    cr_assert_eq(run("-r %s", path), 0);
+    int stats = 0;
+    for (char *line = strtok(out_buf, "\n"); line; line = strtok(NULL, "\n"))
+        stats += strstr(line, "\"type\":\"stats\"") != NULL;
+    /* one when the clock crosses the first interval, one at the end */
+    cr_assert_eq(stats, 2, "got %d stats events", stats);
+    unlink(path);
+}
+
+/* Live capture on loopback: SIGUSR1 writes a stats event, SIGTERM flushes
+ * and exits 0. Needs the right to capture (root or CAP_NET_RAW). */
+Test(cli, live_signals)
+{
+    if (geteuid() != 0)
+        cr_skip_test("live capture on lo needs root: skipping");
+    char out[] = "/tmp/siptap-live-XXXXXX";
+    close(mkstemp(out));
+    pid_t pid = fork();
+    if (pid == 0) {
+        char spec[300];
+        snprintf(spec, sizeof(spec), "file:%s", out);
+        execl(getenv("SIPTAPD"), "siptapd", "-i", "lo", "-f", "udp port 9", "-o", spec,
+              "-n", "livetest", (char *)NULL);
+        _exit(127);
+    }
+    /* Wait until the daemon runs its loop: the capture opens within a second or two. */
+    struct timespec pause = {0, 300000000};
+    for (int i = 0; i < 5; i++)
+        nanosleep(&pause, NULL);
+    kill(pid, SIGUSR1);
+    for (int i = 0; i < 3; i++)
+        nanosleep(&pause, NULL);
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "siptapd did not exit 0 on SIGTERM");
+    FILE *f = fopen(out, "r");
+    cr_assert_not_null(f);
+    int stats = 0;
+    char line[65536];
+    while (fgets(line, sizeof(line), f)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        cr_assert_not_null(ev, "not JSON: %s", line);
+        if (!strcmp(json_string_value(json_object_get(ev, "type")), "stats")) {
+            stats++;
+            cr_assert_str_eq(json_string_value(json_object_get(ev, "tap")), "livetest");
+            cr_assert(json_is_integer(json_object_get(ev, "kernel_drops")));
+        }
+        json_decref(ev);
+    }
+    fclose(f);
+    unlink(out);
+    /* SIGUSR1's and the one written at exit */
+    cr_assert_eq(stats, 2, "got %d stats events", stats);
+}

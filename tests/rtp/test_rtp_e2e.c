@@ -1,0 +1,290 @@
+/*
+ * RTP end to end: a call whose SDP sets up the media, plus one RTP stream
+ * with a known impairment, written by the generator; siptapd -r must tie the
+ * stream to the call and report exactly the expected packets and lost in
+ * call_end.streams, and — where tshark is installed — agree with tshark's
+ * `-z rtp,streams` on packets, lost and max/mean jitter for the same file.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/pcapgen/pcapgen.h"
+
+struct tshark_stream {
+    unsigned ssrc;
+    long packets, lost;
+    double mean_jitter, max_jitter;
+};
+
+static struct endpoint ep(const char *ip, uint16_t port)
+{
+    struct endpoint e = {.port = port};
+    cr_assert(net_addr_parse(&e.addr, ip));
+    return e;
+}
+
+static bool have_tshark(void)
+{
+    return system("command -v tshark >/dev/null 2>&1") == 0;
+}
+
+/* Parses tshark's rtp,streams table; the payload column may hold spaces, so
+ * fields are found from the SSRC onwards: pkts lost (pct) 3 deltas 3 jitters. */
+static size_t run_tshark(const char *pcap, struct tshark_stream *out, size_t max)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "tshark -r %s -q -z rtp,streams 2>/dev/null", pcap);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char line[1024];
+    size_t n = 0;
+    while (fgets(line, sizeof(line), p) && n < max) {
+        char *tok[64];
+        size_t nt = 0;
+        for (char *t = strtok(line, " \t\n"); t && nt < 64; t = strtok(NULL, " \t\n"))
+            tok[nt++] = t;
+        size_t s = 0;
+        while (s < nt && strncmp(tok[s], "0x", 2) != 0)
+            s++;
+        if (s >= nt)
+            continue;
+        for (size_t i = s + 1; i + 8 < nt; i++) {
+            char *e1, *e2;
+            long pk = strtol(tok[i], &e1, 10);
+            long lo = strtol(tok[i + 1], &e2, 10);
+            if (*e1 || *e2 || tok[i + 2][0] != '(')
+                continue;
+            out[n].ssrc = (unsigned)strtoul(tok[s], NULL, 16);
+            out[n].packets = pk;
+            out[n].lost = lo;
+            out[n].mean_jitter = atof(tok[i + 7]);
+            out[n].max_jitter = atof(tok[i + 8]);
+            n++;
+            break;
+        }
+    }
+    pclose(p);
+    return n;
+}
+
+/* Writes the capture, runs siptapd, returns call_end's streams (new ref). */
+static json_t *replay(struct pcapgen *g, char *pcap_path)
+{
+    close(mkstemp(pcap_path));
+    cr_assert_eq(pcapgen_write(g, pcap_path), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "'%s' -r %s", getenv("SIPTAPD"), pcap_path);
+    FILE *p = popen(cmd, "r");
+    static char line[1 << 20];
+    json_t *streams = NULL;
+    while (fgets(line, sizeof(line), p)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        cr_assert_not_null(ev);
+        if (!strcmp(json_string_value(json_object_get(ev, "type")), "call_end"))
+            streams = json_incref(json_object_get(ev, "streams"));
+        json_decref(ev);
+    }
+    cr_assert_eq(pclose(p), 0);
+    cr_assert_not_null(streams, "no call_end");
+    return streams;
+}
+
+/* A call whose SDP announces 203.0.113.10:10000 and 198.51.100.20:20000,
+ * answered at 2 s, BYE at 32 s, no RTP of its own. */
+static struct pcapgen *call_with_media(void)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = {0};
+    c.call_id = "rtp-e2e@test";
+    c.caller = ep("203.0.113.10", 5060);
+    c.callee = ep("198.51.100.20", 5060);
+    c.caller_media = ep("203.0.113.10", 10000);
+    c.callee_media = ep("198.51.100.20", 20000);
+    c.ring_ms = 2000;
+    c.talk_ms = 30000;
+    c.rtp = PCAPGEN_RTP_NONE;
+    pcapgen_call(g, &c);
+    return g;
+}
+
+static struct pcapgen_rtp_spec stream_spec(void)
+{
+    struct pcapgen_rtp_spec s = {0};
+    s.src = ep("203.0.113.10", 10000);
+    s.dst = ep("198.51.100.20", 20000);
+    s.ssrc = 0x11223344;
+    s.pt = 0;
+    s.start_us = 2100000;
+    s.count = 500;
+    return s;
+}
+
+static json_t *stream_by_ssrc(json_t *streams, unsigned ssrc)
+{
+    char want[16];
+    snprintf(want, sizeof(want), "0x%08X", ssrc);
+    for (size_t i = 0; i < json_array_size(streams); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(streams, i), "ssrc")), want))
+            return json_array_get(streams, i);
+    cr_assert_fail("no stream with SSRC %s", want);
+    return NULL;
+}
+
+static long long jint(json_t *s, const char *f)
+{
+    return json_integer_value(json_object_get(s, f));
+}
+
+/* Runs one case: expected packets/lost per SSRC, and agreement with tshark. */
+static void check(struct pcapgen *g, const unsigned *ssrcs, const long *packets,
+                  const long *lost, size_t n)
+{
+    char pcap[] = "/tmp/siptap-rtp-e2e-XXXXXX";
+    json_t *streams = replay(g, pcap);
+    cr_assert_eq(json_array_size(streams), n, "streams: %s", json_dumps(streams, 0));
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = stream_by_ssrc(streams, ssrcs[i]);
+        cr_assert_eq(jint(s, "packets"), packets[i], "SSRC %08X packets", ssrcs[i]);
+        cr_assert_eq(jint(s, "lost"), lost[i], "SSRC %08X lost", ssrcs[i]);
+    }
+    if (have_tshark()) {
+        struct tshark_stream ts[8];
+        size_t tn = run_tshark(pcap, ts, 8);
+        cr_assert_eq(tn, n, "tshark saw %zu streams", tn);
+        for (size_t i = 0; i < tn; i++) {
+            json_t *s = stream_by_ssrc(streams, ts[i].ssrc);
+            cr_assert_eq(jint(s, "packets"), ts[i].packets, "packets vs tshark");
+            cr_assert_eq(jint(s, "lost"), ts[i].lost, "lost vs tshark");
+            double maxj = json_real_value(json_object_get(s, "jitter_max_ms"));
+            double meanj = json_real_value(json_object_get(s, "jitter_mean_ms"));
+            cr_assert_float_eq(maxj, ts[i].max_jitter, 0.01 + ts[i].max_jitter * 0.01);
+            cr_assert_float_eq(meanj, ts[i].mean_jitter, 0.01 + ts[i].mean_jitter * 0.01);
+        }
+    } else {
+        cr_log_warn("tshark absent: only the expected figures were checked");
+    }
+    json_decref(streams);
+    unlink(pcap);
+    pcapgen_free(g);
+}
+
+Test(rtp_e2e, loss_list)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    const uint16_t lost_seqs[] = {10, 11, 50};
+    s.lost_seqs = lost_seqs;
+    s.n_lost = 3;
+    pcapgen_rtp_stream(g, &s, NULL);
+    check(g, (unsigned[]){0x11223344}, (long[]){497}, (long[]){3}, 1);
+}
+
+Test(rtp_e2e, reordering_is_not_loss)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    const struct pcapgen_seq_pair swaps[] = {{20, 21}, {300, 302}};
+    s.swaps = swaps;
+    s.n_swaps = 2;
+    pcapgen_rtp_stream(g, &s, NULL);
+    check(g, (unsigned[]){0x11223344}, (long[]){500}, (long[]){0}, 1);
+}
+
+Test(rtp_e2e, duplicates_make_lost_negative)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    const uint16_t dups[] = {30, 31};
+    s.dup_seqs = dups;
+    s.n_dup = 2;
+    pcapgen_rtp_stream(g, &s, NULL);
+    check(g, (unsigned[]){0x11223344}, (long[]){502}, (long[]){-2}, 1);
+}
+
+Test(rtp_e2e, sequence_wrap)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    s.start_seq = 65400;
+    s.loss_every = 100;
+    pcapgen_rtp_stream(g, &s, NULL);
+    /* slots 99, 199, 299, 399 lost; slot 499 (the last) too, which no one can count */
+    check(g, (unsigned[]){0x11223344}, (long[]){495}, (long[]){4}, 1);
+}
+
+Test(rtp_e2e, ssrc_change_starts_a_new_stream)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    s.ssrc_change_at = 200;
+    s.new_ssrc = 0x55667788;
+    pcapgen_rtp_stream(g, &s, NULL);
+    check(g, (unsigned[]){0x11223344, 0x55667788}, (long[]){200, 300}, (long[]){0, 0}, 2);
+}
+
+Test(rtp_e2e, jitter_with_markers_agrees_with_tshark)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    s.jitter_max_us = 15000;
+    s.jitter_seed = 42;
+    const uint16_t markers[] = {100, 250};
+    s.marker_seqs = markers;
+    s.n_marker = 2;
+    pcapgen_rtp_stream(g, &s, NULL);
+    check(g, (unsigned[]){0x11223344}, (long[]){500}, (long[]){0}, 1);
+}
+
+Test(rtp_e2e, comfort_noise)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    s.cn_at = 100;
+    s.cn_slots = 50;
+    s.jitter_max_us = 5000;
+    s.jitter_seed = 7;
+    struct pcapgen_rtp_result res;
+    pcapgen_rtp_stream(g, &s, &res);
+    check(g, (unsigned[]){0x11223344}, (long[]){(long)res.sent}, (long[]){0}, 1);
+}
+
+Test(rtp_e2e, dtmf_events)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    s.dtmf_at = 200;
+    s.dtmf_slots = 10;
+    s.dtmf_event = 5;
+    struct pcapgen_rtp_result res;
+    pcapgen_rtp_stream(g, &s, &res);
+    char pcap[] = "/tmp/siptap-rtp-dtmf-XXXXXX";
+    json_t *streams = replay(g, pcap);
+    json_t *st = stream_by_ssrc(streams, 0x11223344);
+    cr_assert_eq(jint(st, "packets"), (long long)res.sent);
+    cr_assert_eq(jint(st, "dtmf_events"), 1, "one RFC 4733 event, however many end packets");
+    json_decref(streams);
+    unlink(pcap);
+    pcapgen_free(g);
+}
+
+Test(rtp_e2e, rtcp_mux_is_not_counted_as_rtp)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    s.rtcp = PCAPGEN_RTCP_MUX;
+    s.rtcp_interval_us = 2000000;
+    s.rtcp_rr = true;
+    pcapgen_rtp_stream(g, &s, NULL);
+    char pcap[] = "/tmp/siptap-rtp-mux-XXXXXX";
+    json_t *streams = replay(g, pcap);
+    json_t *st = stream_by_ssrc(streams, 0x11223344);
+    cr_assert_eq(jint(st, "packets"), 500);
+    cr_assert_eq(jint(st, "lost"), 0);
+    json_decref(streams);
+    unlink(pcap);
+    pcapgen_free(g);
+}

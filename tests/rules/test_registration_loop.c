@@ -1,0 +1,399 @@
+/*
+ * Tests of rules/registration_loop.c (and of the rules settings machinery:
+ * rules_validate's file:line messages, per-trunk overrides): hand-built
+ * REGISTER exchanges fed through the call table, exact events checked.
+ */
+#include "tests/rules/signalling_fixture.h"
+
+#define AOR_USER "alice"
+#define AOR_HOST "example.com"
+#define NONCE    "5f1e9c0ddeadbeefnonce"
+
+struct reg_exchange {
+    const char *registrar;
+    uint32_t cseq;
+};
+
+static void reg_request(struct reg_exchange *x, const char *realm, uint64_t hash, uint64_t ts)
+{
+    struct sip_msg m = msg_new("reg-1@phone", SIP_METHOD_REGISTER, ++x->cseq);
+    char branch[32];
+    snprintf(branch, sizeof(branch), "z9hG4bKr%u", x->cseq);
+    msg_request(&m, branch);
+    snprintf(m.to_user, sizeof(m.to_user), AOR_USER);
+    snprintf(m.to_host, sizeof(m.to_host), AOR_HOST);
+    snprintf(m.from_user, sizeof(m.from_user), AOR_USER);
+    if (realm) {
+        m.has_credentials = true;
+        snprintf(m.credentials_realm, sizeof(m.credentials_realm), "%s", realm);
+        snprintf(m.credentials_nonce, sizeof(m.credentials_nonce), NONCE);
+        m.credentials_response_hash = hash;
+    }
+    feed_at(&m, PHONE_IP, x->registrar, ts);
+}
+
+static void reg_response(struct reg_exchange *x, int status, const char *realm, bool stale,
+                         uint64_t ts)
+{
+    struct sip_msg m = msg_new("reg-1@phone", SIP_METHOD_REGISTER, x->cseq);
+    msg_response(&m, status, "rt");
+    snprintf(m.to_user, sizeof(m.to_user), AOR_USER);
+    snprintf(m.to_host, sizeof(m.to_host), AOR_HOST);
+    if (realm) {
+        m.has_challenge = true;
+        snprintf(m.challenge_realm, sizeof(m.challenge_realm), "%s", realm);
+        snprintf(m.challenge_nonce, sizeof(m.challenge_nonce), NONCE);
+        m.challenge_stale = stale;
+    }
+    if (status >= 200 && status < 300)
+        m.expires = 3600;
+    feed_at(&m, x->registrar, PHONE_IP, ts);
+}
+
+/* One REGISTER answered by a challenge (realm "example.com"). */
+static void challenged(struct reg_exchange *x, const char *cred_realm, uint64_t hash, bool stale,
+                       uint64_t ts)
+{
+    reg_request(x, cred_realm, hash, ts);
+    reg_response(x, 401, "example.com", stale, ts + 20000);
+}
+
+TestSuite(registration_loop, .init = setup, .fini = teardown);
+
+Test(registration_loop, wrong_password_same_answer_repeated)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    challenged(&x, "example.com", 0x1111, false, T0 + 1 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+    challenged(&x, "example.com", 0x1111, false, T0 + 2 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "registration_loop");
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_str_eq(str_field(ev, "severity"), "warning");
+    cr_assert_str_eq(str_field(ev, "aor"), "alice@example.com");
+    cr_assert_str_eq(str_field(ev, "registrar"), "198.51.100.20:5060");
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 3);
+    cr_assert_float_eq(json_number_value(field(ev, "window_s")), 60.0, 1e-9);
+    cr_assert_str_eq(str_field(ev, "hint"), "same_credentials_repeated");
+    cr_assert_str_eq(str_field(ev, "realm_challenge"), "example.com");
+    cr_assert_str_eq(str_field(ev, "realm_response"), "example.com");
+    cr_assert(json_is_null(field(ev, "trunk")));
+    cr_assert_null(json_object_get(ev, "call_id"), "a registration is not a call");
+    cr_assert_eq(json_integer_value(field(ev, "rejected")), 0);
+    /* Credentials never leave the daemon: not even the nonce. */
+    char *text = json_dumps(ev, JSON_COMPACT);
+    cr_assert_null(strstr(text, NONCE), "event leaks the nonce: %s", text);
+    cr_assert_null(strstr(text, "1111"));
+    free(text);
+}
+
+Test(registration_loop, realm_mismatch)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    challenged(&x, "asterisk", 0x21, false, T0 + 1 * SEC);
+    challenged(&x, "asterisk", 0x22, false, T0 + 2 * SEC);
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_str_eq(str_field(ev, "hint"), "realm_mismatch");
+    cr_assert_str_eq(str_field(ev, "realm_challenge"), "example.com");
+    cr_assert_str_eq(str_field(ev, "realm_response"), "asterisk");
+}
+
+Test(registration_loop, stale_nonce)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    challenged(&x, "example.com", 0x31, true, T0 + 1 * SEC);
+    challenged(&x, "example.com", 0x32, true, T0 + 2 * SEC);
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_str_eq(str_field(ev, "hint"), "stale_nonce");
+}
+
+Test(registration_loop, no_evidence_gives_null_hint)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    challenged(&x, NULL, 0, false, T0 + 1 * SEC);
+    challenged(&x, NULL, 0, false, T0 + 2 * SEC);
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert(json_is_null(field(ev, "hint")));
+    cr_assert(json_is_null(field(ev, "realm_response")));
+}
+
+Test(registration_loop, one_challenge_then_success_is_normal)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    /* A phone refreshing every 20 s, each time challenged once: normal. */
+    for (int i = 0; i < 10; i++) {
+        uint64_t t = T0 + (uint64_t)i * 20 * SEC;
+        challenged(&x, NULL, 0, false, t);
+        reg_request(&x, "example.com", 0x100 + (uint64_t)i, t + SEC);
+        reg_response(&x, 200, NULL, false, t + SEC + 10000);
+    }
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+Test(registration_loop, once_per_episode_and_rearms_after_success)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    for (int i = 0; i < 6; i++)
+        challenged(&x, "example.com", 0x40 + (uint64_t)i, false, T0 + (uint64_t)i * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "registration_loop"), 1);
+    reg_request(&x, "example.com", 0x50, T0 + 7 * SEC);
+    reg_response(&x, 200, NULL, false, T0 + 7 * SEC + 1000);
+    for (int i = 0; i < 3; i++)
+        challenged(&x, "example.com", 0x60 + (uint64_t)i, false, T0 + (uint64_t)(10 + i) * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "registration_loop"), 2);
+}
+
+Test(registration_loop, challenges_spread_wider_than_the_window)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    /* Three challenges over 80 s: never three within 60 s. */
+    for (int i = 0; i < 3; i++)
+        challenged(&x, "example.com", 0x70 + (uint64_t)i, false, T0 + (uint64_t)i * 40 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+    /* A fourth 10 s later: the last three fall within 60 s. */
+    challenged(&x, "example.com", 0x80, false, T0 + 90 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "registration_loop"), 1);
+}
+
+Test(registration_loop, rearms_after_a_quiet_window)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    for (int i = 0; i < 3; i++)
+        challenged(&x, "example.com", 0x90 + (uint64_t)i, false, T0 + (uint64_t)i * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "registration_loop"), 1);
+    for (int i = 0; i < 3; i++)
+        challenged(&x, "example.com", 0xa0 + (uint64_t)i, false,
+                   T0 + 200 * SEC + (uint64_t)i * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "registration_loop"), 2);
+}
+
+Test(registration_loop, forbidden_after_credentials_raises_at_once)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    reg_request(&x, "example.com", 0xb1, T0 + SEC);
+    reg_response(&x, 403, NULL, false, T0 + SEC + 1000);
+    cr_assert_str_eq(event_capture_types(fx.events), "registration_loop");
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
+    cr_assert_eq(json_integer_value(field(ev, "rejected")), 1);
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
+    /* The same episode goes on: no second event. */
+    challenged(&x, NULL, 0, false, T0 + 2 * SEC);
+    challenged(&x, "example.com", 0xb2, false, T0 + 3 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 1);
+}
+
+Test(registration_loop, forbidden_without_credentials_does_not_count)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    reg_request(&x, NULL, 0, T0 + SEC);
+    reg_response(&x, 403, NULL, false, T0 + SEC + 1000);
+    challenged(&x, NULL, 0, false, T0 + 2 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+static void forbidden_counts_setup(void)
+{
+    fixture_init();
+    fixture_setting("rule registration_loop", "forbidden_raises", "0");
+    fixture_start();
+}
+
+Test(registration_loop_configured, forbidden_only_counts_when_told, .init = forbidden_counts_setup,
+     .fini = teardown)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    reg_request(&x, "example.com", 0xc1, T0 + SEC);
+    reg_response(&x, 403, NULL, false, T0 + SEC + 1000);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+    challenged(&x, NULL, 0, false, T0 + 2 * SEC);
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 3);
+    cr_assert_eq(json_integer_value(field(ev, "rejected")), 1);
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 401);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
+}
+
+static void disabled_setup(void)
+{
+    fixture_init();
+    fixture_setting("rule registration_loop", "enabled", "no");
+    fixture_start();
+}
+
+Test(registration_loop_configured, disabled_raises_nothing, .init = disabled_setup,
+     .fini = teardown)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    for (int i = 0; i < 5; i++)
+        challenged(&x, "example.com", 0x11, false, T0 + (uint64_t)i * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+static void override_setup(void)
+{
+    fixture_init();
+    fixture_setting("trunk acme", "rule.registration_loop.challenges", "5");
+    fixture_start();
+}
+
+Test(registration_loop_configured, per_trunk_override_changes_the_threshold, .init = override_setup,
+     .fini = teardown)
+{
+    struct reg_exchange to_trunk = {ACME_IP, 0};
+    for (int i = 0; i < 4; i++)
+        challenged(&to_trunk, NULL, 0, false, T0 + (uint64_t)i * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0, "acme needs 5 challenges");
+    challenged(&to_trunk, NULL, 0, false, T0 + 4 * SEC);
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_str_eq(str_field(ev, "trunk"), "acme");
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 5);
+    cr_assert_str_eq(str_field(ev, "registrar"), "203.0.113.10:5060");
+    /* The default (3) still holds for a registrar that is not acme. */
+    struct reg_exchange to_pbx = {PBX_IP, 0};
+    for (int i = 0; i < 3; i++)
+        challenged(&to_pbx, NULL, 0, false, T0 + (uint64_t)(10 + i) * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "registration_loop"), 2);
+    json_t *ev2 = event_capture_find(fx.events, "registration_loop", 1);
+    cr_assert_eq(json_integer_value(field(ev2, "challenges")), 3);
+    cr_assert(json_is_null(field(ev2, "trunk")));
+}
+
+/* ---- the settings machinery ---- */
+
+static bool validate(char *err, size_t len)
+{
+    return rules_validate(&fx.settings, &fx.trunks, err, len);
+}
+
+static void settings_fini(void)
+{
+    event_bus_destroy(&fx.bus);
+    timerq_destroy(&fx.timers);
+}
+
+Test(rules_settings, reports_file_and_line, .init = fixture_init, .fini = settings_fini)
+{
+    char err[512];
+    fixture_setting("rule registration_loop", "window_s", "30");
+    cr_assert(validate(err, sizeof(err)), "%s", err);
+
+    fixture_setting("rule no_such_rule", "x", "1");
+    cr_assert_not(validate(err, sizeof(err)));
+    cr_assert_not_null(strstr(err, "test.conf:2: unknown rule [rule no_such_rule]"), "%s", err);
+    cr_assert_not_null(strstr(err, "registration_loop"), "lists the rules: %s", err);
+
+    fx.settings.count = 1;
+    fixture_setting("rule trunk_health", "failurez", "3");
+    cr_assert_not(validate(err, sizeof(err)));
+    cr_assert_not_null(strstr(err, "test.conf:2: unknown key 'failurez' for rule trunk_health"),
+                       "%s", err);
+    cr_assert_not_null(strstr(err, "options_timeout_s"), "lists the keys: %s", err);
+
+    fx.settings.count = 1;
+    fixture_setting("rule registration_loop", "challenges", "1");
+    cr_assert_not(validate(err, sizeof(err)));
+    cr_assert_not_null(strstr(err, "test.conf:2: challenges = '1' must be a number from 2 to"),
+                       "%s", err);
+
+    fx.settings.count = 1;
+    fixture_setting("rule codec_mismatch", "check_answers", "maybe");
+    cr_assert_not(validate(err, sizeof(err)));
+    cr_assert_not_null(strstr(err, "test.conf:2:"), "%s", err);
+
+    fx.settings.count = 1;
+    fixture_setting("trunk nosuch", "rule.trunk_health.failures", "3");
+    cr_assert_not(validate(err, sizeof(err)));
+    cr_assert_not_null(strstr(err, "test.conf:2: [trunk nosuch] is not a configured trunk"), "%s",
+                       err);
+
+    fx.settings.count = 1;
+    fixture_setting("trunk acme", "rule.trunk_health.failures", "2");
+    cr_assert(validate(err, sizeof(err)), "%s", err);
+}
+
+/* ---- end-to-end on public captures with a known truth ---- */
+
+/* sngrep's aaa.pcap: a softphone at 192.168.1.2 registering three accounts at
+ * 212.242.33.35. voi18063 is challenged (401), answers, and is refused with
+ * "403 Wrong password" at 49.6 s: that is the loop, raised at once. The
+ * later challenges of each AOR are either followed by a 200 or fall more
+ * than 60 s apart, so nothing else is raised with the defaults. */
+Test(registration_loop_e2e, sngrep_aaa_wrong_password)
+{
+    char path[1024];
+    if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
+        return;
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, NULL);
+    cr_assert_eq(e2e_count(&run, "registration_loop"), 1);
+    json_t *ev = e2e_find(&run, "registration_loop", 0);
+    cr_assert_str_eq(str_field(ev, "ts"), "2005-07-04T09:33:10.455801Z");
+    cr_assert_str_eq(str_field(ev, "severity"), "warning");
+    cr_assert_str_eq(str_field(ev, "aor"), "voi18063@sip.cybercity.dk");
+    cr_assert_str_eq(str_field(ev, "registrar"), "212.242.33.35:5060");
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
+    cr_assert_str_eq(str_field(ev, "realm_challenge"), "sip.cybercity.dk");
+    cr_assert_str_eq(str_field(ev, "realm_response"), "sip.cybercity.dk");
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
+    cr_assert(json_is_null(field(ev, "trunk")));
+    e2e_free(&run);
+}
+
+/* With 403 only counting and a two-minute window, the capture holds two
+ * loops: voi18063 (401, 403, 401 within 107 s) and voi18062 (three 401s
+ * within 91 s before its 200). */
+Test(registration_loop_e2e, sngrep_aaa_wider_window)
+{
+    char path[1024], conf[64];
+    if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
+        return;
+    e2e_config("[rule registration_loop]\nwindow_s = 120\nforbidden_raises = 0\n", conf,
+               sizeof(conf));
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, conf);
+    unlink(conf);
+    cr_assert_eq(e2e_count(&run, "registration_loop"), 2);
+    json_t *a = e2e_find(&run, "registration_loop", 0);
+    cr_assert_str_eq(str_field(a, "aor"), "voi18063@sip.cybercity.dk");
+    cr_assert_str_eq(str_field(a, "ts"), "2005-07-04T09:34:40.330692Z");
+    cr_assert_eq(json_integer_value(field(a, "challenges")), 3);
+    cr_assert_eq(json_integer_value(field(a, "rejected")), 1);
+    json_t *b = e2e_find(&run, "registration_loop", 1);
+    cr_assert_str_eq(str_field(b, "aor"), "voi18062@sip.cybercity.dk");
+    cr_assert_str_eq(str_field(b, "ts"), "2005-07-04T09:38:59.047813Z");
+    cr_assert(json_is_null(field(b, "hint")));
+    e2e_free(&run);
+}
+
+/* sipnab's sip-auth-failure: REGISTER -> 401 -> REGISTER with credentials
+ * -> 403, then the same for a SUBSCRIBE. Decision: the REGISTER is one
+ * registration_loop (credentials_rejected, 2 attempts); the SUBSCRIBE is
+ * neither a registration nor a call, so it gives nothing. */
+Test(registration_loop_e2e, sipnab_auth_failure)
+{
+    char path[1024];
+    if (!e2e_public_pcap("sipnab__tests__pcap-samples__sip-auth-failure.pcapng", path,
+                         sizeof(path)))
+        return;
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, NULL);
+    cr_assert_eq(run.count, 1, "only the registration_loop");
+    json_t *ev = e2e_find(&run, "registration_loop", 0);
+    cr_assert_not_null(ev);
+    cr_assert_str_eq(str_field(ev, "aor"), "telephone1@172.16.98.101");
+    cr_assert_str_eq(str_field(ev, "registrar"), "172.16.98.101:5060");
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
+    cr_assert_str_eq(str_field(ev, "hint"), "credentials_rejected");
+    cr_assert_str_eq(str_field(ev, "realm_challenge"), "asterisk");
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
+    e2e_free(&run);
+}

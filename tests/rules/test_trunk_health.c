@@ -1,0 +1,351 @@
+/*
+ * Tests of rules/trunk_health.c: trunk_down after consecutive INVITE
+ * failures, unanswered OPTIONS and lost registrations, trunk_up on recovery,
+ * peers without a configured trunk, trunk_failover, per-trunk overrides, and
+ * the caps on its tables.
+ */
+#include "tests/rules/signalling_fixture.h"
+
+TestSuite(trunk_health, .init = setup, .fini = teardown);
+
+/* An outbound call (PBX -> dst) that ends with `status` (0: no response at
+ * all, left to timer B). */
+static void call_to(const char *dst, const char *id, int status, uint64_t ts)
+{
+    invite(id, 1, "b1", PBX_IP, dst, ts);
+    if (status)
+        invite_response(id, 1, status, dst, PBX_IP, ts + 20000);
+    else
+        timerq_advance(&fx.timers, ts + 33 * SEC);
+}
+
+static void failing_calls(const char *dst, int status, int n, uint64_t t0)
+{
+    for (int i = 0; i < n; i++) {
+        char id[48];
+        snprintf(id, sizeof(id), "f-%d-%d-%llu", status, i, (unsigned long long)t0);
+        call_to(dst, id, status, t0 + (uint64_t)i * 40 * SEC);
+    }
+}
+
+static json_t *health(const char *type, size_t n)
+{
+    json_t *ev = event_capture_find(fx.events, type, n);
+    cr_assert_not_null(ev, "no %s #%zu in %s", type, n, event_capture_types(fx.events));
+    return ev;
+}
+
+static void assert_down(json_t *ev, const char *trunk, const char *reason, long failures)
+{
+    cr_assert_str_eq(str_field(ev, "severity"), "error");
+    if (trunk)
+        cr_assert_str_eq(str_field(ev, "trunk"), trunk);
+    else
+        cr_assert(json_is_null(field(ev, "trunk")));
+    cr_assert_str_eq(str_field(ev, "reason"), reason);
+    cr_assert_eq(json_integer_value(field(ev, "failures")), failures);
+}
+
+Test(trunk_health, five_503s_take_the_trunk_down)
+{
+    failing_calls(ACME_IP, 503, 4, T0);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 0);
+    failing_calls(ACME_IP, 503, 1, T0 + 1000 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 1);
+    assert_down(health("trunk_down", 0), "acme", "503", 5);
+    /* Down once: more failures do not raise it again. */
+    failing_calls(ACME_IP, 503, 3, T0 + 2000 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 1);
+}
+
+Test(trunk_health, invite_timeouts)
+{
+    failing_calls(ACME_IP, 0, 5, T0);
+    assert_down(health("trunk_down", 0), "acme", "invite_timeout", 5);
+}
+
+Test(trunk_health, mixed_failures_are_consecutive_failures)
+{
+    call_to(ACME_IP, "m1", 503, T0);
+    call_to(ACME_IP, "m2", 500, T0 + SEC);
+    call_to(ACME_IP, "m3", 0, T0 + 2 * SEC);
+    call_to(ACME_IP, "m4", 408, T0 + 40 * SEC);
+    call_to(ACME_IP, "m5", 502, T0 + 41 * SEC);
+    assert_down(health("trunk_down", 0), "acme", "consecutive_failures", 5);
+}
+
+Test(trunk_health, recovers_with_an_answered_call)
+{
+    failing_calls(ACME_IP, 503, 5, T0);
+    call_to(ACME_IP, "ok-1", 200, T0 + 1000 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events) + strlen(event_capture_types(fx.events)) -
+                         strlen("trunk_down,call_fail,call_end,call_start,call_answer,trunk_up"),
+                     "trunk_down,call_fail,call_end,call_start,call_answer,trunk_up");
+    json_t *up = health("trunk_up", 0);
+    cr_assert_str_eq(str_field(up, "severity"), "notice");
+    cr_assert_str_eq(str_field(up, "trunk"), "acme");
+    cr_assert_str_eq(str_field(up, "reason"), "invite_answered");
+    cr_assert_eq(json_integer_value(field(up, "failures")), 5);
+    /* Re-armed: five more failures take it down again. */
+    failing_calls(ACME_IP, 503, 5, T0 + 2000 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 2);
+}
+
+Test(trunk_health, a_non_failure_answer_breaks_the_run)
+{
+    failing_calls(ACME_IP, 503, 4, T0);
+    call_to(ACME_IP, "nf-404", 404, T0 + 500 * SEC);
+    failing_calls(ACME_IP, 503, 4, T0 + 1000 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 0);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_up"), 0);
+}
+
+Test(trunk_health, an_answered_call_on_a_healthy_trunk_is_quiet)
+{
+    call_to(ACME_IP, "ok-only", 200, T0);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_up"), 0);
+}
+
+Test(trunk_health, inbound_failures_are_not_the_trunks)
+{
+    for (int i = 0; i < 6; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "in-%d", i);
+        invite(id, 1, "b1", ACME_IP, PBX_IP, T0 + (uint64_t)i * SEC);
+        invite_response(id, 1, 503, PBX_IP, ACME_IP, T0 + (uint64_t)i * SEC + 1000);
+    }
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 0);
+}
+
+Test(trunk_health, peer_address_without_a_trunk)
+{
+    failing_calls("198.51.100.40", 503, 5, T0);
+    json_t *ev = health("trunk_down", 0);
+    assert_down(ev, NULL, "503", 5);
+    cr_assert_str_eq(str_field(ev, "peer"), "198.51.100.40");
+}
+
+/* ---- OPTIONS ---- */
+
+static void options(const char *id, uint32_t cseq, const char *src, const char *dst, uint64_t ts)
+{
+    struct sip_msg m = msg_new(id, SIP_METHOD_OPTIONS, cseq);
+    msg_request(&m, "bo");
+    feed_at(&m, src, dst, ts);
+}
+
+static void options_answer(const char *id, uint32_t cseq, int status, const char *src,
+                           const char *dst, uint64_t ts)
+{
+    struct sip_msg m = msg_new(id, SIP_METHOD_OPTIONS, cseq);
+    msg_response(&m, status, "to");
+    feed_at(&m, src, dst, ts);
+}
+
+Test(trunk_health, unanswered_options_then_answered)
+{
+    options("opt-1", 1, PBX_IP, ACME_IP, T0);
+    timerq_advance(&fx.timers, T0 + 31 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+    timerq_advance(&fx.timers, T0 + 33 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "trunk_down");
+    json_t *down = health("trunk_down", 0);
+    assert_down(down, "acme", "options_timeout", 1);
+    cr_assert_null(json_object_get(down, "call_id"));
+    /* A late answer to the expired OPTIONS changes nothing... */
+    options_answer("opt-1", 1, 200, ACME_IP, PBX_IP, T0 + 34 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 1);
+    /* ...the next keepalive answered brings it up. */
+    options("opt-1", 2, PBX_IP, ACME_IP, T0 + 60 * SEC);
+    options_answer("opt-1", 2, 200, ACME_IP, PBX_IP, T0 + 60 * SEC + 30000);
+    cr_assert_str_eq(event_capture_types(fx.events), "trunk_down,trunk_up");
+    json_t *up = health("trunk_up", 0);
+    cr_assert_str_eq(str_field(up, "reason"), "options_answered");
+    cr_assert_str_eq(str_field(up, "trunk"), "acme");
+}
+
+Test(trunk_health, answered_options_are_quiet)
+{
+    for (uint32_t i = 0; i < 10; i++) {
+        uint64_t t = T0 + (uint64_t)i * 30 * SEC;
+        options("opt-q", i + 1, PBX_IP, ACME_IP, t);
+        options("opt-q", i + 1, PBX_IP, ACME_IP, t + 500000); /* retransmission */
+        options_answer("opt-q", i + 1, i % 2 ? 200 : 404, ACME_IP, PBX_IP, t + SEC);
+    }
+    timerq_advance(&fx.timers, T0 + 1000 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+Test(trunk_health, options_from_a_trunk_tell_nothing_about_it)
+{
+    options("opt-in", 1, ACME_IP, PBX_IP, T0);
+    timerq_advance(&fx.timers, T0 + 100 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+static void options_override_setup(void)
+{
+    fixture_init();
+    fixture_setting("trunk acme", "rule.trunk_health.options_timeout_s", "5");
+    fixture_start();
+}
+
+Test(trunk_health_configured, per_trunk_options_timeout, .init = options_override_setup,
+     .fini = teardown)
+{
+    options("opt-a", 1, PBX_IP, ACME_IP, T0);
+    options("opt-b", 1, PBX_IP, BETA_IP, T0);
+    timerq_advance(&fx.timers, T0 + 6 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "trunk_down");
+    cr_assert_str_eq(str_field(health("trunk_down", 0), "trunk"), "acme");
+    timerq_advance(&fx.timers, T0 + 33 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 2);
+    cr_assert_str_eq(str_field(health("trunk_down", 1), "trunk"), "beta");
+}
+
+Test(trunk_health, pending_options_and_peers_are_capped)
+{
+    /* 4097 keepalives to 4097 distinct addresses, none answered yet. */
+    for (unsigned i = 0; i <= 4096; i++) {
+        char ip[32], id[32];
+        snprintf(ip, sizeof(ip), "10.%u.%u.1", i / 256, i % 256);
+        snprintf(id, sizeof(id), "cap-%u", i);
+        options(id, 1, PBX_IP, ip, T0 + i);
+    }
+    cr_assert_eq(counters_get(&fx.counters, "rules.trunk_health_options_evicted"), 1);
+    cr_assert_eq(counters_get(&fx.counters, "rules.trunk_health_peers_evicted"), 1);
+}
+
+/* ---- registrations ---- */
+
+static void trunk_register(uint32_t cseq, int status, int64_t expires, const char *registrar,
+                           const char *client, uint64_t ts)
+{
+    struct sip_msg m = msg_new("treg@pbx", SIP_METHOD_REGISTER, cseq);
+    msg_request(&m, "br");
+    snprintf(m.to_user, sizeof(m.to_user), "pbx");
+    snprintf(m.to_host, sizeof(m.to_host), "provider.example");
+    feed_at(&m, client, registrar, ts);
+    msg_response(&m, status, "rt");
+    m.expires = expires;
+    feed_at(&m, registrar, client, ts + 30000);
+}
+
+Test(trunk_health, registration_lost_and_regained)
+{
+    trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
+    timerq_advance(&fx.timers, T0 + 64 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0, "within the grace period");
+    timerq_advance(&fx.timers, T0 + 66 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "trunk_down");
+    assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
+    trunk_register(2, 200, 60, ACME_IP, PBX_IP, T0 + 100 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "trunk_down,trunk_up");
+    cr_assert_str_eq(str_field(health("trunk_up", 0), "reason"), "registered");
+}
+
+Test(trunk_health, refreshed_registration_is_quiet)
+{
+    for (uint32_t i = 0; i < 5; i++)
+        trunk_register(i + 1, 200, 60, ACME_IP, PBX_IP, T0 + (uint64_t)i * 50 * SEC);
+    timerq_advance(&fx.timers, T0 + 230 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+    /* Un-REGISTER (expires 0): nothing is expected any more. */
+    trunk_register(6, 200, 0, ACME_IP, PBX_IP, T0 + 240 * SEC);
+    timerq_advance(&fx.timers, T0 + 1000 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+Test(trunk_health, failed_refresh_loses_the_registration)
+{
+    trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
+    trunk_register(2, 403, -1, ACME_IP, PBX_IP, T0 + 50 * SEC);
+    timerq_advance(&fx.timers, T0 + 70 * SEC);
+    assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
+}
+
+Test(trunk_health, phone_registrations_to_the_pbx_are_not_followed)
+{
+    trunk_register(1, 200, 60, PBX_IP, PHONE_IP, T0);
+    timerq_advance(&fx.timers, T0 + 1000 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+/* ---- failover ---- */
+
+static void numbered_call(const char *id, const char *dst, const char *number, int status,
+                          uint64_t ts)
+{
+    struct sip_msg m = msg_new(id, SIP_METHOD_INVITE, 1);
+    msg_request(&m, "bf");
+    snprintf(m.to_user, sizeof(m.to_user), "%s", number);
+    feed_at(&m, PBX_IP, dst, ts);
+    msg_response(&m, status, "tt");
+    feed_at(&m, dst, PBX_IP, ts + 20000);
+}
+
+Test(trunk_health, failover_to_another_trunk)
+{
+    numbered_call("fo-1", ACME_IP, "+4930123", 503, T0);
+    numbered_call("fo-2", BETA_IP, "+4930123", 200, T0 + 2 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_failover"), 1);
+    json_t *ev = health("trunk_failover", 0);
+    cr_assert_str_eq(str_field(ev, "severity"), "warning");
+    cr_assert_str_eq(str_field(ev, "from_trunk"), "acme");
+    cr_assert_str_eq(str_field(ev, "to_trunk"), "beta");
+    cr_assert_str_eq(str_field(ev, "trunk"), "beta");
+    cr_assert_str_eq(str_field(ev, "failed_call_id"), "fo-1");
+    cr_assert_str_eq(str_field(ev, "call_id"), "fo-2");
+    cr_assert_str_eq(str_field(ev, "number"), "+4930123");
+}
+
+Test(trunk_health, no_failover_when_not_a_retry)
+{
+    numbered_call("nf-1", ACME_IP, "+4930123", 503, T0);
+    numbered_call("nf-2", ACME_IP, "+4930123", 200, T0 + SEC);      /* same trunk */
+    numbered_call("nf-3", BETA_IP, "+4930999", 200, T0 + 2 * SEC);  /* another number */
+    numbered_call("nf-4", BETA_IP, "+4930123", 200, T0 + 15 * SEC); /* too late */
+    numbered_call("nf-5", ACME_IP, "+4930555", 486, T0 + 20 * SEC); /* busy: callee's choice */
+    numbered_call("nf-6", BETA_IP, "+4930555", 200, T0 + 21 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_failover"), 0, "%s",
+                 event_capture_types(fx.events));
+}
+
+static void failures_override_setup(void)
+{
+    fixture_init();
+    fixture_setting("trunk beta", "rule.trunk_health.failures", "2");
+    fixture_setting("rule trunk_health", "failover_window_s", "30");
+    fixture_start();
+}
+
+Test(trunk_health_configured, per_trunk_failures_and_global_window, .init = failures_override_setup,
+     .fini = teardown)
+{
+    failing_calls(BETA_IP, 503, 2, T0);
+    assert_down(health("trunk_down", 0), "beta", "503", 2);
+    failing_calls(ACME_IP, 503, 4, T0 + 1000 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 1, "acme keeps 5");
+    numbered_call("w-1", ACME_IP, "+4930123", 503, T0 + 2000 * SEC);
+    numbered_call("w-2", BETA_IP, "+4930123", 200, T0 + 2020 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_failover"), 1);
+}
+
+static void disabled_setup(void)
+{
+    fixture_init();
+    fixture_setting("rule trunk_health", "enabled", "no");
+    fixture_start();
+}
+
+Test(trunk_health_configured, disabled_raises_nothing, .init = disabled_setup, .fini = teardown)
+{
+    failing_calls(ACME_IP, 503, 6, T0);
+    options("opt-d", 1, PBX_IP, ACME_IP, T0 + 500 * SEC);
+    timerq_advance(&fx.timers, T0 + 600 * SEC);
+    numbered_call("d-1", ACME_IP, "+1", 503, T0 + 700 * SEC);
+    numbered_call("d-2", BETA_IP, "+1", 200, T0 + 701 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 0);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_failover"), 0);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_up"), 0);
+}
