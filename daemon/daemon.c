@@ -553,8 +553,8 @@ void daemon_destroy(struct siptap *d)
     /* The table first: freeing it tells the detectors (call_freed) to drop
      * their per-call state, which needs the detectors still alive. */
     call_table_free(d->calls);
-    rules_free(d->rules);
     callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
+    rules_free(d->rules);
     metrics_server_free(d->metrics);
     notify_stop(&d->notify);
     if (d->sip)

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,4 +184,60 @@ Test(callcap, call_ids_become_safe_distinct_file_names)
     cr_assert_lt(strlen(a), sizeof(a));
     callcap_sanitise("", a, sizeof(a));
     cr_assert_gt(strlen(a), 0);
+}
+
+/* A real detector alert on a public capture: one_way_audio on the heplify
+ * RTP/RTCP sample must point at a capture holding that call's SIP and RTP. */
+Test(callcap, real_one_way_audio_alert_on_a_public_capture)
+{
+    const char *pcaps = getenv("SIPTAP_PUBLIC_PCAPS");
+    char pcap[512];
+    snprintf(pcap, sizeof(pcap), "%s/heplify__example__pcap__rtp_rtcp_sip_ipv4_udp.pcap",
+             pcaps ? pcaps : "");
+    if (!pcaps || access(pcap, R_OK) != 0)
+        cr_skip_test("public captures not available (SIPTAP_PUBLIC_PCAPS)");
+    char conf[256], events[256], text[400], out[300], err[256];
+    snprintf(conf, sizeof(conf), "%s/siptap.conf", dir);
+    snprintf(events, sizeof(events), "%s/events.jsonl", dir);
+    snprintf(err, sizeof(err), "%s/stderr", dir);
+    snprintf(text, sizeof(text), "[capture]\ndir = %s/caps\n", dir);
+    cr_assert(ops_write_file(conf, text));
+    snprintf(out, sizeof(out), "file:%s", events);
+    char *argv[] = {(char *)ops_siptapd(), "-c", conf, "-r", pcap, "-o", out, NULL};
+    cr_assert_eq(ops_run(argv, NULL, err), 0, "%s", ops_read_file(err));
+    FILE *f = fopen(events, "r");
+    cr_assert(f);
+    char line[65536];
+    json_t *alert = NULL;
+    while (!alert && fgets(line, sizeof(line), f)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        if (ev && strcmp(json_string_value(json_object_get(ev, "type")), "one_way_audio") == 0)
+            alert = ev;
+        else
+            json_decref(ev);
+    }
+    fclose(f);
+    if (!alert)
+        cr_skip_test("the one_way_audio detector did not fire on this capture");
+    const char *path = json_string_value(json_object_get(alert, "capture_path"));
+    cr_assert(path, "one_way_audio carries no capture_path");
+    const char *call_id = json_string_value(json_object_get(alert, "call_id"));
+    char stem[160];
+    callcap_sanitise(call_id, stem, sizeof(stem));
+    cr_assert(strstr(path, stem), "%s is not named after %s", path, call_id);
+    char ebuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline(path, ebuf);
+    cr_assert(p, "capture does not open: %s", ebuf);
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    int frames = 0, with_call_id = 0;
+    while (pcap_next_ex(p, &h, &data) == 1) {
+        frames++;
+        if (memmem(data, h->caplen, call_id, strlen(call_id)))
+            with_call_id++;
+    }
+    pcap_close(p);
+    cr_assert_gt(with_call_id, 0, "no SIP message of the call in the capture");
+    cr_assert_gt(frames - with_call_id, 0, "no media frames in the capture");
+    json_decref(alert);
 }
