@@ -22,11 +22,15 @@
  * event per episode: the direction re-arms when a packet newer than the
  * event arrives, or when the SDP changes (a new media session).
  *
- * Hints, most specific first, about the silent party (the sender of the
- * silent direction): nat_private_sdp (its SDP address is private, its
- * signalling public), sdp_address_mismatch (media of the call came from an
- * address other than its sender's SDP said), no_rtp_from_party (it never sent
- * any RTP in this call).
+ * Hints, most specific first: nat_private_sdp (a party of the silent
+ * direction announced a private SDP address while its signalling comes from a
+ * public one — the receiver first, because media sent to a private address
+ * behind someone else's NAT is the classic missing external_media_address;
+ * then the sender, the silent party itself), sdp_address_mismatch (media of
+ * the call came from an address other than its sender's SDP said),
+ * no_rtp_from_party (the silent party never sent any RTP in this call).
+ * sdp_addr is the SDP endpoint the hint points at: the private one for
+ * nat_private_sdp, else the silent party's.
  */
 #include "rules/rules.h"
 
@@ -131,11 +135,23 @@ static json_t *path_json(const struct endpoint *src, const struct endpoint *dst)
     return o;
 }
 
+static bool private_behind_nat(const struct call_party *p)
+{
+    return p->sdp.present && net_addr_is_private(&p->sdp.addr) && p->signalling.addr.family &&
+           !net_addr_is_private(&p->signalling.addr);
+}
+
+/* The party whose SDP the hint is about (see the top comment). */
+static int hinted_party(const struct call *c, int silent)
+{
+    if (private_behind_nat(&c->party[1 - silent]))
+        return 1 - silent;
+    return silent;
+}
+
 static const char *hint_for(const struct call *c, int silent)
 {
-    const struct call_party *p = &c->party[silent];
-    if (p->sdp.present && net_addr_is_private(&p->sdp.addr) && p->signalling.addr.family &&
-        !net_addr_is_private(&p->signalling.addr))
+    if (private_behind_nat(&c->party[hinted_party(c, silent)]))
         return "nat_private_sdp";
     if (c->media[silent].sdp_address_mismatch || c->media[1 - silent].sdp_address_mismatch)
         return "sdp_address_mismatch";
@@ -169,7 +185,10 @@ static void raise_event(struct owa_call *st, int silent, uint64_t silent_since, 
                         json_real((double)((now - silent_since + 500) / 1000) / 1000.0));
     const char *hint = hint_for(c, silent);
     json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
-    json_object_set_new(ev, "sdp_addr", endpoint_json(&sdp_silent));
+    int hinted = hinted_party(c, silent);
+    struct endpoint sdp_hinted = {.addr = c->party[hinted].sdp.addr,
+                                  .port = c->party[hinted].sdp.port};
+    json_object_set_new(ev, "sdp_addr", endpoint_json(&sdp_hinted));
     json_object_set_new(ev, "silent_party",
                         json_string(silent == CALL_CALLER ? "caller" : "callee"));
     json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
