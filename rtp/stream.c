@@ -36,6 +36,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -86,14 +87,21 @@ void rtp_stream_set_codec(struct rtp_stream *s, const char *name, uint32_t clock
 
 bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name, uint32_t clock_rate)
 {
-    struct rtp_payload_map *m = NULL;
-    for (size_t i = 0; i < s->payload_map_count; i++)
-        if (s->payload_map[i].pt == pt)
-            m = &s->payload_map[i];
-    if (!m) {
-        if (s->payload_map_count >= RTP_STREAM_MAX_MAPPED)
+    if (!s->maps) {
+        s->maps = calloc(1, sizeof(*s->maps));
+        if (!s->maps)
             return false;
-        m = &s->payload_map[s->payload_map_count++];
+        s->owns_maps = true;
+    }
+    struct rtp_payload_maps *ms = s->maps;
+    struct rtp_payload_map *m = NULL;
+    for (size_t i = 0; i < ms->count; i++)
+        if (ms->map[i].pt == pt)
+            m = &ms->map[i];
+    if (!m) {
+        if (ms->count >= RTP_STREAM_MAX_MAPPED)
+            return false;
+        m = &ms->map[ms->count++];
     }
     m->pt = pt;
     copy_name(m->name, sizeof(m->name), name);
@@ -102,11 +110,21 @@ bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name, 
     return true;
 }
 
+void rtp_stream_release(struct rtp_stream *s)
+{
+    if (s->owns_maps)
+        free(s->maps);
+    s->maps = NULL;
+    s->owns_maps = false;
+}
+
 static const struct rtp_payload_map *find_mapping(const struct rtp_stream *s, uint8_t pt)
 {
-    for (size_t i = 0; i < s->payload_map_count; i++)
-        if (s->payload_map[i].pt == pt)
-            return &s->payload_map[i];
+    if (!s->maps)
+        return NULL;
+    for (size_t i = 0; i < s->maps->count; i++)
+        if (s->maps->map[i].pt == pt)
+            return &s->maps->map[i];
     return NULL;
 }
 
@@ -330,8 +348,6 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
             s->jitter_mean_ms = (s->jitter_mean_ms * (n - 1) + current_jitter) / n;
             if (s->min_jitter_ms == -1 || s->jitter_ms < s->min_jitter_ms)
                 s->min_jitter_ms = s->jitter_ms;
-            s->jitter_sum_ms += s->jitter_ms;
-            s->jitter_count++;
         }
     }
 
@@ -344,7 +360,6 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
         s->problem = true;
     if (in_time) {
         s->ws_time_ms = now_ms;
-        s->last_arrival_s = now_ms / 1000.0;
     }
     s->last_rtp_ts = h->timestamp;
     s->last_seq = h->seq;
