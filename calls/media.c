@@ -230,6 +230,10 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     struct rtp_flow *f = rtp_flow_find(&t->flows, &src, &dst);
     if (f) {
         struct call *c = f->owner;
+        /* The call's media line is written last but missed first: 20,000
+         * interleaved flows leave it cold. Asking for it now overlaps that
+         * miss with the stream update instead of paying it after. */
+        __builtin_prefetch(&c->media[f->party], 1);
         if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
             (*t->c_rtcp_matched)++;
             attach_rtcp(c, pkt->payload, pkt->payload_len);
