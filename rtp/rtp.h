@@ -122,14 +122,15 @@ struct rtp_stream {
     double delta_ms, max_delta_ms, min_delta_ms, mean_delta_ms;
     struct rtp_payload_maps *maps; /* NULL: no dynamic types mapped */
 
-    /* Warm: counters of events that some packets have. */
-    uint64_t duplicates, out_of_order, seq_resets, marker_packets, cn_packets;
-    uint64_t loss_bursts;      /* runs of consecutive lost packets */
-    uint64_t gap_lost;         /* packets missing from gaps, refilled by late ones */
-    uint64_t seq_errors;       /* Wireshark's "wrong sequence" count */
-    uint64_t wrong_timestamps; /* packets whose RTP timestamp runs backwards */
-    uint64_t pt_changes;       /* regular (non-CN) payload type changes */
-    uint64_t dtmf_events;
+    /* Warm: counters of events that some packets have (32 bits: 2^32
+     * packets is over two years of a 50 packets/s stream). */
+    uint32_t duplicates, out_of_order, seq_resets, marker_packets, cn_packets;
+    uint32_t loss_bursts;      /* runs of consecutive lost packets */
+    uint32_t gap_lost;         /* packets missing from gaps, refilled by late ones */
+    uint32_t seq_errors;       /* Wireshark's "wrong sequence" count */
+    uint32_t wrong_timestamps; /* packets whose RTP timestamp runs backwards */
+    uint32_t pt_changes;       /* regular (non-CN) payload type changes */
+    uint32_t dtmf_events;
     uint32_t last_dtmf_ts;
     uint8_t last_dtmf_event;
     bool dtmf_seen;
@@ -204,13 +205,16 @@ struct rtp_flow {
     } key;
     void *owner;
     uint64_t last_us;
-    struct rtp_flow_extra *extra; /* NULL until needed */
     int party;
-    uint32_t overflow_packets; /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
     uint8_t stream_count;
     uint8_t last_stream; /* index of the stream of the previous packet */
+    /* Offset 64 (flows are line-aligned): the key line, then the hot lines. */
     struct rtp_stream first;
+    struct rtp_flow_extra *extra; /* NULL until needed */
+    uint64_t overflow_packets;    /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
 };
+
+_Static_assert(offsetof(struct rtp_flow, first) == 64, "flow header is one cache line");
 
 /* Stream i (< f->stream_count) of the flow. */
 static inline struct rtp_stream *rtp_flow_stream(struct rtp_flow *f, size_t i)

@@ -206,7 +206,7 @@ static void track_sequence(struct rtp_stream *s, uint16_t seq)
         s->seq_window[1] = 0;
     } else if (d > 0) {
         if (d > 1) {
-            s->gap_lost += (uint64_t)(d - 1);
+            s->gap_lost += (uint32_t)(d - 1);
             s->loss_bursts++;
         }
         window_shift(s, (uint32_t)d);
