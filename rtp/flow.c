@@ -99,7 +99,7 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
     }
     key_make(&f->key, src, dst);
     f->owner = owner;
-    f->party = party;
+    f->party = (int8_t)party;
     if (!hashtab_insert(&t->table, f)) {
         (*t->rejected_full)++;
         free(f);

@@ -45,11 +45,11 @@ uint32_t rtp_static_clock_rate(uint8_t pt);
 /* RTCP: the far end's own view of the stream, from SR/RR report blocks. */
 struct rtcp_view {
     bool seen;
-    uint32_t reporter_ssrc;
     uint8_t fraction_lost; /* last report, /256 */
+    uint32_t reporter_ssrc;
     int32_t cumulative_lost;
+    uint32_t reports;
     double jitter_ms; /* last report, converted with the stream's clock rate */
-    uint64_t reports;
 };
 
 struct rtcp_report_block {
@@ -75,6 +75,9 @@ struct rtcp_packet_info {
 int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out);
 
 #define RTP_STREAM_MAX_MAPPED 8
+/* Codec names: SDP's rtpmap names are at most 15 characters here (calls.h
+ * keeps 16 bytes of them); longer ones are cut. */
+#define RTP_CODEC_NAME_SIZE 20
 
 /* A dynamic payload type known from SDP (rtp_stream_map_payload). */
 struct rtp_payload_map {
@@ -119,7 +122,7 @@ struct rtp_stream {
     double ws_time_ms;      /* arrival of the last in-time-sequence packet */
     double last_nominal_ms; /* RTP timestamp of the last clocked packet, ms */
     double jitter_ms, jitter_max_ms, jitter_mean_ms, min_jitter_ms;
-    double delta_ms, max_delta_ms, min_delta_ms, mean_delta_ms;
+    double max_delta_ms, min_delta_ms, mean_delta_ms;
     struct rtp_payload_maps *maps; /* NULL: no dynamic types mapped */
 
     /* Warm: counters of events that some packets have (32 bits: 2^32
@@ -139,7 +142,7 @@ struct rtp_stream {
 
     /* Cold: reports only. */
     struct endpoint src, dst;
-    char codec[24]; /* from SDP rtpmap when the caller sets it, else static table */
+    char codec[RTP_CODEC_NAME_SIZE]; /* from SDP rtpmap when set, else static table */
     struct rtcp_view rtcp;
 };
 
@@ -189,7 +192,7 @@ uint32_t rtp_name_clock_rate(const char *name);
  * first (an SSRC change). Allocated on first need. */
 struct rtp_flow_extra {
     struct rtp_payload_maps maps;
-    char codec[24];
+    char codec[RTP_CODEC_NAME_SIZE];
     uint32_t clock_rate;
     bool codec_from_sdp;
     struct rtp_stream streams[RTP_FLOW_MAX_STREAMS - 1];
@@ -205,14 +208,16 @@ struct rtp_flow {
     } key;
     void *owner;
     uint64_t last_us;
-    int party;
+    int8_t party;
     uint8_t stream_count;
-    uint8_t last_stream; /* index of the stream of the previous packet */
+    uint8_t last_stream;       /* index of the stream of the previous packet */
+    uint32_t overflow_packets; /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
     /* Offset 64 (flows are line-aligned): the key line, then the hot lines. */
     struct rtp_stream first;
     struct rtp_flow_extra *extra; /* NULL until needed */
-    uint64_t overflow_packets;    /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
 };
+
+_Static_assert(sizeof(struct rtp_flow) == 384, "a flow is six cache lines");
 
 _Static_assert(offsetof(struct rtp_flow, first) == 64, "flow header is one cache line");
 

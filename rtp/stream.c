@@ -316,7 +316,7 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
     uint32_t clock = packet_clock_rate(s, h->payload_type);
     if (clock / 1000 == 0)
         clock = 0; /* Wireshark would divide by zero: no figure at all is better */
-    double current_jitter = 0;
+    double current_jitter = 0, delta_ms = 0;
     if (in_time) {
         uint32_t ticks = h->timestamp - s->first_rtp_ts; /* 32-bit wrap */
         if (clock) {
@@ -324,11 +324,11 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
             double expected = s->ws_time_ms + (nominal - s->last_nominal_ms);
             double diff = fabs(now_ms - expected);
             current_jitter = (15 * s->jitter_ms + diff) / 16;
-            s->delta_ms = now_ms - s->ws_time_ms;
+            delta_ms = now_ms - s->ws_time_ms;
             s->jitter_ms = current_jitter;
             s->last_nominal_ms = nominal;
         } else {
-            s->delta_ms = now_ms - s->ws_time_ms;
+            delta_ms = now_ms - s->ws_time_ms;
         }
     }
 
@@ -337,11 +337,12 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
 
     double n = (double)s->packets; /* packets before this one */
     if (!(flags & (FLAG_MARKER | FLAG_PT_CN | FLAG_WRONG_TIMESTAMP | FLAG_FOLLOW_PT_CN))) {
-        if (s->delta_ms > s->max_delta_ms)
-            s->max_delta_ms = s->delta_ms;
-        if (s->min_delta_ms == -1 || s->delta_ms < s->min_delta_ms)
-            s->min_delta_ms = s->delta_ms;
-        s->mean_delta_ms = (s->mean_delta_ms * (n - 1) + s->delta_ms) / n;
+        /* In time sequence here (else FLAG_WRONG_TIMESTAMP): delta_ms is this packet's. */
+        if (delta_ms > s->max_delta_ms)
+            s->max_delta_ms = delta_ms;
+        if (s->min_delta_ms == -1 || delta_ms < s->min_delta_ms)
+            s->min_delta_ms = delta_ms;
+        s->mean_delta_ms = (s->mean_delta_ms * (n - 1) + delta_ms) / n;
         if (clock) {
             if (s->jitter_ms > s->jitter_max_ms)
                 s->jitter_max_ms = s->jitter_ms;
