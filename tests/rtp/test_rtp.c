@@ -533,6 +533,49 @@ Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
     rtp_flow_table_destroy(&t);
 }
 
+/* A flow keeps one stream inline and allocates the rest (and SDP maps) on
+ * need: SDP set on the flow before and after an SSRC change must reach every
+ * stream, and a single-SSRC flow without SDP must not allocate at all. */
+Test(rtp_flow, lazy_streams_share_the_flows_sdp)
+{
+    struct counters c;
+    counters_init(&c);
+    struct rtp_flow_table t;
+    cr_assert(rtp_flow_table_init(&t, 16, &c));
+    struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000);
+    struct rtp_flow *f = rtp_flow_create(&t, &a, &b, NULL, 1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->party, 1);
+    uint8_t pkt[200];
+    size_t n = make_rtp(pkt, 111, false, 1, 0, 0xa, 80);
+    struct rtp_stream *s1 = rtp_flow_packet(&t, f, pkt, n, T0);
+    cr_assert_eq(s1, &f->first);
+    cr_assert_null(f->extra, "one SSRC and no SDP: nothing allocated");
+    cr_assert_null(s1->maps);
+
+    rtp_flow_set_codec(f, "opus", 48000); /* reaches the existing stream */
+    cr_assert_not_null(f->extra);
+    cr_assert_str_eq(s1->codec, "opus");
+    n = make_rtp(pkt, 111, false, 500, 960, 0xb, 80); /* SSRC change */
+    struct rtp_stream *s2 = rtp_flow_packet(&t, f, pkt, n, T0 + 20 * MS);
+    cr_assert_eq(s2, rtp_flow_stream(f, 1));
+    cr_assert_eq(s2->ssrc, 0xb);
+    cr_assert_str_eq(s2->codec, "opus", "a new stream takes the flow's codec");
+    cr_assert_eq(s2->clock_rate, 48000);
+
+    cr_assert(rtp_flow_map_payload(f, 101, "telephone-event", 8000)); /* after both */
+    cr_assert_eq(s1->maps, s2->maps, "the flow's streams share its map");
+    cr_assert_eq(s1->maps->count, 1);
+    cr_assert_eq(s1->maps->map[0].pt, 101);
+    cr_assert(s1->maps->map[0].telephone_event);
+    /* Back to the first SSRC: found again, not a third stream. */
+    n = make_rtp(pkt, 111, false, 2, 960, 0xa, 80);
+    cr_assert_eq(rtp_flow_packet(&t, f, pkt, n, T0 + 40 * MS), s1);
+    cr_assert_eq(f->stream_count, 2);
+    cr_assert_eq(s1->packets, 2);
+    rtp_flow_table_destroy(&t);
+}
+
 Test(rtp_flow, table_full_and_expiry)
 {
     struct counters c;
