@@ -7,6 +7,14 @@
  * streams for the SSRC (last one first), and the stream update: no allocation
  * except for the flow itself, created by the caller on a flow's first packet.
  *
+ * Size is speed here: with thousands of calls their packets interleave, so
+ * every packet finds its flow cold in memory. A flow is 384 bytes, 64-byte
+ * aligned: one line of key and header, then the first stream, whose fields a
+ * packet touches come first. What few flows need (SDP codec and mapped
+ * payload types, streams after an SSRC change) lives in a separately
+ * allocated rtp_flow_extra, made on first need; its payload map is shared by
+ * all the flow's streams, so mapping the flow maps them all.
+ *
  * Keys are built with memset first: struct endpoint has padding, and the table
  * compares keys as bytes. RTCP that shares the flow (rtcp-mux) is recognised
  * by its packet type and its report blocks are attached to the reverse flow's
