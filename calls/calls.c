@@ -127,7 +127,7 @@ json_t *call_streams_json(const struct call *c)
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
         for (size_t s = 0; s < f->stream_count; s++)
-            json_array_append_new(arr, rtp_stream_to_json(&f->streams[s]));
+            json_array_append_new(arr, rtp_stream_to_json(rtp_flow_stream_const(f, s)));
     }
     return arr;
 }

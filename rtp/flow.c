@@ -7,6 +7,14 @@
  * streams for the SSRC (last one first), and the stream update: no allocation
  * except for the flow itself, created by the caller on a flow's first packet.
  *
+ * Size is speed here: with thousands of calls their packets interleave, so
+ * every packet finds its flow cold in memory. A flow is 384 bytes, 64-byte
+ * aligned: one line of key and header, then the first stream, whose fields a
+ * packet touches come first. What few flows need (SDP codec and mapped
+ * payload types, streams after an SSRC change) lives in a separately
+ * allocated rtp_flow_extra, made on first need; its payload map is shared by
+ * all the flow's streams, so mapping the flow maps them all.
+ *
  * Keys are built with memset first: struct endpoint has padding, and the table
  * compares keys as bytes. RTCP that shares the flow (rtcp-mux) is recognised
  * by its packet type and its report blocks are attached to the reverse flow's
@@ -52,10 +60,16 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
     return true;
 }
 
+static void flow_free(struct rtp_flow *f)
+{
+    free(f->extra);
+    free(f);
+}
+
 static bool free_flow(void *item, void *arg)
 {
     (void)arg;
-    free(item);
+    flow_free(item);
     return true;
 }
 
@@ -82,14 +96,18 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
         (*t->rejected_full)++;
         return NULL;
     }
-    struct rtp_flow *f = calloc(1, sizeof(*f));
+    /* Line-aligned, so the key and the first stream's hot fields take as few
+     * cache lines as they can. */
+    struct rtp_flow *f = aligned_alloc(64, (sizeof(*f) + 63) & ~(size_t)63);
+    if (f)
+        memset(f, 0, sizeof(*f));
     if (!f) {
         (*t->alloc_failed)++;
         return NULL;
     }
     key_make(&f->key, src, dst);
     f->owner = owner;
-    f->party = party;
+    f->party = (int8_t)party;
     if (!hashtab_insert(&t->table, f)) {
         (*t->rejected_full)++;
         free(f);
@@ -101,44 +119,57 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
 void rtp_flow_remove(struct rtp_flow_table *t, struct rtp_flow *f)
 {
     hashtab_remove(&t->table, f);
-    free(f);
+    flow_free(f);
+}
+
+static struct rtp_flow_extra *flow_extra(struct rtp_flow *f)
+{
+    if (!f->extra) {
+        f->extra = calloc(1, sizeof(*f->extra));
+        if (f->extra)
+            for (size_t i = 0; i < f->stream_count; i++)
+                rtp_flow_stream(f, i)->maps = &f->extra->maps;
+    }
+    return f->extra;
 }
 
 void rtp_flow_set_codec(struct rtp_flow *f, const char *name, uint32_t clock_rate)
 {
+    struct rtp_flow_extra *x = flow_extra(f);
+    if (!x)
+        return;
     struct rtp_stream probe;
     rtp_stream_init(&probe, &f->key.src, &f->key.dst, 0);
     rtp_stream_set_codec(&probe, name, clock_rate);
-    memcpy(f->codec, probe.codec, sizeof(f->codec));
-    f->clock_rate = probe.clock_rate;
-    f->codec_from_sdp = true;
+    memcpy(x->codec, probe.codec, sizeof(x->codec));
+    x->clock_rate = probe.clock_rate;
+    x->codec_from_sdp = true;
     for (size_t i = 0; i < f->stream_count; i++)
-        rtp_stream_set_codec(&f->streams[i], name, clock_rate);
+        rtp_stream_set_codec(rtp_flow_stream(f, i), name, clock_rate);
 }
 
 bool rtp_flow_map_payload(struct rtp_flow *f, uint8_t pt, const char *name, uint32_t clock_rate)
 {
+    struct rtp_flow_extra *x = flow_extra(f);
+    if (!x)
+        return false;
+    /* The flow's streams share x->maps: mapping it once maps them all. */
     struct rtp_stream probe;
     rtp_stream_init(&probe, &f->key.src, &f->key.dst, 0);
-    memcpy(probe.payload_map, f->payload_map, sizeof(probe.payload_map));
-    probe.payload_map_count = f->payload_map_count;
-    if (!rtp_stream_map_payload(&probe, pt, name, clock_rate))
-        return false;
-    memcpy(f->payload_map, probe.payload_map, sizeof(f->payload_map));
-    f->payload_map_count = probe.payload_map_count;
-    for (size_t i = 0; i < f->stream_count; i++)
-        rtp_stream_map_payload(&f->streams[i], pt, name, clock_rate);
-    return true;
+    probe.maps = &x->maps;
+    return rtp_stream_map_payload(&probe, pt, name, clock_rate);
 }
 
 static struct rtp_stream *stream_for(struct rtp_flow_table *t, struct rtp_flow *f, uint32_t ssrc)
 {
-    if (f->last_stream < f->stream_count && f->streams[f->last_stream].ssrc == ssrc)
-        return &f->streams[f->last_stream];
+    struct rtp_stream *last = rtp_flow_stream(f, f->last_stream);
+    if (f->last_stream < f->stream_count && last->ssrc == ssrc)
+        return last;
     for (size_t i = 0; i < f->stream_count; i++) {
-        if (f->streams[i].ssrc == ssrc) {
-            f->last_stream = i;
-            return &f->streams[i];
+        struct rtp_stream *s = rtp_flow_stream(f, i);
+        if (s->ssrc == ssrc) {
+            f->last_stream = (uint8_t)i;
+            return s;
         }
     }
     if (f->stream_count >= RTP_FLOW_MAX_STREAMS) {
@@ -146,14 +177,19 @@ static struct rtp_stream *stream_for(struct rtp_flow_table *t, struct rtp_flow *
         (*t->stream_overflow)++;
         return NULL;
     }
-    struct rtp_stream *s = &f->streams[f->stream_count];
+    if (f->stream_count > 0 && !flow_extra(f)) {
+        (*t->alloc_failed)++;
+        return NULL;
+    }
+    struct rtp_stream *s = rtp_flow_stream(f, f->stream_count);
     rtp_stream_init(s, &f->key.src, &f->key.dst, ssrc);
-    memcpy(s->payload_map, f->payload_map, sizeof(s->payload_map));
-    s->payload_map_count = f->payload_map_count;
-    if (f->codec_from_sdp) {
-        memcpy(s->codec, f->codec, sizeof(s->codec));
-        s->clock_rate = f->clock_rate;
-        s->codec_from_sdp = true;
+    if (f->extra) {
+        s->maps = &f->extra->maps;
+        if (f->extra->codec_from_sdp) {
+            memcpy(s->codec, f->extra->codec, sizeof(s->codec));
+            s->clock_rate = f->extra->clock_rate;
+            s->codec_from_sdp = true;
+        }
     }
     f->last_stream = f->stream_count++;
     return s;
@@ -185,8 +221,9 @@ static int attach_blocks(struct rtp_flow *f, const struct rtcp_packet_info *info
     int attached = 0;
     for (size_t b = 0; b < info->block_count; b++) {
         for (size_t i = 0; i < f->stream_count; i++) {
-            if (f->streams[i].ssrc == info->blocks[b].ssrc) {
-                rtp_stream_attach_rtcp(&f->streams[i], &info->blocks[b]);
+            struct rtp_stream *s = rtp_flow_stream(f, i);
+            if (s->ssrc == info->blocks[b].ssrc) {
+                rtp_stream_attach_rtcp(s, &info->blocks[b]);
                 attached++;
             }
         }
@@ -236,7 +273,7 @@ static bool expire_one(void *item, void *arg)
         c->on_evict(f, c->arg);
     (*c->t->evicted)++;
     c->removed++;
-    free(f);
+    flow_free(f);
     return true;
 }
 

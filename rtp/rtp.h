@@ -45,11 +45,11 @@ uint32_t rtp_static_clock_rate(uint8_t pt);
 /* RTCP: the far end's own view of the stream, from SR/RR report blocks. */
 struct rtcp_view {
     bool seen;
-    uint32_t reporter_ssrc;
     uint8_t fraction_lost; /* last report, /256 */
+    uint32_t reporter_ssrc;
     int32_t cumulative_lost;
+    uint32_t reports;
     double jitter_ms; /* last report, converted with the stream's clock rate */
-    uint64_t reports;
 };
 
 struct rtcp_report_block {
@@ -75,68 +75,75 @@ struct rtcp_packet_info {
 int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out);
 
 #define RTP_STREAM_MAX_MAPPED 8
+/* Codec names: SDP's rtpmap names are at most 15 characters here (calls.h
+ * keeps 16 bytes of them); longer ones are cut. */
+#define RTP_CODEC_NAME_SIZE 20
 
+/* A dynamic payload type known from SDP (rtp_stream_map_payload). */
+struct rtp_payload_map {
+    uint8_t pt;
+    bool telephone_event;
+    uint32_t clock_rate;
+    char name[24];
+};
+/* The mapped types of a stream: owned by the flow and shared by its streams,
+ * or by a stand-alone stream (rtp_stream_release frees it). Only streams with
+ * SDP-mapped dynamic types have one, so it is not part of every stream. */
+struct rtp_payload_maps {
+    size_t count;
+    struct rtp_payload_map map[RTP_STREAM_MAX_MAPPED];
+};
+
+/* Laid out for the per-packet path: the fields every packet reads or writes
+ * come first and share a few cache lines; what only reports and rare events
+ * touch comes last. 10,000 calls interleave 20,000 streams, so each packet
+ * lands on cold memory and the number of lines it touches is its cost. */
 struct rtp_stream {
-    struct endpoint src, dst;
+    /* Hot: every packet. */
     uint32_t ssrc;
     uint8_t payload_type; /* first seen (the contract's payload_type) */
-    char codec[24];       /* from SDP rtpmap when the caller sets it, else static table */
-    uint32_t clock_rate;  /* Hz used for jitter; 0 = unknown (no jitter) */
-    uint64_t first_us, last_us;
-
-    /* Wireshark-compatible accounting (see rtp.c for the exact rules). */
+    uint8_t last_pt;
+    int16_t reg_pt; /* last non-CN payload type */
     uint64_t packets;
+    uint64_t first_us, last_us;
+    uint32_t clock_rate; /* Hz used for jitter; 0 = unknown (no jitter) */
     uint32_t first_seq;
     uint32_t max_ext_seq; /* extended highest sequence (with wraps) */
     uint32_t cycles;
-    double jitter_ms, jitter_max_ms, jitter_sum_ms;
-    uint64_t jitter_count;
-    double max_delta_ms;
-    double last_arrival_s;
-    uint32_t last_rtp_ts;
-    double last_transit;
-    bool have_transit;
-
-    /* Beyond Wireshark's figures. */
-    uint64_t duplicates, out_of_order, seq_resets, marker_packets, cn_packets;
-    uint64_t dtmf_events;
-    uint32_t last_dtmf_ts;
-    uint64_t loss_bursts; /* runs of consecutive lost packets */
-    uint64_t pt_seen[4];  /* bitmap of payload types 0..255 */
+    uint32_t ws_seq_num; /* Wireshark's last in-order sequence number */
+    uint32_t first_rtp_ts, last_rtp_ts;
     uint16_t last_seq;
-    struct rtcp_view rtcp;
-
+    bool ws_under;          /* inside a sequence wrap (see stream.c) */
+    bool codec_from_sdp;    /* rtp_stream_set_codec was called */
+    uint64_t seq_window[2]; /* bit i: max_ext_seq - i was received */
+    uint64_t pt_seen[2];    /* bitmap of payload types 0..127 */
     /* Wireshark's per-stream state (ui/tap-rtp-analysis.c), times in ms since
      * the stream's first packet. */
-    uint32_t ws_seq_num; /* last in-order sequence number */
-    bool ws_under;       /* inside a sequence wrap (see rtp.c) */
-    uint32_t first_rtp_ts;
     double ws_time_ms;      /* arrival of the last in-time-sequence packet */
     double last_nominal_ms; /* RTP timestamp of the last clocked packet, ms */
-    uint8_t last_pt;
-    int16_t reg_pt; /* last non-CN payload type */
-    double delta_ms, min_delta_ms, mean_delta_ms, min_jitter_ms, jitter_mean_ms;
-    uint64_t seq_errors;       /* Wireshark's "wrong sequence" count */
-    uint64_t wrong_timestamps; /* packets whose RTP timestamp runs backwards */
-    uint64_t pt_changes;       /* regular (non-CN) payload type changes */
-    bool problem;              /* Wireshark's "Problems?" X */
+    double jitter_ms, jitter_max_ms, jitter_mean_ms, min_jitter_ms;
+    double max_delta_ms, min_delta_ms, mean_delta_ms;
+    struct rtp_payload_maps *maps; /* NULL: no dynamic types mapped */
 
-    /* Duplicate / reorder window over extended sequence numbers. */
-    uint64_t seq_window[2]; /* bit i: max_ext_seq - i was received */
-    bool in_loss_burst;
-    uint64_t gap_lost; /* packets missing from gaps, refilled by late ones */
-
-    /* Dynamic payload types known from SDP (rtp_stream_map_payload). */
-    struct rtp_payload_map {
-        uint8_t pt;
-        bool telephone_event;
-        uint32_t clock_rate;
-        char name[24];
-    } payload_map[RTP_STREAM_MAX_MAPPED];
-    size_t payload_map_count;
-    bool codec_from_sdp; /* rtp_stream_set_codec was called */
+    /* Warm: counters of events that some packets have (32 bits: 2^32
+     * packets is over two years of a 50 packets/s stream). */
+    uint32_t duplicates, out_of_order, seq_resets, marker_packets, cn_packets;
+    uint32_t loss_bursts;      /* runs of consecutive lost packets */
+    uint32_t gap_lost;         /* packets missing from gaps, refilled by late ones */
+    uint32_t seq_errors;       /* Wireshark's "wrong sequence" count */
+    uint32_t wrong_timestamps; /* packets whose RTP timestamp runs backwards */
+    uint32_t pt_changes;       /* regular (non-CN) payload type changes */
+    uint32_t dtmf_events;
+    uint32_t last_dtmf_ts;
     uint8_t last_dtmf_event;
     bool dtmf_seen;
+    bool problem;   /* Wireshark's "Problems?" X */
+    bool owns_maps; /* maps was allocated by rtp_stream_map_payload */
+
+    /* Cold: reports only. */
+    struct endpoint src, dst;
+    char codec[RTP_CODEC_NAME_SIZE]; /* from SDP rtpmap when set, else static table */
+    struct rtcp_view rtcp;
 };
 
 /* The figures of the contract's `streams` entry. */
@@ -161,6 +168,9 @@ void rtp_stream_set_codec(struct rtp_stream *s, const char *name, uint32_t clock
  * Returns false when RTP_STREAM_MAX_MAPPED types are already mapped. */
 bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name,
                             uint32_t clock_rate);
+/* Frees what rtp_stream_map_payload allocated for a stream not in a flow
+ * (flows release their streams themselves). */
+void rtp_stream_release(struct rtp_stream *s);
 /* One packet, arrival time ts_us (capture time). */
 void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us);
 void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b);
@@ -178,26 +188,48 @@ uint32_t rtp_name_clock_rate(const char *name);
 
 #define RTP_FLOW_MAX_STREAMS 4
 
+/* What few flows need: SDP codec and mapped types, and the streams after the
+ * first (an SSRC change). Allocated on first need. */
+struct rtp_flow_extra {
+    struct rtp_payload_maps maps;
+    char codec[RTP_CODEC_NAME_SIZE];
+    uint32_t clock_rate;
+    bool codec_from_sdp;
+    struct rtp_stream streams[RTP_FLOW_MAX_STREAMS - 1];
+};
+
 /* One direction of media between two endpoints. owner/party are the
- * correlation layer's: which call, and which side of it sends. */
+ * correlation layer's: which call, and which side of it sends. The key, the
+ * header and the first stream's hot fields are contiguous, so a packet of a
+ * single-SSRC flow touches a few adjacent cache lines. */
 struct rtp_flow {
     struct {
         struct endpoint src, dst; /* hashed as a fixed-size key */
     } key;
     void *owner;
-    int party;
     uint64_t last_us;
-    struct rtp_stream streams[RTP_FLOW_MAX_STREAMS];
-    size_t stream_count;
-    uint64_t overflow_packets; /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
-    size_t last_stream;        /* index of the stream of the previous packet */
-    /* Payload types mapped on the flow, copied into every stream it creates. */
-    struct rtp_payload_map payload_map[RTP_STREAM_MAX_MAPPED];
-    size_t payload_map_count;
-    char codec[24];
-    uint32_t clock_rate;
-    bool codec_from_sdp;
+    int8_t party;
+    uint8_t stream_count;
+    uint8_t last_stream;       /* index of the stream of the previous packet */
+    uint32_t overflow_packets; /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
+    /* Offset 64 (flows are line-aligned): the key line, then the hot lines. */
+    struct rtp_stream first;
+    struct rtp_flow_extra *extra; /* NULL until needed */
 };
+
+_Static_assert(sizeof(struct rtp_flow) == 384, "a flow is six cache lines");
+
+_Static_assert(offsetof(struct rtp_flow, first) == 64, "flow header is one cache line");
+
+/* Stream i (< f->stream_count) of the flow. */
+static inline struct rtp_stream *rtp_flow_stream(struct rtp_flow *f, size_t i)
+{
+    return i == 0 ? &f->first : &f->extra->streams[i - 1];
+}
+static inline const struct rtp_stream *rtp_flow_stream_const(const struct rtp_flow *f, size_t i)
+{
+    return i == 0 ? &f->first : &f->extra->streams[i - 1];
+}
 
 struct rtp_flow_table {
     struct hashtab table;

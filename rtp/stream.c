@@ -36,6 +36,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -86,14 +87,21 @@ void rtp_stream_set_codec(struct rtp_stream *s, const char *name, uint32_t clock
 
 bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name, uint32_t clock_rate)
 {
-    struct rtp_payload_map *m = NULL;
-    for (size_t i = 0; i < s->payload_map_count; i++)
-        if (s->payload_map[i].pt == pt)
-            m = &s->payload_map[i];
-    if (!m) {
-        if (s->payload_map_count >= RTP_STREAM_MAX_MAPPED)
+    if (!s->maps) {
+        s->maps = calloc(1, sizeof(*s->maps));
+        if (!s->maps)
             return false;
-        m = &s->payload_map[s->payload_map_count++];
+        s->owns_maps = true;
+    }
+    struct rtp_payload_maps *ms = s->maps;
+    struct rtp_payload_map *m = NULL;
+    for (size_t i = 0; i < ms->count; i++)
+        if (ms->map[i].pt == pt)
+            m = &ms->map[i];
+    if (!m) {
+        if (ms->count >= RTP_STREAM_MAX_MAPPED)
+            return false;
+        m = &ms->map[ms->count++];
     }
     m->pt = pt;
     copy_name(m->name, sizeof(m->name), name);
@@ -102,11 +110,21 @@ bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name, 
     return true;
 }
 
+void rtp_stream_release(struct rtp_stream *s)
+{
+    if (s->owns_maps)
+        free(s->maps);
+    s->maps = NULL;
+    s->owns_maps = false;
+}
+
 static const struct rtp_payload_map *find_mapping(const struct rtp_stream *s, uint8_t pt)
 {
-    for (size_t i = 0; i < s->payload_map_count; i++)
-        if (s->payload_map[i].pt == pt)
-            return &s->payload_map[i];
+    if (!s->maps)
+        return NULL;
+    for (size_t i = 0; i < s->maps->count; i++)
+        if (s->maps->map[i].pt == pt)
+            return &s->maps->map[i];
     return NULL;
 }
 
@@ -188,7 +206,7 @@ static void track_sequence(struct rtp_stream *s, uint16_t seq)
         s->seq_window[1] = 0;
     } else if (d > 0) {
         if (d > 1) {
-            s->gap_lost += (uint64_t)(d - 1);
+            s->gap_lost += (uint32_t)(d - 1);
             s->loss_bursts++;
         }
         window_shift(s, (uint32_t)d);
@@ -298,7 +316,7 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
     uint32_t clock = packet_clock_rate(s, h->payload_type);
     if (clock / 1000 == 0)
         clock = 0; /* Wireshark would divide by zero: no figure at all is better */
-    double current_jitter = 0;
+    double current_jitter = 0, delta_ms = 0;
     if (in_time) {
         uint32_t ticks = h->timestamp - s->first_rtp_ts; /* 32-bit wrap */
         if (clock) {
@@ -306,11 +324,11 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
             double expected = s->ws_time_ms + (nominal - s->last_nominal_ms);
             double diff = fabs(now_ms - expected);
             current_jitter = (15 * s->jitter_ms + diff) / 16;
-            s->delta_ms = now_ms - s->ws_time_ms;
+            delta_ms = now_ms - s->ws_time_ms;
             s->jitter_ms = current_jitter;
             s->last_nominal_ms = nominal;
         } else {
-            s->delta_ms = now_ms - s->ws_time_ms;
+            delta_ms = now_ms - s->ws_time_ms;
         }
     }
 
@@ -319,19 +337,18 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
 
     double n = (double)s->packets; /* packets before this one */
     if (!(flags & (FLAG_MARKER | FLAG_PT_CN | FLAG_WRONG_TIMESTAMP | FLAG_FOLLOW_PT_CN))) {
-        if (s->delta_ms > s->max_delta_ms)
-            s->max_delta_ms = s->delta_ms;
-        if (s->min_delta_ms == -1 || s->delta_ms < s->min_delta_ms)
-            s->min_delta_ms = s->delta_ms;
-        s->mean_delta_ms = (s->mean_delta_ms * (n - 1) + s->delta_ms) / n;
+        /* In time sequence here (else FLAG_WRONG_TIMESTAMP): delta_ms is this packet's. */
+        if (delta_ms > s->max_delta_ms)
+            s->max_delta_ms = delta_ms;
+        if (s->min_delta_ms == -1 || delta_ms < s->min_delta_ms)
+            s->min_delta_ms = delta_ms;
+        s->mean_delta_ms = (s->mean_delta_ms * (n - 1) + delta_ms) / n;
         if (clock) {
             if (s->jitter_ms > s->jitter_max_ms)
                 s->jitter_max_ms = s->jitter_ms;
             s->jitter_mean_ms = (s->jitter_mean_ms * (n - 1) + current_jitter) / n;
             if (s->min_jitter_ms == -1 || s->jitter_ms < s->min_jitter_ms)
                 s->min_jitter_ms = s->jitter_ms;
-            s->jitter_sum_ms += s->jitter_ms;
-            s->jitter_count++;
         }
     }
 
@@ -344,7 +361,6 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
         s->problem = true;
     if (in_time) {
         s->ws_time_ms = now_ms;
-        s->last_arrival_s = now_ms / 1000.0;
     }
     s->last_rtp_ts = h->timestamp;
     s->last_seq = h->seq;

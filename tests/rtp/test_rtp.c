@@ -414,7 +414,11 @@ Test(rtp_stats, dtmf_counted_once_per_event)
      * after event 1, J = 120/16 = 7.5; it decays over 3 audio packets to
      * 7.5 * (15/16)^2, and after event 2 J = (15 * that + 120) / 16. */
     double before = 7.5 * 15 / 16 * 15 / 16;
-    cr_assert_float_eq(r.jitter_max_ms, (15 * before + 120) / 16, 1e-9);
+    double want = (15 * before + 120) / 16;
+    double got = r.jitter_max_ms;
+    rtp_stream_release(&s);
+    cr_assert_null(s.maps);
+    cr_assert_float_eq(got, want, 1e-9);
 }
 
 Test(rtp_stats, dtmf_heuristic_without_sdp)
@@ -467,8 +471,8 @@ Test(rtp_flow, ssrc_change_overflow_and_rtcp_mux)
         }
     }
     cr_assert_eq(f->stream_count, RTP_FLOW_MAX_STREAMS);
-    cr_assert_eq(f->streams[0].packets, 10);
-    cr_assert_eq(f->streams[1].packets, 10);
+    cr_assert_eq(rtp_flow_stream(f, 0)->packets, 10);
+    cr_assert_eq(rtp_flow_stream(f, 1)->packets, 10);
     cr_assert_eq(f->overflow_packets, 10);
     cr_assert_eq(counters_get(&c, "rtp.ssrc_overflow"), 10);
 
@@ -478,13 +482,13 @@ Test(rtp_flow, ssrc_change_overflow_and_rtcp_mux)
     cr_assert_null(rtp_flow_packet(&t, back, rr, sizeof(rr), T0));
     cr_assert_eq(counters_get(&c, "rtp.rtcp"), 1);
     cr_assert_eq(counters_get(&c, "rtp.not_rtp"), 0);
-    struct rtp_stream *s2 = &f->streams[1];
+    struct rtp_stream *s2 = rtp_flow_stream(f, 1);
     cr_assert(s2->rtcp.seen);
     cr_assert_eq(s2->rtcp.reporter_ssrc, 0x99);
     cr_assert_eq(s2->rtcp.fraction_lost, 64);
     cr_assert_eq(s2->rtcp.cumulative_lost, -2);
     cr_assert_float_eq(s2->rtcp.jitter_ms, 10.0, 1e-9);
-    cr_assert_not(f->streams[0].rtcp.seen);
+    cr_assert_not(rtp_flow_stream(f, 0)->rtcp.seen);
 
     /* Not RTP at all. */
     uint8_t junk[4] = {1, 2, 3, 4};
@@ -513,7 +517,8 @@ Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
     cr_assert_not_null(s);
     cr_assert_str_eq(s->codec, "opus");
     cr_assert_eq(s->clock_rate, 48000);
-    cr_assert_eq(s->payload_map_count, 1);
+    cr_assert_not_null(s->maps);
+    cr_assert_eq(s->maps->count, 1);
 
     struct endpoint a1 = a, b1 = b;
     a1.port++, b1.port++;
@@ -525,6 +530,49 @@ Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
     rr[3] = 9; /* length past the end */
     cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), -1);
     cr_assert_eq(counters_get(&c, "rtp.rtcp_malformed"), 1);
+    rtp_flow_table_destroy(&t);
+}
+
+/* A flow keeps one stream inline and allocates the rest (and SDP maps) on
+ * need: SDP set on the flow before and after an SSRC change must reach every
+ * stream, and a single-SSRC flow without SDP must not allocate at all. */
+Test(rtp_flow, lazy_streams_share_the_flows_sdp)
+{
+    struct counters c;
+    counters_init(&c);
+    struct rtp_flow_table t;
+    cr_assert(rtp_flow_table_init(&t, 16, &c));
+    struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000);
+    struct rtp_flow *f = rtp_flow_create(&t, &a, &b, NULL, 1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->party, 1);
+    uint8_t pkt[200];
+    size_t n = make_rtp(pkt, 111, false, 1, 0, 0xa, 80);
+    struct rtp_stream *s1 = rtp_flow_packet(&t, f, pkt, n, T0);
+    cr_assert_eq(s1, &f->first);
+    cr_assert_null(f->extra, "one SSRC and no SDP: nothing allocated");
+    cr_assert_null(s1->maps);
+
+    rtp_flow_set_codec(f, "opus", 48000); /* reaches the existing stream */
+    cr_assert_not_null(f->extra);
+    cr_assert_str_eq(s1->codec, "opus");
+    n = make_rtp(pkt, 111, false, 500, 960, 0xb, 80); /* SSRC change */
+    struct rtp_stream *s2 = rtp_flow_packet(&t, f, pkt, n, T0 + 20 * MS);
+    cr_assert_eq(s2, rtp_flow_stream(f, 1));
+    cr_assert_eq(s2->ssrc, 0xb);
+    cr_assert_str_eq(s2->codec, "opus", "a new stream takes the flow's codec");
+    cr_assert_eq(s2->clock_rate, 48000);
+
+    cr_assert(rtp_flow_map_payload(f, 101, "telephone-event", 8000)); /* after both */
+    cr_assert_eq(s1->maps, s2->maps, "the flow's streams share its map");
+    cr_assert_eq(s1->maps->count, 1);
+    cr_assert_eq(s1->maps->map[0].pt, 101);
+    cr_assert(s1->maps->map[0].telephone_event);
+    /* Back to the first SSRC: found again, not a third stream. */
+    n = make_rtp(pkt, 111, false, 2, 960, 0xa, 80);
+    cr_assert_eq(rtp_flow_packet(&t, f, pkt, n, T0 + 40 * MS), s1);
+    cr_assert_eq(f->stream_count, 2);
+    cr_assert_eq(s1->packets, 2);
     rtp_flow_table_destroy(&t);
 }
 

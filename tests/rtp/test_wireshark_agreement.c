@@ -320,8 +320,8 @@ static void check_capture(const char *dir, const char *name, struct tally *tally
         struct rtp_flow *f = rtp_flow_find(&table, &r->src, &r->dst);
         struct rtp_stream *s = NULL;
         for (size_t k = 0; f && k < f->stream_count; k++)
-            if (f->streams[k].ssrc == r->ssrc)
-                s = &f->streams[k];
+            if (rtp_flow_stream(f, k)->ssrc == r->ssrc)
+                s = rtp_flow_stream(f, k);
         tally->streams++;
         if (!s) {
             cr_expect_fail("%s: stream 0x%08X not found", name, r->ssrc);
