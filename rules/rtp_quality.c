@@ -106,7 +106,7 @@ static void judge_call(const struct rules_context *ctx, const struct call *c,
     for (size_t f = 0; f < c->flow_count && f < CALL_MAX_FLOWS; f++) {
         const struct rtp_flow *flow = c->flows[f];
         for (size_t i = 0; i < flow->stream_count && i < RTP_FLOW_MAX_STREAMS; i++) {
-            const struct rtp_stream *s = &flow->streams[i];
+            const struct rtp_stream *s = rtp_flow_stream_const(flow, i);
             if ((double)s->packets < min_packets)
                 continue;
             struct crossing x[3];
