@@ -61,7 +61,6 @@ const char *call_trunk_name(const struct call *c)
     return c->trunk ? c->trunk->name : NULL;
 }
 
-
 /* ---- LRU list ---- */
 
 static void lru_unlink(struct call_table *t, struct call *c)
@@ -149,7 +148,8 @@ static void free_call(struct call_table *t, struct call *c)
     free(c);
 }
 
-static void end_call(struct call_table *t, struct call *c, enum call_end_reason reason, uint64_t now)
+static void end_call(struct call_table *t, struct call *c, enum call_end_reason reason,
+                     uint64_t now)
 {
     if (c->state == CALL_STATE_ENDED)
         return;
@@ -198,9 +198,10 @@ static void fail_call(struct call_table *t, struct call *c, int status, const ch
         if (t->observers[i].call_failed)
             t->observers[i].call_failed(t->observers[i].user, c, ev, now);
     publish(t, ev);
-    end_call(t, c, (c->cancel_seen && status == 487) ? CALL_END_CANCEL
-                   : status == 408 && reason && strstr(reason, "no response") ? CALL_END_TIMEOUT
-                                                                               : CALL_END_FAILED,
+    end_call(t, c,
+             (c->cancel_seen && status == 487)                          ? CALL_END_CANCEL
+             : status == 408 && reason && strstr(reason, "no response") ? CALL_END_TIMEOUT
+                                                                        : CALL_END_FAILED,
              now);
 }
 

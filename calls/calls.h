@@ -85,11 +85,11 @@ struct call_party {
 /* Media sent BY one party (index = sending party). */
 struct call_media_direction {
     uint64_t first_us, last_us, packets;
-    struct endpoint src, dst; /* as observed on the wire (latest flow) */
+    struct endpoint src, dst;  /* as observed on the wire (latest flow) */
     bool sdp_address_mismatch; /* packets did not come from / go to the SDP address */
 };
 
-#define CALL_MAX_FLOWS 8
+#define CALL_MAX_FLOWS    8
 #define CALL_MAX_BINDINGS 6
 struct media_binding;
 #define CALL_RULE_SLOTS 8
@@ -106,7 +106,7 @@ struct call {
 
     uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
     uint64_t last_sip_us;
-    uint32_t invite_cseq;  /* CSeq of the current INVITE transaction */
+    uint32_t invite_cseq; /* CSeq of the current INVITE transaction */
     char invite_branch[64];
     bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
     unsigned invite_retransmits;
@@ -127,7 +127,7 @@ struct call {
     struct media_binding *bindings[CALL_MAX_BINDINGS];
     size_t binding_count;
 
-    struct timer timer;  /* timer B / challenge wait / silence / linger */
+    struct timer timer; /* timer B / challenge wait / silence / linger */
     struct call *lru_prev, *lru_next;
     void *rule_state[CALL_RULE_SLOTS]; /* detectors' own per-call state */
 };
@@ -135,7 +135,7 @@ struct call {
 /* A REGISTER binding being followed: one AOR at one registrar. */
 struct registration {
     struct {
-        char aor[192];          /* user@host of the To URI */
+        char aor[192]; /* user@host of the To URI */
         struct endpoint registrar;
     } key;
     struct endpoint client;
@@ -149,8 +149,8 @@ struct registration {
     uint64_t last_response_hash;
     unsigned same_response_repeats;
     int last_status;
-    int64_t expires_s;       /* granted by the last 200, -1 unknown */
-    uint64_t expires_at_us;  /* 0 when not registered */
+    int64_t expires_s;      /* granted by the last 200, -1 unknown */
+    uint64_t expires_at_us; /* 0 when not registered */
     char call_id[128];
     void *rule_state;
 };
@@ -182,11 +182,11 @@ struct call_limits {
     size_t max_calls;
     size_t max_registrations;
     size_t max_flows;
-    uint32_t invite_timeout_s;      /* timer B: no response at all (32) */
-    uint32_t ringing_timeout_s;     /* provisional but no final response (180) */
-    uint32_t challenge_wait_s;      /* 401/407 not followed by a new INVITE (32) */
-    uint32_t silence_timeout_s;     /* answered, no SIP and no media (300) */
-    uint32_t linger_s;              /* ended calls kept for late packets (32) */
+    uint32_t invite_timeout_s;  /* timer B: no response at all (32) */
+    uint32_t ringing_timeout_s; /* provisional but no final response (180) */
+    uint32_t challenge_wait_s;  /* 401/407 not followed by a new INVITE (32) */
+    uint32_t silence_timeout_s; /* answered, no SIP and no media (300) */
+    uint32_t linger_s;          /* ended calls kept for late packets (32) */
 };
 void call_limits_defaults(struct call_limits *l);
 

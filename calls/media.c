@@ -292,7 +292,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     if (!f)
         return true;
     c->flows[c->flow_count++] = f;
-    struct rtp_stream *s = rtp_flow_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
+    struct rtp_stream *s =
+        rtp_flow_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
     if (!s)
         return true;
     if (s->packets == 1)

@@ -67,8 +67,7 @@ static struct registration *find_or_create(struct call_table *t, const struct si
     return r;
 }
 
-static void on_request(struct registration *r, const struct sip_msg *m,
-                       const struct sip_meta *meta)
+static void on_request(struct registration *r, const struct sip_msg *m, const struct sip_meta *meta)
 {
     if (!r->first_us)
         r->first_us = meta->ts_us;

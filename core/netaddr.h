@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NETADDR_STRLEN 46   /* INET6_ADDRSTRLEN */
-#define ENDPOINT_STRLEN 56  /* "[v6]:65535" */
+#define NETADDR_STRLEN  46 /* INET6_ADDRSTRLEN */
+#define ENDPOINT_STRLEN 56 /* "[v6]:65535" */
 
 struct net_addr {
     uint8_t family; /* 4 or 6; 0 = unset */

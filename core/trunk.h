@@ -10,7 +10,7 @@
 
 #include "core/netaddr.h"
 
-#define TRUNK_MAX 64
+#define TRUNK_MAX          64
 #define TRUNK_MAX_PREFIXES 32
 
 struct trunk_config {

@@ -63,7 +63,9 @@ struct uint_key {
 };
 
 #define UINT_KEY(sec, key, lo, hi, field)                                                          \
-    {sec, key, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field)}
+    {                                                                                              \
+        sec, key, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field)      \
+    }
 
 static const struct uint_key uint_keys[] = {
     UINT_KEY("general", "stats_interval", 1, 86400, stats_interval_s),
@@ -139,8 +141,8 @@ static bool parse_trunk_match(struct trunk_config *t, const char *value, struct 
     char *save = NULL;
     for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
         if (t->prefix_count >= TRUNK_MAX_PREFIXES) {
-            snprintf(st->msg, sizeof(st->msg), "trunk %s: too many addresses (at most %d)",
-                     t->name, TRUNK_MAX_PREFIXES);
+            snprintf(st->msg, sizeof(st->msg), "trunk %s: too many addresses (at most %d)", t->name,
+                     TRUNK_MAX_PREFIXES);
             return false;
         }
         if (!net_prefix_parse(&t->prefixes[t->prefix_count], tok)) {
@@ -203,8 +205,7 @@ static bool parse_route(struct load_state *st, const char *kind, const char *nam
     if (strcmp(name, "min_severity") == 0) {
         if (!severity_parse(value, &r->min_severity)) {
             snprintf(st->msg, sizeof(st->msg),
-                     "min_severity = '%s' must be info, notice, warning, error or critical",
-                     value);
+                     "min_severity = '%s' must be info, notice, warning, error or critical", value);
             return false;
         }
         r->has_min_severity = true;
@@ -219,8 +220,10 @@ static bool parse_route(struct load_state *st, const char *kind, const char *nam
         char *save = NULL;
         for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
             if (r->type_count >= SINK_MAX_TYPES || strlen(t) >= sizeof(r->types[0])) {
-                snprintf(st->msg, sizeof(st->msg), "types: at most %d event types of up to 31 "
-                         "characters", SINK_MAX_TYPES);
+                snprintf(st->msg, sizeof(st->msg),
+                         "types: at most %d event types of up to 31 "
+                         "characters",
+                         SINK_MAX_TYPES);
                 return false;
             }
             memcpy(r->types[r->type_count++], t, strlen(t) + 1);
@@ -228,8 +231,8 @@ static bool parse_route(struct load_state *st, const char *kind, const char *nam
         return true;
     }
     snprintf(st->msg, sizeof(st->msg),
-             "unknown key '%s' in [route %s]; it takes min_severity = LEVEL and types = A, B",
-             name, kind);
+             "unknown key '%s' in [route %s]; it takes min_severity = LEVEL and types = A, B", name,
+             kind);
     return false;
 }
 
@@ -240,7 +243,8 @@ static int handle_key(struct load_state *st, const char *section, const char *na
     if (strncmp(section, "route ", 6) == 0)
         return parse_route(st, section + 6, name, value);
     if (strncmp(section, "trunk ", 6) == 0 && strncmp(name, "rule.", 5) == 0)
-        return trunk_for_section(cfg, section + 6, st) && keep_rule_setting(st, section, name, value);
+        return trunk_for_section(cfg, section + 6, st) &&
+               keep_rule_setting(st, section, name, value);
     if (strncmp(section, "rule ", 5) == 0 || strcmp(section, "severity") == 0)
         return keep_rule_setting(st, section, name, value);
 
@@ -251,8 +255,8 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         if (strcmp(name, "match") == 0)
             return parse_trunk_match(t, value, st);
         snprintf(st->msg, sizeof(st->msg),
-                 "unknown key '%s' in [%s]; a trunk section takes: match = ADDR[/BITS], ...",
-                 name, section);
+                 "unknown key '%s' in [%s]; a trunk section takes: match = ADDR[/BITS], ...", name,
+                 section);
         return 0;
     }
     for (size_t i = 0; i < sizeof(uint_keys) / sizeof(uint_keys[0]); i++) {
@@ -287,8 +291,10 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         return set_string(cfg->callcap.dir, sizeof(cfg->callcap.dir), value, st, name);
     }
     if (strcmp(section, "capture") == 0 && strcmp(name, "calls") == 0) {
-        bool on = strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
-        bool off = strcmp(value, "off") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0;
+        bool on =
+            strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
+        bool off =
+            strcmp(value, "off") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0;
         if (!on && !off) {
             snprintf(st->msg, sizeof(st->msg), "calls = '%s' must be on or off", value);
             return 0;
@@ -433,4 +439,3 @@ void config_free(struct config *cfg)
         free(cfg->kafka_props[i]);
     cfg->kafka_prop_count = 0;
 }
-

@@ -58,12 +58,9 @@ static void usage(FILE *out)
 int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
 {
     static const struct option longopts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"tap-name", required_argument, NULL, 'n'},
-        {"check-config", no_argument, NULL, 1000},
-        {"summary", no_argument, NULL, 1001},
-        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {"tap-name", required_argument, NULL, 'n'}, {"check-config", no_argument, NULL, 1000},
+        {"summary", no_argument, NULL, 1001},       {NULL, 0, NULL, 0},
     };
     memset(opts, 0, sizeof(*opts));
     int ch;
@@ -454,7 +451,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         return 2;
     }
     if (opts->check_config) {
-        printf("%s: configuration is valid\n", opts->config_path ? opts->config_path : "(defaults)");
+        printf("%s: configuration is valid\n",
+               opts->config_path ? opts->config_path : "(defaults)");
         return 0;
     }
     if (opts->tap_name)
@@ -504,8 +502,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: out of memory\n");
         return 1;
     }
-    d->rules = rules_new(&d->cfg.rules, d->calls, &d->timers, &d->bus, &d->counters,
-                         &d->cfg.trunks, err, sizeof(err));
+    d->rules = rules_new(&d->cfg.rules, d->calls, &d->timers, &d->bus, &d->counters, &d->cfg.trunks,
+                         err, sizeof(err));
     if (!d->rules) {
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
@@ -543,8 +541,8 @@ int daemon_run(struct siptap *d)
     notify_ready(&d->notify);
     ev_run(d->loop, 0);
     if (d->show_summary)
-        progress_print_summary(stderr, d->capture.source, *d->packets,
-                               ev_time() - d->started_at, &d->tally);
+        progress_print_summary(stderr, d->capture.source, *d->packets, ev_time() - d->started_at,
+                               &d->tally);
     return d->exit_code;
 }
 

@@ -106,7 +106,8 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
         bus->prepublish(bus->prepublish_user, ev);
 
     struct event_record *r = calloc(1, sizeof(*r));
-    char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10));
+    char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
+                                    JSON_REAL_PRECISION(10));
     if (!r || !text) {
         bus->serialise_failures++;
         free(r);

@@ -62,7 +62,7 @@ struct detector {
     void (*destroy)(void *state);
 };
 
-#define RULES_MAX_PARAMS 16
+#define RULES_MAX_PARAMS          16
 #define RULES_MAX_TRUNK_OVERRIDES 8
 
 /* What a detector is handed. */
@@ -95,8 +95,7 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
                         struct timerq *timers, struct event_bus *bus, struct counters *counters,
                         const struct trunk_list *trunks, char *err, size_t errlen);
 /* New parameters and severities; false (old ones kept) with a message. */
-bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err,
-                  size_t errlen);
+bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err, size_t errlen);
 void rules_free(struct rules *r);
 /* A detector's context by name (parameters in force), NULL if unknown. */
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector);

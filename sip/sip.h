@@ -51,7 +51,7 @@ enum sdp_direction { SDP_SENDRECV = 0, SDP_SENDONLY, SDP_RECVONLY, SDP_INACTIVE 
 
 enum sdp_media_type { SDP_MEDIA_AUDIO, SDP_MEDIA_VIDEO, SDP_MEDIA_IMAGE, SDP_MEDIA_OTHER };
 
-#define SDP_MAX_MEDIA 4
+#define SDP_MAX_MEDIA   4
 #define SDP_MAX_FORMATS 16
 /* payload_type of an m= format that is not an RTP payload number ("t38" on
  * an udptl image stream); its token is kept in name. */
@@ -59,21 +59,21 @@ enum sdp_media_type { SDP_MEDIA_AUDIO, SDP_MEDIA_VIDEO, SDP_MEDIA_IMAGE, SDP_MED
 
 struct sdp_format {
     uint8_t payload_type;
-    char name[24];        /* rtpmap encoding name ("PCMU", "telephone-event"), or the static
-                             table's name when there is no rtpmap; "" if unknown */
-    uint32_t clock_rate;  /* Hz; 0 if unknown */
+    char name[24];       /* rtpmap encoding name ("PCMU", "telephone-event"), or the static
+                            table's name when there is no rtpmap; "" if unknown */
+    uint32_t clock_rate; /* Hz; 0 if unknown */
 };
 
 struct sdp_media {
     enum sdp_media_type type;
-    struct net_addr addr;     /* media c= or, if absent, session c=; family 0 if none */
-    uint16_t port;            /* 0 = stream rejected / disabled */
-    uint16_t rtcp_port;       /* a=rtcp port, else port with rtcp-mux, else port + 1;
-                                 0 when port is 0 */
-    bool rtcp_mux;            /* a=rtcp-mux */
+    struct net_addr addr;         /* media c= or, if absent, session c=; family 0 if none */
+    uint16_t port;                /* 0 = stream rejected / disabled */
+    uint16_t rtcp_port;           /* a=rtcp port, else port with rtcp-mux, else port + 1;
+                                     0 when port is 0 */
+    bool rtcp_mux;                /* a=rtcp-mux */
     enum sdp_direction direction; /* media attribute, else session attribute, else sendrecv */
-    uint16_t ptime_ms;        /* 0 if absent */
-    char proto[24];           /* "RTP/AVP", "RTP/SAVP", "udptl" ... */
+    uint16_t ptime_ms;            /* 0 if absent */
+    char proto[24];               /* "RTP/AVP", "RTP/SAVP", "udptl" ... */
     struct sdp_format formats[SDP_MAX_FORMATS]; /* in m= line order */
     size_t format_count;
 };
@@ -98,12 +98,12 @@ struct sip_msg {
     char from_user[128], from_host[128], from_tag[128];
     char to_user[128], to_host[128], to_tag[128];
     uint32_t cseq;
-    char via_branch[128];   /* top Via branch */
-    char via_sent_by[128];  /* top Via host[:port] */
-    char user_agent[128];   /* User-Agent or Server */
-    char contact_host[128]; /* first Contact URI host */
-    int64_t expires;        /* Expires header, else first Contact expires=; -1 if none */
-    uint32_t session_expires; /* Session-Expires delta-seconds; 0 if none */
+    char via_branch[128];      /* top Via branch */
+    char via_sent_by[128];     /* top Via host[:port] */
+    char user_agent[128];      /* User-Agent or Server */
+    char contact_host[128];    /* first Contact URI host */
+    int64_t expires;           /* Expires header, else first Contact expires=; -1 if none */
+    uint32_t session_expires;  /* Session-Expires delta-seconds; 0 if none */
     char session_refresher[8]; /* "uac", "uas" or "" */
     char reason_header[128];   /* Reason: header (e.g. Q.850;cause=16), "" if none */
 

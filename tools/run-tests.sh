@@ -3,6 +3,12 @@
 # under AddressSanitizer and UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Formatting is part of the build's hygiene: every C file as .clang-format says.
+if command -v clang-format >/dev/null; then
+  git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+else
+  echo "clang-format absent: formatting not checked"
+fi
 rm -rf build-ci build-ci-asan
 CC=gcc meson setup build-ci --buildtype=debugoptimized >/dev/null
 ninja -C build-ci

@@ -44,7 +44,7 @@ static void teardown(void)
     timerq_destroy(&fx.timers);
 }
 
-#define T0 1700000000000000ULL
+#define T0  1700000000000000ULL
 #define SEC 1000000ULL
 
 static const char *TRUNK_EP = "203.0.113.10";
@@ -190,9 +190,8 @@ Test(calls, unanswered_challenge_fails_after_wait)
     cr_assert_str_eq(event_capture_types(fx.events), "call_start,call_fail,call_end");
     json_t *fail = event_capture_find(fx.events, "call_fail", 0);
     cr_assert_eq(json_integer_value(field(fail, "status")), 401);
-    cr_assert_str_eq(json_string_value(field(event_capture_find(fx.events, "call_end", 0),
-                                             "reason")),
-                     "failed");
+    cr_assert_str_eq(
+        json_string_value(field(event_capture_find(fx.events, "call_end", 0), "reason")), "failed");
 }
 
 Test(calls, cancel_gives_487_fail_and_cancel_end)
@@ -241,9 +240,9 @@ Test(calls, timer_b_timeout_is_408)
     timerq_advance(&fx.timers, T0 + 33 * SEC);
     json_t *fail = event_capture_find(fx.events, "call_fail", 0);
     cr_assert_eq(json_integer_value(field(fail, "status")), 408);
-    cr_assert_str_eq(json_string_value(field(event_capture_find(fx.events, "call_end", 0),
-                                             "reason")),
-                     "timeout");
+    cr_assert_str_eq(
+        json_string_value(field(event_capture_find(fx.events, "call_end", 0), "reason")),
+        "timeout");
 }
 
 Test(calls, forking_and_capture_end)

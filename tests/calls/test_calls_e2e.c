@@ -305,8 +305,8 @@ Test(calls_e2e, tcp_split_and_coalesced_messages)
                                          "Call-ID: split@e2e\nCSeq: 1 INVITE\n\n",
                                          &ilen);
     const size_t offsets[] = {7, 60, 120};
-    pcapgen_tcp_send_split(t, 10000, 1000, PCAPGEN_C2S, (const uint8_t *)invite, ilen,
-                           offsets, 3, false);
+    pcapgen_tcp_send_split(t, 10000, 1000, PCAPGEN_C2S, (const uint8_t *)invite, ilen, offsets, 3,
+                           false);
     const char *tmpl = "SIP/2.0 %s\nVia: SIP/2.0/TCP 203.0.113.10:40000;branch=z9hG4bKs1\n"
                        "From: <sip:100@203.0.113.10>;tag=a1\n"
                        "To: <sip:200@198.51.100.20>;tag=b1\n"
@@ -400,8 +400,8 @@ Test(calls_e2e, compact_headers)
     cr_assert_str_eq(call_types(&r), "call_start,call_answer,call_end");
     cr_assert_str_eq(str(find(&r, "call_start", 0), "from"), "100");
     cr_assert_str_eq(str(find(&r, "call_end", 0), "reason"), "bye");
-    cr_assert_float_eq(json_real_value(json_object_get(find(&r, "call_end", 0), "duration_s")),
-                       5.0, 1e-6);
+    cr_assert_float_eq(json_real_value(json_object_get(find(&r, "call_end", 0), "duration_s")), 5.0,
+                       1e-6);
     release(&r);
     pcapgen_free(g);
 }

@@ -148,8 +148,8 @@ Test(cli, live_signals)
     if (pid == 0) {
         char spec[300];
         snprintf(spec, sizeof(spec), "file:%s", out);
-        execl(getenv("SIPTAPD"), "siptapd", "-i", "lo", "-f", "udp port 9", "-o", spec,
-              "-n", "livetest", (char *)NULL);
+        execl(getenv("SIPTAPD"), "siptapd", "-i", "lo", "-f", "udp port 9", "-o", spec, "-n",
+              "livetest", (char *)NULL);
         _exit(127);
     }
     /* Wait until the daemon runs its loop: the capture opens within a second or two. */

@@ -35,10 +35,9 @@ static void describe(json_t *ev, char *out, size_t len)
     const char *id = json_string_value(json_object_get(ev, "call_id"));
     if (!id)
         id = json_string_value(json_object_get(ev, "aor"));
-    int n = snprintf(out, len, "%s %s", json_string_value(json_object_get(ev, "type")),
-                     id ? id : "-");
-    static const char *const fields[] = {"status", "phase", "hint", "cause", "reason",
-                                         "direction"};
+    int n =
+        snprintf(out, len, "%s %s", json_string_value(json_object_get(ev, "type")), id ? id : "-");
+    static const char *const fields[] = {"status", "phase", "hint", "cause", "reason", "direction"};
     const char *type = json_string_value(json_object_get(ev, "type"));
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && n > 0 && (size_t)n < len; i++) {
         json_t *v = json_object_get(ev, fields[i]);
@@ -73,7 +72,8 @@ Test(demo, exact_events)
             char got[512];
             describe(ev, got, sizeof(got));
             cr_assert_lt(n, sizeof(expected) / sizeof(expected[0]), "extra event: %s", got);
-            cr_assert(strcmp(got, expected[n]) == 0, "event %zu: got \"%s\", want \"%s\"", n, got, expected[n]);
+            cr_assert(strcmp(got, expected[n]) == 0, "event %zu: got \"%s\", want \"%s\"", n, got,
+                      expected[n]);
             cr_assert_str_eq(json_string_value(json_object_get(ev, "tap")), "demo-tap");
             n++;
         }

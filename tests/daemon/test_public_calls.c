@@ -259,11 +259,14 @@ ParameterizedTest(struct capture_param *param, public_calls, agree_with_tshark)
         if (c->answered && !finals_have_2xx(d->finals))
             problem(problems, sizeof(problems), *name, d->call_id, "answered, tshark saw no 2xx");
         if (!c->answered && finals_have_2xx(d->finals))
-            problem(problems, sizeof(problems), *name, d->call_id, "not answered, tshark saw a 2xx");
+            problem(problems, sizeof(problems), *name, d->call_id,
+                    "not answered, tshark saw a 2xx");
         if (c->failed && !none && !finals_contain(d->finals, c->fail_status))
-            problem(problems, sizeof(problems), *name, d->call_id, "failed with a status tshark did not see");
+            problem(problems, sizeof(problems), *name, d->call_id,
+                    "failed with a status tshark did not see");
         if (c->failed && none && c->fail_status != 408)
-            problem(problems, sizeof(problems), *name, d->call_id, "failed but tshark saw no final");
+            problem(problems, sizeof(problems), *name, d->call_id,
+                    "failed but tshark saw no final");
         if (c->answered && (d->byes > 0) != (strcmp(c->end_reason, "bye") == 0))
             problem(problems, sizeof(problems), *name, d->call_id, "BYE disagreement");
     }
@@ -272,7 +275,8 @@ ParameterizedTest(struct capture_param *param, public_calls, agree_with_tshark)
         for (size_t j = 0; j < truth_n && !known; j++)
             known = strcmp(truth[j].call_id, seen[i].call_id) == 0;
         if (!known && seen[i].started)
-            problem(problems, sizeof(problems), *name, seen[i].call_id, "reported, tshark has no INVITE");
+            problem(problems, sizeof(problems), *name, seen[i].call_id,
+                    "reported, tshark has no INVITE");
     }
     cr_log_info("%s: %zu INVITE dialogs in truth, %zu calls reported", *name, truth_n, seen_n);
     cr_assert_str_empty(problems, "%s", problems);

@@ -140,8 +140,8 @@ static long long jint(json_t *s, const char *f)
 }
 
 /* Runs one case: expected packets/lost per SSRC, and agreement with tshark. */
-static void check(struct pcapgen *g, const unsigned *ssrcs, const long *packets,
-                  const long *lost, size_t n)
+static void check(struct pcapgen *g, const unsigned *ssrcs, const long *packets, const long *lost,
+                  size_t n)
 {
     char pcap[] = "/tmp/siptap-rtp-e2e-XXXXXX";
     json_t *streams = replay(g, pcap);

@@ -56,8 +56,8 @@ Test(rules_defaults, file_parses_and_matches_the_tables)
                     continue;
                 found = true;
                 cr_assert_float_eq(atof(s->value), det->params[p].def, 1e-9,
-                                   "%s.%s: defaults.conf says %s, the table %g", det->name,
-                                   s->key, s->value, det->params[p].def);
+                                   "%s.%s: defaults.conf says %s, the table %g", det->name, s->key,
+                                   s->value, det->params[p].def);
             }
             cr_assert(found, "defaults.conf lacks [%s] %s", section, det->params[p].name);
         }
