@@ -29,3 +29,8 @@ build-ci-fuzz/fuzz/seed_from_pcap samples/demo.pcap build-ci-fuzz/corpus
 build-ci-fuzz/fuzz/fuzz_pipeline -max_total_time="${SIPTAP_FUZZ_SECONDS:-60}" -max_len=8192 \
   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/corpus 2>&1 | tail -12
 echo "fuzz_pipeline: no crash in ${SIPTAP_FUZZ_SECONDS:-60} s"
+
+# One closing line for both builds' suites (meson's own summary is per build).
+count() { cat build-ci/meson-logs/testlog.json build-ci-asan/meson-logs/testlog.json |
+  grep -c "\"result\": \"$1\"" || true; }
+echo "tests: $(count OK) passed, $(( $(count FAIL) + $(count TIMEOUT) + $(count ERROR) )) failed, $(count SKIP) skipped"
