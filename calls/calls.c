@@ -181,8 +181,10 @@ static enum severity fail_severity(int status)
     return SEVERITY_WARNING;
 }
 
+/* timed_out: no final response came (timer B, or no final after ringing),
+ * so the call ends with reason "timeout" rather than "failed". */
 static void fail_call(struct call_table *t, struct call *c, int status, const char *reason,
-                      uint64_t now)
+                      bool timed_out, uint64_t now)
 {
     c->final_status = status;
     str_copy(c->final_reason, sizeof(c->final_reason), reason);
@@ -198,11 +200,12 @@ static void fail_call(struct call_table *t, struct call *c, int status, const ch
         if (t->observers[i].call_failed)
             t->observers[i].call_failed(t->observers[i].user, c, ev, now);
     publish(t, ev);
-    end_call(t, c,
-             (c->cancel_seen && status == 487)                          ? CALL_END_CANCEL
-             : status == 408 && reason && strstr(reason, "no response") ? CALL_END_TIMEOUT
-                                                                        : CALL_END_FAILED,
-             now);
+    enum call_end_reason why = CALL_END_FAILED;
+    if (c->cancel_seen && status == 487)
+        why = CALL_END_CANCEL;
+    else if (timed_out)
+        why = CALL_END_TIMEOUT;
+    end_call(t, c, why, now);
 }
 
 static void arm_timer(struct call_table *t, struct call *c, uint64_t now)
@@ -243,14 +246,14 @@ static void on_call_timer(struct timer *tm, uint64_t now, void *arg)
     struct call_table *t = c->table;
     switch (c->state) {
     case CALL_STATE_CALLING:
-        fail_call(t, c, 408, "Request Timeout (no response)", now);
+        fail_call(t, c, 408, "Request Timeout (no response)", true, now);
         break;
     case CALL_STATE_PROCEEDING:
-        fail_call(t, c, 408, "Request Timeout (no final response)", now);
+        fail_call(t, c, 408, "Request Timeout (no final response)", true, now);
         break;
     case CALL_STATE_CHALLENGED:
         /* Nobody answered the challenge: the call failed with it. */
-        fail_call(t, c, c->final_status, c->final_reason, now);
+        fail_call(t, c, c->final_status, c->final_reason, false, now);
         break;
     case CALL_STATE_ANSWERED:
     case CALL_STATE_CONFIRMED: {
@@ -500,7 +503,7 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
         arm_timer(t, c, now);
         return false;
     }
-    fail_call(t, c, st, m->reason, now);
+    fail_call(t, c, st, m->reason, false, now);
     return false;
 }
 
@@ -676,7 +679,7 @@ void call_table_close_all(struct call_table *t, uint64_t now_us)
         if (c->state == CALL_STATE_ENDED)
             continue;
         if (c->state == CALL_STATE_CHALLENGED)
-            fail_call(t, c, c->final_status, c->final_reason, now_us);
+            fail_call(t, c, c->final_status, c->final_reason, false, now_us);
         else
             end_call(t, c, CALL_END_CAPTURE_END, now_us);
     }

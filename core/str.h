@@ -15,7 +15,7 @@ static inline void str_copy(char *dst, size_t dstlen, const char *src)
         return;
     size_t n = src ? strnlen(src, dstlen - 1) : 0;
     if (n)
-        memcpy(dst, src, n);
+        memmove(dst, src, n); /* dst may be src itself */
     dst[n] = '\0';
 }
 

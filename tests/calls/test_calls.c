@@ -295,3 +295,18 @@ Test(calls, silent_answered_call_times_out)
     json_t *end = event_capture_find(fx.events, "call_end", 0);
     cr_assert_str_eq(json_string_value(field(end, "reason")), "timeout");
 }
+
+Test(calls, ringing_without_final_times_out)
+{
+    struct dialog d = {"call-9", "203.0.113.10", "198.51.100.20", "a", "b"};
+    request(&d, SIP_METHOD_INVITE, 1, "br1", false, false, T0);
+    response(&d, SIP_METHOD_INVITE, 1, 180, "Ringing", "b", T0 + SEC);
+    timerq_advance(&fx.timers, T0 + 100 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "call_fail"), 0, "timer B stops at 1xx");
+    timerq_advance(&fx.timers, T0 + 182 * SEC);
+    json_t *fail = event_capture_find(fx.events, "call_fail", 0);
+    cr_assert_eq(json_integer_value(field(fail, "status")), 408);
+    cr_assert_str_eq(
+        json_string_value(field(event_capture_find(fx.events, "call_end", 0), "reason")),
+        "timeout");
+}
