@@ -526,6 +526,15 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     watch_signal(d, &d->sig_usr1, SIGUSR1);
     watch_signal(d, &d->sig_hup, SIGHUP);
     if (d->live) {
+        /* Live: the capture clock starts now, not with the first packet or
+         * tick, so periodic timers keep their cadence on a quiet wire. */
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        uint64_t wall = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+        d->clock_started = true;
+        d->timers.now_us = wall;
+        d->clock_target_us = wall;
+        schedule_stats(d, wall);
         ev_timer_init(&d->wall_timer, on_wall_timer, 1.0, 1.0);
         d->wall_timer.data = d;
         ev_timer_start(d->loop, &d->wall_timer);
