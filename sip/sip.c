@@ -21,6 +21,7 @@
  * capped), so ordinary SIP over TCP costs no memory in this layer.
  */
 #include "sip/sip.h"
+#include "sip/sip_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,8 @@ struct sip_stream {
 struct sip_counters {
     uint64_t *udp_messages, *tcp_messages, *ws_messages, *malformed, *not_sip, *too_large,
         *keepalive, *tcp_resync, *tcp_garbage_bytes, *bad_content_length, *ws_upgrades, *ws_frames,
-        *ws_control_frames, *ws_bad_frames, *ws_too_large, *ws_streams_full, *sdp_missing;
+        *ws_control_frames, *ws_bad_frames, *ws_too_large, *ws_streams_full, *sdp_missing,
+        *fast_path, *osip_path;
 };
 
 struct sip_layer {
@@ -96,6 +98,8 @@ struct sip_layer *sip_layer_new(struct counters *counters, sip_message_fn on_mes
     c->ws_too_large = counters_register(counters, "sip", "ws_too_large");
     c->ws_streams_full = counters_register(counters, "sip", "ws_streams_full");
     c->sdp_missing = counters_register(counters, "sip", "sdp_unparsed");
+    c->fast_path = counters_register(counters, "sip", "fast_path");
+    c->osip_path = counters_register(counters, "sip", "osip_path");
     return s;
 }
 
@@ -213,7 +217,10 @@ static void deliver(struct sip_layer *s, const uint8_t *data, size_t len, uint64
                     const struct endpoint *src, const struct endpoint *dst,
                     enum sip_transport transport)
 {
-    if (sip_parse_message(data, len, &s->msg) != 0) {
+    bool fast;
+    int rc = sip_parse_message_path(data, len, &s->msg, &fast);
+    (*(fast ? s->c.fast_path : s->c.osip_path))++;
+    if (rc != 0) {
         (*s->c.malformed)++;
         return;
     }

@@ -9,6 +9,10 @@
  * reduced to a 64-bit hash (a consumer can tell "the same answer again"
  * without ever holding the credential).
  *
+ * Plain messages never get here: sip_fast.c fills the same struct without
+ * allocating, and sip_parse_message() only falls back to this path when it
+ * declines (see sip_fast.c for when).
+ *
  * The body is taken from the raw bytes (after the blank line, bounded by
  * Content-Length) rather than from osip's MIME split, so a multipart body
  * osip would refuse still yields its SDP part (see sdp.c).
@@ -23,6 +27,7 @@
 #include "core/hashtab.h"
 #include "sip/sdp_internal.h"
 #include "sip/sip.h"
+#include "sip/sip_internal.h"
 
 static const char *const method_names[] = {
     [SIP_METHOD_UNKNOWN] = "UNKNOWN",
@@ -460,7 +465,7 @@ static char *repair_message(const uint8_t *data, size_t len, size_t *out_len)
     return copy;
 }
 
-int sip_parse_message(const uint8_t *data, size_t len, struct sip_msg *out)
+int sip_parse_osip(const uint8_t *data, size_t len, struct sip_msg *out)
 {
     sip_parser_ensure_init();
     memset(out, 0, sizeof(*out));
@@ -544,4 +549,25 @@ done:
         out->expires = -1;
     }
     return rc;
+}
+
+int sip_parse_message_path(const uint8_t *data, size_t len, struct sip_msg *out, bool *fast)
+{
+    *fast = false;
+    if (!sip_sniff(data, len)) {
+        memset(out, 0, sizeof(*out));
+        out->expires = -1;
+        return -1;
+    }
+    if (sip_parse_fast(data, len, out) == SIP_FAST_OK) {
+        *fast = true;
+        return 0;
+    }
+    return sip_parse_osip(data, len, out);
+}
+
+int sip_parse_message(const uint8_t *data, size_t len, struct sip_msg *out)
+{
+    bool fast;
+    return sip_parse_message_path(data, len, out, &fast);
 }

@@ -1,0 +1,25 @@
+/*
+ * sip_internal: the two message parsers behind sip_parse_message(), exposed
+ * for the differential test; not part of the sip module's contract.
+ */
+#ifndef SIPTAP_SIP_SIP_INTERNAL_H
+#define SIPTAP_SIP_SIP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sip/sip.h"
+
+enum { SIP_FAST_OK = 0, SIP_FAST_FALLBACK = 1 };
+
+/* The allocation-free pass (sip_fast.c): SIP_FAST_OK with out filled exactly
+ * as sip_parse_osip() would, or SIP_FAST_FALLBACK when the message is not
+ * plain enough to be sure (out is then garbage). */
+int sip_parse_fast(const uint8_t *data, size_t len, struct sip_msg *out);
+/* The full libosip2 parse (sip_parse.c). 0 on success, -1 if malformed. */
+int sip_parse_osip(const uint8_t *data, size_t len, struct sip_msg *out);
+/* sip_parse_message() that also says which path answered. */
+int sip_parse_message_path(const uint8_t *data, size_t len, struct sip_msg *out, bool *fast);
+
+#endif

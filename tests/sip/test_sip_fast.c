@@ -1,0 +1,255 @@
+/*
+ * The fast first pass (sip_fast.c) against libosip2 (sip_parse.c): for every
+ * message the fast pass accepts, both must produce the same struct sip_msg,
+ * byte for byte (both start from a zeroed struct), and libosip2 must accept
+ * it too. Run over hand-made messages covering the forms the fast pass must
+ * decline, and over every SIP message (UDP, TCP, WebSocket) of the public
+ * captures in $SIPTAP_PUBLIC_PCAPS (skipped when absent).
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/counters.h"
+#include "decoders/decode.h"
+#include "sip/sip.h"
+#include "sip/sip_internal.h"
+#include "sip_test_util.h"
+
+static struct sip_msg a, b;
+
+struct tally {
+    unsigned fast, fallback, mismatches;
+};
+
+static void field_diff(const char *what)
+{
+#define DIFF_STR(f)                                                                                \
+    if (strcmp(a.f, b.f) != 0)                                                                     \
+    cr_log_error("%s: " #f " fast '%s' osip '%s'", what, a.f, b.f)
+    DIFF_STR(method_name);
+    DIFF_STR(reason);
+    DIFF_STR(request_uri);
+    DIFF_STR(request_user);
+    DIFF_STR(call_id);
+    DIFF_STR(from_user);
+    DIFF_STR(from_host);
+    DIFF_STR(from_tag);
+    DIFF_STR(to_user);
+    DIFF_STR(to_host);
+    DIFF_STR(to_tag);
+    DIFF_STR(via_branch);
+    DIFF_STR(via_sent_by);
+    DIFF_STR(user_agent);
+    DIFF_STR(contact_host);
+    DIFF_STR(session_refresher);
+    DIFF_STR(reason_header);
+#undef DIFF_STR
+    if (a.expires != b.expires || a.session_expires != b.session_expires || a.cseq != b.cseq ||
+        a.status != b.status || a.method != b.method || a.has_sdp != b.has_sdp ||
+        a.is_request != b.is_request)
+        cr_log_error("%s: numbers differ (expires %lld/%lld cseq %u/%u sdp %d/%d)", what,
+                     (long long)a.expires, (long long)b.expires, a.cseq, b.cseq, a.has_sdp,
+                     b.has_sdp);
+}
+
+/* Compares the two paths on one message. */
+static void check_one(const uint8_t *data, size_t len, struct tally *t, const char *what)
+{
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    int fr = sip_parse_fast(data, len, &a);
+    int orc = sip_parse_osip(data, len, &b);
+    if (fr != SIP_FAST_OK) {
+        t->fallback++;
+        return;
+    }
+    t->fast++;
+    if (orc != 0 || memcmp(&a, &b, sizeof(a)) != 0) {
+        t->mismatches++;
+        cr_log_error("%s: fast path and libosip2 disagree (osip rc %d) on:\n%.*s", what, orc,
+                     (int)(len > 600 ? 600 : len), (const char *)data);
+        field_diff(what);
+    }
+}
+
+static void check_str(const char *s, struct tally *t)
+{
+    check_one((const uint8_t *)s, strlen(s), t, "corpus");
+}
+
+#define SDP "v=0\r\nc=IN IP4 198.51.100.9\r\nm=audio 49170 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n"
+
+Test(sip_fast, agrees_with_osip_on_hand_made_messages)
+{
+    struct tally t = {0};
+    char m[4096];
+    const char *methods[] = {"INVITE",  "ACK",   "BYE",     "CANCEL",  "REGISTER",
+                             "OPTIONS", "PRACK", "UPDATE",  "INFO",    "SUBSCRIBE",
+                             "NOTIFY",  "REFER", "MESSAGE", "PUBLISH", "FOO"};
+    const char *extras[] = {
+        "",
+        "Contact: <sip:alice@192.0.2.1:5060;transport=udp>;expires=60\r\n",
+        "Contact: \"A B\" <sip:alice@192.0.2.1>\r\nExpires: 300\r\n",
+        "Contact: sip:alice@192.0.2.1;expires=30\r\n",
+        "m: <sip:alice@192.0.2.1>\r\nUser-Agent: Phone 1.0\r\n",
+        "Session-Expires: 1800;refresher=uas\r\nServer: Box/2\r\n",
+        "x: 90\r\n",
+        "Reason: Q.850;cause=16;text=\"Normal call clearing\"\r\n",
+        "Record-Route: <sip:p1.example;lr>\r\nRoute: <sip:p2.example;lr>\r\n",
+        "Authorization: Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:b\", "
+        "response=\"0123\"\r\n",
+        "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", stale=TRUE\r\n",
+        "Contact: *\r\nExpires: 0\r\n",
+        "Contact: <sip:a@h1>, <sip:a@h2>\r\n",
+        "Content-Type: application/sdp\r\n",
+        "c: APPLICATION/SDP\r\n",
+        "Content-Type: text/plain\r\n",
+        "Expires: 12abc\r\n",
+        "Session-Expires: 100;refresher=bogus\r\n",
+        "Subject: \r\n",
+        "P-Asserted-Identity: \"X\" <sip:x@y>\r\n",
+        "Contact: <sip:%61lice@192.0.2.1>\r\n",
+        "Contact: <sip:[2001:db8::1]:5060>\r\n",
+        "User-Agent: a\r\n b\r\n",
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        for (size_t k = 0; k < sizeof(extras) / sizeof(extras[0]); k++) {
+            sip_test_request(m, sizeof(m), methods[i], extras[k], NULL);
+            check_str(m, &t);
+            sip_test_request(m, sizeof(m), methods[i], extras[k], SDP);
+            check_str(m, &t);
+            sip_test_response(m, sizeof(m), 200, "OK", methods[i], extras[k], SDP);
+            check_str(m, &t);
+            sip_test_response(m, sizeof(m), 486, "Busy Here", methods[i], extras[k], NULL);
+            check_str(m, &t);
+        }
+    const char *raw[] = {
+        "INVITE sip:+15551234@gw.example;user=phone SIP/2.0\r\n"
+        "v: SIP/2.0/TCP 198.51.100.9:5070;branch=z9hG4bKcompact;rport\r\n"
+        "f: <sip:carol@chicago.example>;tag=ctag\r\n"
+        "t: sip:+15551234@gw.example\r\n"
+        "i: compact-call@chicago\r\n"
+        "CSeq: 3 INVITE\r\n"
+        "m: <sip:carol@198.51.100.9:5070>;expires=120\r\n"
+        "x: 900;refresher=uac\r\n"
+        "c: application/sdp\r\n"
+        "l: 53\r\n"
+        "\r\n"
+        "v=0\r\n"
+        "c=IN IP4 198.51.100.9\r\n"
+        "m=audio 49170 RTP/AVP 0\r\n",
+        "OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:h>;Tag=T\r\nTo: sip:h\r\n"
+        "Call-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        "OPTIONS sip:h SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:h>\nTo: sip:h\n"
+        "Call-ID: x\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n",
+        "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=b\r\nFrom: <sip:h>;tag=1\r\n"
+        "To: <sip:h>\r\nCall-ID: y@z\r\nCSeq: 2 INVITE\r\nCall-ID: dup\r\nContent-Length: "
+        "0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
+        check_str(raw[i], &t);
+    fprintf(stderr, "sip_fast hand-made: fast=%u osip=%u\n", t.fast, t.fallback);
+    cr_expect_eq(t.mismatches, 0);
+    /* The fast pass must take the plain ones, and decline some. */
+    cr_expect_gt(t.fast, 100);
+    cr_expect_gt(t.fallback, 50);
+}
+
+/* ---- public captures ---------------------------------------------------- */
+
+struct run {
+    struct sip_layer *sip;
+    struct tally t;
+    const char *path;
+};
+
+static void on_message(void *user, const struct sip_msg *msg, const struct sip_meta *meta)
+{
+    struct run *r = user;
+    (void)msg;
+    check_one(meta->raw, meta->raw_len, &r->t, r->path);
+}
+
+static void on_udp(void *user, const struct packet *pkt)
+{
+    struct run *r = user;
+    sip_layer_udp(r->sip, pkt);
+}
+
+static size_t on_tcp(void *user, const struct tcp_data *data)
+{
+    struct run *r = user;
+    return sip_layer_tcp(r->sip, data);
+}
+
+static void on_tcp_close(void *user, uint64_t stream_id)
+{
+    struct run *r = user;
+    sip_layer_tcp_close(r->sip, stream_id);
+}
+
+static void run_capture(const char *path, struct tally *total)
+{
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline(path, err);
+    if (!p)
+        return;
+    struct counters counters;
+    counters_init(&counters);
+    struct run r = {.path = path};
+    r.sip = sip_layer_new(&counters, on_message, &r);
+    cr_assert_not_null(r.sip);
+    struct decoder_config cfg;
+    decoder_config_defaults(&cfg);
+    struct decode_handlers handlers = {
+        .user = &r, .udp = on_udp, .tcp_data = on_tcp, .tcp_close = on_tcp_close};
+    struct decoder *d = decoder_new(&cfg, &counters, &handlers);
+    cr_assert_not_null(d);
+    if (decoder_set_linktype(d, pcap_datalink(p)) == 0) {
+        struct pcap_pkthdr *h;
+        const u_char *f;
+        while (pcap_next_ex(p, &h, &f) == 1)
+            decoder_process(d, (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec, f,
+                            h->caplen, h->len);
+    }
+    pcap_close(p);
+    decoder_free(d);
+    /* The layer's own counters agree with what the callback saw. */
+    cr_expect_eq(counters_get(&counters, "sip.fast_path"), r.t.fast, "%s", path);
+    sip_layer_free(r.sip);
+    cr_log_info("%s: %u fast, %u osip", path, r.t.fast, r.t.fallback);
+    total->fast += r.t.fast;
+    total->fallback += r.t.fallback;
+    total->mismatches += r.t.mismatches;
+}
+
+Test(sip_fast, agrees_with_osip_on_public_captures, .timeout = 600)
+{
+    const char *dir = getenv("SIPTAP_PUBLIC_PCAPS");
+    DIR *dp = dir ? opendir(dir) : NULL;
+    if (!dp)
+        cr_skip_test("public captures not found (SIPTAP_PUBLIC_PCAPS=%s)", dir ? dir : "unset");
+    struct tally total = {0};
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        size_t n = strlen(e->d_name);
+        if (n > 10 && strcmp(e->d_name + n - 10, ".truth.txt") == 0)
+            continue;
+        if (!strstr(e->d_name, ".pcap") && !strstr(e->d_name, ".cap"))
+            continue;
+        char cap[1024];
+        snprintf(cap, sizeof(cap), "%s/%s", dir, e->d_name);
+        run_capture(cap, &total);
+    }
+    closedir(dp);
+    cr_log_info("public captures: %u messages on the fast path, %u on libosip2", total.fast,
+                total.fallback);
+    fprintf(stderr, "sip_fast public captures: fast=%u osip=%u\n", total.fast, total.fallback);
+    cr_expect_eq(total.mismatches, 0);
+    if (total.fast + total.fallback == 0)
+        cr_skip_test("no SIP message in the public captures");
+}
