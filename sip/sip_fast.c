@@ -52,53 +52,58 @@ enum hdr {
 struct hname {
     const char *name;
     enum hdr h;
+    size_t len; /* filled by the HN() initialiser */
 };
+#define HN(n, h)                                                                                   \
+    {                                                                                              \
+        n, h, sizeof(n) - 1                                                                        \
+    }
 
 /* Headers osip parses with a grammar of its own and that siptap does not
  * read: they must be looked at so a value osip would refuse is not accepted
  * here (the message would then be malformed on one path only). */
 static const struct hname known[] = {
-    {"via", H_VIA},
-    {"v", H_VIA},
-    {"from", H_FROM},
-    {"f", H_FROM},
-    {"to", H_TO},
-    {"t", H_TO},
-    {"call-id", H_CALL_ID},
-    {"i", H_CALL_ID},
-    {"cseq", H_CSEQ},
-    {"contact", H_CONTACT},
-    {"m", H_CONTACT},
-    {"content-length", H_CONTENT_LENGTH},
-    {"l", H_CONTENT_LENGTH},
-    {"content-type", H_CONTENT_TYPE},
-    {"c", H_CONTENT_TYPE},
-    {"expires", H_EXPIRES},
-    {"session-expires", H_SESSION_EXPIRES},
-    {"x", H_SESSION_EXPIRES_X},
-    {"reason", H_REASON},
-    {"user-agent", H_USER_AGENT},
-    {"server", H_SERVER},
+    HN("via", H_VIA),
+    HN("v", H_VIA),
+    HN("from", H_FROM),
+    HN("f", H_FROM),
+    HN("to", H_TO),
+    HN("t", H_TO),
+    HN("call-id", H_CALL_ID),
+    HN("i", H_CALL_ID),
+    HN("cseq", H_CSEQ),
+    HN("contact", H_CONTACT),
+    HN("m", H_CONTACT),
+    HN("content-length", H_CONTENT_LENGTH),
+    HN("l", H_CONTENT_LENGTH),
+    HN("content-type", H_CONTENT_TYPE),
+    HN("c", H_CONTENT_TYPE),
+    HN("expires", H_EXPIRES),
+    HN("session-expires", H_SESSION_EXPIRES),
+    HN("x", H_SESSION_EXPIRES_X),
+    HN("reason", H_REASON),
+    HN("user-agent", H_USER_AGENT),
+    HN("server", H_SERVER),
     /* credentials and challenges: always libosip2's job */
-    {"authorization", H_FALLBACK},
-    {"proxy-authorization", H_FALLBACK},
-    {"www-authenticate", H_FALLBACK},
-    {"proxy-authenticate", H_FALLBACK},
-    {"authentication-info", H_FALLBACK},
-    {"proxy-authentication-info", H_FALLBACK},
+    HN("authorization", H_FALLBACK),
+    HN("proxy-authorization", H_FALLBACK),
+    HN("www-authenticate", H_FALLBACK),
+    HN("proxy-authenticate", H_FALLBACK),
+    HN("authentication-info", H_FALLBACK),
+    HN("proxy-authentication-info", H_FALLBACK),
     /* parsed by osip with their own grammar; not worth mirroring */
-    {"accept", H_FALLBACK},
-    {"accept-encoding", H_FALLBACK},
-    {"accept-language", H_FALLBACK},
-    {"alert-info", H_FALLBACK},
-    {"call-info", H_FALLBACK},
-    {"error-info", H_FALLBACK},
-    {"content-disposition", H_FALLBACK},
-    {"content-encoding", H_FALLBACK},
-    {"e", H_FALLBACK},
-    {"mime-version", H_FALLBACK},
-    {"route", H_ROUTE},
-    {"record-route", H_ROUTE},
+    HN("accept", H_FALLBACK),
+    HN("accept-encoding", H_FALLBACK),
+    HN("accept-language", H_FALLBACK),
+    HN("alert-info", H_FALLBACK),
+    HN("call-info", H_FALLBACK),
+    HN("error-info", H_FALLBACK),
+    HN("content-disposition", H_FALLBACK),
+    HN("content-encoding", H_FALLBACK),
+    HN("e", H_FALLBACK),
+    HN("mime-version", H_FALLBACK),
+    HN("route", H_ROUTE),
+    HN("record-route", H_ROUTE),
 };
 
 /* RFC 3261 token characters, as a table: this runs on every header byte. */
@@ -331,7 +336,7 @@ static enum sip_method method_from_span(struct span s)
 static enum hdr classify(struct span name)
 {
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (span_eq_ci(name, known[i].name))
+        if (known[i].len == name.n && strncasecmp(name.p, known[i].name, name.n) == 0)
             return known[i].h;
     return H_OTHER;
 }
