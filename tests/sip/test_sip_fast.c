@@ -100,8 +100,8 @@ Test(sip_fast, agrees_with_osip_on_hand_made_messages)
         "x: 90\r\n",
         "Reason: Q.850;cause=16;text=\"Normal call clearing\"\r\n",
         "Record-Route: <sip:p1.example;lr>\r\nRoute: <sip:p2.example;lr>\r\n",
-        "Authorization: Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:b\", "
-        "response=\"0123\"\r\n",
+        ("Authorization: Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:b\", "
+         "response=\"0123\"\r\n"),
         "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", stale=TRUE\r\n",
         "Contact: *\r\nExpires: 0\r\n",
         "Contact: <sip:a@h1>, <sip:a@h2>\r\n",
