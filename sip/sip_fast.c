@@ -358,7 +358,7 @@ int sip_parse_fast(const uint8_t *data, size_t len, struct sip_msg *out)
     if (line.n > 12 && memcmp(line.p, "SIP/2.0 ", 8) == 0) {
         struct span code = {line.p + 8, 3};
         uint64_t st;
-        if (line.p[11] != ' ' || !span_u64(code, 699, &st) || st < 100)
+        if (line.p[11] != ' ' || !span_u64(code, 999, &st) || st < 100 || st > 699)
             return SIP_FAST_FALLBACK;
         struct span reason = {line.p + 12, line.n - 12};
         if (!reason.n || reason.p[0] == ' ' || reason.p[reason.n - 1] == ' ')

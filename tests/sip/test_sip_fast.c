@@ -126,6 +126,8 @@ Test(sip_fast, agrees_with_osip_on_hand_made_messages)
             check_str(m, &t);
             sip_test_response(m, sizeof(m), 486, "Busy Here", methods[i], extras[k], NULL);
             check_str(m, &t);
+            sip_test_response(m, sizeof(m), 799, "Out Of Range", methods[i], extras[k], NULL);
+            check_str(m, &t);
         }
     const char *raw[] = {
         "INVITE sip:+15551234@gw.example;user=phone SIP/2.0\r\n"
