@@ -66,19 +66,24 @@ struct call_sdp {
     uint16_t port;        /* 0: audio rejected */
     uint16_t rtcp_port;
     bool rtcp_mux;
-    enum sdp_direction direction;
     uint8_t format_count;
-    struct {
-        uint8_t payload_type;
-        uint32_t clock_rate;
-        char name[16];
-    } formats[CALL_SDP_MAX_FORMATS];
+    enum sdp_direction direction;
+    /* Columns rather than an array of structs: no padding after each
+     * payload type (24 bytes per party). */
+    uint8_t format_payload_type[CALL_SDP_MAX_FORMATS];
+    uint32_t format_clock_rate[CALL_SDP_MAX_FORMATS];
+    char format_name[CALL_SDP_MAX_FORMATS][16];
 };
 
 struct call_party {
     struct endpoint signalling; /* where this party's SIP comes from */
-    char user[64];
-    char tag[64];
+    /* user: the From (caller) or To (callee) user part, stored at its full
+     * length in the call's own allocation (after the struct), never NULL.
+     * tag: the caller's From-tag likewise; the callee's To-tag is a
+     * separate allocation made when the dialog is established, "" until
+     * then. Both are owned by calls/. */
+    const char *user;
+    const char *tag;
     struct call_sdp sdp;
 };
 
@@ -107,15 +112,18 @@ struct call {
     uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
     uint64_t last_sip_us;
     uint32_t invite_cseq; /* CSeq of the current INVITE transaction */
-    char invite_branch[64];
+    /* Only ever compared, so a 64-bit hash of the Via branch is enough. */
+    uint64_t invite_branch_hash;
     bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
     unsigned invite_retransmits;
     unsigned ok_retransmits; /* 2xx to the initial INVITE seen again before ACK */
     unsigned challenges;
-    unsigned forks; /* distinct To-tags in responses */
-    char fork_tags[4][32];
+    unsigned forks;            /* distinct To-tags in responses */
+    uint64_t fork_tag_hash[4]; /* hashes of the first 31 bytes of each To-tag */
     int final_status;
-    char final_reason[64];
+    /* Read back only when a challenged call times out (the 401/407 phrase:
+     * "Unauthorized", "Proxy Authentication Required"); 47 chars is ample. */
+    char final_reason[48];
     bool bye_seen, cancel_seen;
     int bye_sender; /* party index */
     uint32_t session_expires;

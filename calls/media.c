@@ -92,9 +92,9 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
         out->direction = m->direction;
         for (size_t f = 0; f < m->format_count && out->format_count < CALL_SDP_MAX_FORMATS; f++) {
             uint8_t n = out->format_count++;
-            out->formats[n].payload_type = m->formats[f].payload_type;
-            out->formats[n].clock_rate = m->formats[f].clock_rate;
-            str_copy(out->formats[n].name, sizeof(out->formats[n].name), m->formats[f].name);
+            out->format_payload_type[n] = m->formats[f].payload_type;
+            out->format_clock_rate[n] = m->formats[f].clock_rate;
+            str_copy(out->format_name[n], sizeof(out->format_name[n]), m->formats[f].name);
         }
         return;
     }
@@ -187,9 +187,8 @@ static void name_codec(struct call *c, int sender, struct rtp_stream *s)
     const struct call_sdp *sdps[2] = {&c->party[1 - sender].sdp, &c->party[sender].sdp};
     for (int i = 0; i < 2; i++)
         for (uint8_t f = 0; f < sdps[i]->format_count; f++)
-            if (sdps[i]->formats[f].payload_type == s->payload_type &&
-                sdps[i]->formats[f].name[0]) {
-                rtp_stream_set_codec(s, sdps[i]->formats[f].name, sdps[i]->formats[f].clock_rate);
+            if (sdps[i]->format_payload_type[f] == s->payload_type && sdps[i]->format_name[f][0]) {
+                rtp_stream_set_codec(s, sdps[i]->format_name[f], sdps[i]->format_clock_rate[f]);
                 return;
             }
 }
