@@ -96,7 +96,24 @@ struct call_media_direction {
 
 #define CALL_MAX_FLOWS    8
 #define CALL_MAX_BINDINGS 6
-struct media_binding;
+
+/* An address:port where one party of a call receives media: an item of
+ * calls/media.c's binding table, embedded in its call (no allocation of its
+ * own, no pointer back: `slot` finds the call). For calls/ only. Every byte
+ * of the key is explicit: it is hashed and compared as raw bytes. */
+struct media_key {
+    uint8_t family;
+    uint8_t addr[16];
+    uint8_t port[2];
+    uint8_t rtcp; /* 1: the RTCP port of the binding */
+};
+struct media_binding {
+    struct media_key key;
+    uint8_t party; /* the receiving party */
+    bool nat_alias;
+    bool used;
+    uint8_t slot; /* index in call->bindings */
+};
 #define CALL_RULE_SLOTS 8
 
 struct call_table;
@@ -132,8 +149,7 @@ struct call {
     struct call_media_direction media[2];
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     size_t flow_count;
-    struct media_binding *bindings[CALL_MAX_BINDINGS];
-    size_t binding_count;
+    struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
 
     struct timer timer; /* timer B / challenge wait / silence / linger */
     struct call *lru_prev, *lru_next;

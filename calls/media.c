@@ -20,20 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every byte explicit: the key is hashed and compared as raw bytes. */
-struct media_key {
-    uint8_t family;
-    uint8_t addr[16];
-    uint8_t port[2];
-    uint8_t rtcp; /* 1: the RTCP port of the binding */
-};
-
-struct media_binding {
-    struct media_key key;
-    struct call *call;
-    uint8_t party; /* the receiving party */
-    bool nat_alias;
-};
+/* struct media_binding (calls.h) lives inside its call: binding a party
+ * allocates nothing, and the call is found from the binding's slot. */
+static struct call *binding_call(struct media_binding *b)
+{
+    return (struct call *)((char *)(b - b->slot) - offsetof(struct call, bindings));
+}
 
 static void key_from(struct media_key *k, const struct net_addr *a, uint16_t port, bool rtcp)
 {
@@ -61,18 +53,10 @@ bool media_init(struct call_table *t)
     return true;
 }
 
-static void free_binding(void *item, void *arg)
-{
-    (void)arg;
-    free(item);
-}
-
 void media_destroy(struct call_table *t)
 {
-    if (t->bindings.slots) {
-        hashtab_foreach(&t->bindings, free_binding, NULL);
+    if (t->bindings.slots)
         hashtab_destroy(&t->bindings);
-    }
     if (t->flows.table.slots)
         rtp_flow_table_destroy(&t->flows);
 }
@@ -100,12 +84,10 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
     }
 }
 
-static void unbind(struct call_table *t, struct call *c, size_t i)
+static void unbind(struct call_table *t, struct media_binding *b)
 {
-    struct media_binding *b = c->bindings[i];
     hashtab_remove(&t->bindings, b);
-    free(b);
-    c->bindings[i] = c->bindings[--c->binding_count];
+    b->used = false;
 }
 
 static void bind_one(struct call_table *t, struct call *c, int party, const struct net_addr *a,
@@ -117,42 +99,37 @@ static void bind_one(struct call_table *t, struct call *c, int party, const stru
     key_from(&k, a, port, rtcp);
     struct media_binding *old = hashtab_find(&t->bindings, &k);
     if (old) {
-        if (old->call == c) {
+        if (binding_call(old) == c) {
             old->party = (uint8_t)party;
             return;
         }
         /* A newer call reuses the address: the old call lost it. */
-        struct call *prev = old->call;
-        for (size_t i = 0; i < prev->binding_count; i++)
-            if (prev->bindings[i] == old) {
-                unbind(t, prev, i);
-                break;
-            }
+        unbind(t, old);
     }
-    if (c->binding_count >= CALL_MAX_BINDINGS) {
+    struct media_binding *b = NULL;
+    for (size_t i = 0; i < CALL_MAX_BINDINGS && !b; i++)
+        if (!c->bindings[i].used)
+            b = &c->bindings[i];
+    if (!b) {
         (*t->c_bindings_full)++;
         return;
     }
-    struct media_binding *b = calloc(1, sizeof(*b));
-    if (!b)
-        return;
     b->key = k;
-    b->call = c;
     b->party = (uint8_t)party;
     b->nat_alias = nat_alias;
+    b->slot = (uint8_t)(b - c->bindings);
     if (!hashtab_insert(&t->bindings, b)) {
         (*t->c_bindings_full)++;
-        free(b);
         return;
     }
-    c->bindings[c->binding_count++] = b;
+    b->used = true;
 }
 
 void media_bind_party(struct call_table *t, struct call *c, int party)
 {
-    for (size_t i = c->binding_count; i-- > 0;)
-        if (c->bindings[i]->party == party)
-            unbind(t, c, i);
+    for (size_t i = 0; i < CALL_MAX_BINDINGS; i++)
+        if (c->bindings[i].used && c->bindings[i].party == party)
+            unbind(t, &c->bindings[i]);
     const struct call_sdp *s = &c->party[party].sdp;
     if (!s->present || s->port == 0)
         return;
@@ -166,8 +143,9 @@ void media_bind_party(struct call_table *t, struct call *c, int party)
 
 void media_release_call(struct call_table *t, struct call *c)
 {
-    while (c->binding_count)
-        unbind(t, c, c->binding_count - 1);
+    for (size_t i = 0; i < CALL_MAX_BINDINGS; i++)
+        if (c->bindings[i].used)
+            unbind(t, &c->bindings[i]);
     for (size_t i = 0; i < c->flow_count; i++)
         rtp_flow_remove(&t->flows, c->flows[i]);
     c->flow_count = 0;
@@ -260,8 +238,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     } else if ((b = find_binding(t, &dst, true)) != NULL ||
                (b = find_binding(t, &src, true)) != NULL) {
         (*t->c_rtcp_matched)++;
-        call_frame_attributed(t, b->call, pkt->ts_us);
-        attach_rtcp(b->call, pkt->payload, pkt->payload_len);
+        call_frame_attributed(t, binding_call(b), pkt->ts_us);
+        attach_rtcp(binding_call(b), pkt->payload, pkt->payload_len);
         return true;
     }
     if (!b) {
@@ -272,7 +250,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
             (*t->c_udp_other)++;
         return false;
     }
-    struct call *c = b->call;
+    struct call *c = binding_call(b);
     if (c->state == CALL_STATE_ENDED)
         return true;
     call_frame_attributed(t, c, pkt->ts_us);
