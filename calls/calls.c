@@ -151,6 +151,8 @@ static void set_callee_tag(struct call *c, const char *tag)
 static void release_call_memory(struct call *c)
 {
     set_callee_tag(c, "");
+    media_sdp_release(&c->party[CALL_CALLER].sdp);
+    media_sdp_release(&c->party[CALL_CALLEE].sdp);
     free(c); /* the Call-ID, users and caller tag live in the same block */
 }
 

@@ -66,13 +66,13 @@ struct call_sdp {
     uint16_t port;        /* 0: audio rejected */
     uint16_t rtcp_port;
     bool rtcp_mux;
-    uint8_t format_count;
+    uint8_t format_count; /* at most CALL_SDP_MAX_FORMATS */
     enum sdp_direction direction;
-    /* Columns rather than an array of structs: no padding after each
-     * payload type (24 bytes per party). */
-    uint8_t format_payload_type[CALL_SDP_MAX_FORMATS];
-    uint32_t format_clock_rate[CALL_SDP_MAX_FORMATS];
-    char format_name[CALL_SDP_MAX_FORMATS][16];
+    /* Payload types, clock rates and codec names (<= 15 chars) of the
+     * formats, packed at their exact lengths by calls/media.c (~40 bytes
+     * instead of 168 for a table); NULL when there are none. Owned by
+     * calls/, read through calls/media.c only. */
+    unsigned char *formats;
 };
 
 struct call_party {

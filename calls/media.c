@@ -61,12 +61,31 @@ void media_destroy(struct call_table *t)
         rtp_flow_table_destroy(&t->flows);
 }
 
+/* call_sdp.formats: n payload types (1 byte each), n clock rates (4 bytes
+ * each, unaligned: read with memcpy), then n NUL-terminated names. */
+#define FORMAT_NAME_MAX 15
+
+void media_sdp_release(struct call_sdp *s)
+{
+    free(s->formats);
+    s->formats = NULL;
+    s->format_count = 0;
+}
+
+static uint32_t format_clock_rate(const struct call_sdp *s, size_t i)
+{
+    uint32_t r;
+    memcpy(&r, s->formats + s->format_count + 4 * i, sizeof(r));
+    return r;
+}
+
 void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
 {
     for (size_t i = 0; i < sdp->media_count; i++) {
         const struct sdp_media *m = &sdp->media[i];
         if (m->type != SDP_MEDIA_AUDIO)
             continue;
+        media_sdp_release(out);
         memset(out, 0, sizeof(*out));
         out->present = true;
         out->addr = m->addr.family ? m->addr : sdp->session_addr;
@@ -74,11 +93,28 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
         out->rtcp_port = m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1);
         out->rtcp_mux = m->rtcp_mux;
         out->direction = m->direction;
-        for (size_t f = 0; f < m->format_count && out->format_count < CALL_SDP_MAX_FORMATS; f++) {
-            uint8_t n = out->format_count++;
-            out->format_payload_type[n] = m->formats[f].payload_type;
-            out->format_clock_rate[n] = m->formats[f].clock_rate;
-            str_copy(out->format_name[n], sizeof(out->format_name[n]), m->formats[f].name);
+        size_t n = m->format_count < CALL_SDP_MAX_FORMATS ? m->format_count : CALL_SDP_MAX_FORMATS;
+        if (n == 0)
+            return;
+        size_t name_len[CALL_SDP_MAX_FORMATS], size = 5 * n;
+        for (size_t f = 0; f < n; f++) {
+            name_len[f] = strnlen(m->formats[f].name, FORMAT_NAME_MAX);
+            size += name_len[f] + 1;
+        }
+        unsigned char *p = malloc(size);
+        if (!p)
+            return; /* the stream names fall back to what RTP says */
+        out->formats = p;
+        out->format_count = (uint8_t)n;
+        for (size_t f = 0; f < n; f++) {
+            p[f] = m->formats[f].payload_type;
+            memcpy(p + n + 4 * f, &m->formats[f].clock_rate, 4);
+        }
+        char *names = (char *)p + 5 * n;
+        for (size_t f = 0; f < n; f++) {
+            memcpy(names, m->formats[f].name, name_len[f]);
+            names[name_len[f]] = '\0';
+            names += name_len[f] + 1;
         }
         return;
     }
@@ -163,12 +199,17 @@ static struct media_binding *find_binding(struct call_table *t, const struct end
 static void name_codec(struct call *c, int sender, struct rtp_stream *s)
 {
     const struct call_sdp *sdps[2] = {&c->party[1 - sender].sdp, &c->party[sender].sdp};
-    for (int i = 0; i < 2; i++)
-        for (uint8_t f = 0; f < sdps[i]->format_count; f++)
-            if (sdps[i]->format_payload_type[f] == s->payload_type && sdps[i]->format_name[f][0]) {
-                rtp_stream_set_codec(s, sdps[i]->format_name[f], sdps[i]->format_clock_rate[f]);
+    for (int i = 0; i < 2; i++) {
+        const struct call_sdp *sdp = sdps[i];
+        if (!sdp->formats)
+            continue;
+        const char *name = (const char *)sdp->formats + 5 * sdp->format_count;
+        for (uint8_t f = 0; f < sdp->format_count; f++, name += strlen(name) + 1)
+            if (sdp->formats[f] == s->payload_type && name[0]) {
+                rtp_stream_set_codec(s, name, format_clock_rate(sdp, f));
                 return;
             }
+    }
 }
 
 static void attach_rtcp(struct call *c, const uint8_t *data, size_t len)
