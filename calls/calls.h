@@ -128,23 +128,24 @@ struct call {
 
     uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
     uint64_t last_sip_us;
-    uint32_t invite_cseq; /* CSeq of the current INVITE transaction */
+    uint64_t last_refresh_us; /* answer or last refreshing re-INVITE/UPDATE 2xx */
     /* Only ever compared, so a 64-bit hash of the Via branch is enough. */
     uint64_t invite_branch_hash;
-    bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
+    uint64_t fork_tag_hash[4]; /* hashes of the first 31 bytes of each To-tag */
+    uint32_t invite_cseq;      /* CSeq of the current INVITE transaction */
+    uint32_t session_expires;
     unsigned invite_retransmits;
     unsigned ok_retransmits; /* 2xx to the initial INVITE seen again before ACK */
     unsigned challenges;
-    unsigned forks;            /* distinct To-tags in responses */
-    uint64_t fork_tag_hash[4]; /* hashes of the first 31 bytes of each To-tag */
+    unsigned forks; /* distinct To-tags in responses */
     int final_status;
-    /* Read back only when a challenged call times out (the 401/407 phrase:
-     * "Unauthorized", "Proxy Authentication Required"); 47 chars is ample. */
-    char final_reason[48];
+    int bye_sender;        /* party index */
+    bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
     bool bye_seen, cancel_seen;
-    int bye_sender; /* party index */
-    uint32_t session_expires;
-    uint64_t last_refresh_us; /* answer or last refreshing re-INVITE/UPDATE 2xx */
+    /* Read back only when a challenged call times out (the 401/407 phrase:
+     * "Unauthorized", "Proxy Authentication Required"); 44 chars is ample
+     * and the size closes the struct's padding. */
+    char final_reason[45];
 
     struct call_media_direction media[2];
     struct rtp_flow *flows[CALL_MAX_FLOWS];
