@@ -142,7 +142,7 @@ static void set_callee_tag(struct call *c, const char *tag)
     const char *old = c->party[CALL_CALLEE].tag;
     if (strcmp(old, tag) == 0)
         return;
-    char *copy = tag[0] ? strdup(tag) : NULL;
+    char *copy = tag[0] ? strndup(tag, CALL_PARTY_STRING_MAX) : NULL;
     if (old[0])
         free((char *)old);
     c->party[CALL_CALLEE].tag = copy ? copy : "";
@@ -306,7 +306,8 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     const char *strings[4] = {m->call_id, m->from_user, m->from_tag, to_user};
     size_t lens[4], total = 0;
     for (int i = 0; i < 4; i++) {
-        lens[i] = strlen(strings[i]) + 1;
+        /* Users and tags keep the 63-char cut they always had. */
+        lens[i] = (i == 0 ? strlen(strings[i]) : strnlen(strings[i], CALL_PARTY_STRING_MAX)) + 1;
         total += lens[i];
     }
     struct call *c = calloc(1, sizeof(*c) + total);
@@ -315,7 +316,8 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     char *tail = (char *)(c + 1);
     char *copies[4];
     for (int i = 0; i < 4; i++) {
-        memcpy(tail, strings[i], lens[i]);
+        memcpy(tail, strings[i], lens[i] - 1);
+        tail[lens[i] - 1] = '\0';
         copies[i] = tail;
         tail += lens[i];
     }

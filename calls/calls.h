@@ -75,6 +75,9 @@ struct call_sdp {
     unsigned char *formats;
 };
 
+/* Longest user part or tag kept (longer ones are cut, as they always were). */
+#define CALL_PARTY_STRING_MAX 63
+
 struct call_party {
     struct endpoint signalling; /* where this party's SIP comes from */
     /* user: the From (caller) or To (callee) user part, stored at its full
