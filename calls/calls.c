@@ -135,6 +135,27 @@ json_t *call_streams_json(const struct call *c)
 
 static void on_call_timer(struct timer *tm, uint64_t now, void *arg);
 
+/* The callee's To-tag is the one string of a call that arrives after the
+ * call was allocated: a separate allocation, "" (not owned) until then. */
+static void set_callee_tag(struct call *c, const char *tag)
+{
+    const char *old = c->party[CALL_CALLEE].tag;
+    if (strcmp(old, tag) == 0)
+        return;
+    char *copy = tag[0] ? strndup(tag, CALL_PARTY_STRING_MAX) : NULL;
+    if (old[0])
+        free((char *)old);
+    c->party[CALL_CALLEE].tag = copy ? copy : "";
+}
+
+static void release_call_memory(struct call *c)
+{
+    set_callee_tag(c, "");
+    media_sdp_release(&c->party[CALL_CALLER].sdp);
+    media_sdp_release(&c->party[CALL_CALLEE].sdp);
+    free(c); /* the Call-ID, users and caller tag live in the same block */
+}
+
 static void free_call(struct call_table *t, struct call *c)
 {
     for (size_t i = 0; i < t->observer_count; i++)
@@ -144,8 +165,7 @@ static void free_call(struct call_table *t, struct call *c)
     media_release_call(t, c);
     hashtab_remove(&t->calls, c);
     lru_unlink(t, c);
-    free(c->call_id);
-    free(c);
+    release_call_memory(c);
 }
 
 static void end_call(struct call_table *t, struct call *c, enum call_end_reason reason,
@@ -280,12 +300,33 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
             end_call(t, victim, CALL_END_EVICTED, meta->ts_us);
         free_call(t, victim);
     }
-    struct call *c = calloc(1, sizeof(*c));
+    /* One allocation for the call and the strings it keeps for its whole
+     * life, each at its exact length: Call-ID, From user, From-tag, To user. */
+    const char *to_user = m->to_user[0] ? m->to_user : m->request_user;
+    const char *strings[4] = {m->call_id, m->from_user, m->from_tag, to_user};
+    size_t lens[4], total = 0;
+    for (int i = 0; i < 4; i++) {
+        /* Users and tags keep the 63-char cut they always had. */
+        lens[i] = (i == 0 ? strlen(strings[i]) : strnlen(strings[i], CALL_PARTY_STRING_MAX)) + 1;
+        total += lens[i];
+    }
+    struct call *c = calloc(1, sizeof(*c) + total);
     if (!c)
         return NULL;
-    c->call_id = strdup(m->call_id);
-    if (!c->call_id || !hashtab_insert(&t->calls, c)) {
-        free(c->call_id);
+    char *tail = (char *)(c + 1);
+    char *copies[4];
+    for (int i = 0; i < 4; i++) {
+        memcpy(tail, strings[i], lens[i] - 1);
+        tail[lens[i] - 1] = '\0';
+        copies[i] = tail;
+        tail += lens[i];
+    }
+    c->call_id = copies[0];
+    c->party[CALL_CALLER].user = copies[1];
+    c->party[CALL_CALLER].tag = copies[2];
+    c->party[CALL_CALLEE].user = copies[3];
+    c->party[CALL_CALLEE].tag = "";
+    if (!hashtab_insert(&t->calls, c)) {
         free(c);
         return NULL;
     }
@@ -296,10 +337,6 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     c->invite_us = meta->ts_us;
     c->party[CALL_CALLER].signalling = meta->src;
     c->party[CALL_CALLEE].signalling = meta->dst;
-    str_copy(c->party[CALL_CALLER].user, sizeof(c->party[0].user), m->from_user);
-    str_copy(c->party[CALL_CALLER].tag, sizeof(c->party[0].tag), m->from_tag);
-    str_copy(c->party[CALL_CALLEE].user, sizeof(c->party[1].user),
-             m->to_user[0] ? m->to_user : m->request_user);
     const struct trunk_config *from_trunk = trunk_list_find(t->trunks, &meta->src.addr);
     const struct trunk_config *to_trunk = trunk_list_find(t->trunks, &meta->dst.addr);
     if (from_trunk) {
@@ -358,15 +395,23 @@ static void take_sdp(struct call_table *t, struct call *c, int party, const stru
     media_bind_party(t, c, party);
 }
 
+static uint64_t branch_hash(const char *branch)
+{
+    return hashtab_hash_bytes(branch, strlen(branch));
+}
+
 static bool seen_fork_tag(struct call *c, const char *tag)
 {
     if (!tag[0])
         return true;
+    /* Tags were once kept as 31-char strings compared by prefix; hashing
+     * the same prefix keeps that behaviour. */
+    uint64_t h = hashtab_hash_bytes(tag, strnlen(tag, 31));
     for (unsigned i = 0; i < c->forks && i < 4; i++)
-        if (strncmp(c->fork_tags[i], tag, sizeof(c->fork_tags[i]) - 1) == 0)
+        if (c->fork_tag_hash[i] == h)
             return true;
     if (c->forks < 4)
-        str_copy(c->fork_tags[c->forks], sizeof(c->fork_tags[0]), tag);
+        c->fork_tag_hash[c->forks] = h;
     c->forks++;
     return false;
 }
@@ -388,7 +433,7 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
             return false;
         *cp = c;
         c->invite_cseq = m->cseq;
-        str_copy(c->invite_branch, sizeof(c->invite_branch), m->via_branch);
+        c->invite_branch_hash = branch_hash(m->via_branch);
         take_sdp(t, c, CALL_CALLER, m);
         arm_timer(t, c, now);
         start_call(t, c, m, meta);
@@ -399,7 +444,7 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
         return true;
     }
     if (!m->to_tag[0]) {
-        if (m->cseq == c->invite_cseq && strcmp(m->via_branch, c->invite_branch) == 0) {
+        if (m->cseq == c->invite_cseq && branch_hash(m->via_branch) == c->invite_branch_hash) {
             c->invite_retransmits++;
             (*t->c_invite_retransmits)++;
             return true;
@@ -408,7 +453,7 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
             return false;
         /* A new initial INVITE transaction: credentials after a challenge. */
         c->invite_cseq = m->cseq;
-        str_copy(c->invite_branch, sizeof(c->invite_branch), m->via_branch);
+        c->invite_branch_hash = branch_hash(m->via_branch);
         c->state = CALL_STATE_CALLING;
         take_sdp(t, c, CALL_CALLER, m);
         arm_timer(t, c, now);
@@ -477,7 +522,7 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
         c->last_refresh_us = now;
         c->final_status = st;
         str_copy(c->final_reason, sizeof(c->final_reason), m->reason);
-        str_copy(c->party[CALL_CALLEE].tag, sizeof(c->party[1].tag), m->to_tag);
+        set_callee_tag(c, m->to_tag);
         c->party[CALL_CALLEE].signalling = meta->src;
         if (m->session_expires)
             c->session_expires = m->session_expires;
@@ -637,8 +682,7 @@ static void free_each(void *item, void *arg)
         if (t->observers[i].call_freed)
             t->observers[i].call_freed(t->observers[i].user, c);
     timerq_cancel(t->timers, &c->timer);
-    free(c->call_id);
-    free(c);
+    release_call_memory(c);
 }
 
 void call_table_free(struct call_table *t)

@@ -66,19 +66,27 @@ struct call_sdp {
     uint16_t port;        /* 0: audio rejected */
     uint16_t rtcp_port;
     bool rtcp_mux;
+    uint8_t format_count; /* at most CALL_SDP_MAX_FORMATS */
     enum sdp_direction direction;
-    uint8_t format_count;
-    struct {
-        uint8_t payload_type;
-        uint32_t clock_rate;
-        char name[16];
-    } formats[CALL_SDP_MAX_FORMATS];
+    /* Payload types, clock rates and codec names (<= 15 chars) of the
+     * formats, packed at their exact lengths by calls/media.c (~40 bytes
+     * instead of 168 for a table); NULL when there are none. Owned by
+     * calls/, read through calls/media.c only. */
+    unsigned char *formats;
 };
+
+/* Longest user part or tag kept (longer ones are cut, as they always were). */
+#define CALL_PARTY_STRING_MAX 63
 
 struct call_party {
     struct endpoint signalling; /* where this party's SIP comes from */
-    char user[64];
-    char tag[64];
+    /* user: the From (caller) or To (callee) user part, stored at its full
+     * length in the call's own allocation (after the struct), never NULL.
+     * tag: the caller's From-tag likewise; the callee's To-tag is a
+     * separate allocation made when the dialog is established, "" until
+     * then. Both are owned by calls/. */
+    const char *user;
+    const char *tag;
     struct call_sdp sdp;
 };
 
@@ -91,7 +99,24 @@ struct call_media_direction {
 
 #define CALL_MAX_FLOWS    8
 #define CALL_MAX_BINDINGS 6
-struct media_binding;
+
+/* An address:port where one party of a call receives media: an item of
+ * calls/media.c's binding table, embedded in its call (no allocation of its
+ * own, no pointer back: `slot` finds the call). For calls/ only. Every byte
+ * of the key is explicit: it is hashed and compared as raw bytes. */
+struct media_key {
+    uint8_t family;
+    uint8_t addr[16];
+    uint8_t port[2];
+    uint8_t rtcp; /* 1: the RTCP port of the binding */
+};
+struct media_binding {
+    struct media_key key;
+    uint8_t party; /* the receiving party */
+    bool nat_alias;
+    bool used;
+    uint8_t slot; /* index in call->bindings */
+};
 #define CALL_RULE_SLOTS 8
 
 struct call_table;
@@ -106,26 +131,29 @@ struct call {
 
     uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
     uint64_t last_sip_us;
-    uint32_t invite_cseq; /* CSeq of the current INVITE transaction */
-    char invite_branch[64];
-    bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
+    uint64_t last_refresh_us; /* answer or last refreshing re-INVITE/UPDATE 2xx */
+    /* Only ever compared, so a 64-bit hash of the Via branch is enough. */
+    uint64_t invite_branch_hash;
+    uint64_t fork_tag_hash[4]; /* hashes of the first 31 bytes of each To-tag */
+    uint32_t invite_cseq;      /* CSeq of the current INVITE transaction */
+    uint32_t session_expires;
     unsigned invite_retransmits;
     unsigned ok_retransmits; /* 2xx to the initial INVITE seen again before ACK */
     unsigned challenges;
     unsigned forks; /* distinct To-tags in responses */
-    char fork_tags[4][32];
     int final_status;
-    char final_reason[64];
+    int bye_sender;        /* party index */
+    bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
     bool bye_seen, cancel_seen;
-    int bye_sender; /* party index */
-    uint32_t session_expires;
-    uint64_t last_refresh_us; /* answer or last refreshing re-INVITE/UPDATE 2xx */
+    /* Read back only when a challenged call times out (the 401/407 phrase:
+     * "Unauthorized", "Proxy Authentication Required"); 44 chars is ample
+     * and the size closes the struct's padding. */
+    char final_reason[45];
 
     struct call_media_direction media[2];
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     size_t flow_count;
-    struct media_binding *bindings[CALL_MAX_BINDINGS];
-    size_t binding_count;
+    struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
 
     struct timer timer; /* timer B / challenge wait / silence / linger */
     struct call *lru_prev, *lru_next;

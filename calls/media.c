@@ -20,20 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every byte explicit: the key is hashed and compared as raw bytes. */
-struct media_key {
-    uint8_t family;
-    uint8_t addr[16];
-    uint8_t port[2];
-    uint8_t rtcp; /* 1: the RTCP port of the binding */
-};
-
-struct media_binding {
-    struct media_key key;
-    struct call *call;
-    uint8_t party; /* the receiving party */
-    bool nat_alias;
-};
+/* struct media_binding (calls.h) lives inside its call: binding a party
+ * allocates nothing, and the call is found from the binding's slot. */
+static struct call *binding_call(struct media_binding *b)
+{
+    return (struct call *)((char *)(b - b->slot) - offsetof(struct call, bindings));
+}
 
 static void key_from(struct media_key *k, const struct net_addr *a, uint16_t port, bool rtcp)
 {
@@ -61,20 +53,30 @@ bool media_init(struct call_table *t)
     return true;
 }
 
-static void free_binding(void *item, void *arg)
-{
-    (void)arg;
-    free(item);
-}
-
 void media_destroy(struct call_table *t)
 {
-    if (t->bindings.slots) {
-        hashtab_foreach(&t->bindings, free_binding, NULL);
+    if (t->bindings.slots)
         hashtab_destroy(&t->bindings);
-    }
     if (t->flows.table.slots)
         rtp_flow_table_destroy(&t->flows);
+}
+
+/* call_sdp.formats: n payload types (1 byte each), n clock rates (4 bytes
+ * each, unaligned: read with memcpy), then n NUL-terminated names. */
+#define FORMAT_NAME_MAX 15
+
+void media_sdp_release(struct call_sdp *s)
+{
+    free(s->formats);
+    s->formats = NULL;
+    s->format_count = 0;
+}
+
+static uint32_t format_clock_rate(const struct call_sdp *s, size_t i)
+{
+    uint32_t r;
+    memcpy(&r, s->formats + s->format_count + 4 * i, sizeof(r));
+    return r;
 }
 
 void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
@@ -83,6 +85,7 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
         const struct sdp_media *m = &sdp->media[i];
         if (m->type != SDP_MEDIA_AUDIO)
             continue;
+        media_sdp_release(out);
         memset(out, 0, sizeof(*out));
         out->present = true;
         out->addr = m->addr.family ? m->addr : sdp->session_addr;
@@ -90,22 +93,37 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
         out->rtcp_port = m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1);
         out->rtcp_mux = m->rtcp_mux;
         out->direction = m->direction;
-        for (size_t f = 0; f < m->format_count && out->format_count < CALL_SDP_MAX_FORMATS; f++) {
-            uint8_t n = out->format_count++;
-            out->formats[n].payload_type = m->formats[f].payload_type;
-            out->formats[n].clock_rate = m->formats[f].clock_rate;
-            str_copy(out->formats[n].name, sizeof(out->formats[n].name), m->formats[f].name);
+        size_t n = m->format_count < CALL_SDP_MAX_FORMATS ? m->format_count : CALL_SDP_MAX_FORMATS;
+        if (n == 0)
+            return;
+        size_t name_len[CALL_SDP_MAX_FORMATS], size = 5 * n;
+        for (size_t f = 0; f < n; f++) {
+            name_len[f] = strnlen(m->formats[f].name, FORMAT_NAME_MAX);
+            size += name_len[f] + 1;
+        }
+        unsigned char *p = malloc(size);
+        if (!p)
+            return; /* the stream names fall back to what RTP says */
+        out->formats = p;
+        out->format_count = (uint8_t)n;
+        for (size_t f = 0; f < n; f++) {
+            p[f] = m->formats[f].payload_type;
+            memcpy(p + n + 4 * f, &m->formats[f].clock_rate, 4);
+        }
+        char *names = (char *)p + 5 * n;
+        for (size_t f = 0; f < n; f++) {
+            memcpy(names, m->formats[f].name, name_len[f]);
+            names[name_len[f]] = '\0';
+            names += name_len[f] + 1;
         }
         return;
     }
 }
 
-static void unbind(struct call_table *t, struct call *c, size_t i)
+static void unbind(struct call_table *t, struct media_binding *b)
 {
-    struct media_binding *b = c->bindings[i];
     hashtab_remove(&t->bindings, b);
-    free(b);
-    c->bindings[i] = c->bindings[--c->binding_count];
+    b->used = false;
 }
 
 static void bind_one(struct call_table *t, struct call *c, int party, const struct net_addr *a,
@@ -117,42 +135,37 @@ static void bind_one(struct call_table *t, struct call *c, int party, const stru
     key_from(&k, a, port, rtcp);
     struct media_binding *old = hashtab_find(&t->bindings, &k);
     if (old) {
-        if (old->call == c) {
+        if (binding_call(old) == c) {
             old->party = (uint8_t)party;
             return;
         }
         /* A newer call reuses the address: the old call lost it. */
-        struct call *prev = old->call;
-        for (size_t i = 0; i < prev->binding_count; i++)
-            if (prev->bindings[i] == old) {
-                unbind(t, prev, i);
-                break;
-            }
+        unbind(t, old);
     }
-    if (c->binding_count >= CALL_MAX_BINDINGS) {
+    struct media_binding *b = NULL;
+    for (size_t i = 0; i < CALL_MAX_BINDINGS && !b; i++)
+        if (!c->bindings[i].used)
+            b = &c->bindings[i];
+    if (!b) {
         (*t->c_bindings_full)++;
         return;
     }
-    struct media_binding *b = calloc(1, sizeof(*b));
-    if (!b)
-        return;
     b->key = k;
-    b->call = c;
     b->party = (uint8_t)party;
     b->nat_alias = nat_alias;
+    b->slot = (uint8_t)(b - c->bindings);
     if (!hashtab_insert(&t->bindings, b)) {
         (*t->c_bindings_full)++;
-        free(b);
         return;
     }
-    c->bindings[c->binding_count++] = b;
+    b->used = true;
 }
 
 void media_bind_party(struct call_table *t, struct call *c, int party)
 {
-    for (size_t i = c->binding_count; i-- > 0;)
-        if (c->bindings[i]->party == party)
-            unbind(t, c, i);
+    for (size_t i = 0; i < CALL_MAX_BINDINGS; i++)
+        if (c->bindings[i].used && c->bindings[i].party == party)
+            unbind(t, &c->bindings[i]);
     const struct call_sdp *s = &c->party[party].sdp;
     if (!s->present || s->port == 0)
         return;
@@ -166,8 +179,9 @@ void media_bind_party(struct call_table *t, struct call *c, int party)
 
 void media_release_call(struct call_table *t, struct call *c)
 {
-    while (c->binding_count)
-        unbind(t, c, c->binding_count - 1);
+    for (size_t i = 0; i < CALL_MAX_BINDINGS; i++)
+        if (c->bindings[i].used)
+            unbind(t, &c->bindings[i]);
     for (size_t i = 0; i < c->flow_count; i++)
         rtp_flow_remove(&t->flows, c->flows[i]);
     c->flow_count = 0;
@@ -185,13 +199,17 @@ static struct media_binding *find_binding(struct call_table *t, const struct end
 static void name_codec(struct call *c, int sender, struct rtp_stream *s)
 {
     const struct call_sdp *sdps[2] = {&c->party[1 - sender].sdp, &c->party[sender].sdp};
-    for (int i = 0; i < 2; i++)
-        for (uint8_t f = 0; f < sdps[i]->format_count; f++)
-            if (sdps[i]->formats[f].payload_type == s->payload_type &&
-                sdps[i]->formats[f].name[0]) {
-                rtp_stream_set_codec(s, sdps[i]->formats[f].name, sdps[i]->formats[f].clock_rate);
+    for (int i = 0; i < 2; i++) {
+        const struct call_sdp *sdp = sdps[i];
+        if (!sdp->formats)
+            continue;
+        const char *name = (const char *)sdp->formats + 5 * sdp->format_count;
+        for (uint8_t f = 0; f < sdp->format_count; f++, name += strlen(name) + 1)
+            if (sdp->formats[f] == s->payload_type && name[0]) {
+                rtp_stream_set_codec(s, name, format_clock_rate(sdp, f));
                 return;
             }
+    }
 }
 
 static void attach_rtcp(struct call *c, const uint8_t *data, size_t len)
@@ -261,8 +279,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     } else if ((b = find_binding(t, &dst, true)) != NULL ||
                (b = find_binding(t, &src, true)) != NULL) {
         (*t->c_rtcp_matched)++;
-        call_frame_attributed(t, b->call, pkt->ts_us);
-        attach_rtcp(b->call, pkt->payload, pkt->payload_len);
+        call_frame_attributed(t, binding_call(b), pkt->ts_us);
+        attach_rtcp(binding_call(b), pkt->payload, pkt->payload_len);
         return true;
     }
     if (!b) {
@@ -273,7 +291,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
             (*t->c_udp_other)++;
         return false;
     }
-    struct call *c = b->call;
+    struct call *c = binding_call(b);
     if (c->state == CALL_STATE_ENDED)
         return true;
     call_frame_attributed(t, c, pkt->ts_us);

@@ -15,9 +15,10 @@
  *
  * How: the call_message observer sees every SIP message of a call after
  * calls/ updated its state. An INVITE with SDP is an offer; its codec names
- * are kept per call (call->rule_state[slot], a small fixed struct) with the
- * CSeq of the transaction. A 18x or 2xx with SDP to that CSeq is the answer
- * (early media answers count too). With a late offer (INVITE without SDP)
+ * are kept per call (call->rule_state[slot]) with the CSeq of the
+ * transaction, packed one after the other at their exact lengths (a typical
+ * offer is ~40 bytes instead of a 384-byte table, and every call has one). A 18x or 2xx with SDP to
+ * that CSeq is the answer (early media answers count too). With a late offer (INVITE without SDP)
  * the 2xx carries the offer and the ACK the answer. telephone-event, CN and
  * other non-audio formats do not count as a shared codec.
  */
@@ -47,8 +48,47 @@ struct codec_call {
     bool late_offer;    /* the offer came in a 2xx, the answer comes in the ACK */
     bool raised;        /* this transaction already gave an event */
     bool offer_has_sdp; /* the INVITE carried SDP */
-    struct codec_list offered;
+    uint8_t offered_count;
+    uint16_t offered_len; /* bytes used in offered[] */
+    char offered[];       /* offered_count NUL-terminated names */
 };
+
+static void offered_unpack(const struct codec_call *s, struct codec_list *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = s->offered;
+    for (uint8_t i = 0; i < s->offered_count; i++) {
+        size_t n = strlen(p) + 1;
+        memcpy(out->names[i], p, n); /* n <= sizeof(names[0]): packed from a codec_list */
+        p += n;
+    }
+    out->count = s->offered_count;
+}
+
+/* Replaces the offered codecs; the state may move (rule_state is updated). */
+static struct codec_call *offered_store(struct call *c, size_t slot, struct codec_call *s,
+                                        const struct codec_list *l)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < l->count; i++)
+        len += strlen(l->names[i]) + 1;
+    struct codec_call *n = realloc(s, sizeof(*s) + len);
+    if (!n) {
+        s->offered_count = 0; /* the old buffer still holds zero names */
+        s->offered_len = 0;
+        return s;
+    }
+    c->rule_state[slot] = n;
+    char *p = n->offered;
+    for (size_t i = 0; i < l->count; i++) {
+        size_t k = strlen(l->names[i]) + 1;
+        memcpy(p, l->names[i], k);
+        p += k;
+    }
+    n->offered_count = l->count;
+    n->offered_len = (uint16_t)len;
+    return n;
+}
 
 struct codec_mismatch {
     struct rules_context *ctx;
@@ -113,8 +153,10 @@ static void raise_mismatch(struct codec_mismatch *d, struct call *c, struct code
     s->pending = false;
     if (!d->ctx->enabled)
         return;
+    struct codec_list offered;
+    offered_unpack(s, &offered);
     json_t *ev = rules_event(d->ctx, "codec_mismatch", SEVERITY_WARNING, now, c);
-    json_object_set_new(ev, "offered", codecs_json(&s->offered));
+    json_object_set_new(ev, "offered", codecs_json(&offered));
     json_object_set_new(ev, "answered", answered ? codecs_json(answered) : json_null());
     json_object_set_new(ev, "status", json_integer(status));
     json_object_set_new(ev, "cause", json_string(cause));
@@ -133,9 +175,13 @@ static void check_answer(struct codec_mismatch *d, struct call *c, struct codec_
     codecs_from_media(&answered, audio);
     if (rules_param(d->ctx, "check_answers", c->trunk) < 0.5)
         return;
-    if (audio->port == 0)
+    if (audio->port == 0) {
         raise_mismatch(d, c, s, &answered, status, "audio_rejected", now);
-    else if (!share_codec(&s->offered, &answered))
+        return;
+    }
+    struct codec_list offered;
+    offered_unpack(s, &offered);
+    if (!share_codec(&offered, &answered))
         raise_mismatch(d, c, s, &answered, status, "no_common_codec", now);
 }
 
@@ -158,15 +204,15 @@ static void on_invite(struct codec_mismatch *d, struct call *c, const struct sip
     s->raised = false;
     s->late_offer = false;
     s->offer_has_sdp = false;
-    memset(&s->offered, 0, sizeof(s->offered));
     const struct sdp_media *audio = m->has_sdp ? first_audio(&m->sdp) : NULL;
     /* An offer without audio, or with audio on hold at port 0, cannot be
      * refused for its codecs. */
     s->pending = !m->has_sdp || (audio && audio->port != 0);
-    if (audio) {
+    if (audio)
         s->offer_has_sdp = true;
-        codecs_from_media(&s->offered, audio);
-    }
+    struct codec_list offered;
+    codecs_from_media(&offered, audio); /* NULL audio: an empty list */
+    offered_store(c, d->ctx->slot, s, &offered);
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
@@ -208,7 +254,9 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
                 s->pending = false;
                 return;
             }
-            codecs_from_media(&s->offered, audio);
+            struct codec_list offered;
+            codecs_from_media(&offered, audio);
+            s = offered_store(c, d->ctx->slot, s, &offered);
             s->late_offer = true;
         }
         return;

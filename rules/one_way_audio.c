@@ -60,8 +60,8 @@ struct owa_call {
     struct call *call;
     uint64_t baseline_us;
     struct sdp_snapshot sdp[2];
-    bool alerted[2];      /* per sending party */
     uint64_t alert_us[2]; /* when the episode was raised */
+    bool alerted[2];      /* per sending party; last: no padding hole */
 };
 
 struct owa {

@@ -20,6 +20,8 @@
  */
 #include "rules/rules.h"
 
+_Static_assert(CALL_MAX_FLOWS *RTP_FLOW_MAX_STREAMS <= 32, "alerted is a 32-bit mask");
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,10 @@ struct quality_call {
     struct timer timer;
     struct quality *det;
     struct call *call;
-    bool alerted[CALL_MAX_FLOWS][RTP_FLOW_MAX_STREAMS];
+    /* Bit f * RTP_FLOW_MAX_STREAMS + i: stream i of flow f is in an
+     * episode. A bitmask rather than a bool table: every answered call has
+     * this state. */
+    uint32_t alerted;
 };
 
 struct quality {
@@ -99,8 +104,8 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
 }
 
 /* alerted may be NULL (a call never answered: judged once, at its end). */
-static void judge_call(const struct rules_context *ctx, const struct call *c,
-                       bool (*alerted)[RTP_FLOW_MAX_STREAMS], bool at_end, uint64_t now)
+static void judge_call(const struct rules_context *ctx, const struct call *c, uint32_t *alerted,
+                       bool at_end, uint64_t now)
 {
     double min_packets = rules_param(ctx, "min_packets", c->trunk);
     for (size_t f = 0; f < c->flow_count && f < CALL_MAX_FLOWS; f++) {
@@ -111,15 +116,16 @@ static void judge_call(const struct rules_context *ctx, const struct call *c,
                 continue;
             struct crossing x[3];
             size_t n = crossings(ctx, c, s, x);
-            if (alerted && alerted[f][i]) {
+            uint32_t bit = UINT32_C(1) << (f * RTP_FLOW_MAX_STREAMS + i);
+            if (alerted && (*alerted & bit)) {
                 if (n == 0)
-                    alerted[f][i] = false; /* back within every threshold */
+                    *alerted &= ~bit; /* back within every threshold */
                 continue;
             }
             if (n == 0 || !ctx->enabled)
                 continue;
             if (alerted)
-                alerted[f][i] = true;
+                *alerted |= bit;
             raise_event(ctx, c, s, x, n, at_end, now);
         }
     }
@@ -129,7 +135,7 @@ static void on_timer(struct timer *t, uint64_t now, void *arg)
 {
     struct quality_call *st = arg;
     const struct rules_context *ctx = st->det->ctx;
-    judge_call(ctx, st->call, st->alerted, false, now);
+    judge_call(ctx, st->call, &st->alerted, false, now);
     timerq_schedule(ctx->timers, t, now + seconds_us(rules_param(ctx, "check_s", st->call->trunk)));
 }
 
@@ -162,7 +168,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
     struct quality_call *st = c->rule_state[det->ctx->slot];
     if (st)
         timerq_cancel(det->ctx->timers, &st->timer);
-    judge_call(det->ctx, c, st ? st->alerted : NULL, true, now);
+    judge_call(det->ctx, c, st ? &st->alerted : NULL, true, now);
 }
 
 static void on_freed(void *user, struct call *c)
