@@ -149,7 +149,8 @@ static void span_trim(struct span *s)
 static void span_copy(char *dst, size_t dst_size, struct span s)
 {
     size_t n = s.n < dst_size - 1 ? s.n : dst_size - 1;
-    memcpy(dst, s.p, n);
+    if (n) /* an empty span may have no pointer at all */
+        memcpy(dst, s.p, n);
     dst[n] = '\0';
 }
 
@@ -192,7 +193,7 @@ static bool params_find(struct span params, const char *name, struct span *value
         struct span pn = {params.p + ns, i - ns};
         if (!pn.n)
             return false;
-        struct span pv = {NULL, 0};
+        struct span pv = {params.p + i, 0}; /* empty, but never a NULL pointer */
         if (i < params.n && params.p[i] == '=') {
             i++;
             size_t vs = i;
@@ -231,7 +232,7 @@ static bool uri_plain(struct span uri, struct span *user, struct span *host)
     if (span_has(r, "%?\"[]<> \t,\\"))
         return false;
     const char *at = memchr(r.p, '@', r.n);
-    *user = (struct span){NULL, 0};
+    *user = (struct span){r.p, 0}; /* empty, but never a NULL pointer */
     if (at) {
         *user = (struct span){r.p, (size_t)(at - r.p)};
         if (!user->n || span_has(*user, ":;@"))
