@@ -302,7 +302,7 @@ static void tcp_segment_process(struct decoder *d, struct tcp_stream *s, int dir
     struct tcp_half *h = &s->half[dir];
     int32_t ahead = (int32_t)(seq - h->next_seq);
     if (ahead < 0) {
-        uint32_t behind = (uint32_t)-ahead;
+        uint32_t behind = h->next_seq - seq; /* modular: INT32_MIN must not be negated */
         if (behind >= len && !(behind == len && fin && !h->fin_done)) {
             if (len > 0 || (fin && h->fin_done))
                 (*d->c.tcp_retransmission)++;

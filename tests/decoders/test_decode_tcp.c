@@ -272,3 +272,17 @@ Test(decode_tcp, tcp_over_reassembled_ipv4_fragments)
     cr_assert_str_eq(h.tcp_seen[0], "fragmented tcp!!");
     harness_stop(&h);
 }
+
+/* Regression (found by fuzz_pipeline): a segment exactly 2^31 bytes behind
+ * the expected sequence number negated INT32_MIN. It is old data: counted as
+ * a retransmission, nothing delivered, no undefined behaviour. */
+Test(decode_tcp, segment_half_the_sequence_space_behind)
+{
+    struct harness h;
+    harness_start(&h, NULL, DLT_ETH);
+    seg(&h, 1, A, 0x80000000u, TCP_ACK | TCP_PSH, "abcd");
+    seg(&h, 2, A, 0x00000004u, TCP_ACK | TCP_PSH, "wxyz");
+    cr_assert_str_eq(h.tcp_seen[0], "abcd");
+    cr_assert_eq(counter(&h, "tcp_retransmission"), 1);
+    harness_stop(&h);
+}
