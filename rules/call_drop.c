@@ -48,7 +48,7 @@ static const struct rule_param_def params[] = {
 #define SEC 1000000.0
 
 struct drop_call {
-    struct timer timer; /* timer H + tolerance */
+    struct timer timer; /* timer H + tolerance; first: see rules_free_timed_call_state */
     struct drop *det;
     struct call *call;
     bool raised;
@@ -186,12 +186,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
 static void on_freed(void *user, struct call *c)
 {
     struct drop *det = user;
-    struct drop_call *st = c->rule_state[det->ctx->slot];
-    if (!st)
-        return;
-    timerq_cancel(det->ctx->timers, &st->timer);
-    free(st);
-    c->rule_state[det->ctx->slot] = NULL;
+    rules_free_timed_call_state(det->ctx, c);
 }
 
 static void *create(struct rules_context *ctx)

@@ -55,7 +55,7 @@ struct sdp_snapshot {
 };
 
 struct owa_call {
-    struct timer timer;
+    struct timer timer; /* first: rules_free_timed_call_state() frees through it */
     struct owa *det;
     struct call *call;
     uint64_t baseline_us;
@@ -296,12 +296,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
 static void on_freed(void *user, struct call *c)
 {
     struct owa *det = user;
-    struct owa_call *st = c->rule_state[det->ctx->slot];
-    if (!st)
-        return;
-    timerq_cancel(det->ctx->timers, &st->timer);
-    free(st);
-    c->rule_state[det->ctx->slot] = NULL;
+    rules_free_timed_call_state(det->ctx, c);
 }
 
 static void *create(struct rules_context *ctx)

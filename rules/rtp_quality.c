@@ -37,7 +37,7 @@ static const struct rule_param_def params[] = {
 #define SEC 1000000.0
 
 struct quality_call {
-    struct timer timer;
+    struct timer timer; /* first: rules_free_timed_call_state() frees through it */
     struct quality *det;
     struct call *call;
     /* Bit f * RTP_FLOW_MAX_STREAMS + i: stream i of flow f is in an
@@ -174,12 +174,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
 static void on_freed(void *user, struct call *c)
 {
     struct quality *det = user;
-    struct quality_call *st = c->rule_state[det->ctx->slot];
-    if (!st)
-        return;
-    timerq_cancel(det->ctx->timers, &st->timer);
-    free(st);
-    c->rule_state[det->ctx->slot] = NULL;
+    rules_free_timed_call_state(det->ctx, c);
 }
 
 static void *create(struct rules_context *ctx)

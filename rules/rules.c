@@ -315,6 +315,16 @@ json_t *rules_event(const struct rules_context *ctx, const char *type,
     return event_new(type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
 }
 
+void rules_free_timed_call_state(const struct rules_context *ctx, struct call *c)
+{
+    struct timer *state = c->rule_state[ctx->slot];
+    if (!state)
+        return;
+    timerq_cancel(ctx->timers, state);
+    free(state);
+    c->rule_state[ctx->slot] = NULL;
+}
+
 void rules_publish(const struct rules_context *ctx, json_t *event)
 {
     event_bus_publish(ctx->bus, event, NULL);

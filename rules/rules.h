@@ -109,6 +109,10 @@ double rules_param(const struct rules_context *ctx, const char *name,
 json_t *rules_event(const struct rules_context *ctx, const char *type,
                     enum severity default_severity, uint64_t ts_us, const struct call *c);
 void rules_publish(const struct rules_context *ctx, json_t *event);
+/* For a detector whose per-call state (call->rule_state[ctx->slot], one
+ * malloc) begins with its struct timer: cancels the timer, frees the state
+ * and clears the slot. The call_freed observer of such a detector. */
+void rules_free_timed_call_state(const struct rules_context *ctx, struct call *c);
 
 /* The detectors, one file each. */
 extern const struct detector detector_one_way_audio;
