@@ -254,9 +254,12 @@ static void arm_timer(struct call_table *t, struct call *c, uint64_t now)
 static uint64_t last_activity(const struct call *c)
 {
     uint64_t last = c->last_sip_us;
-    for (int p = 0; p < 2; p++)
-        if (c->media[p].last_us > last)
-            last = c->media[p].last_us;
+    for (int p = 0; p < 2; p++) {
+        struct call_media_direction m;
+        call_media_of(c, p, &m);
+        if (m.last_us > last)
+            last = m.last_us;
+    }
     return last;
 }
 

@@ -90,7 +90,9 @@ struct call_party {
     struct call_sdp sdp;
 };
 
-/* Media sent BY one party (index = sending party). */
+/* Media sent BY one party (index = sending party), summed over the call's
+ * flows by call_media_of: the per-packet path writes only the flow, so an
+ * RTP packet never touches its (cold) call. */
 struct call_media_direction {
     uint64_t first_us, last_us, packets;
     struct endpoint src, dst;  /* as observed on the wire (latest flow) */
@@ -150,7 +152,6 @@ struct call {
      * and the size closes the struct's padding. */
     char final_reason[45];
 
-    struct call_media_direction media[2];
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     size_t flow_count;
     struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
@@ -241,6 +242,10 @@ typedef void (*call_frame_fn)(void *user, struct call *c, uint64_t ts_us);
 void call_table_set_frame_hook(struct call_table *t, call_frame_fn fn, void *user);
 /* The trunk name for events, NULL if none. */
 const char *call_trunk_name(const struct call *c);
+/* The RTP party `sender` (CALL_CALLER / CALL_CALLEE) sent in this call:
+ * packets, first and last arrival, the path of its latest flow, and whether
+ * any of its flows ran from an address its SDP did not name. */
+void call_media_of(const struct call *c, int sender, struct call_media_direction *out);
 /* Adds the call's streams to a JSON array (the contract's `streams`). */
 json_t *call_streams_json(const struct call *c);
 

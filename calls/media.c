@@ -226,19 +226,29 @@ static void attach_rtcp(struct call *c, const uint8_t *data, size_t len)
             }
 }
 
-static void account(struct call *c, int sender, const struct packet *pkt, bool mismatch)
+void call_media_of(const struct call *c, int sender, struct call_media_direction *out)
 {
-    struct call_media_direction *d = &c->media[sender];
-    if (!d->packets)
-        d->first_us = pkt->ts_us;
-    d->packets++;
-    d->last_us = pkt->ts_us;
-    d->src.addr = pkt->src;
-    d->src.port = pkt->sport;
-    d->dst.addr = pkt->dst;
-    d->dst.port = pkt->dport;
-    if (mismatch)
-        d->sdp_address_mismatch = true;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < c->flow_count; i++) {
+        const struct rtp_flow *f = c->flows[i];
+        if (f->party != sender)
+            continue;
+        if (f->sdp_mismatch)
+            out->sdp_address_mismatch = true;
+        for (size_t n = 0; n < f->stream_count; n++) {
+            const struct rtp_stream *s = rtp_flow_stream_const(f, n);
+            if (!s->packets)
+                continue;
+            if (!out->packets || s->first_us < out->first_us)
+                out->first_us = s->first_us;
+            if (!out->packets || s->last_us >= out->last_us) {
+                out->last_us = s->last_us;
+                out->src = f->key.src;
+                out->dst = f->key.dst;
+            }
+            out->packets += s->packets;
+        }
+    }
 }
 
 bool media_udp(struct call_table *t, const struct packet *pkt)
@@ -247,11 +257,9 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     struct endpoint dst = {.addr = pkt->dst, .port = pkt->dport};
     struct rtp_flow *f = rtp_flow_find(&t->flows, &src, &dst);
     if (f) {
+        /* The call stays cold: what the call knows of its media is summed
+         * from its flows when asked (call_media_of). */
         struct call *c = f->owner;
-        /* The call's media line is written last but missed first: 20,000
-         * interleaved flows leave it cold. Asking for it now overlaps that
-         * miss with the stream update instead of paying it after. */
-        __builtin_prefetch(&c->media[f->party], 1);
         call_frame_attributed(t, c, pkt->ts_us);
         if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
             (*t->c_rtcp_matched)++;
@@ -265,7 +273,6 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         if (s->packets == 1)
             name_codec(c, f->party, s);
         (*t->c_rtp_matched)++;
-        account(c, f->party, pkt, false);
         return true;
     }
 
@@ -310,6 +317,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     if (!f)
         return true;
     c->flows[c->flow_count++] = f;
+    f->sdp_mismatch = mismatch;
     struct rtp_stream *s =
         rtp_flow_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
     if (!s)
@@ -317,6 +325,5 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     if (s->packets == 1)
         name_codec(c, sender, s);
     (*t->c_rtp_matched)++;
-    account(c, sender, pkt, mismatch);
     return true;
 }

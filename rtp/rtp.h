@@ -211,6 +211,7 @@ struct rtp_flow {
     int8_t party;
     uint8_t stream_count;
     uint8_t last_stream;       /* index of the stream of the previous packet */
+    bool sdp_mismatch;         /* the sender's SDP named another address (calls/) */
     uint32_t overflow_packets; /* packets of SSRCs past RTP_FLOW_MAX_STREAMS */
     /* Offset 64 (flows are line-aligned): the key line, then the hot lines. */
     struct rtp_stream first;

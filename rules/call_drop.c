@@ -133,11 +133,12 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
             return "session_timer";
     }
 
-    uint64_t last_media =
-        c->media[0].last_us > c->media[1].last_us ? c->media[0].last_us : c->media[1].last_us;
+    struct call_media_direction sent[2];
+    call_media_of(c, CALL_CALLER, &sent[0]);
+    call_media_of(c, CALL_CALLEE, &sent[1]);
+    uint64_t last_media = sent[0].last_us > sent[1].last_us ? sent[0].last_us : sent[1].last_us;
     uint64_t media_timeout = seconds_us(rules_param(ctx, "media_timeout_s", tr));
-    if ((c->media[0].packets || c->media[1].packets) && last_media + media_timeout <= now &&
-        !on_hold(c))
+    if ((sent[0].packets || sent[1].packets) && last_media + media_timeout <= now && !on_hold(c))
         return "media_timeout";
 
     if (reason == CALL_END_TIMEOUT)

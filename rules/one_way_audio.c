@@ -7,9 +7,9 @@
  * (sendonly / recvonly / inactive, c=0.0.0.0) or with audio rejected is
  * therefore never judged: one direction flowing is what was negotiated.
  *
- * Nothing happens per RTP packet: the correlation layer keeps, per sending
- * party, the time of the last packet (call->media[p].last_us), and a timer on
- * the capture clock reads it. The timer is due at the earliest instant a
+ * Nothing happens per RTP packet: the correlation layer sums, per sending
+ * party, the packets and latest arrival of its flows (call_media_of), and a
+ * timer on the capture clock reads them. The timer is due at the earliest instant a
  * direction could have been silent for the window (so the event's time is
  * exact), and at least every poll_s to notice media that resumes.
  *
@@ -149,23 +149,25 @@ static int hinted_party(const struct call *c, int silent)
     return silent;
 }
 
-static const char *hint_for(const struct call *c, int silent)
+static const char *hint_for(const struct call *c, int silent,
+                            const struct call_media_direction sent[2])
 {
     if (private_behind_nat(&c->party[hinted_party(c, silent)]))
         return "nat_private_sdp";
-    if (c->media[silent].sdp_address_mismatch || c->media[1 - silent].sdp_address_mismatch)
+    if (sent[silent].sdp_address_mismatch || sent[1 - silent].sdp_address_mismatch)
         return "sdp_address_mismatch";
-    if (c->media[silent].packets == 0)
+    if (sent[silent].packets == 0)
         return "no_rtp_from_party";
     return NULL;
 }
 
-static void raise_event(struct owa_call *st, int silent, uint64_t silent_since, uint64_t now)
+static void raise_event(struct owa_call *st, int silent, uint64_t silent_since, uint64_t now,
+                        const struct call_media_direction sent[2])
 {
     const struct rules_context *ctx = st->det->ctx;
     const struct call *c = st->call;
     int active = 1 - silent;
-    const struct call_media_direction *sm = &c->media[silent], *am = &c->media[active];
+    const struct call_media_direction *sm = &sent[silent], *am = &sent[active];
     bool flowed = sm->packets && sm->last_us >= st->baseline_us;
 
     json_t *ev = rules_event(ctx, "one_way_audio", SEVERITY_WARNING, now, c);
@@ -183,7 +185,7 @@ static void raise_event(struct owa_call *st, int silent, uint64_t silent_since, 
     json_object_set_new(ev, "active", path_json(&am->src, &am->dst));
     json_object_set_new(ev, "silent_s",
                         json_real((double)((now - silent_since + 500) / 1000) / 1000.0));
-    const char *hint = hint_for(c, silent);
+    const char *hint = hint_for(c, silent, sent);
     json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
     int hinted = hinted_party(c, silent);
     struct endpoint sdp_hinted = {.addr = c->party[hinted].sdp.addr,
@@ -203,8 +205,11 @@ static void check(struct owa_call *st, uint64_t now)
     uint64_t active_us = seconds_us(rules_param(ctx, "active_s", c->trunk));
     uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
 
+    struct call_media_direction sent[2];
+    call_media_of(c, CALL_CALLER, &sent[0]);
+    call_media_of(c, CALL_CALLEE, &sent[1]);
     for (int p = 0; p < 2; p++)
-        if (st->alerted[p] && c->media[p].packets && c->media[p].last_us > st->alert_us[p])
+        if (st->alerted[p] && sent[p].packets && sent[p].last_us > st->alert_us[p])
             st->alerted[p] = false; /* media resumed: the episode is over */
 
     if (!both_ways_expected(c))
@@ -212,8 +217,8 @@ static void check(struct owa_call *st, uint64_t now)
     for (int silent = 0; silent < 2; silent++) {
         if (st->alerted[silent])
             continue;
-        const struct call_media_direction *sm = &c->media[silent];
-        const struct call_media_direction *am = &c->media[1 - silent];
+        const struct call_media_direction *sm = &sent[silent];
+        const struct call_media_direction *am = &sent[1 - silent];
         uint64_t since = st->baseline_us;
         if (sm->packets && sm->last_us > since)
             since = sm->last_us;
@@ -229,7 +234,7 @@ static void check(struct owa_call *st, uint64_t now)
             continue;
         st->alerted[silent] = true;
         st->alert_us[silent] = now;
-        raise_event(st, silent, since, now);
+        raise_event(st, silent, since, now, sent);
     }
 reschedule:
     timerq_schedule(ctx->timers, &st->timer, next);
