@@ -6,6 +6,7 @@
  * it anyway, which showed in the per-call profile.
  */
 #include "outputs/event.h"
+#include "outputs/json_write.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +107,9 @@ static char *event_dump(const json_t *ev)
     const size_t flags =
         JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10);
     char stack[8192];
-    size_t n = json_dumpb(ev, stack, sizeof(stack), flags);
-    if (n == 0 || n >= sizeof(stack)) /* empty means failure; too long: the slow way */
-        return n == 0 ? NULL : json_dumps(ev, flags);
+    size_t n = json_write(ev, stack, sizeof(stack));
+    if (n == 0) /* too long, or a string jansson would refuse too: its way */
+        return json_dumps(ev, flags);
     char *text = malloc(n + 1);
     if (text) {
         memcpy(text, stack, n);

@@ -1,0 +1,186 @@
+/* outputs/json_write against jansson's own dumper, which it replaces on the
+ * capture path: the two must agree byte for byte on reals (the fast decimal
+ * path and the snprintf one), integers, escapes, non-ASCII and nesting, and
+ * on every event siptapd writes for the bundled demo capture. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "outputs/json_write.h"
+
+/* The daemon's flags; ENCODE_ANY lets jansson dump the bare values tested. */
+#define DUMP_FLAGS                                                                                 \
+    (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10) |            \
+     JSON_ENCODE_ANY)
+
+static void assert_same(const json_t *v, const char *what)
+{
+    char ours[8192], theirs[8192];
+    size_t n = json_write(v, ours, sizeof(ours));
+    size_t m = json_dumpb(v, theirs, sizeof(theirs) - 1, DUMP_FLAGS);
+    cr_assert_gt(m, 0, "%s: jansson could not dump it", what);
+    theirs[m] = '\0';
+    cr_assert_eq(n, m, "%s: length %zu, jansson %zu (%s vs %s)", what, n, m, ours, theirs);
+    cr_assert_str_eq(ours, theirs, "%s", what);
+}
+
+static void assert_real(double d)
+{
+    json_t *v = json_real(d);
+    cr_assert_not_null(v);
+    char what[64];
+    snprintf(what, sizeof(what), "real %.17g", d);
+    assert_same(v, what);
+    json_decref(v);
+}
+
+Test(json_write, reals_at_the_edges)
+{
+    const double cases[] = {0.0,
+                            -0.0,
+                            1.0,
+                            -1.0,
+                            20.0,
+                            4.36,
+                            90.8,
+                            0.001,
+                            -0.001,
+                            0.0005,
+                            0.0009999,
+                            1e7,
+                            -1e7,
+                            9999999.999,
+                            9999999.99,
+                            1e-5,
+                            1.5e-7,
+                            123456789.123,
+                            1e20,
+                            -1e-300,
+                            1e300,
+                            0.1,
+                            0.1 + 0.2,
+                            2.675,
+                            1.0 / 3.0,
+                            4.3599999,
+                            99.9995,
+                            0.0015,
+                            1234567.891,
+                            5e-324,
+                            1.7976931348623157e308};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_real(cases[i]);
+}
+
+Test(json_write, reals_random)
+{
+    /* Decimals of up to three places (the fast path), then arbitrary bit
+     * patterns (mostly the snprintf path). */
+    uint64_t x = 0x243F6A8885A308D3ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        long long k = (long long)(x % 20000000000ULL) - 10000000000LL;
+        int scale = (int)(x >> 60) % 4;
+        assert_real((double)k / (scale == 0   ? 1.0
+                                 : scale == 1 ? 10.0
+                                 : scale == 2 ? 100.0
+                                              : 1000.0));
+        double d;
+        memcpy(&d, &x, sizeof(d));
+        if (isfinite(d))
+            assert_real(d);
+    }
+}
+
+Test(json_write, integers)
+{
+    const json_int_t cases[] = {0,         1,         -1,           9, 10, 99, 100, 1234567890123LL,
+                                INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *v = json_integer(cases[i]);
+        assert_same(v, "integer");
+        json_decref(v);
+    }
+}
+
+Test(json_write, strings_escapes_and_unicode)
+{
+    char all_controls[40];
+    for (int c = 1; c < 0x20; c++)
+        all_controls[c - 1] = (char)c;
+    memcpy(all_controls + 31, "\"\\/\x7f", 5);
+    const char *cases[] = {"",
+                           "plain ascii",
+                           all_controls,
+                           "Caf\xc3\xa9 \xe2\x82\xac \xe4\xb8\xad",  /* 2- and 3-byte */
+                           "astral \xf0\x9f\x93\x9e end",            /* U+1F4DE: a pair */
+                           "\xef\xbf\xbf max BMP, \xf4\x8f\xbf\xbf", /* U+FFFF, U+10FFFF */
+                           "sip:+15551234567@203.0.113.1;user=phone"};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *v = json_string(cases[i]);
+        cr_assert_not_null(v, "case %zu", i);
+        assert_same(v, cases[i]);
+        json_decref(v);
+    }
+    /* An embedded NUL is written as \u0000 by both. */
+    json_t *nul = json_stringn("a\0b", 3);
+    assert_same(nul, "embedded NUL");
+    json_decref(nul);
+}
+
+Test(json_write, invalid_utf8_is_refused_like_jansson)
+{
+    const char *bad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff", "a\x80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *v = json_stringn_nocheck(bad[i], strlen(bad[i]));
+        char buf[64];
+        cr_assert_eq(json_write(v, buf, sizeof(buf)), 0, "case %zu must be refused", i);
+        cr_assert_eq(json_dumpb(v, buf, sizeof(buf), DUMP_FLAGS), 0, "jansson refuses case %zu", i);
+        json_decref(v);
+    }
+}
+
+Test(json_write, nesting_order_and_overflow)
+{
+    json_t *ev = json_pack("{s:i, s:s, s:[], s:{}, s:[{s:f, s:n, s:b}, [i, f, s]], s:o}", "v", 1,
+                           "type", "call_end", "empty_a", "empty_o", "streams", "mos", 4.36, "none",
+                           "ok", 1, 1, 2.5, "x", "z", json_false());
+    cr_assert_not_null(ev);
+    /* Keys added later come later, whatever their hash. */
+    for (int i = 0; i < 40; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%02d", 39 - i);
+        json_object_set_new(ev, key, json_integer(i));
+    }
+    assert_same(ev, "nested event");
+    char small[16];
+    cr_assert_eq(json_write(ev, small, sizeof(small)), 0, "a buffer too small is refused");
+    json_decref(ev);
+}
+
+Test(json_write, every_event_of_the_demo_capture)
+{
+    const char *siptapd = getenv("SIPTAPD"), *root = getenv("SIPTAP_SOURCE_ROOT");
+    cr_assert(siptapd && root, "run through meson test");
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "%s -c %s/samples/demo.conf -r %s/samples/demo.pcap -o - -n t",
+             siptapd, root, root);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char *line = NULL;
+    size_t cap = 0;
+    int events = 0;
+    while (getline(&line, &cap, p) > 0) {
+        json_error_t err;
+        json_t *ev = json_loads(line, 0, &err);
+        cr_assert_not_null(ev, "siptapd wrote a line that is not JSON: %s", line);
+        assert_same(ev, line);
+        json_decref(ev);
+        events++;
+    }
+    free(line);
+    cr_assert_eq(pclose(p), 0);
+    cr_assert_gt(events, 10, "the demo capture gives events (%d)", events);
+}
