@@ -36,6 +36,15 @@ static inline uint64_t load64(const uint8_t *p)
     return w;
 }
 
+/* The last 0..7 bytes, without a variable-length memcpy (a libc call). */
+static inline uint64_t load_tail(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 /* Flow keys (40 bytes) are hashed once per RTP packet, so the words are
  * taken in pairs whose multiplies are independent and overlap in the
  * pipeline, rather than chained through a full mix per word. */
@@ -49,12 +58,12 @@ uint64_t hashtab_hash_bytes(const void *data, size_t len)
         p += 16;
         len -= 16;
     }
-    uint64_t a = 0, b = 0;
+    uint64_t a, b = 0;
     if (len >= 8) {
         a = load64(p);
-        memcpy(&b, p + 8, len - 8);
+        b = load_tail(p + 8, len - 8);
     } else {
-        memcpy(&a, p, len);
+        a = load_tail(p, len);
     }
     h ^= fold_mul(a ^ 0x589965cc75374cc3ULL, b ^ 0x1d8e4e27c47d124fULL);
     return mix64(h);
