@@ -126,7 +126,8 @@ json_t *call_streams_json(const struct call *c)
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
         for (size_t s = 0; s < f->stream_count; s++)
-            json_array_append_new(arr, rtp_stream_to_json(rtp_flow_stream_const(f, s)));
+            json_array_append_new(
+                arr, rtp_stream_to_json(rtp_flow_stream_const(f, s), &f->key.src, &f->key.dst));
     }
     return arr;
 }

@@ -15,7 +15,7 @@ void timerq_init(struct timerq *q)
 void timerq_destroy(struct timerq *q)
 {
     for (size_t i = 0; i < q->count; i++)
-        q->heap[i]->heap_index = SIZE_MAX;
+        q->heap[i]->heap_index = TIMER_IDLE;
     free(q->heap);
     memset(q, 0, sizeof(*q));
 }
@@ -25,18 +25,19 @@ void timer_init(struct timer *t, timer_fn fn, void *arg)
     memset(t, 0, sizeof(*t));
     t->fn = fn;
     t->arg = arg;
-    t->heap_index = SIZE_MAX;
+    t->heap_index = TIMER_IDLE;
 }
 
 static bool before(const struct timer *a, const struct timer *b)
 {
-    return a->due_us < b->due_us || (a->due_us == b->due_us && a->order < b->order);
+    return a->due_us < b->due_us ||
+           (a->due_us == b->due_us && (int32_t)(a->order - b->order) < 0);
 }
 
 static void set_at(struct timerq *q, size_t i, struct timer *t)
 {
     q->heap[i] = t;
-    t->heap_index = i;
+    t->heap_index = (uint32_t)i;
 }
 
 static void sift_up(struct timerq *q, size_t i)
@@ -72,9 +73,9 @@ static void sift_down(struct timerq *q, size_t i)
 void timerq_cancel(struct timerq *q, struct timer *t)
 {
     size_t i = t->heap_index;
-    if (i == SIZE_MAX || i >= q->count || q->heap[i] != t)
+    if (i == TIMER_IDLE || i >= q->count || q->heap[i] != t)
         return;
-    t->heap_index = SIZE_MAX;
+    t->heap_index = TIMER_IDLE;
     q->count--;
     if (i == q->count)
         return;
@@ -86,6 +87,8 @@ void timerq_cancel(struct timerq *q, struct timer *t)
 bool timerq_schedule(struct timerq *q, struct timer *t, uint64_t due_us)
 {
     timerq_cancel(q, t);
+    if (q->count >= TIMER_IDLE - 1)
+        return false;
     if (q->count == q->capacity) {
         size_t cap = q->capacity ? q->capacity * 2 : 64;
         struct timer **heap = realloc(q->heap, cap * sizeof(*heap));

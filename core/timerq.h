@@ -18,19 +18,24 @@
 struct timer;
 typedef void (*timer_fn)(struct timer *t, uint64_t now_us, void *arg);
 
+/* 32 bytes: every active call embeds several (its own and its detectors').
+ * The tie-break counter is 32 bits and compared modulo 2^32, which orders
+ * correctly any two timers scheduled fewer than 2^31 schedules apart. */
 struct timer {
     uint64_t due_us;
     timer_fn fn;
     void *arg;
-    size_t heap_index; /* SIZE_MAX when not scheduled */
-    uint64_t order;    /* tie-break so equal due times fire in scheduling order */
+    uint32_t heap_index; /* TIMER_IDLE when not scheduled */
+    uint32_t order;      /* tie-break so equal due times fire in scheduling order */
 };
+
+#define TIMER_IDLE UINT32_MAX
 
 struct timerq {
     struct timer **heap;
-    size_t count, capacity;
+    size_t count, capacity; /* count stays below TIMER_IDLE */
     uint64_t now_us;
-    uint64_t next_order;
+    uint32_t next_order;
 };
 
 void timerq_init(struct timerq *q);
@@ -38,9 +43,10 @@ void timerq_destroy(struct timerq *q);
 void timer_init(struct timer *t, timer_fn fn, void *arg);
 static inline bool timer_pending(const struct timer *t)
 {
-    return t->heap_index != SIZE_MAX;
+    return t->heap_index != TIMER_IDLE;
 }
-/* (Re)schedules t at due_us; a pending timer is moved. False on OOM. */
+/* (Re)schedules t at due_us; a pending timer is moved. False on OOM (or
+ * with 2^32 - 1 timers pending). */
 bool timerq_schedule(struct timerq *q, struct timer *t, uint64_t due_us);
 void timerq_cancel(struct timerq *q, struct timer *t);
 /* Advances the clock to now_us (if later) and fires due timers. */

@@ -8,7 +8,7 @@
  * except for the flow itself, created by the caller on a flow's first packet.
  *
  * Size is speed here: with thousands of calls their packets interleave, so
- * every packet finds its flow cold in memory. A flow is 384 bytes, 64-byte
+ * every packet finds its flow cold in memory. A flow is 320 bytes, 64-byte
  * aligned: one line of key and header, then the first stream, whose fields a
  * packet touches come first. What few flows need (SDP codec and mapped
  * payload types, streams after an SSRC change) lives in a separately
@@ -139,7 +139,7 @@ void rtp_flow_set_codec(struct rtp_flow *f, const char *name, uint32_t clock_rat
     if (!x)
         return;
     struct rtp_stream probe;
-    rtp_stream_init(&probe, &f->key.src, &f->key.dst, 0);
+    rtp_stream_init(&probe, 0);
     rtp_stream_set_codec(&probe, name, clock_rate);
     memcpy(x->codec, probe.codec, sizeof(x->codec));
     x->clock_rate = probe.clock_rate;
@@ -155,7 +155,7 @@ bool rtp_flow_map_payload(struct rtp_flow *f, uint8_t pt, const char *name, uint
         return false;
     /* The flow's streams share x->maps: mapping it once maps them all. */
     struct rtp_stream probe;
-    rtp_stream_init(&probe, &f->key.src, &f->key.dst, 0);
+    rtp_stream_init(&probe, 0);
     probe.maps = &x->maps;
     return rtp_stream_map_payload(&probe, pt, name, clock_rate);
 }
@@ -182,7 +182,7 @@ static struct rtp_stream *stream_for(struct rtp_flow_table *t, struct rtp_flow *
         return NULL;
     }
     struct rtp_stream *s = rtp_flow_stream(f, f->stream_count);
-    rtp_stream_init(s, &f->key.src, &f->key.dst, ssrc);
+    rtp_stream_init(s, ssrc);
     if (f->extra) {
         s->maps = &f->extra->maps;
         if (f->extra->codec_from_sdp) {

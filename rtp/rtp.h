@@ -77,7 +77,7 @@ int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out);
 #define RTP_STREAM_MAX_MAPPED 8
 /* Codec names: SDP's rtpmap names are at most 15 characters here (calls.h
  * keeps 16 bytes of them); longer ones are cut. */
-#define RTP_CODEC_NAME_SIZE 20
+#define RTP_CODEC_NAME_SIZE 16
 
 /* A dynamic payload type known from SDP (rtp_stream_map_payload). */
 struct rtp_payload_map {
@@ -121,8 +121,8 @@ struct rtp_stream {
      * the stream's first packet. */
     double ws_time_ms;      /* arrival of the last in-time-sequence packet */
     double last_nominal_ms; /* RTP timestamp of the last clocked packet, ms */
-    double jitter_ms, jitter_max_ms, jitter_mean_ms, min_jitter_ms;
-    double max_delta_ms, min_delta_ms, mean_delta_ms;
+    double jitter_ms, jitter_max_ms, jitter_mean_ms;
+    double max_delta_ms;
     struct rtp_payload_maps *maps; /* NULL: no dynamic types mapped */
 
     /* Warm: counters of events that some packets have (32 bits: 2^32
@@ -140,8 +140,7 @@ struct rtp_stream {
     bool problem;   /* Wireshark's "Problems?" X */
     bool owns_maps; /* maps was allocated by rtp_stream_map_payload */
 
-    /* Cold: reports only. */
-    struct endpoint src, dst;
+    /* Cold: reports only. The endpoints are the flow's (its key). */
     char codec[RTP_CODEC_NAME_SIZE]; /* from SDP rtpmap when set, else static table */
     struct rtcp_view rtcp;
 };
@@ -156,8 +155,7 @@ struct rtp_stream_report {
     double burst_ratio; /* BurstR fed to the E-model, >= 1 */
 };
 
-void rtp_stream_init(struct rtp_stream *s, const struct endpoint *src, const struct endpoint *dst,
-                     uint32_t ssrc);
+void rtp_stream_init(struct rtp_stream *s, uint32_t ssrc);
 /* Sets codec name and clock rate (from the SDP's rtpmap) of the stream's main
  * payload type (the first seen). Wireshark ignores SDP for static types (< 96),
  * and so does the jitter here; the name still shows as `codec`. */
@@ -175,8 +173,9 @@ void rtp_stream_release(struct rtp_stream *s);
 void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us);
 void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b);
 void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out);
-/* The contract's `streams` entry. */
-json_t *rtp_stream_to_json(const struct rtp_stream *s);
+/* The contract's `streams` entry; src and dst are the flow's endpoints. */
+json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src,
+                           const struct endpoint *dst);
 
 /* E-model (ITU-T G.107) estimate, documented in docs/mos.md. codec selects Ie/Bpl
  * (G.711 default); loss_pct 0..100; burst_ratio >= 1 (1 = random loss);
@@ -218,7 +217,7 @@ struct rtp_flow {
     struct rtp_flow_extra *extra; /* NULL until needed */
 };
 
-_Static_assert(sizeof(struct rtp_flow) == 384, "a flow is six cache lines");
+_Static_assert(sizeof(struct rtp_flow) == 320, "a flow is five cache lines");
 
 _Static_assert(offsetof(struct rtp_flow, first) == 64, "flow header is one cache line");
 

@@ -64,16 +64,11 @@ static bool is_telephone_event(const char *name)
     return name && strncasecmp(name, "telephone-event", 15) == 0;
 }
 
-void rtp_stream_init(struct rtp_stream *s, const struct endpoint *src, const struct endpoint *dst,
-                     uint32_t ssrc)
+void rtp_stream_init(struct rtp_stream *s, uint32_t ssrc)
 {
     memset(s, 0, sizeof(*s));
-    s->src = *src;
-    s->dst = *dst;
     s->ssrc = ssrc;
     s->reg_pt = -1;
-    s->min_delta_ms = -1;
-    s->min_jitter_ms = -1;
 }
 
 void rtp_stream_set_codec(struct rtp_stream *s, const char *name, uint32_t clock_rate)
@@ -340,15 +335,10 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
         /* In time sequence here (else FLAG_WRONG_TIMESTAMP): delta_ms is this packet's. */
         if (delta_ms > s->max_delta_ms)
             s->max_delta_ms = delta_ms;
-        if (s->min_delta_ms == -1 || delta_ms < s->min_delta_ms)
-            s->min_delta_ms = delta_ms;
-        s->mean_delta_ms = (s->mean_delta_ms * (n - 1) + delta_ms) / n;
         if (clock) {
             if (s->jitter_ms > s->jitter_max_ms)
                 s->jitter_max_ms = s->jitter_ms;
             s->jitter_mean_ms = (s->jitter_mean_ms * (n - 1) + current_jitter) / n;
-            if (s->min_jitter_ms == -1 || s->jitter_ms < s->min_jitter_ms)
-                s->min_jitter_ms = s->jitter_ms;
         }
     }
 
@@ -412,13 +402,14 @@ static json_t *rounded(double v, double scale)
     return json_real(round(v * scale) / scale);
 }
 
-json_t *rtp_stream_to_json(const struct rtp_stream *s)
+json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src_ep,
+                           const struct endpoint *dst_ep)
 {
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
     char src[ENDPOINT_STRLEN], dst[ENDPOINT_STRLEN], ssrc[11];
-    endpoint_format(&s->src, src, sizeof(src));
-    endpoint_format(&s->dst, dst, sizeof(dst));
+    endpoint_format(src_ep, src, sizeof(src));
+    endpoint_format(dst_ep, dst, sizeof(dst));
     snprintf(ssrc, sizeof(ssrc), "0x%08X", (unsigned)s->ssrc);
 
     json_t *o = json_object();
