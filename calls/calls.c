@@ -266,8 +266,8 @@ static uint64_t last_activity(const struct call *c)
 
 static void on_call_timer(struct timer *tm, uint64_t now, void *arg)
 {
-    struct call *c = arg;
-    struct call_table *t = c->table;
+    struct call_table *t = arg;
+    struct call *c = (struct call *)((char *)tm - offsetof(struct call, timer));
     switch (c->state) {
     case CALL_STATE_CALLING:
         fail_call(t, c, 408, "Request Timeout (no response)", true, now);
@@ -335,8 +335,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
         return NULL;
     }
     lru_push_front(t, c);
-    c->table = t;
-    timer_init(&c->timer, on_call_timer, c);
+    timer_init(&c->timer, on_call_timer, t);
     c->state = CALL_STATE_CALLING;
     c->invite_us = meta->ts_us;
     c->party[CALL_CALLER].signalling = meta->src;

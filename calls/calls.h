@@ -119,13 +119,12 @@ struct media_binding {
     bool used;
     uint8_t slot; /* index in call->bindings */
 };
-#define CALL_RULE_SLOTS 8
+#define CALL_RULE_SLOTS 4 /* detectors with per-call state (rules.c checks) */
 
 struct call_table;
 
 struct call {
     char *call_id; /* hashtab key */
-    struct call_table *table;
     enum call_state state;
     enum call_direction direction;
     const struct trunk_config *trunk;
@@ -147,13 +146,13 @@ struct call {
     int bye_sender;        /* party index */
     bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
     bool bye_seen, cancel_seen;
+    uint8_t flow_count; /* of flows[] (CALL_MAX_FLOWS at most) */
     /* Read back only when a challenged call times out (the 401/407 phrase:
-     * "Unauthorized", "Proxy Authentication Required"); 44 chars is ample
+     * "Unauthorized", "Proxy Authentication Required"); 43 chars is ample
      * and the size closes the struct's padding. */
-    char final_reason[45];
+    char final_reason[44];
 
     struct rtp_flow *flows[CALL_MAX_FLOWS];
-    size_t flow_count;
     struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
 
     struct timer timer; /* timer B / challenge wait / silence / linger */

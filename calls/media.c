@@ -170,7 +170,9 @@ void media_bind_party(struct call_table *t, struct call *c, int party)
     if (!s->present || s->port == 0)
         return;
     bind_one(t, c, party, &s->addr, s->port, false, false);
-    if (!s->rtcp_mux)
+    /* RTCP on the next port is found through the RTP binding
+     * (find_rtcp_binding); only an a=rtcp elsewhere needs its own. */
+    if (!s->rtcp_mux && s->rtcp_port != (uint16_t)(s->port + 1))
         bind_one(t, c, party, &s->addr, s->rtcp_port, true, false);
     const struct net_addr *sig = &c->party[party].signalling.addr;
     if (!net_addr_equal(sig, &s->addr))
@@ -192,6 +194,23 @@ static struct media_binding *find_binding(struct call_table *t, const struct end
     struct media_key k;
     key_from(&k, &e->addr, e->port, rtcp);
     return hashtab_find(&t->bindings, &k);
+}
+
+/* The binding RTCP to or from e belongs to: an explicit a=rtcp port, or
+ * the RTCP port next to a party's RTP port when its SDP has no rtcp-mux.
+ * Half the bindings, and half the table, of binding both ports. */
+static struct media_binding *find_rtcp_binding(struct call_table *t, const struct endpoint *e)
+{
+    struct media_binding *b = find_binding(t, e, true);
+    if (b || e->port == 0)
+        return b;
+    struct endpoint rtp = *e;
+    rtp.port--;
+    b = find_binding(t, &rtp, false);
+    if (!b || b->nat_alias)
+        return NULL;
+    const struct call_sdp *s = &binding_call(b)->party[b->party].sdp;
+    return !s->rtcp_mux && s->rtcp_port == e->port ? b : NULL;
 }
 
 /* Names the stream's codec from the receiver's SDP (it defines the payload
@@ -283,8 +302,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         sender = 1 - b->party;
     } else if ((b = find_binding(t, &src, false)) != NULL) {
         sender = b->party;
-    } else if ((b = find_binding(t, &dst, true)) != NULL ||
-               (b = find_binding(t, &src, true)) != NULL) {
+    } else if ((b = find_rtcp_binding(t, &dst)) != NULL ||
+               (b = find_rtcp_binding(t, &src)) != NULL) {
         (*t->c_rtcp_matched)++;
         call_frame_attributed(t, binding_call(b), pkt->ts_us);
         attach_rtcp(binding_call(b), pkt->payload, pkt->payload_len);

@@ -49,8 +49,7 @@ static const struct rule_param_def params[] = {
 
 struct drop_call {
     struct timer timer; /* timer H + tolerance; first: see rules_free_timed_call_state */
-    struct drop *det;
-    struct call *call;
+    struct call *call; /* the detector is the timer's arg, not kept here */
     bool raised;
     const char *cause;
 };
@@ -75,9 +74,9 @@ static bool on_hold(const struct call *c)
     return false;
 }
 
-static void raise_drop(struct drop_call *st, const char *cause, uint64_t now)
+static void raise_drop(const struct rules_context *ctx, struct drop_call *st, const char *cause,
+                       uint64_t now)
 {
-    const struct rules_context *ctx = st->det->ctx;
     const struct call *c = st->call;
     st->raised = true;
     st->cause = cause;
@@ -107,11 +106,11 @@ static bool missing_ack(const struct call *c)
 
 static void on_timer_h(struct timer *t, uint64_t now, void *arg)
 {
-    (void)t;
-    struct drop_call *st = arg;
+    const struct drop *det = arg;
+    struct drop_call *st = (struct drop_call *)t; /* the timer is its first member */
     struct call *c = st->call;
     if (!st->raised && missing_ack(c) && !c->bye_seen && c->state == CALL_STATE_ANSWERED)
-        raise_drop(st, "missing_ack", now);
+        raise_drop(det->ctx, st, "missing_ack", now);
 }
 
 static const char *judge(const struct rules_context *ctx, const struct call *c,
@@ -157,7 +156,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
     if (!st->raised && (reason == CALL_END_BYE || reason == CALL_END_TIMEOUT)) {
         const char *cause = judge(det->ctx, c, reason, now);
         if (cause)
-            raise_drop(st, cause, now);
+            raise_drop(det->ctx, st, cause, now);
     }
     if (st->raised && det->ctx->enabled)
         json_object_set_new(event, "drop_cause", json_string(st->cause));
@@ -174,9 +173,8 @@ static void on_answered(void *user, struct call *c, uint64_t now)
             (*det->c_alloc_failed)++;
             return;
         }
-        st->det = det;
         st->call = c;
-        timer_init(&st->timer, on_timer_h, st);
+        timer_init(&st->timer, on_timer_h, det);
         c->rule_state[ctx->slot] = st;
     }
     uint64_t due = now + seconds_us(rules_param(ctx, "ack_timeout_s", c->trunk)) +
@@ -221,4 +219,5 @@ const struct detector detector_call_drop = {
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
     .destroy = destroy,
+    .per_call_state = true,
 };

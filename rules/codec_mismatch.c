@@ -295,4 +295,5 @@ const struct detector detector_codec_mismatch = {
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = codec_mismatch_create,
     .destroy = codec_mismatch_destroy,
+    .per_call_state = true,
 };

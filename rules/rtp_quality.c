@@ -208,4 +208,5 @@ const struct detector detector_rtp_quality = {
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
     .destroy = destroy,
+    .per_call_state = true,
 };

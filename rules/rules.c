@@ -236,6 +236,17 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
                         struct timerq *timers, struct event_bus *bus, struct counters *counters,
                         const struct trunk_list *trunks, char *err, size_t errlen)
 {
+    /* Every call carries CALL_RULE_SLOTS pointers, so a detector added with
+     * per-call state must raise it: a build error in all but name, which
+     * every test that makes rules would show. */
+    size_t stateful = 0;
+    for (size_t di = 0; di < rules_detector_count; di++)
+        stateful += rules_detectors[di]->per_call_state;
+    if (stateful > CALL_RULE_SLOTS) {
+        snprintf(err, errlen, "internal: %zu detectors keep per-call state, CALL_RULE_SLOTS is %d",
+                 stateful, CALL_RULE_SLOTS);
+        return NULL;
+    }
     struct rules *r = calloc(1, sizeof(*r));
     struct parsed_rules *p = malloc(sizeof(*p));
     if (!r || !p || !parse_settings(p, settings, trunks, err, errlen)) {
@@ -245,6 +256,7 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
     }
     apply_parsed(r, p);
     free(p);
+    int slots = 0;
     for (size_t di = 0; di < rules_detector_count; di++) {
         struct rules_context *ctx = &r->contexts[di];
         ctx->detector = rules_detectors[di];
@@ -253,7 +265,7 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
         ctx->bus = bus;
         ctx->counters = counters;
         ctx->trunks = trunks;
-        ctx->slot = (int)di;
+        ctx->slot = ctx->detector->per_call_state ? slots++ : -1;
         ctx->rules = r;
         /* A disabled detector is still created (so a reload can enable it);
          * it checks ctx->enabled before raising anything. */

@@ -60,6 +60,9 @@ struct detector {
     size_t param_count;
     void *(*create)(struct rules_context *ctx);
     void (*destroy)(void *state);
+    /* Keeps state per call in call->rule_state[ctx->slot]: only these get a
+     * slot (CALL_RULE_SLOTS of them at most, checked when rules are made). */
+    bool per_call_state;
 };
 
 #define RULES_MAX_PARAMS          16
@@ -73,7 +76,7 @@ struct rules_context {
     struct event_bus *bus;
     struct counters *counters;
     const struct trunk_list *trunks;
-    int slot; /* this detector's index in call->rule_state[] */
+    int slot; /* its index in call->rule_state[], -1 without per_call_state */
     struct rules *rules;
     bool enabled;
     double values[RULES_MAX_PARAMS];
