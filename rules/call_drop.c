@@ -49,7 +49,7 @@ static const struct rule_param_def params[] = {
 
 struct drop_call {
     struct timer timer; /* timer H + tolerance; first: see rules_free_timed_call_state */
-    struct call *call; /* the detector is the timer's arg, not kept here */
+    struct call *call;  /* the detector is the timer's arg, not kept here */
     bool raised;
     const char *cause;
 };

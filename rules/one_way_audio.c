@@ -50,7 +50,7 @@ static const struct rule_param_def params[] = {
 /* What the SDP said last time we looked: a change starts a new baseline. */
 struct owa_call {
     struct timer timer; /* first: rules_free_timed_call_state() frees through it */
-    struct call *call; /* the detector is the timer's arg, not kept here */
+    struct call *call;  /* the detector is the timer's arg, not kept here */
     uint64_t baseline_us;
     uint64_t sdp_digest; /* of both parties' media SDP: a change restarts the judgement */
     /* Per sending party: when its silence episode was raised, 0 while none
