@@ -30,8 +30,7 @@ void timer_init(struct timer *t, timer_fn fn, void *arg)
 
 static bool before(const struct timer *a, const struct timer *b)
 {
-    return a->due_us < b->due_us ||
-           (a->due_us == b->due_us && (int32_t)(a->order - b->order) < 0);
+    return a->due_us < b->due_us || (a->due_us == b->due_us && (int32_t)(a->order - b->order) < 0);
 }
 
 static void set_at(struct timerq *q, size_t i, struct timer *t)
