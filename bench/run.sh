@@ -40,16 +40,16 @@ LOAD=$(capture load "$CALLS" "$TALK")
 ONE=$(capture load 1 "$TALK")
 SMALL=$(capture load "$TSHARK_CALLS" "$TALK")
 
-# cpu CMD...: minimum user+sys seconds over RUNS runs; also leaves the peak
-# RSS (KB) of the last run in $WORK/rss.
+# cpu CMD...: minimum user+sys seconds over RUNS runs (bench/cputime: to the
+# microsecond); also leaves the peak RSS (KB) of the last run in $WORK/rss.
 cpu() {
     best=""
     i=0
     while [ $i -lt "$RUNS" ]; do
-        /usr/bin/time -o "$WORK/time" -f "%U %S %M" "$@" >/dev/null 2>&1
-        read -r u s m <"$WORK/time"
+        read -r t m <<EOF_CPU
+$("$BUILD/bench/cputime" "$@")
+EOF_CPU
         echo "$m" >"$WORK/rss"
-        t=$(echo "$u $s" | awk '{printf "%.2f", $1 + $2}')
         best=$(echo "$best $t" | awk '{ if ($2 == "" || $1 < $2) print $1; else print $2 }')
         i=$((i + 1))
     done
@@ -79,13 +79,13 @@ awk -v n="$N_LOAD" -v tp="$T_PCAP" -v ts="$T_SIPTAPD" -v rl="$RSS_LOAD" -v r1="$
     -v tt="$T_TSHARK" -v tcalls="$TSHARK_CALLS" -v runs="$RUNS" 'BEGIN {
     printf "| measure | value |\n|---|---|\n"
     printf "| load capture | %d calls x %d s G.711 both ways, %d packets |\n", calls, talk, n
-    printf "| pcap_loop CPU (user+sys, min of %d) | %.2f s (%.0f packets/s) |\n", runs, tp, n / tp
-    printf "| siptapd -r CPU | %.2f s (%.0f packets/s) |\n", ts, n / ts
+    printf "| pcap_loop CPU (user+sys, min of %d) | %.3f s (%.0f packets/s) |\n", runs, tp, n / tp
+    printf "| siptapd -r CPU | %.3f s (%.0f packets/s) |\n", ts, n / ts
     printf "| (a) siptapd / pcap_loop throughput | %.3fx |\n", tp / ts
     if (tt != "") {
         printf "| tshark capture | %d calls, %d packets |\n", tcalls, ns
-        printf "| tshark -z rtp,streams CPU | %.2f s |\n", tt
-        printf "| siptapd -r CPU, same file | %.2f s |\n", tss
+        printf "| tshark -z rtp,streams CPU | %.3f s |\n", tt
+        printf "| siptapd -r CPU, same file | %.3f s |\n", tss
         printf "| (b) siptapd / tshark throughput | %.1fx |\n", tt / tss
     }
     printf "| peak RSS, %d calls / 1 call | %d KB / %d KB |\n", calls, rl, r1
