@@ -10,65 +10,6 @@
 
 #define HASHTAB_MIN_CAPACITY 16
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-/* 64x64->128 multiply folded to 64 bits (the wyhash primitive): one
- * instruction that mixes every input bit into the result. */
-static inline uint64_t fold_mul(uint64_t a, uint64_t b)
-{
-    __extension__ typedef unsigned __int128 u128;
-    u128 r = (u128)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-/* The last 0..7 bytes, without a variable-length memcpy (a libc call). */
-static inline uint64_t load_tail(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* Flow keys (40 bytes) are hashed once per RTP packet, so the words are
- * taken in pairs whose multiplies are independent and overlap in the
- * pipeline, rather than chained through a full mix per word. */
-uint64_t hashtab_hash_bytes(const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
-    while (len >= 16) {
-        h ^= fold_mul(load64(p) ^ 0xa0761d6478bd642fULL, load64(p + 8) ^ 0xe7037ed1a0b428dbULL);
-        h = (h << 23 | h >> 41) + 0x8ebc6af09c88c6e3ULL;
-        p += 16;
-        len -= 16;
-    }
-    uint64_t a, b = 0;
-    if (len >= 8) {
-        a = load64(p);
-        b = load_tail(p + 8, len - 8);
-    } else {
-        a = load_tail(p, len);
-    }
-    h ^= fold_mul(a ^ 0x589965cc75374cc3ULL, b ^ 0x1d8e4e27c47d124fULL);
-    return mix64(h);
-}
-
 static const void *item_key(const struct hashtab *t, const void *item)
 {
     const char *base = (const char *)item + t->key_offset;
@@ -86,18 +27,11 @@ static uint64_t key_hash(const struct hashtab *t, const void *key)
     return hashtab_hash_bytes(key, len);
 }
 
-/* Fixed-size keys are compared a word at a time inline: a libc memcmp
- * call per probe showed as 10% of the RTP path. */
 static bool key_equal(const struct hashtab *t, const void *a, const void *b)
 {
     if (t->key_len == 0)
         return strcmp(a, b) == 0;
-    const uint8_t *x = a, *y = b;
-    size_t n = t->key_len;
-    uint64_t diff = 0;
-    for (; n >= 8; n -= 8, x += 8, y += 8)
-        diff |= load64(x) ^ load64(y);
-    return diff == 0 && (n == 0 || memcmp(x, y, n) == 0);
+    return hashtab_key_equal(a, b, t->key_len);
 }
 
 bool hashtab_init(struct hashtab *t, size_t key_offset, size_t key_len, size_t max_items)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct hashtab_slot {
     uint64_t hash;
@@ -32,7 +33,6 @@ struct hashtab {
 /* Returns false if allocation fails. */
 bool hashtab_init(struct hashtab *t, size_t key_offset, size_t key_len, size_t max_items);
 void hashtab_destroy(struct hashtab *t);
-uint64_t hashtab_hash_bytes(const void *data, size_t len);
 /* key: pointer to key bytes, or the string itself when key_len is 0. */
 void *hashtab_find(const struct hashtab *t, const void *key);
 /* false when the table is full (count == max_items) or on allocation failure.
@@ -48,5 +48,92 @@ static inline size_t hashtab_count(const struct hashtab *t)
 void hashtab_foreach(const struct hashtab *t, void (*fn)(void *item, void *arg), void *arg);
 /* Removes every item for which fn returns true (fn may free the item). */
 void hashtab_remove_if(struct hashtab *t, bool (*fn)(void *item, void *arg), void *arg);
+
+/* ---- inline: the hash, and a lookup for hot fixed-size keys ----
+ * Flow keys are hashed and compared once per RTP packet; inline, with the
+ * key length a constant at the call, the compiler unrolls both. */
+
+static inline uint64_t hashtab_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* 64x64->128 multiply folded to 64 bits (the wyhash primitive): one
+ * instruction that mixes every input bit into the result. */
+static inline uint64_t hashtab_fold_mul(uint64_t a, uint64_t b)
+{
+    __extension__ typedef unsigned __int128 u128;
+    u128 r = (u128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline uint64_t hashtab_load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* The last 0..7 bytes, without a variable-length memcpy (a libc call). */
+static inline uint64_t hashtab_load_tail(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Words are taken in pairs whose multiplies are independent and overlap in
+ * the pipeline, rather than chained through a full mix per word. */
+static inline uint64_t hashtab_hash_bytes(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+    while (len >= 16) {
+        h ^= hashtab_fold_mul(hashtab_load64(p) ^ 0xa0761d6478bd642fULL,
+                              hashtab_load64(p + 8) ^ 0xe7037ed1a0b428dbULL);
+        h = (h << 23 | h >> 41) + 0x8ebc6af09c88c6e3ULL;
+        p += 16;
+        len -= 16;
+    }
+    uint64_t a, b = 0;
+    if (len >= 8) {
+        a = hashtab_load64(p);
+        b = hashtab_load_tail(p + 8, len - 8);
+    } else {
+        a = hashtab_load_tail(p, len);
+    }
+    h ^= hashtab_fold_mul(a ^ 0x589965cc75374cc3ULL, b ^ 0x1d8e4e27c47d124fULL);
+    return hashtab_mix64(h);
+}
+
+/* Fixed-size keys compared a word at a time, without a memcmp call. */
+static inline bool hashtab_key_equal(const void *a, const void *b, size_t len)
+{
+    const uint8_t *x = a, *y = b;
+    uint64_t diff = 0;
+    for (; len >= 8; len -= 8, x += 8, y += 8)
+        diff |= hashtab_load64(x) ^ hashtab_load64(y);
+    return diff == 0 && (len == 0 || memcmp(x, y, len) == 0);
+}
+
+/* hashtab_find for a table of fixed-size keys, key_len being the table's
+ * (pass it as a constant). */
+static inline void *hashtab_find_fixed(const struct hashtab *t, const void *key, size_t key_len)
+{
+    uint64_t h = hashtab_hash_bytes(key, key_len);
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        const struct hashtab_slot *s = &t->slots[i];
+        if (!s->item)
+            return NULL;
+        if (s->hash == h && hashtab_key_equal((const char *)s->item + t->key_offset, key, key_len))
+            return s->item;
+    }
+}
 
 #endif

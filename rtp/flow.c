@@ -86,7 +86,7 @@ struct rtp_flow *rtp_flow_find(struct rtp_flow_table *t, const struct endpoint *
 {
     flow_key k;
     key_make(&k, src, dst);
-    return hashtab_find(&t->table, &k);
+    return hashtab_find_fixed(&t->table, &k, sizeof(k));
 }
 
 struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,
