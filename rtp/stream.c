@@ -34,6 +34,8 @@
  */
 #include "rtp/rtp.h"
 
+#include "core/str.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +58,7 @@ enum {
 
 static void copy_name(char *dst, size_t size, const char *src)
 {
-    snprintf(dst, size, "%s", src ? src : "");
+    str_copy(dst, size, src ? src : "");
 }
 
 static bool is_telephone_event(const char *name)
@@ -397,6 +399,17 @@ void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out
     out->mos = rtp_mos_from_r(out->r_factor);
 }
 
+/* "0x%08X" without snprintf (two per call_end). */
+static void format_ssrc(char out[11], uint32_t v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    out[0] = '0';
+    out[1] = 'x';
+    for (int i = 0; i < 8; i++)
+        out[2 + i] = hex[(v >> (28 - 4 * i)) & 15];
+    out[10] = '\0';
+}
+
 static json_t *rounded(double v, double scale)
 {
     return json_real(round(v * scale) / scale);
@@ -410,7 +423,7 @@ json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *sr
     char src[ENDPOINT_STRLEN], dst[ENDPOINT_STRLEN], ssrc[11];
     endpoint_format(src_ep, src, sizeof(src));
     endpoint_format(dst_ep, dst, sizeof(dst));
-    snprintf(ssrc, sizeof(ssrc), "0x%08X", (unsigned)s->ssrc);
+    format_ssrc(ssrc, s->ssrc);
 
     json_t *o = json_object();
     json_object_set_new(o, "src", json_string(src));
@@ -437,7 +450,7 @@ json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *sr
     if (s->rtcp.seen) {
         json_t *v = json_object();
         char rep[11];
-        snprintf(rep, sizeof(rep), "0x%08X", (unsigned)s->rtcp.reporter_ssrc);
+        format_ssrc(rep, s->rtcp.reporter_ssrc);
         json_object_set_new(v, "reporter_ssrc", json_string(rep));
         json_object_set_new(v, "fraction_lost_pct", rounded(s->rtcp.fraction_lost / 2.56, 100));
         json_object_set_new(v, "cumulative_lost", json_integer(s->rtcp.cumulative_lost));

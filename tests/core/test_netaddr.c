@@ -1,6 +1,9 @@
 /* Tests of core/netaddr: parsing, formatting, private ranges, prefixes. */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
+#include <string.h>
+
 #include "core/netaddr.h"
 
 Test(netaddr, format_endpoints)
@@ -12,6 +15,22 @@ Test(netaddr, format_endpoints)
     cr_assert(net_addr_parse(&e.addr, "2001:db8::1"));
     cr_assert_str_eq(endpoint_format(&e, buf, sizeof(buf)), "[2001:db8::1]:5060");
     cr_assert_not(net_addr_parse(&e.addr, "300.1.1.1"));
+    /* The hand-written IPv4 path against inet_ntop, digit counts and ports
+     * at their edges; an unset address formats as ":port" as before. */
+    const char *v4[] = {"0.0.0.0", "255.255.255.255", "1.22.100.9", "10.0.0.1", "192.168.100.200"};
+    const unsigned ports[] = {0, 9, 10, 5060, 65535};
+    for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+        cr_assert(net_addr_parse(&e.addr, v4[i]));
+        e.port = (uint16_t)ports[i];
+        char want[ENDPOINT_STRLEN], a[NETADDR_STRLEN];
+        snprintf(want, sizeof(want), "%s:%u", v4[i], ports[i]);
+        cr_assert_str_eq(endpoint_format(&e, buf, sizeof(buf)), want);
+        cr_assert_str_eq(net_addr_format(&e.addr, a, sizeof(a)), v4[i]);
+        char small[8];
+        cr_assert_eq(strlen(net_addr_format(&e.addr, small, sizeof(small))) < sizeof(small), 1);
+    }
+    struct endpoint unset = {.port = 7};
+    cr_assert_str_eq(endpoint_format(&unset, buf, sizeof(buf)), ":7");
 }
 
 Test(netaddr, private_ranges)
