@@ -80,6 +80,7 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("limits", "tcp_idle_timeout_ms", 1000, 86400000, decoder.tcp_idle_timeout_ms),
     UINT_KEY("output", "queue_size", 1, 100000000, sink.queue_size),
     UINT_KEY("output", "redis_maxlen", 0, 1000000000, sink.redis_maxlen),
+    UINT_KEY("output", "redis_reply_timeout_ms", 100, 3600000, sink.redis_reply_timeout_ms),
     UINT_KEY("capture", "dir_max_mb", 1, 10000000, callcap_dir_max_mb),
     UINT_KEY("capture", "memory_mb", 1, 1000000, callcap_memory_mb),
     UINT_KEY("capture", "call_sip_packets", 0, 100000, callcap.sip_max),

@@ -27,6 +27,13 @@
  * any other error reply (WRONGTYPE, a bad stream name) fails that record
  * (counted) so one bad record cannot stall the queue forever.
  *
+ * A server that stays connected but stops answering (stopped, swapping, a
+ * half-open TCP path) would hold the in-flight window forever: a watchdog
+ * drops any connection that has had commands outstanding, or a handshake
+ * pending, for sink_options.redis_reply_timeout_ms without a single reply,
+ * and the records are sent again on the next connection (counted as
+ * reply_timeouts).
+ *
  * The connection's state changes are reported on stderr once per change,
  * never per event, so an outage cannot flood the log.
  */
@@ -73,8 +80,10 @@ struct redis_sink {
     bool ever_connected;
     uint64_t sent_upto; /* absolute index (see sink.popped) of the next record to send */
     double backoff_s;
-    ev_timer retry_timer, connect_timer;
-    uint64_t reconnects, connect_failures, transient_errors;
+    double reply_timeout_s;
+    double last_progress; /* ev_now of the last reply, or of the first command awaiting one */
+    ev_timer retry_timer, connect_timer, watchdog;
+    uint64_t reconnects, connect_failures, transient_errors, reply_timeouts;
     char last_error[320];
 };
 
@@ -135,6 +144,7 @@ static void on_record_reply(redisAsyncContext *ac, void *reply_ptr, void *privda
     redisReply *reply = reply_ptr;
     if (!r || r->closing || !reply || ac != r->ac || r->state != REDIS_READY)
         return; /* the connection is going away; the record stays queued */
+    r->last_progress = ev_now(r->loop);
     if (reply->type == REDIS_REPLY_ERROR) {
         if (redis_error_is_transient(reply->str)) {
             r->transient_errors++;
@@ -211,6 +221,8 @@ static void redis_send_more(struct redis_sink *r)
     struct sink *s = &r->base;
     if (r->sent_upto < s->popped)
         r->sent_upto = s->popped;
+    if (r->sent_upto == s->popped && sink_queue_count(s) > 0)
+        r->last_progress = ev_now(r->loop); /* nothing was awaited: the wait starts now */
     while (r->sent_upto - s->popped < sink_queue_count(s) &&
            r->sent_upto - s->popped < REDIS_WINDOW) {
         struct event_record *rec = sink_queue_peek(s, (size_t)(r->sent_upto - s->popped));
@@ -243,6 +255,7 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply_ptr, void *pri
     redisReply *reply = reply_ptr;
     if (!r || r->closing || !reply || ac != r->ac)
         return;
+    r->last_progress = ev_now(r->loop);
     if (reply->type == REDIS_REPLY_ERROR) {
         char msg[320];
         snprintf(msg, sizeof(msg), "server refused the handshake: %s", reply->str);
@@ -275,6 +288,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     }
     if (r->state != REDIS_CONNECTING)
         return;
+    r->last_progress = ev_now(r->loop);
     if (r->handshake_left == 0)
         redis_become_ready(r);
     else
@@ -298,6 +312,17 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     redis_schedule_retry(r);
 }
 
+/* Frees a connection outside hiredis' callbacks (pending callbacks run with
+ * NULL replies and ignore them) and schedules the next attempt. */
+static void redis_abandon_connection(struct redis_sink *r)
+{
+    redisAsyncContext *ac = r->ac;
+    r->ac = NULL;
+    r->state = REDIS_IDLE;
+    redisAsyncFree(ac);
+    redis_schedule_retry(r);
+}
+
 static void on_retry_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -314,14 +339,24 @@ static void on_connect_timer(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     snprintf(r->last_error, sizeof(r->last_error), "no answer from %.100s:%d within %.0f s",
              r->host, r->port, REDIS_CONNECT_TIMEOUT_S);
-    redisAsyncContext *ac = r->ac;
-    r->ac = NULL;
-    r->state = REDIS_IDLE;
     r->connect_failures++;
-    /* Not inside a hiredis callback, so freeing now is safe; pending
-     * handshake callbacks run with NULL replies and ignore them. */
-    redisAsyncFree(ac);
-    redis_schedule_retry(r);
+    redis_abandon_connection(r);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct redis_sink *r = w->data;
+    if (!r->ac || r->closing)
+        return;
+    bool waiting =
+        (r->state == REDIS_READY && r->sent_upto > r->base.popped) || r->state == REDIS_HANDSHAKE;
+    if (!waiting || ev_now(loop) - r->last_progress < r->reply_timeout_s)
+        return;
+    snprintf(r->last_error, sizeof(r->last_error), "no reply from %.100s:%d within %.1f s", r->host,
+             r->port, r->reply_timeout_s);
+    r->reply_timeouts++;
+    redis_abandon_connection(r);
 }
 
 static void redis_connect(struct redis_sink *r)
@@ -376,6 +411,11 @@ static int redis_start(struct sink *s, struct ev_loop *loop)
     r->retry_timer.data = r;
     ev_timer_init(&r->connect_timer, on_connect_timer, REDIS_CONNECT_TIMEOUT_S, 0.);
     r->connect_timer.data = r;
+    /* Checked four times per timeout: a stall is noticed within 1.25 of it. */
+    double tick = r->reply_timeout_s / 4;
+    ev_timer_init(&r->watchdog, on_watchdog, tick, tick);
+    r->watchdog.data = r;
+    ev_timer_start(loop, &r->watchdog);
     redis_connect(r);
     return 0;
 }
@@ -412,6 +452,7 @@ static void redis_add_stats(const struct sink *s, json_t *obj)
     json_object_set_new(obj, "connected", json_boolean(r->state == REDIS_READY));
     json_object_set_new(obj, "reconnects", json_integer((json_int_t)r->reconnects));
     json_object_set_new(obj, "connect_failures", json_integer((json_int_t)r->connect_failures));
+    json_object_set_new(obj, "reply_timeouts", json_integer((json_int_t)r->reply_timeouts));
     json_object_set_new(obj, "in_flight", json_integer((json_int_t)in_flight));
     if (r->last_error[0])
         json_object_set_new(obj, "last_error", json_string(r->last_error));
@@ -424,6 +465,7 @@ static void redis_destroy(struct sink *s)
     if (r->loop) {
         ev_timer_stop(r->loop, &r->retry_timer);
         ev_timer_stop(r->loop, &r->connect_timer);
+        ev_timer_stop(r->loop, &r->watchdog);
     }
     if (r->ac) {
         r->ac->data = NULL;
@@ -597,5 +639,7 @@ struct sink *redis_sink_new(const char *spec, const struct sink_options *opts, c
         return NULL;
     }
     r->backoff_s = REDIS_BACKOFF_MIN_S;
+    r->reply_timeout_s =
+        (opts->redis_reply_timeout_ms ? opts->redis_reply_timeout_ms : 10000) / 1000.0;
     return &r->base;
 }

@@ -20,6 +20,7 @@ void sink_options_defaults(struct sink_options *o)
     memset(o, 0, sizeof(*o));
     o->queue_size = 100000;
     o->redis_maxlen = 1000000;
+    o->redis_reply_timeout_ms = 10000;
 }
 
 bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name, size_t queue_size)

@@ -63,10 +63,11 @@ struct sink {
 /* Options that apply to every sink built from `-o` (config [output]). */
 struct sink_options {
     size_t queue_size;
-    size_t redis_maxlen;            /* approximate MAXLEN for XADD */
-    const char *redis_password;     /* NULL: none */
-    const char *redis_user;         /* NULL: none */
-    const char *const *kafka_props; /* NULL-terminated key, value, key, value... */
+    size_t redis_maxlen;             /* approximate MAXLEN for XADD */
+    unsigned redis_reply_timeout_ms; /* a connection this long without a reply is dropped */
+    const char *redis_password;      /* NULL: none */
+    const char *redis_user;          /* NULL: none */
+    const char *const *kafka_props;  /* NULL-terminated key, value, key, value... */
     /* syslog datagram socket; NULL: $SIPTAP_SYSLOG_SOCKET, else /dev/log */
     const char *syslog_socket;
 };

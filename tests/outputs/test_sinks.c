@@ -465,6 +465,82 @@ Test(redis, outage_with_a_tiny_queue_counts_drops_exactly)
         cr_assert_eq(res.seqs[i], 296 + i);
 }
 
+static json_int_t redis_stat(struct sink *s, const char *key)
+{
+    json_t *o = json_object();
+    s->ops->add_stats(s, o);
+    json_int_t v = json_integer_value(json_object_get(o, key));
+    json_decref(o);
+    return v;
+}
+
+static bool redis_timed_out(void *arg)
+{
+    return redis_stat(arg, "reply_timeouts") >= 2;
+}
+
+/* A server that keeps its connections but stops answering (SIGSTOP: the
+ * kernel still accepts connections and buffers commands): the watchdog
+ * drops the connection after the reply timeout, again on each new
+ * connection, and once the server answers again everything queued arrives.
+ * The stalled window may arrive twice (at least once, deduped on seq). */
+Test(redis, a_server_that_stops_answering_is_dropped_and_nothing_is_lost)
+{
+    if (!helper_have_redis())
+        cr_skip_test("redis-server is not installed");
+    int port = helper_free_port();
+    pid_t srv = helper_redis_start(port);
+    cr_assert_gt(srv, 0, "redis-server did not start on port %d", port);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.redis_reply_timeout_ms = 300;
+    char spec[128], err[256];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d?stream=stall", port);
+    struct sink *s = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    s->ops->start(s, loop);
+    cr_assert(helper_run_loop_until(loop, 10, redis_connected, s));
+    for (int i = 0; i < 10; i++)
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    cr_assert(helper_run_loop_until(loop, 10, sink_empty, s));
+    cr_assert_eq(redis_stat(s, "reply_timeouts"), 0, "a live server never times out");
+
+    kill(srv, SIGSTOP);
+    for (int i = 0; i < 20; i++)
+        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    double t0 = helper_now();
+    cr_assert(helper_run_loop_until(loop, 10, redis_timed_out, s),
+              "the stalled connection was never dropped");
+    double waited = helper_now() - t0;
+    cr_assert(waited >= 0.55 && waited < 5, "two timeouts of 0.3 s took %.2f s", waited);
+    cr_assert_eq(s->delivered, 10);
+    cr_assert_eq(sink_queue_count(s), 20, "the unanswered events stay queued");
+
+    kill(srv, SIGCONT);
+    cr_assert(helper_run_loop_until(loop, 20, sink_empty, s), "queue not drained after SIGCONT");
+    cr_assert_eq(s->delivered, 30);
+    cr_assert_eq(s->dropped, 0);
+    uint64_t seqs[400];
+    size_t count = 0;
+    redis_stream_seqs(port, "stall", seqs, &count, 400);
+    bool seen[31] = {false};
+    for (size_t i = 0; i < count; i++) {
+        cr_assert(seqs[i] >= 1 && seqs[i] <= 30, "unexpected seq %llu",
+                  (unsigned long long)seqs[i]);
+        seen[seqs[i]] = true;
+    }
+    for (int q = 1; q <= 30; q++)
+        cr_assert(seen[q], "seq %d never reached the stream", q);
+
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    helper_redis_stop(srv);
+}
+
 /* ---- kafka outage with the mock cluster ---- */
 
 struct kafka_probe {
