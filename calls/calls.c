@@ -54,6 +54,7 @@ void call_limits_defaults(struct call_limits *l)
     l->challenge_wait_s = 32;
     l->silence_timeout_s = 300;
     l->linger_s = 32;
+    l->registration_idle_s = 3600;
 }
 
 const char *call_trunk_name(const struct call *c)

@@ -200,6 +200,10 @@ struct call_observer {
     void (*call_freed)(void *user, struct call *c);
     void (*registration_message)(void *user, struct registration *r, const struct sip_msg *m,
                                  const struct sip_meta *meta);
+    /* The registration is about to be forgotten (idle past
+     * call_limits.registration_idle_s and twice its granted expiry): drop
+     * whatever points at it. */
+    void (*registration_freed)(void *user, struct registration *r);
     /* SIP outside INVITE dialogs and REGISTER (OPTIONS, SUBSCRIBE, MESSAGE...). */
     void (*other_message)(void *user, const struct sip_msg *m, const struct sip_meta *meta);
 };
@@ -215,6 +219,9 @@ struct call_limits {
     uint32_t challenge_wait_s;  /* 401/407 not followed by a new INVITE (32) */
     uint32_t silence_timeout_s; /* answered, no SIP and no media (300) */
     uint32_t linger_s;          /* ended calls kept for late packets (32) */
+    /* A registration with no REGISTER or response for this long, and for
+     * twice its granted expiry, is forgotten (3600). */
+    uint32_t registration_idle_s;
 };
 void call_limits_defaults(struct call_limits *l);
 
@@ -233,6 +240,8 @@ void call_table_close_all(struct call_table *t, uint64_t now_us);
 size_t call_table_active(const struct call_table *t);
 struct call *call_table_find(struct call_table *t, const char *call_id);
 struct rtp_flow_table *call_table_flows(struct call_table *t);
+/* Registrations followed right now. */
+size_t call_table_registration_count(const struct call_table *t);
 /* Frame hook: called whenever a packet is attributed to a call (each SIP
  * message of the call, after the observers; each RTP or RTCP datagram of its
  * media). The daemon knows the frame being processed and keeps it for the

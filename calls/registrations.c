@@ -5,6 +5,13 @@
  * whether the same digest answer is being sent again. The state is what the
  * registration-loop and trunk-health detectors read; this file raises no
  * events of its own.
+ *
+ * Phones come and go over days, so a registration nobody has refreshed is
+ * forgotten: a sweep every REGISTRATION_SWEEP_S of capture time frees those
+ * idle for limits.registration_idle_s and for twice their granted expiry
+ * (a live client refreshes well within one), after telling the observers
+ * (registration_freed). Without it the table would fill and refuse new
+ * AORs for good.
  */
 #include "calls/calls_internal.h"
 #include "core/str.h"
@@ -13,9 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define REGISTRATION_SWEEP_S 60
+
+static void on_sweep(struct timer *tm, uint64_t now, void *arg);
+
 bool registrations_init(struct call_table *t)
 {
     t->c_registrations_full = counters_register(t->counters, "registrations", "table_full");
+    t->c_registrations_expired = counters_register(t->counters, "registrations", "expired");
+    timer_init(&t->registration_sweep, on_sweep, t);
     return hashtab_init(&t->registrations, offsetof(struct registration, key),
                         sizeof(((struct registration *)0)->key), t->limits.max_registrations);
 }
@@ -26,8 +39,46 @@ static void free_registration(void *item, void *arg)
     free(item);
 }
 
+size_t call_table_registration_count(const struct call_table *t)
+{
+    return hashtab_count(&t->registrations);
+}
+
+struct sweep {
+    struct call_table *t;
+    uint64_t now;
+};
+
+static bool forget_if_idle(void *item, void *arg)
+{
+    const struct sweep *sw = arg;
+    struct registration *r = item;
+    uint64_t idle = (uint64_t)sw->t->limits.registration_idle_s * 1000000u;
+    if (r->expires_s > 0 && (uint64_t)r->expires_s * 2000000u > idle)
+        idle = (uint64_t)r->expires_s * 2000000u;
+    if (sw->now < r->last_us || sw->now - r->last_us < idle)
+        return false;
+    for (size_t i = 0; i < sw->t->observer_count; i++)
+        if (sw->t->observers[i].registration_freed)
+            sw->t->observers[i].registration_freed(sw->t->observers[i].user, r);
+    (*sw->t->c_registrations_expired)++;
+    free(r);
+    return true;
+}
+
+static void on_sweep(struct timer *tm, uint64_t now, void *arg)
+{
+    struct call_table *t = arg;
+    struct sweep sw = {t, now};
+    hashtab_remove_if(&t->registrations, forget_if_idle, &sw);
+    if (hashtab_count(&t->registrations))
+        timerq_schedule(t->timers, tm, now + REGISTRATION_SWEEP_S * 1000000u);
+}
+
 void registrations_destroy(struct call_table *t)
 {
+    if (t->timers)
+        timerq_cancel(t->timers, &t->registration_sweep);
     if (!t->registrations.slots)
         return;
     hashtab_foreach(&t->registrations, free_registration, NULL);
@@ -47,7 +98,8 @@ static void make_key(struct registration *probe, const struct sip_msg *m,
 }
 
 static struct registration *find_or_create(struct call_table *t, const struct sip_msg *m,
-                                           const struct endpoint *registrar, bool create)
+                                           const struct endpoint *registrar, bool create,
+                                           uint64_t now)
 {
     struct registration probe;
     make_key(&probe, m, registrar);
@@ -64,6 +116,8 @@ static struct registration *find_or_create(struct call_table *t, const struct si
         free(r);
         return NULL;
     }
+    if (!timer_pending(&t->registration_sweep))
+        timerq_schedule(t->timers, &t->registration_sweep, now + REGISTRATION_SWEEP_S * 1000000u);
     return r;
 }
 
@@ -113,7 +167,7 @@ void registrations_message(struct call_table *t, const struct sip_msg *m,
 {
     /* The registrar is where requests go and where responses come from. */
     const struct endpoint *registrar = m->is_request ? &meta->dst : &meta->src;
-    struct registration *r = find_or_create(t, m, registrar, m->is_request);
+    struct registration *r = find_or_create(t, m, registrar, m->is_request, meta->ts_us);
     if (!r)
         return;
     if (m->is_request)

@@ -51,9 +51,9 @@ static const struct rule_param_def params[] = {
 };
 
 struct reg_episode {
-    struct reg_episode *next; /* detector's list, for freeing */
-    uint64_t times[RING_MAX]; /* capture times of the latest challenges */
-    unsigned count;           /* challenges since the episode (re)started */
+    struct reg_episode *next, *prev; /* detector's list, for freeing */
+    uint64_t times[RING_MAX];        /* capture times of the latest challenges */
+    unsigned count;                  /* challenges since the episode (re)started */
     bool raised;
     bool realm_mismatch, stale, repeated;
     bool last_had_credentials; /* the latest REGISTER carried Authorization */
@@ -71,9 +71,10 @@ struct registration_loop {
 
 static void episode_reset(struct reg_episode *e)
 {
-    struct reg_episode *next = e->next;
+    struct reg_episode *next = e->next, *prev = e->prev;
     memset(e, 0, sizeof(*e));
     e->next = next;
+    e->prev = prev;
 }
 
 static struct reg_episode *episode_of(struct registration_loop *d, struct registration *r)
@@ -90,6 +91,8 @@ static struct reg_episode *episode_of(struct registration_loop *d, struct regist
         return NULL;
     }
     e->next = d->episodes;
+    if (e->next)
+        e->next->prev = e;
     d->episodes = e;
     d->tracked++;
     r->rule_state = e;
@@ -217,6 +220,24 @@ static void on_registration(void *user, struct registration *r, const struct sip
     }
 }
 
+/* calls/ forgets an idle registration: its episode goes with it. */
+static void on_registration_freed(void *user, struct registration *r)
+{
+    struct registration_loop *d = user;
+    struct reg_episode *e = r->rule_state;
+    if (!e)
+        return;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        d->episodes = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    d->tracked--;
+    r->rule_state = NULL;
+    free(e);
+}
+
 static void *registration_loop_create(struct rules_context *ctx)
 {
     struct registration_loop *d = calloc(1, sizeof(*d));
@@ -224,7 +245,9 @@ static void *registration_loop_create(struct rules_context *ctx)
         return NULL;
     d->ctx = ctx;
     d->c_untracked = counters_register(ctx->counters, "rules", "registration_loop_untracked");
-    struct call_observer o = {.user = d, .registration_message = on_registration};
+    struct call_observer o = {.user = d,
+                              .registration_message = on_registration,
+                              .registration_freed = on_registration_freed};
     call_table_add_observer(ctx->calls, &o);
     return d;
 }

@@ -84,7 +84,7 @@ struct pending_options {
 };
 
 struct watched_registration {
-    struct registration *key; /* stable: calls/ frees registrations only at the end */
+    struct registration *key; /* dropped when calls/ forgets it (on_registration_freed) */
     const struct trunk_config *trunk;
     struct timer timer;
     struct trunk_health *owner;
@@ -478,6 +478,17 @@ static void on_registration(void *user, struct registration *r, const struct sip
     timerq_schedule(d->ctx->timers, &w->timer, r->expires_at_us + (uint64_t)(grace_s * 1e6));
 }
 
+static void on_registration_freed(void *user, struct registration *r)
+{
+    struct trunk_health *d = user;
+    struct watched_registration *w = hashtab_find(&d->registrations, &r);
+    if (!w)
+        return;
+    timerq_cancel(d->ctx->timers, &w->timer);
+    hashtab_remove(&d->registrations, w);
+    free(w);
+}
+
 /* ---- lifecycle ---- */
 
 static void *trunk_health_create(struct rules_context *ctx)
@@ -509,6 +520,7 @@ static void *trunk_health_create(struct rules_context *ctx)
                               .call_answered = on_call_answered,
                               .call_failed = on_call_failed,
                               .registration_message = on_registration,
+                              .registration_freed = on_registration_freed,
                               .other_message = on_other_message};
     call_table_add_observer(ctx->calls, &o);
     return d;

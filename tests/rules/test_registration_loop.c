@@ -397,3 +397,26 @@ Test(registration_loop_e2e, sipnab_auth_failure)
     cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
     e2e_free(&run);
 }
+
+/* A looping AOR that goes quiet is forgotten after an hour with its episode
+ * (two AORs, the older episode, at the tail of the detector's list, freed
+ * first: ASan checks the unlinking); coming back later it is judged afresh
+ * and loops again. */
+Test(registration_loop, an_idle_episode_is_forgotten_with_its_registration)
+{
+    struct reg_exchange x = {PBX_IP, 0}, y = {ACME_IP, 0};
+    for (int i = 0; i < 3; i++)
+        challenged(&y, "example.com", 0x77, false, T0 + (uint64_t)i * SEC);
+    for (int i = 0; i < 3; i++)
+        challenged(&x, "example.com", 0x55, false, T0 + 600 * SEC + (uint64_t)i * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 2);
+    cr_assert_eq(call_table_registration_count(fx.table), 2);
+    timerq_advance(&fx.timers, T0 + 3700 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 1, "the first AOR went quiet first");
+    timerq_advance(&fx.timers, T0 + 4300 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 0);
+    cr_assert_eq(counters_get(&fx.counters, "registrations.expired"), 2);
+    for (int i = 0; i < 3; i++)
+        challenged(&x, "example.com", 0x55, false, T0 + 5000 * SEC + (uint64_t)i * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 3, "a fresh episode raises again");
+}

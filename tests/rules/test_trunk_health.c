@@ -264,6 +264,61 @@ Test(trunk_health, failed_refresh_loses_the_registration)
     assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
 }
 
+/* calls/ forgets a registration idle for an hour (and twice its expiry):
+ * trunk_health drops its watch of it (ASan would see a use after free
+ * otherwise), the table empties, and a later REGISTER starts afresh. */
+Test(trunk_health, idle_registrations_are_forgotten)
+{
+    trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
+    cr_assert_eq(call_table_registration_count(fx.table), 1);
+    timerq_advance(&fx.timers, T0 + 66 * SEC);
+    assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
+    timerq_advance(&fx.timers, T0 + 3500 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 1, "not idle for an hour yet");
+    cr_assert_eq(counters_get(&fx.counters, "registrations.expired"), 0);
+    timerq_advance(&fx.timers, T0 + 3700 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 0);
+    cr_assert_eq(counters_get(&fx.counters, "registrations.expired"), 1);
+    trunk_register(2, 200, 60, ACME_IP, PBX_IP, T0 + 3800 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 1);
+    cr_assert_str_eq(str_field(health("trunk_up", 0), "reason"), "registered");
+    timerq_advance(&fx.timers, T0 + 3870 * SEC);
+    assert_down(health("trunk_down", 1), "acme", "registration_lost", 1);
+}
+
+/* A long granted expiry keeps its registration for twice that long. */
+Test(trunk_health, a_long_expiry_outlives_the_idle_limit)
+{
+    trunk_register(1, 200, 7200, ACME_IP, PBX_IP, T0);
+    timerq_advance(&fx.timers, T0 + 14000 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 1);
+    timerq_advance(&fx.timers, T0 + 14500 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 0);
+}
+
+static void long_grace_setup(void)
+{
+    fixture_init();
+    fixture_setting("rule trunk_health", "registration_grace_s", "3600");
+    fixture_start();
+}
+
+/* With the longest grace the lost-registration timer is still pending when
+ * calls/ forgets the registration (idle 3,600 s < 60 s expiry + 3,600 s
+ * grace): trunk_health must cancel it, or it would read the freed
+ * registration (ASan) and report a trunk down for a registration nobody
+ * follows any more. */
+Test(trunk_health_configured, a_forgotten_registration_cancels_its_watch, .init = long_grace_setup,
+     .fini = teardown)
+{
+    trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
+    timerq_advance(&fx.timers, T0 + 3659 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 1);
+    timerq_advance(&fx.timers, T0 + 7200 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 0);
+    cr_assert_eq(event_capture_count(fx.events), 0, "%s", event_capture_types(fx.events));
+}
+
 Test(trunk_health, phone_registrations_to_the_pbx_are_not_followed)
 {
     trunk_register(1, 200, 60, PBX_IP, PHONE_IP, T0);
