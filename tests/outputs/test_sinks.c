@@ -383,61 +383,86 @@ static bool redis_disconnected(void *arg)
     return !redis_connected(arg);
 }
 
-static void run_redis_outage(size_t queue_size, struct outage_result *res)
+/* redis-server on a free loopback port and a redis sink writing to `stream`
+ * there, on a bus and loop of its own, started and connected. */
+struct redis_rig {
+    pid_t server;
+    int port;
+    char spec[128];
+    struct sink *sink;
+    struct event_bus bus;
+    struct ev_loop *loop;
+};
+
+static void redis_rig_start(struct redis_rig *g, const char *stream, const struct sink_options *o)
 {
     if (!helper_have_redis())
         cr_skip_test("redis-server is not installed");
-    int port = helper_free_port();
-    pid_t srv = helper_redis_start(port);
-    cr_assert_gt(srv, 0, "redis-server did not start on port %d", port);
+    g->port = helper_free_port();
+    g->server = helper_redis_start(g->port);
+    cr_assert_gt(g->server, 0, "redis-server did not start on port %d", g->port);
+    char err[256];
+    snprintf(g->spec, sizeof(g->spec), "redis://127.0.0.1:%d?stream=%s", g->port, stream);
+    g->sink = sink_create(g->spec, o, err, sizeof(err));
+    cr_assert_not_null(g->sink, "%s", err);
+    event_bus_init(&g->bus, "tap1");
+    event_bus_add_sink(&g->bus, g->sink);
+    g->loop = ev_loop_new(EVFLAG_AUTO);
+    g->sink->ops->start(g->sink, g->loop);
+    cr_assert(helper_run_loop_until(g->loop, 10, redis_connected, g->sink));
+}
+
+static void redis_rig_stop(struct redis_rig *g)
+{
+    event_bus_destroy(&g->bus);
+    ev_loop_destroy(g->loop);
+    helper_redis_stop(g->server);
+}
+
+static void run_redis_outage(size_t queue_size, struct outage_result *res)
+{
     struct sink_options o;
     sink_options_defaults(&o);
     o.queue_size = queue_size;
-    char spec[128], err[256];
-    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d?stream=outage", port);
-    struct sink *s = sink_create(spec, &o, err, sizeof(err));
-    cr_assert_not_null(s, "%s", err);
-    struct event_bus bus;
-    event_bus_init(&bus, "tap1");
-    event_bus_add_sink(&bus, s);
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    s->ops->start(s, loop);
-    cr_assert(helper_run_loop_until(loop, 10, redis_connected, s));
+    struct redis_rig g;
+    redis_rig_start(&g, "outage", &o);
+    struct sink *s = g.sink;
+    struct ev_loop *loop = g.loop;
+    struct event_bus *bus = &g.bus;
+    int port = g.port;
 
     /* One at a time, so even a tiny queue holds them while connected. */
     for (int i = 0; i < 100; i++) {
-        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        event_bus_publish(bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
         cr_assert(helper_run_loop_until(loop, 10, sink_empty, s));
     }
     cr_assert_eq(s->delivered, 100);
     cr_assert_eq(s->dropped, 0);
 
-    helper_redis_stop(srv);
+    helper_redis_stop(g.server);
     cr_assert(helper_run_loop_until(loop, 10, redis_disconnected, s));
     for (int i = 0; i < 200; i++)
-        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        event_bus_publish(bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
     ev_run(loop, EVRUN_NOWAIT);
 
     /* The stream lived in memory only (--save ''): the restarted server is
      * empty, so what it holds afterwards is exactly what came after. */
-    srv = helper_redis_start(port);
-    cr_assert_gt(srv, 0, "redis-server did not restart on port %d", port);
+    g.server = helper_redis_start(port);
+    cr_assert_gt(g.server, 0, "redis-server did not restart on port %d", port);
     cr_assert(helper_run_loop_until(loop, 20, sink_empty, s), "queue not drained after restart");
     redis_stream_seqs(port, "outage", res->seqs, &res->count, 400);
     res->dropped = s->dropped;
     res->delivered = s->delivered;
 
     json_t *stats = json_object();
-    event_bus_add_stats(&bus, stats);
-    json_t *mine = json_object_get(stats, spec);
+    event_bus_add_stats(bus, stats);
+    json_t *mine = json_object_get(stats, g.spec);
     cr_assert_not_null(mine);
     cr_assert_eq(json_integer_value(json_object_get(mine, "reconnects")), 1);
     cr_assert_eq(json_integer_value(json_object_get(mine, "dropped")), (json_int_t)s->dropped);
     json_decref(stats);
 
-    event_bus_destroy(&bus);
-    ev_loop_destroy(loop);
-    helper_redis_stop(srv);
+    redis_rig_stop(&g);
 }
 
 Test(redis, outage_loses_nothing_with_the_default_queue)
@@ -486,32 +511,21 @@ static bool redis_timed_out(void *arg)
  * The stalled window may arrive twice (at least once, deduped on seq). */
 Test(redis, a_server_that_stops_answering_is_dropped_and_nothing_is_lost)
 {
-    if (!helper_have_redis())
-        cr_skip_test("redis-server is not installed");
-    int port = helper_free_port();
-    pid_t srv = helper_redis_start(port);
-    cr_assert_gt(srv, 0, "redis-server did not start on port %d", port);
     struct sink_options o;
     sink_options_defaults(&o);
     o.redis_reply_timeout_ms = 300;
-    char spec[128], err[256];
-    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d?stream=stall", port);
-    struct sink *s = sink_create(spec, &o, err, sizeof(err));
-    cr_assert_not_null(s, "%s", err);
-    struct event_bus bus;
-    event_bus_init(&bus, "tap1");
-    event_bus_add_sink(&bus, s);
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    s->ops->start(s, loop);
-    cr_assert(helper_run_loop_until(loop, 10, redis_connected, s));
+    struct redis_rig g;
+    redis_rig_start(&g, "stall", &o);
+    struct sink *s = g.sink;
+    struct ev_loop *loop = g.loop;
     for (int i = 0; i < 10; i++)
-        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        event_bus_publish(&g.bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
     cr_assert(helper_run_loop_until(loop, 10, sink_empty, s));
     cr_assert_eq(redis_stat(s, "reply_timeouts"), 0, "a live server never times out");
 
-    kill(srv, SIGSTOP);
+    kill(g.server, SIGSTOP);
     for (int i = 0; i < 20; i++)
-        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        event_bus_publish(&g.bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
     double t0 = helper_now();
     cr_assert(helper_run_loop_until(loop, 10, redis_timed_out, s),
               "the stalled connection was never dropped");
@@ -520,13 +534,13 @@ Test(redis, a_server_that_stops_answering_is_dropped_and_nothing_is_lost)
     cr_assert_eq(s->delivered, 10);
     cr_assert_eq(sink_queue_count(s), 20, "the unanswered events stay queued");
 
-    kill(srv, SIGCONT);
+    kill(g.server, SIGCONT);
     cr_assert(helper_run_loop_until(loop, 20, sink_empty, s), "queue not drained after SIGCONT");
     cr_assert_eq(s->delivered, 30);
     cr_assert_eq(s->dropped, 0);
     uint64_t seqs[400];
     size_t count = 0;
-    redis_stream_seqs(port, "stall", seqs, &count, 400);
+    redis_stream_seqs(g.port, "stall", seqs, &count, 400);
     bool seen[31] = {false};
     for (size_t i = 0; i < count; i++) {
         cr_assert(seqs[i] >= 1 && seqs[i] <= 30, "unexpected seq %llu",
@@ -536,9 +550,7 @@ Test(redis, a_server_that_stops_answering_is_dropped_and_nothing_is_lost)
     for (int q = 1; q <= 30; q++)
         cr_assert(seen[q], "seq %d never reached the stream", q);
 
-    event_bus_destroy(&bus);
-    ev_loop_destroy(loop);
-    helper_redis_stop(srv);
+    redis_rig_stop(&g);
 }
 
 /* ---- kafka outage with the mock cluster ---- */
