@@ -33,6 +33,7 @@ void config_defaults(struct config *cfg)
     cfg->kernel_buffer_mb = 64;
     cfg->snaplen = 65535;
     cfg->max_calls = 100000;
+    cfg->registration_idle_s = 3600;
     decoder_config_defaults(&cfg->decoder);
     sink_options_defaults(&cfg->sink);
     cfg->kafka_view[0] = NULL;
@@ -72,6 +73,7 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("capture", "buffer_mb", 1, 4096, kernel_buffer_mb),
     UINT_KEY("capture", "snaplen", 64, 262144, snaplen),
     UINT_KEY("limits", "max_calls", 1, 10000000, max_calls),
+    UINT_KEY("limits", "registration_idle_s", 60, 604800, registration_idle_s),
     UINT_KEY("limits", "max_fragments", 1, 1000000, decoder.frag_max_datagrams),
     UINT_KEY("limits", "max_fragments_per_source", 1, 1000000, decoder.frag_max_per_source),
     UINT_KEY("limits", "fragment_timeout_ms", 100, 600000, decoder.frag_timeout_ms),
