@@ -186,6 +186,12 @@ static void on_udp(void *user, const struct packet *pkt)
     }
 }
 
+static void on_sctp(void *user, const struct packet *pkt)
+{
+    struct siptap *d = user;
+    sip_layer_sctp(d->sip, pkt);
+}
+
 static size_t on_tcp_data(void *user, const struct tcp_data *data)
 {
     struct siptap *d = user;
@@ -486,8 +492,11 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     if ((rc = drop_privileges(d, opts)) != 0)
         return rc;
 
-    struct decode_handlers h = {
-        .user = d, .udp = on_udp, .tcp_data = on_tcp_data, .tcp_close = on_tcp_close};
+    struct decode_handlers h = {.user = d,
+                                .udp = on_udp,
+                                .sctp = on_sctp,
+                                .tcp_data = on_tcp_data,
+                                .tcp_close = on_tcp_close};
     d->decoder = decoder_new(&d->cfg.decoder, &d->counters, &h);
     if (!d->decoder) {
         fprintf(stderr, "siptapd: out of memory\n");

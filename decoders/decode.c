@@ -67,6 +67,7 @@ void decoder_free(struct decoder *d)
         return;
     frag_table_destroy(&d->frag);
     tcp_table_destroy(d);
+    sctp_partials_free(d);
     free(d);
 }
 

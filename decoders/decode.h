@@ -5,6 +5,8 @@
  * layer under decoders/) and hands the result to the caller's handlers:
  *   - udp():      one call per UDP datagram (fragmented datagrams after
  *                 reassembly), with the packet view filled;
+ *   - sctp():     one call per SCTP user message carried whole in a DATA
+ *                 chunk (SIP over SCTP, RFC 4168);
  *   - tcp_data(): in-order bytes of one direction of a TCP connection. The
  *                 handler returns how many bytes it consumed; the rest are
  *                 kept (up to tcp_max_pending bytes) and presented again,
@@ -36,6 +38,9 @@ struct tcp_data {
 struct decode_handlers {
     void *user;
     void (*udp)(void *user, const struct packet *pkt);
+    /* One call per SCTP DATA chunk that holds a whole user message (ports
+     * in sport/dport, the message in payload); optional. */
+    void (*sctp)(void *user, const struct packet *pkt);
     size_t (*tcp_data)(void *user, const struct tcp_data *data);
     void (*tcp_close)(void *user, uint64_t stream_id);
 };

@@ -99,6 +99,12 @@
     X(tcp_idle_timeout)                                                                            \
     X(tcp_no_memory)                                                                               \
     X(sctp)                                                                                        \
+    X(sctp_truncated)                                                                              \
+    X(sctp_bad_chunk)                                                                              \
+    X(sctp_data_chunks)                                                                            \
+    X(sctp_fragmented)                                                                             \
+    X(sctp_reassembled)                                                                            \
+    X(sctp_reassembly_dropped)                                                                     \
     X(icmp)                                                                                        \
     X(icmpv6)                                                                                      \
     X(unsupported_ip_proto)
@@ -124,6 +130,20 @@ struct tcp_table {
     uint64_t next_stream_id;
 };
 
+/* An SCTP user message arriving in several DATA chunks (sctp.c). */
+#define SCTP_MAX_PARTIAL     64
+#define SCTP_MAX_MESSAGE     65536
+#define SCTP_PARTIAL_TIMEOUT 10000000 /* us */
+struct sctp_partial {
+    bool used;
+    struct net_addr src, dst;
+    uint16_t sport, dport, stream;
+    uint32_t next_tsn;
+    uint64_t started_us;
+    uint8_t *buf;
+    size_t len;
+};
+
 struct decoder {
     struct decoder_config cfg;
     struct decode_handlers handlers;
@@ -131,6 +151,8 @@ struct decoder {
     int dlt;
     struct frag_table frag;
     struct tcp_table tcp;
+    struct sctp_partial sctp[SCTP_MAX_PARTIAL];
+    unsigned sctp_partials; /* of sctp[] in use */
 };
 
 static inline uint16_t read_be16(const uint8_t *p)
@@ -172,6 +194,9 @@ void frag_table_destroy(struct frag_table *t);
 void frag_add(struct decoder *d, struct packet *p, uint32_t id, uint8_t proto, uint32_t offset,
               bool more, size_t header_len, const uint8_t *data, size_t len);
 void frag_expire(struct decoder *d, uint64_t now_us);
+/* sctp.c: DATA chunks holding a whole user message, to handlers.sctp. */
+void decode_sctp(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+void sctp_partials_free(struct decoder *d);
 /* udp.c */
 void decode_udp(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
 /* tcp.c: header decode and stream reassembly. */

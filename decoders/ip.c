@@ -215,7 +215,7 @@ void decode_transport(struct decoder *d, struct packet *p, uint8_t proto, const 
         decode_tcp(d, p, data, len);
         break;
     case PROTO_SCTP:
-        (*d->c.sctp)++;
+        decode_sctp(d, p, data, len);
         break;
     case PROTO_ICMP:
         (*d->c.icmp)++;

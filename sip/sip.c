@@ -50,10 +50,10 @@ struct sip_stream {
 };
 
 struct sip_counters {
-    uint64_t *udp_messages, *tcp_messages, *ws_messages, *malformed, *not_sip, *too_large,
-        *keepalive, *tcp_resync, *tcp_garbage_bytes, *bad_content_length, *ws_upgrades, *ws_frames,
-        *ws_control_frames, *ws_bad_frames, *ws_too_large, *ws_streams_full, *sdp_missing,
-        *fast_path, *osip_path;
+    uint64_t *udp_messages, *tcp_messages, *ws_messages, *sctp_messages, *malformed, *not_sip,
+        *too_large, *keepalive, *tcp_resync, *tcp_garbage_bytes, *bad_content_length, *ws_upgrades,
+        *ws_frames, *ws_control_frames, *ws_bad_frames, *ws_too_large, *ws_streams_full,
+        *sdp_missing, *fast_path, *osip_path;
 };
 
 struct sip_layer {
@@ -84,6 +84,7 @@ struct sip_layer *sip_layer_new(struct counters *counters, sip_message_fn on_mes
     c->udp_messages = counters_register(counters, "sip", "udp_messages");
     c->tcp_messages = counters_register(counters, "sip", "tcp_messages");
     c->ws_messages = counters_register(counters, "sip", "ws_messages");
+    c->sctp_messages = counters_register(counters, "sip", "sctp_messages");
     c->malformed = counters_register(counters, "sip", "malformed");
     c->not_sip = counters_register(counters, "sip", "not_sip");
     c->too_large = counters_register(counters, "sip", "too_large");
@@ -234,6 +235,9 @@ static void deliver(struct sip_layer *s, const uint8_t *data, size_t len, uint64
     case SIP_TRANSPORT_WS:
         (*s->c.ws_messages)++;
         break;
+    case SIP_TRANSPORT_SCTP:
+        (*s->c.sctp_messages)++;
+        break;
     }
     struct sip_meta meta = {
         .ts_us = ts_us,
@@ -253,6 +257,18 @@ static bool only_crlf(const uint8_t *d, size_t len)
         if (d[i] != '\r' && d[i] != '\n')
             return false;
     return len > 0;
+}
+
+bool sip_layer_sctp(struct sip_layer *s, const struct packet *pkt)
+{
+    if (!pkt->payload || !sip_sniff(pkt->payload, pkt->payload_len)) {
+        (*s->c.not_sip)++;
+        return false;
+    }
+    struct endpoint src = {.addr = pkt->src, .port = pkt->sport};
+    struct endpoint dst = {.addr = pkt->dst, .port = pkt->dport};
+    deliver(s, pkt->payload, pkt->payload_len, pkt->ts_us, &src, &dst, SIP_TRANSPORT_SCTP);
+    return true;
 }
 
 bool sip_layer_udp(struct sip_layer *s, const struct packet *pkt)

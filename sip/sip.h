@@ -7,6 +7,7 @@
  * The sip layer is fed by the daemon's decoder handlers:
  *   sip_layer_udp()   one datagram; returns false if it is not SIP (a quick
  *                     sniff of the first line), so the caller can try RTP;
+ *   sip_layer_sctp()  one SCTP user message, handled like a datagram;
  *   sip_layer_tcp()   in-order stream bytes; frames messages by
  *                     Content-Length, skips keep-alive CRLFs, unwraps
  *                     WebSocket (RFC 7118) frames after an HTTP Upgrade;
@@ -45,7 +46,7 @@ enum sip_method {
     SIP_METHOD_PUBLISH,
 };
 
-enum sip_transport { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_WS };
+enum sip_transport { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_WS, SIP_TRANSPORT_SCTP };
 
 enum sdp_direction { SDP_SENDRECV = 0, SDP_SENDONLY, SDP_RECVONLY, SDP_INACTIVE };
 
@@ -140,6 +141,8 @@ void sip_layer_free(struct sip_layer *s);
 /* false if the datagram is not SIP (the caller may then try RTP). A SIP
  * datagram that fails to parse returns true (it is counted as malformed). */
 bool sip_layer_udp(struct sip_layer *s, const struct packet *pkt);
+/* An SCTP user message (RFC 4168: one SIP message each); false if not SIP. */
+bool sip_layer_sctp(struct sip_layer *s, const struct packet *pkt);
 size_t sip_layer_tcp(struct sip_layer *s, const struct tcp_data *data);
 void sip_layer_tcp_close(struct sip_layer *s, uint64_t stream_id);
 

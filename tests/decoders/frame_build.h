@@ -110,8 +110,8 @@ static inline size_t put_tcp(uint8_t *b, uint16_t sport, uint16_t dport, uint32_
 struct harness {
     struct counters counters;
     struct decoder *d;
-    int udp_count;
-    struct packet last; /* payload copied to last_payload */
+    int udp_count, sctp_count;
+    struct packet last; /* payload copied to last_payload (UDP or SCTP) */
     char last_payload[70000];
     /* TCP: bytes delivered per direction (concatenation of what the handler
      * consumed), and how the handler consumes. */
@@ -141,6 +141,14 @@ static inline void harness_on_udp(void *user, const struct packet *p)
     cr_assert_leq(p->payload_len, sizeof(h->last_payload) - 1);
     memcpy(h->last_payload, p->payload, p->payload_len);
     h->last_payload[p->payload_len] = 0;
+}
+
+static inline void harness_on_sctp(void *user, const struct packet *p)
+{
+    struct harness *h = user;
+    h->udp_count--; /* harness_on_udp counts it; this is not a datagram */
+    harness_on_udp(user, p);
+    h->sctp_count++;
 }
 
 static inline size_t harness_on_tcp(void *user, const struct tcp_data *t)
@@ -183,6 +191,7 @@ static inline void harness_start(struct harness *h, const struct decoder_config 
     decoder_config_defaults(&defaults);
     struct decode_handlers handlers = {.user = h,
                                        .udp = harness_on_udp,
+                                       .sctp = harness_on_sctp,
                                        .tcp_data = harness_on_tcp,
                                        .tcp_close = harness_on_close};
     h->d = decoder_new(cfg ? cfg : &defaults, &h->counters, &handlers);
