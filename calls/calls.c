@@ -177,15 +177,16 @@ static void end_call(struct call_table *t, struct call *c, enum call_end_reason 
         return;
     c->end_us = now;
     json_t *ev = call_event(c, "call_end", SEVERITY_INFO, now);
-    json_object_set_new(ev, "reason", json_string(call_end_reason_name(reason)));
+    json_object_set_new_nocheck(ev, "reason", json_string(call_end_reason_name(reason)));
     if (c->answer_us && now >= c->answer_us)
-        json_object_set_new(ev, "duration_s", json_real((double)(now - c->answer_us) / 1e6));
+        json_object_set_new_nocheck(ev, "duration_s",
+                                    json_real((double)(now - c->answer_us) / 1e6));
     else
-        json_object_set_new(ev, "duration_s", json_null());
-    json_object_set_new(ev, "streams", call_streams_json(c));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+        json_object_set_new_nocheck(ev, "duration_s", json_null());
+    json_object_set_new_nocheck(ev, "streams", call_streams_json(c));
+    json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
     if (c->final_status)
-        json_object_set_new(ev, "status", json_integer(c->final_status));
+        json_object_set_new_nocheck(ev, "status", json_integer(c->final_status));
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_ending)
             t->observers[i].call_ending(t->observers[i].user, c, reason, ev, now);
@@ -211,13 +212,13 @@ static void fail_call(struct call_table *t, struct call *c, int status, const ch
     c->final_status = status;
     str_copy(c->final_reason, sizeof(c->final_reason), reason);
     json_t *ev = call_event(c, "call_fail", fail_severity(status), now);
-    json_object_set_new(ev, "status", json_integer(status));
-    json_object_set_new(ev, "reason", json_string(reason));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
-    json_object_set_new(ev, "from", json_string(c->party[CALL_CALLER].user));
-    json_object_set_new(ev, "to", json_string(c->party[CALL_CALLEE].user));
-    json_object_set_new(ev, "src", endpoint_json(&c->party[CALL_CALLER].signalling));
-    json_object_set_new(ev, "dst", endpoint_json(&c->party[CALL_CALLEE].signalling));
+    json_object_set_new_nocheck(ev, "status", json_integer(status));
+    json_object_set_new_nocheck(ev, "reason", json_string(reason));
+    json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
+    json_object_set_new_nocheck(ev, "from", json_string(c->party[CALL_CALLER].user));
+    json_object_set_new_nocheck(ev, "to", json_string(c->party[CALL_CALLEE].user));
+    json_object_set_new_nocheck(ev, "src", endpoint_json(&c->party[CALL_CALLER].signalling));
+    json_object_set_new_nocheck(ev, "dst", endpoint_json(&c->party[CALL_CALLEE].signalling));
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_failed)
             t->observers[i].call_failed(t->observers[i].user, c, ev, now);
@@ -359,15 +360,15 @@ static void start_call(struct call_table *t, struct call *c, const struct sip_ms
                        const struct sip_meta *meta)
 {
     json_t *ev = call_event(c, "call_start", SEVERITY_INFO, meta->ts_us);
-    json_object_set_new(ev, "from", json_string(c->party[CALL_CALLER].user));
-    json_object_set_new(ev, "to", json_string(c->party[CALL_CALLEE].user));
-    json_object_set_new(ev, "src", endpoint_json(&meta->src));
-    json_object_set_new(ev, "dst", endpoint_json(&meta->dst));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    json_object_set_new_nocheck(ev, "from", json_string(c->party[CALL_CALLER].user));
+    json_object_set_new_nocheck(ev, "to", json_string(c->party[CALL_CALLEE].user));
+    json_object_set_new_nocheck(ev, "src", endpoint_json(&meta->src));
+    json_object_set_new_nocheck(ev, "dst", endpoint_json(&meta->dst));
+    json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
     if (m->request_user[0])
-        json_object_set_new(ev, "request_user", json_string(m->request_user));
+        json_object_set_new_nocheck(ev, "request_user", json_string(m->request_user));
     if (m->user_agent[0])
-        json_object_set_new(ev, "user_agent", json_string(m->user_agent));
+        json_object_set_new_nocheck(ev, "user_agent", json_string(m->user_agent));
     publish(t, ev);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_started)
@@ -533,9 +534,10 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
         take_sdp(t, c, CALL_CALLEE, m);
         arm_timer(t, c, now);
         json_t *ev = call_event(c, "call_answer", SEVERITY_INFO, now);
-        json_object_set_new(ev, "setup_ms", ms_between(c->invite_us, now));
-        json_object_set_new(ev, "pdd_ms", ms_between(c->invite_us, c->first_18x_us));
-        json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+        json_object_set_new_nocheck(ev, "setup_ms", ms_between(c->invite_us, now));
+        json_object_set_new_nocheck(ev, "pdd_ms", ms_between(c->invite_us, c->first_18x_us));
+        json_object_set_new_nocheck(ev, "direction",
+                                    json_string(call_direction_name(c->direction)));
         publish(t, ev);
         for (size_t i = 0; i < t->observer_count; i++)
             if (t->observers[i].call_answered)

@@ -57,16 +57,16 @@ json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, cons
 {
     char ts[TIMEFMT_RFC3339_LEN];
     json_t *ev = json_object();
-    json_object_set_new(ev, "v", json_integer(1));
-    json_object_set_new(ev, "type", json_string(type));
-    json_object_set_new(ev, "ts", json_string(timefmt_rfc3339(ts_us, ts, sizeof(ts))));
-    json_object_set_new(ev, "severity", json_string(severity_name(severity)));
+    json_object_set_new_nocheck(ev, "v", json_integer(1));
+    json_object_set_new_nocheck(ev, "type", json_string(type));
+    json_object_set_new_nocheck(ev, "ts", json_string(timefmt_rfc3339(ts_us, ts, sizeof(ts))));
+    json_object_set_new_nocheck(ev, "severity", json_string(severity_name(severity)));
     if (call_id)
-        json_object_set_new(ev, "call_id", json_string(call_id));
-    json_object_set_new(ev, "trunk", trunk ? json_string(trunk) : json_null());
+        json_object_set_new_nocheck(ev, "call_id", json_string(call_id));
+    json_object_set_new_nocheck(ev, "trunk", trunk ? json_string(trunk) : json_null());
     /* Placeholders keep the field order stable: seq and tap are stamped at publish. */
-    json_object_set_new(ev, "seq", json_integer(0));
-    json_object_set_new(ev, "tap", json_string(""));
+    json_object_set_new_nocheck(ev, "seq", json_integer(0));
+    json_object_set_new_nocheck(ev, "tap", json_string(""));
     return ev;
 }
 
@@ -121,8 +121,8 @@ static char *event_dump(const json_t *ev)
 uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
 {
     uint64_t seq = ++bus->seq;
-    json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
-    json_object_set_new(ev, "tap", json_string(bus->tap));
+    json_object_set_new_nocheck(ev, "seq", json_integer((json_int_t)seq));
+    json_object_set_new_nocheck(ev, "tap", json_string(bus->tap));
     if (bus->prepublish)
         bus->prepublish(bus->prepublish_user, ev);
 
@@ -190,11 +190,11 @@ void event_bus_add_stats(const struct event_bus *bus, json_t *obj)
     for (size_t i = 0; i < bus->sink_count; i++) {
         const struct sink *s = bus->sinks[i];
         json_t *o = json_object();
-        json_object_set_new(o, "kind", json_string(s->ops->kind));
-        json_object_set_new(o, "queued", json_integer((json_int_t)sink_queue_count(s)));
-        json_object_set_new(o, "dropped", json_integer((json_int_t)s->dropped));
-        json_object_set_new(o, "delivered", json_integer((json_int_t)s->delivered));
-        json_object_set_new(o, "failed", json_integer((json_int_t)s->failed));
+        json_object_set_new_nocheck(o, "kind", json_string(s->ops->kind));
+        json_object_set_new_nocheck(o, "queued", json_integer((json_int_t)sink_queue_count(s)));
+        json_object_set_new_nocheck(o, "dropped", json_integer((json_int_t)s->dropped));
+        json_object_set_new_nocheck(o, "delivered", json_integer((json_int_t)s->delivered));
+        json_object_set_new_nocheck(o, "failed", json_integer((json_int_t)s->failed));
         if (s->ops->add_stats)
             s->ops->add_stats(s, o);
         json_object_set_new(obj, s->name, o);

@@ -426,37 +426,38 @@ json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *sr
     format_ssrc(ssrc, s->ssrc);
 
     json_t *o = json_object();
-    json_object_set_new(o, "src", json_string(src));
-    json_object_set_new(o, "dst", json_string(dst));
-    json_object_set_new(o, "ssrc", json_string(ssrc));
-    json_object_set_new(o, "payload_type", json_integer(s->payload_type));
-    json_object_set_new(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
-    json_object_set_new(o, "packets", json_integer((json_int_t)r.packets));
-    json_object_set_new(o, "lost", json_integer((json_int_t)r.lost));
-    json_object_set_new(o, "loss_pct", rounded(r.loss_pct, 100));
-    json_object_set_new(o, "jitter_max_ms", rounded(r.jitter_max_ms, 1000));
-    json_object_set_new(o, "jitter_mean_ms", rounded(r.jitter_mean_ms, 1000));
-    json_object_set_new(o, "max_delta_ms", rounded(r.max_delta_ms, 1000));
-    json_object_set_new(o, "mos", rounded(r.mos, 100));
-    json_object_set_new(o, "r_factor", rounded(r.r_factor, 10));
-    json_object_set_new(o, "duplicates", json_integer((json_int_t)s->duplicates));
-    json_object_set_new(o, "out_of_order", json_integer((json_int_t)s->out_of_order));
-    json_object_set_new(o, "dtmf_events", json_integer((json_int_t)s->dtmf_events));
+    json_object_set_new_nocheck(o, "src", json_string(src));
+    json_object_set_new_nocheck(o, "dst", json_string(dst));
+    json_object_set_new_nocheck(o, "ssrc", json_string(ssrc));
+    json_object_set_new_nocheck(o, "payload_type", json_integer(s->payload_type));
+    json_object_set_new_nocheck(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
+    json_object_set_new_nocheck(o, "packets", json_integer((json_int_t)r.packets));
+    json_object_set_new_nocheck(o, "lost", json_integer((json_int_t)r.lost));
+    json_object_set_new_nocheck(o, "loss_pct", rounded(r.loss_pct, 100));
+    json_object_set_new_nocheck(o, "jitter_max_ms", rounded(r.jitter_max_ms, 1000));
+    json_object_set_new_nocheck(o, "jitter_mean_ms", rounded(r.jitter_mean_ms, 1000));
+    json_object_set_new_nocheck(o, "max_delta_ms", rounded(r.max_delta_ms, 1000));
+    json_object_set_new_nocheck(o, "mos", rounded(r.mos, 100));
+    json_object_set_new_nocheck(o, "r_factor", rounded(r.r_factor, 10));
+    json_object_set_new_nocheck(o, "duplicates", json_integer((json_int_t)s->duplicates));
+    json_object_set_new_nocheck(o, "out_of_order", json_integer((json_int_t)s->out_of_order));
+    json_object_set_new_nocheck(o, "dtmf_events", json_integer((json_int_t)s->dtmf_events));
     json_t *pts = json_array();
     for (unsigned pt = 0; pt < 128; pt++)
         if ((s->pt_seen[pt / 64] >> (pt % 64)) & 1u)
             json_array_append_new(pts, json_integer(pt));
-    json_object_set_new(o, "payload_types", pts);
+    json_object_set_new_nocheck(o, "payload_types", pts);
     if (s->rtcp.seen) {
         json_t *v = json_object();
         char rep[11];
         format_ssrc(rep, s->rtcp.reporter_ssrc);
-        json_object_set_new(v, "reporter_ssrc", json_string(rep));
-        json_object_set_new(v, "fraction_lost_pct", rounded(s->rtcp.fraction_lost / 2.56, 100));
-        json_object_set_new(v, "cumulative_lost", json_integer(s->rtcp.cumulative_lost));
-        json_object_set_new(v, "jitter_ms", rounded(s->rtcp.jitter_ms, 1000));
-        json_object_set_new(v, "reports", json_integer((json_int_t)s->rtcp.reports));
-        json_object_set_new(o, "rtcp", v);
+        json_object_set_new_nocheck(v, "reporter_ssrc", json_string(rep));
+        json_object_set_new_nocheck(v, "fraction_lost_pct",
+                                    rounded(s->rtcp.fraction_lost / 2.56, 100));
+        json_object_set_new_nocheck(v, "cumulative_lost", json_integer(s->rtcp.cumulative_lost));
+        json_object_set_new_nocheck(v, "jitter_ms", rounded(s->rtcp.jitter_ms, 1000));
+        json_object_set_new_nocheck(v, "reports", json_integer((json_int_t)s->rtcp.reports));
+        json_object_set_new_nocheck(o, "rtcp", v);
     }
     return o;
 }
