@@ -48,15 +48,9 @@ static const struct rule_param_def params[] = {
 #define SEC 1000000.0
 
 struct drop_call {
-    struct timer timer; /* timer H + tolerance; first: see rules_free_timed_call_state */
-    struct call *call;  /* the detector is the timer's arg, not kept here */
+    struct rules_call_state head; /* timer H + tolerance */
     bool raised;
     const char *cause;
-};
-
-struct drop {
-    struct rules_context *ctx;
-    uint64_t *c_alloc_failed;
 };
 
 static uint64_t seconds_us(double s)
@@ -77,7 +71,7 @@ static bool on_hold(const struct call *c)
 static void raise_drop(const struct rules_context *ctx, struct drop_call *st, const char *cause,
                        uint64_t now)
 {
-    const struct call *c = st->call;
+    const struct call *c = st->head.call;
     st->raised = true;
     st->cause = cause;
     if (!ctx->enabled)
@@ -106,9 +100,9 @@ static bool missing_ack(const struct call *c)
 
 static void on_timer_h(struct timer *t, uint64_t now, void *arg)
 {
-    const struct drop *det = arg;
+    const struct rules_timed_detector *det = arg;
     struct drop_call *st = (struct drop_call *)t; /* the timer is its first member */
-    struct call *c = st->call;
+    struct call *c = st->head.call;
     if (!st->raised && missing_ack(c) && !c->bye_seen && c->state == CALL_STATE_ANSWERED)
         raise_drop(det->ctx, st, "missing_ack", now);
 }
@@ -148,11 +142,11 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
 static void on_ending(void *user, struct call *c, enum call_end_reason reason, json_t *event,
                       uint64_t now)
 {
-    struct drop *det = user;
+    struct rules_timed_detector *det = user;
     struct drop_call *st = c->rule_state[det->ctx->slot];
     if (!st || !c->answer_us || now < c->answer_us)
         return;
-    timerq_cancel(det->ctx->timers, &st->timer);
+    timerq_cancel(det->ctx->timers, &st->head.timer);
     if (!st->raised && (reason == CALL_END_BYE || reason == CALL_END_TIMEOUT)) {
         const char *cause = judge(det->ctx, c, reason, now);
         if (cause)
@@ -164,53 +158,20 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
 
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
-    struct drop *det = user;
+    struct rules_timed_detector *det = user;
     struct rules_context *ctx = det->ctx;
-    struct drop_call *st = c->rule_state[ctx->slot];
-    if (!st) {
-        st = calloc(1, sizeof(*st));
-        if (!st) {
-            (*det->c_alloc_failed)++;
-            return;
-        }
-        st->call = c;
-        timer_init(&st->timer, on_timer_h, det);
-        c->rule_state[ctx->slot] = st;
-    }
+    struct drop_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer_h);
+    if (!st)
+        return;
     uint64_t due = now + seconds_us(rules_param(ctx, "ack_timeout_s", c->trunk)) +
                    seconds_us(rules_param(ctx, "end_tolerance_s", c->trunk));
-    timerq_schedule(ctx->timers, &st->timer, due);
-}
-
-static void on_freed(void *user, struct call *c)
-{
-    struct drop *det = user;
-    rules_free_timed_call_state(det->ctx, c);
+    timerq_schedule(ctx->timers, &st->head.timer, due);
 }
 
 static void *create(struct rules_context *ctx)
 {
-    struct drop *det = calloc(1, sizeof(*det));
-    if (!det)
-        return NULL;
-    det->ctx = ctx;
-    det->c_alloc_failed = counters_register(ctx->counters, "rules", "call_drop_no_memory");
-    struct call_observer o = {
-        .user = det,
-        .call_answered = on_answered,
-        .call_ending = on_ending,
-        .call_freed = on_freed,
-    };
-    if (!call_table_add_observer(ctx->calls, &o)) {
-        free(det);
-        return NULL;
-    }
-    return det;
-}
-
-static void destroy(void *state)
-{
-    free(state);
+    struct call_observer o = {.call_answered = on_answered, .call_ending = on_ending};
+    return rules_timed_detector_new(ctx, o);
 }
 
 const struct detector detector_call_drop = {
@@ -218,6 +179,6 @@ const struct detector detector_call_drop = {
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
-    .destroy = destroy,
+    .destroy = rules_timed_detector_free,
     .per_call_state = true,
 };

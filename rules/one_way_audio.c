@@ -49,19 +49,13 @@ static const struct rule_param_def params[] = {
 
 /* What the SDP said last time we looked: a change starts a new baseline. */
 struct owa_call {
-    struct timer timer; /* first: rules_free_timed_call_state() frees through it */
-    struct call *call;  /* the detector is the timer's arg, not kept here */
+    struct rules_call_state head;
     uint64_t baseline_us;
     uint64_t sdp_digest; /* of both parties' media SDP: a change restarts the judgement */
     /* Per sending party: when its silence episode was raised, 0 while none
      * is open (an episode raised at capture time 0 is stored as 1 us). No
      * separate flag: 72 bytes fit a smaller malloc chunk than 80. */
     uint64_t alert_us[2];
-};
-
-struct owa {
-    struct rules_context *ctx;
-    uint64_t *c_alloc_failed;
 };
 
 static uint64_t seconds_us(double s)
@@ -157,7 +151,7 @@ static void raise_event(const struct rules_context *ctx, struct owa_call *st, in
                         uint64_t silent_since, uint64_t now,
                         const struct call_media_direction sent[2])
 {
-    const struct call *c = st->call;
+    const struct call *c = st->head.call;
     int active = 1 - silent;
     const struct call_media_direction *sm = &sent[silent], *am = &sent[active];
     bool flowed = sm->packets && sm->last_us >= st->baseline_us;
@@ -191,7 +185,7 @@ static void raise_event(const struct rules_context *ctx, struct owa_call *st, in
 
 static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t now)
 {
-    struct call *c = st->call;
+    struct call *c = st->head.call;
     uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
     uint64_t active_us = seconds_us(rules_param(ctx, "active_s", c->trunk));
     uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
@@ -227,40 +221,32 @@ static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t
         raise_event(ctx, st, silent, since, now, sent);
     }
 reschedule:
-    timerq_schedule(ctx->timers, &st->timer, next);
+    timerq_schedule(ctx->timers, &st->head.timer, next);
 }
 
 static void on_timer(struct timer *t, uint64_t now, void *arg)
 {
-    const struct owa *det = arg;
+    const struct rules_timed_detector *det = arg;
     check(det->ctx, (struct owa_call *)t, now); /* the timer is its first member */
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
-    struct owa *det = user;
+    struct rules_timed_detector *det = user;
     struct rules_context *ctx = det->ctx;
-    struct owa_call *st = c->rule_state[ctx->slot];
-    if (!st) {
-        st = calloc(1, sizeof(*st));
-        if (!st) {
-            (*det->c_alloc_failed)++;
-            return;
-        }
-        st->call = c;
-        timer_init(&st->timer, on_timer, det);
-        c->rule_state[ctx->slot] = st;
-    }
+    struct owa_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
+    if (!st)
+        return;
     st->baseline_us = now;
     st->sdp_digest = sdp_digest(c);
-    timerq_schedule(ctx->timers, &st->timer,
+    timerq_schedule(ctx->timers, &st->head.timer,
                     now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta, bool retransmission)
 {
-    struct owa *det = user;
+    struct rules_timed_detector *det = user;
     struct owa_call *st = c->rule_state[det->ctx->slot];
     if (!st || retransmission || !m->has_sdp || c->state == CALL_STATE_ENDED)
         return;
@@ -280,42 +266,17 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
     (void)reason;
     (void)event;
     (void)now;
-    struct owa *det = user;
+    struct rules_timed_detector *det = user;
     struct owa_call *st = c->rule_state[det->ctx->slot];
     if (st)
-        timerq_cancel(det->ctx->timers, &st->timer);
-}
-
-static void on_freed(void *user, struct call *c)
-{
-    struct owa *det = user;
-    rules_free_timed_call_state(det->ctx, c);
+        timerq_cancel(det->ctx->timers, &st->head.timer);
 }
 
 static void *create(struct rules_context *ctx)
 {
-    struct owa *det = calloc(1, sizeof(*det));
-    if (!det)
-        return NULL;
-    det->ctx = ctx;
-    det->c_alloc_failed = counters_register(ctx->counters, "rules", "one_way_audio_no_memory");
     struct call_observer o = {
-        .user = det,
-        .call_answered = on_answered,
-        .call_message = on_message,
-        .call_ending = on_ending,
-        .call_freed = on_freed,
-    };
-    if (!call_table_add_observer(ctx->calls, &o)) {
-        free(det);
-        return NULL;
-    }
-    return det;
-}
-
-static void destroy(void *state)
-{
-    free(state);
+        .call_answered = on_answered, .call_message = on_message, .call_ending = on_ending};
+    return rules_timed_detector_new(ctx, o);
 }
 
 const struct detector detector_one_way_audio = {
@@ -323,6 +284,6 @@ const struct detector detector_one_way_audio = {
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
-    .destroy = destroy,
+    .destroy = rules_timed_detector_free,
     .per_call_state = true,
 };

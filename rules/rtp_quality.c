@@ -37,18 +37,11 @@ static const struct rule_param_def params[] = {
 #define SEC 1000000.0
 
 struct quality_call {
-    struct timer timer; /* first: rules_free_timed_call_state() frees through it */
-    struct quality *det;
-    struct call *call;
+    struct rules_call_state head;
     /* Bit f * RTP_FLOW_MAX_STREAMS + i: stream i of flow f is in an
      * episode. A bitmask rather than a bool table: every answered call has
      * this state. */
     uint32_t alerted;
-};
-
-struct quality {
-    struct rules_context *ctx;
-    uint64_t *c_alloc_failed;
 };
 
 static uint64_t seconds_us(double s)
@@ -133,29 +126,22 @@ static void judge_call(const struct rules_context *ctx, const struct call *c, ui
 
 static void on_timer(struct timer *t, uint64_t now, void *arg)
 {
-    struct quality_call *st = arg;
-    const struct rules_context *ctx = st->det->ctx;
-    judge_call(ctx, st->call, &st->alerted, false, now);
-    timerq_schedule(ctx->timers, t, now + seconds_us(rules_param(ctx, "check_s", st->call->trunk)));
+    const struct rules_timed_detector *det = arg;
+    struct quality_call *st = (struct quality_call *)t; /* the timer is its first member */
+    const struct rules_context *ctx = det->ctx;
+    judge_call(ctx, st->head.call, &st->alerted, false, now);
+    timerq_schedule(ctx->timers, t,
+                    now + seconds_us(rules_param(ctx, "check_s", st->head.call->trunk)));
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
-    struct quality *det = user;
+    struct rules_timed_detector *det = user;
     struct rules_context *ctx = det->ctx;
-    struct quality_call *st = c->rule_state[ctx->slot];
-    if (!st) {
-        st = calloc(1, sizeof(*st));
-        if (!st) {
-            (*det->c_alloc_failed)++;
-            return;
-        }
-        st->det = det;
-        st->call = c;
-        timer_init(&st->timer, on_timer, st);
-        c->rule_state[ctx->slot] = st;
-    }
-    timerq_schedule(ctx->timers, &st->timer,
+    struct quality_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
+    if (!st)
+        return;
+    timerq_schedule(ctx->timers, &st->head.timer,
                     now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
 }
 
@@ -164,42 +150,17 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
 {
     (void)reason;
     (void)event;
-    struct quality *det = user;
+    struct rules_timed_detector *det = user;
     struct quality_call *st = c->rule_state[det->ctx->slot];
     if (st)
-        timerq_cancel(det->ctx->timers, &st->timer);
+        timerq_cancel(det->ctx->timers, &st->head.timer);
     judge_call(det->ctx, c, st ? &st->alerted : NULL, true, now);
-}
-
-static void on_freed(void *user, struct call *c)
-{
-    struct quality *det = user;
-    rules_free_timed_call_state(det->ctx, c);
 }
 
 static void *create(struct rules_context *ctx)
 {
-    struct quality *det = calloc(1, sizeof(*det));
-    if (!det)
-        return NULL;
-    det->ctx = ctx;
-    det->c_alloc_failed = counters_register(ctx->counters, "rules", "rtp_quality_no_memory");
-    struct call_observer o = {
-        .user = det,
-        .call_answered = on_answered,
-        .call_ending = on_ending,
-        .call_freed = on_freed,
-    };
-    if (!call_table_add_observer(ctx->calls, &o)) {
-        free(det);
-        return NULL;
-    }
-    return det;
-}
-
-static void destroy(void *state)
-{
-    free(state);
+    struct call_observer o = {.call_answered = on_answered, .call_ending = on_ending};
+    return rules_timed_detector_new(ctx, o);
 }
 
 const struct detector detector_rtp_quality = {
@@ -207,6 +168,6 @@ const struct detector detector_rtp_quality = {
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
-    .destroy = destroy,
+    .destroy = rules_timed_detector_free,
     .per_call_state = true,
 };

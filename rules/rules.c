@@ -327,14 +327,56 @@ json_t *rules_event(const struct rules_context *ctx, const char *type,
     return event_new(type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
 }
 
-void rules_free_timed_call_state(const struct rules_context *ctx, struct call *c)
+static void free_call_state(void *user, struct call *c)
 {
-    struct timer *state = c->rule_state[ctx->slot];
+    const struct rules_timed_detector *det = user;
+    struct rules_call_state *state = c->rule_state[det->ctx->slot];
     if (!state)
         return;
-    timerq_cancel(ctx->timers, state);
+    timerq_cancel(det->ctx->timers, &state->timer);
     free(state);
-    c->rule_state[ctx->slot] = NULL;
+    c->rule_state[det->ctx->slot] = NULL;
+}
+
+struct rules_timed_detector *rules_timed_detector_new(struct rules_context *ctx,
+                                                      struct call_observer o)
+{
+    struct rules_timed_detector *det = calloc(1, sizeof(*det));
+    if (!det)
+        return NULL;
+    char name[64];
+    snprintf(name, sizeof(name), "%s_no_memory", ctx->detector->name);
+    det->ctx = ctx;
+    det->c_alloc_failed = counters_register(ctx->counters, "rules", name);
+    o.user = det;
+    o.call_freed = free_call_state;
+    if (!call_table_add_observer(ctx->calls, &o)) {
+        free(det);
+        return NULL;
+    }
+    return det;
+}
+
+void rules_timed_detector_free(void *detector)
+{
+    free(detector);
+}
+
+void *rules_call_state_get(struct rules_timed_detector *det, struct call *c, size_t size,
+                           timer_fn fn)
+{
+    struct rules_call_state *state = c->rule_state[det->ctx->slot];
+    if (state)
+        return state;
+    state = calloc(1, size);
+    if (!state) {
+        (*det->c_alloc_failed)++;
+        return NULL;
+    }
+    state->call = c;
+    timer_init(&state->timer, fn, det);
+    c->rule_state[det->ctx->slot] = state;
+    return state;
 }
 
 void rules_publish(const struct rules_context *ctx, json_t *event)

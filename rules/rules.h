@@ -112,10 +112,29 @@ double rules_param(const struct rules_context *ctx, const char *name,
 json_t *rules_event(const struct rules_context *ctx, const char *type,
                     enum severity default_severity, uint64_t ts_us, const struct call *c);
 void rules_publish(const struct rules_context *ctx, json_t *event);
-/* For a detector whose per-call state (call->rule_state[ctx->slot], one
- * malloc) begins with its struct timer: cancels the timer, frees the state
- * and clears the slot. The call_freed observer of such a detector. */
-void rules_free_timed_call_state(const struct rules_context *ctx, struct call *c);
+/* Detectors that keep one malloc of state per call, in
+ * call->rule_state[ctx->slot], driven by a timer (call_drop, one_way_audio,
+ * rtp_quality): what they share. The state begins with a
+ * rules_call_state; the timer's callback gets the detector as its arg and
+ * the state by casting the timer. */
+struct rules_timed_detector {
+    struct rules_context *ctx;
+    uint64_t *c_alloc_failed; /* rules.<detector>_no_memory */
+};
+struct rules_call_state {
+    struct timer timer; /* first: the state is found from it */
+    struct call *call;
+};
+/* Makes the detector and registers o for it, with user set to it and
+ * call_freed to cancelling and freeing the state. NULL on failure. */
+struct rules_timed_detector *rules_timed_detector_new(struct rules_context *ctx,
+                                                      struct call_observer o);
+void rules_timed_detector_free(void *detector);
+/* The call's state, made zeroed (size bytes, starting with a
+ * rules_call_state whose timer calls fn) on first use; NULL when it cannot
+ * be allocated (counted). */
+void *rules_call_state_get(struct rules_timed_detector *det, struct call *c, size_t size,
+                           timer_fn fn);
 
 /* The detectors, one file each. */
 extern const struct detector detector_one_way_audio;
