@@ -67,25 +67,16 @@ static void decode_mpls(struct decoder *d, struct packet *p, const uint8_t *data
         (*d->c.mpls_truncated)++;
         return;
     }
-    switch (data[0] >> 4) {
-    case 4:
-        decode_ipv4(d, p, data, len);
-        break;
-    case 6:
-        decode_ipv6(d, p, data, len);
-        break;
-    case 0:
+    if (data[0] >> 4 == 0) {
         /* Ethernet pseudowire with its 4-byte control word (RFC 4385). */
         if (len < 4) {
             (*d->c.mpls_truncated)++;
             return;
         }
         decode_ethernet(d, p, data + 4, len - 4);
-        break;
-    default:
-        (*d->c.mpls_unsupported_payload)++;
-        break;
+        return;
     }
+    decode_ip_any(d, p, data, len, d->c.mpls_unsupported_payload);
 }
 
 static void decode_pppoe(struct decoder *d, struct packet *p, const uint8_t *data, size_t len)
