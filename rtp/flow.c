@@ -66,18 +66,17 @@ static void flow_free(struct rtp_flow *f)
     free(f);
 }
 
-static bool free_flow(void *item, void *arg)
+static void free_flow(void *item, void *arg)
 {
     (void)arg;
     flow_free(item);
-    return true;
 }
 
 void rtp_flow_table_destroy(struct rtp_flow_table *t)
 {
     if (!t->table.slots)
         return;
-    hashtab_remove_if(&t->table, free_flow, NULL);
+    hashtab_foreach(&t->table, free_flow, NULL);
     hashtab_destroy(&t->table);
 }
 

@@ -111,18 +111,17 @@ static void stream_free(struct sip_stream *st)
     free(st);
 }
 
-static bool stream_free_each(void *item, void *arg)
+static void stream_free_each(void *item, void *arg)
 {
     (void)arg;
     stream_free(item);
-    return true;
 }
 
 void sip_layer_free(struct sip_layer *s)
 {
     if (!s)
         return;
-    hashtab_remove_if(&s->streams, stream_free_each, NULL);
+    hashtab_foreach(&s->streams, stream_free_each, NULL);
     hashtab_destroy(&s->streams);
     free(s->scratch);
     free(s);
