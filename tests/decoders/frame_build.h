@@ -133,22 +133,26 @@ static inline uint64_t counter(struct harness *h, const char *name)
     return counters_get(&h->counters, full);
 }
 
-static inline void harness_on_udp(void *user, const struct packet *p)
+static inline void harness_record(struct harness *h, const struct packet *p)
 {
-    struct harness *h = user;
-    h->udp_count++;
     h->last = *p;
     cr_assert_leq(p->payload_len, sizeof(h->last_payload) - 1);
     memcpy(h->last_payload, p->payload, p->payload_len);
     h->last_payload[p->payload_len] = 0;
 }
 
+static inline void harness_on_udp(void *user, const struct packet *p)
+{
+    struct harness *h = user;
+    h->udp_count++;
+    harness_record(h, p);
+}
+
 static inline void harness_on_sctp(void *user, const struct packet *p)
 {
     struct harness *h = user;
-    h->udp_count--; /* harness_on_udp counts it; this is not a datagram */
-    harness_on_udp(user, p);
     h->sctp_count++;
+    harness_record(h, p);
 }
 
 static inline size_t harness_on_tcp(void *user, const struct tcp_data *t)
