@@ -29,13 +29,6 @@ static uint64_t key_hash(const struct hashtab *t, const void *key)
     return hashtab_hash_bytes(key, len);
 }
 
-static bool key_equal(const struct hashtab *t, const void *a, const void *b)
-{
-    if (t->key_len == 0)
-        return strcmp(a, b) == 0;
-    return hashtab_key_equal(a, b, t->key_len);
-}
-
 bool hashtab_init(struct hashtab *t, size_t key_offset, size_t key_len, size_t max_items)
 {
     memset(t, 0, sizeof(*t));
@@ -82,12 +75,14 @@ static bool grow(struct hashtab *t)
 
 void *hashtab_find(const struct hashtab *t, const void *key)
 {
+    if (t->key_len)
+        return hashtab_find_fixed(t, key, t->key_len);
     uint64_t h = key_hash(t, key);
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
         const struct hashtab_slot *s = &t->slots[i];
         if (!s->item)
             return NULL;
-        if (s->hash == h && key_equal(t, item_key(t, s->item), key))
+        if (s->hash == h && strcmp(item_key(t, s->item), key) == 0)
             return s->item;
     }
 }
