@@ -272,9 +272,8 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
 
 bool media_udp(struct call_table *t, const struct packet *pkt)
 {
-    struct endpoint src = {.addr = pkt->src, .port = pkt->sport};
-    struct endpoint dst = {.addr = pkt->dst, .port = pkt->dport};
-    struct rtp_flow *f = rtp_flow_find(&t->flows, &src, &dst);
+    struct rtp_flow *f =
+        rtp_flow_find_addrs(&t->flows, &pkt->src, pkt->sport, &pkt->dst, pkt->dport);
     if (f) {
         /* The call stays cold: what the call knows of its media is summed
          * from its flows when asked (call_media_of). */
@@ -295,6 +294,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     }
 
+    struct endpoint src = {.addr = pkt->src, .port = pkt->sport};
+    struct endpoint dst = {.addr = pkt->dst, .port = pkt->dport};
     int sender = -1;
     bool mismatch = false;
     struct media_binding *b = find_binding(t, &dst, false);

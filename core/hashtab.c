@@ -29,6 +29,11 @@ static uint64_t key_hash(const struct hashtab *t, const void *key)
     return hashtab_hash_bytes(key, len);
 }
 
+static uint64_t item_hash(const struct hashtab *t, const void *item)
+{
+    return t->item_hash ? t->item_hash(item) : key_hash(t, item_key(t, item));
+}
+
 bool hashtab_init(struct hashtab *t, size_t key_offset, size_t key_len, size_t max_items)
 {
     memset(t, 0, sizeof(*t));
@@ -39,6 +44,15 @@ bool hashtab_init(struct hashtab *t, size_t key_offset, size_t key_len, size_t m
     if (!t->slots)
         return false;
     t->mask = HASHTAB_MIN_CAPACITY - 1;
+    return true;
+}
+
+bool hashtab_init_hashed(struct hashtab *t, uint64_t (*item_hash_fn)(const void *item),
+                         size_t max_items)
+{
+    if (!hashtab_init(t, 0, 0, max_items))
+        return false;
+    t->item_hash = item_hash_fn;
     return true;
 }
 
@@ -75,6 +89,8 @@ static bool grow(struct hashtab *t)
 
 void *hashtab_find(const struct hashtab *t, const void *key)
 {
+    if (t->item_hash)
+        return NULL; /* the caller's hash: hashtab_find_hashed */
     if (t->key_len)
         return hashtab_find_fixed(t, key, t->key_len);
     uint64_t h = key_hash(t, key);
@@ -93,7 +109,7 @@ bool hashtab_insert(struct hashtab *t, void *item)
         return false;
     if ((t->count + 1) * 4 > (t->mask + 1) * 3 && !grow(t))
         return false;
-    place(t->slots, t->mask, key_hash(t, item_key(t, item)), item);
+    place(t->slots, t->mask, item_hash(t, item), item);
     t->count++;
     return true;
 }
@@ -116,7 +132,7 @@ static void remove_at(struct hashtab *t, size_t hole)
 
 bool hashtab_remove(struct hashtab *t, void *item)
 {
-    uint64_t h = key_hash(t, item_key(t, item));
+    uint64_t h = item_hash(t, item);
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
         if (!t->slots[i].item)
             return false;

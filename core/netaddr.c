@@ -10,19 +10,6 @@
 #include <string.h>
 #include <stdlib.h>
 
-void net_addr_set_v4(struct net_addr *a, const uint8_t bytes[4])
-{
-    memset(a, 0, sizeof(*a));
-    a->family = 4;
-    memcpy(a->bytes, bytes, 4);
-}
-
-void net_addr_set_v6(struct net_addr *a, const uint8_t bytes[16])
-{
-    a->family = 6;
-    memcpy(a->bytes, bytes, 16);
-}
-
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b)
 {
     return a->family == b->family && memcmp(a->bytes, b->bytes, 16) == 0;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define NETADDR_STRLEN  46 /* INET6_ADDRSTRLEN */
 #define ENDPOINT_STRLEN 56 /* "[v6]:65535" */
@@ -25,8 +26,27 @@ struct endpoint {
     uint16_t port;
 };
 
-void net_addr_set_v4(struct net_addr *a, const uint8_t bytes[4]);
-void net_addr_set_v6(struct net_addr *a, const uint8_t bytes[16]);
+/* The address bytes are written as two 8-byte stores, and hot readers (flow
+ * hashing) load them as the same two words: a load that spans several
+ * narrower, still pending stores cannot be forwarded from them and waits. */
+static inline void net_addr_set_v4(struct net_addr *a, const uint8_t bytes[4])
+{
+    uint64_t lo = 0, hi = 0;
+    memcpy(&lo, bytes, 4); /* the first four bytes of the word, whatever the byte order */
+    a->family = 4;
+    memcpy(a->bytes, &lo, 8);
+    memcpy(a->bytes + 8, &hi, 8);
+}
+
+static inline void net_addr_set_v6(struct net_addr *a, const uint8_t bytes[16])
+{
+    uint64_t lo, hi;
+    memcpy(&lo, bytes, 8);
+    memcpy(&hi, bytes + 8, 8);
+    a->family = 6;
+    memcpy(a->bytes, &lo, 8);
+    memcpy(a->bytes + 8, &hi, 8);
+}
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b);
 /* Parses dotted IPv4 or IPv6 text (no brackets). Returns false on error. */
 bool net_addr_parse(struct net_addr *a, const char *text);

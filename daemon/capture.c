@@ -5,14 +5,46 @@
 #include "daemon/capture.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CAPTURE_BATCH 512
 
+static void flush(struct capture *c)
+{
+    size_t n = c->held_count;
+    c->held_count = 0;
+    c->arena_used = 0;
+    if (n)
+        c->on_batch(c->user, c->held, n);
+}
+
 static void deliver(u_char *user, const struct pcap_pkthdr *hdr, const u_char *bytes)
 {
     struct capture *c = (struct capture *)user;
-    c->on_packet(c->user, hdr, bytes);
+    size_t len = hdr->caplen;
+    if (!c->arena || len > CAPTURE_ARENA_BYTES) {
+        flush(c);
+        struct capture_frame alone = {*hdr, bytes};
+        c->on_batch(c->user, &alone, 1);
+        return;
+    }
+    if (c->held_count == CAPTURE_BATCH_FRAMES || len > CAPTURE_ARENA_BYTES - c->arena_used)
+        flush(c);
+    uint8_t *copy = c->arena + c->arena_used;
+    memcpy(copy, bytes, len);
+    /* Each copy starts a cache line, as libpcap's own buffer would. */
+    size_t used = c->arena_used + ((len + 63) & ~(size_t)63);
+    c->arena_used = used < CAPTURE_ARENA_BYTES ? used : CAPTURE_ARENA_BYTES;
+    c->held[c->held_count++] = (struct capture_frame){*hdr, copy};
+}
+
+/* pcap_dispatch, then the frames it read that still wait in the batch. */
+static int dispatch(struct capture *c)
+{
+    int n = pcap_dispatch(c->pcap, CAPTURE_BATCH, deliver, (u_char *)c);
+    flush(c);
+    return n;
 }
 
 static int apply_filter(struct capture *c, const char *bpf, char *err, size_t errlen)
@@ -108,7 +140,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     /* Drain what the kernel holds, a batch at a time, up to a bound so one
      * flood cannot starve timers and sinks. */
     for (int i = 0; i < 64 && c->running; i++) {
-        int n = pcap_dispatch(c->pcap, CAPTURE_BATCH, deliver, (u_char *)c);
+        int n = dispatch(c);
         if (n <= 0)
             break;
     }
@@ -119,7 +151,7 @@ static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
     (void)loop;
     (void)revents;
     struct capture *c = w->data;
-    int n = pcap_dispatch(c->pcap, CAPTURE_BATCH, deliver, (u_char *)c);
+    int n = dispatch(c);
     if (n == 0 || n == PCAP_ERROR || n == PCAP_ERROR_BREAK) {
         if (n == PCAP_ERROR)
             fprintf(stderr, "siptapd: reading %s: %s (stopping at this point)\n", c->source,
@@ -130,11 +162,15 @@ static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
     }
 }
 
-void capture_start(struct capture *c, struct ev_loop *loop, capture_packet_fn on_packet,
+void capture_start(struct capture *c, struct ev_loop *loop, capture_batch_fn on_batch,
                    capture_end_fn on_end, void *user)
 {
     c->loop = loop;
-    c->on_packet = on_packet;
+    c->on_batch = on_batch;
+    if (!c->arena)
+        c->arena = aligned_alloc(64, CAPTURE_ARENA_BYTES);
+    c->held_count = 0;
+    c->arena_used = 0;
     c->on_end = on_end;
     c->user = user;
     c->running = true;
@@ -188,4 +224,6 @@ void capture_close(struct capture *c)
     if (c->pcap)
         pcap_close(c->pcap);
     c->pcap = NULL;
+    free(c->arena);
+    c->arena = NULL;
 }

@@ -20,6 +20,7 @@
 #ifndef SIPTAP_DECODERS_DECODE_H
 #define SIPTAP_DECODERS_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,13 @@ void decoder_free(struct decoder *d);
 int decoder_set_linktype(struct decoder *d, int dlt);
 void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
                      uint32_t wirelen);
+/* The UDP endpoints of a frame, read without decoding it: for looking a
+ * batch of frames over before processing them (prefetching their flows).
+ * False for anything but Ethernet (up to two VLAN tags), Linux cooked or raw
+ * IP carrying an unfragmented IPv4 or plain IPv6 UDP datagram. Counts nothing
+ * and changes nothing: decoder_process() still decodes every frame. */
+bool decoder_peek_udp(const struct decoder *d, const uint8_t *frame, uint32_t caplen,
+                      struct endpoint *src, struct endpoint *dst);
 /* Drops fragments and TCP streams idle past their timeouts (capture time). */
 void decoder_expire(struct decoder *d, uint64_t now_us);
 /* Table sizes, for tests and reports. */

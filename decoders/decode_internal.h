@@ -155,6 +155,22 @@ struct decoder {
     unsigned sctp_partials; /* of sctp[] in use */
 };
 
+/* Values of the link types as they appear in files, whatever the local
+ * <pcap/dlt.h> maps DLT_RAW to. */
+#define LINK_NULL       0
+#define LINK_EN10MB     1
+#define LINK_RAW_12     12
+#define LINK_RAW_14     14
+#define LINK_RAW        101
+#define LINK_LOOP       108
+#define LINK_LINUX_SLL  113
+#define LINK_IPV4       228
+#define LINK_IPV6       229
+#define LINK_LINUX_SLL2 276
+
+#define SLL_HEADER_LEN  16
+#define SLL2_HEADER_LEN 20
+
 static inline uint16_t read_be16(const uint8_t *p)
 {
     return (uint16_t)(p[0] << 8 | p[1]);

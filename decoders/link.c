@@ -11,22 +11,6 @@
  */
 #include "decoders/decode_internal.h"
 
-/* Values of the link types as they appear in files, whatever the local
- * <pcap/dlt.h> maps DLT_RAW to. */
-#define LINK_NULL       0
-#define LINK_EN10MB     1
-#define LINK_RAW_12     12
-#define LINK_RAW_14     14
-#define LINK_RAW        101
-#define LINK_LOOP       108
-#define LINK_LINUX_SLL  113
-#define LINK_IPV4       228
-#define LINK_IPV6       229
-#define LINK_LINUX_SLL2 276
-
-#define SLL_HEADER_LEN  16
-#define SLL2_HEADER_LEN 20
-
 int decoder_set_linktype(struct decoder *d, int dlt)
 {
     switch (dlt) {

@@ -3,7 +3,7 @@
  *
  * A flow is one direction of media between two UDP endpoints; it is found by
  * hashing its (src, dst) key in core/hashtab, so the per-packet path is one
- * fixed-size hash and compare, a header parse, a linear look at the flow's few
+ * hash of five words and their compare, a header parse, a linear look at the flow's few
  * streams for the SSRC (last one first), and the stream update: no allocation
  * except for the flow itself, created by the caller on a flow's first packet.
  *
@@ -15,8 +15,8 @@
  * allocated rtp_flow_extra, made on first need; its payload map is shared by
  * all the flow's streams, so mapping the flow maps them all.
  *
- * Keys are built with memset first: struct endpoint has padding, and the table
- * compares keys as bytes. RTCP that shares the flow (rtcp-mux) is recognised
+ * Keys are hashed and compared as words read from their fields (flow_words),
+ * so endpoint padding never counts. RTCP that shares the flow (rtcp-mux) is recognised
  * by its packet type and its report blocks are attached to the reverse flow's
  * streams, which is the far end's view of the media we saw it receive.
  */
@@ -26,28 +26,80 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The same members as rtp_flow's anonymous key struct, so the same layout. */
-typedef struct {
-    struct endpoint src, dst;
-} flow_key;
-_Static_assert(sizeof(flow_key) == sizeof(((struct rtp_flow *)0)->key), "flow key layout");
+/* A flow's key, (src, dst), as five words read straight from the endpoint
+ * fields: the address bytes as the two 8-byte words net_addr_set_v4/v6 store
+ * (so the loads are forwarded from those stores when they are recent), ports
+ * and families in the fifth. Hashing a byte image of the key built on the
+ * stack instead made every packet wait on loads spanning narrow stores. */
+struct flow_words {
+    uint64_t w[5];
+};
 
-static void key_make(void *key, const struct endpoint *src, const struct endpoint *dst)
+static inline uint64_t load_word(const uint8_t *p)
 {
-    flow_key *k = key;
-    memset(k, 0, sizeof(*k));
-    k->src.addr.family = src->addr.family;
-    memcpy(k->src.addr.bytes, src->addr.bytes, sizeof(k->src.addr.bytes));
-    k->src.port = src->port;
-    k->dst.addr.family = dst->addr.family;
-    memcpy(k->dst.addr.bytes, dst->addr.bytes, sizeof(k->dst.addr.bytes));
-    k->dst.port = dst->port;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* Addresses and ports are taken separately, so that a caller holding them in
+ * a packet view passes them where they are: copying them into an endpoint
+ * first would again leave the word loads spanning the copy's stores. */
+static inline struct flow_words flow_words(const struct net_addr *src, uint16_t sport,
+                                           const struct net_addr *dst, uint16_t dport)
+{
+    struct flow_words k = {{
+        load_word(src->bytes),
+        load_word(src->bytes + 8),
+        load_word(dst->bytes),
+        load_word(dst->bytes + 8),
+        (uint64_t)sport | (uint64_t)dport << 16 | (uint64_t)src->family << 32 |
+            (uint64_t)dst->family << 40,
+    }};
+    return k;
+}
+
+/* Two independent 128-bit products (the wyhash primitive), then a third
+ * folding in ports and families. */
+static inline uint64_t flow_words_hash(const struct flow_words *k)
+{
+    uint64_t a = hashtab_fold_mul(k->w[0] ^ 0xa0761d6478bd642fULL, k->w[1] ^ 0xe7037ed1a0b428dbULL);
+    uint64_t b = hashtab_fold_mul(k->w[2] ^ 0x8ebc6af09c88c6e3ULL, k->w[3] ^ 0x589965cc75374cc3ULL);
+    return hashtab_mix64(hashtab_fold_mul(a ^ k->w[4], b ^ 0x1d8e4e27c47d124fULL));
+}
+
+static uint64_t flow_item_hash(const void *item)
+{
+    const struct rtp_flow *f = item;
+    struct flow_words k =
+        flow_words(&f->key.src.addr, f->key.src.port, &f->key.dst.addr, f->key.dst.port);
+    return flow_words_hash(&k);
+}
+
+static inline bool flow_matches(const void *item, const void *key)
+{
+    const struct rtp_flow *f = item;
+    const struct flow_words *k = key;
+    struct flow_words fk =
+        flow_words(&f->key.src.addr, f->key.src.port, &f->key.dst.addr, f->key.dst.port);
+    return ((fk.w[0] ^ k->w[0]) | (fk.w[1] ^ k->w[1]) | (fk.w[2] ^ k->w[2]) | (fk.w[3] ^ k->w[3]) |
+            (fk.w[4] ^ k->w[4])) == 0;
+}
+
+/* The stored key is assigned field by field: padding never matters, since
+ * keys are read only through flow_words. */
+static void key_set(struct rtp_flow *f, const struct endpoint *src, const struct endpoint *dst)
+{
+    f->key.src.addr = src->addr;
+    f->key.src.port = src->port;
+    f->key.dst.addr = dst->addr;
+    f->key.dst.port = dst->port;
 }
 
 bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct counters *counters)
 {
     memset(t, 0, sizeof(*t));
-    if (!hashtab_init(&t->table, offsetof(struct rtp_flow, key), sizeof(flow_key), max_flows))
+    if (!hashtab_init_hashed(&t->table, flow_item_hash, max_flows))
         return false;
     t->evicted = counters_register(counters, "rtp", "flows_evicted");
     t->rejected_full = counters_register(counters, "rtp", "flows_rejected_full");
@@ -80,12 +132,34 @@ void rtp_flow_table_destroy(struct rtp_flow_table *t)
     hashtab_destroy(&t->table);
 }
 
+struct rtp_flow *rtp_flow_find_addrs(struct rtp_flow_table *t, const struct net_addr *src,
+                                     uint16_t sport, const struct net_addr *dst, uint16_t dport)
+{
+    struct flow_words k = flow_words(src, sport, dst, dport);
+    return hashtab_find_hashed(&t->table, flow_words_hash(&k), flow_matches, &k);
+}
+
 struct rtp_flow *rtp_flow_find(struct rtp_flow_table *t, const struct endpoint *src,
                                const struct endpoint *dst)
 {
-    flow_key k;
-    key_make(&k, src, dst);
-    return hashtab_find_fixed(&t->table, &k, sizeof(k));
+    return rtp_flow_find_addrs(t, &src->addr, src->port, &dst->addr, dst->port);
+}
+
+uint64_t rtp_flow_prefetch_slot(const struct rtp_flow_table *t, const struct net_addr *src,
+                                uint16_t sport, const struct net_addr *dst, uint16_t dport)
+{
+    struct flow_words k = flow_words(src, sport, dst, dport);
+    uint64_t hash = flow_words_hash(&k);
+    hashtab_prefetch_slot(&t->table, hash);
+    return hash;
+}
+
+void rtp_flow_warm(const struct rtp_flow_table *t, uint64_t hash)
+{
+    /* The key and header line, and the first stream up to its warm counters:
+     * what rtp_flow_find and rtp_stream_update touch for a packet. */
+    hashtab_warm_item(&t->table, hash,
+                      offsetof(struct rtp_flow, first) + offsetof(struct rtp_stream, duplicates));
 }
 
 struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,
@@ -104,7 +178,7 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
         (*t->alloc_failed)++;
         return NULL;
     }
-    key_make(&f->key, src, dst);
+    key_set(f, src, dst);
     f->owner = owner;
     f->party = (int8_t)party;
     if (!hashtab_insert(&t->table, f)) {

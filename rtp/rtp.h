@@ -241,6 +241,16 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
 void rtp_flow_table_destroy(struct rtp_flow_table *t);
 struct rtp_flow *rtp_flow_find(struct rtp_flow_table *t, const struct endpoint *src,
                                const struct endpoint *dst);
+/* The same, from a packet view's addresses and ports where they lie. */
+struct rtp_flow *rtp_flow_find_addrs(struct rtp_flow_table *t, const struct net_addr *src,
+                                     uint16_t sport, const struct net_addr *dst, uint16_t dport);
+/* Looking up the flows of packets about to be processed, so that their cache
+ * misses overlap (core/hashtab.h): rtp_flow_prefetch_slot() for each packet's
+ * addresses and ports, which returns their hash, then rtp_flow_warm() with
+ * each hash. Hints only: nothing changes. */
+uint64_t rtp_flow_prefetch_slot(const struct rtp_flow_table *t, const struct net_addr *src,
+                                uint16_t sport, const struct net_addr *dst, uint16_t dport);
+void rtp_flow_warm(const struct rtp_flow_table *t, uint64_t hash);
 /* Creates the flow; NULL when the table is full (counted). */
 struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,
                                  const struct endpoint *dst, void *owner, int party);

@@ -1,0 +1,113 @@
+/* Tests of capture's batching: frames read from a file reach the caller in
+ * order, whole, in batches of at most CAPTURE_BATCH_FRAMES copied frames, and
+ * a frame too large for the copy arena comes alone, after those before it. */
+#include <criterion/criterion.h>
+#include <ev.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/capture.h"
+
+#define FRAMES   100
+#define JUMBO_AT 57
+#define JUMBO    (CAPTURE_ARENA_BYTES + 1000)
+
+struct seen {
+    size_t frames, batches, largest_batch;
+    size_t jumbo_batch_size;
+    bool in_order, bytes_ok, ended;
+};
+
+/* Frame i: length and contents derived from i, so any mix-up shows. */
+static size_t frame_len(size_t i)
+{
+    return i == JUMBO_AT ? JUMBO : 60 + (i * 37) % 1400;
+}
+
+static uint8_t frame_byte(size_t i, size_t k)
+{
+    return (uint8_t)(i * 31 + k * 7);
+}
+
+static void write_capture(const char *path)
+{
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 262144);
+    cr_assert_not_null(dead);
+    pcap_dumper_t *dump = pcap_dump_open(dead, path);
+    cr_assert_not_null(dump);
+    uint8_t *buf = malloc(JUMBO);
+    cr_assert_not_null(buf);
+    for (size_t i = 0; i < FRAMES; i++) {
+        struct pcap_pkthdr h = {.ts = {.tv_sec = 1000, .tv_usec = (suseconds_t)i}};
+        h.caplen = h.len = (bpf_u_int32)frame_len(i);
+        for (size_t k = 0; k < h.caplen; k++)
+            buf[k] = frame_byte(i, k);
+        pcap_dump((u_char *)dump, &h, buf);
+    }
+    free(buf);
+    pcap_dump_close(dump);
+    pcap_close(dead);
+}
+
+static void on_batch(void *user, const struct capture_frame *frames, size_t count)
+{
+    struct seen *s = user;
+    cr_assert_geq(count, 1);
+    cr_assert_leq(count, CAPTURE_BATCH_FRAMES);
+    s->batches++;
+    if (count > s->largest_batch)
+        s->largest_batch = count;
+    for (size_t j = 0; j < count; j++) {
+        size_t i = s->frames++;
+        const struct capture_frame *fr = &frames[j];
+        if ((size_t)fr->hdr.ts.tv_usec != i)
+            s->in_order = false;
+        if (fr->hdr.caplen != frame_len(i))
+            s->bytes_ok = false;
+        for (size_t k = 0; k < fr->hdr.caplen && s->bytes_ok; k++)
+            if (fr->data[k] != frame_byte(i, k))
+                s->bytes_ok = false;
+        if (i == JUMBO_AT)
+            s->jumbo_batch_size = count;
+    }
+}
+
+static void on_end(void *user)
+{
+    struct seen *s = user;
+    s->ended = true;
+}
+
+Test(capture, file_frames_arrive_in_order_whole_and_batched)
+{
+    char path[] = "/tmp/siptap-capture-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_capture(path);
+
+    struct capture c;
+    char err[256];
+    struct capture_options o = {.snaplen = 262144};
+    cr_assert_eq(capture_open_file(&c, path, &o, err, sizeof(err)), 0, "%s", err);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct seen s = {.in_order = true, .bytes_ok = true};
+    capture_start(&c, loop, on_batch, on_end, &s);
+    ev_run(loop, 0);
+    capture_close(&c);
+    ev_loop_destroy(loop);
+    unlink(path);
+
+    cr_assert(s.ended);
+    cr_assert_eq(s.frames, FRAMES);
+    cr_assert(s.in_order);
+    cr_assert(s.bytes_ok);
+    cr_assert_eq(s.largest_batch, CAPTURE_BATCH_FRAMES); /* batching does happen */
+    cr_assert_eq(s.jumbo_batch_size, 1);                 /* the jumbo frame alone */
+    /* 57 frames before the jumbo one need at least 4 batches, the 42 after at
+     * least 3; the jumbo frame is one more. */
+    cr_assert_geq(s.batches, 8);
+}
