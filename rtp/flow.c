@@ -156,10 +156,10 @@ uint64_t rtp_flow_prefetch_slot(const struct rtp_flow_table *t, const struct net
 
 void rtp_flow_warm(const struct rtp_flow_table *t, uint64_t hash)
 {
-    /* The key and header line, and the first stream up to its warm counters:
-     * what rtp_flow_find and rtp_stream_update touch for a packet. */
+    /* The key and header line, and the first stream's hot fields: what
+     * rtp_flow_find and rtp_stream_update touch for a packet. */
     hashtab_warm_item(&t->table, hash,
-                      offsetof(struct rtp_flow, first) + offsetof(struct rtp_stream, duplicates));
+                      offsetof(struct rtp_flow, first) + offsetof(struct rtp_stream, pt_seen));
 }
 
 struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,

@@ -116,17 +116,19 @@ struct rtp_stream {
     bool ws_under;          /* inside a sequence wrap (see stream.c) */
     bool codec_from_sdp;    /* rtp_stream_set_codec was called */
     uint64_t seq_window[2]; /* bit i: max_ext_seq - i was received */
-    uint64_t pt_seen[2];    /* bitmap of payload types 0..127 */
     /* Wireshark's per-stream state (ui/tap-rtp-analysis.c), times in ms since
      * the stream's first packet. */
     double ws_time_ms;      /* arrival of the last in-time-sequence packet */
     double last_nominal_ms; /* RTP timestamp of the last clocked packet, ms */
     double jitter_ms, jitter_max_ms, jitter_mean_ms;
     double max_delta_ms;
-    struct rtp_payload_maps *maps; /* NULL: no dynamic types mapped */
 
-    /* Warm: counters of events that some packets have (32 bits: 2^32
-     * packets is over two years of a 50 packets/s stream). */
+    /* Warm: what only some packets touch. The payload type bitmap is written
+     * when the type changes, the maps read for dynamic types only; the
+     * counters count events that some packets have (32 bits: 2^32 packets
+     * is over two years of a 50 packets/s stream). */
+    uint64_t pt_seen[2];           /* bitmap of payload types 0..127 */
+    struct rtp_payload_maps *maps; /* NULL: no dynamic types mapped */
     uint32_t duplicates, out_of_order, seq_resets, marker_packets, cn_packets;
     uint32_t loss_bursts;      /* runs of consecutive lost packets */
     uint32_t gap_lost;         /* packets missing from gaps, refilled by late ones */
@@ -144,6 +146,10 @@ struct rtp_stream {
     char codec[RTP_CODEC_NAME_SIZE]; /* from SDP rtpmap when set, else static table */
     struct rtcp_view rtcp;
 };
+
+/* A G.711 packet of a flow's first stream touches the flow's first three
+ * cache lines: its key and header, then these two. */
+_Static_assert(offsetof(struct rtp_stream, pt_seen) == 128, "hot stream fields are two lines");
 
 /* The figures of the contract's `streams` entry. */
 struct rtp_stream_report {

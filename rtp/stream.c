@@ -247,7 +247,9 @@ static void first_packet(struct rtp_stream *s, const struct rtp_header *h, uint6
 
 void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us)
 {
-    s->pt_seen[h->payload_type / 64] |= (uint64_t)1 << (h->payload_type % 64);
+    /* The last type's bit is set already: only a change writes the (warm) bitmap. */
+    if (s->packets == 0 || h->payload_type != s->last_pt)
+        s->pt_seen[h->payload_type / 64] |= (uint64_t)1 << (h->payload_type % 64);
     if (h->marker)
         s->marker_packets++;
     if (h->payload_type == PT_CN || h->payload_type == PT_CN_OLD)
