@@ -124,6 +124,33 @@ static inline bool is_token_char(unsigned char c)
     return token_chars[c];
 }
 
+/* The CR of the CRLF ending the line that starts at p, or NULL when the line
+ * has a byte outside printable ASCII (a tab is allowed if allow_tab) before
+ * it, a CR not followed by LF, a bare LF, or no end. One pass for both the
+ * end and the check: eight bytes at a time while none of them is below 0x20
+ * or above 0x7e (word tricks exact about whether such a byte is present),
+ * then bytewise from the word that holds one. */
+static const char *line_end(const char *p, const char *end, bool allow_tab)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t below_space = (x - 0x20 * ones) & ~x & highs;
+        uint64_t above_tilde = ((x + ones) | x) & highs; /* 0x7f and up */
+        if (below_space | above_tilde)
+            break;
+        p += 8;
+    }
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c >= 0x20 && c <= 0x7e) || (c == '\t' && allow_tab))
+            continue;
+        return c == '\r' && p + 1 < end && p[1] == '\n' ? p : NULL;
+    }
+    return NULL;
+}
+
 /* Does s contain any of chars? One memchr per (few) character: vectorised,
  * much cheaper than a strchr per byte of s. */
 static bool span_has(struct span s, const char *chars)
@@ -336,8 +363,12 @@ static enum sip_method method_from_span(struct span s)
 
 static enum hdr classify(struct span name)
 {
+    /* Length and first letter (names are lower case; | 0x20 folds an ASCII
+     * letter, and no other byte maps onto one here) before the full compare. */
+    char first = (char)(name.p[0] | 0x20);
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (known[i].len == name.n && strncasecmp(name.p, known[i].name, name.n) == 0)
+        if (known[i].len == name.n && known[i].name[0] == first &&
+            strncasecmp(name.p, known[i].name, name.n) == 0)
             return known[i].h;
     return H_OTHER;
 }
@@ -349,13 +380,10 @@ int sip_parse_fast(const uint8_t *data, size_t len, struct sip_msg *out)
     const char *d = (const char *)data, *end = d + len;
 
     /* ---- start line ---- */
-    const char *eol = memchr(d, '\n', len);
-    if (!eol || eol == d || eol[-1] != '\r')
+    const char *cr = line_end(d, end, false);
+    if (!cr || cr == d)
         return SIP_FAST_FALLBACK;
-    struct span line = {d, (size_t)(eol - 1 - d)};
-    for (size_t i = 0; i < line.n; i++)
-        if ((unsigned char)line.p[i] < 0x20 || (unsigned char)line.p[i] > 0x7e)
-            return SIP_FAST_FALLBACK;
+    struct span line = {d, (size_t)(cr - d)};
     if (line.n > 12 && memcmp(line.p, "SIP/2.0 ", 8) == 0) {
         struct span code = {line.p + 8, 3};
         uint64_t st;
@@ -394,25 +422,20 @@ int sip_parse_fast(const uint8_t *data, size_t len, struct sip_msg *out)
     /* ---- headers ---- */
     struct span hv[H_COUNT];
     bool have[H_COUNT] = {false};
-    const char *p = eol + 1;
+    const char *p = cr + 2;
     const char *body = NULL;
     while (p < end) {
-        eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol || eol == p || eol[-1] != '\r')
+        cr = line_end(p, end, true);
+        if (!cr)
             return SIP_FAST_FALLBACK;
-        line = (struct span){p, (size_t)(eol - 1 - p)};
-        p = eol + 1;
+        line = (struct span){p, (size_t)(cr - p)};
+        p = cr + 2;
         if (!line.n) {
             body = p;
             break;
         }
         if (line.p[0] == ' ' || line.p[0] == '\t')
             return SIP_FAST_FALLBACK; /* folded */
-        for (size_t i = 0; i < line.n; i++) {
-            unsigned char c = (unsigned char)line.p[i];
-            if ((c < 0x20 && c != '\t') || c > 0x7e)
-                return SIP_FAST_FALLBACK;
-        }
         size_t nl = 0;
         while (nl < line.n && is_token_char((unsigned char)line.p[nl]))
             nl++;

@@ -255,3 +255,47 @@ Test(sip_fast, agrees_with_osip_on_public_captures, .timeout = 600)
     if (total.fast + total.fallback == 0)
         cr_skip_test("no SIP message in the public captures");
 }
+
+/* Every byte outside printable ASCII in a header or the start line, at every
+ * position of a long value (so both the word-at-a-time scan and its bytewise
+ * tail meet it), sends the message to libosip2; a tab inside a header value
+ * does not, and the two paths then agree. */
+Test(sip_fast, bytes_outside_printable_ascii_fall_back_at_any_position)
+{
+    static const char value[] = "Phone-Model-1234567890-abcdefghijklmnopqrstuvwxyz";
+    static const unsigned char bad[] = {0x00, 0x01, 0x0b, '\r', '\n', 0x1f, 0x7f, 0x80, 0xc3, 0xff};
+    char extra[128], m[4096];
+    snprintf(extra, sizeof(extra), "User-Agent: %s\r\n", value);
+    sip_test_request(m, sizeof(m), "INVITE", extra, NULL);
+    size_t len = strlen(m);
+    cr_assert_eq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_OK);
+    char *ua = strstr(m, value);
+    cr_assert_not_null(ua);
+    size_t first_line = (size_t)(strchr(m, '\r') - m);
+    for (size_t pos = 1; pos + 1 < sizeof(value); pos++) {
+        for (size_t k = 0; k < sizeof(bad); k++) {
+            char saved = ua[pos];
+            ua[pos] = (char)bad[k];
+            cr_assert_neq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_OK,
+                          "byte 0x%02x at %zu of a header value accepted", bad[k], pos);
+            ua[pos] = saved;
+            if (pos < first_line) {
+                saved = m[pos];
+                m[pos] = (char)bad[k];
+                cr_assert_neq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_OK,
+                              "byte 0x%02x at %zu of the start line accepted", bad[k], pos);
+                m[pos] = saved;
+            }
+        }
+        char saved = ua[pos];
+        ua[pos] = '\t';
+        struct tally t = {0};
+        check_one((const uint8_t *)m, len, &t, "tab in a value");
+        cr_assert_eq(t.fast, 1, "a tab at %zu of a header value fell back", pos);
+        cr_assert_eq(t.mismatches, 0);
+        ua[pos] = saved;
+    }
+    /* A tab in the start line is not SIP's SP. */
+    m[6] = '\t';
+    cr_assert_neq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_OK);
+}
