@@ -138,6 +138,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             len = size - off;
         ts += 20000;
         timerq_advance(&p.timers, ts);
+        /* The daemon's look-ahead of a batch: peek, then warm the flow. */
+        struct endpoint src, dst;
+        if (decoder_peek_udp(p.decoder, data + off, (uint32_t)len, &src, &dst)) {
+            struct rtp_flow_table *flows = call_table_flows(p.calls);
+            rtp_flow_warm(flows,
+                          rtp_flow_prefetch_slot(flows, &src.addr, src.port, &dst.addr, dst.port));
+        }
         decoder_process(p.decoder, ts, data + off, (uint32_t)len, (uint32_t)len);
         off += len;
     }
