@@ -11,7 +11,10 @@
 #     ~40 s and ~1.6 GB, so it runs TSHARK_RUNS times), and on a smaller
 #     capture of TSHARK_CALLS calls (RUNS times) with siptapd on that file;
 # and the memory per active call: peak RSS of siptapd with CALLS concurrent
-# calls minus its peak RSS with one call, divided by CALLS - 1.
+# calls minus its peak RSS with one call, divided by CALLS - 1. Two more
+# captures say where the time goes: the same calls with 1 s of talk (RTP
+# packet and call costs, by difference) and 10 calls of 1,800 s (RTP with
+# every flow in cache).
 #
 #   bench/run.sh [CALLS (10000)] [TALK_SECONDS (4)] [TSHARK_CALLS (1000)]
 # Environment: RUNS (3), TSHARK_RUNS (2), WORK (/tmp/siptap-bench: captures
@@ -41,6 +44,11 @@ capture() { # capture NAME CALLS TALK -> path (generated once)
 LOAD=$(capture load "$CALLS" "$TALK")
 ONE=$(capture load 1 "$TALK")
 SMALL=$(capture load "$TSHARK_CALLS" "$TALK")
+# Where the time goes: the same calls with 1 s of talk (the difference is the
+# RTP packets' cost, the rest the calls'), and 10 calls whose 20 flows stay
+# in cache through 1,800 s of talk (RTP with no cache misses).
+SHORT=$(capture load "$CALLS" 1)
+HOT=$(capture load 10 1800)
 
 # cpu CMD...: minimum user+sys seconds over RUNS runs (bench/cputime: to the
 # microsecond); also leaves the peak RSS (KB) of the last run in $WORK/rss.
@@ -68,6 +76,13 @@ RSS_LOAD=$(cat "$WORK/rss")
 cpu "$SIPTAPD" -r "$ONE" -o file:/dev/null >/dev/null
 RSS_ONE=$(cat "$WORK/rss")
 
+N_SHORT=$(packets "$SHORT")
+T_PCAP_SHORT=$(cpu "$BUILD/bench/pcap_loop" "$SHORT")
+T_SIPTAPD_SHORT=$(cpu "$SIPTAPD" -r "$SHORT" -o file:/dev/null)
+N_HOT=$(packets "$HOT")
+T_PCAP_HOT=$(cpu "$BUILD/bench/pcap_loop" "$HOT")
+T_SIPTAPD_HOT=$(cpu "$SIPTAPD" -r "$HOT" -o file:/dev/null)
+
 N_SMALL=$(packets "$SMALL")
 T_SIPTAPD_SMALL=$(cpu "$SIPTAPD" -r "$SMALL" -o file:/dev/null)
 if command -v tshark >/dev/null 2>&1; then
@@ -84,7 +99,8 @@ fi
 awk -v n="$N_LOAD" -v tp="$T_PCAP" -v ts="$T_SIPTAPD" -v rl="$RSS_LOAD" -v r1="$RSS_ONE" \
     -v calls="$CALLS" -v talk="$TALK" -v ns="$N_SMALL" -v tss="$T_SIPTAPD_SMALL" \
     -v tt="$T_TSHARK" -v tcalls="$TSHARK_CALLS" -v runs="$RUNS" -v ttl="$T_TSHARK_LOAD" \
-    -v truns="$TSHARK_RUNS" 'BEGIN {
+    -v truns="$TSHARK_RUNS" -v nsh="$N_SHORT" -v tpsh="$T_PCAP_SHORT" -v tssh="$T_SIPTAPD_SHORT" \
+    -v nh="$N_HOT" -v tph="$T_PCAP_HOT" -v tsh="$T_SIPTAPD_HOT" 'BEGIN {
     printf "| measure | value |\n|---|---|\n"
     printf "| load capture | %d calls x %d s G.711 both ways, %d packets |\n", calls, talk, n
     printf "| pcap_loop CPU (user+sys, min of %d) | %.3f s (%.0f packets/s) |\n", runs, tp, n / tp
@@ -100,6 +116,15 @@ awk -v n="$N_LOAD" -v tp="$T_PCAP" -v ts="$T_SIPTAPD" -v rl="$RSS_LOAD" -v r1="$
         printf "| siptapd -r CPU, same file | %.3f s |\n", tss
         printf "| siptapd / tshark throughput there | %.1fx |\n", tt / tss
     }
+    # Two captures of the same calls differ only in RTP packets: their time
+    # difference over their packet difference is the cost of an RTP packet
+    # beyond reading; what is left of the short capture is the cost of calls.
+    rtp = ((ts - tp) - (tssh - tpsh)) / (n - nsh)
+    printf "| same calls, 1 s of talk | %d packets: pcap_loop %.3f s, siptapd %.3f s |\n", nsh, tpsh, tssh
+    printf "| RTP packet beyond reading, %d interleaved flows | %.0f ns |\n", 2 * calls, rtp * 1e9
+    # Each call of gen_load has seven SIP messages; the rest are RTP.
+    printf "| call beyond reading (signalling, events) | %.1f us |\n", ((tssh - tpsh) - rtp * (nsh - 7 * calls)) / calls * 1e6
+    printf "| 10 calls, flows in cache | %d packets: pcap_loop %.3f s, siptapd %.3f s, %.3fx; %.0f ns per packet beyond reading |\n", nh, tph, tsh, tph / tsh, (tsh - tph) / nh * 1e9
     printf "| peak RSS, %d calls / 1 call | %d KB / %d KB |\n", calls, rl, r1
     printf "| (c) memory per active call | %.0f bytes |\n", (rl - r1) * 1024 / (calls - 1)
 }'
