@@ -237,10 +237,11 @@ static void on_packet(void *user, const struct pcap_pkthdr *hdr, const uint8_t *
 static void on_batch(void *user, const struct capture_frame *frames, size_t count)
 {
     struct siptap *d = user;
-    const struct rtp_flow_table *flows = call_table_flows(d->calls);
-    uint64_t hash[CAPTURE_BATCH_FRAMES];
-    bool udp[CAPTURE_BATCH_FRAMES];
-    if (count > 1 && count <= CAPTURE_BATCH_FRAMES) {
+    struct rtp_flow_table *flows = call_table_flows(d->calls);
+    uint64_t hash[CAPTURE_BATCH_FRAMES] = {0};
+    bool udp[CAPTURE_BATCH_FRAMES] = {false};
+    bool ahead = count > 1 && count <= CAPTURE_BATCH_FRAMES;
+    if (ahead) {
         for (size_t i = 0; i < count; i++) {
             struct endpoint src, dst;
             udp[i] = decoder_peek_udp(d->decoder, frames[i].data, frames[i].hdr.caplen, &src, &dst);
@@ -251,8 +252,13 @@ static void on_batch(void *user, const struct capture_frame *frames, size_t coun
             if (udp[i])
                 rtp_flow_warm(flows, hash[i]);
     }
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
+        /* The hash is at hand: the frame's flow lookup need not redo it. */
+        if (ahead)
+            rtp_flow_table_hint(flows, udp[i], hash[i]);
         on_packet(d, &frames[i].hdr, frames[i].data);
+    }
+    rtp_flow_table_hint(flows, false, 0);
 }
 
 static void finish(struct siptap *d)

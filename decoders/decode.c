@@ -75,8 +75,11 @@ void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, ui
                      uint32_t wirelen)
 {
     (*d->c.frames)++;
-    frag_expire(d, ts_us);
-    tcp_expire(d, ts_us);
+    /* Most frames find both tables empty (RTP, SIP over UDP): no call then. */
+    if (d->frag.oldest)
+        frag_expire(d, ts_us);
+    if (d->tcp.least_recent)
+        tcp_expire(d, ts_us);
     struct packet p;
     memset(&p, 0, sizeof(p));
     p.ts_us = ts_us;

@@ -136,6 +136,12 @@ struct rtp_flow *rtp_flow_find_addrs(struct rtp_flow_table *t, const struct net_
                                      uint16_t sport, const struct net_addr *dst, uint16_t dport)
 {
     struct flow_words k = flow_words(src, sport, dst, dport);
+    if (t->hint_set) {
+        t->hint_set = false;
+        struct rtp_flow *f = hashtab_find_hashed(&t->table, t->hint_hash, flow_matches, &k);
+        if (f)
+            return f;
+    }
     return hashtab_find_hashed(&t->table, flow_words_hash(&k), flow_matches, &k);
 }
 

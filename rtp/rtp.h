@@ -239,6 +239,9 @@ static inline const struct rtp_stream *rtp_flow_stream_const(const struct rtp_fl
 
 struct rtp_flow_table {
     struct hashtab table;
+    /* rtp_flow_table_hint: the key hash the next lookup is expected to need. */
+    uint64_t hint_hash;
+    bool hint_set;
     uint64_t *evicted, *rejected_full, *packets, *not_rtp;
     uint64_t *rtcp, *rtcp_malformed, *stream_overflow, *alloc_failed;
 };
@@ -257,6 +260,15 @@ struct rtp_flow *rtp_flow_find_addrs(struct rtp_flow_table *t, const struct net_
 uint64_t rtp_flow_prefetch_slot(const struct rtp_flow_table *t, const struct net_addr *src,
                                 uint16_t sport, const struct net_addr *dst, uint16_t dport);
 void rtp_flow_warm(const struct rtp_flow_table *t, uint64_t hash);
+/* The next rtp_flow_find_addrs will likely look up the key whose hash
+ * rtp_flow_prefetch_slot returned: it probes with this hash first instead of
+ * hashing again. Used by that one lookup and confirmed by its key compare,
+ * so a wrong hint costs a second probe, never a wrong answer. */
+static inline void rtp_flow_table_hint(struct rtp_flow_table *t, bool set, uint64_t hash)
+{
+    t->hint_set = set;
+    t->hint_hash = hash;
+}
 /* Creates the flow; NULL when the table is full (counted). */
 struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,
                                  const struct endpoint *dst, void *owner, int party);

@@ -274,6 +274,13 @@ bool sip_layer_udp(struct sip_layer *s, const struct packet *pkt)
 {
     const uint8_t *d = pkt->payload;
     size_t len = pkt->payload_len;
+    /* RTP (version 2: 0x80..0xbf) and anything else starting with a byte
+     * above ASCII can be neither a start line nor a keep-alive: most UDP on
+     * a voice network is told apart here with one compare. */
+    if (d && len && d[0] >= 0x80) {
+        (*s->c.not_sip)++;
+        return false;
+    }
     if (!d || !sip_sniff(d, len)) {
         /* RFC 5626 keep-alives are SIP traffic even though they carry no message. */
         if (d && only_crlf(d, len)) {

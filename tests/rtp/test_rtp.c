@@ -440,6 +440,41 @@ Test(rtp_stats, dtmf_heuristic_without_sdp)
 
 /* --- flows, SSRC changes, rtcp-mux -------------------------------------- */
 
+/* The look-ahead's hash hint: a right one finds the flow, a wrong one or one
+ * for another flow still gives the right answer, and a hint serves one
+ * lookup only. The warming calls change nothing. */
+Test(rtp_flow, hash_hint_is_only_a_hint)
+{
+    struct counters c;
+    counters_init(&c);
+    struct rtp_flow_table t;
+    cr_assert(rtp_flow_table_init(&t, 16, &c));
+    struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000), x = ep("2001:db8::7", 9);
+    struct rtp_flow *ab = rtp_flow_create(&t, &a, &b, NULL, 1);
+    struct rtp_flow *ba = rtp_flow_create(&t, &b, &a, NULL, 2);
+    cr_assert_not_null(ab);
+    cr_assert_not_null(ba);
+    uint64_t h_ab = rtp_flow_prefetch_slot(&t, &a.addr, a.port, &b.addr, b.port);
+    uint64_t h_ba = rtp_flow_prefetch_slot(&t, &b.addr, b.port, &a.addr, a.port);
+    uint64_t h_ax = rtp_flow_prefetch_slot(&t, &a.addr, a.port, &x.addr, x.port);
+    cr_assert_neq(h_ab, h_ba);
+    rtp_flow_warm(&t, h_ab);
+    rtp_flow_warm(&t, h_ax);
+
+    rtp_flow_table_hint(&t, true, h_ab);
+    cr_assert_eq(rtp_flow_find(&t, &a, &b), ab);
+    cr_assert_not(t.hint_set, "a hint serves one lookup");
+    rtp_flow_table_hint(&t, true, h_ab); /* the other flow's hash */
+    cr_assert_eq(rtp_flow_find(&t, &b, &a), ba);
+    rtp_flow_table_hint(&t, true, 12345);
+    cr_assert_eq(rtp_flow_find_addrs(&t, &b.addr, b.port, &a.addr, a.port), ba);
+    rtp_flow_table_hint(&t, true, h_ax); /* right hash, no such flow */
+    cr_assert_null(rtp_flow_find(&t, &a, &x));
+    rtp_flow_table_hint(&t, true, h_ab); /* another flow's hash, no such flow */
+    cr_assert_null(rtp_flow_find(&t, &a, &x));
+    rtp_flow_table_destroy(&t);
+}
+
 Test(rtp_flow, ssrc_change_overflow_and_rtcp_mux)
 {
     struct counters c;
