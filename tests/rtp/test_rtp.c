@@ -440,20 +440,29 @@ Test(rtp_stats, dtmf_heuristic_without_sdp)
 
 /* --- flows, SSRC changes, rtcp-mux -------------------------------------- */
 
+/* A table of capacity cap holding the flows a -> b and b -> a. */
+static void table_with_pair(struct rtp_flow_table *t, struct counters *c, size_t cap,
+                            const struct endpoint *a, const struct endpoint *b,
+                            struct rtp_flow **ab, struct rtp_flow **ba)
+{
+    counters_init(c);
+    cr_assert(rtp_flow_table_init(t, cap, c));
+    *ab = rtp_flow_create(t, a, b, NULL, 1);
+    *ba = rtp_flow_create(t, b, a, NULL, 2);
+    cr_assert_not_null(*ab);
+    cr_assert_not_null(*ba);
+}
+
 /* The look-ahead's hash hint: a right one finds the flow, a wrong one or one
  * for another flow still gives the right answer, and a hint serves one
  * lookup only. The warming calls change nothing. */
 Test(rtp_flow, hash_hint_is_only_a_hint)
 {
     struct counters c;
-    counters_init(&c);
     struct rtp_flow_table t;
-    cr_assert(rtp_flow_table_init(&t, 16, &c));
+    struct rtp_flow *ab, *ba;
     struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000), x = ep("2001:db8::7", 9);
-    struct rtp_flow *ab = rtp_flow_create(&t, &a, &b, NULL, 1);
-    struct rtp_flow *ba = rtp_flow_create(&t, &b, &a, NULL, 2);
-    cr_assert_not_null(ab);
-    cr_assert_not_null(ba);
+    table_with_pair(&t, &c, 16, &a, &b, &ab, &ba);
     uint64_t h_ab = rtp_flow_prefetch_slot(&t, &a.addr, a.port, &b.addr, b.port);
     uint64_t h_ba = rtp_flow_prefetch_slot(&t, &b.addr, b.port, &a.addr, a.port);
     uint64_t h_ax = rtp_flow_prefetch_slot(&t, &a.addr, a.port, &x.addr, x.port);
@@ -611,14 +620,10 @@ Test(rtp_flow, lazy_streams_share_the_flows_sdp)
 Test(rtp_flow, table_full_and_expiry)
 {
     struct counters c;
-    counters_init(&c);
     struct rtp_flow_table t;
-    cr_assert(rtp_flow_table_init(&t, 2, &c));
+    struct rtp_flow *f1, *f2;
     struct endpoint a = ep("10.1.1.1", 1000), b = ep("10.1.1.2", 2000), x = ep("10.1.1.3", 3000);
-    struct rtp_flow *f1 = rtp_flow_create(&t, &a, &b, NULL, 0);
-    struct rtp_flow *f2 = rtp_flow_create(&t, &b, &a, NULL, 0);
-    cr_assert_not_null(f1);
-    cr_assert_not_null(f2);
+    table_with_pair(&t, &c, 2, &a, &b, &f1, &f2);
     cr_assert_null(rtp_flow_create(&t, &a, &x, NULL, 0));
     cr_assert_eq(counters_get(&c, "rtp.flows_rejected_full"), 1);
     uint8_t pkt[200];
