@@ -171,6 +171,20 @@ struct decoder {
 #define SLL_HEADER_LEN  16
 #define SLL2_HEADER_LEN 20
 
+/* Header sizes and field values more than one layer file reads (peek.c
+ * reads the common frame shape ahead of the layers). */
+#define ETH_HEADER_LEN            14
+#define ETHERTYPE_IPV4            0x0800
+#define ETHERTYPE_VLAN            0x8100
+#define ETHERTYPE_QINQ            0x88A8
+#define ETHERTYPE_IPV6            0x86DD
+#define IPV4_MIN_HEADER_LEN       20
+#define IPV4_FLAG_MORE_FRAGMENTS  0x2000
+#define IPV4_FRAGMENT_OFFSET_MASK 0x1fff
+#define IPV6_HEADER_LEN           40
+#define PROTO_UDP                 17
+#define UDP_HEADER_LEN            8
+
 static inline uint16_t read_be16(const uint8_t *p)
 {
     return (uint16_t)(p[0] << 8 | p[1]);

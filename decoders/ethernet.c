@@ -12,13 +12,8 @@
  */
 #include "decoders/decode_internal.h"
 
-#define ETH_HEADER_LEN           14
-#define ETHERTYPE_IPV4           0x0800
 #define ETHERTYPE_ARP            0x0806
-#define ETHERTYPE_VLAN           0x8100
-#define ETHERTYPE_QINQ           0x88A8
 #define ETHERTYPE_QINQ_OLD       0x9100
-#define ETHERTYPE_IPV6           0x86DD
 #define ETHERTYPE_MPLS           0x8847
 #define ETHERTYPE_MPLS_MULTICAST 0x8848
 #define ETHERTYPE_PPPOE_SESSION  0x8864

@@ -15,17 +15,12 @@
  */
 #include "decoders/decode_internal.h"
 
-#define IPV4_MIN_HEADER_LEN       20
-#define IPV4_FLAG_MORE_FRAGMENTS  0x2000
-#define IPV4_FRAGMENT_OFFSET_MASK 0x1fff
-#define IPV6_HEADER_LEN           40
-#define IPV6_MAX_EXT_HEADERS      8
+#define IPV6_MAX_EXT_HEADERS 8
 
 #define PROTO_HOPOPTS  0
 #define PROTO_ICMP     1
 #define PROTO_IPIP     4
 #define PROTO_TCP      6
-#define PROTO_UDP      17
 #define PROTO_IPV6     41
 #define PROTO_ROUTING  43
 #define PROTO_FRAGMENT 44

@@ -12,16 +12,12 @@
  */
 #include "decoders/decode_internal.h"
 
-#define ETH_HEADER_LEN 14
 #define VLAN_TAG_LEN   4
 #define PEEK_MAX_VLANS 2
-#define IPV4_MIN_LEN   20
-#define IPV6_LEN       40
-#define UDP_LEN        8
 
 static bool peek_udp(const uint8_t *data, size_t len, struct endpoint *src, struct endpoint *dst)
 {
-    if (len < UDP_LEN)
+    if (len < UDP_HEADER_LEN)
         return false;
     src->port = read_be16(data);
     dst->port = read_be16(data + 2);
@@ -34,21 +30,22 @@ static bool peek_ip(const uint8_t *data, size_t len, struct endpoint *src, struc
         return false;
     if (data[0] >> 4 == 4) {
         size_t header_len = (size_t)(data[0] & 0x0f) * 4;
-        if (len < IPV4_MIN_LEN || header_len < IPV4_MIN_LEN || header_len > len)
+        if (len < IPV4_MIN_HEADER_LEN || header_len < IPV4_MIN_HEADER_LEN || header_len > len)
             return false;
         /* Fragments (more-fragments flag or an offset) need reassembly. */
-        if (data[9] != 17 || (read_be16(data + 6) & 0x3fff) != 0)
+        if (data[9] != PROTO_UDP ||
+            (read_be16(data + 6) & (IPV4_FLAG_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK)) != 0)
             return false;
         net_addr_set_v4(&src->addr, data + 12);
         net_addr_set_v4(&dst->addr, data + 16);
         return peek_udp(data + header_len, len - header_len, src, dst);
     }
     if (data[0] >> 4 == 6) {
-        if (len < IPV6_LEN || data[6] != 17)
+        if (len < IPV6_HEADER_LEN || data[6] != PROTO_UDP)
             return false;
         net_addr_set_v6(&src->addr, data + 8);
         net_addr_set_v6(&dst->addr, data + 24);
-        return peek_udp(data + IPV6_LEN, len - IPV6_LEN, src, dst);
+        return peek_udp(data + IPV6_HEADER_LEN, len - IPV6_HEADER_LEN, src, dst);
     }
     return false;
 }
@@ -56,14 +53,14 @@ static bool peek_ip(const uint8_t *data, size_t len, struct endpoint *src, struc
 static bool peek_ethertype(uint16_t type, const uint8_t *data, size_t len, struct endpoint *src,
                            struct endpoint *dst)
 {
-    for (unsigned tags = 0; type == 0x8100 || type == 0x88a8; tags++) {
+    for (unsigned tags = 0; type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ; tags++) {
         if (tags == PEEK_MAX_VLANS || len < VLAN_TAG_LEN)
             return false;
         type = read_be16(data + 2);
         data += VLAN_TAG_LEN;
         len -= VLAN_TAG_LEN;
     }
-    if (type != 0x0800 && type != 0x86dd)
+    if (type != ETHERTYPE_IPV4 && type != ETHERTYPE_IPV6)
         return false;
     return peek_ip(data, len, src, dst);
 }

@@ -9,8 +9,7 @@
  */
 #include "decoders/decode_internal.h"
 
-#define UDP_HEADER_LEN 8
-#define VXLAN_PORT     4789
+#define VXLAN_PORT 4789
 
 void decode_udp(struct decoder *d, struct packet *p, const uint8_t *data, size_t len)
 {
