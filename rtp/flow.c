@@ -35,13 +35,6 @@ struct flow_words {
     uint64_t w[5];
 };
 
-static inline uint64_t load_word(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
 /* Addresses and ports are taken separately, so that a caller holding them in
  * a packet view passes them where they are: copying them into an endpoint
  * first would again leave the word loads spanning the copy's stores. */
@@ -49,10 +42,10 @@ static inline struct flow_words flow_words(const struct net_addr *src, uint16_t 
                                            const struct net_addr *dst, uint16_t dport)
 {
     struct flow_words k = {{
-        load_word(src->bytes),
-        load_word(src->bytes + 8),
-        load_word(dst->bytes),
-        load_word(dst->bytes + 8),
+        hashtab_load64(src->bytes),
+        hashtab_load64(src->bytes + 8),
+        hashtab_load64(dst->bytes),
+        hashtab_load64(dst->bytes + 8),
         (uint64_t)sport | (uint64_t)dport << 16 | (uint64_t)src->family << 32 |
             (uint64_t)dst->family << 40,
     }};
