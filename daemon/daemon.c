@@ -521,6 +521,14 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return strstr(err, "bad capture filter") ? 2 : 1;
     }
+    /* The signal watchers go in before the privileges are dropped: a
+     * SIGTERM from a supervisor that sees the process switch user must reach
+     * on_signal (it runs once the loop does), not the default action. */
+    d->loop = ev_default_loop(EVFLAG_AUTO);
+    watch_signal(d, &d->sig_int, SIGINT);
+    watch_signal(d, &d->sig_term, SIGTERM);
+    watch_signal(d, &d->sig_usr1, SIGUSR1);
+    watch_signal(d, &d->sig_hup, SIGHUP);
     if ((rc = drop_privileges(d, opts)) != 0)
         return rc;
 
@@ -557,16 +565,11 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         return 2;
     }
 
-    d->loop = ev_default_loop(EVFLAG_AUTO);
     for (size_t i = 0; i < d->bus.sink_count; i++)
         if (d->bus.sinks[i]->ops->start(d->bus.sinks[i], d->loop) != 0)
             fprintf(stderr, "siptapd: output %s could not start; events for it are queued\n",
                     d->bus.sinks[i]->name);
     timer_init(&d->stats_timer, on_stats_timer, d);
-    watch_signal(d, &d->sig_int, SIGINT);
-    watch_signal(d, &d->sig_term, SIGTERM);
-    watch_signal(d, &d->sig_usr1, SIGUSR1);
-    watch_signal(d, &d->sig_hup, SIGHUP);
     if (d->live) {
         /* Live: the capture clock starts now, not with the first packet or
          * tick, so periodic timers keep their cadence on a quiet wire. */
