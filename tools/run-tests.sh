@@ -20,14 +20,18 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   meson test -C build-ci-asan --print-errorlogs --num-processes 2
 
 # A bounded fuzzing run of the whole wire-reading path (libFuzzer, ASan+UBSan),
-# seeded with the demo capture's dialogs. Any crash or report fails the run.
+# seeded with the demo capture's dialogs and the inputs that once crashed it
+# (fuzz/regressions/, replayed one by one first). Any crash or report fails
+# the run.
 CC=clang meson setup build-ci-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
   -Db_lundef=false --buildtype=debugoptimized >/dev/null
 ninja -C build-ci-fuzz fuzz/fuzz_pipeline fuzz/seed_from_pcap
 rm -rf build-ci-fuzz/corpus && mkdir -p build-ci-fuzz/corpus
 build-ci-fuzz/fuzz/seed_from_pcap samples/demo.pcap build-ci-fuzz/corpus
+build-ci-fuzz/fuzz/fuzz_pipeline fuzz/regressions/* 2>&1 | tail -3
 build-ci-fuzz/fuzz/fuzz_pipeline -max_total_time="${SIPTAP_FUZZ_SECONDS:-60}" -max_len=8192 \
-  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/corpus 2>&1 | tail -12
+  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/corpus fuzz/regressions 2>&1 |
+  tail -12
 echo "fuzz_pipeline: no crash in ${SIPTAP_FUZZ_SECONDS:-60} s"
 
 # One closing line for both builds' suites (meson's own summary is per build).
