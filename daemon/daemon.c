@@ -211,9 +211,10 @@ static void on_sip_message(void *user, const struct sip_msg *msg, const struct s
     call_table_sip(d->calls, msg, meta);
 }
 
-static void on_packet(void *user, const struct pcap_pkthdr *hdr, const uint8_t *data)
+/* What every frame costs before decoding: counted, the capture clock and
+ * its timers moved on to it. Returns its time. */
+static uint64_t frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const uint8_t *data)
 {
-    struct siptap *d = user;
     if (d->callcap)
         callcap_set_frame(d->callcap, hdr, data);
     uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
@@ -226,39 +227,62 @@ static void on_packet(void *user, const struct pcap_pkthdr *hdr, const uint8_t *
     }
     d->clock_target_us = ts;
     timerq_advance(&d->timers, ts);
-    decoder_process(d->decoder, ts, data, hdr->caplen, hdr->len);
+    return ts;
 }
 
-/* With thousands of calls, every RTP packet finds its flow cold in memory:
- * its table slot, then the flow, two misses one after the other. Looking the
- * batch over first (all slots, then all flows) lets those misses overlap;
- * processing then finds the lines in cache. Frames that are not plain UDP
- * are not looked up ahead; all frames are processed alike afterwards. */
+static uint64_t frame_time(const struct pcap_pkthdr *hdr)
+{
+    return (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
+}
+
+/* A batch is looked over before it is processed. Each frame of the common
+ * shape (decoder_peek: plain UDP) is decoded there, once: processing it then
+ * starts at its UDP datagram. With thousands of calls, every RTP packet also
+ * finds its flow cold in memory: its table slot, then the flow, two misses
+ * one after the other. Starting all the slots' misses, then all the flows'
+ * (real loads: see core/hashtab.h), lets them overlap; processing then finds
+ * the lines in cache. Any other frame is decoded in full in its turn. */
+static void process_frames(struct siptap *d, const struct capture_frame *frames, size_t count)
+{
+    struct rtp_flow_table *flows = call_table_flows(d->calls);
+    struct decoder_peeked peeked[CAPTURE_BATCH_FRAMES];
+    uint64_t hash[CAPTURE_BATCH_FRAMES];
+    bool common[CAPTURE_BATCH_FRAMES];
+    for (size_t i = 0; i < count; i++) {
+        const struct capture_frame *f = &frames[i];
+        common[i] = decoder_peek(d->decoder, frame_time(&f->hdr), f->data, f->hdr.caplen,
+                                 f->hdr.len, &peeked[i]);
+        if (common[i]) {
+            const struct packet *p = &peeked[i].pkt;
+            hash[i] = rtp_flow_prefetch_slot(flows, &p->src, p->sport, &p->dst, p->dport);
+        }
+    }
+    if (count > 1)
+        for (size_t i = 0; i < count; i++)
+            if (common[i])
+                rtp_flow_warm(flows, hash[i]);
+    for (size_t i = 0; i < count; i++) {
+        const struct capture_frame *f = &frames[i];
+        uint64_t ts = frame_begin(d, &f->hdr, f->data);
+        if (common[i]) {
+            /* The hash is at hand: the frame's flow lookup need not redo it. */
+            rtp_flow_table_hint(flows, true, hash[i]);
+            decoder_process_peeked(d->decoder, &peeked[i]);
+        } else {
+            rtp_flow_table_hint(flows, false, 0);
+            decoder_process(d->decoder, ts, f->data, f->hdr.caplen, f->hdr.len);
+        }
+    }
+    rtp_flow_table_hint(flows, false, 0);
+}
+
 static void on_batch(void *user, const struct capture_frame *frames, size_t count)
 {
     struct siptap *d = user;
-    struct rtp_flow_table *flows = call_table_flows(d->calls);
-    uint64_t hash[CAPTURE_BATCH_FRAMES] = {0};
-    bool udp[CAPTURE_BATCH_FRAMES] = {false};
-    bool ahead = count > 1 && count <= CAPTURE_BATCH_FRAMES;
-    if (ahead) {
-        for (size_t i = 0; i < count; i++) {
-            struct endpoint src, dst;
-            udp[i] = decoder_peek_udp(d->decoder, frames[i].data, frames[i].hdr.caplen, &src, &dst);
-            if (udp[i])
-                hash[i] = rtp_flow_prefetch_slot(flows, &src.addr, src.port, &dst.addr, dst.port);
-        }
-        for (size_t i = 0; i < count; i++)
-            if (udp[i])
-                rtp_flow_warm(flows, hash[i]);
+    for (size_t done = 0; done < count; done += CAPTURE_BATCH_FRAMES) {
+        size_t n = count - done;
+        process_frames(d, frames + done, n < CAPTURE_BATCH_FRAMES ? n : CAPTURE_BATCH_FRAMES);
     }
-    for (size_t i = 0; i < count; i++) {
-        /* The hash is at hand: the frame's flow lookup need not redo it. */
-        if (ahead)
-            rtp_flow_table_hint(flows, udp[i], hash[i]);
-        on_packet(d, &frames[i].hdr, frames[i].data);
-    }
-    rtp_flow_table_hint(flows, false, 0);
 }
 
 static void finish(struct siptap *d)

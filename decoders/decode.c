@@ -71,8 +71,7 @@ void decoder_free(struct decoder *d)
     free(d);
 }
 
-void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
-                     uint32_t wirelen)
+void decoder_frame_begin(struct decoder *d, uint64_t ts_us)
 {
     (*d->c.frames)++;
     /* Most frames find both tables empty (RTP, SIP over UDP): no call then. */
@@ -80,6 +79,12 @@ void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, ui
         frag_expire(d, ts_us);
     if (d->tcp.least_recent)
         tcp_expire(d, ts_us);
+}
+
+void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
+                     uint32_t wirelen)
+{
+    decoder_frame_begin(d, ts_us);
     struct packet p;
     memset(&p, 0, sizeof(p));
     p.ts_us = ts_us;

@@ -67,13 +67,30 @@ void decoder_free(struct decoder *d);
 int decoder_set_linktype(struct decoder *d, int dlt);
 void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
                      uint32_t wirelen);
-/* The UDP endpoints of a frame, read without decoding it: for looking a
- * batch of frames over before processing them (prefetching their flows).
- * False for anything but Ethernet (up to two VLAN tags), Linux cooked or raw
- * IP carrying an unfragmented IPv4 or plain IPv6 UDP datagram. Counts nothing
- * and changes nothing: decoder_process() still decodes every frame. */
-bool decoder_peek_udp(const struct decoder *d, const uint8_t *frame, uint32_t caplen,
-                      struct endpoint *src, struct endpoint *dst);
+/*
+ * The common frame in one pass: a UDP datagram in Ethernet (up to two VLAN
+ * tags), Linux cooked or raw IP, over unfragmented IPv4 or IPv6 with no
+ * extension header, whose lengths the layers would all accept, and not
+ * VXLAN. For such a frame decoder_peek() fills the view exactly as
+ * decoder_process() would fill its packet, without counting or changing
+ * anything, and says true; for any other frame it says false.
+ *
+ * The daemon peeks a batch of frames before processing them, to start the
+ * cache misses of their flow lookups together; a peeked frame is then
+ * processed with decoder_process_peeked(), which counts it and hands it to
+ * the UDP handler as decoder_process() would have (the counters, the
+ * handler's calls and the timeouts are the same), without walking the layers
+ * a second time. Frames peek says false to go to decoder_process().
+ */
+struct decoder_peeked {
+    struct packet pkt;
+    uint8_t vlan_tags; /* tags peeled, each counted as decode.vlan */
+    bool cooked;       /* Linux cooked header, counted as decode.sll */
+    bool ipv6;
+};
+bool decoder_peek(const struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
+                  uint32_t wirelen, struct decoder_peeked *out);
+void decoder_process_peeked(struct decoder *d, const struct decoder_peeked *peeked);
 /* Drops fragments and TCP streams idle past their timeouts (capture time). */
 void decoder_expire(struct decoder *d, uint64_t now_us);
 /* Table sizes, for tests and reports. */

@@ -184,6 +184,7 @@ struct decoder {
 #define IPV6_HEADER_LEN           40
 #define PROTO_UDP                 17
 #define UDP_HEADER_LEN            8
+#define VXLAN_PORT                4789
 
 static inline uint16_t read_be16(const uint8_t *p)
 {
@@ -195,6 +196,77 @@ static inline uint32_t read_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/*
+ * What makes an IPv4 header, an IPv6 header and a UDP header acceptable,
+ * defined once: the layers (ip.c, udp.c) count each verdict under its own
+ * counter, and peek.c takes a frame's quick path only when every verdict is
+ * OK, so the two paths cannot disagree on which datagrams are whole.
+ */
+enum ipv4_verdict { IPV4_OK, IPV4_BAD_VERSION, IPV4_TRUNCATED, IPV4_BAD_IHL, IPV4_BAD_LENGTH };
+
+/* header_len and total_len on IPV4_OK. *tso: the total length field was 0
+ * (TCP segmentation offload), the captured length stands in for it; it is
+ * set whatever the verdict, as the decoder counts it before what follows. */
+static inline enum ipv4_verdict ipv4_check(const uint8_t *data, size_t len, size_t *header_len,
+                                           size_t *total_len, bool *tso)
+{
+    *tso = false;
+    if (len >= 1 && (data[0] >> 4) != 4)
+        return IPV4_BAD_VERSION;
+    if (len < IPV4_MIN_HEADER_LEN)
+        return IPV4_TRUNCATED;
+    size_t hl = (size_t)(data[0] & 0x0f) * 4;
+    if (hl < IPV4_MIN_HEADER_LEN)
+        return IPV4_BAD_IHL;
+    size_t tl = read_be16(data + 2);
+    if (tl == 0) {
+        *tso = true;
+        tl = len;
+    }
+    /* Either the IHL points past the datagram or the length is too short. */
+    if (tl < hl)
+        return hl > len ? IPV4_BAD_IHL : IPV4_BAD_LENGTH;
+    if (tl > len)
+        return IPV4_BAD_LENGTH;
+    *header_len = hl;
+    *total_len = tl;
+    return IPV4_OK;
+}
+
+enum ipv6_verdict { IPV6_OK, IPV6_BAD_VERSION, IPV6_TRUNCATED, IPV6_BAD_LENGTH };
+
+/* payload_len on IPV6_OK: the bytes after the fixed header that belong to
+ * the packet (a jumbogram's 0, RFC 2675, is refused: no SIP capture has one). */
+static inline enum ipv6_verdict ipv6_check(const uint8_t *data, size_t len, size_t *payload_len)
+{
+    if (len >= 1 && (data[0] >> 4) != 6)
+        return IPV6_BAD_VERSION;
+    if (len < IPV6_HEADER_LEN)
+        return IPV6_TRUNCATED;
+    size_t n = read_be16(data + 4);
+    if (n == 0 || n > len - IPV6_HEADER_LEN)
+        return IPV6_BAD_LENGTH;
+    *payload_len = n;
+    return IPV6_OK;
+}
+
+enum udp_verdict { UDP_OK, UDP_TRUNCATED, UDP_BAD_LENGTH };
+
+/* udp_len (header included) on UDP_OK. */
+static inline enum udp_verdict udp_check(const uint8_t *data, size_t len, size_t *udp_len)
+{
+    if (len < UDP_HEADER_LEN)
+        return UDP_TRUNCATED;
+    size_t n = read_be16(data + 4);
+    if (n < UDP_HEADER_LEN || n > len)
+        return UDP_BAD_LENGTH;
+    *udp_len = n;
+    return UDP_OK;
+}
+
+/* decode.c: what every frame costs before its layers, whichever path takes
+ * it (decoder_process, decoder_process_peeked): counted, timeouts run. */
+void decoder_frame_begin(struct decoder *d, uint64_t ts_us);
 /* link.c: by pcap link type. */
 void decode_link(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
 /* ethernet.c: Ethernet II, 802.1Q / 802.1ad, MPLS, PPPoE session. */

@@ -33,33 +33,24 @@
 
 void decode_ipv4(struct decoder *d, struct packet *p, const uint8_t *data, size_t len)
 {
-    if (len >= 1 && (data[0] >> 4) != 4) {
+    size_t header_len = 0, total_len = 0;
+    bool tso;
+    enum ipv4_verdict verdict = ipv4_check(data, len, &header_len, &total_len, &tso);
+    if (tso)
+        (*d->c.ipv4_tso_length)++;
+    switch (verdict) {
+    case IPV4_OK:
+        break;
+    case IPV4_BAD_VERSION:
         (*d->c.ipv4_bad_version)++;
         return;
-    }
-    if (len < IPV4_MIN_HEADER_LEN) {
+    case IPV4_TRUNCATED:
         (*d->c.ipv4_truncated)++;
         return;
-    }
-    size_t header_len = (size_t)(data[0] & 0x0f) * 4;
-    if (header_len < IPV4_MIN_HEADER_LEN) {
+    case IPV4_BAD_IHL:
         (*d->c.ipv4_bad_ihl)++;
         return;
-    }
-    size_t total_len = read_be16(data + 2);
-    if (total_len == 0) {
-        (*d->c.ipv4_tso_length)++;
-        total_len = len;
-    }
-    if (total_len < header_len) {
-        /* Either the IHL points past the datagram or the length is too short. */
-        if (header_len > len)
-            (*d->c.ipv4_bad_ihl)++;
-        else
-            (*d->c.ipv4_bad_length)++;
-        return;
-    }
-    if (total_len > len) {
+    case IPV4_BAD_LENGTH:
         (*d->c.ipv4_bad_length)++;
         return;
     }
@@ -149,17 +140,17 @@ static void decode_ipv6_chain(struct decoder *d, struct packet *p, uint8_t next,
 
 void decode_ipv6(struct decoder *d, struct packet *p, const uint8_t *data, size_t len)
 {
-    if (len >= 1 && (data[0] >> 4) != 6) {
+    size_t payload_len = 0;
+    switch (ipv6_check(data, len, &payload_len)) {
+    case IPV6_OK:
+        break;
+    case IPV6_BAD_VERSION:
         (*d->c.ipv6_bad_version)++;
         return;
-    }
-    if (len < IPV6_HEADER_LEN) {
+    case IPV6_TRUNCATED:
         (*d->c.ipv6_truncated)++;
         return;
-    }
-    size_t payload_len = read_be16(data + 4);
-    /* 0 means a jumbogram (RFC 2675), which no SIP capture carries. */
-    if (payload_len == 0 || payload_len > len - IPV6_HEADER_LEN) {
+    case IPV6_BAD_LENGTH:
         (*d->c.ipv6_bad_length)++;
         return;
     }

@@ -1,91 +1,141 @@
 /*
- * peek: the UDP endpoints of a frame, read ahead of decoding it.
+ * peek: the common frame decoded in one pass (see decode.h).
  *
- * The daemon looks a batch of frames over before processing them, to start
- * the cache misses of their flow lookups together (see decode.h). Only the
- * common shape of media on a SPAN port is recognised: Ethernet with up to two
- * VLAN tags, Linux cooked or raw IP, then an unfragmented IPv4 datagram or an
- * IPv6 packet with no extension header, then UDP. Anything else answers
- * false and is simply not prefetched; decoder_process() still decodes it in
- * full. The answer is a hint: it counts nothing and changes no state, but
- * its reads are bounds-checked like any other on wire data.
+ * Only the shape of media on a SPAN port is followed: Ethernet with up to two
+ * 802.1Q / 802.1ad tags, Linux cooked or raw IP, then an unfragmented IPv4
+ * datagram or an IPv6 packet whose next header is UDP. Every header is judged
+ * by the same checks the layers use (decode_internal.h), and anything a layer
+ * would count as other than a plain success (a truncation, a TSO length of 0,
+ * a fragment, VXLAN, a third tag) answers false, so the full decoder handles
+ * it and counts it as it always has. Reads are bounds-checked like any other
+ * on wire data; nothing is written but the view.
  */
 #include "decoders/decode_internal.h"
+
+#include <string.h>
 
 #define VLAN_TAG_LEN   4
 #define PEEK_MAX_VLANS 2
 
-static bool peek_udp(const uint8_t *data, size_t len, struct endpoint *src, struct endpoint *dst)
+static bool peek_udp(const uint8_t *data, size_t len, struct decoder_peeked *out)
 {
-    if (len < UDP_HEADER_LEN)
+    size_t udp_len;
+    if (udp_check(data, len, &udp_len) != UDP_OK)
         return false;
-    src->port = read_be16(data);
-    dst->port = read_be16(data + 2);
+    struct packet *p = &out->pkt;
+    p->ip_proto = PROTO_UDP;
+    p->sport = read_be16(data);
+    p->dport = read_be16(data + 2);
+    if (p->dport == VXLAN_PORT)
+        return false;
+    p->payload = data + UDP_HEADER_LEN;
+    p->payload_len = (uint32_t)(udp_len - UDP_HEADER_LEN);
     return true;
 }
 
-static bool peek_ip(const uint8_t *data, size_t len, struct endpoint *src, struct endpoint *dst)
+static bool peek_ipv4(const uint8_t *data, size_t len, struct decoder_peeked *out)
+{
+    size_t header_len, total_len;
+    bool tso;
+    if (ipv4_check(data, len, &header_len, &total_len, &tso) != IPV4_OK || tso)
+        return false;
+    /* Fragments (more-fragments flag or an offset) need reassembly. */
+    if (data[9] != PROTO_UDP ||
+        (read_be16(data + 6) & (IPV4_FLAG_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK)) != 0)
+        return false;
+    net_addr_set_v4(&out->pkt.src, data + 12);
+    net_addr_set_v4(&out->pkt.dst, data + 16);
+    return peek_udp(data + header_len, total_len - header_len, out);
+}
+
+static bool peek_ipv6(const uint8_t *data, size_t len, struct decoder_peeked *out)
+{
+    size_t payload_len;
+    if (ipv6_check(data, len, &payload_len) != IPV6_OK || data[6] != PROTO_UDP)
+        return false;
+    out->ipv6 = true;
+    net_addr_set_v6(&out->pkt.src, data + 8);
+    net_addr_set_v6(&out->pkt.dst, data + 24);
+    return peek_udp(data + IPV6_HEADER_LEN, payload_len, out);
+}
+
+/* By version nibble, as raw IP links are decoded. */
+static bool peek_ip(const uint8_t *data, size_t len, struct decoder_peeked *out)
 {
     if (len < 1)
         return false;
-    if (data[0] >> 4 == 4) {
-        size_t header_len = (size_t)(data[0] & 0x0f) * 4;
-        if (len < IPV4_MIN_HEADER_LEN || header_len < IPV4_MIN_HEADER_LEN || header_len > len)
-            return false;
-        /* Fragments (more-fragments flag or an offset) need reassembly. */
-        if (data[9] != PROTO_UDP ||
-            (read_be16(data + 6) & (IPV4_FLAG_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK)) != 0)
-            return false;
-        net_addr_set_v4(&src->addr, data + 12);
-        net_addr_set_v4(&dst->addr, data + 16);
-        return peek_udp(data + header_len, len - header_len, src, dst);
-    }
-    if (data[0] >> 4 == 6) {
-        if (len < IPV6_HEADER_LEN || data[6] != PROTO_UDP)
-            return false;
-        net_addr_set_v6(&src->addr, data + 8);
-        net_addr_set_v6(&dst->addr, data + 24);
-        return peek_udp(data + IPV6_HEADER_LEN, len - IPV6_HEADER_LEN, src, dst);
-    }
+    if (data[0] >> 4 == 4)
+        return peek_ipv4(data, len, out);
+    if (data[0] >> 4 == 6)
+        return peek_ipv6(data, len, out);
     return false;
 }
 
-static bool peek_ethertype(uint16_t type, const uint8_t *data, size_t len, struct endpoint *src,
-                           struct endpoint *dst)
+static bool peek_ethertype(uint16_t type, const uint8_t *data, size_t len,
+                           struct decoder_peeked *out)
 {
-    for (unsigned tags = 0; type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ; tags++) {
-        if (tags == PEEK_MAX_VLANS || len < VLAN_TAG_LEN)
+    while (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ) {
+        if (out->vlan_tags == PEEK_MAX_VLANS || len < VLAN_TAG_LEN)
             return false;
+        out->pkt.vlan_ids[out->vlan_tags++] = read_be16(data) & 0x0fff;
         type = read_be16(data + 2);
         data += VLAN_TAG_LEN;
         len -= VLAN_TAG_LEN;
     }
-    if (type != ETHERTYPE_IPV4 && type != ETHERTYPE_IPV6)
-        return false;
-    return peek_ip(data, len, src, dst);
+    out->pkt.vlan_depth = out->vlan_tags;
+    if (type == ETHERTYPE_IPV4)
+        return peek_ipv4(data, len, out);
+    if (type == ETHERTYPE_IPV6)
+        return peek_ipv6(data, len, out);
+    return false;
 }
 
-bool decoder_peek_udp(const struct decoder *d, const uint8_t *frame, uint32_t caplen,
-                      struct endpoint *src, struct endpoint *dst)
+bool decoder_peek(const struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
+                  uint32_t wirelen, struct decoder_peeked *out)
 {
+    memset(out, 0, sizeof(*out));
+    out->pkt.ts_us = ts_us;
+    out->pkt.frame = frame;
+    out->pkt.caplen = caplen;
+    out->pkt.wirelen = wirelen;
     switch (d->dlt) {
     case LINK_EN10MB:
         if (caplen < ETH_HEADER_LEN)
             return false;
         return peek_ethertype(read_be16(frame + 12), frame + ETH_HEADER_LEN,
-                              caplen - ETH_HEADER_LEN, src, dst);
+                              caplen - ETH_HEADER_LEN, out);
     case LINK_LINUX_SLL:
         if (caplen < SLL_HEADER_LEN)
             return false;
+        out->cooked = true;
         return peek_ethertype(read_be16(frame + 14), frame + SLL_HEADER_LEN,
-                              caplen - SLL_HEADER_LEN, src, dst);
+                              caplen - SLL_HEADER_LEN, out);
     case LINK_RAW_12:
     case LINK_RAW_14:
     case LINK_RAW:
+        return peek_ip(frame, caplen, out);
     case LINK_IPV4:
+        return peek_ipv4(frame, caplen, out);
     case LINK_IPV6:
-        return peek_ip(frame, caplen, src, dst);
+        return peek_ipv6(frame, caplen, out);
     default:
         return false;
     }
+}
+
+void decoder_process_peeked(struct decoder *d, const struct decoder_peeked *peeked)
+{
+    decoder_frame_begin(d, peeked->pkt.ts_us);
+    if (d->dlt == LINK_EN10MB)
+        (*d->c.eth)++;
+    if (peeked->cooked)
+        (*d->c.sll)++;
+    *d->c.vlan += peeked->vlan_tags;
+    if (peeked->ipv6)
+        (*d->c.ipv6)++;
+    else
+        (*d->c.ipv4)++;
+    (*d->c.udp)++;
+    if (d->handlers.udp)
+        d->handlers.udp(d->handlers.user, &peeked->pkt);
 }

@@ -9,16 +9,16 @@
  */
 #include "decoders/decode_internal.h"
 
-#define VXLAN_PORT 4789
-
 void decode_udp(struct decoder *d, struct packet *p, const uint8_t *data, size_t len)
 {
-    if (len < UDP_HEADER_LEN) {
+    size_t udp_len = 0;
+    switch (udp_check(data, len, &udp_len)) {
+    case UDP_OK:
+        break;
+    case UDP_TRUNCATED:
         (*d->c.udp_truncated)++;
         return;
-    }
-    size_t udp_len = read_be16(data + 4);
-    if (udp_len < UDP_HEADER_LEN || udp_len > len) {
+    case UDP_BAD_LENGTH:
         (*d->c.udp_bad_length)++;
         return;
     }

@@ -8,9 +8,16 @@
  * every detector, into an event bus that serialises each event. The first
  * input byte picks the link type, so the other link decoders get fuzzed too.
  * A crash, leak or sanitizer report anywhere on that path is a bug.
+ *
+ * Frames go the daemon's way: those decoder_peek() takes are processed with
+ * decoder_process_peeked(), the others with decoder_process(). A twin decoder
+ * decodes every frame in full; at the end both must have counted the same
+ * and delivered the same datagrams, else the run aborts: the quick path may
+ * never decode a frame differently from the layers.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "calls/calls.h"
@@ -28,7 +35,75 @@ struct pipeline {
     struct sip_layer *sip;
     struct call_table *calls;
     struct rules *rules;
+    uint64_t udp_digest; /* of the datagrams this decoder delivered */
 };
+
+/* The twin that decodes every frame in full, for comparison. It frames TCP
+ * with a SIP layer of its own, so that its streams consume bytes as the
+ * pipeline's do and their counters can be compared too. */
+struct twin {
+    struct counters counters;
+    struct decoder *decoder;
+    struct sip_layer *sip;
+    uint64_t udp_digest;
+};
+
+/* Order-sensitive digest of a delivered datagram's view. */
+static uint64_t digest_packet(uint64_t h, const struct packet *pkt)
+{
+    const uint64_t words[] = {
+        pkt->ts_us,
+        (uint64_t)(uintptr_t)pkt->frame,
+        (uint64_t)pkt->caplen << 32 | pkt->wirelen,
+        (uint64_t)pkt->vlan_depth << 48 | (uint64_t)pkt->vlan_ids[0] << 32 |
+            (uint64_t)pkt->vlan_ids[1] << 16 | pkt->tunnel_depth,
+        (uint64_t)pkt->ip_proto << 40 | (uint64_t)pkt->reassembled << 32 |
+            (uint64_t)pkt->sport << 16 | pkt->dport,
+        (uint64_t)(uintptr_t)pkt->payload,
+        pkt->payload_len,
+    };
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        h = (h ^ words[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < sizeof(pkt->src.bytes); i++)
+        h = (h ^ pkt->src.bytes[i] ^ (uint64_t)pkt->dst.bytes[i] << 8) * 0x100000001b3ULL;
+    return (h ^ pkt->src.family ^ (uint64_t)pkt->dst.family << 8) * 0x100000001b3ULL;
+}
+
+static void twin_udp(void *user, const struct packet *pkt)
+{
+    struct twin *t = user;
+    t->udp_digest = digest_packet(t->udp_digest, pkt);
+}
+
+static size_t twin_tcp(void *user, const struct tcp_data *data)
+{
+    struct twin *t = user;
+    return sip_layer_tcp(t->sip, data);
+}
+
+static void twin_tcp_close(void *user, uint64_t stream_id)
+{
+    struct twin *t = user;
+    sip_layer_tcp_close(t->sip, stream_id);
+}
+
+static void twin_sip(void *user, const struct sip_msg *m, const struct sip_meta *meta)
+{
+    (void)user;
+    (void)m;
+    (void)meta;
+}
+
+/* The twin's "decode" counters must equal the pipeline's, name by name. */
+static void assert_twin_agrees(const struct pipeline *p, const struct twin *t)
+{
+    if (p->udp_digest != t->udp_digest)
+        abort();
+    for (size_t i = 0; i < t->counters.count; i++)
+        if (strncmp(t->counters.names[i], "decode.", 7) == 0 &&
+            counters_get(&p->counters, t->counters.names[i]) != t->counters.values[i])
+            abort();
+}
 
 static void on_sip(void *user, const struct sip_msg *m, const struct sip_meta *meta)
 {
@@ -39,6 +114,7 @@ static void on_sip(void *user, const struct sip_msg *m, const struct sip_meta *m
 static void on_udp(void *user, const struct packet *pkt)
 {
     struct pipeline *p = user;
+    p->udp_digest = digest_packet(p->udp_digest, pkt);
     if (!sip_layer_udp(p->sip, pkt))
         call_table_udp(p->calls, pkt);
 }
@@ -88,14 +164,16 @@ static const struct sink_ops null_ops = {
     .destroy = null_destroy,
 };
 
-static const int link_types[] = {1 /* EN10MB */, 113 /* SLL */, 276 /* SLL2 */,
-                                 101 /* RAW */,  0 /* NULL */,  108 /* LOOP */};
+static const int link_types[] = {1 /* EN10MB */, 113 /* SLL */,  276 /* SLL2 */, 101 /* RAW */,
+                                 0 /* NULL */,   108 /* LOOP */, 228 /* IPV4 */, 229 /* IPV6 */};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct pipeline p;
+    static struct twin twin;
     static struct sink null_sink;
     memset(&p, 0, sizeof(p));
+    memset(&twin, 0, sizeof(twin));
     if (size < 1)
         return 0;
     counters_init(&p.counters);
@@ -126,8 +204,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.calls = call_table_new(&limits, &p.trunks, &p.counters, &p.timers, &p.bus);
     p.rules = rules_new(&no_settings, p.calls, &p.timers, &p.bus, &p.counters, &p.trunks, err,
                         sizeof(err));
-    decoder_set_linktype(p.decoder,
-                         link_types[data[0] % (sizeof(link_types) / sizeof(link_types[0]))]);
+    int link = link_types[data[0] % (sizeof(link_types) / sizeof(link_types[0]))];
+    decoder_set_linktype(p.decoder, link);
+    counters_init(&twin.counters);
+    struct decode_handlers twin_handlers = {
+        .user = &twin, .udp = twin_udp, .tcp_data = twin_tcp, .tcp_close = twin_tcp_close};
+    twin.sip = sip_layer_new(&twin.counters, twin_sip, &twin);
+    twin.decoder = decoder_new(&dc, &twin.counters, &twin_handlers);
+    decoder_set_linktype(twin.decoder, link);
 
     uint64_t ts = 1700000000000000ULL;
     size_t off = 1;
@@ -138,14 +222,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             len = size - off;
         ts += 20000;
         timerq_advance(&p.timers, ts);
-        /* The daemon's look-ahead of a batch: peek, then warm the flow. */
-        struct endpoint src, dst;
-        if (decoder_peek_udp(p.decoder, data + off, (uint32_t)len, &src, &dst)) {
+        /* The daemon's way with a frame: peek, warm the flow, then the quick
+         * path or the layers. */
+        const uint8_t *frame = data + off;
+        struct decoder_peeked peeked;
+        if (decoder_peek(p.decoder, ts, frame, (uint32_t)len, (uint32_t)len, &peeked)) {
             struct rtp_flow_table *flows = call_table_flows(p.calls);
-            rtp_flow_warm(flows,
-                          rtp_flow_prefetch_slot(flows, &src.addr, src.port, &dst.addr, dst.port));
+            const struct packet *pkt = &peeked.pkt;
+            uint64_t hash =
+                rtp_flow_prefetch_slot(flows, &pkt->src, pkt->sport, &pkt->dst, pkt->dport);
+            rtp_flow_warm(flows, hash);
+            rtp_flow_table_hint(flows, true, hash);
+            decoder_process_peeked(p.decoder, &peeked);
+            rtp_flow_table_hint(flows, false, 0);
+        } else {
+            decoder_process(p.decoder, ts, frame, (uint32_t)len, (uint32_t)len);
         }
-        decoder_process(p.decoder, ts, data + off, (uint32_t)len, (uint32_t)len);
+        decoder_process(twin.decoder, ts, frame, (uint32_t)len, (uint32_t)len);
         off += len;
     }
     /* End of capture, then a minute later: timers and call endings run too. */
@@ -155,6 +248,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     call_table_free(p.calls);
     rules_free(p.rules);
     sip_layer_free(p.sip);
+    assert_twin_agrees(&p, &twin);
+    decoder_free(twin.decoder);
+    sip_layer_free(twin.sip);
     decoder_free(p.decoder);
     event_bus_destroy(&p.bus);
     timerq_destroy(&p.timers);
