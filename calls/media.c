@@ -285,7 +285,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
             return true;
         }
         struct rtp_stream *s =
-            rtp_flow_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
+            rtp_flow_rtp_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
         if (!s)
             return true;
         if (s->packets == 1)
@@ -339,7 +339,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     c->flows[c->flow_count++] = f;
     f->sdp_mismatch = mismatch;
     struct rtp_stream *s =
-        rtp_flow_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
+        rtp_flow_rtp_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
     if (!s)
         return true;
     if (s->packets == 1)

@@ -267,16 +267,9 @@ static struct rtp_stream *stream_for(struct rtp_flow_table *t, struct rtp_flow *
     return s;
 }
 
-struct rtp_stream *rtp_flow_packet(struct rtp_flow_table *t, struct rtp_flow *f,
+static struct rtp_stream *flow_rtp(struct rtp_flow_table *t, struct rtp_flow *f,
                                    const uint8_t *data, size_t len, uint64_t ts_us)
 {
-    (*t->packets)++;
-    if (ts_us > f->last_us)
-        f->last_us = ts_us;
-    if (rtcp_looks_like(data, len)) {
-        rtp_flow_table_rtcp(t, &f->key.src, &f->key.dst, data, len);
-        return NULL;
-    }
     struct rtp_header h;
     if (!rtp_parse(data, len, &h)) {
         (*t->not_rtp)++;
@@ -286,6 +279,31 @@ struct rtp_stream *rtp_flow_packet(struct rtp_flow_table *t, struct rtp_flow *f,
     if (s)
         rtp_stream_update(s, &h, ts_us);
     return s;
+}
+
+static void flow_seen(struct rtp_flow_table *t, struct rtp_flow *f, uint64_t ts_us)
+{
+    (*t->packets)++;
+    if (ts_us > f->last_us)
+        f->last_us = ts_us;
+}
+
+struct rtp_stream *rtp_flow_packet(struct rtp_flow_table *t, struct rtp_flow *f,
+                                   const uint8_t *data, size_t len, uint64_t ts_us)
+{
+    flow_seen(t, f, ts_us);
+    if (rtcp_looks_like(data, len)) {
+        rtp_flow_table_rtcp(t, &f->key.src, &f->key.dst, data, len);
+        return NULL;
+    }
+    return flow_rtp(t, f, data, len, ts_us);
+}
+
+struct rtp_stream *rtp_flow_rtp_packet(struct rtp_flow_table *t, struct rtp_flow *f,
+                                       const uint8_t *data, size_t len, uint64_t ts_us)
+{
+    flow_seen(t, f, ts_us);
+    return flow_rtp(t, f, data, len, ts_us);
 }
 
 static int attach_blocks(struct rtp_flow *f, const struct rtcp_packet_info *info)

@@ -278,6 +278,10 @@ void rtp_flow_remove(struct rtp_flow_table *t, struct rtp_flow *f);
  * flow (rtcp-mux) is handed to rtp_flow_table_rtcp and NULL returned. */
 struct rtp_stream *rtp_flow_packet(struct rtp_flow_table *t, struct rtp_flow *f,
                                    const uint8_t *data, size_t len, uint64_t ts_us);
+/* The same for a datagram the caller has already found not to be RTCP
+ * (rtcp_looks_like false): counted alike, without testing that again. */
+struct rtp_stream *rtp_flow_rtp_packet(struct rtp_flow_table *t, struct rtp_flow *f,
+                                       const uint8_t *data, size_t len, uint64_t ts_us);
 
 /* Codec of the flow's main payload type and more dynamic types, for the
  * streams it has and the ones it will create (see rtp_stream_set_codec). */

@@ -542,6 +542,47 @@ Test(rtp_flow, ssrc_change_overflow_and_rtcp_mux)
     rtp_flow_table_destroy(&t);
 }
 
+Test(rtp_flow, rtp_packet_without_the_rtcp_test_counts_and_measures_alike)
+{
+    /* rtp_flow_rtp_packet is rtp_flow_packet for a caller that has ruled out
+     * RTCP: the same packets through each give the same streams and counts. */
+    struct counters c;
+    counters_init(&c);
+    struct rtp_flow_table t;
+    cr_assert(rtp_flow_table_init(&t, 16, &c));
+    struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000);
+    struct endpoint x = ep("192.0.2.3", 4000), y = ep("192.0.2.4", 6000);
+    struct rtp_flow *one = rtp_flow_create(&t, &a, &b, NULL, 0);
+    struct rtp_flow *other = rtp_flow_create(&t, &x, &y, NULL, 0);
+    uint8_t pkt[200];
+    static const uint16_t seqs[] = {1, 2, 4, 3, 3, 7, 8, 9};
+    for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+        size_t n = make_rtp(pkt, 8, i == 5, seqs[i], 160u * seqs[i], 0x51, 160);
+        uint64_t at = T0 + 20 * MS * i + (i % 3) * MS;
+        cr_assert_not_null(rtp_flow_packet(&t, one, pkt, n, at));
+        cr_assert_not_null(rtp_flow_rtp_packet(&t, other, pkt, n, at));
+    }
+    uint8_t junk[4] = {1, 2, 3, 4};
+    cr_assert_null(rtp_flow_rtp_packet(&t, other, junk, sizeof(junk), T0 + 200 * MS));
+    cr_assert_eq(counters_get(&c, "rtp.not_rtp"), 1);
+    cr_assert_eq(counters_get(&c, "rtp.packets"), 2 * 8 + 1);
+    cr_assert_eq(other->last_us, T0 + 200 * MS);
+
+    struct rtp_stream_report r1, r2;
+    rtp_stream_report(rtp_flow_stream(one, 0), &r1);
+    rtp_stream_report(rtp_flow_stream(other, 0), &r2);
+    cr_assert_eq(r1.packets, 8);
+    cr_assert_eq(r1.lost, r2.lost);
+    cr_assert_eq(r1.lost, 9 - 8);
+    cr_assert_float_eq(r1.jitter_max_ms, r2.jitter_max_ms, 1e-12);
+    cr_assert_float_eq(r1.jitter_mean_ms, r2.jitter_mean_ms, 1e-12);
+    cr_assert_float_eq(r1.max_delta_ms, r2.max_delta_ms, 1e-12);
+    cr_assert_eq(rtp_flow_stream(one, 0)->duplicates, 1);
+    cr_assert_eq(rtp_flow_stream(other, 0)->duplicates, 1);
+    cr_assert_eq(rtp_flow_stream(other, 0)->marker_packets, 1);
+    rtp_flow_table_destroy(&t);
+}
+
 Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
 {
     struct counters c;
