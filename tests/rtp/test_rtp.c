@@ -547,13 +547,10 @@ Test(rtp_flow, rtp_packet_without_the_rtcp_test_counts_and_measures_alike)
     /* rtp_flow_rtp_packet is rtp_flow_packet for a caller that has ruled out
      * RTCP: the same packets through each give the same streams and counts. */
     struct counters c;
-    counters_init(&c);
     struct rtp_flow_table t;
-    cr_assert(rtp_flow_table_init(&t, 16, &c));
     struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000);
-    struct endpoint x = ep("192.0.2.3", 4000), y = ep("192.0.2.4", 6000);
-    struct rtp_flow *one = rtp_flow_create(&t, &a, &b, NULL, 0);
-    struct rtp_flow *other = rtp_flow_create(&t, &x, &y, NULL, 0);
+    struct rtp_flow *one, *other;
+    table_with_pair(&t, &c, 16, &a, &b, &one, &other);
     uint8_t pkt[200];
     static const uint16_t seqs[] = {1, 2, 4, 3, 3, 7, 8, 9};
     for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
