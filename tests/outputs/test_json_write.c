@@ -130,6 +130,27 @@ Test(json_write, strings_escapes_and_unicode)
     json_decref(nul);
 }
 
+Test(json_write, every_ascii_byte_at_every_place_of_a_word)
+{
+    /* Plain runs are found eight bytes at a time: each byte that needs an
+     * escape (and each that does not) must be found wherever it falls in or
+     * across a word, with plain bytes of every value around it. */
+    for (int c = 0; c < 0x80; c++) {
+        for (size_t at = 0; at < 19; at++) {
+            char text[19];
+            for (size_t i = 0; i < sizeof(text); i++)
+                text[i] = (char)(0x20 + (i * 7 + (size_t)c) % 0x60); /* all plain but 0x7f */
+            text[at] = (char)c;
+            json_t *v = json_stringn(text, sizeof(text));
+            cr_assert_not_null(v);
+            char what[48];
+            snprintf(what, sizeof(what), "byte 0x%02x at %zu", c, at);
+            assert_same(v, what);
+            json_decref(v);
+        }
+    }
+}
+
 Test(json_write, invalid_utf8_is_refused_like_jansson)
 {
     const char *bad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff", "a\x80"};
