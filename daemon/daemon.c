@@ -211,13 +211,18 @@ static void on_sip_message(void *user, const struct sip_msg *msg, const struct s
     call_table_sip(d->calls, msg, meta);
 }
 
+static uint64_t frame_time(const struct pcap_pkthdr *hdr)
+{
+    return (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
+}
+
 /* What every frame costs before decoding: counted, the capture clock and
  * its timers moved on to it. Returns its time. */
 static uint64_t frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const uint8_t *data)
 {
     if (d->callcap)
         callcap_set_frame(d->callcap, hdr, data);
-    uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
+    uint64_t ts = frame_time(hdr);
     (*d->packets)++;
     *d->bytes += hdr->len;
     if (!d->clock_started) {
@@ -228,11 +233,6 @@ static uint64_t frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, con
     d->clock_target_us = ts;
     timerq_advance(&d->timers, ts);
     return ts;
-}
-
-static uint64_t frame_time(const struct pcap_pkthdr *hdr)
-{
-    return (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
 }
 
 /* A batch is looked over before it is processed. Each frame of the common
