@@ -245,7 +245,7 @@ static uint64_t frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, con
 static void process_frames(struct siptap *d, const struct capture_frame *frames, size_t count)
 {
     struct rtp_flow_table *flows = call_table_flows(d->calls);
-    struct decoder_peeked peeked[CAPTURE_BATCH_FRAMES];
+    struct packet peeked[CAPTURE_BATCH_FRAMES];
     uint64_t hash[CAPTURE_BATCH_FRAMES];
     bool common[CAPTURE_BATCH_FRAMES];
     for (size_t i = 0; i < count; i++) {
@@ -253,7 +253,7 @@ static void process_frames(struct siptap *d, const struct capture_frame *frames,
         common[i] = decoder_peek(d->decoder, frame_time(&f->hdr), f->data, f->hdr.caplen,
                                  f->hdr.len, &peeked[i]);
         if (common[i]) {
-            const struct packet *p = &peeked[i].pkt;
+            const struct packet *p = &peeked[i];
             hash[i] = rtp_flow_prefetch_slot(flows, &p->src, p->sport, &p->dst, p->dport);
         }
     }

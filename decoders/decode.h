@@ -80,17 +80,14 @@ void decoder_process(struct decoder *d, uint64_t ts_us, const uint8_t *frame, ui
  * processed with decoder_process_peeked(), which counts it and hands it to
  * the UDP handler as decoder_process() would have (the counters, the
  * handler's calls and the timeouts are the same), without walking the layers
- * a second time. Frames peek says false to go to decoder_process().
+ * a second time. Frames peek says false to go to decoder_process(). What
+ * the layers would have counted follows from the decoder's link type and the
+ * view itself: its VLAN depth (every tag peeled is kept) and its address
+ * family.
  */
-struct decoder_peeked {
-    struct packet pkt;
-    uint8_t vlan_tags; /* tags peeled, each counted as decode.vlan */
-    bool cooked;       /* Linux cooked header, counted as decode.sll */
-    bool ipv6;
-};
 bool decoder_peek(const struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
-                  uint32_t wirelen, struct decoder_peeked *out);
-void decoder_process_peeked(struct decoder *d, const struct decoder_peeked *peeked);
+                  uint32_t wirelen, struct packet *out);
+void decoder_process_peeked(struct decoder *d, const struct packet *peeked);
 /* Drops fragments and TCP streams idle past their timeouts (capture time). */
 void decoder_expire(struct decoder *d, uint64_t now_us);
 /* Table sizes, for tests and reports. */

@@ -14,26 +14,24 @@
 
 #include <string.h>
 
-#define VLAN_TAG_LEN   4
-#define PEEK_MAX_VLANS 2
+#define VLAN_TAG_LEN 4
 
-static bool peek_udp(const uint8_t *data, size_t len, struct decoder_peeked *out)
+static bool peek_udp(const uint8_t *data, size_t len, struct packet *out)
 {
     size_t udp_len;
     if (udp_check(data, len, &udp_len) != UDP_OK)
         return false;
-    struct packet *p = &out->pkt;
-    p->ip_proto = PROTO_UDP;
-    p->sport = read_be16(data);
-    p->dport = read_be16(data + 2);
-    if (p->dport == VXLAN_PORT)
+    out->ip_proto = PROTO_UDP;
+    out->sport = read_be16(data);
+    out->dport = read_be16(data + 2);
+    if (out->dport == VXLAN_PORT)
         return false;
-    p->payload = data + UDP_HEADER_LEN;
-    p->payload_len = (uint32_t)(udp_len - UDP_HEADER_LEN);
+    out->payload = data + UDP_HEADER_LEN;
+    out->payload_len = (uint32_t)(udp_len - UDP_HEADER_LEN);
     return true;
 }
 
-static bool peek_ipv4(const uint8_t *data, size_t len, struct decoder_peeked *out)
+static bool peek_ipv4(const uint8_t *data, size_t len, struct packet *out)
 {
     size_t header_len, total_len;
     bool tso;
@@ -43,24 +41,23 @@ static bool peek_ipv4(const uint8_t *data, size_t len, struct decoder_peeked *ou
     if (data[9] != PROTO_UDP ||
         (read_be16(data + 6) & (IPV4_FLAG_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK)) != 0)
         return false;
-    net_addr_set_v4(&out->pkt.src, data + 12);
-    net_addr_set_v4(&out->pkt.dst, data + 16);
+    net_addr_set_v4(&out->src, data + 12);
+    net_addr_set_v4(&out->dst, data + 16);
     return peek_udp(data + header_len, total_len - header_len, out);
 }
 
-static bool peek_ipv6(const uint8_t *data, size_t len, struct decoder_peeked *out)
+static bool peek_ipv6(const uint8_t *data, size_t len, struct packet *out)
 {
     size_t payload_len;
     if (ipv6_check(data, len, &payload_len) != IPV6_OK || data[6] != PROTO_UDP)
         return false;
-    out->ipv6 = true;
-    net_addr_set_v6(&out->pkt.src, data + 8);
-    net_addr_set_v6(&out->pkt.dst, data + 24);
+    net_addr_set_v6(&out->src, data + 8);
+    net_addr_set_v6(&out->dst, data + 24);
     return peek_udp(data + IPV6_HEADER_LEN, payload_len, out);
 }
 
 /* By version nibble, as raw IP links are decoded. */
-static bool peek_ip(const uint8_t *data, size_t len, struct decoder_peeked *out)
+static bool peek_ip(const uint8_t *data, size_t len, struct packet *out)
 {
     if (len < 1)
         return false;
@@ -71,18 +68,17 @@ static bool peek_ip(const uint8_t *data, size_t len, struct decoder_peeked *out)
     return false;
 }
 
-static bool peek_ethertype(uint16_t type, const uint8_t *data, size_t len,
-                           struct decoder_peeked *out)
+static bool peek_ethertype(uint16_t type, const uint8_t *data, size_t len, struct packet *out)
 {
     while (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ) {
-        if (out->vlan_tags == PEEK_MAX_VLANS || len < VLAN_TAG_LEN)
+        /* No more tags than the view keeps, so its depth counts them all. */
+        if (out->vlan_depth == PACKET_MAX_VLANS || len < VLAN_TAG_LEN)
             return false;
-        out->pkt.vlan_ids[out->vlan_tags++] = read_be16(data) & 0x0fff;
+        out->vlan_ids[out->vlan_depth++] = read_be16(data) & 0x0fff;
         type = read_be16(data + 2);
         data += VLAN_TAG_LEN;
         len -= VLAN_TAG_LEN;
     }
-    out->pkt.vlan_depth = out->vlan_tags;
     if (type == ETHERTYPE_IPV4)
         return peek_ipv4(data, len, out);
     if (type == ETHERTYPE_IPV6)
@@ -91,13 +87,13 @@ static bool peek_ethertype(uint16_t type, const uint8_t *data, size_t len,
 }
 
 bool decoder_peek(const struct decoder *d, uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
-                  uint32_t wirelen, struct decoder_peeked *out)
+                  uint32_t wirelen, struct packet *out)
 {
     memset(out, 0, sizeof(*out));
-    out->pkt.ts_us = ts_us;
-    out->pkt.frame = frame;
-    out->pkt.caplen = caplen;
-    out->pkt.wirelen = wirelen;
+    out->ts_us = ts_us;
+    out->frame = frame;
+    out->caplen = caplen;
+    out->wirelen = wirelen;
     switch (d->dlt) {
     case LINK_EN10MB:
         if (caplen < ETH_HEADER_LEN)
@@ -107,7 +103,6 @@ bool decoder_peek(const struct decoder *d, uint64_t ts_us, const uint8_t *frame,
     case LINK_LINUX_SLL:
         if (caplen < SLL_HEADER_LEN)
             return false;
-        out->cooked = true;
         return peek_ethertype(read_be16(frame + 14), frame + SLL_HEADER_LEN,
                               caplen - SLL_HEADER_LEN, out);
     case LINK_RAW_12:
@@ -123,19 +118,19 @@ bool decoder_peek(const struct decoder *d, uint64_t ts_us, const uint8_t *frame,
     }
 }
 
-void decoder_process_peeked(struct decoder *d, const struct decoder_peeked *peeked)
+void decoder_process_peeked(struct decoder *d, const struct packet *peeked)
 {
-    decoder_frame_begin(d, peeked->pkt.ts_us);
+    decoder_frame_begin(d, peeked->ts_us);
     if (d->dlt == LINK_EN10MB)
         (*d->c.eth)++;
-    if (peeked->cooked)
+    else if (d->dlt == LINK_LINUX_SLL)
         (*d->c.sll)++;
-    *d->c.vlan += peeked->vlan_tags;
-    if (peeked->ipv6)
+    *d->c.vlan += peeked->vlan_depth;
+    if (peeked->src.family == 6)
         (*d->c.ipv6)++;
     else
         (*d->c.ipv4)++;
     (*d->c.udp)++;
     if (d->handlers.udp)
-        d->handlers.udp(d->handlers.user, &peeked->pkt);
+        d->handlers.udp(d->handlers.user, peeked);
 }

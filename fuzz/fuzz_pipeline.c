@@ -225,10 +225,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The daemon's way with a frame: peek, warm the flow, then the quick
          * path or the layers. */
         const uint8_t *frame = data + off;
-        struct decoder_peeked peeked;
+        struct packet peeked;
         if (decoder_peek(p.decoder, ts, frame, (uint32_t)len, (uint32_t)len, &peeked)) {
             struct rtp_flow_table *flows = call_table_flows(p.calls);
-            const struct packet *pkt = &peeked.pkt;
+            const struct packet *pkt = &peeked;
             uint64_t hash =
                 rtp_flow_prefetch_slot(flows, &pkt->src, pkt->sport, &pkt->dst, pkt->dport);
             rtp_flow_warm(flows, hash);

@@ -44,7 +44,7 @@ static bool feed_twins(struct twins *t, uint64_t ts, const uint8_t *frame, size_
     uint8_t *copy = malloc(len ? len : 1);
     cr_assert_not_null(copy);
     memcpy(copy, frame, len);
-    struct decoder_peeked peeked;
+    struct packet peeked;
     bool ok = decoder_peek(t->quick.d, ts, copy, (uint32_t)len, (uint32_t)len + 4, &peeked);
     if (ok)
         decoder_process_peeked(t->quick.d, &peeked);
