@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/words.h"
+
 #define JSON_WRITE_MAX_DEPTH 64
 
 struct out {
@@ -85,17 +87,11 @@ static bool plain_byte(unsigned char c)
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
-/* Are all eight bytes of w plain (as plain_byte)? The classic word tests:
- * (x - 0x01..) & ~x & 0x80.. is nonzero exactly when some byte of x is zero,
- * and with 0x20.. in place of 0x01.. when some byte below 0x80 is under 0x20;
- * bytes from 0x80 up show in w & 0x80.. itself. */
+/* Are all eight bytes of w plain (as plain_byte)? See core/words.h. */
 static bool plain_word(uint64_t w)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
-    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
-    uint64_t special = ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) |
-                       ((backslash - ones) & ~backslash) | w;
-    return (special & highs) == 0;
+    return !(word_has_below(w, 0x20) | word_has_from(w, 0x80) | word_has(w, '"') |
+             word_has(w, '\\'));
 }
 
 static void put_string(struct out *o, const char *str, size_t len)
@@ -106,8 +102,7 @@ static void put_string(struct out *o, const char *str, size_t len)
         const unsigned char *run = s;
         /* Event strings are mostly plain: eight bytes a step, then bytewise
          * up to the byte that needs escaping. */
-        uint64_t w;
-        while (end - s >= 8 && (memcpy(&w, s, 8), plain_word(w)))
+        while (end - s >= 8 && plain_word(word_load(s)))
             s += 8;
         while (s < end && plain_byte(*s))
             s++;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/words.h"
 #include "sip/sdp_internal.h"
 #include "sip/sip.h"
 #include "sip/sip_internal.h"
@@ -128,17 +129,12 @@ static inline bool is_token_char(unsigned char c)
  * has a byte outside printable ASCII (a tab is allowed if allow_tab) before
  * it, a CR not followed by LF, a bare LF, or no end. One pass for both the
  * end and the check: eight bytes at a time while none of them is below 0x20
- * or above 0x7e (word tricks exact about whether such a byte is present),
- * then bytewise from the word that holds one. */
+ * or above 0x7e (core/words.h), then bytewise from the word that holds one. */
 static const char *line_end(const char *p, const char *end, bool allow_tab)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        uint64_t below_space = (x - 0x20 * ones) & ~x & highs;
-        uint64_t above_tilde = ((x + ones) | x) & highs; /* 0x7f and up */
-        if (below_space | above_tilde)
+        uint64_t x = word_load(p);
+        if (word_has_below(x, 0x20) | word_has_from(x, 0x7f))
             break;
         p += 8;
     }
