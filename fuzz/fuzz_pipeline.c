@@ -228,9 +228,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct packet peeked;
         if (decoder_peek(p.decoder, ts, frame, (uint32_t)len, (uint32_t)len, &peeked)) {
             struct rtp_flow_table *flows = call_table_flows(p.calls);
-            const struct packet *pkt = &peeked;
             uint64_t hash =
-                rtp_flow_prefetch_slot(flows, &pkt->src, pkt->sport, &pkt->dst, pkt->dport);
+                rtp_flow_prefetch_slot(flows, &peeked.src, peeked.sport, &peeked.dst, peeked.dport);
             rtp_flow_warm(flows, hash);
             rtp_flow_table_hint(flows, true, hash);
             decoder_process_peeked(p.decoder, &peeked);
