@@ -1,8 +1,9 @@
 #!/bin/sh
 # bench/run.sh: the RTP hot-path benchmarks, printed as a markdown table.
 #
-# Builds siptap (build-bench/, debugoptimized as shipped), generates the load
-# captures with bench/gen_load, and measures CPU time (user + sys, the
+# Builds siptap (build-bench/, with meson.build's defaults as shipped: -O3 -g,
+# link-time optimisation), generates the load captures with bench/gen_load,
+# and measures CPU time (user + sys, the
 # minimum of RUNS runs: another busy core on the machine disturbs single
 # runs, and the minimum is the run it disturbed least) of
 #   - pcap_loop: a bare libpcap read loop, the floor;
