@@ -254,7 +254,5 @@ const char *call_trunk_name(const struct call *c);
  * packets, first and last arrival, the path of its latest flow, and whether
  * any of its flows ran from an address its SDP did not name. */
 void call_media_of(const struct call *c, int sender, struct call_media_direction *out);
-/* Adds the call's streams to a JSON array (the contract's `streams`). */
-json_t *call_streams_json(const struct call *c);
 
 #endif

@@ -31,7 +31,7 @@ bool severity_parse(const char *name, enum severity *out);
 /* One published event, shared read-only by all sinks. */
 struct event_record {
     unsigned refs;
-    json_t *obj; /* the full event; do not modify after publish */
+    json_t *obj; /* the event but its raw member (event_bus_publish_with); read-only */
     char *text;  /* compact JSON, no trailing newline */
     size_t len;
     char *key; /* partitioning key: Call-ID, else trunk or AOR; may be NULL */
@@ -75,6 +75,20 @@ void event_bus_set_prepublish(struct event_bus *bus, event_prepublish_fn fn, voi
 /* Publishes ev (the bus takes the reference). key may be NULL: the bus then
  * uses call_id, trunk or aor from the event. Returns the event's seq. */
 uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key);
+/* An event member whose value is JSON text already (core/json_text), for the
+ * parts of an event too large to build as a jansson tree at every call: a
+ * call_end's `streams`. name is a plain key (no character that needs
+ * escaping) that ev does not have. */
+struct event_raw_member {
+    const char *name;
+    const char *json;
+    size_t len;
+};
+/* The same, with raw (may be NULL) written after ev's own members. The
+ * record's text has it; its obj does not (in-process readers that need it
+ * parse the text). */
+uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *key,
+                                const struct event_raw_member *raw);
 /* Shutdown: lets each sink deliver what it holds, up to timeout_s in all. */
 void event_bus_drain(struct event_bus *bus, double timeout_s);
 /* SIGHUP: sinks that write files reopen them. */

@@ -1,289 +1,55 @@
 /*
- * json_write: jansson's compact, ASCII-only dump without its per-number
- * snprintf. See json_write.h for the contract; the rules reproduced here are
- * jansson 2.14's dump.c and strconv.c (escapes, "\\u%04X" in upper case,
- * surrogate pairs, "%.10g" with ".0" appended to integral reals and the
- * exponent's '+' and leading zeros removed).
+ * json_write: a jansson tree written with core/json_text, which reproduces
+ * jansson's compact, ASCII-only dump without its per-number snprintf. See
+ * json_write.h for the contract.
  */
 #include "outputs/json_write.h"
 
-#include <inttypes.h>
-#include <math.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-
-#include "core/words.h"
+#include "core/json_text.h"
 
 #define JSON_WRITE_MAX_DEPTH 64
 
-struct out {
-    char *p, *end;
-    bool failed;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if ((size_t)(o->end - o->p) < n) {
-        o->failed = true;
-        return;
-    }
-    memcpy(o->p, s, n);
-    o->p += n;
-}
-
-static void put_char(struct out *o, char c)
-{
-    if (o->p == o->end) {
-        o->failed = true;
-        return;
-    }
-    *o->p++ = c;
-}
-
-static void put_u4(struct out *o, unsigned cp)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char seq[6] = {'\\',        'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
-                   hex[cp & 15]};
-    put(o, seq, sizeof(seq));
-}
-
-/* One UTF-8 sequence at s (n > 0 bytes left): its length and code point, or
- * 0 when it is malformed, overlong, a surrogate or past U+10FFFF. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
-
-static bool plain_byte(unsigned char c)
-{
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-}
-
-/* Are all eight bytes of w plain (as plain_byte)? See core/words.h. */
-static bool plain_word(uint64_t w)
-{
-    return !(word_has_below(w, 0x20) | word_has_from(w, 0x80) | word_has(w, '"') |
-             word_has(w, '\\'));
-}
-
-static void put_string(struct out *o, const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str, *end = s + len;
-    put_char(o, '"');
-    while (s < end && !o->failed) {
-        const unsigned char *run = s;
-        /* Event strings are mostly plain: eight bytes a step, then bytewise
-         * up to the byte that needs escaping. */
-        while (end - s >= 8 && plain_word(word_load(s)))
-            s += 8;
-        while (s < end && plain_byte(*s))
-            s++;
-        put(o, (const char *)run, (size_t)(s - run));
-        if (s == end)
-            break;
-        uint32_t cp;
-        size_t n = utf8_next(s, (size_t)(end - s), &cp);
-        if (n == 0) {
-            o->failed = true;
-            return;
-        }
-        s += n;
-        switch (cp) {
-        case '"':
-            put(o, "\\\"", 2);
-            break;
-        case '\\':
-            put(o, "\\\\", 2);
-            break;
-        case '\b':
-            put(o, "\\b", 2);
-            break;
-        case '\f':
-            put(o, "\\f", 2);
-            break;
-        case '\n':
-            put(o, "\\n", 2);
-            break;
-        case '\r':
-            put(o, "\\r", 2);
-            break;
-        case '\t':
-            put(o, "\\t", 2);
-            break;
-        default:
-            if (cp < 0x10000) {
-                put_u4(o, cp);
-            } else {
-                cp -= 0x10000;
-                put_u4(o, 0xD800 | (cp >> 10));
-                put_u4(o, 0xDC00 | (cp & 0x3FF));
-            }
-        }
-    }
-    put_char(o, '"');
-}
-
-static void put_uint(struct out *o, uint64_t v)
-{
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(o, digits + sizeof(digits) - n, n);
-}
-
-static void put_integer(struct out *o, json_int_t v)
-{
-    if (v < 0) {
-        put_char(o, '-');
-        put_uint(o, (uint64_t)0 - (uint64_t)v);
-    } else {
-        put_uint(o, (uint64_t)v);
-    }
-}
-
-/* jansson's jsonp_dtostr with precision 10, for the reals the fast path
- * leaves: "%.10g", the locale's decimal point back to '.', ".0" when neither
- * a point nor an exponent shows, and the exponent without '+' or leading
- * zeros. */
-static void put_real_slow(struct out *o, double v)
-{
-    char buf[48];
-    int n = snprintf(buf, sizeof(buf) - 3, "%.10g", v);
-    if (n < 0 || (size_t)n >= sizeof(buf) - 3) {
-        o->failed = true;
-        return;
-    }
-    size_t len = (size_t)n;
-    for (char *c = buf; *c; c++)
-        if (*c == ',')
-            *c = '.';
-    if (!strchr(buf, '.') && !strchr(buf, 'e')) {
-        memcpy(buf + len, ".0", 3);
-        len += 2;
-    }
-    char *e = strchr(buf, 'e');
-    if (e) {
-        char *start = e + 1, *digits = start + 1;
-        if (*start == '-')
-            start++;
-        while (*digits == '0')
-            digits++;
-        if (digits != start) {
-            memmove(start, digits, len - (size_t)(digits - buf) + 1);
-            len -= (size_t)(digits - start);
-        }
-    }
-    put(o, buf, len);
-}
-
-/* A real that is the double nearest a decimal with at most three places and
- * ten significant digits prints under "%.10g" as exactly that decimal (its
- * error is far below the tenth digit, and 0.001 <= |v| < 1e7 keeps %g out of
- * exponent form), so its digits are written directly. */
-static void put_real(struct out *o, double v)
-{
-    double a = fabs(v);
-    if (a < 1e7 && (a >= 0.001 || (v == 0.0 && !signbit(v)))) {
-        long long k = llround(v * 1000.0);
-        if ((double)k / 1000.0 == v) {
-            uint64_t m = k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k;
-            if (k < 0)
-                put_char(o, '-');
-            put_uint(o, m / 1000);
-            unsigned frac = (unsigned)(m % 1000);
-            char f[4] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
-                         (char)('0' + frac % 10)};
-            size_t n = 4;
-            while (n > 2 && f[n - 1] == '0')
-                n--;
-            put(o, f, n);
-            return;
-        }
-    }
-    put_real_slow(o, v);
-}
-
-static void put_value(struct out *o, const json_t *v, int depth)
+static void put_value(struct json_text *t, const json_t *v, int depth)
 {
     if (depth > JSON_WRITE_MAX_DEPTH) {
-        o->failed = true;
+        t->failed = true;
         return;
     }
     switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        put_char(o, '{');
-        bool first = true;
-        for (void *it = json_object_iter((json_t *)v); it && !o->failed;
+    case JSON_OBJECT:
+        json_text_object_begin(t);
+        for (void *it = json_object_iter((json_t *)v); it && !t->failed;
              it = json_object_iter_next((json_t *)v, it)) {
-            if (!first)
-                put_char(o, ',');
-            first = false;
-            put_string(o, json_object_iter_key(it), json_object_iter_key_len(it));
-            put_char(o, ':');
-            put_value(o, json_object_iter_value(it), depth + 1);
+            json_text_key(t, json_object_iter_key(it), json_object_iter_key_len(it));
+            put_value(t, json_object_iter_value(it), depth + 1);
         }
-        put_char(o, '}');
+        json_text_object_end(t);
         break;
-    }
     case JSON_ARRAY: {
-        put_char(o, '[');
+        json_text_array_begin(t);
         size_t n = json_array_size(v);
-        for (size_t i = 0; i < n && !o->failed; i++) {
-            if (i)
-                put_char(o, ',');
-            put_value(o, json_array_get(v, i), depth + 1);
-        }
-        put_char(o, ']');
+        for (size_t i = 0; i < n && !t->failed; i++)
+            put_value(t, json_array_get(v, i), depth + 1);
+        json_text_array_end(t);
         break;
     }
     case JSON_STRING:
-        put_string(o, json_string_value(v), json_string_length(v));
+        json_text_string(t, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        put_integer(o, json_integer_value(v));
+        json_text_integer(t, json_integer_value(v));
         break;
     case JSON_REAL:
-        put_real(o, json_real_value(v));
+        json_text_real(t, json_real_value(v));
         break;
     case JSON_TRUE:
-        put(o, "true", 4);
+        json_text_bool(t, true);
         break;
     case JSON_FALSE:
-        put(o, "false", 5);
+        json_text_bool(t, false);
         break;
     case JSON_NULL:
-        put(o, "null", 4);
+        json_text_null(t);
         break;
     }
 }
@@ -292,10 +58,8 @@ size_t json_write(const json_t *v, char *buf, size_t cap)
 {
     if (!v || cap == 0)
         return 0;
-    struct out o = {buf, buf + cap - 1, false};
-    put_value(&o, v, 0);
-    if (o.failed)
-        return 0;
-    *o.p = '\0';
-    return (size_t)(o.p - buf);
+    struct json_text t;
+    json_text_init(&t, buf, cap);
+    put_value(&t, v, 0);
+    return json_text_finish(&t);
 }

@@ -5,12 +5,12 @@
  *
  * Every event is serialised once, on the capture path; jansson's dumper
  * formats each real with snprintf("%.10g") and each integer with "%lld",
- * which made it the largest per-call cost after SIP parsing. Here integers
- * are converted by hand, and reals whose value is a decimal of at most
- * three places (MOS, percentages, milliseconds: nearly all of an event's
- * reals) are written from their digits; any other real goes through the same
- * snprintf + fix-up as jansson's, so the output never differs. A test
- * compares both on every kind of event the daemon writes.
+ * which made it the largest per-call cost after SIP parsing. The writing is
+ * core/json_text's: integers converted by hand, and reals whose value is a
+ * decimal of at most three places (MOS, percentages, milliseconds: nearly
+ * all of an event's reals) written from their digits; any other real goes
+ * through the same snprintf + fix-up as jansson's, so the output never
+ * differs. A test compares both on every kind of event the daemon writes.
  */
 #ifndef SIPTAP_OUTPUTS_JSON_WRITE_H
 #define SIPTAP_OUTPUTS_JSON_WRITE_H

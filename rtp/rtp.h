@@ -179,7 +179,17 @@ void rtp_stream_release(struct rtp_stream *s);
 void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us);
 void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b);
 void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out);
-/* The contract's `streams` entry; src and dst are the flow's endpoints. */
+/* The contract's `streams` entry as JSON text (core/json_text: the bytes
+ * jansson's compact dump would write); src and dst are the flow's
+ * endpoints. Returns its length, 0 when it does not fit in cap. Any stream's
+ * entry fits in RTP_STREAM_JSON_MAX bytes: keys ~250, endpoints 2 x 58, a
+ * codec name of 15 bytes escaped as \uXXXX 92, 17 numbers of at most 24,
+ * 128 payload types of at most 4, the RTCP view ~150 (a test writes the
+ * largest and finds a fifth of the bound to spare). */
+#define RTP_STREAM_JSON_MAX 2048
+size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
+                             const struct endpoint *dst, char *buf, size_t cap);
+/* The same entry as a jansson object (for events that carry one stream). */
 json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src,
                            const struct endpoint *dst);
 

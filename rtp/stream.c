@@ -34,6 +34,7 @@
  */
 #include "rtp/rtp.h"
 
+#include "core/json_text.h"
 #include "core/str.h"
 
 #include <math.h>
@@ -412,13 +413,33 @@ static void format_ssrc(char out[11], uint32_t v)
     out[10] = '\0';
 }
 
-static json_t *rounded(double v, double scale)
+/* Members written through one writer: the key, then the value. */
+static void key(struct json_text *t, const char *k)
 {
-    return json_real(round(v * scale) / scale);
+    json_text_key(t, k, strlen(k));
 }
 
-json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src_ep,
-                           const struct endpoint *dst_ep)
+static void member_string(struct json_text *t, const char *k, const char *v)
+{
+    key(t, k);
+    json_text_string(t, v, strlen(v));
+}
+
+static void member_integer(struct json_text *t, const char *k, int64_t v)
+{
+    key(t, k);
+    json_text_integer(t, v);
+}
+
+/* v rounded to 1/scale: the figures are shown to the precision they have. */
+static void member_rounded(struct json_text *t, const char *k, double v, double scale)
+{
+    key(t, k);
+    json_text_real(t, round(v * scale) / scale);
+}
+
+size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src_ep,
+                             const struct endpoint *dst_ep, char *buf, size_t cap)
 {
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
@@ -427,39 +448,59 @@ json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *sr
     endpoint_format(dst_ep, dst, sizeof(dst));
     format_ssrc(ssrc, s->ssrc);
 
-    json_t *o = json_object();
-    json_object_set_new_nocheck(o, "src", json_string(src));
-    json_object_set_new_nocheck(o, "dst", json_string(dst));
-    json_object_set_new_nocheck(o, "ssrc", json_string(ssrc));
-    json_object_set_new_nocheck(o, "payload_type", json_integer(s->payload_type));
-    json_object_set_new_nocheck(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
-    json_object_set_new_nocheck(o, "packets", json_integer((json_int_t)r.packets));
-    json_object_set_new_nocheck(o, "lost", json_integer((json_int_t)r.lost));
-    json_object_set_new_nocheck(o, "loss_pct", rounded(r.loss_pct, 100));
-    json_object_set_new_nocheck(o, "jitter_max_ms", rounded(r.jitter_max_ms, 1000));
-    json_object_set_new_nocheck(o, "jitter_mean_ms", rounded(r.jitter_mean_ms, 1000));
-    json_object_set_new_nocheck(o, "max_delta_ms", rounded(r.max_delta_ms, 1000));
-    json_object_set_new_nocheck(o, "mos", rounded(r.mos, 100));
-    json_object_set_new_nocheck(o, "r_factor", rounded(r.r_factor, 10));
-    json_object_set_new_nocheck(o, "duplicates", json_integer((json_int_t)s->duplicates));
-    json_object_set_new_nocheck(o, "out_of_order", json_integer((json_int_t)s->out_of_order));
-    json_object_set_new_nocheck(o, "dtmf_events", json_integer((json_int_t)s->dtmf_events));
-    json_t *pts = json_array();
+    struct json_text t;
+    json_text_init(&t, buf, cap);
+    json_text_object_begin(&t);
+    member_string(&t, "src", src);
+    member_string(&t, "dst", dst);
+    member_string(&t, "ssrc", ssrc);
+    member_integer(&t, "payload_type", s->payload_type);
+    /* SDP's rtpmap names are the wire's bytes (and may be cut inside a
+     * UTF-8 sequence): a name that is not valid UTF-8 shows as unknown. */
+    key(&t, "codec");
+    size_t codec_len = strlen(s->codec);
+    if (codec_len && json_text_valid_utf8(s->codec, codec_len))
+        json_text_string(&t, s->codec, codec_len);
+    else
+        json_text_null(&t);
+    member_integer(&t, "packets", (int64_t)r.packets);
+    member_integer(&t, "lost", r.lost);
+    member_rounded(&t, "loss_pct", r.loss_pct, 100);
+    member_rounded(&t, "jitter_max_ms", r.jitter_max_ms, 1000);
+    member_rounded(&t, "jitter_mean_ms", r.jitter_mean_ms, 1000);
+    member_rounded(&t, "max_delta_ms", r.max_delta_ms, 1000);
+    member_rounded(&t, "mos", r.mos, 100);
+    member_rounded(&t, "r_factor", r.r_factor, 10);
+    member_integer(&t, "duplicates", s->duplicates);
+    member_integer(&t, "out_of_order", s->out_of_order);
+    member_integer(&t, "dtmf_events", s->dtmf_events);
+    key(&t, "payload_types");
+    json_text_array_begin(&t);
     for (unsigned pt = 0; pt < 128; pt++)
         if ((s->pt_seen[pt / 64] >> (pt % 64)) & 1u)
-            json_array_append_new(pts, json_integer(pt));
-    json_object_set_new_nocheck(o, "payload_types", pts);
+            json_text_integer(&t, pt);
+    json_text_array_end(&t);
     if (s->rtcp.seen) {
-        json_t *v = json_object();
         char rep[11];
         format_ssrc(rep, s->rtcp.reporter_ssrc);
-        json_object_set_new_nocheck(v, "reporter_ssrc", json_string(rep));
-        json_object_set_new_nocheck(v, "fraction_lost_pct",
-                                    rounded(s->rtcp.fraction_lost / 2.56, 100));
-        json_object_set_new_nocheck(v, "cumulative_lost", json_integer(s->rtcp.cumulative_lost));
-        json_object_set_new_nocheck(v, "jitter_ms", rounded(s->rtcp.jitter_ms, 1000));
-        json_object_set_new_nocheck(v, "reports", json_integer((json_int_t)s->rtcp.reports));
-        json_object_set_new_nocheck(o, "rtcp", v);
+        key(&t, "rtcp");
+        json_text_object_begin(&t);
+        member_string(&t, "reporter_ssrc", rep);
+        member_rounded(&t, "fraction_lost_pct", s->rtcp.fraction_lost / 2.56, 100);
+        member_integer(&t, "cumulative_lost", s->rtcp.cumulative_lost);
+        member_rounded(&t, "jitter_ms", s->rtcp.jitter_ms, 1000);
+        member_integer(&t, "reports", s->rtcp.reports);
+        json_text_object_end(&t);
     }
-    return o;
+    json_text_object_end(&t);
+    return json_text_finish(&t);
+}
+
+json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src,
+                           const struct endpoint *dst)
+{
+    char buf[RTP_STREAM_JSON_MAX];
+    size_t n = rtp_stream_write_json(s, src, dst, buf, sizeof(buf));
+    json_t *o = n ? json_loadb(buf, n, 0, NULL) : NULL;
+    return o ? o : json_object();
 }

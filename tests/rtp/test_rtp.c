@@ -6,6 +6,8 @@
  * hand in the comments. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/counters.h"
@@ -807,4 +809,90 @@ Test(rtp_json, streams_entry)
     cr_assert_not_null(json_object_get(o, "loss_pct"));
     cr_assert_null(json_object_get(o, "rtcp"));
     json_decref(o);
+}
+
+/* The entry's text is what jansson's compact dump of it writes (parsing it
+ * and dumping it again gives the same bytes); returns it parsed. */
+static json_t *canonical_entry(const struct rtp_stream *s, const struct endpoint *a,
+                               const struct endpoint *b, size_t *len_out)
+{
+    char buf[RTP_STREAM_JSON_MAX];
+    size_t n = rtp_stream_write_json(s, a, b, buf, sizeof(buf));
+    cr_assert_gt(n, 0);
+    cr_assert_eq(strlen(buf), n);
+    json_t *o = json_loadb(buf, n, 0, NULL);
+    cr_assert_not_null(o, "not JSON: %s", buf);
+    char *again = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
+                                    JSON_REAL_PRECISION(10));
+    cr_assert_str_eq(again, buf);
+    free(again);
+    if (len_out)
+        *len_out = n;
+    return o;
+}
+
+Test(rtp_json, streams_entry_text_is_jansson_canonical)
+{
+    struct rtp_stream s;
+    late_packet_stream(&s, 3, -1);
+    s.rtcp = (struct rtcp_view){.seen = true,
+                                .fraction_lost = 26,
+                                .reporter_ssrc = 0xABCDEF01,
+                                .cumulative_lost = -3,
+                                .reports = 7,
+                                .jitter_ms = 1.23456};
+    struct endpoint a = ep("2001:db8::1", 4000), b = ep("10.0.0.2", 5000);
+    json_t *o = canonical_entry(&s, &a, &b, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "src")), "[2001:db8::1]:4000");
+    json_t *rtcp = json_object_get(o, "rtcp");
+    cr_assert_str_eq(json_string_value(json_object_get(rtcp, "reporter_ssrc")), "0xABCDEF01");
+    cr_assert_float_eq(json_real_value(json_object_get(rtcp, "fraction_lost_pct")), 10.16, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(rtcp, "jitter_ms")), 1.235, 1e-9);
+    cr_assert_eq(json_integer_value(json_object_get(rtcp, "cumulative_lost")), -3);
+    json_decref(o);
+
+    /* A codec name cut inside a UTF-8 sequence, as SDP may give it, shows
+     * as unknown: the entry stays valid JSON. */
+    memcpy(s.codec, "opus\xc3", 6);
+    o = canonical_entry(&s, &a, &b, NULL);
+    cr_assert(json_is_null(json_object_get(o, "codec")));
+    json_decref(o);
+    rtp_stream_release(&s);
+}
+
+/* The largest entry any stream can have fits RTP_STREAM_JSON_MAX, which
+ * the call_end writer relies on. */
+Test(rtp_json, largest_entry_fits_its_bound)
+{
+    struct rtp_stream s;
+    rtp_stream_init(&s, 0xFFFFFFFF);
+    s.payload_type = 127;
+    memset(s.codec, 0x01, sizeof(s.codec) - 1); /* each byte escaped as \u0001 */
+    s.codec[sizeof(s.codec) - 1] = '\0';
+    s.pt_seen[0] = s.pt_seen[1] = UINT64_MAX;
+    s.packets = UINT64_MAX / 2;
+    s.first_seq = 0;
+    s.max_ext_seq = 65536;
+    s.cycles = UINT32_MAX;
+    s.jitter_max_ms = -9.87654321987e15;
+    s.jitter_mean_ms = 1234567.891;
+    s.max_delta_ms = -1.234567891e15;
+    s.duplicates = s.out_of_order = s.dtmf_events = UINT32_MAX;
+    s.rtcp = (struct rtcp_view){.seen = true,
+                                .fraction_lost = 255,
+                                .reporter_ssrc = 0xFFFFFFFF,
+                                .cumulative_lost = INT32_MIN,
+                                .reports = UINT32_MAX,
+                                .jitter_ms = -8.76543219876e15};
+    struct endpoint a = ep("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535);
+    struct endpoint b = ep("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65534);
+    size_t n = 0;
+    json_t *o = canonical_entry(&s, &a, &b, &n);
+    cr_assert_eq(json_array_size(json_object_get(o, "payload_types")), 128);
+    cr_assert_lt(n, RTP_STREAM_JSON_MAX * 4 / 5, "%zu bytes: the bound needs its margin back", n);
+    json_decref(o);
+
+    /* Too small a buffer is refused, never overrun. */
+    char small[64];
+    cr_assert_eq(rtp_stream_write_json(&s, &a, &b, small, sizeof(small)), 0);
 }

@@ -1,0 +1,59 @@
+/*
+ * json_text: JSON written straight into a caller's buffer, value by value,
+ * byte for byte as jansson's json_dumpb(JSON_COMPACT | JSON_ENSURE_ASCII |
+ * JSON_REAL_PRECISION(10)) writes the same tree (jansson 2.14's dump.c and
+ * strconv.c: escapes, "\u%04X" in upper case, surrogate pairs, "%.10g" with
+ * ".0" appended to integral reals and the exponent's '+' and leading zeros
+ * removed).
+ *
+ * It serves two callers: outputs/json_write, which walks a jansson tree with
+ * it, and the producers of an event's largest parts (a call_end's `streams`),
+ * which write them here without building a tree at all: a tree costs an
+ * allocation per member to build and another to free, which made those
+ * parts most of a call's cost.
+ *
+ * Members and elements are separated by the writer: a value written right
+ * after a key follows it, any other value or key after the first of its
+ * object or array is preceded by a comma. Nothing checks that keys and
+ * values alternate; the caller's code is the grammar.
+ *
+ * Failure is sticky and never writes past the buffer: a value that does not
+ * fit, or a string that is not valid UTF-8 (jansson refuses those too), marks
+ * the text failed and json_text_finish returns 0.
+ */
+#ifndef SIPTAP_CORE_JSON_TEXT_H
+#define SIPTAP_CORE_JSON_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_text {
+    char *start, *p, *end; /* end: the last byte, kept for the NUL */
+    bool failed;
+    bool fresh; /* at the start of an object or array: no comma before the next item */
+    bool keyed; /* a key was just written: its value follows without a comma */
+};
+
+/* cap >= 1: the text and its NUL. */
+void json_text_init(struct json_text *t, char *buf, size_t cap);
+/* NUL-terminates the text and returns its length; 0 if it failed. */
+size_t json_text_finish(struct json_text *t);
+
+void json_text_object_begin(struct json_text *t);
+void json_text_object_end(struct json_text *t);
+void json_text_array_begin(struct json_text *t);
+void json_text_array_end(struct json_text *t);
+void json_text_key(struct json_text *t, const char *key, size_t len);
+
+void json_text_string(struct json_text *t, const char *s, size_t len);
+void json_text_integer(struct json_text *t, int64_t v);
+/* A real that is not finite (jansson will not make one) is written null. */
+void json_text_real(struct json_text *t, double v);
+void json_text_bool(struct json_text *t, bool v);
+void json_text_null(struct json_text *t);
+
+/* Would json_text_string accept s (is it valid UTF-8, no surrogates)? */
+bool json_text_valid_utf8(const char *s, size_t len);
+
+#endif

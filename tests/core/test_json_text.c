@@ -1,0 +1,170 @@
+/* core/json_text: structure written member by member, compared byte for
+ * byte with jansson's own compact dump of the same tree. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/json_text.h"
+
+#define DUMP_FLAGS                                                                                 \
+    (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))
+
+static void assert_text_is(const char *ours, size_t n, json_t *tree)
+{
+    char *theirs = json_dumps(tree, DUMP_FLAGS);
+    cr_assert_not_null(theirs);
+    cr_assert_eq(n, strlen(theirs), "length %zu, jansson's %zu:\n%s\n%s", n, strlen(theirs), ours,
+                 theirs);
+    cr_assert_str_eq(ours, theirs);
+    free(theirs);
+    json_decref(tree);
+}
+
+static void key(struct json_text *t, const char *k)
+{
+    json_text_key(t, k, strlen(k));
+}
+
+Test(core_json_text, commas_nesting_and_empty_containers)
+{
+    char buf[512];
+    struct json_text t;
+    json_text_init(&t, buf, sizeof(buf));
+    json_text_object_begin(&t);
+    key(&t, "a");
+    json_text_integer(&t, -42);
+    key(&t, "empty_o");
+    json_text_object_begin(&t);
+    json_text_object_end(&t);
+    key(&t, "empty_a");
+    json_text_array_begin(&t);
+    json_text_array_end(&t);
+    key(&t, "list");
+    json_text_array_begin(&t);
+    json_text_integer(&t, 1);
+    json_text_object_begin(&t);
+    key(&t, "x");
+    json_text_null(&t);
+    key(&t, "y");
+    json_text_bool(&t, true);
+    json_text_object_end(&t);
+    json_text_array_begin(&t);
+    json_text_array_end(&t);
+    json_text_real(&t, 4.36);
+    json_text_string(&t, "q\"\n\xc3\xa9", 5);
+    json_text_array_end(&t);
+    key(&t, "f");
+    json_text_bool(&t, false);
+    key(&t, "big");
+    json_text_real(&t, 1.5e300);
+    json_text_object_end(&t);
+    size_t n = json_text_finish(&t);
+    cr_assert_gt(n, 0);
+
+    json_t *tree =
+        json_pack("{s:i, s:{}, s:[], s:[i, {s:n, s:b}, [], f, s], s:b, s:f}", "a", -42, "empty_o",
+                  "empty_a", "list", 1, "x", "y", 1, 4.36, "q\"\n\xc3\xa9", "f", 0, "big", 1.5e300);
+    cr_assert_not_null(tree);
+    assert_text_is(buf, n, tree);
+}
+
+Test(core_json_text, top_level_values_and_arrays_of_objects)
+{
+    char buf[128];
+    struct json_text t;
+    json_text_init(&t, buf, sizeof(buf));
+    json_text_array_begin(&t);
+    for (int i = 0; i < 3; i++) {
+        json_text_object_begin(&t);
+        key(&t, "i");
+        json_text_integer(&t, i);
+        json_text_object_end(&t);
+    }
+    json_text_array_end(&t);
+    size_t n = json_text_finish(&t);
+    assert_text_is(buf, n, json_pack("[{s:i},{s:i},{s:i}]", "i", 0, "i", 1, "i", 2));
+
+    json_text_init(&t, buf, sizeof(buf));
+    json_text_string(&t, "alone", 5);
+    cr_assert_eq(json_text_finish(&t), 7);
+    cr_assert_str_eq(buf, "\"alone\"");
+}
+
+/* Every length of buffer short of the text fails without writing past it;
+ * the exact length plus its NUL succeeds. */
+Test(core_json_text, short_buffers_fail_and_stay_inside)
+{
+    char want[256];
+    struct json_text t;
+    json_text_init(&t, want, sizeof(want));
+    json_text_object_begin(&t);
+    key(&t, "name");
+    json_text_string(&t, "caf\xc3\xa9\t", 6);
+    key(&t, "n");
+    json_text_real(&t, 0.125);
+    json_text_object_end(&t);
+    size_t len = json_text_finish(&t);
+    cr_assert_gt(len, 0);
+    for (size_t cap = 1; cap <= len + 1; cap++) {
+        char buf[300];
+        memset(buf, 'Z', sizeof(buf));
+        json_text_init(&t, buf, cap);
+        json_text_object_begin(&t);
+        key(&t, "name");
+        json_text_string(&t, "caf\xc3\xa9\t", 6);
+        key(&t, "n");
+        json_text_real(&t, 0.125);
+        json_text_object_end(&t);
+        size_t n = json_text_finish(&t);
+        if (cap <= len) {
+            cr_assert_eq(n, 0, "cap %zu must fail", cap);
+        } else {
+            cr_assert_eq(n, len);
+            cr_assert_str_eq(buf, want);
+        }
+        for (size_t i = cap; i < sizeof(buf); i++)
+            cr_assert_eq(buf[i], 'Z', "cap %zu: byte %zu written", cap, i);
+    }
+}
+
+Test(core_json_text, utf8_validity_matches_what_strings_accept)
+{
+    static const struct {
+        const char *s;
+        bool valid;
+    } cases[] = {
+        {"PCMU", true},         {"caf\xc3\xa9", true},
+        {"\xe2\x82\xac", true}, {"\xf0\x9f\x8e\xb5", true},
+        {"\xc3", false},        {"\xe2\x82", false},
+        {"\xc0\xaf", false},    {"\xed\xa0\x80", false},
+        {"\xff", false},        {"\xf4\x90\x80\x80", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].s);
+        cr_assert_eq(json_text_valid_utf8(cases[i].s, len), cases[i].valid, "case %zu", i);
+        char buf[64];
+        struct json_text t;
+        json_text_init(&t, buf, sizeof(buf));
+        json_text_string(&t, cases[i].s, len);
+        cr_assert_eq(json_text_finish(&t) != 0, cases[i].valid, "case %zu", i);
+        json_t *j = json_stringn(cases[i].s, len);
+        cr_assert_eq(j != NULL, cases[i].valid, "case %zu: jansson agrees", i);
+        json_decref(j);
+    }
+}
+
+Test(core_json_text, reals_that_are_not_finite_are_null)
+{
+    char buf[64];
+    struct json_text t;
+    json_text_init(&t, buf, sizeof(buf));
+    json_text_array_begin(&t);
+    json_text_real(&t, INFINITY);
+    json_text_real(&t, -INFINITY);
+    json_text_real(&t, NAN);
+    json_text_real(&t, 0.5);
+    json_text_array_end(&t);
+    cr_assert_gt(json_text_finish(&t), 0);
+    cr_assert_str_eq(buf, "[null,null,null,0.5]");
+}
