@@ -31,8 +31,18 @@ struct timer {
 
 #define TIMER_IDLE UINT32_MAX
 
+/* A heap entry holds its timer's due time and order: the comparisons of a
+ * sift read the heap array only, not timers scattered over cold calls (each
+ * a cache miss one after the other); only the entries moved write their
+ * timer's index. */
+struct timerq_entry {
+    uint64_t due_us;
+    struct timer *timer;
+    uint32_t order;
+};
+
 struct timerq {
-    struct timer **heap;
+    struct timerq_entry *heap;
     size_t count, capacity; /* count stays below TIMER_IDLE */
     uint64_t now_us;
     uint32_t next_order;

@@ -118,7 +118,7 @@ Test(timerq, many_timers_random_order)
         uint64_t due = timerq_next_due(&q);
         cr_assert_geq(due, last);
         last = due;
-        timerq_cancel(&q, q.heap[0]);
+        timerq_cancel(&q, q.heap[0].timer);
     }
     cr_assert_eq(timerq_next_due(&q), UINT64_MAX);
     timerq_destroy(&q);
