@@ -30,7 +30,8 @@ void timer_init(struct timer *t, timer_fn fn, void *arg)
 
 static bool before(const struct timerq_entry *a, const struct timerq_entry *b)
 {
-    return a->due_us < b->due_us || (a->due_us == b->due_us && (int32_t)(a->order - b->order) < 0);
+    return a->due_us < b->due_us ||
+           (a->due_us == b->due_us && (int32_t)(a->timer->order - b->timer->order) < 0);
 }
 
 static void set_at(struct timerq *q, size_t i, struct timerq_entry e)
@@ -100,7 +101,7 @@ bool timerq_schedule(struct timerq *q, struct timer *t, uint64_t due_us)
     }
     t->due_us = due_us;
     t->order = q->next_order++;
-    set_at(q, q->count++, (struct timerq_entry){due_us, t, t->order});
+    set_at(q, q->count++, (struct timerq_entry){due_us, t});
     sift_up(q, q->count - 1);
     return true;
 }
