@@ -18,6 +18,7 @@
  * response's To tag, falling back to the signalling address.
  */
 #include "calls/calls_internal.h"
+#include "core/json_text.h"
 #include "core/str.h"
 
 #include <stdio.h>
@@ -114,11 +115,35 @@ static json_t *endpoint_json(const struct endpoint *e)
     return json_string(endpoint_format(e, buf, sizeof(buf)));
 }
 
-static json_t *ms_between(uint64_t from, uint64_t to)
+/* The events every call has (call_start, call_answer) write their members
+ * as JSON text (event_bus_publish_members): a jansson object cost them an
+ * allocation per member to build and again to free. The strings are at most
+ * 127 bytes (sip_msg), six bytes each when escaped: a few kilobytes. */
+#define CALL_EVENT_TEXT_MAX 8192
+
+static void publish_members(struct call_table *t, const struct call *c, const char *type,
+                            uint64_t ts, struct json_text *members)
 {
-    if (!from || !to || to < from)
-        return json_null();
-    return json_integer((json_int_t)((to - from + 500) / 1000));
+    struct event_head head = {type, SEVERITY_INFO, ts, c->call_id, call_trunk_name(c)};
+    size_t n = json_text_finish(members);
+    event_bus_publish_members(t->bus, &head, members->start, n);
+}
+
+static void member_endpoint(struct json_text *t, const char *key, const struct endpoint *e)
+{
+    char buf[ENDPOINT_STRLEN];
+    json_text_member_string(t, key, endpoint_format(e, buf, sizeof(buf)));
+}
+
+/* Milliseconds from one instant to another, rounded; null when either is unknown. */
+static void member_ms_between(struct json_text *t, const char *key, uint64_t from, uint64_t to)
+{
+    if (!from || !to || to < from) {
+        json_text_key(t, key, strlen(key));
+        json_text_null(t);
+    } else {
+        json_text_member_integer(t, key, (int64_t)((to - from + 500) / 1000));
+    }
 }
 
 /* The contract's `streams` as JSON text, "[...]" (rtp_stream_write_json):
@@ -386,17 +411,19 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
 static void start_call(struct call_table *t, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta)
 {
-    json_t *ev = call_event(c, "call_start", SEVERITY_INFO, meta->ts_us);
-    json_object_set_new_nocheck(ev, "from", json_string(c->party[CALL_CALLER].user));
-    json_object_set_new_nocheck(ev, "to", json_string(c->party[CALL_CALLEE].user));
-    json_object_set_new_nocheck(ev, "src", endpoint_json(&meta->src));
-    json_object_set_new_nocheck(ev, "dst", endpoint_json(&meta->dst));
-    json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
+    char buf[CALL_EVENT_TEXT_MAX];
+    struct json_text ev;
+    json_text_init(&ev, buf, sizeof(buf));
+    json_text_member_wire_string(&ev, "from", c->party[CALL_CALLER].user);
+    json_text_member_wire_string(&ev, "to", c->party[CALL_CALLEE].user);
+    member_endpoint(&ev, "src", &meta->src);
+    member_endpoint(&ev, "dst", &meta->dst);
+    json_text_member_string(&ev, "direction", call_direction_name(c->direction));
     if (m->request_user[0])
-        json_object_set_new_nocheck(ev, "request_user", json_string(m->request_user));
+        json_text_member_wire_string(&ev, "request_user", m->request_user);
     if (m->user_agent[0])
-        json_object_set_new_nocheck(ev, "user_agent", json_string(m->user_agent));
-    publish(t, ev);
+        json_text_member_wire_string(&ev, "user_agent", m->user_agent);
+    publish_members(t, c, "call_start", meta->ts_us, &ev);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_started)
             t->observers[i].call_started(t->observers[i].user, c, meta->ts_us);
@@ -560,12 +587,13 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
             c->session_expires = m->session_expires;
         take_sdp(t, c, CALL_CALLEE, m);
         arm_timer(t, c, now);
-        json_t *ev = call_event(c, "call_answer", SEVERITY_INFO, now);
-        json_object_set_new_nocheck(ev, "setup_ms", ms_between(c->invite_us, now));
-        json_object_set_new_nocheck(ev, "pdd_ms", ms_between(c->invite_us, c->first_18x_us));
-        json_object_set_new_nocheck(ev, "direction",
-                                    json_string(call_direction_name(c->direction)));
-        publish(t, ev);
+        char buf[256];
+        struct json_text ev;
+        json_text_init(&ev, buf, sizeof(buf));
+        member_ms_between(&ev, "setup_ms", c->invite_us, now);
+        member_ms_between(&ev, "pdd_ms", c->invite_us, c->first_18x_us);
+        json_text_member_string(&ev, "direction", call_direction_name(c->direction));
+        publish_members(t, c, "call_answer", now, &ev);
         for (size_t i = 0; i < t->observer_count; i++)
             if (t->observers[i].call_answered)
                 t->observers[i].call_answered(t->observers[i].user, c, now);

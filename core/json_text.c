@@ -330,3 +330,38 @@ bool json_text_valid_utf8(const char *str, size_t len)
     }
     return true;
 }
+
+void json_text_fragment(struct json_text *t, const char *members, size_t len)
+{
+    if (len == 0)
+        return;
+    item(t);
+    put(t, members, len);
+}
+
+void json_text_member_string(struct json_text *t, const char *key, const char *value)
+{
+    json_text_key(t, key, strlen(key));
+    json_text_string(t, value, strlen(value));
+}
+
+void json_text_member_wire_string(struct json_text *t, const char *key, const char *value)
+{
+    size_t len = strlen(value);
+    if (!json_text_valid_utf8(value, len))
+        return;
+    json_text_key(t, key, strlen(key));
+    json_text_string(t, value, len);
+}
+
+void json_text_member_integer(struct json_text *t, const char *key, int64_t value)
+{
+    json_text_key(t, key, strlen(key));
+    json_text_integer(t, value);
+}
+
+void json_text_member_real(struct json_text *t, const char *key, double value)
+{
+    json_text_key(t, key, strlen(key));
+    json_text_real(t, value);
+}

@@ -56,4 +56,16 @@ void json_text_null(struct json_text *t);
 /* Would json_text_string accept s (is it valid UTF-8, no surrogates)? */
 bool json_text_valid_utf8(const char *s, size_t len);
 
+/* Appends members another json_text wrote at its top level ("k":v,...,
+ * without braces: a fragment), separated as one more member would be. */
+void json_text_fragment(struct json_text *t, const char *members, size_t len);
+
+/* A member whose key and value are C strings (the key plain ASCII). */
+void json_text_member_string(struct json_text *t, const char *key, const char *value);
+/* The same, or nothing when value is not valid UTF-8: strings copied from
+ * the wire are kept out rather than failing the whole text. */
+void json_text_member_wire_string(struct json_text *t, const char *key, const char *value);
+void json_text_member_integer(struct json_text *t, const char *key, int64_t value);
+void json_text_member_real(struct json_text *t, const char *key, double value);
+
 #endif

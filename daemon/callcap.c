@@ -446,18 +446,16 @@ static bool write_rec(struct callcap *cc, struct callrec *r)
     return true;
 }
 
-void callcap_on_event(struct callcap *cc, json_t *ev)
+void callcap_on_event(struct callcap *cc, const struct event_info *info, struct event_extra *extra)
 {
-    const char *sev = json_string_value(json_object_get(ev, "severity"));
-    const char *call_id = json_string_value(json_object_get(ev, "call_id"));
-    enum severity s;
-    if (!call_id || !sev || !severity_parse(sev, &s) || s < SEVERITY_WARNING)
+    const char *call_id = info->call_id;
+    if (!call_id || info->severity < SEVERITY_WARNING)
         return;
     struct call *c = call_table_find(cc->calls, call_id);
     struct callrec *r = c ? hashtab_find(&cc->recs, &c) : NULL;
     if (!r)
         return;
-    if (!r->path[0] && !choose_path(cc, r, call_id, json_string_value(json_object_get(ev, "ts")))) {
+    if (!r->path[0] && !choose_path(cc, r, call_id, info->ts)) {
         (*cc->c_write_failed)++;
         return;
     }
@@ -467,7 +465,7 @@ void callcap_on_event(struct callcap *cc, json_t *ev)
     if (first)
         (*cc->c_written)++;
     r->flagged = true;
-    json_object_set_new(ev, "capture_path", json_string(r->path));
+    event_extra_add(extra, "capture_path", r->path);
 }
 
 static void on_call_freed(void *user, struct call *c)

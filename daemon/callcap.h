@@ -51,7 +51,7 @@ void callcap_set_frame(struct callcap *cc, const struct pcap_pkthdr *hdr, const 
 /* The current frame is being offered to the media layer (not SIP). */
 void callcap_frame_is_media(struct callcap *cc);
 /* Pre-publish: writes the call's capture for an alert and adds capture_path. */
-void callcap_on_event(struct callcap *cc, json_t *ev);
+void callcap_on_event(struct callcap *cc, const struct event_info *info, struct event_extra *extra);
 /* Bytes of frames held in memory now. */
 uint64_t callcap_memory(const struct callcap *cc);
 /* Turns a Call-ID into a safe file name stem. Exposed for tests. */

@@ -424,12 +424,12 @@ static int open_outputs(struct siptap *d, const struct daemon_options *opts)
 
 /* ---- operations: call captures, event tally, metrics, systemd ---- */
 
-static void on_prepublish(void *user, json_t *ev)
+static void on_prepublish(void *user, const struct event_info *info, struct event_extra *extra)
 {
     struct siptap *d = user;
     if (d->callcap)
-        callcap_on_event(d->callcap, ev);
-    event_tally_add(&d->tally, ev);
+        callcap_on_event(d->callcap, info, extra);
+    event_tally_add(&d->tally, info->type, info->severity);
 }
 
 static void fill_metrics_view(void *user, struct metrics_view *v)

@@ -24,13 +24,10 @@
 
 /* ---- tally ---- */
 
-void event_tally_add(struct event_tally *t, json_t *ev)
+void event_tally_add(struct event_tally *t, const char *type, enum severity s)
 {
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    const char *sev = json_string_value(json_object_get(ev, "severity"));
-    enum severity s = SEVERITY_INFO;
-    if (sev)
-        (void)severity_parse(sev, &s);
+    if ((unsigned)s > SEVERITY_CRITICAL)
+        s = SEVERITY_INFO;
     t->by_severity[s]++;
     if (!type)
         return;

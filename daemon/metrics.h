@@ -37,7 +37,7 @@ struct event_tally {
     uint64_t untallied; /* types past EVENT_TALLY_MAX_TYPES */
 };
 
-void event_tally_add(struct event_tally *t, json_t *ev);
+void event_tally_add(struct event_tally *t, const char *type, enum severity severity);
 uint64_t event_tally_get(const struct event_tally *t, const char *type);
 
 struct metrics_view {

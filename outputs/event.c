@@ -1,12 +1,16 @@
 /*
  * event: building, stamping, serialising and fanning out events.
  * Serialisation happens once per event; sinks share the resulting text.
- * The text is first dumped into a stack buffer (json_dumpb) and copied out
- * at its exact size: json_dumps() grows a buffer by reallocs and then copies
- * it anyway, which showed in the per-call profile.
+ * A jansson event is written into a stack buffer (json_write) and copied
+ * out at its exact size; an event whose members came as text is written
+ * straight into its record's buffer. The bus keeps no jansson object after
+ * publishing: the few sinks that read fields parse the text
+ * (event_record_obj).
  */
 #include "outputs/event.h"
 #include "outputs/json_write.h"
+
+#include "core/json_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,23 @@ void event_record_unref(struct event_record *r)
     free(r->text);
     free(r->key);
     free(r);
+}
+
+json_t *event_record_obj(struct event_record *r)
+{
+    if (!r->obj)
+        r->obj = json_loadb(r->text, r->len, 0, NULL);
+    return r->obj;
+}
+
+bool event_extra_add(struct event_extra *x, const char *key, const char *value)
+{
+    if (x->count >= EVENT_EXTRA_MAX)
+        return false;
+    x->key[x->count] = key;
+    x->value[x->count] = value;
+    x->count++;
+    return true;
 }
 
 json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, const char *call_id,
@@ -148,40 +169,23 @@ static char *event_dump(const json_t *ev, const struct event_raw_member *raw)
     return text;
 }
 
-uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
+/* A record for text, queued on every sink that accepts it; the bus's
+ * reference is dropped. text is taken over (freed on failure). */
+static void fan_out(struct event_bus *bus, char *text, size_t len, const char *key,
+                    const char *type, enum severity severity, uint64_t seq)
 {
-    return event_bus_publish_with(bus, ev, key, NULL);
-}
-
-uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *key,
-                                const struct event_raw_member *raw)
-{
-    uint64_t seq = ++bus->seq;
-    json_object_set_new_nocheck(ev, "seq", json_integer((json_int_t)seq));
-    json_object_set_new_nocheck(ev, "tap", json_string(bus->tap));
-    if (bus->prepublish)
-        bus->prepublish(bus->prepublish_user, ev);
-
-    struct event_record *r = calloc(1, sizeof(*r));
-    char *text = event_dump(ev, raw);
-    if (!r || !text) {
+    struct event_record *r = text ? calloc(1, sizeof(*r)) : NULL;
+    if (!r) {
         bus->serialise_failures++;
-        free(r);
         free(text);
-        json_decref(ev);
-        return seq;
+        return;
     }
     r->refs = 1;
-    r->obj = ev;
     r->text = text;
-    r->len = strlen(text);
-    if (!key)
-        key = default_key(ev);
+    r->len = len;
     r->key = key ? strdup(key) : NULL;
-    r->type = json_string_value(json_object_get(ev, "type"));
-    const char *sev = json_string_value(json_object_get(ev, "severity"));
-    if (!sev || !severity_parse(sev, &r->severity))
-        r->severity = SEVERITY_INFO;
+    snprintf(r->type, sizeof(r->type), "%s", type ? type : "");
+    r->severity = severity;
     r->seq = seq;
     bus->published++;
 
@@ -193,6 +197,99 @@ uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *k
         s->ops->wake(s);
     }
     event_record_unref(r);
+}
+
+static void prepublish(struct event_bus *bus, const struct event_info *info,
+                       struct event_extra *extra)
+{
+    extra->count = 0;
+    if (bus->prepublish)
+        bus->prepublish(bus->prepublish_user, info, extra);
+}
+
+uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
+{
+    return event_bus_publish_with(bus, ev, key, NULL);
+}
+
+uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *key,
+                                const struct event_raw_member *raw)
+{
+    uint64_t seq = ++bus->seq;
+    json_object_set_new_nocheck(ev, "seq", json_integer((json_int_t)seq));
+    json_object_set_new_nocheck(ev, "tap", json_string(bus->tap));
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *sev = json_string_value(json_object_get(ev, "severity"));
+    enum severity severity = SEVERITY_INFO;
+    if (!sev || !severity_parse(sev, &severity))
+        severity = SEVERITY_INFO;
+    struct event_info info = {type, severity, json_string_value(json_object_get(ev, "ts")),
+                              json_string_value(json_object_get(ev, "call_id"))};
+    struct event_extra extra;
+    prepublish(bus, &info, &extra);
+    for (size_t i = 0; i < extra.count; i++)
+        json_object_set_new(ev, extra.key[i], json_string(extra.value[i]));
+
+    char *text = event_dump(ev, raw);
+    char type_copy[EVENT_TYPE_MAX];
+    snprintf(type_copy, sizeof(type_copy), "%s", type ? type : "");
+    fan_out(bus, text, text ? strlen(text) : 0, key ? key : default_key(ev), type_copy, severity,
+            seq);
+    json_decref(ev);
+    return seq;
+}
+
+uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_head *head,
+                                   const char *members, size_t len)
+{
+    uint64_t seq = ++bus->seq;
+    char ts[TIMEFMT_RFC3339_LEN];
+    timefmt_rfc3339(head->ts_us, ts, sizeof(ts));
+    struct event_info info = {head->type, head->severity, ts, head->call_id};
+    struct event_extra extra;
+    prepublish(bus, &info, &extra);
+
+    /* Every string may need escaping to six bytes a character. */
+    size_t cap = 160 + len + 6 * (strlen(head->type) + strlen(ts) + strlen(bus->tap));
+    if (head->call_id)
+        cap += 6 * strlen(head->call_id);
+    if (head->trunk)
+        cap += 6 * strlen(head->trunk);
+    for (size_t i = 0; i < extra.count; i++)
+        cap += 8 + 6 * (strlen(extra.key[i]) + strlen(extra.value[i]));
+    char *text = malloc(cap);
+    size_t n = 0;
+    if (text) {
+        struct json_text t;
+        json_text_init(&t, text, cap);
+        json_text_object_begin(&t);
+        json_text_member_integer(&t, "v", 1);
+        json_text_member_string(&t, "type", head->type);
+        json_text_member_string(&t, "ts", ts);
+        json_text_member_string(&t, "severity", severity_name(head->severity));
+        if (head->call_id)
+            json_text_member_wire_string(&t, "call_id", head->call_id);
+        json_text_key(&t, "trunk", 5);
+        if (head->trunk)
+            json_text_string(&t, head->trunk, strlen(head->trunk));
+        else
+            json_text_null(&t);
+        json_text_member_integer(&t, "seq", (int64_t)seq);
+        json_text_member_string(&t, "tap", bus->tap);
+        json_text_fragment(&t, members, len);
+        for (size_t i = 0; i < extra.count; i++)
+            json_text_member_wire_string(&t, extra.key[i], extra.value[i]);
+        json_text_object_end(&t);
+        n = json_text_finish(&t);
+        if (n == 0) {
+            free(text);
+            text = NULL;
+        }
+    }
+    const char *key = head->call_id && head->call_id[0] ? head->call_id
+                      : head->trunk && head->trunk[0]   ? head->trunk
+                                                        : NULL;
+    fan_out(bus, text, n, key, head->type, head->severity, seq);
     return seq;
 }
 

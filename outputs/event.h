@@ -2,11 +2,13 @@
  * event: the event model and the bus that hands each event to every sink.
  *
  * A producer (decoder stats, call correlation, a detector) builds a jansson
- * object with event_new(), adds its own fields and publishes it. The bus
- * stamps the fields every event shares (v, seq, tap), serialises the object
- * once into an immutable, reference-counted event_record, and queues that
- * record on each sink whose filter accepts it. Publishing never blocks: each
- * sink's queue is bounded and drops its oldest record when full (counted).
+ * object with event_new(), adds its own fields and publishes it; the events
+ * of every call (call_start, call_answer) are written as JSON text instead
+ * (event_bus_publish_members). The bus stamps the fields every event shares
+ * (v, seq, tap), serialises the event once into an immutable,
+ * reference-counted event_record, and queues that record on each sink whose
+ * filter accepts it. Publishing never blocks: each sink's queue is bounded
+ * and drops its oldest record when full (counted).
  */
 #ifndef SIPTAP_OUTPUTS_EVENT_H
 #define SIPTAP_OUTPUTS_EVENT_H
@@ -28,31 +30,66 @@ const char *severity_name(enum severity s);
 /* false if the name is not one of info, notice, warning, error, critical. */
 bool severity_parse(const char *name, enum severity *out);
 
+#define EVENT_TYPE_MAX 32
+
 /* One published event, shared read-only by all sinks. */
 struct event_record {
     unsigned refs;
-    json_t *obj; /* the event but its raw member (event_bus_publish_with); read-only */
-    char *text;  /* compact JSON, no trailing newline */
+    char *text; /* compact JSON, no trailing newline */
     size_t len;
     char *key; /* partitioning key: Call-ID, else trunk or AOR; may be NULL */
-    const char *type;
+    char type[EVENT_TYPE_MAX];
     enum severity severity;
     uint64_t seq;
+    json_t *obj; /* see event_record_obj */
 };
 
 struct event_record *event_record_ref(struct event_record *r);
 void event_record_unref(struct event_record *r);
+/* The event as a jansson object, parsed from its text on first use (the bus
+ * keeps none: most events are only ever written out). Borrowed, read-only;
+ * NULL only when memory is exhausted. */
+json_t *event_record_obj(struct event_record *r);
 
 /* A new event with v, type, ts, severity, call_id (omitted when NULL) and
  * trunk (JSON null when NULL). The caller adds the type's own fields. */
 json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, const char *call_id,
                   const char *trunk);
 
+/* What every event has, for producers that write their own members as JSON
+ * text (event_bus_publish_members) instead of a jansson object. */
+struct event_head {
+    const char *type; /* shorter than EVENT_TYPE_MAX */
+    enum severity severity;
+    uint64_t ts_us;
+    const char *call_id; /* NULL: omitted */
+    const char *trunk;   /* NULL: JSON null */
+};
+
+/* What the pre-publish hook sees of an event, and the string members it may
+ * add (e.g. capture_path; the strings must outlive the hook's return only
+ * until the event is published, which is before event_bus_publish returns). */
+struct event_info {
+    const char *type;
+    enum severity severity;
+    const char *ts;      /* RFC 3339, as in the event */
+    const char *call_id; /* NULL if none */
+};
+#define EVENT_EXTRA_MAX 4
+struct event_extra {
+    size_t count;
+    const char *key[EVENT_EXTRA_MAX];
+    const char *value[EVENT_EXTRA_MAX];
+};
+/* false when EVENT_EXTRA_MAX members are already added. */
+bool event_extra_add(struct event_extra *x, const char *key, const char *value);
+
 struct sink;
 
-/* Called with every event just before it is serialised (seq and tap already
- * stamped); it may add fields (e.g. capture_path) and count it. */
-typedef void (*event_prepublish_fn)(void *user, json_t *ev);
+/* Called with every event just before it is serialised; it may add string
+ * members (event_extra_add) and count it. */
+typedef void (*event_prepublish_fn)(void *user, const struct event_info *info,
+                                    struct event_extra *extra);
 
 #define EVENT_BUS_MAX_SINKS 16
 
@@ -84,11 +121,15 @@ struct event_raw_member {
     const char *json;
     size_t len;
 };
-/* The same, with raw (may be NULL) written after ev's own members. The
- * record's text has it; its obj does not (in-process readers that need it
- * parse the text). */
+/* The same, with raw (may be NULL) written after ev's own members. */
 uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *key,
                                 const struct event_raw_member *raw);
+/* An event whose own members the producer wrote as a JSON text fragment
+ * ("k":v,... without braces: core/json_text, e.g. json_text_member_string)
+ * after the ones head gives: no jansson object is built, which made most of
+ * a call's cost. The key is the Call-ID, else the trunk. */
+uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_head *head,
+                                   const char *members, size_t len);
 /* Shutdown: lets each sink deliver what it holds, up to timeout_s in all. */
 void event_bus_drain(struct event_bus *bus, double timeout_s);
 /* SIGHUP: sinks that write files reopen them. */

@@ -49,7 +49,7 @@ bool sink_accepts(const struct sink *s, const struct event_record *r)
     if (r->severity >= s->min_severity)
         return true;
     for (size_t i = 0; i < s->type_count; i++)
-        if (r->type && strcmp(s->types[i], r->type) == 0)
+        if (strcmp(s->types[i], r->type) == 0)
             return true;
     return false;
 }

@@ -140,7 +140,7 @@ static bool syslog_connect(struct syslog_sink *y)
     return true;
 }
 
-static size_t syslog_format(const struct syslog_sink *y, const struct event_record *r, char *buf,
+static size_t syslog_format(const struct syslog_sink *y, struct event_record *r, char *buf,
                             size_t buflen)
 {
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -154,7 +154,7 @@ static size_t syslog_format(const struct syslog_sink *y, const struct event_reco
     if (n < 0 || (size_t)n >= buflen)
         return 0;
     size_t len = (size_t)n;
-    len += alert_format(r->obj, buf + len, buflen - len);
+    len += alert_format(event_record_obj(r), buf + len, buflen - len);
     int m = snprintf(buf + len, buflen - len, " [seq %llu]", (unsigned long long)r->seq);
     if (m > 0 && len + (size_t)m < buflen)
         len += (size_t)m;

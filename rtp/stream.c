@@ -413,29 +413,15 @@ static void format_ssrc(char out[11], uint32_t v)
     out[10] = '\0';
 }
 
-/* Members written through one writer: the key, then the value. */
 static void key(struct json_text *t, const char *k)
 {
     json_text_key(t, k, strlen(k));
 }
 
-static void member_string(struct json_text *t, const char *k, const char *v)
-{
-    key(t, k);
-    json_text_string(t, v, strlen(v));
-}
-
-static void member_integer(struct json_text *t, const char *k, int64_t v)
-{
-    key(t, k);
-    json_text_integer(t, v);
-}
-
 /* v rounded to 1/scale: the figures are shown to the precision they have. */
 static void member_rounded(struct json_text *t, const char *k, double v, double scale)
 {
-    key(t, k);
-    json_text_real(t, round(v * scale) / scale);
+    json_text_member_real(t, k, round(v * scale) / scale);
 }
 
 size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src_ep,
@@ -451,10 +437,10 @@ size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *
     struct json_text t;
     json_text_init(&t, buf, cap);
     json_text_object_begin(&t);
-    member_string(&t, "src", src);
-    member_string(&t, "dst", dst);
-    member_string(&t, "ssrc", ssrc);
-    member_integer(&t, "payload_type", s->payload_type);
+    json_text_member_string(&t, "src", src);
+    json_text_member_string(&t, "dst", dst);
+    json_text_member_string(&t, "ssrc", ssrc);
+    json_text_member_integer(&t, "payload_type", s->payload_type);
     /* SDP's rtpmap names are the wire's bytes (and may be cut inside a
      * UTF-8 sequence): a name that is not valid UTF-8 shows as unknown. */
     key(&t, "codec");
@@ -463,17 +449,17 @@ size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *
         json_text_string(&t, s->codec, codec_len);
     else
         json_text_null(&t);
-    member_integer(&t, "packets", (int64_t)r.packets);
-    member_integer(&t, "lost", r.lost);
+    json_text_member_integer(&t, "packets", (int64_t)r.packets);
+    json_text_member_integer(&t, "lost", r.lost);
     member_rounded(&t, "loss_pct", r.loss_pct, 100);
     member_rounded(&t, "jitter_max_ms", r.jitter_max_ms, 1000);
     member_rounded(&t, "jitter_mean_ms", r.jitter_mean_ms, 1000);
     member_rounded(&t, "max_delta_ms", r.max_delta_ms, 1000);
     member_rounded(&t, "mos", r.mos, 100);
     member_rounded(&t, "r_factor", r.r_factor, 10);
-    member_integer(&t, "duplicates", s->duplicates);
-    member_integer(&t, "out_of_order", s->out_of_order);
-    member_integer(&t, "dtmf_events", s->dtmf_events);
+    json_text_member_integer(&t, "duplicates", s->duplicates);
+    json_text_member_integer(&t, "out_of_order", s->out_of_order);
+    json_text_member_integer(&t, "dtmf_events", s->dtmf_events);
     key(&t, "payload_types");
     json_text_array_begin(&t);
     for (unsigned pt = 0; pt < 128; pt++)
@@ -485,11 +471,11 @@ size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *
         format_ssrc(rep, s->rtcp.reporter_ssrc);
         key(&t, "rtcp");
         json_text_object_begin(&t);
-        member_string(&t, "reporter_ssrc", rep);
+        json_text_member_string(&t, "reporter_ssrc", rep);
         member_rounded(&t, "fraction_lost_pct", s->rtcp.fraction_lost / 2.56, 100);
-        member_integer(&t, "cumulative_lost", s->rtcp.cumulative_lost);
+        json_text_member_integer(&t, "cumulative_lost", s->rtcp.cumulative_lost);
         member_rounded(&t, "jitter_ms", s->rtcp.jitter_ms, 1000);
-        member_integer(&t, "reports", s->rtcp.reports);
+        json_text_member_integer(&t, "reports", s->rtcp.reports);
         json_text_object_end(&t);
     }
     json_text_object_end(&t);

@@ -168,3 +168,30 @@ Test(core_json_text, reals_that_are_not_finite_are_null)
     cr_assert_gt(json_text_finish(&t), 0);
     cr_assert_str_eq(buf, "[null,null,null,0.5]");
 }
+
+/* Members written apart (a fragment) join an object as its own would. */
+Test(core_json_text, fragments_and_members)
+{
+    char frag[128];
+    struct json_text f;
+    json_text_init(&f, frag, sizeof(frag));
+    json_text_member_string(&f, "s", "x");
+    json_text_member_wire_string(&f, "cut", "ab\xc3"); /* not UTF-8: left out */
+    json_text_member_integer(&f, "i", -7);
+    json_text_member_real(&f, "r", 0.25);
+    size_t n = json_text_finish(&f);
+    cr_assert_str_eq(frag, "\"s\":\"x\",\"i\":-7,\"r\":0.25");
+
+    char buf[256];
+    struct json_text t;
+    json_text_init(&t, buf, sizeof(buf));
+    json_text_object_begin(&t);
+    json_text_fragment(&t, frag, n); /* first: no comma */
+    json_text_fragment(&t, "", 0);   /* empty: nothing */
+    json_text_member_integer(&t, "after", 1);
+    json_text_fragment(&t, frag, n);
+    json_text_object_end(&t);
+    cr_assert_gt(json_text_finish(&t), 0);
+    cr_assert_str_eq(buf, "{\"s\":\"x\",\"i\":-7,\"r\":0.25,\"after\":1,\"s\":\"x\",\"i\":-7,"
+                          "\"r\":0.25}");
+}

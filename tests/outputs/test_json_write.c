@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_text.h"
 #include "outputs/json_write.h"
+#include "outputs/sink.h"
 #include "tests/support/event_capture.h"
 
 /* The daemon's flags; ENCODE_ANY lets jansson dump the bare values tested. */
@@ -235,4 +237,120 @@ Test(event_bus, raw_member_goes_last_in_the_text)
     cr_assert_str_eq(json_string_value(json_object_get(got, "tap")), "tap1");
     cr_assert_null(json_object_get(event_capture_get(cap, 1), "streams"));
     event_bus_destroy(&bus);
+}
+
+static void add_path(void *user, const struct event_info *info, struct event_extra *extra)
+{
+    int *calls = user;
+    (*calls)++;
+    if (info->severity >= SEVERITY_WARNING && info->call_id)
+        cr_assert(event_extra_add(extra, "capture_path", "/var/lib/siptap/x.pcap"));
+}
+
+/* An event written as text has the same stamped members, in the same order,
+ * as one built with event_new, then the producer's members, then what the
+ * pre-publish hook added; its record parses back on demand. */
+Test(event_bus, members_written_as_text)
+{
+    struct event_bus bus;
+    event_bus_init(&bus, "tap\"1");
+    int hook_calls = 0;
+    event_bus_set_prepublish(&bus, add_path, &hook_calls);
+    struct event_capture *cap = event_capture_attach(&bus);
+
+    char buf[512];
+    struct json_text t;
+    json_text_init(&t, buf, sizeof(buf));
+    json_text_member_string(&t, "from", "alice");
+    json_text_member_wire_string(&t, "bad", "cut\xc3"); /* not UTF-8: left out */
+    json_text_member_integer(&t, "setup_ms", 1500);
+    struct event_head head = {"call_start", SEVERITY_INFO, 1700000000123456ull, "c\"1", NULL};
+    event_bus_publish_members(&bus, &head, buf, json_text_finish(&t));
+    struct event_head alert = {"one_way_audio", SEVERITY_WARNING, 1700000000123456ull, "c2",
+                               "carrier"};
+    event_bus_publish_members(&bus, &alert, "", 0);
+    cr_assert_eq(hook_calls, 2);
+    cr_assert_eq(event_capture_count(cap), 2);
+
+    json_t *ev = event_new("call_start", SEVERITY_INFO, 1700000000123456ull, "c\"1", NULL);
+    json_object_set_new(ev, "seq", json_integer(1));
+    json_object_set_new(ev, "tap", json_string("tap\"1"));
+    json_object_set_new(ev, "from", json_string("alice"));
+    json_object_set_new(ev, "setup_ms", json_integer(1500));
+    char *want = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    char *got = json_dumps(event_capture_get(cap, 0),
+                           JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    cr_assert_str_eq(got, want);
+    free(want);
+    free(got);
+    json_decref(ev);
+
+    json_t *a = event_capture_get(cap, 1);
+    cr_assert_str_eq(json_string_value(json_object_get(a, "trunk")), "carrier");
+    cr_assert_str_eq(json_string_value(json_object_get(a, "capture_path")),
+                     "/var/lib/siptap/x.pcap");
+    cr_assert_eq(json_integer_value(json_object_get(a, "seq")), 2);
+    event_bus_destroy(&bus);
+}
+
+/* A sink that keeps what it is given queued. */
+static int hold_start(struct sink *s, struct ev_loop *loop)
+{
+    (void)s;
+    (void)loop;
+    return 0;
+}
+static void hold_wake(struct sink *s)
+{
+    (void)s;
+}
+static void hold_drain(struct sink *s, double timeout_s)
+{
+    (void)s;
+    (void)timeout_s;
+}
+static void hold_destroy(struct sink *s)
+{
+    sink_base_destroy(s);
+    free(s);
+}
+static const struct sink_ops hold_ops = {
+    .kind = "hold",
+    .start = hold_start,
+    .wake = hold_wake,
+    .drain = hold_drain,
+    .destroy = hold_destroy,
+};
+
+/* The record of a text event: type, severity and key for the sinks, and a
+ * jansson object only when a sink asks for one. */
+Test(event_bus, record_of_a_text_event)
+{
+    struct event_bus bus;
+    event_bus_init(&bus, "t");
+    struct sink *s = calloc(1, sizeof(*s));
+    cr_assert(sink_base_init(s, &hold_ops, "hold", 8));
+    event_bus_add_sink(&bus, s);
+    struct event_head head = {"call_answer", SEVERITY_NOTICE, 1, "cid", "trunk1"};
+    event_bus_publish_members(&bus, &head, "\"x\":1", 5);
+    struct event_record *r = sink_queue_peek(s, 0);
+    cr_assert_not_null(r);
+    cr_assert_str_eq(r->type, "call_answer");
+    cr_assert_eq(r->severity, SEVERITY_NOTICE);
+    cr_assert_str_eq(r->key, "cid");
+    cr_assert_null(r->obj);
+    json_t *o = event_record_obj(r);
+    cr_assert_eq(json_integer_value(json_object_get(o, "x")), 1);
+    cr_assert_eq(event_record_obj(r), o, "parsed once");
+    cr_assert_eq(strlen(r->text), r->len);
+    event_bus_destroy(&bus);
+}
+
+Test(event_bus, extra_members_are_capped)
+{
+    struct event_extra x = {0};
+    for (int i = 0; i < EVENT_EXTRA_MAX; i++)
+        cr_assert(event_extra_add(&x, "k", "v"));
+    cr_assert_not(event_extra_add(&x, "k", "v"));
+    cr_assert_eq(x.count, EVENT_EXTRA_MAX);
 }
