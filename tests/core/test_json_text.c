@@ -91,32 +91,31 @@ Test(core_json_text, top_level_values_and_arrays_of_objects)
     cr_assert_str_eq(buf, "\"alone\"");
 }
 
-/* Every length of buffer short of the text fails without writing past it;
- * the exact length plus its NUL succeeds. */
-Test(core_json_text, short_buffers_fail_and_stay_inside)
+/* The text the next test writes into buffers of every size. */
+static size_t write_sample(char *buf, size_t cap)
 {
-    char want[256];
     struct json_text t;
-    json_text_init(&t, want, sizeof(want));
+    json_text_init(&t, buf, cap);
     json_text_object_begin(&t);
     key(&t, "name");
     json_text_string(&t, "caf\xc3\xa9\t", 6);
     key(&t, "n");
     json_text_real(&t, 0.125);
     json_text_object_end(&t);
-    size_t len = json_text_finish(&t);
+    return json_text_finish(&t);
+}
+
+/* Every length of buffer short of the text fails without writing past it;
+ * the exact length plus its NUL succeeds. */
+Test(core_json_text, short_buffers_fail_and_stay_inside)
+{
+    char want[256];
+    size_t len = write_sample(want, sizeof(want));
     cr_assert_gt(len, 0);
     for (size_t cap = 1; cap <= len + 1; cap++) {
         char buf[300];
         memset(buf, 'Z', sizeof(buf));
-        json_text_init(&t, buf, cap);
-        json_text_object_begin(&t);
-        key(&t, "name");
-        json_text_string(&t, "caf\xc3\xa9\t", 6);
-        key(&t, "n");
-        json_text_real(&t, 0.125);
-        json_text_object_end(&t);
-        size_t n = json_text_finish(&t);
+        size_t n = write_sample(buf, cap);
         if (cap <= len) {
             cr_assert_eq(n, 0, "cap %zu must fail", cap);
         } else {
