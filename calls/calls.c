@@ -146,37 +146,17 @@ static void member_ms_between(struct json_text *t, const char *key, uint64_t fro
     }
 }
 
-/* The contract's `streams` as JSON text, "[...]" (rtp_stream_write_json):
- * malloc'd, its length in *len; NULL only when memory is exhausted. A tree
- * of jansson objects cost a call ~40,000 instructions to build, write and
- * free; the text costs a tenth of that. */
-static char *call_streams_text(const struct call *c, size_t *len)
+/* The contract's `streams`, written as the next member of t. */
+static void member_streams(struct json_text *t, const struct call *c)
 {
-    size_t count = 0;
-    for (size_t i = 0; i < c->flow_count; i++)
-        count += c->flows[i]->stream_count;
-    char *buf = malloc(count * (RTP_STREAM_JSON_MAX + 1) + 2);
-    if (!buf)
-        return NULL;
-    char *p = buf;
-    *p++ = '[';
+    json_text_key(t, "streams", 7);
+    json_text_array_begin(t);
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
-        for (size_t s = 0; s < f->stream_count; s++) {
-            if (p > buf + 1)
-                *p++ = ',';
-            size_t n = rtp_stream_write_json(rtp_flow_stream_const(f, s), &f->key.src, &f->key.dst,
-                                             p, RTP_STREAM_JSON_MAX);
-            if (n == 0) { /* cannot happen (rtp.h): the text stays JSON all the same */
-                memcpy(p, "{}", 2);
-                n = 2;
-            }
-            p += n;
-        }
+        for (size_t s = 0; s < f->stream_count; s++)
+            rtp_stream_json(rtp_flow_stream_const(f, s), &f->key.src, &f->key.dst, t);
     }
-    *p++ = ']';
-    *len = (size_t)(p - buf);
-    return buf;
+    json_text_array_end(t);
 }
 
 /* ---- lifecycle ---- */
@@ -222,27 +202,31 @@ static void end_call(struct call_table *t, struct call *c, enum call_end_reason 
     if (c->state == CALL_STATE_ENDED)
         return;
     c->end_us = now;
-    json_t *ev = call_event(c, "call_end", SEVERITY_INFO, now);
-    json_object_set_new_nocheck(ev, "reason", json_string(call_end_reason_name(reason)));
-    if (c->answer_us && now >= c->answer_us)
-        json_object_set_new_nocheck(ev, "duration_s",
-                                    json_real((double)(now - c->answer_us) / 1e6));
-    else
-        json_object_set_new_nocheck(ev, "duration_s", json_null());
-    size_t streams_len = 0;
-    char *streams = call_streams_text(c, &streams_len);
-    if (!streams)
-        json_object_set_new_nocheck(ev, "streams", json_array());
-    json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
+    /* The streams make this the largest event of a call: its text is sized
+     * for them (RTP_STREAM_JSON_MAX each) and what the observers add. */
+    size_t streams = 0;
+    for (size_t i = 0; i < c->flow_count; i++)
+        streams += c->flows[i]->stream_count;
+    size_t cap = CALL_EVENT_TEXT_MAX + streams * (RTP_STREAM_JSON_MAX + 1);
+    char *buf = malloc(cap);
+    struct json_text ev;
+    json_text_init(&ev, buf ? buf : (char[1]){0}, buf ? cap : 1);
+    json_text_member_string(&ev, "reason", call_end_reason_name(reason));
+    if (c->answer_us && now >= c->answer_us) {
+        json_text_member_real(&ev, "duration_s", (double)(now - c->answer_us) / 1e6);
+    } else {
+        json_text_key(&ev, "duration_s", 10);
+        json_text_null(&ev);
+    }
+    json_text_member_string(&ev, "direction", call_direction_name(c->direction));
     if (c->final_status)
-        json_object_set_new_nocheck(ev, "status", json_integer(c->final_status));
+        json_text_member_integer(&ev, "status", c->final_status);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_ending)
-            t->observers[i].call_ending(t->observers[i].user, c, reason, ev, now);
-    /* The streams go last in the text and are not in the record's obj. */
-    struct event_raw_member raw = {"streams", streams, streams_len};
-    event_bus_publish_with(t->bus, ev, NULL, streams ? &raw : NULL);
-    free(streams);
+            t->observers[i].call_ending(t->observers[i].user, c, reason, &ev, now);
+    member_streams(&ev, c);
+    publish_members(t, c, "call_end", now, &ev);
+    free(buf);
     c->state = CALL_STATE_ENDED;
     t->active--;
     timerq_schedule(t->timers, &c->timer, now + (uint64_t)t->limits.linger_s * 1000000u);

@@ -184,6 +184,8 @@ struct registration {
 };
 
 /* Observers: the detectors. Every callback is optional. */
+struct json_text;
+
 struct call_observer {
     void *user;
     void (*call_started)(void *user, struct call *c, uint64_t now_us);
@@ -193,9 +195,11 @@ struct call_observer {
     void (*call_answered)(void *user, struct call *c, uint64_t now_us);
     /* Before call_fail is published: the observer may add fields. */
     void (*call_failed)(void *user, struct call *c, json_t *event, uint64_t now_us);
-    /* Before call_end is published (the call's state is complete). */
-    void (*call_ending)(void *user, struct call *c, enum call_end_reason reason, json_t *event,
-                        uint64_t now_us);
+    /* Before call_end is published (the call's state is complete): the
+     * observer may add members to the event's text (core/json_text, at
+     * most a few hundred bytes). */
+    void (*call_ending)(void *user, struct call *c, enum call_end_reason reason,
+                        struct json_text *members, uint64_t now_us);
     /* The call is about to be freed: drop rule_state. */
     void (*call_freed)(void *user, struct call *c);
     void (*registration_message)(void *user, struct registration *r, const struct sip_msg *m,

@@ -122,50 +122,20 @@ static const char *default_key(json_t *ev)
     return NULL;
 }
 
-/* ev as one compact line, malloc'd, with raw (may be NULL) spliced in as
- * its last member; NULL on failure. */
-static char *event_dump(const json_t *ev, const struct event_raw_member *raw)
+/* ev as one compact line, malloc'd; NULL on failure. */
+static char *event_dump(const json_t *ev)
 {
     const size_t flags =
         JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10);
     char stack[8192];
-    char *dumped = NULL; /* jansson's, when ours refused (too long, or a string it refuses too) */
-    const char *obj = stack;
     size_t n = json_write(ev, stack, sizeof(stack));
-    if (n == 0) {
-        dumped = json_dumps(ev, flags);
-        if (!dumped)
-            return NULL;
-        obj = dumped;
-        n = strlen(dumped);
-    }
-    size_t name_len = raw ? strlen(raw->name) : 0;
-    size_t extra = raw ? name_len + raw->len + 4 : 0; /* ,"name": */
-    char *text = n >= 2 ? malloc(n + extra + 1) : NULL;
+    if (n == 0) /* too long, or a string jansson would refuse too: its way */
+        return json_dumps(ev, flags);
+    char *text = malloc(n + 1);
     if (text) {
-        if (!raw) {
-            memcpy(text, obj, n);
-        } else {
-            /* obj ends with '}': the member goes before it, after a comma
-             * unless the object is empty. */
-            char *p = text;
-            memcpy(p, obj, n - 1);
-            p += n - 1;
-            if (n > 2)
-                *p++ = ',';
-            *p++ = '"';
-            memcpy(p, raw->name, name_len);
-            p += name_len;
-            *p++ = '"';
-            *p++ = ':';
-            memcpy(p, raw->json, raw->len);
-            p += raw->len;
-            *p++ = '}';
-            n = (size_t)(p - text);
-        }
+        memcpy(text, stack, n);
         text[n] = '\0';
     }
-    free(dumped);
     return text;
 }
 
@@ -209,12 +179,6 @@ static void prepublish(struct event_bus *bus, const struct event_info *info,
 
 uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
 {
-    return event_bus_publish_with(bus, ev, key, NULL);
-}
-
-uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *key,
-                                const struct event_raw_member *raw)
-{
     uint64_t seq = ++bus->seq;
     json_object_set_new_nocheck(ev, "seq", json_integer((json_int_t)seq));
     json_object_set_new_nocheck(ev, "tap", json_string(bus->tap));
@@ -230,7 +194,7 @@ uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *k
     for (size_t i = 0; i < extra.count; i++)
         json_object_set_new(ev, extra.key[i], json_string(extra.value[i]));
 
-    char *text = event_dump(ev, raw);
+    char *text = event_dump(ev);
     char type_copy[EVENT_TYPE_MAX];
     snprintf(type_copy, sizeof(type_copy), "%s", type ? type : "");
     fan_out(bus, text, text ? strlen(text) : 0, key ? key : default_key(ev), type_copy, severity,

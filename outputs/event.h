@@ -112,18 +112,6 @@ void event_bus_set_prepublish(struct event_bus *bus, event_prepublish_fn fn, voi
 /* Publishes ev (the bus takes the reference). key may be NULL: the bus then
  * uses call_id, trunk or aor from the event. Returns the event's seq. */
 uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key);
-/* An event member whose value is JSON text already (core/json_text), for the
- * parts of an event too large to build as a jansson tree at every call: a
- * call_end's `streams`. name is a plain key (no character that needs
- * escaping) that ev does not have. */
-struct event_raw_member {
-    const char *name;
-    const char *json;
-    size_t len;
-};
-/* The same, with raw (may be NULL) written after ev's own members. */
-uint64_t event_bus_publish_with(struct event_bus *bus, json_t *ev, const char *key,
-                                const struct event_raw_member *raw);
 /* An event whose own members the producer wrote as a JSON text fragment
  * ("k":v,... without braces: core/json_text, e.g. json_text_member_string)
  * after the ones head gives: no jansson object is built, which made most of

@@ -187,6 +187,10 @@ void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out
  * 128 payload types of at most 4, the RTCP view ~150 (a test writes the
  * largest and finds a fifth of the bound to spare). */
 #define RTP_STREAM_JSON_MAX 2048
+/* The entry written as the next value of t. */
+struct json_text;
+void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src,
+                     const struct endpoint *dst, struct json_text *t);
 size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
                              const struct endpoint *dst, char *buf, size_t cap);
 /* The same entry as a jansson object (for events that carry one stream). */

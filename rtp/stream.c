@@ -424,8 +424,8 @@ static void member_rounded(struct json_text *t, const char *k, double v, double 
     json_text_member_real(t, k, round(v * scale) / scale);
 }
 
-size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src_ep,
-                             const struct endpoint *dst_ep, char *buf, size_t cap)
+void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
+                     const struct endpoint *dst_ep, struct json_text *t)
 {
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
@@ -434,51 +434,57 @@ size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *
     endpoint_format(dst_ep, dst, sizeof(dst));
     format_ssrc(ssrc, s->ssrc);
 
-    struct json_text t;
-    json_text_init(&t, buf, cap);
-    json_text_object_begin(&t);
-    json_text_member_string(&t, "src", src);
-    json_text_member_string(&t, "dst", dst);
-    json_text_member_string(&t, "ssrc", ssrc);
-    json_text_member_integer(&t, "payload_type", s->payload_type);
+    json_text_object_begin(t);
+    json_text_member_string(t, "src", src);
+    json_text_member_string(t, "dst", dst);
+    json_text_member_string(t, "ssrc", ssrc);
+    json_text_member_integer(t, "payload_type", s->payload_type);
     /* SDP's rtpmap names are the wire's bytes (and may be cut inside a
      * UTF-8 sequence): a name that is not valid UTF-8 shows as unknown. */
-    key(&t, "codec");
+    key(t, "codec");
     size_t codec_len = strlen(s->codec);
     if (codec_len && json_text_valid_utf8(s->codec, codec_len))
-        json_text_string(&t, s->codec, codec_len);
+        json_text_string(t, s->codec, codec_len);
     else
-        json_text_null(&t);
-    json_text_member_integer(&t, "packets", (int64_t)r.packets);
-    json_text_member_integer(&t, "lost", r.lost);
-    member_rounded(&t, "loss_pct", r.loss_pct, 100);
-    member_rounded(&t, "jitter_max_ms", r.jitter_max_ms, 1000);
-    member_rounded(&t, "jitter_mean_ms", r.jitter_mean_ms, 1000);
-    member_rounded(&t, "max_delta_ms", r.max_delta_ms, 1000);
-    member_rounded(&t, "mos", r.mos, 100);
-    member_rounded(&t, "r_factor", r.r_factor, 10);
-    json_text_member_integer(&t, "duplicates", s->duplicates);
-    json_text_member_integer(&t, "out_of_order", s->out_of_order);
-    json_text_member_integer(&t, "dtmf_events", s->dtmf_events);
-    key(&t, "payload_types");
-    json_text_array_begin(&t);
+        json_text_null(t);
+    json_text_member_integer(t, "packets", (int64_t)r.packets);
+    json_text_member_integer(t, "lost", r.lost);
+    member_rounded(t, "loss_pct", r.loss_pct, 100);
+    member_rounded(t, "jitter_max_ms", r.jitter_max_ms, 1000);
+    member_rounded(t, "jitter_mean_ms", r.jitter_mean_ms, 1000);
+    member_rounded(t, "max_delta_ms", r.max_delta_ms, 1000);
+    member_rounded(t, "mos", r.mos, 100);
+    member_rounded(t, "r_factor", r.r_factor, 10);
+    json_text_member_integer(t, "duplicates", s->duplicates);
+    json_text_member_integer(t, "out_of_order", s->out_of_order);
+    json_text_member_integer(t, "dtmf_events", s->dtmf_events);
+    key(t, "payload_types");
+    json_text_array_begin(t);
     for (unsigned pt = 0; pt < 128; pt++)
         if ((s->pt_seen[pt / 64] >> (pt % 64)) & 1u)
-            json_text_integer(&t, pt);
-    json_text_array_end(&t);
+            json_text_integer(t, pt);
+    json_text_array_end(t);
     if (s->rtcp.seen) {
         char rep[11];
         format_ssrc(rep, s->rtcp.reporter_ssrc);
-        key(&t, "rtcp");
-        json_text_object_begin(&t);
-        json_text_member_string(&t, "reporter_ssrc", rep);
-        member_rounded(&t, "fraction_lost_pct", s->rtcp.fraction_lost / 2.56, 100);
-        json_text_member_integer(&t, "cumulative_lost", s->rtcp.cumulative_lost);
-        member_rounded(&t, "jitter_ms", s->rtcp.jitter_ms, 1000);
-        json_text_member_integer(&t, "reports", s->rtcp.reports);
-        json_text_object_end(&t);
+        key(t, "rtcp");
+        json_text_object_begin(t);
+        json_text_member_string(t, "reporter_ssrc", rep);
+        member_rounded(t, "fraction_lost_pct", s->rtcp.fraction_lost / 2.56, 100);
+        json_text_member_integer(t, "cumulative_lost", s->rtcp.cumulative_lost);
+        member_rounded(t, "jitter_ms", s->rtcp.jitter_ms, 1000);
+        json_text_member_integer(t, "reports", s->rtcp.reports);
+        json_text_object_end(t);
     }
-    json_text_object_end(&t);
+    json_text_object_end(t);
+}
+
+size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
+                             const struct endpoint *dst, char *buf, size_t cap)
+{
+    struct json_text t;
+    json_text_init(&t, buf, cap);
+    rtp_stream_json(s, src, dst, &t);
     return json_text_finish(&t);
 }
 

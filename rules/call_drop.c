@@ -30,6 +30,7 @@
  * cause — ACKs lost on some path — usually kills every call on that path),
  * warning otherwise; [severity] call_drop = ... overrides both.
  */
+#include "core/json_text.h"
 #include "rules/rules.h"
 
 #include <stdlib.h>
@@ -139,8 +140,8 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
     return NULL;
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason, json_t *event,
-                      uint64_t now)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason,
+                      struct json_text *members, uint64_t now)
 {
     struct rules_timed_detector *det = user;
     struct drop_call *st = c->rule_state[det->ctx->slot];
@@ -153,7 +154,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, j
             raise_drop(det->ctx, st, cause, now);
     }
     if (st->raised && det->ctx->enabled)
-        json_object_set_new(event, "drop_cause", json_string(st->cause));
+        json_text_member_string(members, "drop_cause", st->cause);
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)

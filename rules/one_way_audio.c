@@ -260,8 +260,8 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
     check(det->ctx, st, meta->ts_us);
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason, json_t *event,
-                      uint64_t now)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason,
+                      struct json_text *event, uint64_t now)
 {
     (void)reason;
     (void)event;

@@ -145,8 +145,8 @@ static void on_answered(void *user, struct call *c, uint64_t now)
                     now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason, json_t *event,
-                      uint64_t now)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason,
+                      struct json_text *event, uint64_t now)
 {
     (void)reason;
     (void)event;

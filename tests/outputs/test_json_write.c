@@ -209,36 +209,6 @@ Test(json_write, every_event_of_the_demo_capture)
     cr_assert_gt(events, 10, "the demo capture gives events (%d)", events);
 }
 
-/* A member published as raw JSON text comes last in the event's text, as
- * written, after the members the bus stamps. */
-Test(event_bus, raw_member_goes_last_in_the_text)
-{
-    struct event_bus bus;
-    event_bus_init(&bus, "tap1");
-    struct event_capture *cap = event_capture_attach(&bus);
-    json_t *ev = event_new("call_end", SEVERITY_INFO, 1700000000000000ull, "c1", NULL);
-    json_object_set_new(ev, "reason", json_string("bye"));
-    static const char streams[] = "[{\"src\":\"10.0.0.1:4000\",\"mos\":4.36},[]]";
-    struct event_raw_member raw = {"streams", streams, sizeof(streams) - 1};
-    event_bus_publish_with(&bus, ev, NULL, &raw);
-    event_bus_publish_with(&bus, event_new("call_start", SEVERITY_INFO, 1, "c2", NULL), NULL, NULL);
-    cr_assert_eq(event_capture_count(cap), 2);
-
-    json_t *got = event_capture_get(cap, 0);
-    const char *last = NULL;
-    for (void *it = json_object_iter(got); it; it = json_object_iter_next(got, it))
-        last = json_object_iter_key(it);
-    cr_assert_str_eq(last, "streams");
-    json_t *want = json_loads(streams, 0, NULL);
-    cr_assert(json_equal(json_object_get(got, "streams"), want));
-    json_decref(want);
-    cr_assert_str_eq(json_string_value(json_object_get(got, "reason")), "bye");
-    cr_assert_eq(json_integer_value(json_object_get(got, "seq")), 1);
-    cr_assert_str_eq(json_string_value(json_object_get(got, "tap")), "tap1");
-    cr_assert_null(json_object_get(event_capture_get(cap, 1), "streams"));
-    event_bus_destroy(&bus);
-}
-
 static void add_path(void *user, const struct event_info *info, struct event_extra *extra)
 {
     int *calls = user;
