@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "calls/calls.h"
 #include "decoders/decode.h"
 #include "outputs/sink.h"
@@ -131,7 +133,9 @@ static void on_tcp_close(void *user, uint64_t stream_id)
     sip_layer_tcp_close(p->sip, stream_id);
 }
 
-/* A sink that serialised events reach and that drops them at once. */
+/* A sink that checks every serialised event and drops it. Events are written
+ * as text from what the wire said (users, Call-IDs, codec names): each must
+ * read back as one JSON object of the record's type. */
 static int null_start(struct sink *s, struct ev_loop *loop)
 {
     (void)s;
@@ -141,8 +145,15 @@ static int null_start(struct sink *s, struct ev_loop *loop)
 
 static void null_wake(struct sink *s)
 {
-    while (sink_queue_count(s))
+    struct event_record *r;
+    while ((r = sink_queue_peek(s, 0)) != NULL) {
+        json_t *ev = json_loadb(r->text, r->len, 0, NULL);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (!json_is_object(ev) || !type || strcmp(type, r->type) != 0 || strlen(r->text) != r->len)
+            abort();
+        json_decref(ev);
         sink_queue_pop(s);
+    }
 }
 
 static void null_drain(struct sink *s, double t)
