@@ -218,13 +218,13 @@ static void end_call(struct call_table *t, struct call *c, enum call_end_reason 
         json_text_key(&ev, "duration_s", 10);
         json_text_null(&ev);
     }
+    member_streams(&ev, c);
     json_text_member_string(&ev, "direction", call_direction_name(c->direction));
     if (c->final_status)
         json_text_member_integer(&ev, "status", c->final_status);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_ending)
             t->observers[i].call_ending(t->observers[i].user, c, reason, &ev, now);
-    member_streams(&ev, c);
     publish_members(t, c, "call_end", now, &ev);
     free(buf);
     c->state = CALL_STATE_ENDED;
