@@ -121,6 +121,18 @@ static json_t *field(json_t *ev, const char *name)
 
 TestSuite(calls, .init = setup, .fini = teardown);
 
+/* "k1,k2,..." of an event's members, in their order. */
+static const char *keys_of(json_t *ev)
+{
+    static char buf[512];
+    buf[0] = '\0';
+    for (void *it = json_object_iter(ev); it; it = json_object_iter_next(ev, it)) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, sizeof(buf) - used, "%s%s", used ? "," : "", json_object_iter_key(it));
+    }
+    return buf;
+}
+
 Test(calls, normal_inbound_call)
 {
     struct dialog d = {"call-1@trunk", "203.0.113.10", "198.51.100.20", "ft1", "tt1"};
@@ -149,6 +161,13 @@ Test(calls, normal_inbound_call)
     cr_assert_float_eq(json_real_value(field(end, "duration_s")), 30.0, 1e-6);
     cr_assert(json_is_array(field(end, "streams")));
     cr_assert_eq(call_table_active(fx.table), 0);
+    /* Fields come in the order docs/events.md shows. */
+    cr_assert_str_eq(keys_of(start),
+                     "v,type,ts,severity,call_id,trunk,seq,tap,from,to,src,dst,direction");
+    cr_assert_str_eq(keys_of(answer),
+                     "v,type,ts,severity,call_id,trunk,seq,tap,setup_ms,pdd_ms,direction");
+    cr_assert_str_eq(keys_of(end), "v,type,ts,severity,call_id,trunk,seq,tap,reason,duration_s,"
+                                   "streams,direction,status");
     (void)TRUNK_EP;
     (void)PBX_EP;
 }
