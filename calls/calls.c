@@ -115,10 +115,11 @@ static json_t *endpoint_json(const struct endpoint *e)
     return json_string(endpoint_format(e, buf, sizeof(buf)));
 }
 
-/* The events every call has (call_start, call_answer) write their members
- * as JSON text (event_bus_publish_members): a jansson object cost them an
- * allocation per member to build and again to free. The strings are at most
- * 127 bytes (sip_msg), six bytes each when escaped: a few kilobytes. */
+/* The events every call has (call_start, call_answer, call_end) write their
+ * members as JSON text (event_bus_publish_members): a jansson object cost
+ * them an allocation per member to build and again to free. Their strings
+ * are at most 127 bytes (sip_msg), six bytes each when escaped: a few
+ * kilobytes, and call_end's streams on top (sized apart). */
 #define CALL_EVENT_TEXT_MAX 8192
 
 static void publish_members(struct call_table *t, const struct call *c, const char *type,
