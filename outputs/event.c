@@ -194,11 +194,9 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
     for (size_t i = 0; i < extra.count; i++)
         json_object_set_new(ev, extra.key[i], json_string(extra.value[i]));
 
+    /* type and the default key point into ev: fan_out copies them first. */
     char *text = event_dump(ev);
-    char type_copy[EVENT_TYPE_MAX];
-    snprintf(type_copy, sizeof(type_copy), "%s", type ? type : "");
-    fan_out(bus, text, text ? strlen(text) : 0, key ? key : default_key(ev), type_copy, severity,
-            seq);
+    fan_out(bus, text, text ? strlen(text) : 0, key ? key : default_key(ev), type, severity, seq);
     json_decref(ev);
     return seq;
 }
