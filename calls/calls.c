@@ -139,18 +139,16 @@ static void member_endpoint(struct json_text *t, const char *key, const struct e
 /* Milliseconds from one instant to another, rounded; null when either is unknown. */
 static void member_ms_between(struct json_text *t, const char *key, uint64_t from, uint64_t to)
 {
-    if (!from || !to || to < from) {
-        json_text_key(t, key, strlen(key));
-        json_text_null(t);
-    } else {
+    if (!from || !to || to < from)
+        json_text_member_null(t, key);
+    else
         json_text_member_integer(t, key, (int64_t)((to - from + 500) / 1000));
-    }
 }
 
 /* The contract's `streams`, written as the next member of t. */
 static void member_streams(struct json_text *t, const struct call *c)
 {
-    json_text_key(t, "streams", 7);
+    json_text_key(t, "streams", strlen("streams"));
     json_text_array_begin(t);
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
@@ -213,12 +211,10 @@ static void end_call(struct call_table *t, struct call *c, enum call_end_reason 
     struct json_text ev;
     json_text_init(&ev, buf ? buf : (char[1]){0}, buf ? cap : 1);
     json_text_member_string(&ev, "reason", call_end_reason_name(reason));
-    if (c->answer_us && now >= c->answer_us) {
+    if (c->answer_us && now >= c->answer_us)
         json_text_member_real(&ev, "duration_s", (double)(now - c->answer_us) / 1e6);
-    } else {
-        json_text_key(&ev, "duration_s", 10);
-        json_text_null(&ev);
-    }
+    else
+        json_text_member_null(&ev, "duration_s");
     member_streams(&ev, c);
     json_text_member_string(&ev, "direction", call_direction_name(c->direction));
     if (c->final_status)

@@ -365,3 +365,9 @@ void json_text_member_real(struct json_text *t, const char *key, double value)
     json_text_key(t, key, strlen(key));
     json_text_real(t, value);
 }
+
+void json_text_member_null(struct json_text *t, const char *key)
+{
+    json_text_key(t, key, strlen(key));
+    json_text_null(t);
+}

@@ -67,5 +67,6 @@ void json_text_member_string(struct json_text *t, const char *key, const char *v
 void json_text_member_wire_string(struct json_text *t, const char *key, const char *value);
 void json_text_member_integer(struct json_text *t, const char *key, int64_t value);
 void json_text_member_real(struct json_text *t, const char *key, double value);
+void json_text_member_null(struct json_text *t, const char *key);
 
 #endif
