@@ -217,12 +217,12 @@ static uint64_t frame_time(const struct pcap_pkthdr *hdr)
 }
 
 /* What every frame costs before decoding: counted, the capture clock and
- * its timers moved on to it. Returns its time. */
-static uint64_t frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const uint8_t *data)
+ * its timers moved on to its time ts. */
+static void frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const uint8_t *data,
+                        uint64_t ts)
 {
     if (d->callcap)
         callcap_set_frame(d->callcap, hdr, data);
-    uint64_t ts = frame_time(hdr);
     (*d->packets)++;
     *d->bytes += hdr->len;
     if (!d->clock_started) {
@@ -232,7 +232,6 @@ static uint64_t frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, con
     }
     d->clock_target_us = ts;
     timerq_advance(&d->timers, ts);
-    return ts;
 }
 
 /* A batch is looked over before it is processed. Each frame of the common
@@ -246,12 +245,12 @@ static void process_frames(struct siptap *d, const struct capture_frame *frames,
 {
     struct rtp_flow_table *flows = call_table_flows(d->calls);
     struct packet peeked[CAPTURE_BATCH_FRAMES];
-    uint64_t hash[CAPTURE_BATCH_FRAMES];
+    uint64_t hash[CAPTURE_BATCH_FRAMES], ts[CAPTURE_BATCH_FRAMES];
     bool common[CAPTURE_BATCH_FRAMES];
     for (size_t i = 0; i < count; i++) {
         const struct capture_frame *f = &frames[i];
-        common[i] = decoder_peek(d->decoder, frame_time(&f->hdr), f->data, f->hdr.caplen,
-                                 f->hdr.len, &peeked[i]);
+        ts[i] = frame_time(&f->hdr);
+        common[i] = decoder_peek(d->decoder, ts[i], f->data, f->hdr.caplen, f->hdr.len, &peeked[i]);
         if (common[i]) {
             const struct packet *p = &peeked[i];
             hash[i] = rtp_flow_prefetch_slot(flows, &p->src, p->sport, &p->dst, p->dport);
@@ -263,14 +262,14 @@ static void process_frames(struct siptap *d, const struct capture_frame *frames,
                 rtp_flow_warm(flows, hash[i]);
     for (size_t i = 0; i < count; i++) {
         const struct capture_frame *f = &frames[i];
-        uint64_t ts = frame_begin(d, &f->hdr, f->data);
+        frame_begin(d, &f->hdr, f->data, ts[i]);
         if (common[i]) {
             /* The hash is at hand: the frame's flow lookup need not redo it. */
             rtp_flow_table_hint(flows, true, hash[i]);
             decoder_process_peeked(d->decoder, &peeked[i]);
         } else {
             rtp_flow_table_hint(flows, false, 0);
-            decoder_process(d->decoder, ts, f->data, f->hdr.caplen, f->hdr.len);
+            decoder_process(d->decoder, ts[i], f->data, f->hdr.caplen, f->hdr.len);
         }
     }
     rtp_flow_table_hint(flows, false, 0);
