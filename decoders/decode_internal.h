@@ -177,6 +177,7 @@ struct decoder {
 #define ETHERTYPE_IPV4            0x0800
 #define ETHERTYPE_VLAN            0x8100
 #define ETHERTYPE_QINQ            0x88A8
+#define VLAN_TAG_LEN              4
 #define ETHERTYPE_IPV6            0x86DD
 #define IPV4_MIN_HEADER_LEN       20
 #define IPV4_FLAG_MORE_FRAGMENTS  0x2000

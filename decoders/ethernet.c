@@ -103,7 +103,7 @@ void decode_ethertype(struct decoder *d, struct packet *p, uint16_t type, const 
 {
     unsigned tags = 0;
     while (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ || type == ETHERTYPE_QINQ_OLD) {
-        if (len < 4) {
+        if (len < VLAN_TAG_LEN) {
             (*d->c.vlan_truncated)++;
             return;
         }
@@ -115,8 +115,8 @@ void decode_ethertype(struct decoder *d, struct packet *p, uint16_t type, const 
         if (p->vlan_depth < PACKET_MAX_VLANS)
             p->vlan_ids[p->vlan_depth++] = read_be16(data) & 0x0fff;
         type = read_be16(data + 2);
-        data += 4;
-        len -= 4;
+        data += VLAN_TAG_LEN;
+        len -= VLAN_TAG_LEN;
     }
     switch (type) {
     case ETHERTYPE_IPV4:

@@ -14,8 +14,6 @@
 
 #include <string.h>
 
-#define VLAN_TAG_LEN 4
-
 static bool peek_udp(const uint8_t *data, size_t len, struct packet *out)
 {
     size_t udp_len;
