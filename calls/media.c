@@ -231,18 +231,13 @@ static void name_codec(struct call *c, int sender, struct rtp_stream *s)
     }
 }
 
-static void attach_rtcp(struct call *c, const uint8_t *data, size_t len)
+/* RTCP of call c: its report blocks go to whichever of the call's streams
+ * they report on, wherever those flow (an RR can travel on any of the
+ * call's ports). */
+static void attach_rtcp(struct call_table *t, struct call *c, const uint8_t *data, size_t len)
 {
-    struct rtcp_packet_info info;
-    if (rtcp_parse(data, len, &info) != 0)
-        return;
-    for (size_t b = 0; b < info.block_count; b++)
-        for (size_t i = 0; i < c->flow_count; i++)
-            for (size_t s = 0; s < c->flows[i]->stream_count; s++) {
-                struct rtp_stream *st = rtp_flow_stream(c->flows[i], s);
-                if (st->ssrc == info.blocks[b].ssrc)
-                    rtp_stream_attach_rtcp(st, &info.blocks[b]);
-            }
+    (*t->c_rtcp_matched)++;
+    rtp_flow_table_rtcp_flows(&t->flows, c->flows, c->flow_count, data, len);
 }
 
 void call_media_of(const struct call *c, int sender, struct call_media_direction *out)
@@ -280,8 +275,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         struct call *c = f->owner;
         call_frame_attributed(t, c, pkt->ts_us);
         if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
-            (*t->c_rtcp_matched)++;
-            attach_rtcp(c, pkt->payload, pkt->payload_len);
+            attach_rtcp(t, c, pkt->payload, pkt->payload_len);
             return true;
         }
         struct rtp_stream *s =
@@ -305,9 +299,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         sender = b->party;
     } else if ((b = find_rtcp_binding(t, &dst)) != NULL ||
                (b = find_rtcp_binding(t, &src)) != NULL) {
-        (*t->c_rtcp_matched)++;
         call_frame_attributed(t, binding_call(b), pkt->ts_us);
-        attach_rtcp(binding_call(b), pkt->payload, pkt->payload_len);
+        attach_rtcp(t, binding_call(b), pkt->payload, pkt->payload_len);
         return true;
     }
     if (!b) {
@@ -329,8 +322,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     }
     if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
-        (*t->c_rtcp_matched)++;
-        attach_rtcp(c, pkt->payload, pkt->payload_len);
+        attach_rtcp(t, c, pkt->payload, pkt->payload_len);
         return true;
     }
     f = rtp_flow_create(&t->flows, &src, &dst, c, sender);

@@ -100,6 +100,8 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
     t->not_rtp = counters_register(counters, "rtp", "not_rtp");
     t->rtcp = counters_register(counters, "rtp", "rtcp");
     t->rtcp_malformed = counters_register(counters, "rtp", "rtcp_malformed");
+    t->srtcp = counters_register(counters, "rtp", "srtcp");
+    t->rtcp_blocks_unmatched = counters_register(counters, "rtp", "rtcp_blocks_unmatched");
     t->stream_overflow = counters_register(counters, "rtp", "ssrc_overflow");
     t->alloc_failed = counters_register(counters, "rtp", "flow_alloc_failed");
     return true;
@@ -306,17 +308,28 @@ struct rtp_stream *rtp_flow_rtp_packet(struct rtp_flow_table *t, struct rtp_flow
     return flow_rtp(t, f, data, len, ts_us);
 }
 
-static int attach_blocks(struct rtp_flow *f, const struct rtcp_packet_info *info)
+int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *flows,
+                              size_t flow_count, const uint8_t *data, size_t len)
 {
+    (*t->rtcp)++;
+    struct rtcp_packet_info info;
+    if (rtcp_parse(data, len, &info) != 0) {
+        (*(srtcp_looks_like(data, len) ? t->srtcp : t->rtcp_malformed))++;
+        return -1;
+    }
     int attached = 0;
-    for (size_t b = 0; b < info->block_count; b++) {
-        for (size_t i = 0; i < f->stream_count; i++) {
-            struct rtp_stream *s = rtp_flow_stream(f, i);
-            if (s->ssrc == info->blocks[b].ssrc) {
-                rtp_stream_attach_rtcp(s, &info->blocks[b]);
-                attached++;
+    for (size_t b = 0; b < info.block_count; b++) {
+        int before = attached;
+        for (size_t i = 0; i < flow_count; i++)
+            for (size_t n = 0; n < flows[i]->stream_count; n++) {
+                struct rtp_stream *s = rtp_flow_stream(flows[i], n);
+                if (s->ssrc == info.blocks[b].ssrc) {
+                    rtp_stream_attach_rtcp(s, &info.blocks[b]);
+                    attached++;
+                }
             }
-        }
+        if (attached == before)
+            (*t->rtcp_blocks_unmatched)++;
     }
     return attached;
 }
@@ -324,25 +337,18 @@ static int attach_blocks(struct rtp_flow *f, const struct rtcp_packet_info *info
 int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct endpoint *src,
                         const struct endpoint *dst, const uint8_t *data, size_t len)
 {
-    (*t->rtcp)++;
-    struct rtcp_packet_info info;
-    if (rtcp_parse(data, len, &info) != 0) {
-        (*t->rtcp_malformed)++;
-        return -1;
+    struct rtp_flow *flows[2];
+    size_t n = 0;
+    if ((flows[n] = rtp_flow_find(t, dst, src)) != NULL)
+        n++;
+    if (src->port != 0 && dst->port != 0) {
+        struct endpoint rtp_src = *dst, rtp_dst = *src;
+        rtp_src.port--;
+        rtp_dst.port--;
+        if ((flows[n] = rtp_flow_find(t, &rtp_src, &rtp_dst)) != NULL)
+            n++;
     }
-    struct rtp_flow *f = rtp_flow_find(t, dst, src);
-    if (f) {
-        int n = attach_blocks(f, &info);
-        if (n > 0)
-            return n;
-    }
-    if (src->port == 0 || dst->port == 0)
-        return 0;
-    struct endpoint rtp_src = *dst, rtp_dst = *src;
-    rtp_src.port--;
-    rtp_dst.port--;
-    f = rtp_flow_find(t, &rtp_src, &rtp_dst);
-    return f ? attach_blocks(f, &info) : 0;
+    return rtp_flow_table_rtcp_flows(t, flows, n, data, len);
 }
 
 struct expire_ctx {

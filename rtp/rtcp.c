@@ -32,6 +32,14 @@ static void read_block(const uint8_t *p, uint32_t reporter, struct rtcp_report_b
     b->jitter = read32(p + 12);
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
 int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out)
 {
     memset(out, 0, sizeof(*out));
@@ -39,8 +47,13 @@ int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out)
         return -1;
     size_t off = 0;
     while (off < len) {
-        if (len - off < 4)
-            return -1;
+        if (len - off < 4) {
+            /* A few zero bytes after a complete compound packet are seen
+             * from real devices; Wireshark reads the packets before them. */
+            if (off == 0 || !all_zero(data + off, len - off))
+                return -1;
+            break;
+        }
         const uint8_t *p = data + off;
         if ((p[0] >> 6) != 2)
             return -1;
@@ -72,4 +85,27 @@ int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out)
         off += plen;
     }
     return 0;
+}
+
+/* SRTCP (RFC 3711 3.4): the first packet's header and sender SSRC stay in
+ * clear, the rest is encrypted, and the datagram ends with the E flag and a
+ * 31-bit index, then the authentication tag (10 bytes for the usual
+ * HMAC-SHA1-80, 4 for -32). Only called on what failed to parse as RTCP, so
+ * a packet that does parse is never taken for SRTCP. */
+bool srtcp_looks_like(const uint8_t *data, size_t len)
+{
+    if (len < 8 + 4 + 4 || (data[0] >> 6) != 2 || (data[1] != RTCP_SR && data[1] != RTCP_RR))
+        return false;
+    static const size_t tag_lengths[] = {10, 4};
+    for (size_t i = 0; i < sizeof(tag_lengths) / sizeof(tag_lengths[0]); i++) {
+        size_t trailer = tag_lengths[i] + 4;
+        if (len < 8 + trailer)
+            continue;
+        uint32_t word = read32(data + len - trailer);
+        /* Encrypted, and an index a session reaches (one per packet sent;
+         * 2^24 is years of RTCP): not random bytes that happen to fit. */
+        if ((word & 0x80000000u) && (word & 0x7fffffffu) < (1u << 24))
+            return true;
+    }
+    return false;
 }

@@ -71,8 +71,14 @@ struct rtcp_packet_info {
     size_t blocks_truncated; /* report blocks past RTCP_MAX_BLOCKS, not stored */
 };
 /* Parses a (compound) RTCP packet's SR/RR. 0 on success, -1 if malformed
- * (any sub-packet whose version, length or report count does not fit). */
+ * (any sub-packet whose version, length or report count does not fit, or
+ * trailing bytes other than fewer than four zeros). */
 int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out);
+/* Whether a datagram that rtcp_parse found malformed is SRTCP: an SR/RR
+ * header in clear, then an encrypted payload, the E flag and index, and an
+ * authentication tag. Its reports cannot be read; it is counted apart so
+ * that encrypted media does not show as broken RTCP. */
+bool srtcp_looks_like(const uint8_t *data, size_t len);
 
 #define RTP_STREAM_MAX_MAPPED 8
 /* Codec names: SDP's rtpmap names are at most 15 characters here (calls.h
@@ -257,7 +263,8 @@ struct rtp_flow_table {
     uint64_t hint_hash;
     bool hint_set;
     uint64_t *evicted, *rejected_full, *packets, *not_rtp;
-    uint64_t *rtcp, *rtcp_malformed, *stream_overflow, *alloc_failed;
+    uint64_t *rtcp, *rtcp_malformed, *srtcp, *rtcp_blocks_unmatched;
+    uint64_t *stream_overflow, *alloc_failed;
 };
 
 bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct counters *counters);
@@ -302,10 +309,17 @@ struct rtp_stream *rtp_flow_rtp_packet(struct rtp_flow_table *t, struct rtp_flow
 void rtp_flow_set_codec(struct rtp_flow *f, const char *name, uint32_t clock_rate);
 bool rtp_flow_map_payload(struct rtp_flow *f, uint8_t pt, const char *name, uint32_t clock_rate);
 
-/* An RTCP datagram src -> dst: its report blocks describe media dst -> src, so
- * they are attached (rtp_stream_attach_rtcp) to the streams of flow dst -> src,
- * or dst-1 -> src-1 when RTCP runs on the odd port. Returns the number of
- * blocks attached, -1 if malformed (counted). */
+/* The one way RTCP reaches streams. An RTCP datagram (counted; -1 and
+ * counted as SRTCP or else malformed when it does not parse): each report block is attached
+ * (rtp_stream_attach_rtcp) to the streams among flows[0..flow_count) whose
+ * SSRC it reports on, and counted when it reports on none of them (a stream
+ * the tap does not see). Returns the number of attachments. The calls layer
+ * passes all the flows of the datagram's call. */
+int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *flows,
+                              size_t flow_count, const uint8_t *data, size_t len);
+/* The same for an RTCP datagram src -> dst known by its endpoints only: its
+ * report blocks describe media dst -> src, so the flows searched are
+ * dst -> src and dst-1 -> src-1 (RTCP on the odd port). */
 int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct endpoint *src,
                         const struct endpoint *dst, const uint8_t *data, size_t len);
 

@@ -608,9 +608,32 @@ Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
     cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), 1);
     cr_assert_eq(s->rtcp.cumulative_lost, 3);
     cr_assert_float_eq(s->rtcp.jitter_ms, 10.0, 1e-9);
+    cr_assert_eq(counters_get(&c, "rtp.rtcp_blocks_unmatched"), 0);
+    /* A report on an SSRC no flow carries: counted, attached nowhere. */
+    rr[11] = 0xbd;
+    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), 0);
+    cr_assert_eq(counters_get(&c, "rtp.rtcp_blocks_unmatched"), 1);
+    cr_assert_eq(s->rtcp.reports, 1);
+    /* Given the flows (as the calls layer gives a call's), the same report
+     * blocks go to any of them, whatever the datagram's ports. */
+    struct rtp_flow *back = rtp_flow_create(&t, &b, &a, NULL, 1);
+    struct rtp_flow *both[] = {back, f};
+    rr[11] = 0xbc;
+    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, both, 2, rr, sizeof(rr)), 1);
+    cr_assert_eq(s->rtcp.reports, 2);
+    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, both, 1, rr, sizeof(rr)), 0);
+    cr_assert_eq(counters_get(&c, "rtp.rtcp_blocks_unmatched"), 2);
+    cr_assert_eq(counters_get(&c, "rtp.rtcp"), 4);
     rr[3] = 9; /* length past the end */
     cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), -1);
     cr_assert_eq(counters_get(&c, "rtp.rtcp_malformed"), 1);
+    /* SRTCP is not malformed RTCP: counted apart, attached nowhere. */
+    uint8_t srtcp[8 + 44 + 4 + 4] = {0x81, 200, 0, 12, 0, 0, 0, 0x55};
+    srtcp[52] = 0x80, srtcp[55] = 7;
+    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, srtcp, sizeof(srtcp)), -1);
+    cr_assert_eq(counters_get(&c, "rtp.srtcp"), 1);
+    cr_assert_eq(counters_get(&c, "rtp.rtcp_malformed"), 1);
+    cr_assert_eq(s->rtcp.reports, 2);
     rtp_flow_table_destroy(&t);
 }
 
@@ -725,6 +748,15 @@ Test(rtcp, malformed_rejected)
     cr_assert_eq(rtcp_parse(rr, 3, &info), -1, "shorter than a header");
     uint8_t two[10] = {0x80, 201, 0, 1, 0, 0, 0, 1, 0x80, 201};
     cr_assert_eq(rtcp_parse(two, 10, &info), -1, "trailing partial header");
+    /* Two zero bytes after a whole packet (a real device's SR+RR+SDES):
+     * the packet counts, as Wireshark reads it. Not alone, not non-zero. */
+    uint8_t padded[12] = {0x80, 201, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0};
+    cr_assert_eq(rtcp_parse(padded, 10, &info), 0, "two zero bytes after the packet");
+    cr_assert_eq(rtcp_parse(padded, 11, &info), 0, "three zero bytes after the packet");
+    cr_assert_eq(rtcp_parse(padded, 12, &info), -1, "a whole zero header is not padding");
+    cr_assert_eq(rtcp_parse(padded + 8, 2, &info), -1, "zero bytes alone");
+    padded[9] = 1;
+    cr_assert_eq(rtcp_parse(padded, 10, &info), -1, "non-zero trailing bytes");
     rr[3] = 2;
     cr_assert_eq(rtcp_parse(rr, 8, &info), -1, "length past the end");
     rr[3] = 1;
@@ -739,6 +771,37 @@ Test(rtcp, malformed_rejected)
     cr_assert_eq(rtcp_parse(many, sizeof(many), &info), 0);
     cr_assert_eq(info.block_count, RTCP_MAX_BLOCKS);
     cr_assert_eq(info.blocks_truncated, 31 - RTCP_MAX_BLOCKS);
+}
+
+/* SRTCP as a ZRTP-keyed softphone sends it: an SR header and sender SSRC in
+ * clear, 44 encrypted bytes, E flag with index 1, a 4-byte tag (HMAC-SHA1-32). */
+Test(rtcp, srtcp_is_told_from_malformed_rtcp)
+{
+    uint8_t p[8 + 44 + 4 + 10];
+    memset(p, 0x5c, sizeof(p));
+    static const uint8_t head[8] = {0x81, 200, 0, 12, 0xb7, 0x2a, 0x71, 0x04};
+    memcpy(p, head, sizeof(head));
+    static const uint8_t e_index1[4] = {0x80, 0, 0, 1};
+    memcpy(p + 52, e_index1, 4);
+    struct rtcp_packet_info info;
+    size_t len32 = 52 + 4 + 4;
+    cr_assert_eq(rtcp_parse(p, len32, &info), -1, "its lengths do not fit in clear");
+    cr_assert(srtcp_looks_like(p, len32), "32-bit tag");
+    /* The usual 80-bit tag: E and index 14 bytes from the end. */
+    memset(p + 52, 0x5c, 4);
+    memcpy(p + sizeof(p) - 14, e_index1, 4);
+    cr_assert(srtcp_looks_like(p, sizeof(p)), "80-bit tag");
+    p[sizeof(p) - 14] = 0x00;
+    cr_assert_not(srtcp_looks_like(p, sizeof(p)), "E flag clear");
+    p[sizeof(p) - 14] = 0xff;
+    cr_assert_not(srtcp_looks_like(p, sizeof(p)), "an index no session reaches");
+    p[sizeof(p) - 14] = 0x80;
+    p[1] = 202;
+    cr_assert_not(srtcp_looks_like(p, sizeof(p)), "SRTCP starts with an SR or RR");
+    p[1] = 200;
+    p[0] = 0x41;
+    cr_assert_not(srtcp_looks_like(p, sizeof(p)), "version 1");
+    cr_assert_not(srtcp_looks_like(p, 15), "too short for header and trailer");
 }
 
 /* --- MOS --------------------------------------------------------------- */

@@ -72,7 +72,9 @@ static size_t run_tshark(const char *pcap, struct tshark_stream *out, size_t max
 }
 
 /* Writes the capture, runs siptapd, returns call_end's streams (new ref). */
-static json_t *replay(struct pcapgen *g, char *pcap_path)
+/* The call_end's streams of the capture g, written to pcap_path; with
+ * counters, also the counters of the last stats event (owned by the caller). */
+static json_t *replay_counting(struct pcapgen *g, char *pcap_path, json_t **counters)
 {
     close(mkstemp(pcap_path));
     cr_assert_eq(pcapgen_write(g, pcap_path), 0);
@@ -86,11 +88,20 @@ static json_t *replay(struct pcapgen *g, char *pcap_path)
         cr_assert_not_null(ev);
         if (!strcmp(json_string_value(json_object_get(ev, "type")), "call_end"))
             streams = json_incref(json_object_get(ev, "streams"));
+        if (counters && !strcmp(json_string_value(json_object_get(ev, "type")), "stats")) {
+            json_decref(*counters);
+            *counters = json_incref(json_object_get(ev, "counters"));
+        }
         json_decref(ev);
     }
     cr_assert_eq(pclose(p), 0);
     cr_assert_not_null(streams, "no call_end");
     return streams;
+}
+
+static json_t *replay(struct pcapgen *g, char *pcap_path)
+{
+    return replay_counting(g, pcap_path, NULL);
 }
 
 /* A call whose SDP announces 203.0.113.10:10000 and 198.51.100.20:20000,
@@ -280,10 +291,55 @@ Test(rtp_e2e, rtcp_mux_is_not_counted_as_rtp)
     s.rtcp_rr = true;
     pcapgen_rtp_stream(g, &s, NULL);
     char pcap[] = "/tmp/siptap-rtp-mux-XXXXXX";
-    json_t *streams = replay(g, pcap);
+    json_t *counters = NULL;
+    json_t *streams = replay_counting(g, pcap, &counters);
     json_t *st = stream_by_ssrc(streams, 0x11223344);
     cr_assert_eq(jint(st, "packets"), 500);
     cr_assert_eq(jint(st, "lost"), 0);
+    /* 10 s of media, an SR every 2 s each answered by an RR: four of each.
+     * The RRs report on the stream, which shows the last one; the SRs carry
+     * no report blocks. Every RTCP datagram is counted once, by the one
+     * RTCP path, whichever way it reached its call. */
+    json_t *rtcp = json_object_get(st, "rtcp");
+    cr_assert_not_null(rtcp, "the RRs reached the stream: %s", json_dumps(st, 0));
+    cr_assert_eq(jint(rtcp, "reports"), 4);
+    cr_assert_eq(jint(rtcp, "cumulative_lost"), 0);
+    cr_assert_not_null(counters, "no stats event");
+    cr_assert_eq(jint(counters, "rtp.rtcp"), 8);
+    cr_assert_eq(jint(counters, "media.rtcp_packets"), 8);
+    cr_assert_eq(jint(counters, "rtp.rtcp_malformed"), 0);
+    cr_assert_eq(jint(counters, "rtp.rtcp_blocks_unmatched"), 0);
+    cr_assert_eq(jint(counters, "rtp.not_rtp"), 0);
+    json_decref(counters);
+    json_decref(streams);
+    unlink(pcap);
+    pcapgen_free(g);
+}
+
+Test(rtp_e2e, rtcp_on_the_next_port_reaches_its_stream_and_counts)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    s.rtcp = PCAPGEN_RTCP_PORT_PLUS_1;
+    s.rtcp_interval_us = 2000000;
+    s.rtcp_rr = true;
+    const uint16_t lost_seqs[] = {10, 11, 50};
+    s.lost_seqs = lost_seqs;
+    s.n_lost = 3;
+    pcapgen_rtp_stream(g, &s, NULL);
+    char pcap[] = "/tmp/siptap-rtp-rtcp-XXXXXX";
+    json_t *counters = NULL;
+    json_t *streams = replay_counting(g, pcap, &counters);
+    json_t *st = stream_by_ssrc(streams, 0x11223344);
+    cr_assert_eq(jint(st, "packets"), 497);
+    json_t *rtcp = json_object_get(st, "rtcp");
+    cr_assert_not_null(rtcp, "the RRs reached the stream: %s", json_dumps(st, 0));
+    cr_assert_eq(jint(rtcp, "reports"), 4);
+    cr_assert_eq(jint(rtcp, "cumulative_lost"), 3, "the receiver's own count");
+    cr_assert_eq(jint(counters, "rtp.rtcp"), 8);
+    cr_assert_eq(jint(counters, "media.rtcp_packets"), 8);
+    cr_assert_eq(jint(counters, "rtp.rtcp_blocks_unmatched"), 0);
+    json_decref(counters);
     json_decref(streams);
     unlink(pcap);
     pcapgen_free(g);
