@@ -47,6 +47,7 @@ bool media_init(struct call_table *t)
     t->c_rtp_matched = counters_register(t->counters, "media", "rtp_packets");
     t->c_rtcp_matched = counters_register(t->counters, "media", "rtcp_packets");
     t->c_rtp_unmatched = counters_register(t->counters, "media", "rtp_without_call");
+    t->c_rtcp_unmatched = counters_register(t->counters, "media", "rtcp_without_call");
     t->c_bindings_full = counters_register(t->counters, "media", "bindings_full");
     t->c_flows_per_call_full = counters_register(t->counters, "media", "flows_per_call_full");
     t->c_udp_other = counters_register(t->counters, "media", "udp_not_rtp");
@@ -304,8 +305,12 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     }
     if (!b) {
+        /* Tested in the order a call's datagrams are (RTCP first), so each
+         * datagram of no call lands where it would with one. */
         struct rtp_header h;
-        if (rtp_parse(pkt->payload, pkt->payload_len, &h))
+        if (rtcp_looks_like(pkt->payload, pkt->payload_len))
+            (*t->c_rtcp_unmatched)++;
+        else if (rtp_parse(pkt->payload, pkt->payload_len, &h))
             (*t->c_rtp_unmatched)++;
         else
             (*t->c_udp_other)++;

@@ -329,3 +329,40 @@ Test(rtp_e2e, rtcp_on_the_next_port_reaches_its_stream_and_counts)
     const uint16_t lost[] = {10, 11, 50};
     check_rtcp(PCAPGEN_RTCP_PORT_PLUS_1, lost, 3);
 }
+
+/* Media between addresses no SDP named: each kind counted apart, none of it
+ * taken for the call's. */
+Test(rtp_e2e, media_of_no_call_is_counted_by_kind)
+{
+    struct pcapgen *g = call_with_media();
+    struct pcapgen_rtp_spec s = stream_spec();
+    pcapgen_rtp_stream(g, &s, NULL);
+    struct pcapgen_rtp_spec stray = stream_spec();
+    stray.src = ep("192.0.2.50", 30000);
+    stray.dst = ep("192.0.2.60", 40000);
+    stray.ssrc = 0x99;
+    stray.count = 100;
+    /* 2 s of packets: an SR at 0.5, 1 and 1.5 s, each answered by an RR. */
+    stray.rtcp = PCAPGEN_RTCP_PORT_PLUS_1;
+    stray.rtcp_interval_us = 500000;
+    stray.rtcp_rr = true;
+    pcapgen_rtp_stream(g, &stray, NULL);
+    static const uint8_t junk[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    for (uint64_t i = 0; i < 3; i++)
+        pcapgen_udp(g, 2200000 + 100000 * i, &stray.src, &stray.dst, junk, sizeof(junk), NULL);
+    char pcap[] = "/tmp/siptap-rtp-stray-XXXXXX";
+    json_t *counters = NULL;
+    json_t *streams = replay_counting(g, pcap, &counters);
+    cr_assert_eq(json_array_size(streams), 1, "only the call's stream: %s", json_dumps(streams, 0));
+    cr_assert_eq(jint(stream_by_ssrc(streams, 0x11223344), "packets"), 500);
+    cr_assert_not_null(counters, "no stats event");
+    cr_assert_eq(jint(counters, "media.rtp_packets"), 500);
+    cr_assert_eq(jint(counters, "media.rtp_without_call"), 100);
+    cr_assert_eq(jint(counters, "media.rtcp_without_call"), 6);
+    cr_assert_eq(jint(counters, "media.udp_not_rtp"), 3);
+    cr_assert_eq(jint(counters, "media.rtcp_packets"), 0);
+    json_decref(counters);
+    json_decref(streams);
+    unlink(pcap);
+    pcapgen_free(g);
+}
