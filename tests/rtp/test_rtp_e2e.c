@@ -106,7 +106,9 @@ static json_t *replay(struct pcapgen *g, char *pcap_path)
 
 /* A call whose SDP announces 203.0.113.10:10000 and 198.51.100.20:20000,
  * answered at 2 s, BYE at 32 s, no RTP of its own. */
-static struct pcapgen *call_with_media(void)
+/* A call whose SDP announces RTCP as rtcp says (a=rtcp-mux, a=rtcp:PORT),
+ * with no media of its own: the tests add the streams. */
+static struct pcapgen *call_announcing(enum pcapgen_rtcp rtcp)
 {
     struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
     struct pcapgen_call_spec c = {0};
@@ -118,8 +120,14 @@ static struct pcapgen *call_with_media(void)
     c.ring_ms = 2000;
     c.talk_ms = 30000;
     c.rtp = PCAPGEN_RTP_NONE;
+    c.rtcp = rtcp;
     pcapgen_call(g, &c);
     return g;
+}
+
+static struct pcapgen *call_with_media(void)
+{
+    return call_announcing(PCAPGEN_RTCP_NONE);
 }
 
 static struct pcapgen_rtp_spec stream_spec(void)
@@ -287,16 +295,24 @@ Test(rtp_e2e, dtmf_events)
  * stream, which shows the last one (the receiver's own loss count); the SRs
  * carry no report blocks. Every RTCP datagram is counted once, by the one
  * RTCP path, whichever way it reached its call, and none as RTP. */
-static void check_rtcp(enum pcapgen_rtcp how, const uint16_t *lost, size_t n_lost)
+static struct pcapgen *call_with_rtcp(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent,
+                                      const uint16_t *lost, size_t n_lost)
 {
-    struct pcapgen *g = call_with_media();
+    struct pcapgen *g = call_announcing(announced);
     struct pcapgen_rtp_spec s = stream_spec();
-    s.rtcp = how;
+    s.rtcp = sent;
     s.rtcp_interval_us = 2000000;
     s.rtcp_rr = true;
     s.lost_seqs = lost;
     s.n_lost = n_lost;
     pcapgen_rtp_stream(g, &s, NULL);
+    return g;
+}
+
+static void check_rtcp(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent, const uint16_t *lost,
+                       size_t n_lost)
+{
+    struct pcapgen *g = call_with_rtcp(announced, sent, lost, n_lost);
     char pcap[] = "/tmp/siptap-rtp-rtcp-XXXXXX";
     json_t *counters = NULL;
     json_t *streams = replay_counting(g, pcap, &counters);
@@ -313,21 +329,51 @@ static void check_rtcp(enum pcapgen_rtcp how, const uint16_t *lost, size_t n_los
     cr_assert_eq(jint(counters, "rtp.rtcp_malformed"), 0);
     cr_assert_eq(jint(counters, "rtp.rtcp_blocks_unmatched"), 0);
     cr_assert_eq(jint(counters, "rtp.not_rtp"), 0);
+    cr_assert_eq(jint(counters, "media.rtcp_without_call"), 0);
     json_decref(counters);
     json_decref(streams);
     unlink(pcap);
     pcapgen_free(g);
 }
 
+/* RTCP on the RTP port of an SDP that did not announce rtcp-mux: found by
+ * its flow. */
 Test(rtp_e2e, rtcp_mux_is_not_counted_as_rtp)
 {
-    check_rtcp(PCAPGEN_RTCP_MUX, NULL, 0);
+    check_rtcp(PCAPGEN_RTCP_NONE, PCAPGEN_RTCP_MUX, NULL, 0);
 }
 
 Test(rtp_e2e, rtcp_on_the_next_port_reaches_its_stream_and_counts)
 {
     const uint16_t lost[] = {10, 11, 50};
-    check_rtcp(PCAPGEN_RTCP_PORT_PLUS_1, lost, 3);
+    check_rtcp(PCAPGEN_RTCP_NONE, PCAPGEN_RTCP_PORT_PLUS_1, lost, 3);
+}
+
+Test(rtp_e2e, rtcp_on_the_port_of_an_sdp_rtcp_attribute)
+{
+    const uint16_t lost[] = {10, 11, 50};
+    check_rtcp(PCAPGEN_RTCP_ATTRIBUTE, PCAPGEN_RTCP_ATTRIBUTE, lost, 3);
+}
+
+/* The same datagrams with no a=rtcp in the SDP: no call expects RTCP on that
+ * port, so none of it is the call's. */
+Test(rtp_e2e, rtcp_on_an_unannounced_port_belongs_to_no_call)
+{
+    struct pcapgen *g = call_with_rtcp(PCAPGEN_RTCP_NONE, PCAPGEN_RTCP_ATTRIBUTE, NULL, 0);
+    char pcap[] = "/tmp/siptap-rtp-rtcp-XXXXXX";
+    json_t *counters = NULL;
+    json_t *streams = replay_counting(g, pcap, &counters);
+    json_t *st = stream_by_ssrc(streams, 0x11223344);
+    cr_assert_eq(jint(st, "packets"), 500);
+    cr_assert_null(json_object_get(st, "rtcp"));
+    cr_assert_not_null(counters, "no stats event");
+    cr_assert_eq(jint(counters, "media.rtcp_without_call"), 8);
+    cr_assert_eq(jint(counters, "media.rtcp_packets"), 0);
+    cr_assert_eq(jint(counters, "rtp.rtcp"), 0);
+    json_decref(counters);
+    json_decref(streams);
+    unlink(pcap);
+    pcapgen_free(g);
 }
 
 /* Media between addresses no SDP named: each kind counted apart, none of it

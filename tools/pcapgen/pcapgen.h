@@ -135,7 +135,8 @@ struct pcapgen_sdp {
     size_t n_pts;
     const char *direction; /* "sendonly", "recvonly", "inactive", "sendrecv" or NULL */
     bool rtcp_mux;
-    uint32_t ptime; /* ms; 0 = no a=ptime */
+    uint16_t rtcp_port; /* a=rtcp:PORT; 0 = none */
+    uint32_t ptime;     /* ms; 0 = no a=ptime */
     uint64_t session_id;
     uint64_t version;
 };
@@ -152,7 +153,11 @@ enum pcapgen_rtcp {
     PCAPGEN_RTCP_NONE = 0,
     PCAPGEN_RTCP_PORT_PLUS_1,
     PCAPGEN_RTCP_MUX,
+    /* On RTP port + PCAPGEN_RTCP_ATTRIBUTE_OFFSET, announced by an SDP
+     * a=rtcp line (RFC 3605): not where port + 1 would look. */
+    PCAPGEN_RTCP_ATTRIBUTE,
 };
+#define PCAPGEN_RTCP_ATTRIBUTE_OFFSET 3
 
 /*
  * One RTP stream. Packet i (0-based "slot") is due at start_us + i*ptime_us

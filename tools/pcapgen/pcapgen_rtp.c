@@ -116,6 +116,9 @@ static void emit_rtcp(struct pcapgen *g, const struct pcapgen_rtp_spec *s, uint6
     if (s->rtcp == PCAPGEN_RTCP_PORT_PLUS_1) {
         src.port++;
         dst.port++;
+    } else if (s->rtcp == PCAPGEN_RTCP_ATTRIBUTE) {
+        src.port += PCAPGEN_RTCP_ATTRIBUTE_OFFSET;
+        dst.port += PCAPGEN_RTCP_ATTRIBUTE_OFFSET;
     }
     pcapgen_udp(g, t_us, &src, &dst, pkt, n, s->encap);
     if (!s->rtcp_rr)

@@ -155,6 +155,8 @@ char *pcapgen_sdp_build(const struct pcapgen_sdp *sdp)
         pcapgen_buf_printf(&b, "a=ptime:%u\r\n", (unsigned)sdp->ptime);
     if (sdp->rtcp_mux)
         pcapgen_buf_printf(&b, "a=rtcp-mux\r\n");
+    if (sdp->rtcp_port)
+        pcapgen_buf_printf(&b, "a=rtcp:%u\r\n", (unsigned)sdp->rtcp_port);
     if (sdp->direction)
         pcapgen_buf_printf(&b, "a=%s\r\n", sdp->direction);
     return pcapgen_buf_take(&b, NULL);
@@ -423,9 +425,13 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
                                 .rtcp_mux = c.rtcp == PCAPGEN_RTCP_MUX,
                                 .session_id = h & 0xffffff,
                                 .version = 1};
+    if (c.rtcp == PCAPGEN_RTCP_ATTRIBUTE)
+        offer.rtcp_port = (uint16_t)(c.caller_media.port + PCAPGEN_RTCP_ATTRIBUTE_OFFSET);
     struct pcapgen_sdp answer = offer;
     answer.addr = callee_media_addr;
     answer.port = c.callee_media.port;
+    if (c.rtcp == PCAPGEN_RTCP_ATTRIBUTE)
+        answer.rtcp_port = (uint16_t)(c.callee_media.port + PCAPGEN_RTCP_ATTRIBUTE_OFFSET);
     answer.session_id = (h >> 24) & 0xffffff;
     char *offer_body = pcapgen_sdp_build(&offer);
     char *answer_body = pcapgen_sdp_build(&answer);

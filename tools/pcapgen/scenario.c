@@ -270,8 +270,10 @@ static int rtcp_of(struct ctx *c, enum pcapgen_rtcp *r)
         *r = PCAPGEN_RTCP_PORT_PLUS_1;
     else if (strcmp(v, "mux") == 0)
         *r = PCAPGEN_RTCP_MUX;
+    else if (strcmp(v, "attribute") == 0)
+        *r = PCAPGEN_RTCP_ATTRIBUTE;
     else
-        return fail(c, "rtcp=%s: expected none, port or mux", v);
+        return fail(c, "rtcp=%s: expected none, port, mux or attribute", v);
     return 0;
 }
 
