@@ -12,7 +12,8 @@
 #     ~40 s and ~1.6 GB, so it runs TSHARK_RUNS times), and on a smaller
 #     capture of TSHARK_CALLS calls (RUNS times) with siptapd on that file;
 # and the memory per active call: peak RSS of siptapd with CALLS concurrent
-# calls minus its peak RSS with one call, divided by CALLS - 1. Two more
+# calls minus its peak RSS with one call (each the median of RUNS runs),
+# divided by CALLS - 1. Two more
 # captures say where the time goes: the same calls with 1 s of talk (RTP
 # packet and call costs, by difference) and 10 calls of 1,800 s (RTP with
 # every flow in cache).
@@ -52,18 +53,23 @@ SHORT=$(capture load "$CALLS" 1)
 HOT=$(capture load 10 1800)
 
 # cpu CMD...: minimum user+sys seconds over RUNS runs (bench/cputime: to the
-# microsecond); also leaves the peak RSS (KB) of the last run in $WORK/rss.
+# microsecond); also leaves in $WORK/rss the median of the runs' peak RSS
+# (KB). Peak RSS moves by ~200 KB from run to run (6,520 - 6,720 KB for one
+# call), which is ~20 bytes per call of (c): the median of each side keeps
+# one unlucky run from deciding the figure.
 cpu() {
     best=""
     i=0
+    : >"$WORK/rss.runs"
     while [ $i -lt "$RUNS" ]; do
         read -r t m <<EOF_CPU
 $("$BUILD/bench/cputime" "$@")
 EOF_CPU
-        echo "$m" >"$WORK/rss"
+        echo "$m" >>"$WORK/rss.runs"
         best=$(echo "$best $t" | awk '{ if ($2 == "" || $1 < $2) print $1; else print $2 }')
         i=$((i + 1))
     done
+    sort -n "$WORK/rss.runs" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' >"$WORK/rss"
     echo "$best"
 }
 
@@ -126,6 +132,6 @@ awk -v n="$N_LOAD" -v tp="$T_PCAP" -v ts="$T_SIPTAPD" -v rl="$RSS_LOAD" -v r1="$
     # Each call of gen_load has seven SIP messages; the rest are RTP.
     printf "| call beyond reading (signalling, events) | %.1f us |\n", ((tssh - tpsh) - rtp * (nsh - 7 * calls)) / calls * 1e6
     printf "| 10 calls, flows in cache | %d packets: pcap_loop %.3f s, siptapd %.3f s, %.3fx; %.0f ns per packet beyond reading |\n", nh, tph, tsh, tph / tsh, (tsh - tph) / nh * 1e9
-    printf "| peak RSS, %d calls / 1 call | %d KB / %d KB |\n", calls, rl, r1
+    printf "| peak RSS (median of %d runs), %d calls / 1 call | %d KB / %d KB |\n", runs, calls, rl, r1
     printf "| (c) memory per active call | %.0f bytes |\n", (rl - r1) * 1024 / (calls - 1)
 }'
