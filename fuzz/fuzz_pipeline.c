@@ -50,9 +50,14 @@ struct twin {
     uint64_t udp_digest;
 };
 
-/* Order-sensitive digest of a delivered datagram's view. */
+/* Order-sensitive digest of a delivered datagram's view. A reassembled
+ * datagram's payload lies in its decoder's own reassembly buffer, a
+ * different one in each decoder: its bytes are compared, not its address. */
 static uint64_t digest_packet(uint64_t h, const struct packet *pkt)
 {
+    if (pkt->reassembled)
+        for (size_t i = 0; i < pkt->payload_len; i++)
+            h = (h ^ pkt->payload[i]) * 0x100000001b3ULL;
     const uint64_t words[] = {
         pkt->ts_us,
         (uint64_t)(uintptr_t)pkt->frame,
@@ -61,7 +66,7 @@ static uint64_t digest_packet(uint64_t h, const struct packet *pkt)
             (uint64_t)pkt->vlan_ids[1] << 16 | pkt->tunnel_depth,
         (uint64_t)pkt->ip_proto << 40 | (uint64_t)pkt->reassembled << 32 |
             (uint64_t)pkt->sport << 16 | pkt->dport,
-        (uint64_t)(uintptr_t)pkt->payload,
+        pkt->reassembled ? 0 : (uint64_t)(uintptr_t)pkt->payload,
         pkt->payload_len,
     };
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)

@@ -26,9 +26,14 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 # the run.
 CC=clang meson setup build-ci-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
   -Db_lundef=false --buildtype=debugoptimized -Db_lto=false >/dev/null
-ninja -C build-ci-fuzz fuzz/fuzz_pipeline fuzz/seed_from_pcap
+ninja -C build-ci-fuzz fuzz/fuzz_pipeline fuzz/seed_from_pcap tools/pcapgen/siptap-pcapgen
 rm -rf build-ci-fuzz/corpus && mkdir -p build-ci-fuzz/corpus
 build-ci-fuzz/fuzz/seed_from_pcap samples/demo.pcap build-ci-fuzz/corpus
+# The generator's feature tour adds what the demo lacks: VLAN tags, IP
+# fragments both ways, TCP, rtcp-mux, DTMF, SSRC changes.
+build-ci-fuzz/tools/pcapgen/siptap-pcapgen tools/pcapgen/examples/features.scn \
+  build-ci-fuzz/features.pcap
+build-ci-fuzz/fuzz/seed_from_pcap build-ci-fuzz/features.pcap build-ci-fuzz/corpus
 build-ci-fuzz/fuzz/fuzz_pipeline fuzz/regressions/* 2>&1 | tail -3
 build-ci-fuzz/fuzz/fuzz_pipeline -max_total_time="${SIPTAP_FUZZ_SECONDS:-60}" -max_len=8192 \
   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/corpus fuzz/regressions 2>&1 |
