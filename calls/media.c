@@ -235,10 +235,12 @@ static void name_codec(struct call *c, int sender, struct rtp_stream *s)
 /* RTCP of call c: its report blocks go to whichever of the call's streams
  * they report on, wherever those flow (an RR can travel on any of the
  * call's ports). */
-static void attach_rtcp(struct call_table *t, struct call *c, const uint8_t *data, size_t len)
+static void attach_rtcp(struct call_table *t, struct call *c, const struct packet *pkt)
 {
     (*t->c_rtcp_matched)++;
-    rtp_flow_table_rtcp_flows(&t->flows, c->flows, c->flow_count, data, len);
+    struct rtcp_datagram d = {
+        {pkt->src, pkt->sport}, {pkt->dst, pkt->dport}, pkt->ts_us, pkt->payload, pkt->payload_len};
+    rtp_flow_table_rtcp_flows(&t->flows, c->flows, c->flow_count, &d);
 }
 
 void call_media_of(const struct call *c, int sender, struct call_media_direction *out)
@@ -276,7 +278,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         struct call *c = f->owner;
         call_frame_attributed(t, c, pkt->ts_us);
         if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
-            attach_rtcp(t, c, pkt->payload, pkt->payload_len);
+            attach_rtcp(t, c, pkt);
             return true;
         }
         struct rtp_stream *s =
@@ -301,7 +303,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     } else if ((b = find_rtcp_binding(t, &dst)) != NULL ||
                (b = find_rtcp_binding(t, &src)) != NULL) {
         call_frame_attributed(t, binding_call(b), pkt->ts_us);
-        attach_rtcp(t, binding_call(b), pkt->payload, pkt->payload_len);
+        attach_rtcp(t, binding_call(b), pkt);
         return true;
     }
     if (!b) {
@@ -327,7 +329,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     }
     if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
-        attach_rtcp(t, c, pkt->payload, pkt->payload_len);
+        attach_rtcp(t, c, pkt);
         return true;
     }
     f = rtp_flow_create(&t->flows, &src, &dst, c, sender);

@@ -102,8 +102,14 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
     t->rtcp_malformed = counters_register(counters, "rtp", "rtcp_malformed");
     t->srtcp = counters_register(counters, "rtp", "srtcp");
     t->rtcp_blocks_unmatched = counters_register(counters, "rtp", "rtcp_blocks_unmatched");
+    t->rtcp_sr_replaced = counters_register(counters, "rtp", "rtcp_sr_replaced");
     t->stream_overflow = counters_register(counters, "rtp", "ssrc_overflow");
     t->alloc_failed = counters_register(counters, "rtp", "flow_alloc_failed");
+    t->srs = calloc(RTCP_SR_SLOTS, sizeof(*t->srs));
+    if (!t->srs) {
+        hashtab_destroy(&t->table);
+        return false;
+    }
     return true;
 }
 
@@ -121,6 +127,8 @@ static void free_flow(void *item, void *arg)
 
 void rtp_flow_table_destroy(struct rtp_flow_table *t)
 {
+    free(t->srs);
+    t->srs = NULL;
     if (!t->table.slots)
         return;
     hashtab_foreach(&t->table, free_flow, NULL);
@@ -295,7 +303,8 @@ struct rtp_stream *rtp_flow_packet(struct rtp_flow_table *t, struct rtp_flow *f,
 {
     flow_seen(t, f, ts_us);
     if (rtcp_looks_like(data, len)) {
-        rtp_flow_table_rtcp(t, &f->key.src, &f->key.dst, data, len);
+        struct rtcp_datagram d = {f->key.src, f->key.dst, ts_us, data, len};
+        rtp_flow_table_rtcp(t, &d);
         return NULL;
     }
     return flow_rtp(t, f, data, len, ts_us);
@@ -308,23 +317,61 @@ struct rtp_stream *rtp_flow_rtp_packet(struct rtp_flow_table *t, struct rtp_flow
     return flow_rtp(t, f, data, len, ts_us);
 }
 
+static struct rtcp_sr_sighting *sr_slot(struct rtp_flow_table *t, uint32_t ssrc, uint32_t ntp_mid)
+{
+    uint32_t h = (ssrc ^ (ntp_mid * 0x9e3779b1u)) * 0x85ebca6bu;
+    return &t->srs[(h >> 16) % RTCP_SR_SLOTS];
+}
+
+static void remember_sr(struct rtp_flow_table *t, const struct rtcp_packet_info *info,
+                        const struct rtcp_datagram *d)
+{
+    if (!info->sr_ntp_mid)
+        return;
+    struct rtcp_sr_sighting *sr = sr_slot(t, info->sender_ssrc, info->sr_ntp_mid);
+    if (sr->ntp_mid && (sr->ssrc != info->sender_ssrc || sr->ntp_mid != info->sr_ntp_mid))
+        (*t->rtcp_sr_replaced)++;
+    *sr = (struct rtcp_sr_sighting){info->sender_ssrc, info->sr_ntp_mid, d->ts_us, d->dst};
+}
+
+/* The round trip on the far side of the tap (RFC 3550 6.4.1, with the tap's
+ * clock at both ends): the block names the SR it answers (LSR), and comes
+ * from the address that SR went to. */
+static uint64_t round_trip(struct rtp_flow_table *t, const struct rtcp_report_block *b,
+                           const struct rtcp_datagram *d)
+{
+    if (!b->lsr)
+        return RTCP_RTT_UNKNOWN;
+    const struct rtcp_sr_sighting *sr = sr_slot(t, b->ssrc, b->lsr);
+    if (sr->ssrc != b->ssrc || sr->ntp_mid != b->lsr || !endpoint_equal(&sr->to, &d->src))
+        return RTCP_RTT_UNKNOWN;
+    uint64_t held_us = ((uint64_t)b->dlsr * 1000000u + 32768u) / 65536u;
+    if (d->ts_us < sr->seen_us + held_us)
+        return RTCP_RTT_UNKNOWN; /* held longer than the trip took: no figure */
+    return d->ts_us - sr->seen_us - held_us;
+}
+
 int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *flows,
-                              size_t flow_count, const uint8_t *data, size_t len)
+                              size_t flow_count, const struct rtcp_datagram *d)
 {
     (*t->rtcp)++;
     struct rtcp_packet_info info;
-    if (rtcp_parse(data, len, &info) != 0) {
-        (*(srtcp_looks_like(data, len) ? t->srtcp : t->rtcp_malformed))++;
+    if (rtcp_parse(d->data, d->len, &info) != 0) {
+        (*(srtcp_looks_like(d->data, d->len) ? t->srtcp : t->rtcp_malformed))++;
         return -1;
     }
+    if (info.is_sender_report)
+        remember_sr(t, &info, d);
     int attached = 0;
     for (size_t b = 0; b < info.block_count; b++) {
+        const struct rtcp_report_block *block = &info.blocks[b];
+        uint64_t rtt_us = round_trip(t, block, d);
         int before = attached;
         for (size_t i = 0; i < flow_count; i++)
             for (size_t n = 0; n < flows[i]->stream_count; n++) {
                 struct rtp_stream *s = rtp_flow_stream(flows[i], n);
-                if (s->ssrc == info.blocks[b].ssrc) {
-                    rtp_stream_attach_rtcp(s, &info.blocks[b]);
+                if (s->ssrc == block->ssrc) {
+                    rtp_stream_attach_rtcp(s, block, rtt_us);
                     attached++;
                 }
             }
@@ -334,21 +381,20 @@ int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *
     return attached;
 }
 
-int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct endpoint *src,
-                        const struct endpoint *dst, const uint8_t *data, size_t len)
+int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct rtcp_datagram *d)
 {
     struct rtp_flow *flows[2];
     size_t n = 0;
-    if ((flows[n] = rtp_flow_find(t, dst, src)) != NULL)
+    if ((flows[n] = rtp_flow_find(t, &d->dst, &d->src)) != NULL)
         n++;
-    if (src->port != 0 && dst->port != 0) {
-        struct endpoint rtp_src = *dst, rtp_dst = *src;
+    if (d->src.port != 0 && d->dst.port != 0) {
+        struct endpoint rtp_src = d->dst, rtp_dst = d->src;
         rtp_src.port--;
         rtp_dst.port--;
         if ((flows[n] = rtp_flow_find(t, &rtp_src, &rtp_dst)) != NULL)
             n++;
     }
-    return rtp_flow_table_rtcp_flows(t, flows, n, data, len);
+    return rtp_flow_table_rtcp_flows(t, flows, n, d);
 }
 
 struct expire_ctx {

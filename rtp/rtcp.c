@@ -30,6 +30,8 @@ static void read_block(const uint8_t *p, uint32_t reporter, struct rtcp_report_b
     b->cumulative_lost = (lost & 0x800000u) ? (int32_t)lost - 0x1000000 : (int32_t)lost;
     b->highest_seq = read32(p + 8);
     b->jitter = read32(p + 12);
+    b->lsr = read32(p + 16);
+    b->dlsr = read32(p + 20);
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -69,6 +71,8 @@ int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out)
             if (!out->has_report) {
                 out->sender_ssrc = sender;
                 out->is_sender_report = p[1] == RTCP_SR;
+                if (out->is_sender_report)
+                    out->sr_ntp_mid = read32(p + 10);
                 out->has_report = true;
             }
             for (unsigned i = 0; i < count; i++) {

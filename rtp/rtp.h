@@ -42,15 +42,26 @@ bool rtcp_looks_like(const uint8_t *data, size_t len);
 const char *rtp_static_codec_name(uint8_t pt);
 uint32_t rtp_static_clock_rate(uint8_t pt);
 
-/* RTCP: the far end's own view of the stream, from SR/RR report blocks. */
+/* RTCP: the far end's own view of the stream, from SR/RR report blocks.
+ * Sized to the byte: it sits in every flow (see struct rtp_flow). */
 struct rtcp_view {
-    bool seen;
     uint8_t fraction_lost; /* last report, /256 */
+    bool has_rtt;          /* rtt_us holds the round trip of a report */
+    uint16_t reports;      /* saturates at 65535 (91 hours at one every 5 s) */
     uint32_t reporter_ssrc;
     int32_t cumulative_lost;
-    uint32_t reports;
+    /* Last report's round trip between the tap and the reporter: from the
+     * tap's sighting of the SR named by the block's LSR to the report's,
+     * less the reporter's DLSR (what Wireshark calls roundtrip delay). */
+    uint32_t rtt_us;
     double jitter_ms; /* last report, converted with the stream's clock rate */
 };
+_Static_assert(sizeof(struct rtcp_view) == 24, "a flow is five cache lines");
+
+static inline bool rtcp_view_seen(const struct rtcp_view *v)
+{
+    return v->reports != 0;
+}
 
 struct rtcp_report_block {
     uint32_t ssrc;          /* the stream reported on */
@@ -59,12 +70,15 @@ struct rtcp_report_block {
     int32_t cumulative_lost;
     uint32_t highest_seq;
     uint32_t jitter; /* timestamp units */
+    uint32_t lsr;    /* middle 32 bits of the NTP time of the last SR received; 0 = none */
+    uint32_t dlsr;   /* delay since that SR, 1/65536 s */
 };
 
 #define RTCP_MAX_BLOCKS 8
 struct rtcp_packet_info {
     uint32_t sender_ssrc;
     bool is_sender_report;
+    uint32_t sr_ntp_mid; /* an SR's NTP time, middle 32 bits (what an RR's LSR names) */
     struct rtcp_report_block blocks[RTCP_MAX_BLOCKS];
     size_t block_count;
     bool has_report;         /* an SR or RR was present (reduced-size RTCP may have none) */
@@ -183,7 +197,10 @@ bool rtp_stream_map_payload(struct rtp_stream *s, uint8_t pt, const char *name,
 void rtp_stream_release(struct rtp_stream *s);
 /* One packet, arrival time ts_us (capture time). */
 void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_t ts_us);
-void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b);
+/* rtt_us: the block's round trip (see struct rtcp_view), or RTCP_RTT_UNKNOWN. */
+#define RTCP_RTT_UNKNOWN UINT64_MAX
+void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b,
+                            uint64_t rtt_us);
 void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out);
 /* The contract's `streams` entry as JSON text (core/json_text: the bytes
  * jansson's compact dump would write); src and dst are the flow's
@@ -257,13 +274,27 @@ static inline const struct rtp_stream *rtp_flow_stream_const(const struct rtp_fl
     return i == 0 ? &f->first : &f->extra->streams[i - 1];
 }
 
+/* An SR as the tap saw it go by, so that the RR naming it (LSR) gives the
+ * round trip on the far side of the tap. */
+struct rtcp_sr_sighting {
+    uint32_t ssrc, ntp_mid; /* 0 ntp_mid: empty slot (an LSR of 0 names no SR) */
+    uint64_t seen_us;
+    struct endpoint to; /* where it went: the RR comes back from there */
+};
+/* Direct-mapped by SSRC and NTP time: a newer SR takes an older one's slot
+ * (counted as rtp.rtcp_sr_replaced). One SR every 5 s per stream leaves
+ * room for a few hundred concurrent RTCP-reporting calls before any is
+ * replaced within the seconds its RR takes. */
+#define RTCP_SR_SLOTS 1024
+
 struct rtp_flow_table {
     struct hashtab table;
+    struct rtcp_sr_sighting *srs; /* RTCP_SR_SLOTS */
     /* rtp_flow_table_hint: the key hash the next lookup is expected to need. */
     uint64_t hint_hash;
     bool hint_set;
     uint64_t *evicted, *rejected_full, *packets, *not_rtp;
-    uint64_t *rtcp, *rtcp_malformed, *srtcp, *rtcp_blocks_unmatched;
+    uint64_t *rtcp, *rtcp_malformed, *srtcp, *rtcp_blocks_unmatched, *rtcp_sr_replaced;
     uint64_t *stream_overflow, *alloc_failed;
 };
 
@@ -310,18 +341,24 @@ void rtp_flow_set_codec(struct rtp_flow *f, const char *name, uint32_t clock_rat
 bool rtp_flow_map_payload(struct rtp_flow *f, uint8_t pt, const char *name, uint32_t clock_rate);
 
 /* The one way RTCP reaches streams. An RTCP datagram (counted; -1 and
- * counted as SRTCP or else malformed when it does not parse): each report block is attached
+ * counted as SRTCP or else malformed when it does not parse): an SR is
+ * remembered (struct rtcp_sr_sighting), and each report block is attached
  * (rtp_stream_attach_rtcp) to the streams among flows[0..flow_count) whose
  * SSRC it reports on, and counted when it reports on none of them (a stream
  * the tap does not see). Returns the number of attachments. The calls layer
  * passes all the flows of the datagram's call. */
+struct rtcp_datagram {
+    struct endpoint src, dst;
+    uint64_t ts_us;
+    const uint8_t *data;
+    size_t len;
+};
 int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *flows,
-                              size_t flow_count, const uint8_t *data, size_t len);
+                              size_t flow_count, const struct rtcp_datagram *d);
 /* The same for an RTCP datagram src -> dst known by its endpoints only: its
  * report blocks describe media dst -> src, so the flows searched are
  * dst -> src and dst-1 -> src-1 (RTCP on the odd port). */
-int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct endpoint *src,
-                        const struct endpoint *dst, const uint8_t *data, size_t len);
+int rtp_flow_table_rtcp(struct rtp_flow_table *t, const struct rtcp_datagram *d);
 
 /* Removes flows idle since before now_us - idle_us (counted as evicted),
  * calling on_evict (may be NULL) before each is freed. */

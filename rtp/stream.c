@@ -362,15 +362,22 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
     s->packets++;
 }
 
-void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b)
+void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b,
+                            uint64_t rtt_us)
 {
-    s->rtcp.seen = true;
     s->rtcp.reporter_ssrc = b->reporter_ssrc;
     s->rtcp.fraction_lost = b->fraction_lost;
     s->rtcp.cumulative_lost = b->cumulative_lost;
     uint32_t clock = s->clock_rate ? s->clock_rate : rtp_static_clock_rate(s->payload_type);
     s->rtcp.jitter_ms = clock ? (double)b->jitter * 1000.0 / (double)clock : 0;
-    s->rtcp.reports++;
+    if (s->rtcp.reports < UINT16_MAX)
+        s->rtcp.reports++;
+    /* The last report's, as every other figure here: a report without one
+     * leaves the previous round trip standing. */
+    if (rtt_us != RTCP_RTT_UNKNOWN) {
+        s->rtcp.has_rtt = true;
+        s->rtcp.rtt_us = rtt_us < UINT32_MAX ? (uint32_t)rtt_us : UINT32_MAX;
+    }
 }
 
 void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out)
@@ -464,7 +471,7 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
         if ((s->pt_seen[pt / 64] >> (pt % 64)) & 1u)
             json_text_integer(t, pt);
     json_text_array_end(t);
-    if (s->rtcp.seen) {
+    if (rtcp_view_seen(&s->rtcp)) {
         char rep[11];
         format_ssrc(rep, s->rtcp.reporter_ssrc);
         key(t, "rtcp");
@@ -474,6 +481,8 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
         json_text_member_integer(t, "cumulative_lost", s->rtcp.cumulative_lost);
         member_rounded(t, "jitter_ms", s->rtcp.jitter_ms, 1000);
         json_text_member_integer(t, "reports", s->rtcp.reports);
+        if (s->rtcp.has_rtt)
+            member_rounded(t, "rtt_ms", s->rtcp.rtt_us / 1000.0, 1000);
         json_text_object_end(t);
     }
     json_text_object_end(t);

@@ -442,6 +442,43 @@ Test(rtp_stats, dtmf_heuristic_without_sdp)
 
 /* --- flows, SSRC changes, rtcp-mux -------------------------------------- */
 
+/* RTCP from -> to at ts, as the layers above hand it over. */
+static int rtcp_in(struct rtp_flow_table *t, struct endpoint from, struct endpoint to, uint64_t ts,
+                   const uint8_t *data, size_t len)
+{
+    struct rtcp_datagram d = {from, to, ts, data, len};
+    return rtp_flow_table_rtcp(t, &d);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* An SR without report blocks from ssrc, its NTP time sec.frac. */
+static size_t make_sr(uint8_t *p, uint32_t ssrc, uint32_t ntp_sec, uint32_t ntp_frac)
+{
+    memset(p, 0, 28);
+    p[0] = 0x80, p[1] = 200, p[3] = 6;
+    put32(p + 4, ssrc);
+    put32(p + 8, ntp_sec);
+    put32(p + 12, ntp_frac);
+    return 28;
+}
+
+/* An RR from reporter with one block about ssrc naming an SR (lsr, dlsr). */
+static size_t make_rr(uint8_t *p, uint32_t reporter, uint32_t ssrc, uint32_t lsr, uint32_t dlsr)
+{
+    memset(p, 0, 32);
+    p[0] = 0x81, p[1] = 201, p[3] = 7;
+    put32(p + 4, reporter);
+    put32(p + 8, ssrc);
+    put32(p + 24, lsr);
+    put32(p + 28, dlsr);
+    return 32;
+}
+
 /* A table of capacity cap holding the flows a -> b and b -> a. */
 static void table_with_pair(struct rtp_flow_table *t, struct counters *c, size_t cap,
                             const struct endpoint *a, const struct endpoint *b,
@@ -526,12 +563,12 @@ Test(rtp_flow, ssrc_change_overflow_and_rtcp_mux)
     cr_assert_eq(counters_get(&c, "rtp.rtcp"), 1);
     cr_assert_eq(counters_get(&c, "rtp.not_rtp"), 0);
     struct rtp_stream *s2 = rtp_flow_stream(f, 1);
-    cr_assert(s2->rtcp.seen);
+    cr_assert(rtcp_view_seen(&s2->rtcp));
     cr_assert_eq(s2->rtcp.reporter_ssrc, 0x99);
     cr_assert_eq(s2->rtcp.fraction_lost, 64);
     cr_assert_eq(s2->rtcp.cumulative_lost, -2);
     cr_assert_float_eq(s2->rtcp.jitter_ms, 10.0, 1e-9);
-    cr_assert_not(rtp_flow_stream(f, 0)->rtcp.seen);
+    cr_assert_not(rtcp_view_seen(&rtp_flow_stream(f, 0)->rtcp));
 
     /* Not RTP at all. */
     uint8_t junk[4] = {1, 2, 3, 4};
@@ -605,13 +642,13 @@ Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
     a1.port++, b1.port++;
     uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0, 0x55, 0, 0, 0x0a, 0xbc, 0, 0, 0, 3};
     rr[22] = 0x01, rr[23] = 0xe0; /* 480 ticks at 48 kHz = 10 ms */
-    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), 1);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0, rr, sizeof(rr)), 1);
     cr_assert_eq(s->rtcp.cumulative_lost, 3);
     cr_assert_float_eq(s->rtcp.jitter_ms, 10.0, 1e-9);
     cr_assert_eq(counters_get(&c, "rtp.rtcp_blocks_unmatched"), 0);
     /* A report on an SSRC no flow carries: counted, attached nowhere. */
     rr[11] = 0xbd;
-    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), 0);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0, rr, sizeof(rr)), 0);
     cr_assert_eq(counters_get(&c, "rtp.rtcp_blocks_unmatched"), 1);
     cr_assert_eq(s->rtcp.reports, 1);
     /* Given the flows (as the calls layer gives a call's), the same report
@@ -619,21 +656,77 @@ Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
     struct rtp_flow *back = rtp_flow_create(&t, &b, &a, NULL, 1);
     struct rtp_flow *both[] = {back, f};
     rr[11] = 0xbc;
-    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, both, 2, rr, sizeof(rr)), 1);
+    struct rtcp_datagram anywhere = {ep("192.0.2.7", 9), ep("192.0.2.8", 9), T0, rr, sizeof(rr)};
+    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, both, 2, &anywhere), 1);
     cr_assert_eq(s->rtcp.reports, 2);
-    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, both, 1, rr, sizeof(rr)), 0);
+    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, both, 1, &anywhere), 0);
     cr_assert_eq(counters_get(&c, "rtp.rtcp_blocks_unmatched"), 2);
     cr_assert_eq(counters_get(&c, "rtp.rtcp"), 4);
     rr[3] = 9; /* length past the end */
-    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, rr, sizeof(rr)), -1);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0, rr, sizeof(rr)), -1);
     cr_assert_eq(counters_get(&c, "rtp.rtcp_malformed"), 1);
     /* SRTCP is not malformed RTCP: counted apart, attached nowhere. */
     uint8_t srtcp[8 + 44 + 4 + 4] = {0x81, 200, 0, 12, 0, 0, 0, 0x55};
     srtcp[52] = 0x80, srtcp[55] = 7;
-    cr_assert_eq(rtp_flow_table_rtcp(&t, &b1, &a1, srtcp, sizeof(srtcp)), -1);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0, srtcp, sizeof(srtcp)), -1);
     cr_assert_eq(counters_get(&c, "rtp.srtcp"), 1);
     cr_assert_eq(counters_get(&c, "rtp.rtcp_malformed"), 1);
     cr_assert_eq(s->rtcp.reports, 2);
+    rtp_flow_table_destroy(&t);
+}
+
+/* The round trip on the far side of the tap: from the SR going by to the
+ * RR naming it, less the time the reporter held it. Only an RR from where
+ * that SR went, naming an SR seen, and not held longer than it took, gives
+ * one; a report without one keeps the last. */
+Test(rtp_flow, round_trip_from_an_sr_to_the_rr_naming_it)
+{
+    struct counters c;
+    struct rtp_flow_table t;
+    struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000);
+    struct endpoint a1 = ep("192.0.2.1", 4001), b1 = ep("192.0.2.2", 6001);
+    struct rtp_flow *ab, *ba;
+    table_with_pair(&t, &c, 16, &a, &b, &ab, &ba);
+    uint8_t pkt[200];
+    size_t n = make_rtp(pkt, 0, false, 1, 0, 0xabc, 160);
+    struct rtp_stream *s = rtp_flow_packet(&t, ab, pkt, n, T0);
+    cr_assert_not_null(s);
+
+    uint8_t sr[28], rr[32];
+    cr_assert_eq(
+        rtcp_in(&t, a1, b1, T0 + 1000 * MS, sr, make_sr(sr, 0xabc, 0x00012345, 0x67890000)), 0);
+    /* Held 0.5 s (0x8000 / 65536), seen back 520.25 ms after the SR. */
+    n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x8000);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1520250, rr, n), 1);
+    cr_assert(s->rtcp.has_rtt);
+    cr_assert_eq(s->rtcp.rtt_us, 20250);
+    char text[RTP_STREAM_JSON_MAX];
+    size_t len = rtp_stream_write_json(s, &a, &b, text, sizeof(text));
+    cr_assert_not_null(strstr(text, "\"reports\":1,\"rtt_ms\":20.25}"), "%.*s", (int)len, text);
+
+    /* No round trip: an SR never seen, no SR at all, an RR from elsewhere
+     * than the SR went, a hold longer than the trip. Each still reports. */
+    n = make_rr(rr, 0x55, 0xabc, 0x23456788, 0x100);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1600 * MS, rr, n), 1);
+    n = make_rr(rr, 0x55, 0xabc, 0, 0);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1600 * MS, rr, n), 1);
+    n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x100);
+    struct rtcp_datagram elsewhere = {ep("192.0.2.3", 6001), a1, T0 + 1600 * MS, rr, n};
+    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, &ab, 1, &elsewhere), 1);
+    n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x10000);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1600 * MS, rr, n), 1);
+    cr_assert_eq(s->rtcp.reports, 5);
+    cr_assert_eq(s->rtcp.rtt_us, 20250, "the last round trip stands");
+    /* The same SR named again, a later RR: a new figure. */
+    n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x8000);
+    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1531 * MS, rr, n), 1);
+    cr_assert_eq(s->rtcp.rtt_us, 31000);
+    cr_assert_eq(counters_get(&c, "rtp.rtcp_sr_replaced"), 0);
+
+    /* Twice as many SRs as slots: at least half find their slot taken. */
+    for (uint32_t i = 0; i < 2 * RTCP_SR_SLOTS; i++)
+        rtcp_in(&t, a1, b1, T0, sr, make_sr(sr, 0x1000 + i, 7, i << 16));
+    cr_assert_geq(counters_get(&c, "rtp.rtcp_sr_replaced"), RTCP_SR_SLOTS);
     rtp_flow_table_destroy(&t);
 }
 
@@ -898,11 +991,12 @@ Test(rtp_json, streams_entry_text_is_jansson_canonical)
 {
     struct rtp_stream s;
     late_packet_stream(&s, 3, -1);
-    s.rtcp = (struct rtcp_view){.seen = true,
-                                .fraction_lost = 26,
+    s.rtcp = (struct rtcp_view){.fraction_lost = 26,
                                 .reporter_ssrc = 0xABCDEF01,
                                 .cumulative_lost = -3,
                                 .reports = 7,
+                                .has_rtt = true,
+                                .rtt_us = 12345,
                                 .jitter_ms = 1.23456};
     struct endpoint a = ep("2001:db8::1", 4000), b = ep("10.0.0.2", 5000);
     json_t *o = canonical_entry(&s, &a, &b, NULL);
@@ -912,6 +1006,7 @@ Test(rtp_json, streams_entry_text_is_jansson_canonical)
     cr_assert_float_eq(json_real_value(json_object_get(rtcp, "fraction_lost_pct")), 10.16, 1e-9);
     cr_assert_float_eq(json_real_value(json_object_get(rtcp, "jitter_ms")), 1.235, 1e-9);
     cr_assert_eq(json_integer_value(json_object_get(rtcp, "cumulative_lost")), -3);
+    cr_assert_float_eq(json_real_value(json_object_get(rtcp, "rtt_ms")), 12.345, 1e-9);
     json_decref(o);
 
     /* A codec name cut inside a UTF-8 sequence, as SDP may give it, shows
@@ -941,11 +1036,12 @@ Test(rtp_json, largest_entry_fits_its_bound)
     s.jitter_mean_ms = 1234567.891;
     s.max_delta_ms = -1.234567891e15;
     s.duplicates = s.out_of_order = s.dtmf_events = UINT32_MAX;
-    s.rtcp = (struct rtcp_view){.seen = true,
-                                .fraction_lost = 255,
+    s.rtcp = (struct rtcp_view){.fraction_lost = 255,
                                 .reporter_ssrc = 0xFFFFFFFF,
                                 .cumulative_lost = INT32_MIN,
-                                .reports = UINT32_MAX,
+                                .reports = UINT16_MAX,
+                                .has_rtt = true,
+                                .rtt_us = UINT32_MAX,
                                 .jitter_ms = -8.76543219876e15};
     struct endpoint a = ep("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535);
     struct endpoint b = ep("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65534);

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +327,9 @@ static void check_rtcp(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent, cons
     cr_assert_not_null(rtcp, "the RRs reached the stream: %s", json_dumps(st, 0));
     cr_assert_eq(jint(rtcp, "reports"), 4);
     cr_assert_eq(jint(rtcp, "cumulative_lost"), (long long)n_lost);
+    /* Each RR leaves 1 ms after its SR, saying it held the SR 65/65536 s
+     * (991.8 us): 8 us on the far side of the tap, as the tap saw them. */
+    cr_assert_float_eq(json_real_value(json_object_get(rtcp, "rtt_ms")), 0.008, 1e-9);
     cr_assert_not_null(counters, "no stats event");
     cr_assert_eq(jint(counters, "rtp.rtcp"), 8);
     cr_assert_eq(jint(counters, "media.rtcp_packets"), 8);
@@ -475,4 +479,80 @@ Test(rtp_e2e, interleaved_calls_agree_with_tshark_stream_by_stream, .timeout = 1
     json_decref(streams);
     unlink(pcap);
     pcapgen_free(g);
+}
+
+/* The round trip against Wireshark's own (rtcp.roundtrip-delay, which it
+ * computes from the same LSR/DLSR and capture times when asked, in whole
+ * ms: floor of the time since the SR less floor of DLSR in ms). On each
+ * public capture whose RRs carry one, a stream's rtt_ms must be within 1 ms
+ * of a Wireshark figure for an RR about its SSRC. */
+Test(rtp_e2e, rtcp_round_trip_agrees_with_wireshark_on_public_captures, .timeout = 120)
+{
+    const char *dir = getenv("SIPTAP_PUBLIC_PCAPS");
+    if (!dir || access(dir, R_OK) != 0)
+        cr_skip_test("public captures folder %s is absent: skipping", dir ? dir : "(unset)");
+    if (!have_tshark())
+        cr_skip_test("tshark not installed: skipping");
+    static const char *const names[] = {
+        "heplify__example__pcap__rtp_rtcp_sip_ipv4_udp.pcap",
+        "heplify__example__pcap__sip_ipv4_tcp.pcap",
+    };
+    size_t compared = 0;
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        char path[1024], cmd[2048], line[1 << 16];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[k]);
+        if (access(path, R_OK) != 0)
+            cr_skip_test("%s is absent: skipping", path);
+        /* Wireshark: block SSRCs and round trips of each RR that has one. */
+        struct {
+            unsigned ssrc;
+            long ms;
+        } ws[64];
+        size_t nws = 0;
+        snprintf(cmd, sizeof(cmd),
+                 "tshark -o rtcp.show_roundtrip_calculation:TRUE "
+                 "-o rtcp.roundtrip_min_threshhold:0 -r '%s' -Y rtcp.roundtrip-delay "
+                 "-T fields -e rtcp.ssrc.identifier -e rtcp.roundtrip-delay 2>/dev/null",
+                 path);
+        FILE *p = popen(cmd, "r");
+        cr_assert_not_null(p);
+        while (fgets(line, sizeof(line), p) && nws < 64) {
+            /* "0xd2bd4e3e,0x58f33dea\t2": the report block's SSRC, then
+             * the SDES chunk's (the sender's own) */
+            char *tab = strchr(line, '\t');
+            cr_assert_not_null(tab);
+            ws[nws].ssrc = (unsigned)strtoul(line, NULL, 16);
+            ws[nws].ms = strtol(tab + 1, NULL, 10);
+            nws++;
+        }
+        pclose(p);
+        cr_assert_gt(nws, 0, "%s: Wireshark found no round trip", names[k]);
+        snprintf(cmd, sizeof(cmd), "'%s' -r '%s'", getenv("SIPTAPD"), path);
+        p = popen(cmd, "r");
+        size_t ours = 0;
+        while (fgets(line, sizeof(line), p)) {
+            json_t *ev = json_loads(line, 0, NULL);
+            cr_assert_not_null(ev);
+            json_t *streams = json_object_get(ev, "streams");
+            for (size_t i = 0; i < json_array_size(streams); i++) {
+                json_t *st = json_array_get(streams, i);
+                json_t *rtt = json_object_get(json_object_get(st, "rtcp"), "rtt_ms");
+                if (!rtt)
+                    continue;
+                unsigned ssrc =
+                    (unsigned)strtoul(json_string_value(json_object_get(st, "ssrc")), NULL, 16);
+                bool near = false;
+                for (size_t w = 0; w < nws; w++)
+                    near |= ws[w].ssrc == ssrc && fabs(json_real_value(rtt) - ws[w].ms) < 1.0;
+                cr_assert(near, "%s: SSRC %08X rtt_ms %.3f has no Wireshark figure within 1 ms",
+                          names[k], ssrc, json_real_value(rtt));
+                ours++;
+            }
+            json_decref(ev);
+        }
+        cr_assert_eq(pclose(p), 0);
+        cr_assert_gt(ours, 0, "%s: no stream has a round trip", names[k]);
+        compared += ours;
+    }
+    cr_log_info("%zu round trips within 1 ms of Wireshark's", compared);
 }
