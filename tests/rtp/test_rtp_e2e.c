@@ -108,10 +108,36 @@ static json_t *replay(struct pcapgen *g, char *pcap_path)
     return replay_counting(g, pcap_path, NULL);
 }
 
+/* Counters of a stats event that must hold these values. */
+struct counter_want {
+    const char *name;
+    long long value;
+};
+#define EXPECT_COUNTERS(counters, ...)                                                             \
+    expect_counters(counters, (const struct counter_want[]){__VA_ARGS__},                          \
+                    sizeof((const struct counter_want[]){__VA_ARGS__}) /                           \
+                        sizeof(struct counter_want))
+
+static void expect_counters(json_t *counters, const struct counter_want *want, size_t n)
+{
+    cr_assert_not_null(counters, "no stats event");
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(json_integer_value(json_object_get(counters, want[i].name)), want[i].value,
+                     "%s", want[i].name);
+}
+
+/* A replayed case's leftovers: its capture file, events and generator. */
+static void release(struct pcapgen *g, const char *pcap, json_t *streams, json_t *counters)
+{
+    json_decref(counters);
+    json_decref(streams);
+    unlink(pcap);
+    pcapgen_free(g);
+}
+
 /* A call whose SDP announces 203.0.113.10:10000 and 198.51.100.20:20000,
- * answered at 2 s, BYE at 32 s, no RTP of its own. */
-/* A call whose SDP announces RTCP as rtcp says (a=rtcp-mux, a=rtcp:PORT),
- * with no media of its own: the tests add the streams. */
+ * and RTCP as rtcp says (a=rtcp-mux, a=rtcp:PORT), answered at 2 s, BYE at
+ * 32 s, with no media of its own: the tests add the streams. */
 static struct pcapgen *call_announcing(enum pcapgen_rtcp rtcp)
 {
     struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
@@ -162,6 +188,30 @@ static long long jint(json_t *s, const char *f)
     return json_integer_value(json_object_get(s, f));
 }
 
+/* When tshark is installed: it sees the n streams of the capture, and each
+ * of them has its packets, lost and jitter in streams (by SSRC). */
+static void agree_with_tshark(const char *pcap, json_t *streams, size_t n)
+{
+    if (!have_tshark()) {
+        cr_log_warn("tshark absent: only the expected figures were checked");
+        return;
+    }
+    struct tshark_stream *ts = calloc(n + 8, sizeof(*ts));
+    cr_assert_not_null(ts);
+    size_t tn = run_tshark(pcap, ts, n + 8);
+    cr_assert_eq(tn, n, "tshark saw %zu streams", tn);
+    for (size_t i = 0; i < tn; i++) {
+        json_t *s = stream_by_ssrc(streams, ts[i].ssrc);
+        cr_assert_eq(jint(s, "packets"), ts[i].packets, "SSRC %08X packets", ts[i].ssrc);
+        cr_assert_eq(jint(s, "lost"), ts[i].lost, "SSRC %08X lost", ts[i].ssrc);
+        double maxj = json_real_value(json_object_get(s, "jitter_max_ms"));
+        double meanj = json_real_value(json_object_get(s, "jitter_mean_ms"));
+        cr_assert_float_eq(maxj, ts[i].max_jitter, 0.01 + ts[i].max_jitter * 0.01);
+        cr_assert_float_eq(meanj, ts[i].mean_jitter, 0.01 + ts[i].mean_jitter * 0.01);
+    }
+    free(ts);
+}
+
 /* Runs one case: expected packets/lost per SSRC, and agreement with tshark. */
 static void check(struct pcapgen *g, const unsigned *ssrcs, const long *packets, const long *lost,
                   size_t n)
@@ -174,25 +224,8 @@ static void check(struct pcapgen *g, const unsigned *ssrcs, const long *packets,
         cr_assert_eq(jint(s, "packets"), packets[i], "SSRC %08X packets", ssrcs[i]);
         cr_assert_eq(jint(s, "lost"), lost[i], "SSRC %08X lost", ssrcs[i]);
     }
-    if (have_tshark()) {
-        struct tshark_stream ts[8];
-        size_t tn = run_tshark(pcap, ts, 8);
-        cr_assert_eq(tn, n, "tshark saw %zu streams", tn);
-        for (size_t i = 0; i < tn; i++) {
-            json_t *s = stream_by_ssrc(streams, ts[i].ssrc);
-            cr_assert_eq(jint(s, "packets"), ts[i].packets, "packets vs tshark");
-            cr_assert_eq(jint(s, "lost"), ts[i].lost, "lost vs tshark");
-            double maxj = json_real_value(json_object_get(s, "jitter_max_ms"));
-            double meanj = json_real_value(json_object_get(s, "jitter_mean_ms"));
-            cr_assert_float_eq(maxj, ts[i].max_jitter, 0.01 + ts[i].max_jitter * 0.01);
-            cr_assert_float_eq(meanj, ts[i].mean_jitter, 0.01 + ts[i].mean_jitter * 0.01);
-        }
-    } else {
-        cr_log_warn("tshark absent: only the expected figures were checked");
-    }
-    json_decref(streams);
-    unlink(pcap);
-    pcapgen_free(g);
+    agree_with_tshark(pcap, streams, n);
+    release(g, pcap, streams, NULL);
 }
 
 Test(rtp_e2e, loss_list)
@@ -289,9 +322,7 @@ Test(rtp_e2e, dtmf_events)
     json_t *st = stream_by_ssrc(streams, 0x11223344);
     cr_assert_eq(jint(st, "packets"), (long long)res.sent);
     cr_assert_eq(jint(st, "dtmf_events"), 1, "one RFC 4733 event, however many end packets");
-    json_decref(streams);
-    unlink(pcap);
-    pcapgen_free(g);
+    release(g, pcap, streams, NULL);
 }
 
 /* 10 s of media with losses at lost[], an SR every 2 s each answered by an
@@ -330,17 +361,10 @@ static void check_rtcp(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent, cons
     /* Each RR leaves 1 ms after its SR, saying it held the SR 65/65536 s
      * (991.8 us): 8 us on the far side of the tap, as the tap saw them. */
     cr_assert_float_eq(json_real_value(json_object_get(rtcp, "rtt_ms")), 0.008, 1e-9);
-    cr_assert_not_null(counters, "no stats event");
-    cr_assert_eq(jint(counters, "rtp.rtcp"), 8);
-    cr_assert_eq(jint(counters, "media.rtcp_packets"), 8);
-    cr_assert_eq(jint(counters, "rtp.rtcp_malformed"), 0);
-    cr_assert_eq(jint(counters, "rtp.rtcp_blocks_unmatched"), 0);
-    cr_assert_eq(jint(counters, "rtp.not_rtp"), 0);
-    cr_assert_eq(jint(counters, "media.rtcp_without_call"), 0);
-    json_decref(counters);
-    json_decref(streams);
-    unlink(pcap);
-    pcapgen_free(g);
+    EXPECT_COUNTERS(counters, {"rtp.rtcp", 8}, {"media.rtcp_packets", 8}, {"rtp.rtcp_malformed", 0},
+                    {"rtp.rtcp_blocks_unmatched", 0}, {"rtp.not_rtp", 0},
+                    {"media.rtcp_without_call", 0});
+    release(g, pcap, streams, counters);
 }
 
 /* RTCP on the RTP port of an SDP that did not announce rtcp-mux: found by
@@ -373,14 +397,9 @@ Test(rtp_e2e, rtcp_on_an_unannounced_port_belongs_to_no_call)
     json_t *st = stream_by_ssrc(streams, 0x11223344);
     cr_assert_eq(jint(st, "packets"), 500);
     cr_assert_null(json_object_get(st, "rtcp"));
-    cr_assert_not_null(counters, "no stats event");
-    cr_assert_eq(jint(counters, "media.rtcp_without_call"), 8);
-    cr_assert_eq(jint(counters, "media.rtcp_packets"), 0);
-    cr_assert_eq(jint(counters, "rtp.rtcp"), 0);
-    json_decref(counters);
-    json_decref(streams);
-    unlink(pcap);
-    pcapgen_free(g);
+    EXPECT_COUNTERS(counters, {"media.rtcp_without_call", 8}, {"media.rtcp_packets", 0},
+                    {"rtp.rtcp", 0});
+    release(g, pcap, streams, counters);
 }
 
 /* Media between addresses no SDP named: each kind counted apart, none of it
@@ -408,16 +427,10 @@ Test(rtp_e2e, media_of_no_call_is_counted_by_kind)
     json_t *streams = replay_counting(g, pcap, &counters);
     cr_assert_eq(json_array_size(streams), 1, "only the call's stream: %s", json_dumps(streams, 0));
     cr_assert_eq(jint(stream_by_ssrc(streams, 0x11223344), "packets"), 500);
-    cr_assert_not_null(counters, "no stats event");
-    cr_assert_eq(jint(counters, "media.rtp_packets"), 500);
-    cr_assert_eq(jint(counters, "media.rtp_without_call"), 100);
-    cr_assert_eq(jint(counters, "media.rtcp_without_call"), 6);
-    cr_assert_eq(jint(counters, "media.udp_not_rtp"), 3);
-    cr_assert_eq(jint(counters, "media.rtcp_packets"), 0);
-    json_decref(counters);
-    json_decref(streams);
-    unlink(pcap);
-    pcapgen_free(g);
+    EXPECT_COUNTERS(counters, {"media.rtp_packets", 500}, {"media.rtp_without_call", 100},
+                    {"media.rtcp_without_call", 6}, {"media.udp_not_rtp", 3},
+                    {"media.rtcp_packets", 0});
+    release(g, pcap, streams, counters);
 }
 
 /* Hundreds of calls at once, their media interleaved in one capture (the
@@ -456,29 +469,10 @@ Test(rtp_e2e, interleaved_calls_agree_with_tshark_stream_by_stream, .timeout = 1
         with_loss += jint(st, "lost") > 0;
     }
     cr_assert_geq(with_loss, 2 * (CALLS / 3), "a third of the calls lose packets both ways");
-    cr_assert_eq(jint(counters, "media.rtp_without_call"), 0);
-    cr_assert_eq(jint(counters, "rtp.rtcp_malformed"), 0);
+    EXPECT_COUNTERS(counters, {"media.rtp_without_call", 0}, {"rtp.rtcp_malformed", 0});
     cr_assert_gt(jint(counters, "rtp.rtcp"), 0);
-    if (have_tshark()) {
-        static struct tshark_stream ts[2 * CALLS + 8];
-        size_t tn = run_tshark(pcap, ts, sizeof(ts) / sizeof(ts[0]));
-        cr_assert_eq(tn, 2 * CALLS, "tshark saw %zu streams", tn);
-        for (size_t i = 0; i < tn; i++) {
-            json_t *s = stream_by_ssrc(streams, ts[i].ssrc);
-            cr_assert_eq(jint(s, "packets"), ts[i].packets, "SSRC %08X packets", ts[i].ssrc);
-            cr_assert_eq(jint(s, "lost"), ts[i].lost, "SSRC %08X lost", ts[i].ssrc);
-            double maxj = json_real_value(json_object_get(s, "jitter_max_ms"));
-            double meanj = json_real_value(json_object_get(s, "jitter_mean_ms"));
-            cr_assert_float_eq(maxj, ts[i].max_jitter, 0.01 + ts[i].max_jitter * 0.01);
-            cr_assert_float_eq(meanj, ts[i].mean_jitter, 0.01 + ts[i].mean_jitter * 0.01);
-        }
-    } else {
-        cr_log_warn("tshark absent: only the counts were checked");
-    }
-    json_decref(counters);
-    json_decref(streams);
-    unlink(pcap);
-    pcapgen_free(g);
+    agree_with_tshark(pcap, streams, 2 * CALLS);
+    release(g, pcap, streams, counters);
 }
 
 /* The round trip against Wireshark's own (rtcp.roundtrip-delay, which it
