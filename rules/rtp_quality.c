@@ -11,10 +11,13 @@
  * judged only once it has min_packets packets, so three packets with one
  * lost are not "33 % loss".
  *
- * Crossing means loss_pct > max_loss_pct, jitter_mean_ms > max_jitter_ms or
- * mos < min_mos. One event per stream per episode: `metric` / `value` /
- * `threshold` name the first crossed in that order (loss and jitter are
- * causes, MOS their consequence) and `metrics` lists all of them. The
+ * Crossing means loss_pct > max_loss_pct, rtcp_loss_pct > max_rtcp_loss_pct,
+ * jitter_mean_ms > max_jitter_ms or mos < min_mos. rtcp_loss_pct is the far
+ * end's own figure: the fraction lost in the last receiver report about the
+ * stream, which sees loss past the tap that the tap's own count cannot. One
+ * event per stream per episode: `metric` / `value` / `threshold` name the
+ * first crossed in that order (loss and jitter are causes, MOS their
+ * consequence) and `metrics` lists all of them. The
  * stream re-arms once every figure is back within its threshold (a
  * cumulative figure recovers slowly: after a burst, a long clean stretch).
  */
@@ -28,6 +31,8 @@ _Static_assert(CALL_MAX_FLOWS *RTP_FLOW_MAX_STREAMS <= 32, "alerted is a 32-bit 
 
 static const struct rule_param_def params[] = {
     {"max_loss_pct", 5, 0, 100, "loss above this percentage raises rtp_quality"},
+    {"max_rtcp_loss_pct", 5, 0, 100,
+     "loss the far end reports (RTCP, last report) above this percentage raises rtp_quality"},
     {"max_jitter_ms", 30, 0, 10000, "mean jitter above this raises rtp_quality"},
     {"min_mos", 3.5, 1, 4.5, "MOS below this raises rtp_quality (1 = never)"},
     {"min_packets", 100, 1, 1000000, "packets a stream must have before it is judged"},
@@ -60,17 +65,22 @@ struct crossing {
 };
 
 /* The thresholds crossed by one stream, in reporting order; returns how many. */
+#define METRICS_MAX 4
 static size_t crossings(const struct rules_context *ctx, const struct call *c,
-                        const struct rtp_stream *s, struct crossing out[3])
+                        const struct rtp_stream *s, struct crossing out[METRICS_MAX])
 {
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
     size_t n = 0;
     double max_loss = rules_param(ctx, "max_loss_pct", c->trunk);
+    double max_rtcp_loss = rules_param(ctx, "max_rtcp_loss_pct", c->trunk);
     double max_jitter = rules_param(ctx, "max_jitter_ms", c->trunk);
     double min_mos = rules_param(ctx, "min_mos", c->trunk);
     if (r.loss_pct > max_loss)
         out[n++] = (struct crossing){"loss_pct", r.loss_pct, max_loss, 100};
+    double rtcp_loss = s->rtcp.fraction_lost / 2.56; /* as the streams entry shows it */
+    if (rtcp_view_seen(&s->rtcp) && rtcp_loss > max_rtcp_loss)
+        out[n++] = (struct crossing){"rtcp_loss_pct", rtcp_loss, max_rtcp_loss, 100};
     if (r.jitter_mean_ms > max_jitter)
         out[n++] = (struct crossing){"jitter_mean_ms", r.jitter_mean_ms, max_jitter, 1000};
     if (r.mos > 0 && r.mos < min_mos)
@@ -107,7 +117,7 @@ static void judge_call(const struct rules_context *ctx, const struct call *c, ui
             const struct rtp_stream *s = rtp_flow_stream_const(flow, i);
             if ((double)s->packets < min_packets)
                 continue;
-            struct crossing x[3];
+            struct crossing x[METRICS_MAX];
             size_t n = crossings(ctx, c, s, x);
             uint32_t bit = UINT32_C(1) << (f * RTP_FLOW_MAX_STREAMS + i);
             if (alerted && (*alerted & bit)) {

@@ -271,6 +271,30 @@ static inline void rtp_send(struct leg *l, uint64_t ts)
     l->last_us = ts;
 }
 
+/* The receiver of leg l reports on it at ts: an RTCP RR from the port after
+ * l's destination to the port after l's source, fraction_lost in 1/256. */
+static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint64_t ts)
+{
+    uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0x99, 0x99};
+    rr[8] = (uint8_t)(l->ssrc >> 24);
+    rr[9] = (uint8_t)(l->ssrc >> 16);
+    rr[10] = (uint8_t)(l->ssrc >> 8);
+    rr[11] = (uint8_t)l->ssrc;
+    rr[12] = fraction_lost;
+    struct packet pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.ts_us = ts;
+    pkt.src = l->dst.addr;
+    pkt.dst = l->src.addr;
+    pkt.sport = (uint16_t)(l->dst.port + 1);
+    pkt.dport = (uint16_t)(l->src.port + 1);
+    pkt.ip_proto = 17;
+    pkt.payload = rr;
+    pkt.payload_len = sizeof(rr);
+    timerq_advance(&hx->timers, ts);
+    cr_assert(call_table_udp(hx->table, &pkt), "RTCP packet not tied to a call");
+}
+
 /* Media in [from, to): a every 20 ms, b 10 ms after each of a's slots. A
  * NULL leg is silent. */
 static inline void talk(struct leg *a, struct leg *b, uint64_t from, uint64_t to)

@@ -55,6 +55,41 @@ Test(rtp_quality, loss_raised_once_for_the_lossy_stream)
     cr_assert_str_eq(json_string_value(json_array_get(metrics, 0)), "loss_pct");
 }
 
+/* The tap sees every packet, the far end reports losing some (past the
+ * tap): raised on the far end's word, re-armed by a clean report, raised
+ * again by the next lossy one. */
+Test(rtp_quality, far_end_loss_from_rtcp_while_the_tap_sees_none)
+{
+    legs();
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    talk(&a, &b, MEDIA0, ANSWER + 3 * SEC);
+    rtcp_report(&a, 26, ANSWER + 3 * SEC); /* 26/256: 10.16 % */
+    talk(&a, &b, ANSWER + 3 * SEC, ANSWER + 8 * SEC);
+    rtcp_report(&a, 0, ANSWER + 8 * SEC);
+    talk(&a, &b, ANSWER + 8 * SEC, ANSWER + 12 * SEC);
+    rtcp_report(&a, 64, ANSWER + 12 * SEC); /* 25 % */
+    talk(&a, &b, ANSWER + 12 * SEC, ANSWER + 20 * SEC);
+    bye(&D, 2, false, ANSWER + 20 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,rtp_quality,rtp_quality,call_end");
+    const double want[] = {10.16, 25.0};
+    const uint64_t at[] = {ANSWER + 5 * SEC, ANSWER + 15 * SEC};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *ev = event_capture_find(hx->events, "rtp_quality", i);
+        cr_assert_eq(ts_of(ev), at[i]);
+        json_t *s = stream_of(ev);
+        cr_assert_str_eq(str_field(s, "src"), "198.51.100.20:10000");
+        cr_assert_float_eq(num_field(s, "loss_pct"), 0.0, 1e-9, "the tap lost nothing");
+        cr_assert_str_eq(str_field(ev, "metric"), "rtcp_loss_pct");
+        cr_assert_float_eq(num_field(ev, "value"), want[i], 1e-9);
+        cr_assert_float_eq(num_field(ev, "threshold"), 5.0, 1e-9);
+        cr_assert_float_eq(num_field(field(s, "rtcp"), "fraction_lost_pct"), want[i], 1e-9);
+        json_t *metrics = field(ev, "metrics");
+        cr_assert_eq(json_array_size(metrics), 1);
+        cr_assert_str_eq(json_string_value(json_array_get(metrics, 0)), "rtcp_loss_pct");
+    }
+}
+
 Test(rtp_quality, clean_call_is_quiet)
 {
     legs();
@@ -128,6 +163,35 @@ Test(rtp_quality_settings, jitter_threshold, .fini = harness_teardown)
     cr_assert(num_field(ev, "value") > 5.0 && num_field(ev, "value") < 10.0, "jitter %f",
               num_field(ev, "value"));
     cr_assert_eq(json_array_size(field(ev, "metrics")), 1);
+}
+
+/* The far end's word on its own threshold: 100 % is never crossed (an
+ * 8-bit fraction tops out at 99.6 %), 20 % only by the worse report. */
+Test(rtp_quality_settings, far_end_loss_threshold, .fini = harness_teardown)
+{
+    static const char *const never[][3] = {{"rule rtp_quality", "max_rtcp_loss_pct", "100"},
+                                           {NULL}};
+    static const char *const twenty[][3] = {{"rule rtp_quality", "max_rtcp_loss_pct", "20"},
+                                            {NULL}};
+    const char *const(*settings[])[3] = {never, twenty};
+    const char *want[] = {"call_start,call_answer,call_end",
+                          "call_start,call_answer,rtp_quality,call_end"};
+    for (size_t k = 0; k < 2; k++) {
+        harness_start(settings[k]);
+        legs();
+        call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+        talk(&a, &b, MEDIA0, ANSWER + 3 * SEC);
+        rtcp_report(&a, 26, ANSWER + 3 * SEC);
+        talk(&a, &b, ANSWER + 3 * SEC, ANSWER + 8 * SEC);
+        rtcp_report(&a, 255, ANSWER + 8 * SEC);
+        talk(&a, &b, ANSWER + 8 * SEC, ANSWER + 12 * SEC);
+        bye(&D, 2, false, ANSWER + 12 * SEC);
+        cr_assert_str_eq(types(CALL_TYPES), want[k], "max_rtcp_loss_pct %s", settings[k][0][2]);
+        if (k == 1)
+            cr_assert_float_eq(num_field(event_capture_find(hx->events, "rtp_quality", 0), "value"),
+                               99.61, 1e-9);
+        harness_teardown();
+    }
 }
 
 Test(rtp_quality_settings, mos_threshold_alone, .fini = harness_teardown)
