@@ -63,6 +63,13 @@ static inline bool rtcp_view_seen(const struct rtcp_view *v)
     return v->reports != 0;
 }
 
+/* The last report's fraction lost as a percentage (the 8-bit fraction is
+ * in 1/256). */
+static inline double rtcp_view_fraction_lost_pct(const struct rtcp_view *v)
+{
+    return v->fraction_lost / 2.56;
+}
+
 struct rtcp_report_block {
     uint32_t ssrc;          /* the stream reported on */
     uint32_t reporter_ssrc; /* the SR/RR's sender (filled by rtcp_parse) */

@@ -477,7 +477,7 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
         key(t, "rtcp");
         json_text_object_begin(t);
         json_text_member_string(t, "reporter_ssrc", rep);
-        member_rounded(t, "fraction_lost_pct", s->rtcp.fraction_lost / 2.56, 100);
+        member_rounded(t, "fraction_lost_pct", rtcp_view_fraction_lost_pct(&s->rtcp), 100);
         json_text_member_integer(t, "cumulative_lost", s->rtcp.cumulative_lost);
         member_rounded(t, "jitter_ms", s->rtcp.jitter_ms, 1000);
         json_text_member_integer(t, "reports", s->rtcp.reports);

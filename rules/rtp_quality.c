@@ -64,8 +64,9 @@ struct crossing {
     double value, threshold, scale;
 };
 
-/* The thresholds crossed by one stream, in reporting order; returns how many. */
 #define METRICS_MAX 4
+
+/* The thresholds crossed by one stream, in reporting order; returns how many. */
 static size_t crossings(const struct rules_context *ctx, const struct call *c,
                         const struct rtp_stream *s, struct crossing out[METRICS_MAX])
 {
@@ -78,7 +79,7 @@ static size_t crossings(const struct rules_context *ctx, const struct call *c,
     double min_mos = rules_param(ctx, "min_mos", c->trunk);
     if (r.loss_pct > max_loss)
         out[n++] = (struct crossing){"loss_pct", r.loss_pct, max_loss, 100};
-    double rtcp_loss = s->rtcp.fraction_lost / 2.56; /* as the streams entry shows it */
+    double rtcp_loss = rtcp_view_fraction_lost_pct(&s->rtcp);
     if (rtcp_view_seen(&s->rtcp) && rtcp_loss > max_rtcp_loss)
         out[n++] = (struct crossing){"rtcp_loss_pct", rtcp_loss, max_rtcp_loss, 100};
     if (r.jitter_mean_ms > max_jitter)
