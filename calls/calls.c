@@ -127,7 +127,7 @@ static void publish_members(struct call_table *t, const struct call *c, const ch
 {
     struct event_head head = {type, SEVERITY_INFO, ts, c->call_id, call_trunk_name(c)};
     size_t n = json_text_finish(members);
-    event_bus_publish_members(t->bus, &head, members->start, n);
+    event_bus_publish_members(t->bus, &head, members->failed ? NULL : members->start, n);
 }
 
 static void member_endpoint(struct json_text *t, const char *key, const struct endpoint *e)

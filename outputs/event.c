@@ -219,7 +219,7 @@ uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_hea
         cap += 6 * strlen(head->trunk);
     for (size_t i = 0; i < extra.count; i++)
         cap += 8 + 6 * (strlen(extra.key[i]) + strlen(extra.value[i]));
-    char *text = malloc(cap);
+    char *text = members ? malloc(cap) : NULL;
     size_t n = 0;
     if (text) {
         struct json_text t;

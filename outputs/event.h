@@ -115,7 +115,9 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key);
 /* An event whose own members the producer wrote as a JSON text fragment
  * ("k":v,... without braces: core/json_text, e.g. json_text_member_string)
  * after the ones head gives: no jansson object is built, which made most of
- * a call's cost. The key is the Call-ID, else the trunk. */
+ * a call's cost. The key is the Call-ID, else the trunk. members NULL: the
+ * producer's text failed (did not fit); nothing is published and it counts
+ * as a serialisation failure, as an event that cannot be dumped does. */
 uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_head *head,
                                    const char *members, size_t len);
 /* Shutdown: lets each sink deliver what it holds, up to timeout_s in all. */

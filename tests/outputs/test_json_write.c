@@ -316,6 +316,25 @@ Test(event_bus, record_of_a_text_event)
     event_bus_destroy(&bus);
 }
 
+/* A producer whose text failed publishes nothing, and it is counted: an
+ * event without its own members would break the contract silently. */
+Test(event_bus, failed_members_are_counted_not_published)
+{
+    struct event_bus bus;
+    event_bus_init(&bus, "t");
+    struct sink *s = calloc(1, sizeof(*s));
+    cr_assert(sink_base_init(s, &hold_ops, "hold", 8));
+    event_bus_add_sink(&bus, s);
+    struct event_head head = {"call_end", SEVERITY_INFO, 1, "cid", NULL};
+    cr_assert_eq(event_bus_publish_members(&bus, &head, NULL, 0), 1);
+    cr_assert_null(sink_queue_peek(s, 0));
+    cr_assert_eq(bus.serialise_failures, 1);
+    cr_assert_eq(bus.published, 0);
+    event_bus_publish_members(&bus, &head, "", 0);
+    cr_assert_not_null(sink_queue_peek(s, 0), "no members of its own is still an event");
+    event_bus_destroy(&bus);
+}
+
 Test(event_bus, extra_members_are_capped)
 {
     struct event_extra x = {0};
