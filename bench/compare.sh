@@ -15,17 +15,9 @@
 set -eu
 
 BASE=${1:?usage: bench/compare.sh BASELINE_SIPTAPD [CAPTURE]}
-WORK=${WORK:-/tmp/siptap-bench}
 RUNS=${RUNS:-8}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD="$ROOT/build-bench"
-if [ ! -f "$BUILD/build.ninja" ]; then
-    meson setup "$BUILD" "$ROOT" >/dev/null
-fi
-ninja -C "$BUILD" >/dev/null
-mkdir -p "$WORK"
-CAPTURE=${2:-$WORK/load-10000x4.pcap}
-[ -s "$CAPTURE" ] || "$BUILD/bench/gen_load" "$CAPTURE" 10000 4 >&2
+. "$(dirname "$0")/common.sh"
+CAPTURE=${2:-$(capture load 10000 4)}
 CURRENT="$BUILD/daemon/siptapd"
 
 TIMES=$(mktemp -d)
@@ -40,18 +32,15 @@ while [ $i -lt "$RUNS" ]; do
     i=$((i + 1))
 done
 
-stats() { # stats FILE -> "min median"
-    sort -n "$1" | awk '{v[NR] = $1} END {print v[1], v[int((NR + 1) / 2)]}'
-}
 read -r PMIN PMED <<EOF_P
-$(stats "$TIMES/pcap")
+$(min_median "$TIMES/pcap")
 EOF_P
 printf '| %d alternated runs on %s | minimum | median | pcap_loop / minimum |\n|---|---|---|---|\n' \
     "$RUNS" "$(basename "$CAPTURE")"
 printf '| pcap_loop | %.3f s | %.3f s | |\n' "$PMIN" "$PMED"
 for who in base current; do
     read -r MIN MED <<EOF_S
-$(stats "$TIMES/$who")
+$(min_median "$TIMES/$who")
 EOF_S
     label=$who
     [ "$who" = base ] && label="baseline ($BASE)"

@@ -28,21 +28,7 @@ TALK=${2:-4}
 TSHARK_CALLS=${3:-1000}
 RUNS=${RUNS:-3}
 TSHARK_RUNS=${TSHARK_RUNS:-2}
-WORK=${WORK:-/tmp/siptap-bench}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD="$ROOT/build-bench"
-
-mkdir -p "$WORK"
-if [ ! -f "$BUILD/build.ninja" ]; then
-    meson setup "$BUILD" "$ROOT" >/dev/null
-fi
-ninja -C "$BUILD" >/dev/null
-
-capture() { # capture NAME CALLS TALK -> path (generated once)
-    f="$WORK/$1-$2x$3.pcap"
-    [ -s "$f" ] || "$BUILD/bench/gen_load" "$f" "$2" "$3" >&2
-    echo "$f"
-}
+. "$(dirname "$0")/common.sh"
 LOAD=$(capture load "$CALLS" "$TALK")
 ONE=$(capture load 1 "$TALK")
 SMALL=$(capture load "$TSHARK_CALLS" "$TALK")
@@ -58,19 +44,19 @@ HOT=$(capture load 10 1800)
 # call), which is ~20 bytes per call of (c): the median of each side keeps
 # one unlucky run from deciding the figure.
 cpu() {
-    best=""
     i=0
+    : >"$WORK/cpu.runs"
     : >"$WORK/rss.runs"
     while [ $i -lt "$RUNS" ]; do
         read -r t m <<EOF_CPU
 $("$BUILD/bench/cputime" "$@")
 EOF_CPU
+        echo "$t" >>"$WORK/cpu.runs"
         echo "$m" >>"$WORK/rss.runs"
-        best=$(echo "$best $t" | awk '{ if ($2 == "" || $1 < $2) print $1; else print $2 }')
         i=$((i + 1))
     done
-    sort -n "$WORK/rss.runs" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' >"$WORK/rss"
-    echo "$best"
+    min_median "$WORK/rss.runs" | awk '{ print $2 }' >"$WORK/rss"
+    min_median "$WORK/cpu.runs" | awk '{ print $1 }'
 }
 
 packets() { "$BUILD/bench/pcap_loop" "$1" | awk '{print $1}'; }
