@@ -148,7 +148,7 @@ static void member_ms_between(struct json_text *t, const char *key, uint64_t fro
 /* The contract's `streams`, written as the next member of t. */
 static void member_streams(struct json_text *t, const struct call *c)
 {
-    json_text_key(t, "streams", strlen("streams"));
+    json_text_member_key(t, "streams");
     json_text_array_begin(t);
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];

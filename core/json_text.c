@@ -339,9 +339,14 @@ void json_text_fragment(struct json_text *t, const char *members, size_t len)
     put(t, members, len);
 }
 
-void json_text_member_string(struct json_text *t, const char *key, const char *value)
+void json_text_member_key(struct json_text *t, const char *key)
 {
     json_text_key(t, key, strlen(key));
+}
+
+void json_text_member_string(struct json_text *t, const char *key, const char *value)
+{
+    json_text_member_key(t, key);
     json_text_string(t, value, strlen(value));
 }
 
@@ -350,24 +355,24 @@ void json_text_member_wire_string(struct json_text *t, const char *key, const ch
     size_t len = strlen(value);
     if (!json_text_valid_utf8(value, len))
         return;
-    json_text_key(t, key, strlen(key));
+    json_text_member_key(t, key);
     json_text_string(t, value, len);
 }
 
 void json_text_member_integer(struct json_text *t, const char *key, int64_t value)
 {
-    json_text_key(t, key, strlen(key));
+    json_text_member_key(t, key);
     json_text_integer(t, value);
 }
 
 void json_text_member_real(struct json_text *t, const char *key, double value)
 {
-    json_text_key(t, key, strlen(key));
+    json_text_member_key(t, key);
     json_text_real(t, value);
 }
 
 void json_text_member_null(struct json_text *t, const char *key)
 {
-    json_text_key(t, key, strlen(key));
+    json_text_member_key(t, key);
     json_text_null(t);
 }

@@ -60,6 +60,9 @@ bool json_text_valid_utf8(const char *s, size_t len);
  * without braces: a fragment), separated as one more member would be. */
 void json_text_fragment(struct json_text *t, const char *members, size_t len);
 
+/* The key of a member as a C string, its value written next (a container,
+ * or a value of the caller's choosing). */
+void json_text_member_key(struct json_text *t, const char *key);
 /* A member whose key and value are C strings (the key plain ASCII). */
 void json_text_member_string(struct json_text *t, const char *key, const char *value);
 /* The same, or nothing when value is not valid UTF-8: strings copied from

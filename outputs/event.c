@@ -231,7 +231,7 @@ uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_hea
         json_text_member_string(&t, "severity", severity_name(head->severity));
         if (head->call_id)
             json_text_member_wire_string(&t, "call_id", head->call_id);
-        json_text_key(&t, "trunk", strlen("trunk"));
+        json_text_member_key(&t, "trunk");
         if (head->trunk)
             json_text_string(&t, head->trunk, strlen(head->trunk));
         else

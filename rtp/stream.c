@@ -420,11 +420,6 @@ static void format_ssrc(char out[11], uint32_t v)
     out[10] = '\0';
 }
 
-static void key(struct json_text *t, const char *k)
-{
-    json_text_key(t, k, strlen(k));
-}
-
 /* v rounded to 1/scale: the figures are shown to the precision they have. */
 static void member_rounded(struct json_text *t, const char *k, double v, double scale)
 {
@@ -448,7 +443,7 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     json_text_member_integer(t, "payload_type", s->payload_type);
     /* SDP's rtpmap names are the wire's bytes (and may be cut inside a
      * UTF-8 sequence): a name that is not valid UTF-8 shows as unknown. */
-    key(t, "codec");
+    json_text_member_key(t, "codec");
     size_t codec_len = strlen(s->codec);
     if (codec_len && json_text_valid_utf8(s->codec, codec_len))
         json_text_string(t, s->codec, codec_len);
@@ -465,7 +460,7 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     json_text_member_integer(t, "duplicates", s->duplicates);
     json_text_member_integer(t, "out_of_order", s->out_of_order);
     json_text_member_integer(t, "dtmf_events", s->dtmf_events);
-    key(t, "payload_types");
+    json_text_member_key(t, "payload_types");
     json_text_array_begin(t);
     for (unsigned pt = 0; pt < 128; pt++)
         if ((s->pt_seen[pt / 64] >> (pt % 64)) & 1u)
@@ -474,7 +469,7 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     if (rtcp_view_seen(&s->rtcp)) {
         char rep[11];
         format_ssrc(rep, s->rtcp.reporter_ssrc);
-        key(t, "rtcp");
+        json_text_member_key(t, "rtcp");
         json_text_object_begin(t);
         json_text_member_string(t, "reporter_ssrc", rep);
         member_rounded(t, "fraction_lost_pct", rtcp_view_fraction_lost_pct(&s->rtcp), 100);

@@ -21,32 +21,27 @@ static void assert_text_is(const char *ours, size_t n, json_t *tree)
     json_decref(tree);
 }
 
-static void key(struct json_text *t, const char *k)
-{
-    json_text_key(t, k, strlen(k));
-}
-
 Test(core_json_text, commas_nesting_and_empty_containers)
 {
     char buf[512];
     struct json_text t;
     json_text_init(&t, buf, sizeof(buf));
     json_text_object_begin(&t);
-    key(&t, "a");
+    json_text_member_key(&t, "a");
     json_text_integer(&t, -42);
-    key(&t, "empty_o");
+    json_text_member_key(&t, "empty_o");
     json_text_object_begin(&t);
     json_text_object_end(&t);
-    key(&t, "empty_a");
+    json_text_member_key(&t, "empty_a");
     json_text_array_begin(&t);
     json_text_array_end(&t);
-    key(&t, "list");
+    json_text_member_key(&t, "list");
     json_text_array_begin(&t);
     json_text_integer(&t, 1);
     json_text_object_begin(&t);
-    key(&t, "x");
+    json_text_member_key(&t, "x");
     json_text_null(&t);
-    key(&t, "y");
+    json_text_member_key(&t, "y");
     json_text_bool(&t, true);
     json_text_object_end(&t);
     json_text_array_begin(&t);
@@ -54,9 +49,9 @@ Test(core_json_text, commas_nesting_and_empty_containers)
     json_text_real(&t, 4.36);
     json_text_string(&t, "q\"\n\xc3\xa9", 5);
     json_text_array_end(&t);
-    key(&t, "f");
+    json_text_member_key(&t, "f");
     json_text_bool(&t, false);
-    key(&t, "big");
+    json_text_member_key(&t, "big");
     json_text_real(&t, 1.5e300);
     json_text_object_end(&t);
     size_t n = json_text_finish(&t);
@@ -77,7 +72,7 @@ Test(core_json_text, top_level_values_and_arrays_of_objects)
     json_text_array_begin(&t);
     for (int i = 0; i < 3; i++) {
         json_text_object_begin(&t);
-        key(&t, "i");
+        json_text_member_key(&t, "i");
         json_text_integer(&t, i);
         json_text_object_end(&t);
     }
@@ -97,9 +92,9 @@ static size_t write_sample(char *buf, size_t cap)
     struct json_text t;
     json_text_init(&t, buf, cap);
     json_text_object_begin(&t);
-    key(&t, "name");
+    json_text_member_key(&t, "name");
     json_text_string(&t, "caf\xc3\xa9\t", 6);
-    key(&t, "n");
+    json_text_member_key(&t, "n");
     json_text_real(&t, 0.125);
     json_text_object_end(&t);
     return json_text_finish(&t);
