@@ -10,7 +10,13 @@
  * leaves them. Its CPU time against pcap_loop's bounds target (a) from above
  * for this analysis: siptapd does all of this and more.
  *
- *   rtp_floor FILE     prints "packets rtp_packets flows"
+ * With --lookahead, frames go through siptapd's batch look-ahead instead
+ * (daemon/capture.c and process_frames in daemon/daemon.c): copied out of
+ * libpcap's buffer 16 at a time, peeked, their flow slots prefetched and
+ * their flows warmed, then analysed; the same analysis with the flows' cache
+ * misses overlapped, at the price of the copy and the second pass.
+ *
+ *   rtp_floor [--lookahead] FILE     prints "packets rtp_packets flows"
  */
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -22,56 +28,114 @@
 
 /* Room for every flow of bench/gen_load's largest captures. */
 #define FLOOR_MAX_FLOWS (1u << 20)
+/* The daemon's batch (daemon/capture.h). */
+#define FLOOR_BATCH       16
+#define FLOOR_FRAME_BYTES 2048
 
 struct floor_run {
     struct decoder *decoder;
     struct rtp_flow_table flows;
     unsigned long long packets, rtp_packets;
+    /* --lookahead: the frames held, copied, and their timestamps. */
+    size_t held;
+    uint8_t frames[FLOOR_BATCH][FLOOR_FRAME_BYTES];
+    struct pcap_pkthdr hdrs[FLOOR_BATCH];
 };
+
+static uint64_t frame_ts(const struct pcap_pkthdr *hdr)
+{
+    return (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
+}
+
+/* As sip_layer_udp and media_udp tell them: SIP starts below 0x80. */
+static bool is_rtp_candidate(const struct packet *p)
+{
+    return p->payload_len && p->payload[0] >= 0x80 && !rtcp_looks_like(p->payload, p->payload_len);
+}
+
+static void analyse_peeked(struct floor_run *r, const struct packet *p)
+{
+    struct rtp_flow *f = rtp_flow_find_addrs(&r->flows, &p->src, p->sport, &p->dst, p->dport);
+    if (!f) {
+        struct endpoint src = {.addr = p->src, .port = p->sport};
+        struct endpoint dst = {.addr = p->dst, .port = p->dport};
+        f = rtp_flow_create(&r->flows, &src, &dst, NULL, 0);
+        if (!f)
+            return;
+    }
+    if (rtp_flow_rtp_packet(&r->flows, f, p->payload, p->payload_len, p->ts_us))
+        r->rtp_packets++;
+}
 
 static void analyse(u_char *user, const struct pcap_pkthdr *hdr, const u_char *frame)
 {
     struct floor_run *r = (struct floor_run *)user;
     r->packets++;
-    uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
     struct packet p;
-    if (!decoder_peek(r->decoder, ts, frame, hdr->caplen, hdr->len, &p))
-        return;
-    /* As sip_layer_udp and media_udp tell them: SIP starts below 0x80. */
-    if (!p.payload_len || p.payload[0] < 0x80 || rtcp_looks_like(p.payload, p.payload_len))
-        return;
-    struct rtp_flow *f = rtp_flow_find_addrs(&r->flows, &p.src, p.sport, &p.dst, p.dport);
-    if (!f) {
-        struct endpoint src = {.addr = p.src, .port = p.sport};
-        struct endpoint dst = {.addr = p.dst, .port = p.dport};
-        f = rtp_flow_create(&r->flows, &src, &dst, NULL, 0);
-        if (!f)
-            return;
+    if (decoder_peek(r->decoder, frame_ts(hdr), frame, hdr->caplen, hdr->len, &p) &&
+        is_rtp_candidate(&p))
+        analyse_peeked(r, &p);
+}
+
+static void analyse_batch(struct floor_run *r)
+{
+    struct packet p[FLOOR_BATCH];
+    uint64_t hash[FLOOR_BATCH];
+    bool rtp[FLOOR_BATCH];
+    for (size_t i = 0; i < r->held; i++) {
+        const struct pcap_pkthdr *h = &r->hdrs[i];
+        rtp[i] = decoder_peek(r->decoder, frame_ts(h), r->frames[i], h->caplen, h->len, &p[i]) &&
+                 is_rtp_candidate(&p[i]);
+        if (rtp[i])
+            hash[i] =
+                rtp_flow_prefetch_slot(&r->flows, &p[i].src, p[i].sport, &p[i].dst, p[i].dport);
     }
-    if (rtp_flow_rtp_packet(&r->flows, f, p.payload, p.payload_len, ts))
-        r->rtp_packets++;
+    for (size_t i = 0; i < r->held; i++)
+        if (rtp[i])
+            rtp_flow_warm(&r->flows, hash[i]);
+    for (size_t i = 0; i < r->held; i++)
+        if (rtp[i]) {
+            rtp_flow_table_hint(&r->flows, true, hash[i]);
+            analyse_peeked(r, &p[i]);
+        }
+    rtp_flow_table_hint(&r->flows, false, 0);
+    r->held = 0;
+}
+
+static void hold(u_char *user, const struct pcap_pkthdr *hdr, const u_char *frame)
+{
+    struct floor_run *r = (struct floor_run *)user;
+    r->packets++;
+    if (hdr->caplen > FLOOR_FRAME_BYTES)
+        return; /* gen_load's frames are far smaller */
+    memcpy(r->frames[r->held], frame, hdr->caplen);
+    r->hdrs[r->held++] = *hdr;
+    if (r->held == FLOOR_BATCH)
+        analyse_batch(r);
 }
 
 int main(int argc, char **argv)
 {
     char err[PCAP_ERRBUF_SIZE];
-    if (argc != 2) {
-        fprintf(stderr, "usage: rtp_floor FILE\n");
+    bool lookahead = argc == 3 && strcmp(argv[1], "--lookahead") == 0;
+    if (argc != 2 && !lookahead) {
+        fprintf(stderr, "usage: rtp_floor [--lookahead] FILE\n");
         return 2;
     }
+    const char *path = argv[argc - 1];
     static struct counters counters; /* large: not on the stack */
     counters_init(&counters);
     struct decoder_config cfg;
     decoder_config_defaults(&cfg);
     struct decode_handlers none;
     memset(&none, 0, sizeof(none));
-    struct floor_run r = {0};
+    static struct floor_run r; /* large: not on the stack */
     r.decoder = decoder_new(&cfg, &counters, &none);
     if (!r.decoder || !rtp_flow_table_init(&r.flows, FLOOR_MAX_FLOWS, &counters)) {
         fprintf(stderr, "rtp_floor: out of memory\n");
         return 1;
     }
-    pcap_t *p = pcap_open_offline(argv[1], err);
+    pcap_t *p = pcap_open_offline(path, err);
     if (!p) {
         fprintf(stderr, "rtp_floor: %s\n", err);
         return 1;
@@ -80,8 +144,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rtp_floor: link type %d not supported\n", pcap_datalink(p));
         return 1;
     }
-    while (pcap_dispatch(p, 512, analyse, (u_char *)&r) > 0)
+    while (pcap_dispatch(p, 512, lookahead ? hold : analyse, (u_char *)&r) > 0)
         ;
+    analyse_batch(&r);
     pcap_close(p);
     printf("%llu %llu %zu\n", r.packets, r.rtp_packets, hashtab_count(&r.flows.table));
     rtp_flow_table_destroy(&r.flows);
