@@ -1,0 +1,96 @@
+/*
+ * The benchmark tools' figures are quoted as target (a)'s evidence
+ * (docs/benchmarks.md), so what they read must be right: on a gen_load
+ * capture, bench/rtp_floor must see every frame pcap_loop sees, analyse
+ * every RTP packet (all but each call's seven SIP messages) into two flows a
+ * call, and its look-ahead mode must give the same counts as the plain one,
+ * including for a last batch shorter than the rest.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CALLS        5
+#define TALK_SECONDS 2
+#define SIP_PER_CALL 7 /* INVITE, 100, 180, 200, ACK, BYE, 200 */
+#define BATCH        16
+
+static char capture[] = "/tmp/siptap-bench-test-XXXXXX";
+
+static const char *tool(const char *var)
+{
+    const char *path = getenv(var);
+    cr_assert_not_null(path, "%s is set by tests/bench/meson.build", var);
+    return path;
+}
+
+static void make_capture(void)
+{
+    int fd = mkstemp(capture);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s %s %d %d >/dev/null 2>&1", tool("GEN_LOAD"), capture, CALLS,
+             TALK_SECONDS);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void drop_capture(void)
+{
+    unlink(capture);
+}
+
+/* The first line the command prints, which must hold `want` numbers. */
+static void run_numbers(const char *cmd, int want, unsigned long long *out)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char line[256] = "";
+    cr_assert_not_null(fgets(line, sizeof(line), p), "%s printed nothing", cmd);
+    cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+    char *s = line;
+    for (int i = 0; i < want; i++) {
+        char *end;
+        out[i] = strtoull(s, &end, 10);
+        cr_assert(end != s, "%s: '%s' has fewer than %d numbers", cmd, line, want);
+        s = end;
+    }
+}
+
+TestSuite(bench_tools, .init = make_capture, .fini = drop_capture);
+
+Test(bench_tools, rtp_floor_analyses_every_rtp_frame_both_ways)
+{
+    char cmd[1024];
+    unsigned long long base[2], plain[3], ahead[3];
+    snprintf(cmd, sizeof(cmd), "%s %s", tool("PCAP_LOOP"), capture);
+    run_numbers(cmd, 2, base);
+    snprintf(cmd, sizeof(cmd), "%s %s", tool("RTP_FLOOR"), capture);
+    run_numbers(cmd, 3, plain);
+    snprintf(cmd, sizeof(cmd), "%s --lookahead %s", tool("RTP_FLOOR"), capture);
+    run_numbers(cmd, 3, ahead);
+
+    unsigned long long frames = base[0];
+    /* 50 packets/s each way for the talk time, give or take the edges. */
+    cr_assert_gt(frames, (unsigned long long)CALLS * 2 * 50 * (TALK_SECONDS - 1));
+    cr_assert_neq(frames % BATCH, 0, "the capture must end in a short batch (%llu frames)", frames);
+    cr_assert_eq(plain[0], frames, "rtp_floor read %llu of %llu frames", plain[0], frames);
+    cr_assert_eq(plain[1], frames - (unsigned long long)CALLS * SIP_PER_CALL);
+    cr_assert_eq(plain[2], 2 * CALLS, "flows: %llu", plain[2]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(ahead[i], plain[i], "--lookahead field %d: %llu against %llu", i, ahead[i],
+                     plain[i]);
+}
+
+Test(bench_tools, rtp_floor_refuses_a_bad_command_line)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s --sideways %s >/dev/null 2>&1", tool("RTP_FLOOR"), capture);
+    int rc = system(cmd);
+    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "exit status %d", rc);
+    snprintf(cmd, sizeof(cmd), "%s /nonexistent/file.pcap >/dev/null 2>&1", tool("RTP_FLOOR"));
+    rc = system(cmd);
+    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "exit status %d", rc);
+}
