@@ -292,15 +292,22 @@ static const struct sink_ops hold_ops = {
     .destroy = hold_destroy,
 };
 
+/* bus, initialised with one sink that holds what it is given: returned. */
+static struct sink *bus_with_holding_sink(struct event_bus *bus)
+{
+    event_bus_init(bus, "t");
+    struct sink *s = calloc(1, sizeof(*s));
+    cr_assert(sink_base_init(s, &hold_ops, "hold", 8));
+    event_bus_add_sink(bus, s);
+    return s;
+}
+
 /* The record of a text event: type, severity and key for the sinks, and a
  * jansson object only when a sink asks for one. */
 Test(event_bus, record_of_a_text_event)
 {
     struct event_bus bus;
-    event_bus_init(&bus, "t");
-    struct sink *s = calloc(1, sizeof(*s));
-    cr_assert(sink_base_init(s, &hold_ops, "hold", 8));
-    event_bus_add_sink(&bus, s);
+    struct sink *s = bus_with_holding_sink(&bus);
     struct event_head head = {"call_answer", SEVERITY_NOTICE, 1, "cid", "trunk1"};
     event_bus_publish_members(&bus, &head, "\"x\":1", 5);
     struct event_record *r = sink_queue_peek(s, 0);
@@ -321,10 +328,7 @@ Test(event_bus, record_of_a_text_event)
 Test(event_bus, failed_members_are_counted_not_published)
 {
     struct event_bus bus;
-    event_bus_init(&bus, "t");
-    struct sink *s = calloc(1, sizeof(*s));
-    cr_assert(sink_base_init(s, &hold_ops, "hold", 8));
-    event_bus_add_sink(&bus, s);
+    struct sink *s = bus_with_holding_sink(&bus);
     struct event_head head = {"call_end", SEVERITY_INFO, 1, "cid", NULL};
     cr_assert_eq(event_bus_publish_members(&bus, &head, NULL, 0), 1);
     cr_assert_null(sink_queue_peek(s, 0));
