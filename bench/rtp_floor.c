@@ -23,13 +23,13 @@
 #include <string.h>
 
 #include "core/counters.h"
+#include "daemon/capture.h" /* CAPTURE_BATCH_FRAMES: the daemon's look-ahead */
 #include "decoders/decode.h"
 #include "rtp/rtp.h"
 
 /* Room for every flow of bench/gen_load's largest captures. */
 #define FLOOR_MAX_FLOWS (1u << 20)
-/* The daemon's batch (daemon/capture.h). */
-#define FLOOR_BATCH       16
+/* Room per held frame: gen_load's frames are far smaller. */
 #define FLOOR_FRAME_BYTES 2048
 
 struct floor_run {
@@ -38,8 +38,8 @@ struct floor_run {
     unsigned long long packets, rtp_packets;
     /* --lookahead: the frames held, copied, and their timestamps. */
     size_t held;
-    uint8_t frames[FLOOR_BATCH][FLOOR_FRAME_BYTES];
-    struct pcap_pkthdr hdrs[FLOOR_BATCH];
+    uint8_t frames[CAPTURE_BATCH_FRAMES][FLOOR_FRAME_BYTES];
+    struct pcap_pkthdr hdrs[CAPTURE_BATCH_FRAMES];
 };
 
 static uint64_t frame_ts(const struct pcap_pkthdr *hdr)
@@ -79,9 +79,9 @@ static void analyse(u_char *user, const struct pcap_pkthdr *hdr, const u_char *f
 
 static void analyse_batch(struct floor_run *r)
 {
-    struct packet p[FLOOR_BATCH];
-    uint64_t hash[FLOOR_BATCH];
-    bool rtp[FLOOR_BATCH];
+    struct packet p[CAPTURE_BATCH_FRAMES];
+    uint64_t hash[CAPTURE_BATCH_FRAMES];
+    bool rtp[CAPTURE_BATCH_FRAMES];
     for (size_t i = 0; i < r->held; i++) {
         const struct pcap_pkthdr *h = &r->hdrs[i];
         rtp[i] = decoder_peek(r->decoder, frame_ts(h), r->frames[i], h->caplen, h->len, &p[i]) &&
@@ -107,10 +107,10 @@ static void hold(u_char *user, const struct pcap_pkthdr *hdr, const u_char *fram
     struct floor_run *r = (struct floor_run *)user;
     r->packets++;
     if (hdr->caplen > FLOOR_FRAME_BYTES)
-        return; /* gen_load's frames are far smaller */
+        return;
     memcpy(r->frames[r->held], frame, hdr->caplen);
     r->hdrs[r->held++] = *hdr;
-    if (r->held == FLOOR_BATCH)
+    if (r->held == CAPTURE_BATCH_FRAMES)
         analyse_batch(r);
 }
 

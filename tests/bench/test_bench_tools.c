@@ -12,10 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/capture.h"
+
 #define CALLS        5
 #define TALK_SECONDS 2
 #define SIP_PER_CALL 7 /* INVITE, 100, 180, 200, ACK, BYE, 200 */
-#define BATCH        16
 
 static char capture[] = "/tmp/siptap-bench-test-XXXXXX";
 
@@ -75,7 +76,8 @@ Test(bench_tools, rtp_floor_analyses_every_rtp_frame_both_ways)
     unsigned long long frames = base[0];
     /* 50 packets/s each way for the talk time, give or take the edges. */
     cr_assert_gt(frames, (unsigned long long)CALLS * 2 * 50 * (TALK_SECONDS - 1));
-    cr_assert_neq(frames % BATCH, 0, "the capture must end in a short batch (%llu frames)", frames);
+    cr_assert_neq(frames % CAPTURE_BATCH_FRAMES, 0,
+                  "the capture must end in a short batch (%llu frames)", frames);
     cr_assert_eq(plain[0], frames, "rtp_floor read %llu of %llu frames", plain[0], frames);
     cr_assert_eq(plain[1], frames - (unsigned long long)CALLS * SIP_PER_CALL);
     cr_assert_eq(plain[2], 2 * CALLS, "flows: %llu", plain[2]);
