@@ -10,7 +10,9 @@
 #   - siptapd -r on the same file;
 #   - bench/rtp_floor on the same file: libpcap's reading plus only the
 #     RTP analysis (no SIP, calls or events), in its callback and through
-#     the daemon's batch look-ahead (--lookahead);
+#     the daemon's batch look-ahead (--lookahead); and with no analysis at
+#     all, only each RTP packet's flow state reached through a prefetch
+#     pipeline (--touch: the memory floor);
 #   - tshark -q -z rtp,streams on the same file (the issue's figure; it takes
 #     ~40 s and ~1.6 GB, so it runs TSHARK_RUNS times), and on a smaller
 #     capture of TSHARK_CALLS calls (RUNS times) with siptapd on that file;
@@ -83,6 +85,7 @@ T_FLOOR=$(cpu "$BUILD/bench/rtp_floor" "$LOAD")
 T_FLOOR_HOT=$(cpu "$BUILD/bench/rtp_floor" "$HOT")
 T_FLOOR_LA=$(cpu "$BUILD/bench/rtp_floor" --lookahead "$LOAD")
 T_FLOOR_LA_HOT=$(cpu "$BUILD/bench/rtp_floor" --lookahead "$HOT")
+T_TOUCH=$(cpu "$BUILD/bench/rtp_floor" --touch "$LOAD")
 
 N_SMALL=$(packets "$SMALL")
 T_SIPTAPD_SMALL=$(cpu "$SIPTAPD" -r "$SMALL" -o file:/dev/null)
@@ -102,7 +105,8 @@ awk -v n="$N_LOAD" -v tp="$T_PCAP" -v ts="$T_SIPTAPD" -v rl="$RSS_LOAD" -v r1="$
     -v tt="$T_TSHARK" -v tcalls="$TSHARK_CALLS" -v runs="$RUNS" -v ttl="$T_TSHARK_LOAD" \
     -v truns="$TSHARK_RUNS" -v nsh="$N_SHORT" -v tpsh="$T_PCAP_SHORT" -v tssh="$T_SIPTAPD_SHORT" \
     -v nh="$N_HOT" -v tph="$T_PCAP_HOT" -v tsh="$T_SIPTAPD_HOT" \
-    -v tf="$T_FLOOR" -v tfh="$T_FLOOR_HOT" -v tfl="$T_FLOOR_LA" -v tflh="$T_FLOOR_LA_HOT" 'BEGIN {
+    -v tf="$T_FLOOR" -v tfh="$T_FLOOR_HOT" -v tfl="$T_FLOOR_LA" -v tflh="$T_FLOOR_LA_HOT" \
+    -v tt0="$T_TOUCH" 'BEGIN {
     printf "| measure | value |\n|---|---|\n"
     printf "| load capture | %d calls x %d s G.711 both ways, %d packets |\n", calls, talk, n
     printf "| pcap_loop CPU (user+sys, min of %d) | %.3f s (%.0f packets/s) |\n", runs, tp, n / tp
@@ -129,6 +133,7 @@ awk -v n="$N_LOAD" -v tp="$T_PCAP" -v ts="$T_SIPTAPD" -v rl="$RSS_LOAD" -v r1="$
     printf "| 10 calls, flows in cache | %d packets: pcap_loop %.3f s, siptapd %.3f s, %.3fx; %.0f ns per packet beyond reading |\n", nh, tph, tsh, tph / tsh, (tsh - tph) / nh * 1e9
     printf "| RTP analysis alone (bench/rtp_floor), load capture: in libpcap'"'"'s callback / with the look-ahead | %.3f s, %.3fx / %.3f s, %.3fx |\n", tf, tp / tf, tfl, tp / tfl
     printf "| the same, 10 calls, flows in cache | %.3f s, %.3fx / %.3f s, %.3fx |\n", tfh, tph / tfh, tflh, tph / tflh
+    printf "| memory floor (bench/rtp_floor --touch): flow state reached, nothing computed | %.3f s, %.3fx; %.0f ns per packet beyond reading |\n", tt0, tp / tt0, (tt0 - tp) / n * 1e9
     printf "| peak RSS (median of %d runs), %d calls / 1 call | %d KB / %d KB |\n", runs, calls, rl, r1
     printf "| (c) memory per active call | %.0f bytes |\n", (rl - r1) * 1024 / (calls - 1)
 }'

@@ -169,29 +169,46 @@ static inline void *hashtab_find_hashed(const struct hashtab *t, uint64_t hash,
  * each line with a real load: on the benchmark machine (an EPYC VM) software
  * prefetches of the items changed nothing measurable, while loads, being
  * independent of each other, overlap in the out-of-order window and cut the
- * time of the later lookups by a third. Neither changes anything; a stale or
- * wrong hash merely warms the wrong line. */
+ * time of the later lookups by a third. That is for lookups that follow the
+ * warming at once (a batch); lookups that come many packets after it (a
+ * pipeline) want hashtab_prefetch_item, whose prefetches do not stall in the
+ * meantime (docs/benchmarks.md, the memory floor). None of them changes
+ * anything; a stale or wrong hash merely warms the wrong line. */
 
 static inline void hashtab_prefetch_slot(const struct hashtab *t, uint64_t hash)
 {
     __builtin_prefetch(&t->slots[hash & t->mask]);
 }
 
-/* Loads one byte of each 64-byte line of the first `bytes` (at most 256) of
- * the item the probe for hash meets first among the next four slots. */
-static inline void hashtab_warm_item(const struct hashtab *t, uint64_t hash, size_t bytes)
+/* The item the probe for hash meets first among the next four slots: NULL
+ * when an empty slot or four others come first (a hint need go no further). */
+static inline const char *hashtab_hinted_item(const struct hashtab *t, uint64_t hash)
 {
     for (size_t i = hash & t->mask, n = 0; n < 4; i = (i + 1) & t->mask, n++) {
         const struct hashtab_slot *s = &t->slots[i];
         if (!s->item)
-            return;
-        if (s->hash != hash)
-            continue;
-        const volatile char *item = s->item;
-        for (size_t off = 0; off < bytes && off < 256; off += 64)
-            (void)item[off];
-        return;
+            return NULL;
+        if (s->hash == hash)
+            return s->item;
     }
+    return NULL;
+}
+
+/* Loads one byte of each 64-byte line of the first `bytes` (at most 256) of
+ * the item hashtab_hinted_item finds. */
+static inline void hashtab_warm_item(const struct hashtab *t, uint64_t hash, size_t bytes)
+{
+    const volatile char *item = hashtab_hinted_item(t, hash);
+    for (size_t off = 0; item && off < bytes && off < 256; off += 64)
+        (void)item[off];
+}
+
+/* The same lines prefetched (for writing) rather than loaded. */
+static inline void hashtab_prefetch_item(const struct hashtab *t, uint64_t hash, size_t bytes)
+{
+    const char *item = hashtab_hinted_item(t, hash);
+    for (size_t off = 0; item && off < bytes && off < 256; off += 64)
+        __builtin_prefetch(item + off, 1);
 }
 
 #endif

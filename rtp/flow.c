@@ -171,6 +171,12 @@ void rtp_flow_warm(const struct rtp_flow_table *t, uint64_t hash)
                       offsetof(struct rtp_flow, first) + offsetof(struct rtp_stream, pt_seen));
 }
 
+void rtp_flow_prefetch(const struct rtp_flow_table *t, uint64_t hash)
+{
+    hashtab_prefetch_item(&t->table, hash,
+                          offsetof(struct rtp_flow, first) + offsetof(struct rtp_stream, pt_seen));
+}
+
 struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,
                                  const struct endpoint *dst, void *owner, int party)
 {

@@ -319,6 +319,9 @@ struct rtp_flow *rtp_flow_find_addrs(struct rtp_flow_table *t, const struct net_
 uint64_t rtp_flow_prefetch_slot(const struct rtp_flow_table *t, const struct net_addr *src,
                                 uint16_t sport, const struct net_addr *dst, uint16_t dport);
 void rtp_flow_warm(const struct rtp_flow_table *t, uint64_t hash);
+/* The same lines prefetched, without waiting for them: for lookups that
+ * come well after (a pipeline), where warming's loads would stall. */
+void rtp_flow_prefetch(const struct rtp_flow_table *t, uint64_t hash);
 /* The next rtp_flow_find_addrs will likely look up the key whose hash
  * rtp_flow_prefetch_slot returned: it probes with this hash first instead of
  * hashing again. Used by that one lookup and confirmed by its key compare,

@@ -3,8 +3,8 @@
  * (docs/benchmarks.md), so what they read must be right: on a gen_load
  * capture, bench/rtp_floor must see every frame pcap_loop sees, analyse
  * every RTP packet (all but each call's seven SIP messages) into two flows a
- * call, and its look-ahead mode must give the same counts as the plain one,
- * including for a last batch shorter than the rest.
+ * call, and its look-ahead and touch modes must give the same counts as the
+ * plain one, including for a last batch (or pipeline) shorter than the rest.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -62,16 +62,18 @@ static void run_numbers(const char *cmd, int want, unsigned long long *out)
 
 TestSuite(bench_tools, .init = make_capture, .fini = drop_capture);
 
-Test(bench_tools, rtp_floor_analyses_every_rtp_frame_both_ways)
+Test(bench_tools, rtp_floor_analyses_every_rtp_frame_every_way)
 {
     char cmd[1024];
-    unsigned long long base[2], plain[3], ahead[3];
+    unsigned long long base[2], plain[3], ahead[3], touched[3];
     snprintf(cmd, sizeof(cmd), "%s %s", tool("PCAP_LOOP"), capture);
     run_numbers(cmd, 2, base);
     snprintf(cmd, sizeof(cmd), "%s %s", tool("RTP_FLOOR"), capture);
     run_numbers(cmd, 3, plain);
     snprintf(cmd, sizeof(cmd), "%s --lookahead %s", tool("RTP_FLOOR"), capture);
     run_numbers(cmd, 3, ahead);
+    snprintf(cmd, sizeof(cmd), "%s --touch %s", tool("RTP_FLOOR"), capture);
+    run_numbers(cmd, 3, touched);
 
     unsigned long long frames = base[0];
     /* 50 packets/s each way for the talk time, give or take the edges. */
@@ -81,9 +83,12 @@ Test(bench_tools, rtp_floor_analyses_every_rtp_frame_both_ways)
     cr_assert_eq(plain[0], frames, "rtp_floor read %llu of %llu frames", plain[0], frames);
     cr_assert_eq(plain[1], frames - (unsigned long long)CALLS * SIP_PER_CALL);
     cr_assert_eq(plain[2], 2 * CALLS, "flows: %llu", plain[2]);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         cr_assert_eq(ahead[i], plain[i], "--lookahead field %d: %llu against %llu", i, ahead[i],
                      plain[i]);
+        cr_assert_eq(touched[i], plain[i], "--touch field %d: %llu against %llu", i, touched[i],
+                     plain[i]);
+    }
 }
 
 Test(bench_tools, rtp_floor_refuses_a_bad_command_line)

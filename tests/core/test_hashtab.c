@@ -130,6 +130,7 @@ Test(hashtab, caller_hashed_table)
         cr_assert(hashtab_insert(&t, &items[i]));
         hashtab_prefetch_slot(&t, i / 4);
         hashtab_warm_item(&t, i / 4, sizeof(struct item));
+        hashtab_prefetch_item(&t, i / 4, sizeof(struct item));
     }
     for (uint32_t i = 0; i < N; i += 3)
         cr_assert(hashtab_remove(&t, &items[i]));

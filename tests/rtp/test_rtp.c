@@ -494,7 +494,7 @@ static void table_with_pair(struct rtp_flow_table *t, struct counters *c, size_t
 
 /* The look-ahead's hash hint: a right one finds the flow, a wrong one or one
  * for another flow still gives the right answer, and a hint serves one
- * lookup only. The warming calls change nothing. */
+ * lookup only. The warming and prefetching calls change nothing. */
 Test(rtp_flow, hash_hint_is_only_a_hint)
 {
     struct counters c;
@@ -508,6 +508,8 @@ Test(rtp_flow, hash_hint_is_only_a_hint)
     cr_assert_neq(h_ab, h_ba);
     rtp_flow_warm(&t, h_ab);
     rtp_flow_warm(&t, h_ax);
+    rtp_flow_prefetch(&t, h_ab);
+    rtp_flow_prefetch(&t, h_ax);
 
     rtp_flow_table_hint(&t, true, h_ab);
     cr_assert_eq(rtp_flow_find(&t, &a, &b), ab);
