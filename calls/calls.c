@@ -152,8 +152,10 @@ static void member_streams(struct json_text *t, const struct call *c)
     json_text_array_begin(t);
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
-        for (size_t s = 0; s < f->stream_count; s++)
-            rtp_stream_json(rtp_flow_stream_const(f, s), &f->key.src, &f->key.dst, t);
+        for (size_t s = 0; s < f->stream_count; s++) {
+            const struct rtp_stream *stream = rtp_flow_stream_const(f, s);
+            rtp_stream_json(stream, &f->key.src, &f->key.dst, rtp_flow_stream_xr(f, stream), t);
+        }
     }
     json_text_array_end(t);
 }

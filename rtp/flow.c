@@ -103,6 +103,7 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
     t->srtcp = counters_register(counters, "rtp", "srtcp");
     t->rtcp_blocks_unmatched = counters_register(counters, "rtp", "rtcp_blocks_unmatched");
     t->rtcp_sr_replaced = counters_register(counters, "rtp", "rtcp_sr_replaced");
+    t->rtcp_xr_voip = counters_register(counters, "rtp", "rtcp_xr_voip");
     t->stream_overflow = counters_register(counters, "rtp", "ssrc_overflow");
     t->alloc_failed = counters_register(counters, "rtp", "flow_alloc_failed");
     t->srs = calloc(RTCP_SR_SLOTS, sizeof(*t->srs));
@@ -357,6 +358,59 @@ static uint64_t round_trip(struct rtp_flow_table *t, const struct rtcp_report_bl
     return d->ts_us - sr->seen_us - held_us;
 }
 
+const struct rtcp_xr_view *rtp_flow_stream_xr(const struct rtp_flow *f, const struct rtp_stream *s)
+{
+    if (!f->extra)
+        return NULL;
+    for (size_t i = 0; i < f->stream_count; i++)
+        if (rtp_flow_stream_const(f, i) == s)
+            return f->extra->xr[i].reports ? &f->extra->xr[i] : NULL;
+    return NULL;
+}
+
+/* What one report (an RR block or an XR VoIP Metrics block) is attached
+ * with, by attach_report to each stream it is about. */
+struct report_target {
+    const struct rtcp_report_block *block; /* or NULL: */
+    const struct rtcp_xr_voip *xr;
+    uint64_t rtt_us;
+};
+
+static bool attach_report(struct rtp_flow_table *t, struct rtp_flow *f, size_t n,
+                          const struct report_target *r)
+{
+    if (r->block) {
+        rtp_stream_attach_rtcp(rtp_flow_stream(f, n), r->block, r->rtt_us);
+        return true;
+    }
+    /* XR views live with the flow's extras: few calls send XR, and a
+     * stream has no room left for one (see struct rtp_flow). */
+    if (!flow_extra(f)) {
+        (*t->alloc_failed)++;
+        return false;
+    }
+    struct rtcp_xr_view *v = &f->extra->xr[n];
+    v->last = *r->xr;
+    if (v->reports < UINT32_MAX)
+        v->reports++;
+    return true;
+}
+
+/* The report to every stream of the flows with its SSRC: how many took it
+ * (a report that none took is counted as unmatched). */
+static int attach_to_ssrc(struct rtp_flow_table *t, struct rtp_flow *const *flows,
+                          size_t flow_count, uint32_t ssrc, const struct report_target *r)
+{
+    int attached = 0;
+    for (size_t i = 0; i < flow_count; i++)
+        for (size_t n = 0; n < flows[i]->stream_count; n++)
+            if (rtp_flow_stream(flows[i], n)->ssrc == ssrc && attach_report(t, flows[i], n, r))
+                attached++;
+    if (!attached)
+        (*t->rtcp_blocks_unmatched)++;
+    return attached;
+}
+
 int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *flows,
                               size_t flow_count, const struct rtcp_datagram *d)
 {
@@ -370,19 +424,13 @@ int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *
         remember_sr(t, &info, d);
     int attached = 0;
     for (size_t b = 0; b < info.block_count; b++) {
-        const struct rtcp_report_block *block = &info.blocks[b];
-        uint64_t rtt_us = round_trip(t, block, d);
-        int before = attached;
-        for (size_t i = 0; i < flow_count; i++)
-            for (size_t n = 0; n < flows[i]->stream_count; n++) {
-                struct rtp_stream *s = rtp_flow_stream(flows[i], n);
-                if (s->ssrc == block->ssrc) {
-                    rtp_stream_attach_rtcp(s, block, rtt_us);
-                    attached++;
-                }
-            }
-        if (attached == before)
-            (*t->rtcp_blocks_unmatched)++;
+        struct report_target r = {&info.blocks[b], NULL, round_trip(t, &info.blocks[b], d)};
+        attached += attach_to_ssrc(t, flows, flow_count, info.blocks[b].ssrc, &r);
+    }
+    for (size_t b = 0; b < info.xr_count; b++) {
+        (*t->rtcp_xr_voip)++;
+        struct report_target r = {NULL, &info.xr[b], RTCP_RTT_UNKNOWN};
+        attached += attach_to_ssrc(t, flows, flow_count, info.xr[b].ssrc, &r);
     }
     return attached;
 }

@@ -6,7 +6,10 @@
  * read: version 2, its length inside the datagram, and for SR / RR the report
  * count inside its own length. One bad sub-packet makes the whole datagram
  * malformed: a length that lies about one part cannot be trusted for the rest.
- * Other packet types (SDES, BYE, APP, feedback) are skipped by their length.
+ * XR packets (RFC 3611) are walked block by block, each block checked
+ * against its packet's length the same way; VoIP Metrics blocks are read,
+ * other block types skipped. Other packet types (SDES, BYE, APP, feedback)
+ * are skipped by their length.
  */
 #include "rtp/rtp.h"
 
@@ -14,6 +17,10 @@
 
 #define RTCP_SR 200
 #define RTCP_RR 201
+#define RTCP_XR 207
+
+#define XR_VOIP_METRICS     7
+#define XR_VOIP_METRICS_LEN 36 /* block length 8: nine 32-bit words */
 
 static uint32_t read32(const uint8_t *p)
 {
@@ -32,6 +39,64 @@ static void read_block(const uint8_t *p, uint32_t reporter, struct rtcp_report_b
     b->jitter = read32(p + 12);
     b->lsr = read32(p + 16);
     b->dlsr = read32(p + 20);
+}
+
+static uint16_t read16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static void read_voip_metrics(const uint8_t *b, uint32_t reporter, struct rtcp_xr_voip *m)
+{
+    m->ssrc = read32(b + 4);
+    m->reporter_ssrc = reporter;
+    m->loss_rate = b[8];
+    m->discard_rate = b[9];
+    m->burst_density = b[10];
+    m->gap_density = b[11];
+    m->burst_duration_ms = read16(b + 12);
+    m->gap_duration_ms = read16(b + 14);
+    m->round_trip_ms = read16(b + 16);
+    m->end_system_delay_ms = read16(b + 18);
+    m->signal_level_dbm = (int8_t)b[20];
+    m->noise_level_dbm = (int8_t)b[21];
+    m->rerl_db = b[22];
+    m->gmin = b[23];
+    m->r_factor = b[24];
+    m->ext_r_factor = b[25];
+    m->mos_lq = b[26];
+    m->mos_cq = b[27];
+    m->rx_config = b[28];
+    /* b[29] reserved */
+    m->jb_nominal_ms = read16(b + 30);
+    m->jb_max_ms = read16(b + 32);
+    m->jb_abs_max_ms = read16(b + 34);
+}
+
+/* An XR packet of plen bytes at p: its blocks, each inside the packet. */
+static int parse_xr(const uint8_t *p, size_t plen, struct rtcp_packet_info *out)
+{
+    if (plen < 8)
+        return -1;
+    uint32_t reporter = read32(p + 4);
+    for (size_t off = 8; off < plen;) {
+        if (plen - off < 4)
+            return -1;
+        const uint8_t *b = p + off;
+        size_t blen = 4 * ((size_t)read16(b + 2) + 1);
+        if (blen > plen - off)
+            return -1;
+        if (b[0] == XR_VOIP_METRICS) {
+            if (blen != XR_VOIP_METRICS_LEN)
+                return -1;
+            if (out->xr_count < RTCP_MAX_XR)
+                read_voip_metrics(b, reporter, &out->xr[out->xr_count++]);
+            else
+                out->xr_truncated++;
+        }
+        off += blen;
+    }
+    return 0;
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -82,6 +147,9 @@ int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out)
                 }
                 read_block(p + head + 24u * i, sender, &out->blocks[out->block_count++]);
             }
+        } else if (p[1] == RTCP_XR) {
+            if (parse_xr(p, plen, out) != 0)
+                return -1;
         } else if (p[1] < 192 || p[1] > 223) {
             /* Not an RTCP packet type at all (RFC 5761 range). */
             return -1;

@@ -81,7 +81,32 @@ struct rtcp_report_block {
     uint32_t dlsr;   /* delay since that SR, 1/65536 s */
 };
 
+/* RTCP XR VoIP Metrics (RFC 3611 4.7): the endpoint's own summary of the
+ * call's quality, as it measures it behind its jitter buffer. Values as on
+ * the wire; RTCP_XR_UNAVAILABLE (127) in the 8-bit figures that have it. */
+#define RTCP_XR_UNAVAILABLE 127
+struct rtcp_xr_voip {
+    uint32_t ssrc;                      /* the stream reported on */
+    uint32_t reporter_ssrc;             /* the XR packet's sender */
+    uint8_t loss_rate, discard_rate;    /* fractions of packets, /256 */
+    uint8_t burst_density, gap_density; /* fractions of packets, /256 */
+    uint16_t burst_duration_ms, gap_duration_ms;
+    uint16_t round_trip_ms, end_system_delay_ms;
+    int8_t signal_level_dbm, noise_level_dbm; /* 127: unavailable */
+    uint8_t rerl_db, gmin;
+    uint8_t r_factor, ext_r_factor; /* 0..100 */
+    uint8_t mos_lq, mos_cq;         /* MOS x 10: 10..50 */
+    uint8_t rx_config;              /* PLC, jitter buffer adaptive / fixed, JB rate */
+    uint16_t jb_nominal_ms, jb_max_ms, jb_abs_max_ms;
+};
+/* The last VoIP Metrics block about a stream, and how many came. */
+struct rtcp_xr_view {
+    struct rtcp_xr_voip last;
+    uint32_t reports;
+};
+
 #define RTCP_MAX_BLOCKS 8
+#define RTCP_MAX_XR     4
 struct rtcp_packet_info {
     uint32_t sender_ssrc;
     bool is_sender_report;
@@ -90,10 +115,16 @@ struct rtcp_packet_info {
     size_t block_count;
     bool has_report;         /* an SR or RR was present (reduced-size RTCP may have none) */
     size_t blocks_truncated; /* report blocks past RTCP_MAX_BLOCKS, not stored */
+    /* XR VoIP Metrics blocks (other XR block types are skipped). */
+    struct rtcp_xr_voip xr[RTCP_MAX_XR];
+    size_t xr_count;
+    size_t xr_truncated; /* past RTCP_MAX_XR, not stored */
 };
-/* Parses a (compound) RTCP packet's SR/RR. 0 on success, -1 if malformed
- * (any sub-packet whose version, length or report count does not fit, or
- * trailing bytes other than fewer than four zeros). */
+/* Parses a (compound) RTCP packet's SR/RR and XR VoIP Metrics blocks. 0 on
+ * success, -1 if malformed (any sub-packet whose version, length or report
+ * count does not fit, an XR block whose length does not fit its packet or,
+ * for VoIP Metrics, is not the block's fixed 36 bytes, or trailing bytes
+ * other than fewer than four zeros). */
 int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out);
 /* Whether a datagram that rtcp_parse found malformed is SRTCP: an SR/RR
  * header in clear, then an encrypted payload, the E flag and index, and an
@@ -211,21 +242,26 @@ void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block
 void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out);
 /* The contract's `streams` entry as JSON text (core/json_text: the bytes
  * jansson's compact dump would write); src and dst are the flow's
- * endpoints. Returns its length, 0 when it does not fit in cap. Any stream's
- * entry fits in RTP_STREAM_JSON_MAX bytes: keys ~250, endpoints 2 x 58, a
- * codec name of 15 bytes escaped as \uXXXX 92, 17 numbers of at most 24,
- * 128 payload types of at most 4, the RTCP view ~150 (a test writes the
- * largest and finds a fifth of the bound to spare). */
-#define RTP_STREAM_JSON_MAX 2048
+ * endpoints, xr the stream's XR VoIP Metrics view or NULL
+ * (rtp_flow_stream_xr). Returns its length, 0 when it does not fit in cap.
+ * Any stream's entry fits in RTP_STREAM_JSON_MAX bytes: keys ~250,
+ * endpoints 2 x 58, a codec name of 15 bytes escaped as \uXXXX 92, 17
+ * numbers of at most 24, 128 payload types of at most 4, the RTCP view ~150,
+ * the XR view ~450 (a test writes the largest and finds a fifth of the bound
+ * to spare). */
+#define RTP_STREAM_JSON_MAX 3072
 /* The entry written as the next value of t. */
 struct json_text;
+struct rtcp_xr_view;
 void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src,
-                     const struct endpoint *dst, struct json_text *t);
+                     const struct endpoint *dst, const struct rtcp_xr_view *xr,
+                     struct json_text *t);
 size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
-                             const struct endpoint *dst, char *buf, size_t cap);
+                             const struct endpoint *dst, const struct rtcp_xr_view *xr, char *buf,
+                             size_t cap);
 /* The same entry as a jansson object (for events that carry one stream). */
 json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src,
-                           const struct endpoint *dst);
+                           const struct endpoint *dst, const struct rtcp_xr_view *xr);
 
 /* E-model (ITU-T G.107) estimate, documented in docs/mos.md. codec selects Ie/Bpl
  * (G.711 default); loss_pct 0..100; burst_ratio >= 1 (1 = random loss);
@@ -245,6 +281,7 @@ struct rtp_flow_extra {
     uint32_t clock_rate;
     bool codec_from_sdp;
     struct rtp_stream streams[RTP_FLOW_MAX_STREAMS - 1];
+    struct rtcp_xr_view xr[RTP_FLOW_MAX_STREAMS]; /* by stream index */
 };
 
 /* One direction of media between two endpoints. owner/party are the
@@ -281,6 +318,10 @@ static inline const struct rtp_stream *rtp_flow_stream_const(const struct rtp_fl
     return i == 0 ? &f->first : &f->extra->streams[i - 1];
 }
 
+/* The XR VoIP Metrics view of s, one of f's streams: NULL when no XR block
+ * about it came. */
+const struct rtcp_xr_view *rtp_flow_stream_xr(const struct rtp_flow *f, const struct rtp_stream *s);
+
 /* An SR as the tap saw it go by, so that the RR naming it (LSR) gives the
  * round trip on the far side of the tap. */
 struct rtcp_sr_sighting {
@@ -302,6 +343,7 @@ struct rtp_flow_table {
     bool hint_set;
     uint64_t *evicted, *rejected_full, *packets, *not_rtp;
     uint64_t *rtcp, *rtcp_malformed, *srtcp, *rtcp_blocks_unmatched, *rtcp_sr_replaced;
+    uint64_t *rtcp_xr_voip;
     uint64_t *stream_overflow, *alloc_failed;
 };
 
@@ -354,9 +396,11 @@ bool rtp_flow_map_payload(struct rtp_flow *f, uint8_t pt, const char *name, uint
  * counted as SRTCP or else malformed when it does not parse): an SR is
  * remembered (struct rtcp_sr_sighting), and each report block is attached
  * (rtp_stream_attach_rtcp) to the streams among flows[0..flow_count) whose
- * SSRC it reports on, and counted when it reports on none of them (a stream
- * the tap does not see). Returns the number of attachments. The calls layer
- * passes all the flows of the datagram's call. */
+ * SSRC it reports on, as is each XR VoIP Metrics block (counted as
+ * rtp.rtcp_xr_voip; kept as the stream's rtp_flow_stream_xr); either is
+ * counted when it reports on none of them (a stream the tap does not see).
+ * Returns the number of attachments. The calls layer passes all the flows
+ * of the datagram's call. */
 struct rtcp_datagram {
     struct endpoint src, dst;
     uint64_t ts_us;

@@ -426,8 +426,63 @@ static void member_rounded(struct json_text *t, const char *k, double v, double 
     json_text_member_real(t, k, round(v * scale) / scale);
 }
 
+/* An 8-bit XR figure scaled for reading (MOS x 10 -> MOS), null when the
+ * endpoint marked it unavailable. */
+static void member_xr_figure(struct json_text *t, const char *k, uint8_t v, double divisor)
+{
+    if (v == RTCP_XR_UNAVAILABLE)
+        json_text_member_null(t, k);
+    else
+        member_rounded(t, k, v / divisor, 100);
+}
+
+/* A fraction of packets in 1/256 as a percentage. */
+static void member_xr_pct(struct json_text *t, const char *k, uint8_t v)
+{
+    member_rounded(t, k, v / 2.56, 100);
+}
+
+static void member_xr_level(struct json_text *t, const char *k, int8_t v)
+{
+    if (v == RTCP_XR_UNAVAILABLE)
+        json_text_member_null(t, k);
+    else
+        json_text_member_integer(t, k, v);
+}
+
+/* The endpoint's own RTCP XR VoIP Metrics (RFC 3611 4.7), its last report. */
+static void member_rtcp_xr(struct json_text *t, const struct rtcp_xr_view *xr)
+{
+    const struct rtcp_xr_voip *m = &xr->last;
+    char rep[11];
+    format_ssrc(rep, m->reporter_ssrc);
+    json_text_member_key(t, "rtcp_xr");
+    json_text_object_begin(t);
+    json_text_member_string(t, "reporter_ssrc", rep);
+    member_xr_figure(t, "mos_lq", m->mos_lq, 10);
+    member_xr_figure(t, "mos_cq", m->mos_cq, 10);
+    member_xr_figure(t, "r_factor", m->r_factor, 1);
+    member_xr_figure(t, "ext_r_factor", m->ext_r_factor, 1);
+    member_xr_pct(t, "loss_rate_pct", m->loss_rate);
+    member_xr_pct(t, "discard_rate_pct", m->discard_rate);
+    member_xr_pct(t, "burst_density_pct", m->burst_density);
+    member_xr_pct(t, "gap_density_pct", m->gap_density);
+    json_text_member_integer(t, "burst_duration_ms", m->burst_duration_ms);
+    json_text_member_integer(t, "gap_duration_ms", m->gap_duration_ms);
+    json_text_member_integer(t, "round_trip_ms", m->round_trip_ms);
+    json_text_member_integer(t, "end_system_delay_ms", m->end_system_delay_ms);
+    member_xr_level(t, "signal_level_dbm", m->signal_level_dbm);
+    member_xr_level(t, "noise_level_dbm", m->noise_level_dbm);
+    json_text_member_integer(t, "jb_nominal_ms", m->jb_nominal_ms);
+    json_text_member_integer(t, "jb_max_ms", m->jb_max_ms);
+    json_text_member_integer(t, "jb_abs_max_ms", m->jb_abs_max_ms);
+    json_text_member_integer(t, "reports", xr->reports);
+    json_text_object_end(t);
+}
+
 void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
-                     const struct endpoint *dst_ep, struct json_text *t)
+                     const struct endpoint *dst_ep, const struct rtcp_xr_view *xr,
+                     struct json_text *t)
 {
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
@@ -480,23 +535,26 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
             member_rounded(t, "rtt_ms", s->rtcp.rtt_us / 1000.0, 1000);
         json_text_object_end(t);
     }
+    if (xr && xr->reports)
+        member_rtcp_xr(t, xr);
     json_text_object_end(t);
 }
 
 size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
-                             const struct endpoint *dst, char *buf, size_t cap)
+                             const struct endpoint *dst, const struct rtcp_xr_view *xr, char *buf,
+                             size_t cap)
 {
     struct json_text t;
     json_text_init(&t, buf, cap);
-    rtp_stream_json(s, src, dst, &t);
+    rtp_stream_json(s, src, dst, xr, &t);
     return json_text_finish(&t);
 }
 
 json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src,
-                           const struct endpoint *dst)
+                           const struct endpoint *dst, const struct rtcp_xr_view *xr)
 {
     char buf[RTP_STREAM_JSON_MAX];
-    size_t n = rtp_stream_write_json(s, src, dst, buf, sizeof(buf));
+    size_t n = rtp_stream_write_json(s, src, dst, xr, buf, sizeof(buf));
     json_t *o = n ? json_loadb(buf, n, 0, NULL) : NULL;
     return o ? o : json_object();
 }

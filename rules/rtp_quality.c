@@ -94,7 +94,9 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
                         const struct crossing *x, size_t n, bool at_end, uint64_t now)
 {
     json_t *ev = rules_event(ctx, "rtp_quality", SEVERITY_WARNING, now, c);
-    json_object_set_new(ev, "stream", rtp_stream_to_json(s, &flow->key.src, &flow->key.dst));
+    json_object_set_new(
+        ev, "stream",
+        rtp_stream_to_json(s, &flow->key.src, &flow->key.dst, rtp_flow_stream_xr(flow, s)));
     json_object_set_new(ev, "metric", json_string(x[0].metric));
     json_object_set_new(ev, "value", rounded(x[0].value, x[0].scale));
     json_object_set_new(ev, "threshold", json_real(x[0].threshold));

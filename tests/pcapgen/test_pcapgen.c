@@ -685,6 +685,8 @@ Test(pcapgen, scenario_language)
          "<scenario>:2: inline message not closed by a line holding only '.'"},
         {"rtp src=192.0.2.1:1 dst=192.0.2.2:2 count=1\nlink sll\n",
          "<scenario>:2: link must come before any packet"},
+        {"rtp src=192.0.2.1:1 dst=192.0.2.2:2 count=1 rtcp=port xr\n",
+         "<scenario>:1: xr: the XR block rides in the receiver's report; add the flag rr"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct pcapgen *b = pcapgen_new(PCAPGEN_LINK_ETHERNET);

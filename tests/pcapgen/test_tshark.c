@@ -192,6 +192,45 @@ Test(tshark, generated_captures_are_clean)
     pcapgen_free(g);
 }
 
+/* RTCP XR VoIP Metrics as Wireshark reads them: clean, and every figure
+ * the one README.md documents (siptap's own reading of the same blocks is
+ * checked against those figures in tests/rtp/test_rtp_e2e.c). */
+Test(tshark, xr_voip_metrics_decode_as_documented)
+{
+    if (!have_tshark())
+        cr_skip_test("tshark not installed");
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_rtp_spec s = {.src = ep("192.0.2.1", 4000),
+                                 .dst = ep("192.0.2.2", 6000),
+                                 .ssrc = 0x11223344,
+                                 .count = 600,
+                                 .rtcp = PCAPGEN_RTCP_PORT_PLUS_1,
+                                 .rtcp_rr = true,
+                                 .rtcp_xr = true,
+                                 .loss_every = 20};
+    pcapgen_rtp_stream(g, &s, NULL);
+    check_clean(g, "xr", pcapgen_count(g));
+    char path[256];
+    rb_tmpname(path, sizeof(path), "xrfields");
+    cr_assert_eq(pcapgen_write(g, path), 0);
+    char *fields = tshark(path, "-Y rtcp.xr.bt==7 -T fields -E separator=, "
+                                "-e rtcp.xr.voipmetrics.moslq -e rtcp.xr.voipmetrics.moscq "
+                                "-e rtcp.xr.voipmetrics.rfactor -e rtcp.xr.voipmetrics.extrfactor "
+                                "-e rtcp.xr.voipmetrics.rtdelay -e rtcp.xr.voipmetrics.esdelay "
+                                "-e rtcp.xr.voipmetrics.signallevel "
+                                "-e rtcp.xr.voipmetrics.noiselevel -e rtcp.xr.voipmetrics.gmin "
+                                "-e rtcp.xr.voipmetrics.jbnominal -e rtcp.xr.voipmetrics.jbmax "
+                                "-e rtcp.xr.voipmetrics.jbabsmax");
+    /* An RR every 5 s of the 12 s: two, each with its block. */
+    const char *want = "4.1,4,88,127,2,60,-20,-70,16,40,80,200\n";
+    char both[256];
+    snprintf(both, sizeof(both), "%s%s", want, want);
+    cr_assert_str_eq(fields, both);
+    free(fields);
+    unlink(path);
+    pcapgen_free(g);
+}
+
 Test(tshark, detects_a_bad_checksum)
 {
     /* The negative control: the check above would fail on a broken packet. */

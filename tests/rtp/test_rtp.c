@@ -492,6 +492,29 @@ static void table_with_pair(struct rtp_flow_table *t, struct counters *c, size_t
     cr_assert_not_null(*ba);
 }
 
+/* A table holding the flows a -> b (ab) and b -> a, and the stream (SSRC
+ * 0xabc) of one RTP packet a -> b at T0; a1 and b1 are the RTCP ports
+ * next to a and b. */
+struct rtcp_fixture {
+    struct counters c;
+    struct rtp_flow_table t;
+    struct endpoint a, b, a1, b1;
+    struct rtp_flow *ab;
+};
+
+static struct rtp_stream *rtcp_fixture(struct rtcp_fixture *fx)
+{
+    fx->a = ep("192.0.2.1", 4000), fx->b = ep("192.0.2.2", 6000);
+    fx->a1 = ep("192.0.2.1", 4001), fx->b1 = ep("192.0.2.2", 6001);
+    struct rtp_flow *ba;
+    table_with_pair(&fx->t, &fx->c, 16, &fx->a, &fx->b, &fx->ab, &ba);
+    uint8_t pkt[200];
+    size_t n = make_rtp(pkt, 0, false, 1, 0, 0xabc, 160);
+    struct rtp_stream *s = rtp_flow_packet(&fx->t, fx->ab, pkt, n, T0);
+    cr_assert_not_null(s);
+    return s;
+}
+
 /* The look-ahead's hash hint: a right one finds the flow, a wrong one or one
  * for another flow still gives the right answer, and a hint serves one
  * lookup only. The warming and prefetching calls change nothing. */
@@ -683,53 +706,47 @@ Test(rtp_flow, rtcp_on_odd_port_and_sdp_mapping)
  * one; a report without one keeps the last. */
 Test(rtp_flow, round_trip_from_an_sr_to_the_rr_naming_it)
 {
-    struct counters c;
-    struct rtp_flow_table t;
-    struct endpoint a = ep("192.0.2.1", 4000), b = ep("192.0.2.2", 6000);
-    struct endpoint a1 = ep("192.0.2.1", 4001), b1 = ep("192.0.2.2", 6001);
-    struct rtp_flow *ab, *ba;
-    table_with_pair(&t, &c, 16, &a, &b, &ab, &ba);
-    uint8_t pkt[200];
-    size_t n = make_rtp(pkt, 0, false, 1, 0, 0xabc, 160);
-    struct rtp_stream *s = rtp_flow_packet(&t, ab, pkt, n, T0);
-    cr_assert_not_null(s);
+    struct rtcp_fixture fx;
+    struct rtp_stream *s = rtcp_fixture(&fx);
+    size_t n;
 
     uint8_t sr[28], rr[32];
-    cr_assert_eq(
-        rtcp_in(&t, a1, b1, T0 + 1000 * MS, sr, make_sr(sr, 0xabc, 0x00012345, 0x67890000)), 0);
+    cr_assert_eq(rtcp_in(&fx.t, fx.a1, fx.b1, T0 + 1000 * MS, sr,
+                         make_sr(sr, 0xabc, 0x00012345, 0x67890000)),
+                 0);
     /* Held 0.5 s (0x8000 / 65536), seen back 520.25 ms after the SR. */
     n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x8000);
-    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1520250, rr, n), 1);
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 1520250, rr, n), 1);
     cr_assert(s->rtcp.has_rtt);
     cr_assert_eq(s->rtcp.rtt_us, 20250);
     char text[RTP_STREAM_JSON_MAX];
-    size_t len = rtp_stream_write_json(s, &a, &b, text, sizeof(text));
+    size_t len = rtp_stream_write_json(s, &fx.a, &fx.b, NULL, text, sizeof(text));
     cr_assert_not_null(strstr(text, "\"reports\":1,\"rtt_ms\":20.25}"), "%.*s", (int)len, text);
 
     /* No round trip: an SR never seen, no SR at all, an RR from elsewhere
      * than the SR went, a hold longer than the trip. Each still reports. */
     n = make_rr(rr, 0x55, 0xabc, 0x23456788, 0x100);
-    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1600 * MS, rr, n), 1);
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 1600 * MS, rr, n), 1);
     n = make_rr(rr, 0x55, 0xabc, 0, 0);
-    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1600 * MS, rr, n), 1);
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 1600 * MS, rr, n), 1);
     n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x100);
-    struct rtcp_datagram elsewhere = {ep("192.0.2.3", 6001), a1, T0 + 1600 * MS, rr, n};
-    cr_assert_eq(rtp_flow_table_rtcp_flows(&t, &ab, 1, &elsewhere), 1);
+    struct rtcp_datagram elsewhere = {ep("192.0.2.3", 6001), fx.a1, T0 + 1600 * MS, rr, n};
+    cr_assert_eq(rtp_flow_table_rtcp_flows(&fx.t, &fx.ab, 1, &elsewhere), 1);
     n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x10000);
-    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1600 * MS, rr, n), 1);
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 1600 * MS, rr, n), 1);
     cr_assert_eq(s->rtcp.reports, 5);
     cr_assert_eq(s->rtcp.rtt_us, 20250, "the last round trip stands");
     /* The same SR named again, a later RR: a new figure. */
     n = make_rr(rr, 0x55, 0xabc, 0x23456789, 0x8000);
-    cr_assert_eq(rtcp_in(&t, b1, a1, T0 + 1531 * MS, rr, n), 1);
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 1531 * MS, rr, n), 1);
     cr_assert_eq(s->rtcp.rtt_us, 31000);
-    cr_assert_eq(counters_get(&c, "rtp.rtcp_sr_replaced"), 0);
+    cr_assert_eq(counters_get(&fx.c, "rtp.rtcp_sr_replaced"), 0);
 
     /* Twice as many SRs as slots: at least half find their slot taken. */
     for (uint32_t i = 0; i < 2 * RTCP_SR_SLOTS; i++)
-        rtcp_in(&t, a1, b1, T0, sr, make_sr(sr, 0x1000 + i, 7, i << 16));
-    cr_assert_geq(counters_get(&c, "rtp.rtcp_sr_replaced"), RTCP_SR_SLOTS);
-    rtp_flow_table_destroy(&t);
+        rtcp_in(&fx.t, fx.a1, fx.b1, T0, sr, make_sr(sr, 0x1000 + i, 7, i << 16));
+    cr_assert_geq(counters_get(&fx.c, "rtp.rtcp_sr_replaced"), RTCP_SR_SLOTS);
+    rtp_flow_table_destroy(&fx.t);
 }
 
 /* A flow keeps one stream inline and allocates the rest (and SDP maps) on
@@ -870,6 +887,157 @@ Test(rtcp, malformed_rejected)
 
 /* SRTCP as a ZRTP-keyed softphone sends it: an SR header and sender SSRC in
  * clear, 44 encrypted bytes, E flag with index 1, a 4-byte tag (HMAC-SHA1-32). */
+/* An XR packet (RFC 3611) from reporter: a VoIP Metrics block about ssrc
+ * with every field its own value, then a Receiver Reference Time block
+ * (type 4, not read). Returns its length. */
+static size_t make_xr(uint8_t *p, uint32_t reporter, uint32_t ssrc)
+{
+    memset(p, 0, 56);
+    p[0] = 0x80, p[1] = 207, p[3] = 13; /* 8 + 36 + 12 = 56 bytes = 14 words */
+    put32(p + 4, reporter);
+    uint8_t *b = p + 8;
+    b[0] = 7, b[3] = 8; /* VoIP Metrics, 9 words */
+    put32(b + 4, ssrc);
+    const uint8_t fields[] = {
+        13,   26,   51,   77,   /* loss, discard, burst, gap density (/256) */
+        0,    120,  0x12, 0x34, /* burst duration 120 ms, gap 0x1234 ms */
+        0,    42,   0,    150,  /* round trip 42 ms, end system delay 150 ms */
+        0xEC, 0xB5, 127,  16,   /* signal -20 dBm, noise -75 dBm, RERL n/a, Gmin 16 */
+        88,   127,  41,   39,   /* R 88, external R n/a, MOS-LQ 4.1, MOS-CQ 3.9 */
+        0x50, 0,    0,    60,   0, 100, 0x01, 0x2C, /* RX config; JB 60 / 100 / 300 ms */
+    };
+    memcpy(b + 8, fields, sizeof(fields));
+    uint8_t *rrt = p + 44;
+    rrt[0] = 4, rrt[3] = 2; /* Receiver Reference Time: 3 words */
+    put32(rrt + 4, 0x01020304);
+    return 56;
+}
+
+Test(rtcp, xr_voip_metrics_read_field_by_field)
+{
+    uint8_t p[128];
+    size_t n = make_rr(p, 0x55, 0xabc, 0, 0);
+    n += make_xr(p + n, 0x55, 0xabc);
+    struct rtcp_packet_info info;
+    cr_assert_eq(rtcp_parse(p, n, &info), 0);
+    cr_assert_eq(info.block_count, 1);
+    cr_assert_eq(info.xr_count, 1);
+    const struct rtcp_xr_voip *m = &info.xr[0];
+    cr_assert_eq(m->ssrc, 0xabc);
+    cr_assert_eq(m->reporter_ssrc, 0x55);
+    cr_assert_eq(m->loss_rate, 13);
+    cr_assert_eq(m->discard_rate, 26);
+    cr_assert_eq(m->burst_density, 51);
+    cr_assert_eq(m->gap_density, 77);
+    cr_assert_eq(m->burst_duration_ms, 120);
+    cr_assert_eq(m->gap_duration_ms, 0x1234);
+    cr_assert_eq(m->round_trip_ms, 42);
+    cr_assert_eq(m->end_system_delay_ms, 150);
+    cr_assert_eq(m->signal_level_dbm, -20);
+    cr_assert_eq(m->noise_level_dbm, -75);
+    cr_assert_eq(m->rerl_db, RTCP_XR_UNAVAILABLE);
+    cr_assert_eq(m->gmin, 16);
+    cr_assert_eq(m->r_factor, 88);
+    cr_assert_eq(m->ext_r_factor, RTCP_XR_UNAVAILABLE);
+    cr_assert_eq(m->mos_lq, 41);
+    cr_assert_eq(m->mos_cq, 39);
+    cr_assert_eq(m->rx_config, 0x50);
+    cr_assert_eq(m->jb_nominal_ms, 60);
+    cr_assert_eq(m->jb_max_ms, 100);
+    cr_assert_eq(m->jb_abs_max_ms, 300);
+
+    /* XR alone (reduced-size RTCP) parses, with no report. */
+    cr_assert_eq(rtcp_parse(p + 32, n - 32, &info), 0);
+    cr_assert_not(info.has_report);
+    cr_assert_eq(info.xr_count, 1);
+
+    /* Past RTCP_MAX_XR, blocks are counted, not stored. */
+    uint8_t many[8 + 36 * (RTCP_MAX_XR + 2)];
+    memset(many, 0, sizeof(many));
+    many[0] = 0x80, many[1] = 207, many[3] = (uint8_t)(sizeof(many) / 4 - 1);
+    for (size_t i = 0; i < RTCP_MAX_XR + 2; i++)
+        many[8 + 36 * i] = 7, many[8 + 36 * i + 3] = 8;
+    cr_assert_eq(rtcp_parse(many, sizeof(many), &info), 0);
+    cr_assert_eq(info.xr_count, RTCP_MAX_XR);
+    cr_assert_eq(info.xr_truncated, 2);
+}
+
+Test(rtcp, xr_whose_lengths_do_not_fit_is_malformed)
+{
+    uint8_t p[64];
+    struct rtcp_packet_info info;
+    size_t n = make_xr(p, 0x55, 0xabc);
+    cr_assert_eq(rtcp_parse(p, n, &info), 0);
+    p[8 + 3] = 7; /* a VoIP Metrics block of 8 words */
+    cr_assert_eq(rtcp_parse(p, n, &info), -1, "VoIP Metrics block not 36 bytes");
+    make_xr(p, 0x55, 0xabc);
+    p[44 + 3] = 3; /* the last block runs past its packet */
+    cr_assert_eq(rtcp_parse(p, n, &info), -1, "block past its packet");
+    make_xr(p, 0x55, 0xabc);
+    p[3] = 1; /* an XR packet of 8 bytes: header and sender, no room for a block */
+    cr_assert_eq(rtcp_parse(p, 8, &info), 0, "an XR packet with no blocks");
+    p[3] = 0;
+    cr_assert_eq(rtcp_parse(p, 4, &info), -1, "no sender SSRC");
+    make_xr(p, 0x55, 0xabc);
+    p[3] = 2; /* 12 bytes: a block header cut after 4 of its 36 bytes */
+    cr_assert_eq(rtcp_parse(p, 12, &info), -1, "block cut by its packet");
+}
+
+/* An XR block reaches the stream it reports on, with the RR beside it, and
+ * shows in the stream's entry; one about an SSRC the tap never saw is
+ * counted as unmatched. */
+Test(rtp_flow, xr_voip_metrics_reach_their_stream)
+{
+    struct rtcp_fixture fx;
+    struct rtp_stream *s = rtcp_fixture(&fx);
+    uint8_t pkt[200];
+    size_t n;
+    cr_assert_null(rtp_flow_stream_xr(fx.ab, s));
+
+    n = make_rr(pkt, 0x55, 0xabc, 0, 0);
+    n += make_xr(pkt + n, 0x55, 0xabc);
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 1000 * MS, pkt, n), 2,
+                 "the RR block and the XR block");
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 6000 * MS, pkt, n), 2);
+    const struct rtcp_xr_view *xr = rtp_flow_stream_xr(fx.ab, s);
+    cr_assert_not_null(xr);
+    cr_assert_eq(xr->reports, 2);
+    cr_assert_eq(xr->last.mos_lq, 41);
+    cr_assert_eq(s->rtcp.reports, 2);
+    cr_assert_eq(counters_get(&fx.c, "rtp.rtcp_xr_voip"), 2);
+    cr_assert_eq(counters_get(&fx.c, "rtp.rtcp_blocks_unmatched"), 0);
+
+    char text[RTP_STREAM_JSON_MAX];
+    size_t len = rtp_stream_write_json(s, &fx.a, &fx.b, xr, text, sizeof(text));
+    cr_assert_gt(len, 0);
+    json_t *o = json_loadb(text, len, 0, NULL);
+    json_t *x = json_object_get(o, "rtcp_xr");
+    cr_assert_not_null(x, "%s", text);
+    cr_assert_str_eq(json_string_value(json_object_get(x, "reporter_ssrc")), "0x00000055");
+    cr_assert_float_eq(json_real_value(json_object_get(x, "mos_lq")), 4.1, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(x, "mos_cq")), 3.9, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(x, "r_factor")), 88, 1e-9);
+    cr_assert(json_is_null(json_object_get(x, "ext_r_factor")));
+    cr_assert_float_eq(json_real_value(json_object_get(x, "loss_rate_pct")), 5.08, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(x, "discard_rate_pct")), 10.16, 1e-9);
+    cr_assert_eq(json_integer_value(json_object_get(x, "round_trip_ms")), 42);
+    cr_assert_eq(json_integer_value(json_object_get(x, "end_system_delay_ms")), 150);
+    cr_assert_eq(json_integer_value(json_object_get(x, "signal_level_dbm")), -20);
+    cr_assert_eq(json_integer_value(json_object_get(x, "noise_level_dbm")), -75);
+    cr_assert_eq(json_integer_value(json_object_get(x, "jb_nominal_ms")), 60);
+    cr_assert_eq(json_integer_value(json_object_get(x, "jb_max_ms")), 100);
+    cr_assert_eq(json_integer_value(json_object_get(x, "jb_abs_max_ms")), 300);
+    cr_assert_eq(json_integer_value(json_object_get(x, "reports")), 2);
+    json_decref(o);
+
+    /* About an SSRC not on the call's flows. */
+    n = make_xr(pkt, 0x55, 0xdef);
+    cr_assert_eq(rtcp_in(&fx.t, fx.b1, fx.a1, T0 + 7000 * MS, pkt, n), 0);
+    cr_assert_eq(counters_get(&fx.c, "rtp.rtcp_blocks_unmatched"), 1);
+    cr_assert_eq(counters_get(&fx.c, "rtp.rtcp_xr_voip"), 3);
+    rtp_flow_table_destroy(&fx.t);
+}
+
 Test(rtcp, srtcp_is_told_from_malformed_rtcp)
 {
     uint8_t p[8 + 44 + 4 + 10];
@@ -950,7 +1118,7 @@ Test(rtp_json, streams_entry)
     struct rtp_stream s;
     late_packet_stream(&s, -1, -1);
     struct endpoint a = ep("10.0.0.1", 4000), b = ep("10.0.0.2", 5000);
-    json_t *o = rtp_stream_to_json(&s, &a, &b);
+    json_t *o = rtp_stream_to_json(&s, &a, &b, NULL);
     cr_assert_str_eq(json_string_value(json_object_get(o, "src")), "10.0.0.1:4000");
     cr_assert_str_eq(json_string_value(json_object_get(o, "dst")), "10.0.0.2:5000");
     cr_assert_str_eq(json_string_value(json_object_get(o, "ssrc")), "0x58F33DEA");
@@ -966,16 +1134,18 @@ Test(rtp_json, streams_entry)
     cr_assert_not_null(json_object_get(o, "jitter_mean_ms"));
     cr_assert_not_null(json_object_get(o, "loss_pct"));
     cr_assert_null(json_object_get(o, "rtcp"));
+    cr_assert_null(json_object_get(o, "rtcp_xr"));
     json_decref(o);
 }
 
 /* The entry's text is what jansson's compact dump of it writes (parsing it
  * and dumping it again gives the same bytes); returns it parsed. */
-static json_t *canonical_entry(const struct rtp_stream *s, const struct endpoint *a,
-                               const struct endpoint *b, size_t *len_out)
+static json_t *canonical_xr_entry(const struct rtp_stream *s, const struct endpoint *a,
+                                  const struct endpoint *b, const struct rtcp_xr_view *xr,
+                                  size_t *len_out)
 {
     char buf[RTP_STREAM_JSON_MAX];
-    size_t n = rtp_stream_write_json(s, a, b, buf, sizeof(buf));
+    size_t n = rtp_stream_write_json(s, a, b, xr, buf, sizeof(buf));
     cr_assert_gt(n, 0);
     cr_assert_eq(strlen(buf), n);
     json_t *o = json_loadb(buf, n, 0, NULL);
@@ -987,6 +1157,12 @@ static json_t *canonical_entry(const struct rtp_stream *s, const struct endpoint
     if (len_out)
         *len_out = n;
     return o;
+}
+
+static json_t *canonical_entry(const struct rtp_stream *s, const struct endpoint *a,
+                               const struct endpoint *b, size_t *len_out)
+{
+    return canonical_xr_entry(s, a, b, NULL, len_out);
 }
 
 Test(rtp_json, streams_entry_text_is_jansson_canonical)
@@ -1045,15 +1221,37 @@ Test(rtp_json, largest_entry_fits_its_bound)
                                 .has_rtt = true,
                                 .rtt_us = UINT32_MAX,
                                 .jitter_ms = -8.76543219876e15};
+    /* Every XR figure at its widest: three-digit percentages and levels,
+     * five-digit durations, none unavailable (null is shorter). */
+    struct rtcp_xr_view xr = {.last = {.reporter_ssrc = 0xFFFFFFFF,
+                                       .loss_rate = 255,
+                                       .discard_rate = 255,
+                                       .burst_density = 255,
+                                       .gap_density = 255,
+                                       .burst_duration_ms = UINT16_MAX,
+                                       .gap_duration_ms = UINT16_MAX,
+                                       .round_trip_ms = UINT16_MAX,
+                                       .end_system_delay_ms = UINT16_MAX,
+                                       .signal_level_dbm = -128,
+                                       .noise_level_dbm = -128,
+                                       .r_factor = 255,
+                                       .ext_r_factor = 255,
+                                       .mos_lq = 255,
+                                       .mos_cq = 255,
+                                       .jb_nominal_ms = UINT16_MAX,
+                                       .jb_max_ms = UINT16_MAX,
+                                       .jb_abs_max_ms = UINT16_MAX},
+                              .reports = UINT32_MAX};
     struct endpoint a = ep("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535);
     struct endpoint b = ep("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65534);
     size_t n = 0;
-    json_t *o = canonical_entry(&s, &a, &b, &n);
+    json_t *o = canonical_xr_entry(&s, &a, &b, &xr, &n);
+    cr_assert_not_null(json_object_get(o, "rtcp_xr"));
     cr_assert_eq(json_array_size(json_object_get(o, "payload_types")), 128);
     cr_assert_lt(n, RTP_STREAM_JSON_MAX * 4 / 5, "%zu bytes: the bound needs its margin back", n);
     json_decref(o);
 
     /* Too small a buffer is refused, never overrun. */
     char small[64];
-    cr_assert_eq(rtp_stream_write_json(&s, &a, &b, small, sizeof(small)), 0);
+    cr_assert_eq(rtp_stream_write_json(&s, &a, &b, &xr, small, sizeof(small)), 0);
 }

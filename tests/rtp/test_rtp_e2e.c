@@ -330,18 +330,25 @@ Test(rtp_e2e, dtmf_events)
  * stream, which shows the last one (the receiver's own loss count); the SRs
  * carry no report blocks. Every RTCP datagram is counted once, by the one
  * RTCP path, whichever way it reached its call, and none as RTP. */
-static struct pcapgen *call_with_rtcp(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent,
-                                      const uint16_t *lost, size_t n_lost)
+static struct pcapgen *call_with_rtcp_xr(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent,
+                                         const uint16_t *lost, size_t n_lost, bool xr)
 {
     struct pcapgen *g = call_announcing(announced);
     struct pcapgen_rtp_spec s = stream_spec();
     s.rtcp = sent;
     s.rtcp_interval_us = 2000000;
     s.rtcp_rr = true;
+    s.rtcp_xr = xr;
     s.lost_seqs = lost;
     s.n_lost = n_lost;
     pcapgen_rtp_stream(g, &s, NULL);
     return g;
+}
+
+static struct pcapgen *call_with_rtcp(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent,
+                                      const uint16_t *lost, size_t n_lost)
+{
+    return call_with_rtcp_xr(announced, sent, lost, n_lost, false);
 }
 
 static void check_rtcp(enum pcapgen_rtcp announced, enum pcapgen_rtcp sent, const uint16_t *lost,
@@ -384,6 +391,55 @@ Test(rtp_e2e, rtcp_on_the_port_of_an_sdp_rtcp_attribute)
 {
     const uint16_t lost[] = {10, 11, 50};
     check_rtcp(PCAPGEN_RTCP_ATTRIBUTE, PCAPGEN_RTCP_ATTRIBUTE, lost, 3);
+}
+
+/* Each RR also carrying an RTCP XR VoIP Metrics block (pcapgen's fixed
+ * figures, its loss rate the RR's fraction lost): the stream shows the
+ * endpoint's own last report beside the tap's figures, every XR block is
+ * counted, and the stream has no rtcp_xr without them. */
+Test(rtp_e2e, rtcp_xr_voip_metrics_reach_their_stream)
+{
+    const uint16_t lost[] = {10, 11, 50, 400};
+    struct pcapgen *g =
+        call_with_rtcp_xr(PCAPGEN_RTCP_NONE, PCAPGEN_RTCP_PORT_PLUS_1, lost, 4, true);
+    char pcap[] = "/tmp/siptap-rtp-xr-XXXXXX";
+    json_t *counters = NULL;
+    json_t *streams = replay_counting(g, pcap, &counters);
+    json_t *st = stream_by_ssrc(streams, 0x11223344);
+    json_t *rtcp = json_object_get(st, "rtcp");
+    json_t *xr = json_object_get(st, "rtcp_xr");
+    cr_assert_not_null(xr, "the XR blocks reached the stream: %s", json_dumps(st, 0));
+    cr_assert_eq(jint(xr, "reports"), 4);
+    cr_assert_str_eq(json_string_value(json_object_get(xr, "reporter_ssrc")),
+                     json_string_value(json_object_get(rtcp, "reporter_ssrc")));
+    /* The last RR, at 8 s, had seen slots 0..399 with 3 lost: 3 * 256 / 400
+     * is 1 / 256 (the fraction rounds down), 0.39%. */
+    cr_assert_float_eq(json_real_value(json_object_get(xr, "loss_rate_pct")), 0.39, 1e-9, "%s",
+                       json_dumps(xr, 0));
+    cr_assert_float_eq(json_real_value(json_object_get(xr, "loss_rate_pct")),
+                       json_real_value(json_object_get(rtcp, "fraction_lost_pct")), 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(xr, "mos_lq")), 4.1, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(xr, "mos_cq")), 4.0, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(xr, "r_factor")), 88, 1e-9);
+    cr_assert(json_is_null(json_object_get(xr, "ext_r_factor")));
+    cr_assert_eq(jint(xr, "round_trip_ms"), 2);
+    cr_assert_eq(jint(xr, "end_system_delay_ms"), 60);
+    cr_assert_eq(jint(xr, "signal_level_dbm"), -20);
+    cr_assert_eq(jint(xr, "noise_level_dbm"), -70);
+    cr_assert_eq(jint(xr, "jb_nominal_ms"), 40);
+    cr_assert_eq(jint(xr, "jb_max_ms"), 80);
+    cr_assert_eq(jint(xr, "jb_abs_max_ms"), 200);
+    EXPECT_COUNTERS(counters, {"rtp.rtcp", 8}, {"rtp.rtcp_xr_voip", 4}, {"rtp.rtcp_malformed", 0},
+                    {"rtp.rtcp_blocks_unmatched", 0});
+    /* The other direction's stream has no report about it. */
+    size_t i;
+    json_t *other;
+    json_array_foreach(streams, i, other)
+    {
+        if (other != st)
+            cr_assert_null(json_object_get(other, "rtcp_xr"));
+    }
+    release(g, pcap, streams, counters);
 }
 
 /* The same datagrams with no a=rtcp in the SDP: no call expects RTCP on that

@@ -212,6 +212,7 @@ struct pcapgen_rtp_spec {
     enum pcapgen_rtcp rtcp;
     uint32_t rtcp_interval_us; /* 0 = 5 s */
     bool rtcp_rr;              /* the receiver answers each SR with an RR */
+    bool rtcp_xr;              /* ... and an XR VoIP Metrics block in the same compound */
 
     const struct pcapgen_encap *encap;
 };

@@ -396,6 +396,9 @@ static int do_rtp(struct ctx *c)
     GET_NUM(c, "seed", s.jitter_seed, UINT64_MAX);
     s.ptime_us = ptime_ms * 1000;
     s.rtcp_rr = flag(c, "rr");
+    s.rtcp_xr = flag(c, "xr");
+    if (s.rtcp_xr && !s.rtcp_rr)
+        return fail(c, "xr: the XR block rides in the receiver's report; add the flag rr");
     uint64_t t[3];
     if (str(c, "burst")) {
         if (get_tuple(c, "burst", t, 2) < 0)
