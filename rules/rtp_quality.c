@@ -12,12 +12,15 @@
  * lost are not "33 % loss".
  *
  * Crossing means loss_pct > max_loss_pct, rtcp_loss_pct > max_rtcp_loss_pct,
- * jitter_mean_ms > max_jitter_ms or mos < min_mos. rtcp_loss_pct is the far
- * end's own figure: the fraction lost in the last receiver report about the
- * stream, which sees loss past the tap that the tap's own count cannot. One
- * event per stream per episode: `metric` / `value` / `threshold` name the
- * first crossed in that order (loss and jitter are causes, MOS their
- * consequence) and `metrics` lists all of them. The
+ * jitter_mean_ms > max_jitter_ms, mos < min_mos or rtcp_xr_mos_lq < min_mos.
+ * rtcp_loss_pct is the far end's own figure: the fraction lost in the last
+ * receiver report about the stream, which sees loss past the tap that the
+ * tap's own count cannot. rtcp_xr_mos_lq is the receiving endpoint's own
+ * MOS (its last RTCP XR VoIP Metrics block), which sees the last hop and
+ * its jitter buffer's discards. One event per stream per episode: `metric` /
+ * `value` / `threshold` name the first crossed in that order (loss and
+ * jitter are causes, MOS their consequence) and `metrics` lists all of
+ * them. The
  * stream re-arms once every figure is back within its threshold (a
  * cumulative figure recovers slowly: after a burst, a long clean stretch).
  */
@@ -34,7 +37,8 @@ static const struct rule_param_def params[] = {
     {"max_rtcp_loss_pct", 5, 0, 100,
      "loss the far end reports (RTCP, last report) above this percentage raises rtp_quality"},
     {"max_jitter_ms", 30, 0, 10000, "mean jitter above this raises rtp_quality"},
-    {"min_mos", 3.5, 1, 4.5, "MOS below this raises rtp_quality (1 = never)"},
+    {"min_mos", 3.5, 1, 4.5,
+     "MOS below this (the tap's, or the endpoint's own in RTCP XR) raises rtp_quality (1 = never)"},
     {"min_packets", 100, 1, 1000000, "packets a stream must have before it is judged"},
     {"check_s", 5, 1, 3600, "how often (capture time) the streams of an answered call are judged"},
 };
@@ -64,11 +68,12 @@ struct crossing {
     double value, threshold, scale;
 };
 
-#define METRICS_MAX 4
+#define METRICS_MAX 5
 
 /* The thresholds crossed by one stream, in reporting order; returns how many. */
 static size_t crossings(const struct rules_context *ctx, const struct call *c,
-                        const struct rtp_stream *s, struct crossing out[METRICS_MAX])
+                        const struct rtp_flow *flow, const struct rtp_stream *s,
+                        struct crossing out[METRICS_MAX])
 {
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
@@ -86,6 +91,9 @@ static size_t crossings(const struct rules_context *ctx, const struct call *c,
         out[n++] = (struct crossing){"jitter_mean_ms", r.jitter_mean_ms, max_jitter, 1000};
     if (r.mos > 0 && r.mos < min_mos)
         out[n++] = (struct crossing){"mos", r.mos, min_mos, 100};
+    const struct rtcp_xr_view *xr = rtp_flow_stream_xr(flow, s);
+    if (xr && xr->last.mos_lq != RTCP_XR_UNAVAILABLE && xr->last.mos_lq / 10.0 < min_mos)
+        out[n++] = (struct crossing){"rtcp_xr_mos_lq", xr->last.mos_lq / 10.0, min_mos, 100};
     return n;
 }
 
@@ -121,7 +129,7 @@ static void judge_call(const struct rules_context *ctx, const struct call *c, ui
             if ((double)s->packets < min_packets)
                 continue;
             struct crossing x[METRICS_MAX];
-            size_t n = crossings(ctx, c, s, x);
+            size_t n = crossings(ctx, c, flow, s, x);
             uint32_t bit = UINT32_C(1) << (f * RTP_FLOW_MAX_STREAMS + i);
             if (alerted && (*alerted & bit)) {
                 if (n == 0)

@@ -271,16 +271,11 @@ static inline void rtp_send(struct leg *l, uint64_t ts)
     l->last_us = ts;
 }
 
-/* The receiver of leg l reports on it at ts: an RTCP RR from the port after
- * l's destination to the port after l's source, fraction_lost in 1/256. */
-static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint64_t ts)
+/* RTCP from the receiver of leg l at ts: from the port after l's
+ * destination to the port after l's source. */
+static inline void rtcp_from_receiver(const struct leg *l, const uint8_t *rtcp, size_t len,
+                                      uint64_t ts)
 {
-    uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0x99, 0x99};
-    rr[8] = (uint8_t)(l->ssrc >> 24);
-    rr[9] = (uint8_t)(l->ssrc >> 16);
-    rr[10] = (uint8_t)(l->ssrc >> 8);
-    rr[11] = (uint8_t)l->ssrc;
-    rr[12] = fraction_lost;
     struct packet pkt;
     memset(&pkt, 0, sizeof(pkt));
     pkt.ts_us = ts;
@@ -289,10 +284,40 @@ static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint6
     pkt.sport = (uint16_t)(l->dst.port + 1);
     pkt.dport = (uint16_t)(l->src.port + 1);
     pkt.ip_proto = 17;
-    pkt.payload = rr;
-    pkt.payload_len = sizeof(rr);
+    pkt.payload = rtcp;
+    pkt.payload_len = (uint32_t)len;
     timerq_advance(&hx->timers, ts);
     cr_assert(call_table_udp(hx->table, &pkt), "RTCP packet not tied to a call");
+}
+
+static inline void put_ssrc(uint8_t *p, uint32_t ssrc)
+{
+    p[0] = (uint8_t)(ssrc >> 24);
+    p[1] = (uint8_t)(ssrc >> 16);
+    p[2] = (uint8_t)(ssrc >> 8);
+    p[3] = (uint8_t)ssrc;
+}
+
+/* The receiver of leg l reports on it at ts: an RTCP RR, fraction_lost in
+ * 1/256. */
+static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint64_t ts)
+{
+    uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0x99, 0x99};
+    put_ssrc(rr + 8, l->ssrc);
+    rr[12] = fraction_lost;
+    rtcp_from_receiver(l, rr, sizeof(rr), ts);
+}
+
+/* The receiver of leg l sends, at ts, a reduced-size RTCP packet (RFC 5506)
+ * holding only an XR VoIP Metrics block about l (RFC 3611 4.7): MOS-LQ
+ * mos_lq_x10 / 10 (127: unavailable), every other figure 0. */
+static inline void rtcp_xr_report(const struct leg *l, uint8_t mos_lq_x10, uint64_t ts)
+{
+    uint8_t xr[44] = {0x80, 207, 0, 10, 0, 0, 0x99, 0x99, 7, 0, 0, 8};
+    put_ssrc(xr + 12, l->ssrc);
+    xr[8 + 26] = mos_lq_x10;
+    xr[8 + 27] = RTCP_XR_UNAVAILABLE; /* MOS-CQ */
+    rtcp_from_receiver(l, xr, sizeof(xr), ts);
 }
 
 /* Media in [from, to): a every 20 ms, b 10 ms after each of a's slots. A

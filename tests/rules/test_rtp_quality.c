@@ -90,6 +90,44 @@ Test(rtp_quality, far_end_loss_from_rtcp_while_the_tap_sees_none)
     }
 }
 
+/* The tap sees a clean stream, the receiving phone reports (RTCP XR) a poor
+ * MOS of its own: raised on the phone's word, named rtcp_xr_mos_lq, the
+ * stream's rtcp_xr beside it; re-armed by a good report, which a figure the
+ * phone marks unavailable leaves so; raised again by the next poor one. */
+Test(rtp_quality, endpoint_reports_poor_mos_in_rtcp_xr)
+{
+    legs();
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    talk(&a, &b, MEDIA0, ANSWER + 3 * SEC);
+    rtcp_xr_report(&a, 31, ANSWER + 3 * SEC); /* MOS-LQ 3.1 */
+    talk(&a, &b, ANSWER + 3 * SEC, ANSWER + 8 * SEC);
+    rtcp_xr_report(&a, 42, ANSWER + 8 * SEC);
+    talk(&a, &b, ANSWER + 8 * SEC, ANSWER + 12 * SEC);
+    rtcp_xr_report(&a, RTCP_XR_UNAVAILABLE, ANSWER + 12 * SEC);
+    talk(&a, &b, ANSWER + 12 * SEC, ANSWER + 16 * SEC);
+    rtcp_xr_report(&a, 28, ANSWER + 16 * SEC); /* MOS-LQ 2.8 */
+    talk(&a, &b, ANSWER + 16 * SEC, ANSWER + 22 * SEC);
+    bye(&D, 2, false, ANSWER + 22 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,rtp_quality,rtp_quality,call_end");
+    const double want[] = {3.1, 2.8};
+    const uint64_t at[] = {ANSWER + 5 * SEC, ANSWER + 20 * SEC};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *ev = event_capture_find(hx->events, "rtp_quality", i);
+        cr_assert_eq(ts_of(ev), at[i]);
+        json_t *s = stream_of(ev);
+        cr_assert_str_eq(str_field(s, "src"), "198.51.100.20:10000");
+        cr_assert(num_field(s, "mos") > 4.0, "the tap's own MOS is good: %f", num_field(s, "mos"));
+        cr_assert_str_eq(str_field(ev, "metric"), "rtcp_xr_mos_lq");
+        cr_assert_float_eq(num_field(ev, "value"), want[i], 1e-9);
+        cr_assert_float_eq(num_field(ev, "threshold"), 3.5, 1e-9);
+        cr_assert_float_eq(num_field(field(s, "rtcp_xr"), "mos_lq"), want[i], 1e-9);
+        json_t *metrics = field(ev, "metrics");
+        cr_assert_eq(json_array_size(metrics), 1);
+        cr_assert_str_eq(json_string_value(json_array_get(metrics, 0)), "rtcp_xr_mos_lq");
+    }
+}
+
 Test(rtp_quality, clean_call_is_quiet)
 {
     legs();
