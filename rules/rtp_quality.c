@@ -12,10 +12,12 @@
  * lost are not "33 % loss".
  *
  * Crossing means loss_pct > max_loss_pct, rtcp_loss_pct > max_rtcp_loss_pct,
- * jitter_mean_ms > max_jitter_ms, mos < min_mos or rtcp_xr_mos_lq < min_mos.
- * rtcp_loss_pct is the far end's own figure: the fraction lost in the last
- * receiver report about the stream, which sees loss past the tap that the
- * tap's own count cannot. rtcp_xr_mos_lq is the receiving endpoint's own
+ * jitter_mean_ms > max_jitter_ms, rtcp_jitter_ms > max_rtcp_jitter_ms,
+ * mos < min_mos or rtcp_xr_mos_lq < min_mos. rtcp_loss_pct and
+ * rtcp_jitter_ms are the far end's own figures: the fraction lost and the
+ * interarrival jitter in the last receiver report about the stream, which
+ * see loss and jitter past the tap that the tap's own figures cannot.
+ * rtcp_xr_mos_lq is the receiving endpoint's own
  * MOS (its last RTCP XR VoIP Metrics block), which sees the last hop and
  * its jitter buffer's discards. One event per stream per episode: `metric` /
  * `value` / `threshold` name the first crossed in that order (loss and
@@ -37,6 +39,8 @@ static const struct rule_param_def params[] = {
     {"max_rtcp_loss_pct", 5, 0, 100,
      "loss the far end reports (RTCP, last report) above this percentage raises rtp_quality"},
     {"max_jitter_ms", 30, 0, 10000, "mean jitter above this raises rtp_quality"},
+    {"max_rtcp_jitter_ms", 30, 0, 10000,
+     "jitter the far end reports (RTCP, last report) above this raises rtp_quality"},
     {"min_mos", 3.5, 1, 4.5,
      "MOS below this (the tap's, or the endpoint's own in RTCP XR) raises rtp_quality (1 = never)"},
     {"min_packets", 100, 1, 1000000, "packets a stream must have before it is judged"},
@@ -68,7 +72,7 @@ struct crossing {
     double value, threshold, scale;
 };
 
-#define METRICS_MAX 5
+#define METRICS_MAX 6
 
 /* The thresholds crossed by one stream, in reporting order; returns how many. */
 static size_t crossings(const struct rules_context *ctx, const struct call *c,
@@ -89,6 +93,9 @@ static size_t crossings(const struct rules_context *ctx, const struct call *c,
         out[n++] = (struct crossing){"rtcp_loss_pct", rtcp_loss, max_rtcp_loss, 100};
     if (r.jitter_mean_ms > max_jitter)
         out[n++] = (struct crossing){"jitter_mean_ms", r.jitter_mean_ms, max_jitter, 1000};
+    double max_rtcp_jitter = rules_param(ctx, "max_rtcp_jitter_ms", c->trunk);
+    if (rtcp_view_seen(&s->rtcp) && s->rtcp.jitter_ms > max_rtcp_jitter)
+        out[n++] = (struct crossing){"rtcp_jitter_ms", s->rtcp.jitter_ms, max_rtcp_jitter, 1000};
     if (r.mos > 0 && r.mos < min_mos)
         out[n++] = (struct crossing){"mos", r.mos, min_mos, 100};
     const struct rtcp_xr_view *xr = rtp_flow_stream_xr(flow, s);

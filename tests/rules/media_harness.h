@@ -290,22 +290,29 @@ static inline void rtcp_from_receiver(const struct leg *l, const uint8_t *rtcp, 
     cr_assert(call_table_udp(hx->table, &pkt), "RTCP packet not tied to a call");
 }
 
-static inline void put_ssrc(uint8_t *p, uint32_t ssrc)
+static inline void put_be32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(ssrc >> 24);
-    p[1] = (uint8_t)(ssrc >> 16);
-    p[2] = (uint8_t)(ssrc >> 8);
-    p[3] = (uint8_t)ssrc;
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 /* The receiver of leg l reports on it at ts: an RTCP RR, fraction_lost in
- * 1/256. */
-static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint64_t ts)
+ * 1/256, interarrival jitter in timestamp units. */
+static inline void rtcp_report_jitter(const struct leg *l, uint8_t fraction_lost, uint32_t jitter,
+                                      uint64_t ts)
 {
     uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0x99, 0x99};
-    put_ssrc(rr + 8, l->ssrc);
+    put_be32(rr + 8, l->ssrc);
     rr[12] = fraction_lost;
+    put_be32(rr + 20, jitter);
     rtcp_from_receiver(l, rr, sizeof(rr), ts);
+}
+
+static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint64_t ts)
+{
+    rtcp_report_jitter(l, fraction_lost, 0, ts);
 }
 
 /* The receiver of leg l sends, at ts, a reduced-size RTCP packet (RFC 5506)
@@ -314,7 +321,7 @@ static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint6
 static inline void rtcp_xr_report(const struct leg *l, uint8_t mos_lq_x10, uint64_t ts)
 {
     uint8_t xr[44] = {0x80, 207, 0, 10, 0, 0, 0x99, 0x99, 7, 0, 0, 8};
-    put_ssrc(xr + 12, l->ssrc);
+    put_be32(xr + 12, l->ssrc);
     xr[8 + 26] = mos_lq_x10;
     xr[8 + 27] = RTCP_XR_UNAVAILABLE; /* MOS-CQ */
     rtcp_from_receiver(l, xr, sizeof(xr), ts);

@@ -90,6 +90,35 @@ Test(rtp_quality, far_end_loss_from_rtcp_while_the_tap_sees_none)
     }
 }
 
+/* The tap sees a steady stream, the far end reports jitter (past the tap):
+ * raised on its word as rtcp_jitter_ms, in ms at the stream's 8 kHz clock;
+ * a calm report after it raises nothing. */
+Test(rtp_quality, far_end_jitter_from_rtcp_while_the_tap_sees_none)
+{
+    legs();
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    talk(&a, &b, MEDIA0, ANSWER + 3 * SEC);
+    rtcp_report_jitter(&a, 0, 400, ANSWER + 3 * SEC); /* 400 / 8 kHz: 50 ms */
+    talk(&a, &b, ANSWER + 3 * SEC, ANSWER + 8 * SEC);
+    rtcp_report_jitter(&a, 0, 80, ANSWER + 8 * SEC); /* 10 ms */
+    talk(&a, &b, ANSWER + 8 * SEC, ANSWER + 20 * SEC);
+    bye(&D, 2, false, ANSWER + 20 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,rtp_quality,call_end");
+    json_t *ev = event_capture_find(hx->events, "rtp_quality", 0);
+    cr_assert_eq(ts_of(ev), ANSWER + 5 * SEC);
+    json_t *s = stream_of(ev);
+    cr_assert_str_eq(str_field(s, "src"), "198.51.100.20:10000");
+    cr_assert(num_field(s, "jitter_mean_ms") < 1.0, "the tap's own jitter is low");
+    cr_assert_str_eq(str_field(ev, "metric"), "rtcp_jitter_ms");
+    cr_assert_float_eq(num_field(ev, "value"), 50.0, 1e-9);
+    cr_assert_float_eq(num_field(ev, "threshold"), 30.0, 1e-9);
+    cr_assert_float_eq(num_field(field(s, "rtcp"), "jitter_ms"), 50.0, 1e-9);
+    json_t *metrics = field(ev, "metrics");
+    cr_assert_eq(json_array_size(metrics), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(metrics, 0)), "rtcp_jitter_ms");
+}
+
 /* The tap sees a clean stream, the receiving phone reports (RTCP XR) a poor
  * MOS of its own: raised on the phone's word, named rtcp_xr_mos_lq, the
  * stream's rtcp_xr beside it; re-armed by a good report, which a figure the
