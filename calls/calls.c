@@ -104,9 +104,12 @@ static void publish(struct call_table *t, json_t *ev)
     event_bus_publish(t->bus, ev, NULL);
 }
 
-static json_t *call_event(struct call *c, const char *type, enum severity sev, uint64_t ts)
+static json_t *call_event(const struct call_table *t, struct call *c, const char *type,
+                          enum severity sev, uint64_t ts)
 {
-    return event_new(type, sev, ts, c->call_id, call_trunk_name(c));
+    json_t *ev = event_new(type, sev, ts, c->call_id, call_trunk_name(c));
+    call_mark_capture_loss(t, c, ev);
+    return ev;
 }
 
 static json_t *endpoint_json(const struct endpoint *e)
@@ -126,6 +129,7 @@ static void publish_members(struct call_table *t, const struct call *c, const ch
                             uint64_t ts, struct json_text *members)
 {
     struct event_head head = {type, SEVERITY_INFO, ts, c->call_id, call_trunk_name(c)};
+    call_mark_capture_loss_text(t, c, members);
     size_t n = json_text_finish(members);
     event_bus_publish_members(t->bus, &head, members->failed ? NULL : members->start, n);
 }
@@ -246,7 +250,7 @@ static void fail_call(struct call_table *t, struct call *c, int status, const ch
 {
     c->final_status = status;
     str_copy(c->final_reason, sizeof(c->final_reason), reason);
-    json_t *ev = call_event(c, "call_fail", fail_severity(status), now);
+    json_t *ev = call_event(t, c, "call_fail", fail_severity(status), now);
     json_object_set_new_nocheck(ev, "status", json_integer(status));
     json_object_set_new_nocheck(ev, "reason", json_string(reason));
     json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
@@ -375,6 +379,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     timer_init(&c->timer, on_call_timer, t);
     c->state = CALL_STATE_CALLING;
     c->invite_us = meta->ts_us;
+    c->capture_lost_at_start = (uint32_t)t->loss.total;
     c->party[CALL_CALLER].signalling = meta->src;
     c->party[CALL_CALLEE].signalling = meta->dst;
     const struct trunk_config *from_trunk = trunk_list_find(t->trunks, &meta->src.addr);

@@ -147,10 +147,13 @@ struct call {
     bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
     bool bye_seen, cancel_seen;
     uint8_t flow_count; /* of flows[] (CALL_MAX_FLOWS at most) */
+    /* The tap's own loss total (call_table_set_capture_lost) when the call
+     * began, modulo 2^32: a difference, so the wrap does not matter. */
+    uint32_t capture_lost_at_start;
     /* Read back only when a challenged call times out (the 401/407 phrase:
-     * "Unauthorized", "Proxy Authentication Required"); 43 chars is ample
+     * "Unauthorized", "Proxy Authentication Required"); 39 chars is ample
      * and the size closes the struct's padding. */
-    char final_reason[44];
+    char final_reason[40];
 
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
@@ -252,6 +255,23 @@ size_t call_table_registration_count(const struct call_table *t);
  * call's capture file. One hook; NULL fn removes it. */
 typedef void (*call_frame_fn)(void *user, struct call *c, uint64_t ts_us);
 void call_table_set_frame_hook(struct call_table *t, call_frame_fn fn, void *user);
+/* The tap's own losses (kernel, interface, capture queue): the running
+ * total as of the packets about to be processed, whose capture time is
+ * ts_us. A call up across a loss says so on its events (capture_loss: true
+ * and capture_lost_packets, the tap's losses of all traffic while the call
+ * was up: an upper bound on the call's own), and detectors judging what the
+ * tap counted ask before they blame the network. */
+void call_table_set_capture_lost(struct call_table *t, uint64_t total, uint64_t ts_us);
+/* Packets the tap lost since the call began (0: none). */
+uint64_t call_capture_lost(const struct call_table *t, const struct call *c);
+/* The capture time at which the tap last lost packets, 0 if it never did
+ * (the time of the packets after the loss: a loss is seen with them). */
+uint64_t call_table_last_capture_loss_us(const struct call_table *t);
+/* Adds capture_loss and capture_lost_packets to a call's event when the tap
+ * lost packets while the call was up (jansson, or JSON text members). */
+void call_mark_capture_loss(const struct call_table *t, const struct call *c, json_t *event);
+void call_mark_capture_loss_text(const struct call_table *t, const struct call *c,
+                                 struct json_text *members);
 /* The trunk name for events, NULL if none. */
 const char *call_trunk_name(const struct call *c);
 /* The RTP party `sender` (CALL_CALLER / CALL_CALLEE) sent in this call:

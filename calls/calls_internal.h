@@ -7,6 +7,13 @@
 
 #include "calls/calls.h"
 
+/* The tap's own losses: the running total, and the capture time of the
+ * packets processed just after it last grew. */
+struct tap_loss_log {
+    uint64_t total;
+    uint64_t last_us;
+};
+
 struct call_table {
     struct call_limits limits;
     const struct trunk_list *trunks;
@@ -31,6 +38,7 @@ struct call_table {
     uint64_t *c_registrations_full, *c_registrations_expired;
     call_frame_fn frame_hook;
     void *frame_hook_user;
+    struct tap_loss_log loss; /* calls/tap_loss.c */
 };
 
 static inline void call_frame_attributed(struct call_table *t, struct call *c, uint64_t ts_us)

@@ -1,14 +1,23 @@
 /*
  * capture: see capture.h. The batch size bounds how long one callback keeps
- * the loop busy, so signals and sinks get their turn during a long replay.
+ * the loop busy, so signals and sinks get their turn during a long replay;
+ * live, CHUNKS_PER_WAKE does the same for the queue's chunks.
  */
 #include "daemon/capture.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define CAPTURE_BATCH 512
+#define CAPTURE_BATCH      512
+#define DEFAULT_TIMEOUT_MS 5
+#define DEFAULT_QUEUE_MB   256
+/* Chunks the loop processes per wake-up before other watchers run. */
+#define CHUNKS_PER_WAKE 4
+/* How often the thread reads pcap_stats (a getsockopt and /proc/net/dev). */
+#define STATS_INTERVAL_NS 100000000u
 
 static void flush(struct capture *c)
 {
@@ -77,20 +86,30 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
         snprintf(err, errlen, "cannot open interface %s: %s", iface, ebuf);
         return -1;
     }
+    if (o->buffer_mb < 1 || o->buffer_mb > CAPTURE_MAX_BUFFER_MB) {
+        snprintf(err, errlen, "capture buffer of %u MiB: libpcap takes 1 to %d MiB", o->buffer_mb,
+                 CAPTURE_MAX_BUFFER_MB);
+        capture_close(c);
+        return -1;
+    }
+    unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    size_t queue_bytes = (size_t)(o->queue_mb ? o->queue_mb : DEFAULT_QUEUE_MB) << 20;
+    if (!capture_queue_init(&c->queue, queue_bytes)) {
+        snprintf(err, errlen, "out of memory for the capture queue");
+        capture_close(c);
+        return -1;
+    }
     pcap_set_snaplen(c->pcap, (int)o->snaplen);
     pcap_set_promisc(c->pcap, 1);
-    pcap_set_immediate_mode(c->pcap, 1);
-    pcap_set_buffer_size(c->pcap, (int)(o->buffer_mb * 1024u * 1024u));
+    /* Not immediate: TPACKET_V3 blocks, handed over full or after timeout_ms. */
+    pcap_set_immediate_mode(c->pcap, 0);
+    pcap_set_timeout(c->pcap, (int)timeout_ms);
+    pcap_set_buffer_size(c->pcap, (int)((size_t)o->buffer_mb << 20));
     int rc = pcap_activate(c->pcap);
     if (rc < 0) {
         snprintf(err, errlen, "cannot capture on %s: %s", iface, pcap_geterr(c->pcap));
         pcap_close(c->pcap);
         c->pcap = NULL;
-        return -1;
-    }
-    if (pcap_setnonblock(c->pcap, 1, ebuf) != 0) {
-        snprintf(err, errlen, "cannot make %s non-blocking: %s", iface, ebuf);
-        capture_close(c);
         return -1;
     }
     if (apply_filter(c, o->bpf, err, errlen) != 0) {
@@ -132,18 +151,141 @@ int capture_datalink(const struct capture *c)
     return pcap_datalink(c->pcap);
 }
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+/* ---- live: the capture thread ---- */
+
+static uint64_t monotonic_ns(void)
 {
-    (void)loop;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* pcap_stats' counters are 32-bit on Linux and wrap: the totals add deltas. */
+static void read_stats(struct capture *c, bool now)
+{
+    uint64_t t = monotonic_ns();
+    if (!now && t - c->stats.last_ns < STATS_INTERVAL_NS)
+        return;
+    c->stats.last_ns = t;
+    struct pcap_stat st;
+    if (pcap_stats(c->pcap, &st) != 0)
+        return;
+    struct capture_queue *q = &c->queue;
+    atomic_fetch_add_explicit(&q->received, (unsigned)(st.ps_recv - c->stats.recv),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&q->kernel_drops, (unsigned)(st.ps_drop - c->stats.drop),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&q->if_drops, (unsigned)(st.ps_ifdrop - c->stats.ifdrop),
+                              memory_order_relaxed);
+    c->stats.recv = st.ps_recv;
+    c->stats.drop = st.ps_drop;
+    c->stats.ifdrop = st.ps_ifdrop;
+}
+
+static void push_filling(struct capture *c)
+{
+    struct capture_chunk *k = c->filling;
+    if (!k || k->count == 0)
+        return;
+    c->filling = NULL;
+    capture_queue_push(&c->queue, k);
+    ev_async_send(c->loop, &c->wake);
+}
+
+static void enqueue(u_char *user, const struct pcap_pkthdr *hdr, const u_char *bytes)
+{
+    struct capture *c = (struct capture *)user;
+    struct pcap_pkthdr h = *hdr;
+    if (h.caplen > CAPTURE_CHUNK_BYTES)
+        h.caplen = CAPTURE_CHUNK_BYTES;
+    size_t need = ((size_t)h.caplen + 15) & ~(size_t)15;
+    struct capture_chunk *k = c->filling;
+    if (k && (k->count == CAPTURE_CHUNK_FRAMES || need > CAPTURE_CHUNK_BYTES - k->used)) {
+        push_filling(c);
+        k = NULL;
+    }
+    if (!k && !(k = c->filling = capture_queue_acquire(&c->queue))) {
+        capture_queue_note_drop(&c->queue);
+        return;
+    }
+    uint8_t *copy = k->bytes + k->used;
+    memcpy(copy, bytes, h.caplen);
+    k->used += need < CAPTURE_CHUNK_BYTES - k->used ? need : CAPTURE_CHUNK_BYTES - k->used;
+    k->frames[k->count++] = (struct capture_frame){h, copy};
+}
+
+static void *capture_thread(void *arg)
+{
+    struct capture *c = arg;
+    while (!atomic_load_explicit(&c->stop_thread, memory_order_acquire)) {
+        /* Blocks until a block of the ring is ready or the timeout passes. */
+        int n = pcap_dispatch(c->pcap, -1, enqueue, (u_char *)c);
+        read_stats(c, false);
+        push_filling(c);
+        if (n == PCAP_ERROR) {
+            snprintf(c->error, sizeof(c->error), "capture on %s failed: %s", c->source,
+                     pcap_geterr(c->pcap));
+            atomic_store_explicit(&c->failed, true, memory_order_release);
+            ev_async_send(c->loop, &c->wake);
+            break;
+        }
+    }
+    read_stats(c, true);
+    push_filling(c);
+    return NULL;
+}
+
+static void deliver_chunk(struct capture *c, struct capture_chunk *k)
+{
+    c->delivered_loss = k->loss;
+    c->on_batch(c->user, k->frames, k->count);
+    capture_queue_release(&c->queue, k);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
     (void)revents;
     struct capture *c = w->data;
-    /* Drain what the kernel holds, a batch at a time, up to a bound so one
-     * flood cannot starve timers and sinks. */
-    for (int i = 0; i < 64 && c->running; i++) {
-        int n = dispatch(c);
-        if (n <= 0)
-            break;
+    struct capture_chunk *k;
+    for (int i = 0; i < CHUNKS_PER_WAKE && c->running && (k = capture_queue_pop(&c->queue)); i++)
+        deliver_chunk(c, k);
+    if (!c->running)
+        return;
+    if (atomic_load_explicit(&c->failed, memory_order_acquire)) {
+        fprintf(stderr, "siptapd: %s (stopping)\n", c->error);
+        capture_stop(c);
+        if (c->on_end)
+            c->on_end(c->user);
+        return;
     }
+    /* More waiting: come back after the other watchers had their turn. */
+    if (capture_queue_backlog(&c->queue))
+        ev_async_send(loop, w);
+}
+
+static void start_thread(struct capture *c)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    /* Signals are the loop's (ev_signal): the thread takes none. */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    c->thread_started = pthread_create(&c->thread, NULL, capture_thread, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!c->thread_started) {
+        snprintf(c->error, sizeof(c->error), "cannot start the capture thread");
+        atomic_store(&c->failed, true);
+        ev_async_send(c->loop, &c->wake);
+    }
+}
+
+static void join_thread(struct capture *c)
+{
+    if (!c->thread_started)
+        return;
+    atomic_store_explicit(&c->stop_thread, true, memory_order_release);
+    pcap_breakloop(c->pcap);
+    pthread_join(c->thread, NULL);
+    c->thread_started = false;
 }
 
 static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
@@ -175,9 +317,10 @@ void capture_start(struct capture *c, struct ev_loop *loop, capture_batch_fn on_
     c->user = user;
     c->running = true;
     if (c->live) {
-        ev_io_init(&c->io, on_readable, pcap_get_selectable_fd(c->pcap), EV_READ);
-        c->io.data = c;
-        ev_io_start(loop, &c->io);
+        ev_async_init(&c->wake, on_wake);
+        c->wake.data = c;
+        ev_async_start(loop, &c->wake);
+        start_thread(c);
     } else {
         ev_idle_init(&c->idle, on_idle);
         c->idle.data = c;
@@ -190,22 +333,53 @@ void capture_stop(struct capture *c)
     if (!c->running)
         return;
     c->running = false;
-    if (c->live)
-        ev_io_stop(c->loop, &c->io);
-    else
+    if (!c->live) {
         ev_idle_stop(c->loop, &c->idle);
+        return;
+    }
+    /* Everything the thread captured is processed before the stop returns. */
+    join_thread(c);
+    struct capture_chunk *k;
+    while ((k = capture_queue_pop(&c->queue)))
+        deliver_chunk(c, k);
+    ev_async_stop(c->loop, &c->wake);
 }
 
-bool capture_kernel_stats(struct capture *c, uint64_t *received, uint64_t *dropped,
-                          uint64_t *if_dropped)
+bool capture_loss_now(struct capture *c, struct capture_loss *loss, uint64_t *received)
 {
-    struct pcap_stat st;
-    if (!c->pcap || !c->live || pcap_stats(c->pcap, &st) != 0)
+    if (!c->pcap || !c->live)
         return false;
-    *received = st.ps_recv;
-    *dropped = st.ps_drop;
-    *if_dropped = st.ps_ifdrop;
+    capture_queue_loss(&c->queue, loss);
+    *received = atomic_load_explicit(&c->queue.received, memory_order_relaxed);
     return true;
+}
+
+const struct capture_loss *capture_delivered_loss(const struct capture *c)
+{
+    return &c->delivered_loss;
+}
+
+uint64_t capture_loss_total(const struct capture_loss *l)
+{
+    return l->kernel_drops + l->if_drops + l->queue_drops;
+}
+
+size_t capture_backlog(const struct capture *c)
+{
+    return c->live && c->queue.full.slot ? capture_queue_backlog(&c->queue) : 0;
+}
+
+size_t capture_queue_peak_bytes(const struct capture *c)
+{
+    if (!c->live)
+        return 0;
+    return atomic_load_explicit(&c->queue.peak_chunks, memory_order_relaxed) *
+           capture_queue_chunk_size();
+}
+
+bool capture_failed(const struct capture *c)
+{
+    return atomic_load_explicit(&c->failed, memory_order_acquire);
 }
 
 double capture_progress(const struct capture *c)
@@ -221,6 +395,13 @@ double capture_progress(const struct capture *c)
 
 void capture_close(struct capture *c)
 {
+    if (c->pcap)
+        join_thread(c); /* stopped without capture_stop: its frames are dropped */
+    if (c->filling)
+        free(c->filling);
+    c->filling = NULL;
+    if (c->live)
+        capture_queue_destroy(&c->queue);
     if (c->pcap)
         pcap_close(c->pcap);
     c->pcap = NULL;

@@ -1,39 +1,49 @@
 /*
- * capture: libpcap inside the libev loop.
+ * capture: libpcap, and its hand-off to the libev loop.
  *
- * Live (-i): pcap_create with promiscuous and immediate mode, a kernel buffer
- * of the configured size, non-blocking; the selectable fd sits in an ev_io
- * and each readiness drains the buffer in pcap_dispatch batches.
- * Offline (-r): an ev_idle reads the file in batches, so signals and output
- * I/O are still served between batches; at end of file on_end() is called.
- * Drop figures from pcap_stats are kept for the stats event.
+ * Live (-i): pcap_create with promiscuous mode and without immediate mode,
+ * so libpcap uses TPACKET_V3: the kernel fills blocks of the ring and hands
+ * over a block when it is full or when timeout_ms has passed since its
+ * first frame (the bound on how late a frame on a quiet wire is seen). A
+ * capture thread of its own waits on the ring, copies every frame into the
+ * bounded capture_queue and wakes the loop (ev_async) when a chunk is
+ * ready: analysis, outputs and a slow moment in either run on the loop,
+ * and a backlog waits in user space (up to queue_mb) instead of filling
+ * the kernel's ring. Frames the queue has no room for are dropped and
+ * counted there; the thread also reads pcap_stats (kernel and interface
+ * drops) every STATS_INTERVAL. The loop processes chunks a few at a time,
+ * so signals, timers and sinks get their turn during a flood.
+ * Offline (-r): an ev_idle reads the file in batches on the loop itself
+ * (there is no ring to keep drained), so signals and output I/O are still
+ * served between batches; at end of file on_end() is called.
  *
- * Frames reach the caller in small batches (up to CAPTURE_BATCH_FRAMES), each
- * frame copied out of libpcap's buffer, which the next read reuses: so the
- * caller can look a batch over before processing it (the daemon prefetches
- * the batch's media flows, whose cache misses then overlap). A batch never
- * waits for frames to come: whatever one pcap_dispatch() read is delivered
- * before it returns. Frames larger than the copy arena (jumbo snaplens) come
- * alone, uncopied, after the frames before them.
+ * Frames reach the caller in batches, each frame copied out of libpcap's
+ * buffer, which the next read reuses: so the caller can look a batch over
+ * before processing it (the daemon prefetches the batch's media flows,
+ * whose cache misses then overlap). Offline batches hold at most
+ * CAPTURE_BATCH_FRAMES; a batch never waits for frames to come: whatever
+ * one pcap_dispatch() read is delivered before it returns. Offline frames
+ * larger than the copy arena (jumbo snaplens) come alone, uncopied, after
+ * the frames before them.
  */
 #ifndef SIPTAP_DAEMON_CAPTURE_H
 #define SIPTAP_DAEMON_CAPTURE_H
 
 #include <ev.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/capture_queue.h"
+
 #define CAPTURE_BATCH_FRAMES 16
 #define CAPTURE_ARENA_BYTES  (64 * 1024)
+/* pcap_set_buffer_size takes an int of bytes: 2047 MiB is the most it can. */
+#define CAPTURE_MAX_BUFFER_MB 2047
 
-/* One frame of a batch: valid until the batch callback returns. */
-struct capture_frame {
-    struct pcap_pkthdr hdr;
-    const uint8_t *data;
-};
-
-/* count >= 1 frames, in capture order. */
+/* count >= 1 frames, in capture order, valid until the callback returns. */
 typedef void (*capture_batch_fn)(void *user, const struct capture_frame *frames, size_t count);
 typedef void (*capture_end_fn)(void *user);
 
@@ -42,7 +52,6 @@ struct capture {
     bool live;
     bool running;
     int batch;
-    ev_io io;
     ev_idle idle;
     struct ev_loop *loop;
     capture_batch_fn on_batch;
@@ -57,12 +66,30 @@ struct capture {
     char source[256];
     /* For the progress line: file size and position. */
     long file_size;
+
+    /* Live: the capture thread, the queue it fills and the loop's wake-up. */
+    struct capture_queue queue;
+    bool thread_started;
+    pthread_t thread;
+    _Atomic bool stop_thread;
+    _Atomic bool failed;                 /* the thread stopped on an error */
+    char error[PCAP_ERRBUF_SIZE + 256]; /* its message, written before failed */
+    struct capture_chunk *filling;       /* the thread's */
+    struct {                             /* the thread's pcap_stats bookkeeping */
+        uint64_t last_ns;
+        unsigned recv, drop, ifdrop;
+    } stats;
+    ev_async wake;
+    /* Loss totals as of the frames the loop is processing now. */
+    struct capture_loss delivered_loss;
 };
 
 struct capture_options {
     unsigned snaplen;
-    unsigned buffer_mb;
-    const char *bpf; /* NULL or "" for everything */
+    unsigned buffer_mb;  /* kernel ring, 1..CAPTURE_MAX_BUFFER_MB */
+    unsigned timeout_ms; /* live: TPACKET_V3 block timeout (0: 5) */
+    unsigned queue_mb;   /* live: the capture queue's bound (0: 256) */
+    const char *bpf;     /* NULL or "" for everything */
 };
 
 /* 0 on success; on failure -1 with a message in err (the caller exits 1). */
@@ -74,9 +101,18 @@ int capture_datalink(const struct capture *c);
 void capture_start(struct capture *c, struct ev_loop *loop, capture_batch_fn on_batch,
                    capture_end_fn on_end, void *user);
 void capture_stop(struct capture *c);
-/* Kernel figures for live capture; false when not available. */
-bool capture_kernel_stats(struct capture *c, uint64_t *received, uint64_t *dropped,
-                          uint64_t *if_dropped);
+/* Live: the loss totals now and the frames the kernel received (ps_recv);
+ * false offline (nothing is lost reading a file). */
+bool capture_loss_now(struct capture *c, struct capture_loss *loss, uint64_t *received);
+/* The loss totals as of the frames being delivered (zero offline): a loss
+ * is seen with the frames that came after it. */
+const struct capture_loss *capture_delivered_loss(const struct capture *c);
+uint64_t capture_loss_total(const struct capture_loss *l);
+/* Live: frames waiting in the queue; peak queue memory in bytes. */
+size_t capture_backlog(const struct capture *c);
+size_t capture_queue_peak_bytes(const struct capture *c);
+/* Live: the capture thread stopped on an error (message in c->error). */
+bool capture_failed(const struct capture *c);
 /* Offline: fraction of the file read, 0..1; -1 if unknown. */
 double capture_progress(const struct capture *c);
 void capture_close(struct capture *c);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/capture.h"
 #include "daemon/metrics.h"
 
 struct load_state {
@@ -32,6 +33,8 @@ void config_defaults(struct config *cfg)
     cfg->stats_interval_s = 300;
     cfg->kernel_buffer_mb = 64;
     cfg->snaplen = 65535;
+    cfg->capture_timeout_ms = 5;
+    cfg->capture_queue_mb = 256;
     cfg->max_calls = 100000;
     cfg->registration_idle_s = 3600;
     decoder_config_defaults(&cfg->decoder);
@@ -70,7 +73,9 @@ struct uint_key {
 
 static const struct uint_key uint_keys[] = {
     UINT_KEY("general", "stats_interval", 1, 86400, stats_interval_s),
-    UINT_KEY("capture", "buffer_mb", 1, 4096, kernel_buffer_mb),
+    UINT_KEY("capture", "buffer_mb", 1, CAPTURE_MAX_BUFFER_MB, kernel_buffer_mb),
+    UINT_KEY("capture", "timeout_ms", 1, 1000, capture_timeout_ms),
+    UINT_KEY("capture", "queue_mb", 1, 65536, capture_queue_mb),
     UINT_KEY("capture", "snaplen", 64, 262144, snaplen),
     UINT_KEY("limits", "max_calls", 1, 10000000, max_calls),
     UINT_KEY("limits", "registration_idle_s", 60, 604800, registration_idle_s),

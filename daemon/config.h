@@ -2,7 +2,7 @@
  * config: the daemon's configuration file (INI, in the spirit of pjsip.conf).
  *
  *   [general]   tap_name, stats_interval (seconds of capture time), user
- *   [capture]   buffer_mb, snaplen, filter; call captures: calls (on|off),
+ *   [capture]   buffer_mb, snaplen, filter, timeout_ms, queue_mb; call captures: calls (on|off),
  *               dir, dir_max_mb, memory_mb, call_sip_packets,
  *               call_rtp_head, call_rtp_tail, call_rtp_slot_bytes
  *   [metrics]   listen = ADDR:PORT (off when absent)
@@ -58,6 +58,8 @@ struct config {
     unsigned stats_interval_s;
     unsigned kernel_buffer_mb;
     unsigned snaplen;
+    unsigned capture_timeout_ms; /* TPACKET_V3 block timeout */
+    unsigned capture_queue_mb;   /* the capture thread's queue bound */
     char bpf[1024];
     size_t max_calls;
     unsigned registration_idle_s;

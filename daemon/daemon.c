@@ -130,24 +130,33 @@ static void schedule_stats(struct siptap *d, uint64_t from_us)
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
 }
 
-static void update_kernel_drops(struct siptap *d)
+/* The capture's loss totals now (zero offline). */
+static void capture_loss_of(struct siptap *d, struct capture_loss *loss, uint64_t *received)
 {
-    uint64_t recv, drop, ifdrop;
-    if (!capture_kernel_stats(&d->capture, &recv, &drop, &ifdrop))
-        return;
-    /* pcap_stats counters are 32-bit on Linux and wrap: accumulate deltas. */
-    uint32_t now = (uint32_t)drop;
-    d->kernel_drops += (uint32_t)(now - d->last_ps_drop);
-    d->last_ps_drop = now;
+    memset(loss, 0, sizeof(*loss));
+    *received = 0;
+    capture_loss_now(&d->capture, loss, received);
 }
 
 void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
 {
-    update_kernel_drops(d);
+    struct capture_loss loss;
+    uint64_t received;
+    capture_loss_of(d, &loss, &received);
     json_t *ev = event_new("stats", SEVERITY_INFO, ts_us, NULL, NULL);
     json_object_set_new(ev, "packets", json_integer((json_int_t)*d->packets));
     json_object_set_new(ev, "bytes", json_integer((json_int_t)*d->bytes));
-    json_object_set_new(ev, "kernel_drops", json_integer((json_int_t)d->kernel_drops));
+    json_object_set_new(ev, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
+    /* Every loss of the tap's own, each where it happened. */
+    json_t *cap = json_object();
+    json_object_set_new(cap, "received", json_integer((json_int_t)received));
+    json_object_set_new(cap, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
+    json_object_set_new(cap, "if_drops", json_integer((json_int_t)loss.if_drops));
+    json_object_set_new(cap, "queue_drops", json_integer((json_int_t)loss.queue_drops));
+    json_object_set_new(cap, "queue_backlog", json_integer((json_int_t)capture_backlog(&d->capture)));
+    json_object_set_new(cap, "queue_peak_bytes",
+                        json_integer((json_int_t)capture_queue_peak_bytes(&d->capture)));
+    json_object_set_new(ev, "capture", cap);
     json_object_set_new(ev, "active_calls",
                         json_integer(d->calls ? (json_int_t)call_table_active(d->calls) : 0));
     /* Events published before this one. */
@@ -244,6 +253,9 @@ static void frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const u
 static void process_frames(struct siptap *d, const struct capture_frame *frames, size_t count)
 {
     struct rtp_flow_table *flows = call_table_flows(d->calls);
+    /* The tap's own losses before these frames: calls up across them say so. */
+    call_table_set_capture_lost(d->calls, capture_loss_total(capture_delivered_loss(&d->capture)),
+                                count ? frame_time(&frames[0].hdr) : 0);
     struct packet peeked[CAPTURE_BATCH_FRAMES];
     uint64_t hash[CAPTURE_BATCH_FRAMES], ts[CAPTURE_BATCH_FRAMES];
     bool common[CAPTURE_BATCH_FRAMES];
@@ -304,9 +316,13 @@ static void finish(struct siptap *d)
     ev_break(d->loop, EVBREAK_ALL);
 }
 
-static void on_file_end(void *user)
+/* End of the file, or live capture that failed (the interface went away). */
+static void on_capture_end(void *user)
 {
-    finish(user);
+    struct siptap *d = user;
+    if (capture_failed(&d->capture))
+        d->exit_code = 1;
+    finish(d);
 }
 
 /* SIGHUP: new rule parameters and severities from the same file, applied
@@ -363,7 +379,9 @@ static void on_wall_timer(struct ev_loop *loop, ev_timer *w, int revents)
         d->timers.now_us = wall;
         schedule_stats(d, wall);
     }
-    if (wall > 500000u) {
+    /* Frames still queued are older than the wall: the clock waits for them,
+     * or a silence window would close before the media that ends it. */
+    if (capture_backlog(&d->capture) == 0 && wall > 500000u) {
         d->clock_target_us = wall - 500000u;
         timerq_advance(&d->timers, wall - 500000u);
     }
@@ -434,11 +452,16 @@ static void on_prepublish(void *user, const struct event_info *info, struct even
 static void fill_metrics_view(void *user, struct metrics_view *v)
 {
     struct siptap *d = user;
-    update_kernel_drops(d);
+    struct capture_loss loss;
+    uint64_t received;
+    capture_loss_of(d, &loss, &received);
     v->counters = &d->counters;
     v->bus = &d->bus;
     v->tally = &d->tally;
-    v->kernel_drops = d->kernel_drops;
+    v->kernel_drops = loss.kernel_drops;
+    v->if_drops = loss.if_drops;
+    v->queue_drops = loss.queue_drops;
+    v->capture_backlog = capture_backlog(&d->capture);
     v->active_calls = d->calls ? call_table_active(d->calls) : 0;
     v->active_rtp_flows = d->calls ? hashtab_count(&call_table_flows(d->calls)->table) : 0;
     v->callcap_memory_bytes = d->callcap ? callcap_memory(d->callcap) : 0;
@@ -448,10 +471,15 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
 static void notify_status(void *user, char *out, size_t outlen)
 {
     struct siptap *d = user;
-    update_kernel_drops(d);
-    snprintf(out, outlen, "%llu packets, %zu active calls, %llu kernel drops, %llu events",
+    struct capture_loss loss;
+    uint64_t received;
+    capture_loss_of(d, &loss, &received);
+    snprintf(out, outlen,
+             "%llu packets, %zu active calls, %llu kernel drops, %llu interface drops, "
+             "%llu queue drops, %llu events",
              (unsigned long long)*d->packets, call_table_active(d->calls),
-             (unsigned long long)d->kernel_drops, (unsigned long long)d->bus.published);
+             (unsigned long long)loss.kernel_drops, (unsigned long long)loss.if_drops,
+             (unsigned long long)loss.queue_drops, (unsigned long long)d->bus.published);
 }
 
 /* After the capture is open: nothing later needs root or a capability. */
@@ -533,6 +561,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     struct capture_options co = {
         .snaplen = d->cfg.snaplen,
         .buffer_mb = d->cfg.kernel_buffer_mb,
+        .timeout_ms = d->cfg.capture_timeout_ms,
+        .queue_mb = d->cfg.capture_queue_mb,
         .bpf = opts->bpf ? opts->bpf : d->cfg.bpf,
     };
     d->live = opts->iface != NULL;
@@ -614,7 +644,7 @@ int daemon_run(struct siptap *d)
 {
     if (!d->loop) /* --check-config: nothing was started */
         return 0;
-    capture_start(&d->capture, d->loop, on_batch, on_file_end, d);
+    capture_start(&d->capture, d->loop, on_batch, on_capture_end, d);
     notify_ready(&d->notify);
     ev_run(d->loop, 0);
     if (d->show_summary)

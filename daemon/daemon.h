@@ -54,8 +54,6 @@ struct siptap {
     int exit_code;
 
     uint64_t *packets, *bytes, *udp_datagrams, *tcp_bytes;
-    uint64_t kernel_drops; /* cumulative, from pcap_stats */
-    uint32_t last_ps_drop;
     bool clock_started;
     uint64_t clock_target_us; /* the time timerq_advance is moving the clock to */
     struct timer stats_timer;

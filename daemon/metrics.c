@@ -119,8 +119,16 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
               SIPTAP_VERSION);
     ok &= gauge(out, "siptap_uptime_seconds", "seconds since the daemon started",
                 (uint64_t)v->uptime_s);
-    ok &= counter(out, "siptap_kernel_drops_total", "packets the kernel dropped (pcap_stats)",
+    ok &= counter(out, "siptap_kernel_drops_total",
+                  "packets the kernel dropped because the capture ring was full (ps_drop)",
                   v->kernel_drops);
+    ok &= counter(out, "siptap_interface_drops_total",
+                  "packets the interface or its driver dropped (ps_ifdrop)", v->if_drops);
+    ok &= counter(out, "siptap_capture_queue_drops_total",
+                  "packets the kernel delivered that the capture queue had no room for",
+                  v->queue_drops);
+    ok &= gauge(out, "siptap_capture_queue_frames", "frames waiting in the capture queue",
+                v->capture_backlog);
     ok &= gauge(out, "siptap_active_calls", "calls not yet ended", v->active_calls);
     ok &= gauge(out, "siptap_active_rtp_flows", "RTP flows tied to calls", v->active_rtp_flows);
     ok &= gauge(out, "siptap_callcap_memory_bytes", "bytes of call frames held for capture files",

@@ -44,7 +44,10 @@ struct metrics_view {
     const struct counters *counters;
     const struct event_bus *bus;
     const struct event_tally *tally;
-    uint64_t kernel_drops;
+    uint64_t kernel_drops; /* the capture's losses, each where it happened */
+    uint64_t if_drops;
+    uint64_t queue_drops;
+    uint64_t capture_backlog; /* frames waiting in the capture queue */
     uint64_t active_calls;
     uint64_t active_rtp_flows;
     uint64_t callcap_memory_bytes;

@@ -22,6 +22,11 @@
  * event per episode: the direction re-arms when a packet newer than the
  * event arrives, or when the SDP changes (a new media session).
  *
+ * The window counts only from the tap's own last loss (kernel, interface or
+ * capture queue drops: call_table_last_capture_loss_us), so packets the tap
+ * dropped never make a direction look silent; the event then carries
+ * capture_loss like every event of a call the tap lost packets in.
+ *
  * Hints, most specific first: nat_private_sdp (a party of the silent
  * direction announced a private SDP address while its signalling comes from a
  * public one — the receiver first, because media sent to a private address
@@ -207,6 +212,11 @@ static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t
         uint64_t since = st->baseline_us;
         if (sm->packets && sm->last_us > since)
             since = sm->last_us;
+        /* The tap vouches for silence only since it last lost packets
+         * itself: its own loss must not read as the party's silence. */
+        uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
+        if (vouched > since)
+            since = vouched; /* and silent_s is the silence it vouches for */
         uint64_t due = since + window;
         if (due > now) {
             if (due < next)

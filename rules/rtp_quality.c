@@ -22,7 +22,10 @@
  * its jitter buffer's discards. One event per stream per episode: `metric` /
  * `value` / `threshold` name the first crossed in that order (loss and
  * jitter are causes, MOS their consequence) and `metrics` lists all of
- * them. The
+ * them. When the tap itself lost at least as many packets while the call was
+ * up as the stream lost (call_capture_lost), loss_pct and mos are not judged:
+ * the network cannot be blamed for the tap's own drops; far-end RTCP figures
+ * and jitter still are, and the event carries capture_loss. The
  * stream re-arms once every figure is back within its threshold (a
  * cumulative figure recovers slowly: after a burst, a long clean stretch).
  */
@@ -82,6 +85,12 @@ static size_t crossings(const struct rules_context *ctx, const struct call *c,
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
     size_t n = 0;
+    /* The tap's own loss while the call was up could be all of the stream's:
+     * then its loss, and the MOS that loss lowers, blame nobody. */
+    if (r.lost > 0 && (uint64_t)r.lost <= call_capture_lost(ctx->calls, c)) {
+        r.loss_pct = 0;
+        r.mos = 0;
+    }
     double max_loss = rules_param(ctx, "max_loss_pct", c->trunk);
     double max_rtcp_loss = rules_param(ctx, "max_rtcp_loss_pct", c->trunk);
     double max_jitter = rules_param(ctx, "max_jitter_ms", c->trunk);

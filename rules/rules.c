@@ -324,7 +324,9 @@ json_t *rules_event(const struct rules_context *ctx, const char *type,
     for (size_t i = 0; i < ctx->rules->severity_count; i++)
         if (strcmp(ctx->rules->severities[i].type, type) == 0)
             sev = ctx->rules->severities[i].severity;
-    return event_new(type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
+    json_t *ev = event_new(type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
+    call_mark_capture_loss(ctx->calls, c, ev);
+    return ev;
 }
 
 static void free_call_state(void *user, struct call *c)
