@@ -111,3 +111,41 @@ Test(capture, file_frames_arrive_in_order_whole_and_batched)
      * least 3; the jumbo frame is one more. */
     cr_assert_geq(s.batches, 8);
 }
+
+/* The kernel ring of a live capture, as mapped into the process: its size in
+ * MiB (the packet socket's mapping), 0 if there is none. */
+static size_t ring_mib(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[512];
+    size_t mib = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && strstr(line, "socket:["))
+            mib = (hi - lo) >> 20;
+    }
+    fclose(f);
+    return mib;
+}
+
+/* buffer_mb once went through an int of bytes: 2048 and above overflowed to
+ * a 4 MiB ring, silently. The largest the configuration allows must give a
+ * ring of that size, and one past it must be refused with the bound. */
+Test(capture, largest_buffer_gives_a_ring_that_large)
+{
+    if (geteuid() != 0)
+        cr_skip_test("a live capture on lo needs root (CAP_NET_RAW)");
+    struct capture c;
+    char err[512] = "";
+    struct capture_options o = {.snaplen = 65535, .buffer_mb = CAPTURE_MAX_BUFFER_MB};
+    cr_assert_eq(capture_open_live(&c, "lo", &o, err, sizeof(err)), 0, "%s", err);
+    size_t mib = ring_mib();
+    capture_close(&c);
+    cr_assert(mib >= CAPTURE_MAX_BUFFER_MB - 1 && mib <= CAPTURE_MAX_BUFFER_MB,
+              "a ring of %zu MiB for buffer_mb = %d", mib, CAPTURE_MAX_BUFFER_MB);
+
+    o.buffer_mb = CAPTURE_MAX_BUFFER_MB + 1;
+    cr_assert_neq(capture_open_live(&c, "lo", &o, err, sizeof(err)), 0);
+    cr_assert(strstr(err, "1 to 2047 MiB"), "%s", err);
+}

@@ -60,6 +60,10 @@ Test(check_config, broken_files_exit_2_naming_file_and_line)
     static const struct broken cases[] = {
         {"[general]\ntap_name = a\n\nbogus_key = 1\n", 4, "unknown key 'bogus_key'"},
         {"[capture]\nbuffer_mb = lots\n", 2, "must be a whole number"},
+        /* libpcap takes the ring's size as an int of bytes: 2047 MiB at most. */
+        {"[capture]\nbuffer_mb = 2048\n", 2, "must be a whole number from 1 to 2047"},
+        {"[capture]\ntimeout_ms = 0\n", 2, "must be a whole number from 1 to 1000"},
+        {"[capture]\n\nqueue_mb = 0\n", 3, "must be a whole number from 1 to 65536"},
         {"[nosuch]\nx = 1\n", 2, "unknown section [nosuch]"},
         {"[metrics]\n; comment\nlisten = localhost\n", 3, "is not ADDR:PORT"},
         {"[capture]\ncalls = maybe\n", 2, "must be on or off"},
@@ -82,6 +86,18 @@ Test(check_config, broken_files_exit_2_naming_file_and_line)
         free(err);
         free(out);
     }
+}
+
+Test(check_config, the_largest_capture_buffer_is_valid)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/big.conf", dir);
+    cr_assert(ops_write_file(path, "[capture]\nbuffer_mb = 2047\ntimeout_ms = 1000\n"
+                                   "queue_mb = 65536\n"));
+    char *err, *out;
+    cr_assert_eq(check(path, &err, &out), 0, "stderr: %s", err);
+    free(err);
+    free(out);
 }
 
 Test(check_config, a_missing_file_exits_2)
