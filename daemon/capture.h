@@ -72,10 +72,10 @@ struct capture {
     bool thread_started;
     pthread_t thread;
     _Atomic bool stop_thread;
-    _Atomic bool failed;                 /* the thread stopped on an error */
+    _Atomic bool failed;                /* the thread stopped on an error */
     char error[PCAP_ERRBUF_SIZE + 256]; /* its message, written before failed */
-    struct capture_chunk *filling;       /* the thread's */
-    struct {                             /* the thread's pcap_stats bookkeeping */
+    struct capture_chunk *filling;      /* the thread's */
+    struct {                            /* the thread's pcap_stats bookkeeping */
         uint64_t last_ns;
         unsigned recv, drop, ifdrop;
     } stats;

@@ -153,7 +153,8 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     json_object_set_new(cap, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
     json_object_set_new(cap, "if_drops", json_integer((json_int_t)loss.if_drops));
     json_object_set_new(cap, "queue_drops", json_integer((json_int_t)loss.queue_drops));
-    json_object_set_new(cap, "queue_backlog", json_integer((json_int_t)capture_backlog(&d->capture)));
+    json_object_set_new(cap, "queue_backlog",
+                        json_integer((json_int_t)capture_backlog(&d->capture)));
     json_object_set_new(cap, "queue_peak_bytes",
                         json_integer((json_int_t)capture_queue_peak_bytes(&d->capture)));
     json_object_set_new(ev, "capture", cap);

@@ -177,7 +177,7 @@ Test(live, replay_into_a_veth_equals_the_file_run, .fini = teardown, .timeout = 
     snprintf(off, sizeof(off), "%s/offline.jsonl", dir);
     snprintf(live, sizeof(live), "%s/live.jsonl", dir);
     snprintf(gen, sizeof(gen), "%s/bench/gen_load", build);
-    run("%s %s " "100 2 2>/dev/null", gen, cap);
+    run("%s %s 100 2 2>/dev/null", gen, cap);
     size_t frames = frames_in(cap);
     {
         char cmd[1024];

@@ -42,8 +42,8 @@ Test(capture_loss, events_after_the_loss_say_so_with_the_count)
 
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");
     cr_assert_not(flagged(event_capture_find(hx->events, "call_start", 0)));
-    cr_assert_null(json_object_get(event_capture_find(hx->events, "call_answer", 0),
-                                   "capture_lost_packets"));
+    cr_assert_null(
+        json_object_get(event_capture_find(hx->events, "call_answer", 0), "capture_lost_packets"));
     json_t *end = event_capture_find(hx->events, "call_end", 0);
     cr_assert(flagged(end));
     cr_assert_float_eq(num_field(end, "capture_lost_packets"), 7, 1e-9);
