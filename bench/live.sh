@@ -27,7 +27,9 @@
 # Environment: CALLS (2000), TALK (3 s: about 608,000 packets), RATES
 # ("50000 100000 200000 500000 top": packets/s, top = tcpreplay
 # --topspeed), RUNS (1: each rate repeated), BUFFER_MB (64: kernel buffer of
-# both), SIPTAPD ($BUILD/daemon/siptapd), GEN_LOAD (a gen_load binary: when
+# both), TIMEOUT_MS (siptapd's [capture] timeout_ms; its default when
+# unset), LAT_PPS (2000: the latency run's rate, 0 skips it), SIPTAPD
+# ($BUILD/daemon/siptapd), GEN_LOAD (a gen_load binary: when
 # set, bench/common.sh's build of build-bench/ is skipped, e.g. while the
 # tree does not build; with SIPTAPD from another build), WORK
 # (/tmp/siptap-bench: captures are kept there and reused, and the runs'
@@ -112,7 +114,13 @@ LOAD=$(capture load "$CALLS" "$TALK")
 cat "$LOAD" >/dev/null # into the page cache
 
 CONF="$TMPD/siptap.conf"
-printf '[capture]\nbuffer_mb = %s\n' "$BUFFER_MB" >"$CONF"
+# No call captures: writing an alert's pcap file is not the capture path's
+# cost, and -r (the reference) writes none without a dir. A --pps replay
+# paces every stream at the replay's rate, not the capture's 20 ms, so
+# rtp_quality raises jitter_mean_ms on most streams live (and not with -r):
+# those events stay, they are the wire's truth.
+printf '[capture]\nbuffer_mb = %s\ncalls = off\n' "$BUFFER_MB" >"$CONF"
+[ -z "${TIMEOUT_MS:-}" ] || printf 'timeout_ms = %s\n' "$TIMEOUT_MS" >>"$CONF"
 
 # The reference: siptapd -r on the same capture, with the same config.
 rm -f "$WORK/offline.jsonl"
@@ -267,6 +275,10 @@ run() {
     done
     cpu=$(($(cpu_ns "$CAP_PID") - cpu0))
     delivered=$(($(rx_packets) - rx0))
+    # Per thread (siptapd: the loop, then the capture thread): run time
+    # since start and context switches, for the detail line.
+    threads=$(for f in /proc/"$CAP_PID"/task/*/schedstat; do
+        awk '{ printf "%.3fs/%dsw ", $1 / 1e9, $3 }' "$f"; done)
     stop "$CAP_PID"
     CAP_PID=""
 
@@ -276,7 +288,7 @@ run() {
         /Failed packets:/ { failed = $NF }
         END { printf "%.0f %s %s %s %s\n", pps, sent, secs, failed, d }' "$TMPD/replay.out" \
         >"$TMPD/$kind.replay"
-    echo "$cpu $cpu0" >"$TMPD/$kind.cpu"
+    echo "$cpu $cpu0 $threads" >"$TMPD/$kind.cpu"
 }
 
 echo "# load: $LOAD ($PACKETS packets); siptapd: $SIPTAPD; buffer $BUFFER_MB MB;" \
@@ -287,20 +299,21 @@ for rate in $RATES; do
     while [ "$r" -le "$RUNS" ]; do
         run siptapd "$rate"
         read -r s_pps s_sent s_secs s_failed s_deliv <"$TMPD/siptapd.replay"
-        read -r s_cpu s_start <"$TMPD/siptapd.cpu"
+        read -r s_cpu s_start s_threads <"$TMPD/siptapd.cpu"
         read -r s_recv s_packets s_kdrops s_qdrops s_ends s_byes s_equal <<EOF_S
 $(python3 "$TMPD/summary.py" "$WORK/live.jsonl" "$WORK/offline.jsonl")
 EOF_S
         [ ! -f "$WORK/live.jsonl" ] || cp "$WORK/live.jsonl" "$WORK/live-$rate-$r.jsonl"
         run tcpdump "$rate"
         read -r t_pps t_sent t_secs t_failed t_deliv <"$TMPD/tcpdump.replay"
-        read -r t_cpu t_start <"$TMPD/tcpdump.cpu"
+        read -r t_cpu t_start t_threads <"$TMPD/tcpdump.cpu"
         t_capt=$(awk '/packets captured/ { print $1 }' "$TMPD/tcpdump.err")
         t_kdrops=$(awk '/dropped by kernel/ { print $1 }' "$TMPD/tcpdump.err")
         echo "rate $rate run $r: siptapd: replay $s_sent packets in $s_secs s ($s_pps pps," \
             "$s_failed failed), $s_deliv reached vethB, $s_recv received ($s_packets analysed)," \
             "kernel drops $s_kdrops, queue drops $s_qdrops, call_end $s_byes bye / $s_ends," \
-            "CPU $s_cpu ns (start-up $s_start ns), events equal -r: $s_equal;" \
+            "CPU $s_cpu ns (start-up $s_start ns; per thread since start: $s_threads)," \
+            "events equal -r: $s_equal;" \
             "tcpdump: replay $t_sent in $t_secs s ($t_pps pps, $t_failed failed)," \
             "$t_deliv reached vethB, $t_capt captured, kernel drops $t_kdrops," \
             "CPU $t_cpu ns (start-up $t_start ns)" >&2
@@ -330,3 +343,25 @@ BEGIN {
     printf "| %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rate, $3, $4, $5, $6, $7,
         $8, $9, s, t, ratio
 }' "$TMPD/rows"
+
+# Latency: at a low rate (LAT_PPS, default 2,000 packets/s) on a small load
+# (20 calls x 3 s), how late each packet-caused event leaves siptapd after
+# its packet reached the ring (bench/latency.py: the event's ts is the
+# kernel's capture time, on the wall clock the reader stamps lines with).
+LAT_PPS=${LAT_PPS:-2000}
+if [ "$LAT_PPS" != 0 ]; then
+    SMALL=$(capture load 20 3)
+    ip netns exec "$NS" "$SIPTAPD" -i vethB -c "$CONF" -o - 2>"$TMPD/lat.err" |
+        python3 "$(dirname "$0")/latency.py" >"$TMPD/lat.out" &
+    sleep 2
+    timeout 120 ip netns exec "$NS" tcpreplay -q -K -i vethA --pps="$LAT_PPS" "$SMALL" \
+        >/dev/null 2>&1 || echo "bench/live.sh: the latency replay failed" >&2
+    sleep 1
+    # The pipeline's siptapd is the one capturing on vethB in our namespace.
+    for p in $(pgrep -f "siptapd -i vethB" || :); do
+        [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$NS_NET" ] && kill -TERM "$p"
+    done
+    wait
+    echo
+    echo "At $LAT_PPS packets/s ($SMALL): $(cat "$TMPD/lat.out")"
+fi

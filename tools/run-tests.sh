@@ -9,7 +9,7 @@ if command -v clang-format >/dev/null; then
 else
   echo "clang-format absent: formatting not checked"
 fi
-rm -rf build-ci build-ci-asan
+rm -rf build-ci build-ci-asan build-ci-tsan
 # Criterion then logs each test case, so a case that skips inside its
 # executable (public captures absent, no tshark, not root), which meson
 # counts as passed, leaves its reason in the log for the summary below.
@@ -37,6 +37,17 @@ for t in $(cd build-ci && find tests -type f -executable -name 'test_*' | sort);
   fi
 done
 echo "test registration: every test executable lists the same tests in both builds"
+
+# The live capture path is the one place with two threads (the capture
+# thread and the loop, daemon/capture_queue.c between them): the live
+# replay test once more against a ThreadSanitizer build of siptapd, whose
+# first report fails the run (exit 66).
+CC=clang meson setup build-ci-tsan -Dtests=disabled -Db_sanitize=thread -Db_lundef=false \
+  --buildtype=debug -Db_lto=false >/dev/null
+ninja -C build-ci-tsan daemon/siptapd
+SIPTAPD="$PWD/build-ci-tsan/daemon/siptapd" SIPTAP_BUILD_ROOT="$PWD/build-ci" \
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-ci/tests/daemon/test_live
+echo "daemon_live under ThreadSanitizer: no report"
 
 # A bounded fuzzing run of the whole wire-reading path (libFuzzer, ASan+UBSan),
 # seeded with the demo capture's dialogs and the inputs that once crashed it
