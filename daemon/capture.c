@@ -12,7 +12,7 @@
 #include <time.h>
 
 #define CAPTURE_BATCH      512
-#define DEFAULT_TIMEOUT_MS 5
+#define DEFAULT_TIMEOUT_MS 10
 #define DEFAULT_QUEUE_MB   256
 /* Chunks the loop processes per wake-up before other watchers run. */
 #define CHUNKS_PER_WAKE 4

@@ -87,7 +87,7 @@ struct capture {
 struct capture_options {
     unsigned snaplen;
     unsigned buffer_mb;  /* kernel ring, 1..CAPTURE_MAX_BUFFER_MB */
-    unsigned timeout_ms; /* live: TPACKET_V3 block timeout (0: 5) */
+    unsigned timeout_ms; /* live: TPACKET_V3 block timeout (0: 10) */
     unsigned queue_mb;   /* live: the capture queue's bound (0: 256) */
     const char *bpf;     /* NULL or "" for everything */
 };

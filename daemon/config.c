@@ -33,7 +33,7 @@ void config_defaults(struct config *cfg)
     cfg->stats_interval_s = 300;
     cfg->kernel_buffer_mb = 64;
     cfg->snaplen = 65535;
-    cfg->capture_timeout_ms = 5;
+    cfg->capture_timeout_ms = 10;
     cfg->capture_queue_mb = 256;
     cfg->max_calls = 100000;
     cfg->registration_idle_s = 3600;

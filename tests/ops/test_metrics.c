@@ -159,7 +159,7 @@ Test(metrics, live_daemon_serves_metrics_on_loopback)
               scrape_port, ops_read_file(err));
 
     /* The earlier connections went over lo, so the tap sees packets: within
-     * a capture block's timeout (5 ms), not at once, so scrape until then. */
+     * a capture block's timeout (10 ms), not at once, so scrape until then. */
     char *page = NULL, *body = NULL;
     for (int i = 0; i < 100; i++) {
         free(page);
