@@ -116,6 +116,23 @@ static void *produce(void *arg)
     return NULL;
 }
 
+/* The loop's part: every frame of a chunk comes after the one before it. */
+struct order {
+    uint32_t seen, last;
+    bool first;
+};
+
+static void consume(struct race *r, struct order *o, struct capture_chunk *k)
+{
+    for (size_t i = 0; i < k->count; i++, o->seen++) {
+        uint32_t id = frame_id(&k->frames[i]);
+        cr_assert(o->first || id > o->last, "order: %u after %u", id, o->last);
+        o->first = false;
+        o->last = id;
+    }
+    capture_queue_release(&r->q, k);
+}
+
 Test(capture_queue, a_racing_producer_loses_only_what_it_counts)
 {
     static struct race r;
@@ -123,42 +140,25 @@ Test(capture_queue, a_racing_producer_loses_only_what_it_counts)
     cr_assert(capture_queue_init(&r.q, 4 * capture_queue_chunk_size()));
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, produce, &r), 0);
-    uint32_t seen = 0, last = 0;
-    bool first = true, done = false;
+    struct order o = {.first = true};
     uint64_t last_drops = 0;
-    while (!done) {
+    for (;;) {
         struct capture_chunk *k = capture_queue_pop(&r.q);
-        if (!k) {
-            /* The producer may still be running: finish only when it has
-             * and the queue is empty. */
-            if (pthread_tryjoin_np(t, NULL) == 0) {
-                while ((k = capture_queue_pop(&r.q))) {
-                    for (size_t i = 0; i < k->count; i++, seen++) {
-                        uint32_t id = frame_id(&k->frames[i]);
-                        cr_assert(first || id > last, "order: %u after %u", id, last);
-                        first = false;
-                        last = id;
-                    }
-                    capture_queue_release(&r.q, k);
-                }
-                done = true;
-            }
-            continue;
+        if (k) {
+            cr_assert_geq(k->loss.queue_drops, last_drops, "loss totals never go back");
+            last_drops = k->loss.queue_drops;
+            consume(&r, &o, k);
+        } else if (pthread_tryjoin_np(t, NULL) == 0) {
+            /* The producer is done: what it left is all there is. */
+            while ((k = capture_queue_pop(&r.q)))
+                consume(&r, &o, k);
+            break;
         }
-        cr_assert_geq(k->loss.queue_drops, last_drops, "loss totals never go back");
-        last_drops = k->loss.queue_drops;
-        for (size_t i = 0; i < k->count; i++, seen++) {
-            uint32_t id = frame_id(&k->frames[i]);
-            cr_assert(first || id > last, "order: %u after %u", id, last);
-            first = false;
-            last = id;
-        }
-        capture_queue_release(&r.q, k);
     }
     struct capture_loss loss;
     capture_queue_loss(&r.q, &loss);
     cr_assert_eq(loss.queue_drops, r.dropped);
-    cr_assert_eq(seen + r.dropped, RACE_FRAMES, "seen %u + dropped %u", seen, r.dropped);
+    cr_assert_eq(o.seen + r.dropped, RACE_FRAMES, "seen %u + dropped %u", o.seen, r.dropped);
     cr_assert_eq(capture_queue_backlog(&r.q), 0);
     capture_queue_destroy(&r.q);
 }
