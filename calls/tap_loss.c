@@ -18,7 +18,7 @@ void call_table_set_capture_lost(struct call_table *t, uint64_t total, uint64_t 
 
 uint64_t call_table_last_capture_loss_us(const struct call_table *t)
 {
-    return t->loss.total ? t->loss.last_us : 0;
+    return t->loss.last_us; /* 0 until the total first grows */
 }
 
 uint64_t call_capture_lost(const struct call_table *t, const struct call *c)

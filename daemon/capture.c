@@ -81,15 +81,14 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
     memset(c, 0, sizeof(*c));
     c->live = true;
     snprintf(c->source, sizeof(c->source), "%s", iface);
-    c->pcap = pcap_create(iface, ebuf);
-    if (!c->pcap) {
-        snprintf(err, errlen, "cannot open interface %s: %s", iface, ebuf);
-        return -1;
-    }
     if (o->buffer_mb < 1 || o->buffer_mb > CAPTURE_MAX_BUFFER_MB) {
         snprintf(err, errlen, "capture buffer of %u MiB: libpcap takes 1 to %d MiB", o->buffer_mb,
                  CAPTURE_MAX_BUFFER_MB);
-        capture_close(c);
+        return -1;
+    }
+    c->pcap = pcap_create(iface, ebuf);
+    if (!c->pcap) {
+        snprintf(err, errlen, "cannot open interface %s: %s", iface, ebuf);
         return -1;
     }
     unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -208,9 +207,11 @@ static void enqueue(u_char *user, const struct pcap_pkthdr *hdr, const u_char *b
         capture_queue_note_drop(&c->queue);
         return;
     }
+    /* need fits: checked above, or the chunk is fresh and need is at most
+     * CAPTURE_CHUNK_BYTES (a multiple of 16). */
     uint8_t *copy = k->bytes + k->used;
     memcpy(copy, bytes, h.caplen);
-    k->used += need < CAPTURE_CHUNK_BYTES - k->used ? need : CAPTURE_CHUNK_BYTES - k->used;
+    k->used += need;
     k->frames[k->count++] = (struct capture_frame){h, copy};
 }
 
@@ -345,13 +346,17 @@ void capture_stop(struct capture *c)
     ev_async_stop(c->loop, &c->wake);
 }
 
-bool capture_loss_now(struct capture *c, struct capture_loss *loss, uint64_t *received)
+void capture_loss_now(const struct capture *c, struct capture_loss *loss)
 {
-    if (!c->pcap || !c->live)
-        return false;
-    capture_queue_loss(&c->queue, loss);
-    *received = atomic_load_explicit(&c->queue.received, memory_order_relaxed);
-    return true;
+    if (c->live)
+        capture_queue_loss(&c->queue, loss);
+    else
+        *loss = (struct capture_loss){0};
+}
+
+uint64_t capture_received(const struct capture *c)
+{
+    return c->live ? atomic_load_explicit(&c->queue.received, memory_order_relaxed) : 0;
 }
 
 const struct capture_loss *capture_delivered_loss(const struct capture *c)

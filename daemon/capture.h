@@ -101,9 +101,10 @@ int capture_datalink(const struct capture *c);
 void capture_start(struct capture *c, struct ev_loop *loop, capture_batch_fn on_batch,
                    capture_end_fn on_end, void *user);
 void capture_stop(struct capture *c);
-/* Live: the loss totals now and the frames the kernel received (ps_recv);
- * false offline (nothing is lost reading a file). */
-bool capture_loss_now(struct capture *c, struct capture_loss *loss, uint64_t *received);
+/* The loss totals now, and the frames the kernel passed the filter
+ * (ps_recv): live only, zeros offline (nothing is lost reading a file). */
+void capture_loss_now(const struct capture *c, struct capture_loss *loss);
+uint64_t capture_received(const struct capture *c);
 /* The loss totals as of the frames being delivered (zero offline): a loss
  * is seen with the frames that came after it. */
 const struct capture_loss *capture_delivered_loss(const struct capture *c);

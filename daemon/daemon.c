@@ -130,26 +130,17 @@ static void schedule_stats(struct siptap *d, uint64_t from_us)
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
 }
 
-/* The capture's loss totals now (zero offline). */
-static void capture_loss_of(struct siptap *d, struct capture_loss *loss, uint64_t *received)
-{
-    memset(loss, 0, sizeof(*loss));
-    *received = 0;
-    capture_loss_now(&d->capture, loss, received);
-}
-
 void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
 {
     struct capture_loss loss;
-    uint64_t received;
-    capture_loss_of(d, &loss, &received);
+    capture_loss_now(&d->capture, &loss);
     json_t *ev = event_new("stats", SEVERITY_INFO, ts_us, NULL, NULL);
     json_object_set_new(ev, "packets", json_integer((json_int_t)*d->packets));
     json_object_set_new(ev, "bytes", json_integer((json_int_t)*d->bytes));
     json_object_set_new(ev, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
     /* Every loss of the tap's own, each where it happened. */
     json_t *cap = json_object();
-    json_object_set_new(cap, "received", json_integer((json_int_t)received));
+    json_object_set_new(cap, "received", json_integer((json_int_t)capture_received(&d->capture)));
     json_object_set_new(cap, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
     json_object_set_new(cap, "if_drops", json_integer((json_int_t)loss.if_drops));
     json_object_set_new(cap, "queue_drops", json_integer((json_int_t)loss.queue_drops));
@@ -254,9 +245,6 @@ static void frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const u
 static void process_frames(struct siptap *d, const struct capture_frame *frames, size_t count)
 {
     struct rtp_flow_table *flows = call_table_flows(d->calls);
-    /* The tap's own losses before these frames: calls up across them say so. */
-    call_table_set_capture_lost(d->calls, capture_loss_total(capture_delivered_loss(&d->capture)),
-                                count ? frame_time(&frames[0].hdr) : 0);
     struct packet peeked[CAPTURE_BATCH_FRAMES];
     uint64_t hash[CAPTURE_BATCH_FRAMES], ts[CAPTURE_BATCH_FRAMES];
     bool common[CAPTURE_BATCH_FRAMES];
@@ -291,6 +279,10 @@ static void process_frames(struct siptap *d, const struct capture_frame *frames,
 static void on_batch(void *user, const struct capture_frame *frames, size_t count)
 {
     struct siptap *d = user;
+    /* The tap's own losses before these frames (count >= 1): calls up
+     * across them say so. Once per capture batch, not per look-ahead. */
+    call_table_set_capture_lost(d->calls, capture_loss_total(capture_delivered_loss(&d->capture)),
+                                frame_time(&frames[0].hdr));
     for (size_t done = 0; done < count; done += CAPTURE_BATCH_FRAMES) {
         size_t n = count - done;
         process_frames(d, frames + done, n < CAPTURE_BATCH_FRAMES ? n : CAPTURE_BATCH_FRAMES);
@@ -454,8 +446,7 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
 {
     struct siptap *d = user;
     struct capture_loss loss;
-    uint64_t received;
-    capture_loss_of(d, &loss, &received);
+    capture_loss_now(&d->capture, &loss);
     v->counters = &d->counters;
     v->bus = &d->bus;
     v->tally = &d->tally;
@@ -473,8 +464,7 @@ static void notify_status(void *user, char *out, size_t outlen)
 {
     struct siptap *d = user;
     struct capture_loss loss;
-    uint64_t received;
-    capture_loss_of(d, &loss, &received);
+    capture_loss_now(&d->capture, &loss);
     snprintf(out, outlen,
              "%llu packets, %zu active calls, %llu kernel drops, %llu interface drops, "
              "%llu queue drops, %llu events",
