@@ -232,6 +232,23 @@ static inline struct leg leg(const char *src, uint16_t sport, const char *dst, u
     return l;
 }
 
+/* The standard call's SDP (sendrecv, each party at its signalling address)
+ * and its media, as the SDP says: the caller's RTP (SSRC 0x1111) and the
+ * callee's (SSRC 0x2222), from MEDIA0 on. */
+static const struct sdp_spec CALLER_SDP = {"198.51.100.20", 10000, SDP_SENDRECV};
+static const struct sdp_spec CALLEE_SDP = {"203.0.113.10", 20000, SDP_SENDRECV};
+#define MEDIA0 (ANSWER + 30 * MSEC)
+
+static inline struct leg caller_leg(void)
+{
+    return leg("198.51.100.20", 10000, "203.0.113.10", 20000, 0x1111);
+}
+
+static inline struct leg callee_leg(void)
+{
+    return leg("203.0.113.10", 20000, "198.51.100.20", 10000, 0x2222);
+}
+
 static inline void rtp_send(struct leg *l, uint64_t ts)
 {
     uint16_t seq = l->seq++;

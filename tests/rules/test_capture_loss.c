@@ -11,17 +11,13 @@
 
 static const struct dialog D = {"cl-1@pbx", "198.51.100.20", "203.0.113.10", "ft", "tt"};
 static const struct dialog D2 = {"cl-2@pbx", "198.51.100.20", "203.0.113.10", "ft2", "tt2"};
-static const struct sdp_spec CALLER_SDP = {"198.51.100.20", 10000, SDP_SENDRECV};
-static const struct sdp_spec CALLEE_SDP = {"203.0.113.10", 20000, SDP_SENDRECV};
-
-#define MEDIA0 (ANSWER + 30 * MSEC)
 
 static struct leg a, b;
 
 static void legs(void)
 {
-    a = leg("198.51.100.20", 10000, "203.0.113.10", 20000, 0x1111);
-    b = leg("203.0.113.10", 20000, "198.51.100.20", 10000, 0x2222);
+    a = caller_leg();
+    b = callee_leg();
 }
 
 static bool flagged(json_t *ev)

@@ -6,20 +6,6 @@
 #include "tests/rules/media_harness.h"
 
 static const struct dialog D = {"owa-1@pbx", "198.51.100.20", "203.0.113.10", "ft", "tt"};
-static const struct sdp_spec CALLER_SDP = {"198.51.100.20", 10000, SDP_SENDRECV};
-static const struct sdp_spec CALLEE_SDP = {"203.0.113.10", 20000, SDP_SENDRECV};
-
-static struct leg caller_leg(void)
-{
-    return leg("198.51.100.20", 10000, "203.0.113.10", 20000, 0x1111);
-}
-
-static struct leg callee_leg(void)
-{
-    return leg("203.0.113.10", 20000, "198.51.100.20", 10000, 0x2222);
-}
-
-#define MEDIA0 (ANSWER + 30 * MSEC)
 
 TestSuite(one_way_audio, .init = harness_setup, .fini = harness_teardown);
 
