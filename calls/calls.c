@@ -55,6 +55,8 @@ void call_limits_defaults(struct call_limits *l)
     l->challenge_wait_s = 32;
     l->silence_timeout_s = 300;
     l->linger_s = 32;
+    l->end_media_quiet_ms = 2000;
+    l->end_media_max_s = 10;
     l->registration_idle_s = 3600;
 }
 
@@ -189,8 +191,12 @@ static void release_call_memory(struct call *c)
     free(c); /* the Call-ID, users and caller tag live in the same block */
 }
 
-static void free_call(struct call_table *t, struct call *c)
+static void publish_end(struct call_table *t, struct call *c, uint64_t now);
+
+static void free_call(struct call_table *t, struct call *c, uint64_t now)
 {
+    if (c->end_pending)
+        publish_end(t, c, now); /* evicted before its media went quiet */
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_freed)
             t->observers[i].call_freed(t->observers[i].user, c);
@@ -201,12 +207,26 @@ static void free_call(struct call_table *t, struct call *c)
     release_call_memory(c);
 }
 
-static void end_call(struct call_table *t, struct call *c, enum call_end_reason reason,
-                     uint64_t now)
+/* The latest media packet of the call, either way (0: none). */
+static uint64_t last_media_us(const struct call *c)
 {
-    if (c->state == CALL_STATE_ENDED)
-        return;
-    c->end_us = now;
+    uint64_t last = 0;
+    for (int p = 0; p < 2; p++) {
+        struct call_media_direction m;
+        call_media_of(c, p, &m);
+        if (m.last_us > last)
+            last = m.last_us;
+    }
+    return last;
+}
+
+/* call_end, with the streams as they are now; the event is stamped with
+ * the call's end, and the call lingers linger_s from now. */
+static void publish_end(struct call_table *t, struct call *c, uint64_t now)
+{
+    c->end_pending = false;
+    uint64_t end = c->end_us;
+    enum call_end_reason reason = (enum call_end_reason)c->end_reason;
     /* The streams make this the largest event of a call: its text is sized
      * for them (RTP_STREAM_JSON_MAX each) and what the observers add. */
     size_t streams = 0;
@@ -217,8 +237,8 @@ static void end_call(struct call_table *t, struct call *c, enum call_end_reason 
     struct json_text ev;
     json_text_init(&ev, buf ? buf : (char[1]){0}, buf ? cap : 1);
     json_text_member_string(&ev, "reason", call_end_reason_name(reason));
-    if (c->answer_us && now >= c->answer_us)
-        json_text_member_real(&ev, "duration_s", (double)(now - c->answer_us) / 1e6);
+    if (c->answer_us && end >= c->answer_us)
+        json_text_member_real(&ev, "duration_s", (double)(end - c->answer_us) / 1e6);
     else
         json_text_member_null(&ev, "duration_s");
     member_streams(&ev, c);
@@ -227,12 +247,67 @@ static void end_call(struct call_table *t, struct call *c, enum call_end_reason 
         json_text_member_integer(&ev, "status", c->final_status);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_ending)
-            t->observers[i].call_ending(t->observers[i].user, c, reason, &ev, now);
-    publish_members(t, c, "call_end", now, &ev);
+            t->observers[i].call_ending(t->observers[i].user, c, reason, &ev, end);
+    publish_members(t, c, "call_end", end, &ev);
     free(buf);
+    timerq_schedule(t->timers, &c->timer, now + (uint64_t)t->limits.linger_s * 1000000u);
+}
+
+/* Media may still come for a call that has a binding or a flow. */
+static bool media_may_follow(const struct call *c)
+{
+    if (c->flow_count)
+        return true;
+    for (size_t i = 0; i < CALL_MAX_BINDINGS; i++)
+        if (c->bindings[i].used)
+            return true;
+    return false;
+}
+
+/* When call_end is due: the media quiet for end_media_quiet_ms after the
+ * end (media in flight past the BYE, a failed call's early media), and no
+ * later than end_media_max_s after it (media that never stops). */
+static uint64_t end_due_us(const struct call_table *t, const struct call *c)
+{
+    /* A call without media yet may still get its early media, as a failed
+     * call's 183 announced, unless it ended by timing out (quiet for that
+     * long); one whose media had stopped is quiet already. */
+    uint64_t quiet_from = last_media_us(c);
+    if (!quiet_from && c->end_reason != CALL_END_TIMEOUT)
+        quiet_from = c->end_us;
+    uint64_t due = quiet_from + (uint64_t)t->limits.end_media_quiet_ms * 1000u;
+    uint64_t latest = c->end_us + (uint64_t)t->limits.end_media_max_s * 1000000u;
+    return due < latest ? due : latest;
+}
+
+/* The call is over: its state is final, call_end follows when its media
+ * is quiet (flush: now, as at the end of the capture). */
+static void end_call_flush(struct call_table *t, struct call *c, enum call_end_reason reason,
+                           uint64_t now, bool flush)
+{
+    if (c->state == CALL_STATE_ENDED)
+        return;
+    c->end_us = now;
+    c->end_reason = (uint8_t)reason;
     c->state = CALL_STATE_ENDED;
     t->active--;
-    timerq_schedule(t->timers, &c->timer, now + (uint64_t)t->limits.linger_s * 1000000u);
+    if (flush || !media_may_follow(c) || t->limits.end_media_quiet_ms == 0) {
+        publish_end(t, c, now);
+        return;
+    }
+    uint64_t due = end_due_us(t, c);
+    if (due <= now) {
+        publish_end(t, c, now);
+        return;
+    }
+    c->end_pending = true;
+    timerq_schedule(t->timers, &c->timer, due);
+}
+
+static void end_call(struct call_table *t, struct call *c, enum call_end_reason reason,
+                     uint64_t now)
+{
+    end_call_flush(t, c, reason, now, false);
 }
 
 static enum severity fail_severity(int status)
@@ -295,14 +370,8 @@ static void arm_timer(struct call_table *t, struct call *c, uint64_t now)
 
 static uint64_t last_activity(const struct call *c)
 {
-    uint64_t last = c->last_sip_us;
-    for (int p = 0; p < 2; p++) {
-        struct call_media_direction m;
-        call_media_of(c, p, &m);
-        if (m.last_us > last)
-            last = m.last_us;
-    }
-    return last;
+    uint64_t media = last_media_us(c);
+    return media > c->last_sip_us ? media : c->last_sip_us;
 }
 
 static void on_call_timer(struct timer *tm, uint64_t now, void *arg)
@@ -330,7 +399,15 @@ static void on_call_timer(struct timer *tm, uint64_t now, void *arg)
         break;
     }
     case CALL_STATE_ENDED:
-        free_call(t, c);
+        if (!c->end_pending) {
+            free_call(t, c, now);
+            break;
+        }
+        uint64_t due = end_due_us(t, c);
+        if (due > now)
+            timerq_schedule(t->timers, tm, due);
+        else
+            publish_end(t, c, now);
         break;
     }
 }
@@ -342,8 +419,8 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
         struct call *victim = t->lru_tail;
         (*t->c_evicted)++;
         if (victim->state != CALL_STATE_ENDED)
-            end_call(t, victim, CALL_END_EVICTED, meta->ts_us);
-        free_call(t, victim);
+            end_call_flush(t, victim, CALL_END_EVICTED, meta->ts_us, true);
+        free_call(t, victim, meta->ts_us);
     }
     /* One allocation for the call and the strings it keeps for its whole
      * life, each at its exact length: Call-ID, From user, From-tag, To user. */
@@ -765,17 +842,28 @@ bool call_table_udp(struct call_table *t, const struct packet *pkt)
     return media_udp(t, pkt);
 }
 
+/* Publishes call_end of every call still waiting for its media to go quiet. */
+static void flush_pending_ends(struct call_table *t, uint64_t now_us)
+{
+    for (struct call *c = t->lru_tail; c; c = c->lru_prev)
+        if (c->end_pending)
+            publish_end(t, c, now_us);
+}
+
 void call_table_close_all(struct call_table *t, uint64_t now_us)
 {
-    /* Oldest first, so events come out in the order the calls began to idle. */
+    /* The calls that ended before the capture did come out first; then the
+     * open ones, oldest first, in the order they began to idle. */
+    flush_pending_ends(t, now_us);
     for (struct call *c = t->lru_tail; c; c = c->lru_prev) {
         if (c->state == CALL_STATE_ENDED)
             continue;
         if (c->state == CALL_STATE_CHALLENGED)
             fail_call(t, c, c->final_status, c->final_reason, false, now_us);
         else
-            end_call(t, c, CALL_END_CAPTURE_END, now_us);
+            end_call_flush(t, c, CALL_END_CAPTURE_END, now_us, true);
     }
+    flush_pending_ends(t, now_us); /* the challenged ones */
 }
 
 size_t call_table_active(const struct call_table *t)

@@ -43,7 +43,11 @@ enum call_state {
     CALL_STATE_CHALLENGED, /* 401/407: waiting for the INVITE with credentials */
     CALL_STATE_ANSWERED,   /* 2xx seen, no ACK yet */
     CALL_STATE_CONFIRMED,  /* ACK seen */
-    CALL_STATE_ENDED,      /* call_end published; kept a while to absorb late packets */
+    /* Ended in signalling. call_end waits (end_pending) until the call's
+     * media has been quiet for call_limits.end_media_quiet_ms, so that RTP
+     * in flight past the BYE, or a failed call's early media, is counted;
+     * then the call is kept linger_s to absorb late packets. */
+    CALL_STATE_ENDED,
 };
 
 enum call_end_reason {
@@ -151,9 +155,12 @@ struct call {
      * began, modulo 2^32: a difference, so the wrap does not matter. */
     uint32_t capture_lost_at_start;
     /* Read back only when a challenged call times out (the 401/407 phrase:
-     * "Unauthorized", "Proxy Authentication Required"); 39 chars is ample
-     * and the size closes the struct's padding. */
-    char final_reason[40];
+     * "Unauthorized", "Proxy Authentication Required"); 37 chars is ample
+     * and the size, with the two bytes before it, closes the struct's
+     * padding. */
+    bool end_pending;   /* ENDED, call_end not yet published */
+    uint8_t end_reason; /* enum call_end_reason, once ENDED */
+    char final_reason[38];
 
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
@@ -226,6 +233,10 @@ struct call_limits {
     uint32_t challenge_wait_s;  /* 401/407 not followed by a new INVITE (32) */
     uint32_t silence_timeout_s; /* answered, no SIP and no media (300) */
     uint32_t linger_s;          /* ended calls kept for late packets (32) */
+    /* call_end is published once the call's media has been quiet this long
+     * after its end (2000), and at most end_media_max_s after it (10). */
+    uint32_t end_media_quiet_ms;
+    uint32_t end_media_max_s;
     /* A registration with no REGISTER or response for this long, and for
      * twice its granted expiry, is forgotten (3600). */
     uint32_t registration_idle_s;

@@ -319,8 +319,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return false;
     }
     struct call *c = binding_call(b);
-    if (c->state == CALL_STATE_ENDED)
-        return true;
+    if (c->state == CALL_STATE_ENDED && !c->end_pending)
+        return true; /* call_end is out: a late packet, absorbed */
     call_frame_attributed(t, c, pkt->ts_us);
     const struct call_sdp *sdp = &c->party[sender].sdp;
     mismatch = sdp->present && !net_addr_equal(&sdp->addr, &pkt->src);

@@ -364,6 +364,14 @@ void rules_timed_detector_free(void *detector)
     free(detector);
 }
 
+/* A detector's timer, unless its call has ended (call_ending is next). */
+static void on_call_state_timer(struct timer *tm, uint64_t now, void *arg)
+{
+    struct rules_call_state *state = (struct rules_call_state *)tm;
+    if (state->call->state != CALL_STATE_ENDED)
+        state->fn(tm, now, arg);
+}
+
 void *rules_call_state_get(struct rules_timed_detector *det, struct call *c, size_t size,
                            timer_fn fn)
 {
@@ -376,7 +384,8 @@ void *rules_call_state_get(struct rules_timed_detector *det, struct call *c, siz
         return NULL;
     }
     state->call = c;
-    timer_init(&state->timer, fn, det);
+    state->fn = fn;
+    timer_init(&state->timer, on_call_state_timer, det);
     c->rule_state[det->ctx->slot] = state;
     return state;
 }

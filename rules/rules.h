@@ -124,6 +124,7 @@ struct rules_timed_detector {
 struct rules_call_state {
     struct timer timer; /* first: the state is found from it */
     struct call *call;
+    timer_fn fn; /* the detector's; not called once the call has ended */
 };
 /* Makes the detector and registers o for it, with user set to it and
  * call_freed to cancelling and freeing the state. NULL on failure. */
@@ -131,8 +132,9 @@ struct rules_timed_detector *rules_timed_detector_new(struct rules_context *ctx,
                                                       struct call_observer o);
 void rules_timed_detector_free(void *detector);
 /* The call's state, made zeroed (size bytes, starting with a
- * rules_call_state whose timer calls fn) on first use; NULL when it cannot
- * be allocated (counted). */
+ * rules_call_state whose timer calls fn while the call is up: not in the
+ * seconds between its end and call_end, when its media is being waited
+ * for) on first use; NULL when it cannot be allocated (counted). */
 void *rules_call_state_get(struct rules_timed_detector *det, struct call *c, size_t size,
                            timer_fn fn);
 

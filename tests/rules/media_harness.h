@@ -38,6 +38,7 @@ struct harness {
     struct event_capture *events;
     struct rule_settings settings;
     char types[4096];
+    uint64_t end_quiet_us; /* call_end waits this long for the media to stop */
 };
 
 static struct harness *hx;
@@ -57,6 +58,7 @@ static inline void harness_start(const char *const (*settings)[3])
     struct call_limits limits;
     call_limits_defaults(&limits);
     limits.max_calls = 16;
+    hx->end_quiet_us = (uint64_t)limits.end_media_quiet_ms * MSEC;
     hx->table = call_table_new(&limits, &hx->trunks, &hx->counters, &hx->timers, &hx->bus);
     cr_assert_not_null(hx->table);
     snprintf(hx->settings.path, sizeof(hx->settings.path), "test.conf");
@@ -207,10 +209,19 @@ static inline void call_setup(const struct dialog *d, const struct sdp_spec *off
         request(d, SIP_METHOD_ACK, 1, "z9hG4bK-ack", true, false, NULL, ANSWER + 20 * MSEC);
 }
 
+/* The clock moves on past the time an ended call at ts waits for its media
+ * to go quiet: its call_end is out. */
+static inline void settle(uint64_t ts)
+{
+    timerq_advance(&hx->timers, ts + hx->end_quiet_us);
+}
+
+/* BYE at ts, its 200, and no more media: the call's call_end is out. */
 static inline void bye(const struct dialog *d, uint32_t cseq, bool from_callee, uint64_t ts)
 {
     request(d, SIP_METHOD_BYE, cseq, "z9hG4bK-bye", true, from_callee, NULL, ts);
     response(d, SIP_METHOD_BYE, cseq, 200, NULL, 0, !from_callee, ts + 5 * MSEC);
+    settle(ts + 5 * MSEC);
 }
 
 /* One direction of RTP. */
