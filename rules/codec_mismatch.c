@@ -9,7 +9,8 @@
  *   - the answer rejects the offered audio stream with port 0
  *                                                         cause "audio_rejected".
  * Fields: offered (codec names of the offer's first audio stream: rtpmap
- * names, or the static payload type's name), answered (the answer's, or null
+ * names, or the static payload type's name; then the formats of its T.38
+ * m=image streams, "t38"), answered (the answer's, or null
  * when the response carried no SDP), status (the response's status code) and
  * cause.
  *
@@ -118,6 +119,23 @@ static void codecs_from_media(struct codec_list *out, const struct sdp_media *me
     }
 }
 
+/* The offer's codecs: its first audio stream's, then the formats of its
+ * T.38 fax streams (m=image, "t38"), which a gateway refusing fax answers
+ * 488 to as it would to a codec. */
+static void codecs_from_offer(struct codec_list *out, const struct sdp_info *sdp)
+{
+    codecs_from_media(out, first_audio(sdp));
+    for (size_t i = 0; i < sdp->media_count && i < SDP_MAX_MEDIA; i++) {
+        const struct sdp_media *m = &sdp->media[i];
+        if (m->type != SDP_MEDIA_IMAGE || m->port == 0)
+            continue;
+        for (size_t f = 0; f < m->format_count && f < SDP_MAX_FORMATS && out->count < MAX_CODECS;
+             f++)
+            if (m->formats[f].name[0])
+                str_copy(out->names[out->count++], sizeof(out->names[0]), m->formats[f].name);
+    }
+}
+
 /* Formats that ride along with a codec but are not one themselves. */
 static bool is_auxiliary(const char *name)
 {
@@ -211,7 +229,10 @@ static void on_invite(struct codec_mismatch *d, struct call *c, const struct sip
     if (audio)
         s->offer_has_sdp = true;
     struct codec_list offered;
-    codecs_from_media(&offered, audio); /* NULL audio: an empty list */
+    if (m->has_sdp)
+        codecs_from_offer(&offered, &m->sdp);
+    else
+        codecs_from_media(&offered, NULL); /* an empty list */
     offered_store(c, d->ctx->slot, s, &offered);
 }
 

@@ -90,6 +90,34 @@ Test(codec_mismatch, status_606_with_sdp_lists_the_answer)
     assert_list(field(ev, "answered"), G729_ONLY, N(G729_ONLY));
 }
 
+/* heplify's FAX-Call capture: the gateway re-INVITEs to T.38 (m=image
+ * udptl t38 alone, and audio with image) and the far end answers 488. */
+Test(codec_mismatch, t38_offer_refused_lists_t38)
+{
+    offer_invite("cfax", 1, "b1", false, PCMA_ONLY, N(PCMA_ONLY), T0);
+    answer("cfax", 1, 200, 5000, PCMA_ONLY, N(PCMA_ONLY), T0 + SEC);
+    ack("cfax", 1, NULL, 0, T0 + SEC + 1000);
+    struct sip_msg m = msg_new("cfax", SIP_METHOD_INVITE, 2);
+    msg_request(&m, "b2");
+    snprintf(m.to_tag, sizeof(m.to_tag), "tt");
+    m.has_sdp = true;
+    struct sdp_media *image = &m.sdp.media[m.sdp.media_count++];
+    image->type = SDP_MEDIA_IMAGE;
+    net_addr_parse(&image->addr, "198.51.100.99");
+    image->port = 4002;
+    snprintf(image->proto, sizeof(image->proto), "udptl");
+    image->formats[0].payload_type = SDP_PAYLOAD_TYPE_NONE;
+    snprintf(image->formats[0].name, sizeof(image->formats[0].name), "t38");
+    image->format_count = 1;
+    feed_at(&m, PBX_IP, ACME_IP, T0 + 10 * SEC);
+    answer("cfax", 2, 488, 0, NULL, 0, T0 + 10 * SEC + 1000);
+    json_t *ev = only_mismatch();
+    static const char *const T38[] = {"t38"};
+    assert_list(field(ev, "offered"), T38, N(T38));
+    cr_assert(json_is_null(field(ev, "answered")));
+    cr_assert_str_eq(str_field(ev, "cause"), "status");
+}
+
 Test(codec_mismatch, status_488_to_reinvite_keeps_the_call)
 {
     offer_invite("cre", 1, "b1", false, OFFER, N(OFFER), T0);
