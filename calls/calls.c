@@ -186,8 +186,10 @@ static void set_callee_tag(struct call *c, const char *tag)
 static void release_call_memory(struct call *c)
 {
     set_callee_tag(c, "");
-    media_sdp_release(&c->party[CALL_CALLER].sdp);
-    media_sdp_release(&c->party[CALL_CALLEE].sdp);
+    for (int p = 0; p < 2; p++) {
+        media_sdp_release(&c->party[p].sdp);
+        media_sdp_release(&c->party[p].video);
+    }
     free(c); /* the Call-ID, users and caller tag live in the same block */
 }
 
@@ -205,19 +207,6 @@ static void free_call(struct call_table *t, struct call *c, uint64_t now)
     hashtab_remove(&t->calls, c);
     lru_unlink(t, c);
     release_call_memory(c);
-}
-
-/* The latest media packet of the call, either way (0: none). */
-static uint64_t last_media_us(const struct call *c)
-{
-    uint64_t last = 0;
-    for (int p = 0; p < 2; p++) {
-        struct call_media_direction m;
-        call_media_of(c, p, &m);
-        if (m.last_us > last)
-            last = m.last_us;
-    }
-    return last;
 }
 
 /* call_end, with the streams as they are now; the event is stamped with
@@ -272,7 +261,7 @@ static uint64_t end_due_us(const struct call_table *t, const struct call *c)
     /* A call without media yet may still get its early media, as a failed
      * call's 183 announced, unless it ended by timing out (quiet for that
      * long); one whose media had stopped is quiet already. */
-    uint64_t quiet_from = last_media_us(c);
+    uint64_t quiet_from = call_last_media_us(c);
     if (!quiet_from && c->end_reason != CALL_END_TIMEOUT)
         quiet_from = c->end_us;
     uint64_t due = quiet_from + (uint64_t)t->limits.end_media_quiet_ms * 1000u;
@@ -370,7 +359,7 @@ static void arm_timer(struct call_table *t, struct call *c, uint64_t now)
 
 static uint64_t last_activity(const struct call *c)
 {
-    uint64_t media = last_media_us(c);
+    uint64_t media = call_last_media_us(c);
     return media > c->last_sip_us ? media : c->last_sip_us;
 }
 
@@ -515,7 +504,8 @@ static void take_sdp(struct call_table *t, struct call *c, int party, const stru
 {
     if (!m->has_sdp)
         return;
-    media_sdp_from_message(&c->party[party].sdp, &m->sdp);
+    media_sdp_from_message(&c->party[party].sdp, &m->sdp, SDP_MEDIA_AUDIO);
+    media_sdp_from_message(&c->party[party].video, &m->sdp, SDP_MEDIA_VIDEO);
     media_bind_party(t, c, party);
 }
 

@@ -63,7 +63,7 @@ const char *call_direction_name(enum call_direction d);
 
 #define CALL_SDP_MAX_FORMATS 8
 
-/* What one party said about its audio in its latest SDP. */
+/* What one party said about its audio (or its video) in its latest SDP. */
 struct call_sdp {
     bool present;
     struct net_addr addr; /* where it wants to receive */
@@ -91,7 +91,8 @@ struct call_party {
      * then. Both are owned by calls/. */
     const char *user;
     const char *tag;
-    struct call_sdp sdp;
+    struct call_sdp sdp;   /* its first audio m= line */
+    struct call_sdp video; /* its first video m= line (present false: none) */
 };
 
 /* Media sent BY one party (index = sending party), summed over the call's
@@ -104,7 +105,7 @@ struct call_media_direction {
 };
 
 #define CALL_MAX_FLOWS    8
-#define CALL_MAX_BINDINGS 6
+#define CALL_MAX_BINDINGS 8
 
 /* An address:port where one party of a call receives media: an item of
  * calls/media.c's binding table, embedded in its call (no allocation of its
@@ -119,6 +120,7 @@ struct media_key {
 struct media_binding {
     struct media_key key;
     uint8_t party; /* the receiving party */
+    uint8_t media; /* enum rtp_media: the m= line bound */
     bool nat_alias;
     bool used;
     uint8_t slot; /* index in call->bindings */
@@ -155,12 +157,13 @@ struct call {
      * began, modulo 2^32: a difference, so the wrap does not matter. */
     uint32_t capture_lost_at_start;
     /* Read back only when a challenged call times out (the 401/407 phrase:
-     * "Unauthorized", "Proxy Authentication Required"); 37 chars is ample
-     * and the size, with the two bytes before it, closes the struct's
+     * "Unauthorized", "Proxy Authentication Required"); 36 chars is ample
+     * and the size, with the three bytes before it, closes the struct's
      * padding. */
     bool end_pending;   /* ENDED, call_end not yet published */
     uint8_t end_reason; /* enum call_end_reason, once ENDED */
-    char final_reason[38];
+    uint8_t flow_video; /* bit i: flows[i] carries the video m= line's media */
+    char final_reason[37];
 
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
@@ -285,9 +288,16 @@ void call_mark_capture_loss_text(const struct call_table *t, const struct call *
                                  struct json_text *members);
 /* The trunk name for events, NULL if none. */
 const char *call_trunk_name(const struct call *c);
-/* The RTP party `sender` (CALL_CALLER / CALL_CALLEE) sent in this call:
+/* The audio RTP party `sender` (CALL_CALLER / CALL_CALLEE) sent in this call:
  * packets, first and last arrival, the path of its latest flow, and whether
  * any of its flows ran from an address its SDP did not name. */
 void call_media_of(const struct call *c, int sender, struct call_media_direction *out);
+/* What flows[i] of the call carries (enum rtp_media). */
+static inline enum rtp_media call_flow_media(const struct call *c, size_t i)
+{
+    return (c->flow_video >> i) & 1 ? RTP_MEDIA_VIDEO : RTP_MEDIA_AUDIO;
+}
+/* The latest RTP packet of the call, audio or video, either way (0: none). */
+uint64_t call_last_media_us(const struct call *c);
 
 #endif

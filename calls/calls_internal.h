@@ -55,9 +55,10 @@ void media_bind_party(struct call_table *t, struct call *c, int party);
 /* The call goes away: drop its bindings and flows. */
 void media_release_call(struct call_table *t, struct call *c);
 bool media_udp(struct call_table *t, const struct packet *pkt);
-/* Copies the first audio media of an SDP into a call_sdp (left as it was
- * when the SDP has no audio). */
-void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp);
+/* Copies the first media of this type (audio, video) of an SDP into a
+ * call_sdp (left as it was when the SDP has none). */
+void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp,
+                            enum sdp_media_type type);
 /* Frees what a call_sdp owns. */
 void media_sdp_release(struct call_sdp *s);
 

@@ -1,7 +1,8 @@
 /*
  * media: tying RTP/RTCP flows to calls through the SDP of both parties.
  *
- * Each party's SDP says where it wants to receive audio; that address:port
+ * Each party's SDP says where it wants to receive audio and video (its
+ * first m= line of each); that address:port
  * (and the RTCP port, unless rtcp-mux) becomes a binding in a hash table
  * keyed on the endpoint. Because SBCs latch and NATs rewrite, the party's
  * SDP port is also bound on its signalling address (the "NAT alias"). A UDP
@@ -80,11 +81,12 @@ static uint32_t format_clock_rate(const struct call_sdp *s, size_t i)
     return r;
 }
 
-void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp)
+void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp,
+                            enum sdp_media_type type)
 {
     for (size_t i = 0; i < sdp->media_count; i++) {
         const struct sdp_media *m = &sdp->media[i];
-        if (m->type != SDP_MEDIA_AUDIO)
+        if (m->type != type)
             continue;
         media_sdp_release(out);
         memset(out, 0, sizeof(*out));
@@ -127,8 +129,8 @@ static void unbind(struct call_table *t, struct media_binding *b)
     b->used = false;
 }
 
-static void bind_one(struct call_table *t, struct call *c, int party, const struct net_addr *a,
-                     uint16_t port, bool rtcp, bool nat_alias)
+static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_media media,
+                     const struct net_addr *a, uint16_t port, bool rtcp, bool nat_alias)
 {
     if (!a->family || port == 0)
         return;
@@ -138,6 +140,7 @@ static void bind_one(struct call_table *t, struct call *c, int party, const stru
     if (old) {
         if (binding_call(old) == c) {
             old->party = (uint8_t)party;
+            old->media = (uint8_t)media;
             return;
         }
         /* A newer call reuses the address: the old call lost it. */
@@ -153,6 +156,7 @@ static void bind_one(struct call_table *t, struct call *c, int party, const stru
     }
     b->key = k;
     b->party = (uint8_t)party;
+    b->media = (uint8_t)media;
     b->nat_alias = nat_alias;
     b->slot = (uint8_t)(b - c->bindings);
     if (!hashtab_insert(&t->bindings, b)) {
@@ -162,22 +166,35 @@ static void bind_one(struct call_table *t, struct call *c, int party, const stru
     b->used = true;
 }
 
+/* The SDP of the m= line a binding stands for. */
+static const struct call_sdp *binding_sdp(const struct call *c, int party, enum rtp_media media)
+{
+    return media == RTP_MEDIA_VIDEO ? &c->party[party].video : &c->party[party].sdp;
+}
+
+static void bind_media(struct call_table *t, struct call *c, int party, enum rtp_media media)
+{
+    const struct call_sdp *s = binding_sdp(c, party, media);
+    if (!s->present || s->port == 0)
+        return;
+    bind_one(t, c, party, media, &s->addr, s->port, false, false);
+    /* RTCP on the next port is found through the RTP binding
+     * (find_rtcp_binding); only an a=rtcp elsewhere needs its own. */
+    if (!s->rtcp_mux && s->rtcp_port != (uint16_t)(s->port + 1))
+        bind_one(t, c, party, media, &s->addr, s->rtcp_port, true, false);
+    const struct net_addr *sig = &c->party[party].signalling.addr;
+    if (!net_addr_equal(sig, &s->addr))
+        bind_one(t, c, party, media, sig, s->port, false, true);
+}
+
 void media_bind_party(struct call_table *t, struct call *c, int party)
 {
     for (size_t i = 0; i < CALL_MAX_BINDINGS; i++)
         if (c->bindings[i].used && c->bindings[i].party == party)
             unbind(t, &c->bindings[i]);
-    const struct call_sdp *s = &c->party[party].sdp;
-    if (!s->present || s->port == 0)
-        return;
-    bind_one(t, c, party, &s->addr, s->port, false, false);
-    /* RTCP on the next port is found through the RTP binding
-     * (find_rtcp_binding); only an a=rtcp elsewhere needs its own. */
-    if (!s->rtcp_mux && s->rtcp_port != (uint16_t)(s->port + 1))
-        bind_one(t, c, party, &s->addr, s->rtcp_port, true, false);
-    const struct net_addr *sig = &c->party[party].signalling.addr;
-    if (!net_addr_equal(sig, &s->addr))
-        bind_one(t, c, party, sig, s->port, false, true);
+    /* Audio first: with the bindings full, it is the video that goes. */
+    bind_media(t, c, party, RTP_MEDIA_AUDIO);
+    bind_media(t, c, party, RTP_MEDIA_VIDEO);
 }
 
 void media_release_call(struct call_table *t, struct call *c)
@@ -188,6 +205,7 @@ void media_release_call(struct call_table *t, struct call *c)
     for (size_t i = 0; i < c->flow_count; i++)
         rtp_flow_remove(&t->flows, c->flows[i]);
     c->flow_count = 0;
+    c->flow_video = 0;
 }
 
 static struct media_binding *find_binding(struct call_table *t, const struct endpoint *e, bool rtcp)
@@ -210,15 +228,18 @@ static struct media_binding *find_rtcp_binding(struct call_table *t, const struc
     b = find_binding(t, &rtp, false);
     if (!b || b->nat_alias)
         return NULL;
-    const struct call_sdp *s = &binding_call(b)->party[b->party].sdp;
+    const struct call_sdp *s = binding_sdp(binding_call(b), b->party, b->media);
     return !s->rtcp_mux && s->rtcp_port == e->port ? b : NULL;
 }
 
-/* Names the stream's codec from the receiver's SDP (it defines the payload
- * numbers it receives), else the sender's. */
-static void name_codec(struct call *c, int sender, struct rtp_stream *s)
+/* A stream's first packet: what it carries, and its codec named from the
+ * receiver's SDP for that m= line (it defines the payload numbers it
+ * receives), else the sender's. */
+static void name_codec(struct call *c, int sender, enum rtp_media media, struct rtp_stream *s)
 {
-    const struct call_sdp *sdps[2] = {&c->party[1 - sender].sdp, &c->party[sender].sdp};
+    s->media = (uint8_t)media;
+    const struct call_sdp *sdps[2] = {binding_sdp(c, 1 - sender, media),
+                                      binding_sdp(c, sender, media)};
     for (int i = 0; i < 2; i++) {
         const struct call_sdp *sdp = sdps[i];
         if (!sdp->formats)
@@ -248,7 +269,7 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
-        if (f->party != sender)
+        if (f->party != sender || call_flow_media(c, i) != RTP_MEDIA_AUDIO)
             continue;
         if (f->sdp_mismatch)
             out->sdp_address_mismatch = true;
@@ -266,6 +287,27 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
             out->packets += s->packets;
         }
     }
+}
+
+uint64_t call_last_media_us(const struct call *c)
+{
+    uint64_t last = 0;
+    for (size_t i = 0; i < c->flow_count; i++)
+        for (size_t n = 0; n < c->flows[i]->stream_count; n++) {
+            const struct rtp_stream *s = rtp_flow_stream_const(c->flows[i], n);
+            if (s->packets && s->last_us > last)
+                last = s->last_us;
+        }
+    return last;
+}
+
+/* What flow f of call c carries. */
+static enum rtp_media flow_media(const struct call *c, const struct rtp_flow *f)
+{
+    for (size_t i = 0; i < c->flow_count; i++)
+        if (c->flows[i] == f)
+            return call_flow_media(c, i);
+    return RTP_MEDIA_AUDIO;
 }
 
 bool media_udp(struct call_table *t, const struct packet *pkt)
@@ -286,7 +328,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         if (!s)
             return true;
         if (s->packets == 1)
-            name_codec(c, f->party, s);
+            name_codec(c, f->party, flow_media(c, f), s);
         (*t->c_rtp_matched)++;
         return true;
     }
@@ -322,7 +364,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     if (c->state == CALL_STATE_ENDED && !c->end_pending)
         return true; /* call_end is out: a late packet, absorbed */
     call_frame_attributed(t, c, pkt->ts_us);
-    const struct call_sdp *sdp = &c->party[sender].sdp;
+    enum rtp_media media = (enum rtp_media)b->media;
+    const struct call_sdp *sdp = binding_sdp(c, sender, media);
     mismatch = sdp->present && !net_addr_equal(&sdp->addr, &pkt->src);
     if (c->flow_count >= CALL_MAX_FLOWS) {
         (*t->c_flows_per_call_full)++;
@@ -335,6 +378,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     f = rtp_flow_create(&t->flows, &src, &dst, c, sender);
     if (!f)
         return true;
+    if (media == RTP_MEDIA_VIDEO)
+        c->flow_video |= (uint8_t)(1u << c->flow_count);
     c->flows[c->flow_count++] = f;
     f->sdp_mismatch = mismatch;
     struct rtp_stream *s =
@@ -342,7 +387,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     if (!s)
         return true;
     if (s->packets == 1)
-        name_codec(c, sender, s);
+        name_codec(c, sender, media, s);
     (*t->c_rtp_matched)++;
     return true;
 }

@@ -199,6 +199,7 @@ struct rtp_stream {
     bool dtmf_seen;
     bool problem;   /* Wireshark's "Problems?" X */
     bool owns_maps; /* maps was allocated by rtp_stream_map_payload */
+    uint8_t media;  /* enum rtp_media: what the SDP m= line said (calls/ sets it) */
 
     /* Cold: reports only. The endpoints are the flow's (its key). */
     char codec[RTP_CODEC_NAME_SIZE]; /* from SDP rtpmap when set, else static table */
@@ -218,6 +219,12 @@ struct rtp_stream_report {
     double r_factor, mos;
     double burst_ratio; /* BurstR fed to the E-model, >= 1 */
 };
+
+/* The kind of m= line a stream was negotiated on: audio unless a video
+ * line's address carried it. */
+enum rtp_media { RTP_MEDIA_AUDIO, RTP_MEDIA_VIDEO };
+/* "audio" or "video". */
+const char *rtp_media_name(enum rtp_media m);
 
 void rtp_stream_init(struct rtp_stream *s, uint32_t ssrc);
 /* Sets codec name and clock rate (from the SDP's rtpmap) of the stream's main

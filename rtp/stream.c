@@ -67,6 +67,11 @@ static bool is_telephone_event(const char *name)
     return name && strncasecmp(name, "telephone-event", 15) == 0;
 }
 
+const char *rtp_media_name(enum rtp_media m)
+{
+    return m == RTP_MEDIA_VIDEO ? "video" : "audio";
+}
+
 void rtp_stream_init(struct rtp_stream *s, uint32_t ssrc)
 {
     memset(s, 0, sizeof(*s));
@@ -496,6 +501,7 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     json_text_member_string(t, "dst", dst);
     json_text_member_string(t, "ssrc", ssrc);
     json_text_member_integer(t, "payload_type", s->payload_type);
+    json_text_member_string(t, "media", rtp_media_name((enum rtp_media)s->media));
     /* SDP's rtpmap names are the wire's bytes (and may be cut inside a
      * UTF-8 sequence): a name that is not valid UTF-8 shows as unknown. */
     json_text_member_key(t, "codec");

@@ -140,6 +140,10 @@ static void judge_call(const struct rules_context *ctx, const struct call *c, ui
     double min_packets = rules_param(ctx, "min_packets", c->trunk);
     for (size_t f = 0; f < c->flow_count && f < CALL_MAX_FLOWS; f++) {
         const struct rtp_flow *flow = c->flows[f];
+        /* The E-model and these thresholds are for voice: a video stream's
+         * frames come in bursts that would read as jitter. */
+        if (call_flow_media(c, f) != RTP_MEDIA_AUDIO)
+            continue;
         for (size_t i = 0; i < flow->stream_count && i < RTP_FLOW_MAX_STREAMS; i++) {
             const struct rtp_stream *s = rtp_flow_stream_const(flow, i);
             if ((double)s->packets < min_packets)
