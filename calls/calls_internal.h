@@ -34,7 +34,7 @@ struct call_table {
     uint64_t *c_calls, *c_evicted, *c_invite_retransmits, *c_response_retransmits, *c_late_messages,
         *c_orphan_messages, *c_midcall_unknown;
     uint64_t *c_rtp_matched, *c_rtcp_matched, *c_rtp_unmatched, *c_rtcp_unmatched, *c_bindings_full,
-        *c_flows_per_call_full, *c_udp_other;
+        *c_flows_per_call_full, *c_flows_replaced, *c_udp_other;
     uint64_t *c_registrations_full, *c_registrations_expired;
     call_frame_fn frame_hook;
     void *frame_hook_user;

@@ -13,7 +13,9 @@
  *      (symmetric RTP, which nearly every SBC and phone uses);
  * and on a binding hit a flow is created for the rest of the stream. A flow
  * whose source is not the sender's SDP address records the mismatch, the
- * one-way-audio detector's NAT hint.
+ * one-way-audio detector's NAT hint. A call keeps CALL_MAX_FLOWS flows;
+ * past that, strays give way to the parties' own media
+ * (slot_for_new_flow), and what is refused is counted.
  */
 #include "calls/calls_internal.h"
 #include "core/str.h"
@@ -51,6 +53,7 @@ bool media_init(struct call_table *t)
     t->c_rtcp_unmatched = counters_register(t->counters, "media", "rtcp_without_call");
     t->c_bindings_full = counters_register(t->counters, "media", "bindings_full");
     t->c_flows_per_call_full = counters_register(t->counters, "media", "flows_per_call_full");
+    t->c_flows_replaced = counters_register(t->counters, "media", "flows_replaced");
     t->c_udp_other = counters_register(t->counters, "media", "udp_not_rtp");
     return true;
 }
@@ -310,6 +313,51 @@ static enum rtp_media flow_media(const struct call *c, const struct rtp_flow *f)
     return RTP_MEDIA_AUDIO;
 }
 
+static uint64_t flow_packets(const struct rtp_flow *f)
+{
+    uint64_t n = f->overflow_packets;
+    for (size_t i = 0; i < f->stream_count; i++)
+        n += rtp_flow_stream_const(f, i)->packets;
+    return n;
+}
+
+/* Media from where its sender said it would send from: the address in its
+ * SDP for that m= line, or its signalling address (the NAT's public one). */
+static bool from_party(const struct call *c, int sender, enum rtp_media media,
+                       const struct net_addr *src)
+{
+    const struct call_sdp *sdp = binding_sdp(c, sender, media);
+    return (sdp->present && net_addr_equal(&sdp->addr, src)) ||
+           net_addr_equal(&c->party[sender].signalling.addr, src);
+}
+
+/* The slot of flows[] a new flow takes when all CALL_MAX_FLOWS are in use,
+ * so that strays to the SDP port (port reuse, NAT rebinding, RTP scanners)
+ * arriving first do not leave the real media unmeasured: a stray of one
+ * packet at most; for a flow from the party itself, any flow of one packet,
+ * else the stray with the fewest packets. -1: refused. */
+static int slot_for_new_flow(const struct call *c, bool new_from_party)
+{
+    int one_packet = -1, stray = -1;
+    uint64_t stray_packets = UINT64_MAX;
+    for (size_t i = 0; i < c->flow_count; i++) {
+        const struct rtp_flow *f = c->flows[i];
+        uint64_t n = flow_packets(f);
+        bool is_stray = !from_party(c, f->party, call_flow_media(c, i), &f->key.src.addr);
+        if (n <= 1 && is_stray)
+            return (int)i;
+        if (n <= 1 && one_packet < 0)
+            one_packet = (int)i;
+        if (is_stray && n < stray_packets) {
+            stray = (int)i;
+            stray_packets = n;
+        }
+    }
+    if (!new_from_party)
+        return -1;
+    return one_packet >= 0 ? one_packet : stray;
+}
+
 bool media_udp(struct call_table *t, const struct packet *pkt)
 {
     struct rtp_flow *f =
@@ -367,20 +415,32 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     enum rtp_media media = (enum rtp_media)b->media;
     const struct call_sdp *sdp = binding_sdp(c, sender, media);
     mismatch = sdp->present && !net_addr_equal(&sdp->addr, &pkt->src);
-    if (c->flow_count >= CALL_MAX_FLOWS) {
-        (*t->c_flows_per_call_full)++;
-        return true;
-    }
     if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
         attach_rtcp(t, c, pkt);
         return true;
     }
+    size_t slot = c->flow_count;
+    if (slot >= CALL_MAX_FLOWS) {
+        int victim = slot_for_new_flow(c, from_party(c, sender, media, &pkt->src));
+        if (victim < 0) {
+            (*t->c_flows_per_call_full)++;
+            return true;
+        }
+        slot = (size_t)victim;
+    }
     f = rtp_flow_create(&t->flows, &src, &dst, c, sender);
     if (!f)
         return true;
+    if (slot < c->flow_count) {
+        (*t->c_flows_replaced)++;
+        rtp_flow_remove(&t->flows, c->flows[slot]);
+    } else {
+        c->flow_count++;
+    }
+    c->flow_video &= (uint8_t) ~(1u << slot);
     if (media == RTP_MEDIA_VIDEO)
-        c->flow_video |= (uint8_t)(1u << c->flow_count);
-    c->flows[c->flow_count++] = f;
+        c->flow_video |= (uint8_t)(1u << slot);
+    c->flows[slot] = f;
     f->sdp_mismatch = mismatch;
     struct rtp_stream *s =
         rtp_flow_rtp_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
