@@ -7,7 +7,11 @@
  * the capture clock whose meaning follows the state:
  *   CALLING      timer B: no response at all within invite_timeout_s;
  *   PROCEEDING   provisional responses but no final one within ringing_timeout_s;
- *   CHALLENGED   a 401/407 not followed by an INVITE with credentials;
+ *   CHALLENGED   a 401/407 not followed by an INVITE with credentials
+ *                within challenge_wait_s: long enough for a person typing a
+ *                password into a softphone (sngrep's aaa.pcap retries 32 s
+ *                and 51 s after its 407), so the call's final status is the
+ *                answer to the retry, not the challenge;
  *   ANSWERED / CONFIRMED
  *                silence: no SIP and no media for silence_timeout_s (the
  *                timer re-arms from the last activity instead of being moved
@@ -52,7 +56,7 @@ void call_limits_defaults(struct call_limits *l)
     l->max_flows = 400000;
     l->invite_timeout_s = 32;
     l->ringing_timeout_s = 180;
-    l->challenge_wait_s = 32;
+    l->challenge_wait_s = 90;
     l->silence_timeout_s = 300;
     l->linger_s = 32;
     l->end_media_quiet_ms = 2000;
@@ -555,6 +559,11 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
     }
     if (c->state == CALL_STATE_ENDED) {
         (*t->c_late_messages)++;
+        /* Credentials for a challenge the call already failed with: the
+         * retry came after challenge_wait_s (too short for this UA). */
+        if (!m->to_tag[0] && m->has_credentials &&
+            (c->final_status == 401 || c->final_status == 407))
+            (*t->c_challenge_answered_late)++;
         return true;
     }
     if (!m->to_tag[0]) {
@@ -785,6 +794,7 @@ struct call_table *call_table_new(const struct call_limits *limits, const struct
     t->c_invite_retransmits = counters_register(counters, "calls", "invite_retransmissions");
     t->c_response_retransmits = counters_register(counters, "calls", "response_retransmissions");
     t->c_late_messages = counters_register(counters, "calls", "late_messages");
+    t->c_challenge_answered_late = counters_register(counters, "calls", "challenge_answered_late");
     t->c_orphan_messages = counters_register(counters, "calls", "messages_without_call_id");
     t->c_midcall_unknown = counters_register(counters, "calls", "reinvite_unknown_call");
     return t;

@@ -233,7 +233,7 @@ struct call_limits {
     size_t max_flows;
     uint32_t invite_timeout_s;  /* timer B: no response at all (32) */
     uint32_t ringing_timeout_s; /* provisional but no final response (180) */
-    uint32_t challenge_wait_s;  /* 401/407 not followed by a new INVITE (32) */
+    uint32_t challenge_wait_s;  /* 401/407 not followed by a new INVITE (90) */
     uint32_t silence_timeout_s; /* answered, no SIP and no media (300) */
     uint32_t linger_s;          /* ended calls kept for late packets (32) */
     /* call_end is published once the call's media has been quiet this long

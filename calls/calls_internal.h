@@ -32,7 +32,7 @@ struct call_table {
     struct timer registration_sweep; /* forgets idle registrations */
 
     uint64_t *c_calls, *c_evicted, *c_invite_retransmits, *c_response_retransmits, *c_late_messages,
-        *c_orphan_messages, *c_midcall_unknown;
+        *c_orphan_messages, *c_midcall_unknown, *c_challenge_answered_late;
     uint64_t *c_rtp_matched, *c_rtcp_matched, *c_rtp_unmatched, *c_rtcp_unmatched, *c_bindings_full,
         *c_flows_per_call_full, *c_flows_replaced, *c_udp_other;
     uint64_t *c_registrations_full, *c_registrations_expired;

@@ -37,6 +37,7 @@ void config_defaults(struct config *cfg)
     cfg->capture_queue_mb = 256;
     cfg->max_calls = 100000;
     cfg->registration_idle_s = 3600;
+    cfg->challenge_wait_s = 90;
     decoder_config_defaults(&cfg->decoder);
     sink_options_defaults(&cfg->sink);
     cfg->kafka_view[0] = NULL;
@@ -79,6 +80,7 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("capture", "snaplen", 64, 262144, snaplen),
     UINT_KEY("limits", "max_calls", 1, 10000000, max_calls),
     UINT_KEY("limits", "registration_idle_s", 60, 604800, registration_idle_s),
+    UINT_KEY("limits", "challenge_wait_s", 1, 3600, challenge_wait_s),
     UINT_KEY("limits", "max_fragments", 1, 1000000, decoder.frag_max_datagrams),
     UINT_KEY("limits", "max_fragments_per_source", 1, 1000000, decoder.frag_max_per_source),
     UINT_KEY("limits", "fragment_timeout_ms", 100, 600000, decoder.frag_timeout_ms),

@@ -590,6 +590,7 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     call_limits_defaults(&limits);
     limits.max_calls = d->cfg.max_calls;
     limits.registration_idle_s = d->cfg.registration_idle_s;
+    limits.challenge_wait_s = d->cfg.challenge_wait_s;
     d->sip = sip_layer_new(&d->counters, on_sip_message, d);
     d->calls = call_table_new(&limits, &d->cfg.trunks, &d->counters, &d->timers, &d->bus);
     if (!d->sip || !d->calls) {

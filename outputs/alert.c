@@ -172,6 +172,16 @@ static void format_registration_loop(struct line *l, const json_t *ev)
     } else if (strcmp(hint, "same_credentials_repeated") == 0) {
         line_printf(l, "; hint: the same credentials are sent again and again; fix: correct "
                        "the username / password");
+    } else if (strcmp(hint, "rechallenged") == 0) {
+        const char *reason = str(ev, "last_reason");
+        double delay_ms;
+        line_printf(l, "; hint: the answer to the registrar's latest nonce was challenged again");
+        if (reason)
+            line_printf(l, " ('%s')", reason);
+        if (num(ev, "answer_delay_ms", &delay_ms))
+            line_printf(l, ", answered %.1f s after the challenge", delay_ms / 1000.0);
+        line_printf(l, "; fix: check the password, then the registrar's nonce lifetime "
+                       "against the client's answer delay");
     } else {
         line_printf(l, "; hint: %s", hint);
     }

@@ -12,6 +12,17 @@
  * (forbidden_raises = 1) it raises the loop at once, with the attempts seen so
  * far; with forbidden_raises = 0 it only counts as one more attempt.
  *
+ * A 401/407 without stale=true to credentials that carried the nonce of the
+ * registrar's latest challenge is a refusal too (RFC 7616 3.3: the username
+ * or password is invalid, prompt the user again), but one a client may well
+ * retry, and a client retrying it is counted as above. One that gives up
+ * instead, sending no REGISTER for the AOR within window_s, never reaches
+ * the count: sngrep's aaa.pcap has a softphone answering each challenge 17 s
+ * late, refused with "401 nonce has changed", then moving to its next
+ * account. So with give_up_raises = 1 (the default) that silence raises the
+ * loop, hint rechallenged, from a capture-clock timer armed by the refusal
+ * and cancelled by the client's next REGISTER.
+ *
  * The hint says why the client loops, from what the registration state saw
  * during the episode, strongest evidence first:
  *   realm_mismatch            the Authorization realm differs from the realm
@@ -21,8 +32,12 @@
  *   same_credentials_repeated the same digest answer was sent again (only a
  *                             hash of it is ever kept): a wrong password;
  *   credentials_rejected      a 403 answered the credentials (an extension of
- *                             the contract's list: wrong password or user).
- * Only realms leave the daemon, never a nonce or a digest response.
+ *                             the contract's list: wrong password or user);
+ *   rechallenged              a 401/407 without stale=true answered
+ *                             credentials for the registrar's own latest
+ *                             nonce (an extension too).
+ * Only realms leave the daemon, never a nonce or a digest response (the
+ * nonces are compared as hashes).
  *
  * An episode is raised once; it re-arms after a 2xx or after window_s with no
  * challenge. The per-registration state lives in registration->rule_state and
@@ -35,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hashtab.h"
 #include "core/str.h"
 
 #define RING_MAX    32
@@ -48,18 +64,33 @@ static const struct rule_param_def params[] = {
     {"forbidden_raises", 1, 0, 1,
      "a 403 to a REGISTER that answered a challenge raises the loop at once (1 yes, 0 no: it "
      "only counts as one more challenge)"},
+    {"give_up_raises", 1, 0, 1,
+     "a 401/407 (not stale) refusing credentials for the latest nonce, after which the client "
+     "sends no REGISTER for window_s, raises the loop (1 yes, 0 no)"},
 };
 
+struct registration_loop;
+
 struct reg_episode {
+    /* Kept across episode_reset: */
     struct reg_episode *next, *prev; /* detector's list, for freeing */
-    uint64_t times[RING_MAX];        /* capture times of the latest challenges */
-    unsigned count;                  /* challenges since the episode (re)started */
+    struct registration *reg;
+    struct registration_loop *owner;
+    struct timer give_up; /* armed by a refusal of the latest nonce */
+    /* The episode: */
+    uint64_t times[RING_MAX]; /* capture times of the latest challenges */
+    unsigned count;           /* challenges since the episode (re)started */
     bool raised;
     bool realm_mismatch, stale, repeated;
     bool last_had_credentials; /* the latest REGISTER carried Authorization */
     unsigned rejected;         /* 403s after credentials */
     uint64_t last_response_hash;
-    unsigned hash_count; /* e->count when last_response_hash was sent */
+    unsigned hash_count;           /* e->count when last_response_hash was sent */
+    uint64_t challenge_nonce_hash; /* of the latest challenge, 0 if none */
+    uint64_t answered_latest_us;   /* the latest REGISTER's credentials carried it: the
+                                      challenge-to-answer delay + 1, else 0 */
+    bool nonce_refused;            /* a 401/407 (not stale) refused that answer */
+    char last_reason[64];          /* the latest response's reason phrase */
 };
 
 struct registration_loop {
@@ -69,12 +100,25 @@ struct registration_loop {
     uint64_t *c_untracked;
 };
 
+static void on_give_up(struct timer *t, uint64_t now, void *arg);
+
 static void episode_reset(struct reg_episode *e)
 {
+    timerq_cancel(e->owner->ctx->timers, &e->give_up);
     struct reg_episode *next = e->next, *prev = e->prev;
+    struct registration *reg = e->reg;
+    struct registration_loop *owner = e->owner;
     memset(e, 0, sizeof(*e));
     e->next = next;
     e->prev = prev;
+    e->reg = reg;
+    e->owner = owner;
+    timer_init(&e->give_up, on_give_up, e);
+}
+
+static uint64_t nonce_hash(const char *nonce)
+{
+    return nonce[0] ? hashtab_hash_bytes(nonce, strlen(nonce)) | 1 : 0;
 }
 
 static struct reg_episode *episode_of(struct registration_loop *d, struct registration *r)
@@ -90,6 +134,9 @@ static struct reg_episode *episode_of(struct registration_loop *d, struct regist
         (*d->c_untracked)++;
         return NULL;
     }
+    e->reg = r;
+    e->owner = d;
+    timer_init(&e->give_up, on_give_up, e);
     e->next = d->episodes;
     if (e->next)
         e->next->prev = e;
@@ -109,6 +156,8 @@ static const char *episode_hint(const struct reg_episode *e)
         return "same_credentials_repeated";
     if (e->rejected)
         return "credentials_rejected";
+    if (e->nonce_refused)
+        return "rechallenged";
     return NULL;
 }
 
@@ -135,14 +184,38 @@ static void raise_loop(struct registration_loop *d, struct registration *r, stru
     json_object_set_new(ev, "realm_response", string_or_null(r->credentials_realm));
     json_object_set_new(ev, "rejected", json_integer(e->rejected));
     json_object_set_new(ev, "last_status", json_integer(r->last_status));
+    json_object_set_new(ev, "last_reason", string_or_null(e->last_reason));
+    json_object_set_new(ev, "answer_delay_ms",
+                        e->answered_latest_us
+                            ? json_integer((json_int_t)((e->answered_latest_us - 1) / 1000))
+                            : json_null());
     rules_publish(d->ctx, ev);
+}
+
+static const struct trunk_config *registrar_trunk(const struct registration_loop *d,
+                                                  const struct registration *r)
+{
+    return trunk_list_find(d->ctx->trunks, &r->key.registrar.addr);
+}
+
+static uint64_t window_us_of(const struct registration_loop *d, const struct registration *r)
+{
+    return (uint64_t)(rules_param(d->ctx, "window_s", registrar_trunk(d, r)) * 1e6);
+}
+
+/* A quiet window ends the episode: the next loop is a new one. */
+static void episode_expire_if_quiet(struct registration_loop *d, struct registration *r,
+                                    struct reg_episode *e, uint64_t now)
+{
+    if (e->count && now - e->times[(e->count - 1) % RING_MAX] > window_us_of(d, r))
+        episode_reset(e);
 }
 
 /* One more failed attempt (a challenge, or a 403 after credentials). */
 static void count_attempt(struct registration_loop *d, struct registration *r,
                           struct reg_episode *e, bool forbidden, uint64_t now)
 {
-    const struct trunk_config *trunk = trunk_list_find(d->ctx->trunks, &r->key.registrar.addr);
+    const struct trunk_config *trunk = registrar_trunk(d, r);
     unsigned n = (unsigned)rules_param(d->ctx, "challenges", trunk);
     double window_s = rules_param(d->ctx, "window_s", trunk);
     uint64_t window_us = (uint64_t)(window_s * 1e6);
@@ -150,9 +223,6 @@ static void count_attempt(struct registration_loop *d, struct registration *r,
         n = 2;
     if (n > RING_MAX)
         n = RING_MAX;
-    /* A quiet window ends the episode: the next loop is a new one. */
-    if (e->count && now - e->times[(e->count - 1) % RING_MAX] > window_us)
-        episode_reset(e);
     e->times[e->count % RING_MAX] = now;
     e->count++;
     if (e->raised || !d->ctx->enabled)
@@ -173,48 +243,89 @@ static void count_attempt(struct registration_loop *d, struct registration *r,
     raise_loop(d, r, e, trunk, n, window_s, now);
 }
 
+/* The client sent nothing for window_s after its latest nonce was refused. */
+static void on_give_up(struct timer *t, uint64_t now, void *arg)
+{
+    (void)t;
+    struct reg_episode *e = arg;
+    struct registration_loop *d = e->owner;
+    if (e->raised || !d->ctx->enabled)
+        return;
+    e->raised = true;
+    const struct trunk_config *trunk = registrar_trunk(d, e->reg);
+    raise_loop(d, e->reg, e, trunk, e->count, rules_param(d->ctx, "window_s", trunk), now);
+}
+
+static void on_request(struct reg_episode *e, const struct sip_msg *m, uint64_t now)
+{
+    timerq_cancel(e->owner->ctx->timers, &e->give_up); /* the client goes on */
+    e->last_had_credentials = m->has_credentials;
+    e->answered_latest_us = 0;
+    if (!m->has_credentials)
+        return;
+    if (e->count && e->challenge_nonce_hash &&
+        nonce_hash(m->credentials_nonce) == e->challenge_nonce_hash)
+        e->answered_latest_us = now - e->times[(e->count - 1) % RING_MAX] + 1;
+    /* Compare with the challenge this request answers. */
+    if (e->reg->challenge_realm[0] && m->credentials_realm[0] &&
+        strcmp(m->credentials_realm, e->reg->challenge_realm) != 0)
+        e->realm_mismatch = true;
+    /* A retransmitted REGISTER is the same request, not a second answer:
+     * only count a repeat that answers a new challenge. */
+    if (m->credentials_response_hash && m->credentials_response_hash == e->last_response_hash &&
+        e->count > e->hash_count)
+        e->repeated = true;
+    e->last_response_hash = m->credentials_response_hash;
+    e->hash_count = e->count;
+}
+
+static void on_challenge(struct registration_loop *d, struct registration *r, struct reg_episode *e,
+                         const struct sip_msg *m, uint64_t now)
+{
+    /* Read before a quiet window resets the episode: the refusal is this
+     * response's, whatever the gap before it. */
+    uint64_t answered = e->answered_latest_us;
+    bool refused = answered && !m->challenge_stale;
+    episode_expire_if_quiet(d, r, e, now);
+    if (refused) {
+        e->nonce_refused = true;
+        e->answered_latest_us = answered;
+    }
+    if (m->challenge_stale)
+        e->stale = true;
+    str_copy(e->last_reason, sizeof(e->last_reason), m->reason);
+    count_attempt(d, r, e, false, now);
+    e->challenge_nonce_hash = nonce_hash(m->challenge_nonce);
+    if (refused && !e->raised &&
+        rules_param(d->ctx, "give_up_raises", registrar_trunk(d, r)) >= 0.5)
+        timerq_schedule(d->ctx->timers, &e->give_up, now + window_us_of(d, r));
+}
+
 static void on_registration(void *user, struct registration *r, const struct sip_msg *m,
                             const struct sip_meta *meta)
 {
     struct registration_loop *d = user;
     uint64_t now = meta->ts_us;
+    struct reg_episode *e = r->rule_state;
     if (m->is_request) {
-        struct reg_episode *e = r->rule_state;
-        if (!e)
-            return;
-        e->last_had_credentials = m->has_credentials;
-        if (!m->has_credentials)
-            return;
-        /* Compare with the challenge this request answers. */
-        if (r->challenge_realm[0] && m->credentials_realm[0] &&
-            strcmp(m->credentials_realm, r->challenge_realm) != 0)
-            e->realm_mismatch = true;
-        /* A retransmitted REGISTER is the same request, not a second answer:
-         * only count a repeat that answers a new challenge. */
-        if (m->credentials_response_hash && m->credentials_response_hash == e->last_response_hash &&
-            e->count > e->hash_count)
-            e->repeated = true;
-        e->last_response_hash = m->credentials_response_hash;
-        e->hash_count = e->count;
+        if (e)
+            on_request(e, m, now);
         return;
     }
     int st = m->status;
     if (st >= 200 && st < 300) {
-        if (r->rule_state)
-            episode_reset(r->rule_state);
+        if (e)
+            episode_reset(e);
         return;
     }
     if (st == 401 || st == 407) {
-        struct reg_episode *e = episode_of(d, r);
-        if (!e)
-            return;
-        if (m->challenge_stale)
-            e->stale = true;
-        count_attempt(d, r, e, false, now);
-    } else if (st == 403 && r->rule_state &&
-               ((struct reg_episode *)r->rule_state)->last_had_credentials) {
+        e = episode_of(d, r);
+        if (e)
+            on_challenge(d, r, e, m, now);
+    } else if (st == 403 && e && e->last_had_credentials) {
         /* The episode exists only once a challenge was seen. */
-        struct reg_episode *e = r->rule_state;
+        episode_expire_if_quiet(d, r, e, now);
+        str_copy(e->last_reason, sizeof(e->last_reason), m->reason);
         e->rejected++;
         count_attempt(d, r, e, true, now);
     }
@@ -235,6 +346,7 @@ static void on_registration_freed(void *user, struct registration *r)
         e->next->prev = e->prev;
     d->tracked--;
     r->rule_state = NULL;
+    timerq_cancel(d->ctx->timers, &e->give_up);
     free(e);
 }
 
@@ -260,6 +372,7 @@ static void registration_loop_destroy(void *state)
     while (d->episodes) {
         struct reg_episode *e = d->episodes;
         d->episodes = e->next;
+        timerq_cancel(d->ctx->timers, &e->give_up);
         free(e);
     }
     free(d);

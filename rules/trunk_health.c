@@ -25,11 +25,17 @@
  * Success (a 2xx to an INVITE, any final response to an OPTIONS, a 2xx to a
  * REGISTER) brings a down peer up (trunk_up) and resets the run.
  *
- * Failover: outbound calls that fail for a reason other than the callee's
- * choice (busy, decline, cancel) are remembered in a ring for
- * failover_window_s; an outbound call to the same number (the To user, else
- * the Request-URI user) on another trunk within that time raises
- * trunk_failover naming both trunks and both Call-IDs.
+ * Failover: failed calls are remembered in a ring for failover_window_s, and
+ * a new call within that time that retries one raises trunk_failover naming
+ * both ends and both Call-IDs. A retry is either
+ *   by address, whatever the configuration (a first replay of a capture has
+ *   no trunks and every direction is unknown): the same caller and callee
+ *   (From user; To user, else Request-URI user) from the same source
+ *   address to another destination address, after a 5xx, a 408 or a
+ *   timeout (not one the caller cancelled); or
+ *   by trunk: an outbound call to the same number on another configured
+ *   trunk, after any failure but the callee's choice (busy, decline,
+ *   cancel), from wherever in the PBX cluster it comes.
  *
  * Tables, each capped with evictions counted (group "rules"): peers (LRU),
  * pending OPTIONS by Call-ID + CSeq (oldest evicted first), watched trunk
@@ -91,10 +97,15 @@ struct watched_registration {
 };
 
 struct recent_failure {
-    const struct trunk_config *trunk;
+    const struct trunk_config *trunk; /* the outbound trunk, or NULL */
+    struct net_addr src, dst;         /* the failed INVITE's addresses */
+    char caller[64];
     char number[64];
     char call_id[128];
     uint64_t ts_us;
+    int status;
+    bool by_trunk;   /* a retry on another trunk is failover */
+    bool by_address; /* a retry from src to another address is failover */
     bool used;
 };
 
@@ -259,17 +270,45 @@ static bool callee_choice(int st)
     return st == 486 || st == 487 || st == 600 || st == 603;
 }
 
-static void remember_failure(struct trunk_health *d, const struct call *c, uint64_t now)
+/* A failure the far end (or the path to it) is to blame for: what a
+ * router fails over on, trunks configured or not. */
+static bool failover_status(int st, const struct call *c)
 {
+    return (st >= 500 && st < 600) || (st == 408 && !c->cancel_seen);
+}
+
+static uint64_t failover_window_us(const struct trunk_health *d, const struct trunk_config *trunk)
+{
+    return (uint64_t)(rules_param(d->ctx, "failover_window_s", trunk) * 1e6);
+}
+
+/* The configured trunk a call was sent to, or NULL (inbound, or no trunk). */
+static const struct trunk_config *destination_trunk(const struct call *c)
+{
+    return c->direction == CALL_DIRECTION_OUTBOUND ? c->trunk : NULL;
+}
+
+static void remember_failure(struct trunk_health *d, const struct call *c, int st, uint64_t now)
+{
+    bool by_trunk = destination_trunk(c) && !callee_choice(st);
+    bool by_address = failover_status(st, c);
+    if (!c->party[CALL_CALLEE].user[0] || (!by_trunk && !by_address))
+        return;
     struct recent_failure *f = &d->ring[d->ring_next];
-    if (f->trunk && !f->used &&
-        now - f->ts_us <= (uint64_t)(rules_param(d->ctx, "failover_window_s", f->trunk) * 1e6))
+    if ((f->by_trunk || f->by_address) && !f->used &&
+        now - f->ts_us <= failover_window_us(d, f->trunk))
         (*d->c_failures_overwritten)++;
     d->ring_next = (d->ring_next + 1) % FAILURE_RING;
-    f->trunk = c->trunk;
+    f->trunk = destination_trunk(c);
+    f->src = c->party[CALL_CALLER].signalling.addr;
+    f->dst = c->party[CALL_CALLEE].signalling.addr;
+    str_copy(f->caller, sizeof(f->caller), c->party[CALL_CALLER].user);
     str_copy(f->number, sizeof(f->number), c->party[CALL_CALLEE].user);
     str_copy(f->call_id, sizeof(f->call_id), c->call_id);
     f->ts_us = now;
+    f->status = st;
+    f->by_trunk = by_trunk;
+    f->by_address = by_address;
     f->used = false;
 }
 
@@ -277,9 +316,7 @@ static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t n
 {
     struct trunk_health *d = user;
     int st = (int)json_integer_value(json_object_get(event, "status"));
-    if (c->direction == CALL_DIRECTION_OUTBOUND && c->trunk && c->party[CALL_CALLEE].user[0] &&
-        !callee_choice(st))
-        remember_failure(d, c, now);
+    remember_failure(d, c, st, now);
     struct peer *p = peer_of_call(d, c);
     if (!p)
         return;
@@ -301,31 +338,57 @@ static void on_call_answered(void *user, struct call *c, uint64_t now)
         peer_alive(d, p, true, "invite_answered", c, now);
 }
 
+/* Does call c retry the failed call f on another trunk or address? */
+static bool failover_of(const struct recent_failure *f, const struct call *c)
+{
+    if (strcmp(f->number, c->party[CALL_CALLEE].user) != 0)
+        return false;
+    if (f->by_trunk && destination_trunk(c) && destination_trunk(c) != f->trunk)
+        return true;
+    return f->by_address && net_addr_equal(&f->src, &c->party[CALL_CALLER].signalling.addr) &&
+           !net_addr_equal(&f->dst, &c->party[CALL_CALLEE].signalling.addr) &&
+           strcmp(f->caller, c->party[CALL_CALLER].user) == 0;
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static void raise_failover(struct trunk_health *d, const struct recent_failure *f,
+                           const struct call *c, uint64_t now)
+{
+    char buf[NETADDR_STRLEN];
+    json_t *ev = rules_event(d->ctx, "trunk_failover", SEVERITY_WARNING, now, c);
+    json_object_set_new(ev, "from_trunk", string_or_null(f->trunk ? f->trunk->name : NULL));
+    const struct trunk_config *to = destination_trunk(c);
+    json_object_set_new(ev, "to_trunk", string_or_null(to ? to->name : NULL));
+    json_object_set_new(ev, "from_peer", json_string(net_addr_format(&f->dst, buf, sizeof(buf))));
+    json_object_set_new(
+        ev, "to_peer",
+        json_string(net_addr_format(&c->party[CALL_CALLEE].signalling.addr, buf, sizeof(buf))));
+    json_object_set_new(ev, "failed_call_id", json_string(f->call_id));
+    json_object_set_new(ev, "failed_status", json_integer(f->status));
+    json_object_set_new(ev, "number", json_string(f->number));
+    json_object_set_new(ev, "after_ms", json_integer((json_int_t)((now - f->ts_us) / 1000)));
+    rules_publish(d->ctx, ev);
+}
+
 static void on_call_started(void *user, struct call *c, uint64_t now)
 {
     struct trunk_health *d = user;
-    if (c->direction != CALL_DIRECTION_OUTBOUND || !c->trunk || !c->party[CALL_CALLEE].user[0])
+    if (!c->party[CALL_CALLEE].user[0])
         return;
     /* Newest first: the retry follows the latest failure for the number. */
     for (size_t k = 1; k <= FAILURE_RING; k++) {
         struct recent_failure *f = &d->ring[(d->ring_next + FAILURE_RING - k) % FAILURE_RING];
-        if (!f->trunk || f->used || now < f->ts_us)
+        if (!(f->by_trunk || f->by_address) || f->used || now < f->ts_us)
             continue;
-        uint64_t window_us = (uint64_t)(rules_param(d->ctx, "failover_window_s", f->trunk) * 1e6);
-        if (now - f->ts_us > window_us)
-            continue;
-        if (f->trunk == c->trunk || strcmp(f->number, c->party[CALL_CALLEE].user) != 0)
+        if (now - f->ts_us > failover_window_us(d, f->trunk) || !failover_of(f, c))
             continue;
         f->used = true;
-        if (!d->ctx->enabled)
-            return;
-        json_t *ev = rules_event(d->ctx, "trunk_failover", SEVERITY_WARNING, now, c);
-        json_object_set_new(ev, "from_trunk", json_string(f->trunk->name));
-        json_object_set_new(ev, "to_trunk", json_string(c->trunk->name));
-        json_object_set_new(ev, "failed_call_id", json_string(f->call_id));
-        json_object_set_new(ev, "number", json_string(f->number));
-        json_object_set_new(ev, "after_ms", json_integer((json_int_t)((now - f->ts_us) / 1000)));
-        rules_publish(d->ctx, ev);
+        if (d->ctx->enabled)
+            raise_failover(d, f, c, now);
         return;
     }
 }

@@ -200,17 +200,89 @@ Test(calls, challenge_then_success_is_one_call_without_failure)
     cr_assert(json_is_null(field(answer, "pdd_ms")));
 }
 
+/* The wait is challenge_wait_s (90 s) from the challenge. */
 Test(calls, unanswered_challenge_fails_after_wait)
 {
     struct dialog d = {"call-4", "198.51.100.20", "203.0.113.10", "a", "b"};
     request(&d, SIP_METHOD_INVITE, 1, "br1", false, false, T0);
     response(&d, SIP_METHOD_INVITE, 1, 401, "Unauthorized", "x", T0 + 20000);
-    timerq_advance(&fx.timers, T0 + 40 * SEC);
+    timerq_advance(&fx.timers, T0 + 90 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "call_start");
+    timerq_advance(&fx.timers, T0 + 91 * SEC);
     cr_assert_str_eq(event_capture_types(fx.events), "call_start,call_fail,call_end");
     json_t *fail = event_capture_find(fx.events, "call_fail", 0);
     cr_assert_eq(json_integer_value(field(fail, "status")), 401);
     cr_assert_str_eq(
         json_string_value(field(event_capture_find(fx.events, "call_end", 0), "reason")), "failed");
+}
+
+/* A retry with credentials (new CSeq and branch, no To-tag). */
+static void invite_with_credentials(const struct dialog *d, uint32_t cseq, const char *branch,
+                                    uint64_t ts)
+{
+    struct sip_msg m = base_msg(d, cseq, SIP_METHOD_INVITE);
+    m.is_request = true;
+    snprintf(m.via_branch, sizeof(m.via_branch), "%s", branch);
+    m.has_credentials = true;
+    snprintf(m.credentials_realm, sizeof(m.credentials_realm), "sip.example");
+    m.credentials_response_hash = 0x5eed;
+    feed(&m, d->caller_ip, d->callee_ip, ts);
+}
+
+/* sngrep's aaa.pcap, frames 321-349: a softphone whose user types the
+ * password. 407 at 1.65 s, ACK, the retry with credentials 32.5 s after
+ * the challenge, 403. The call failed with the 403, once: the retry came
+ * within challenge_wait_s, so neither the 407 nor a second call is seen. */
+Test(calls, late_retry_after_a_challenge_keeps_the_final_status)
+{
+    struct dialog d = {"85216695-42dcdb1d@192.168.1.2", "192.168.1.2", "212.242.33.35", "a", "b"};
+    request(&d, SIP_METHOD_INVITE, 1, "br1", false, false, T0);
+    response(&d, SIP_METHOD_INVITE, 1, 407, "authentication required", "x", T0 + 1654269);
+    request(&d, SIP_METHOD_ACK, 1, "br1", false, false, T0 + 1726615);
+    invite_with_credentials(&d, 2, "br2", T0 + 34129153);
+    response(&d, SIP_METHOD_INVITE, 2, 403, "Wrong password or domain", "y", T0 + 34333713);
+    request(&d, SIP_METHOD_ACK, 2, "br2", false, false, T0 + 34386493);
+    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "call_start,call_fail,call_end");
+    json_t *fail = event_capture_find(fx.events, "call_fail", 0);
+    cr_assert_eq(json_integer_value(field(fail, "status")), 403);
+    cr_assert_str_eq(json_string_value(field(fail, "reason")), "Wrong password or domain");
+    json_t *end = event_capture_find(fx.events, "call_end", 0);
+    cr_assert_eq(json_integer_value(field(end, "status")), 403);
+    cr_assert_str_eq(json_string_value(field(end, "reason")), "failed");
+    cr_assert_eq(counters_get(&fx.counters, "calls.late_messages"), 0);
+    cr_assert_eq(counters_get(&fx.counters, "calls.challenge_answered_late"), 0);
+}
+
+/* The same call answered 51 s after the challenge (aaa.pcap's second one). */
+Test(calls, retry_51_s_after_the_challenge_is_the_same_call)
+{
+    struct dialog d = {"24487391-449bf2a0@192.168.1.2", "192.168.1.2", "212.242.33.35", "a", "b"};
+    request(&d, SIP_METHOD_INVITE, 1, "br1", false, false, T0);
+    response(&d, SIP_METHOD_INVITE, 1, 407, "authentication required", "x", T0 + 154093);
+    invite_with_credentials(&d, 2, "br2", T0 + 51334057);
+    response(&d, SIP_METHOD_INVITE, 2, 100, "Trying", NULL, T0 + 51508241);
+    response(&d, SIP_METHOD_INVITE, 2, 403, "Wrong password or domain", "y", T0 + 51527910);
+    cr_assert_str_eq(event_capture_types(fx.events), "call_start,call_fail,call_end");
+    cr_assert_eq(json_integer_value(field(event_capture_find(fx.events, "call_fail", 0), "status")),
+                 403);
+    cr_assert_eq(counters_get(&fx.counters, "calls.late_messages"), 0);
+}
+
+/* A retry later than challenge_wait_s finds the call failed with its
+ * challenge: counted apart, so the operator knows to raise the wait. */
+Test(calls, retry_after_the_wait_is_counted)
+{
+    struct dialog d = {"call-late", "198.51.100.20", "203.0.113.10", "a", "b"};
+    request(&d, SIP_METHOD_INVITE, 1, "br1", false, false, T0);
+    response(&d, SIP_METHOD_INVITE, 1, 407, "Proxy Authentication Required", "x", T0 + 20000);
+    invite_with_credentials(&d, 2, "br2", T0 + 100 * SEC);
+    response(&d, SIP_METHOD_INVITE, 2, 403, "Forbidden", "y", T0 + 100 * SEC + 20000);
+    cr_assert_str_eq(event_capture_types(fx.events), "call_start,call_fail,call_end");
+    cr_assert_eq(json_integer_value(field(event_capture_find(fx.events, "call_fail", 0), "status")),
+                 407);
+    cr_assert_eq(counters_get(&fx.counters, "calls.challenge_answered_late"), 1);
+    cr_assert_eq(counters_get(&fx.counters, "calls.late_messages"), 2);
 }
 
 Test(calls, cancel_gives_487_fail_and_cancel_end)

@@ -18,7 +18,7 @@ static const char *const expected[] = {
     "call_start demo-404@203.0.113.1 direction=inbound",
     "call_fail demo-404@203.0.113.1 status=404 hint=no_route_for_did direction=inbound",
     "call_end demo-404@203.0.113.1 status=404 reason=failed direction=inbound",
-    "registration_loop 3001@203.0.113.1",
+    "registration_loop 3001@203.0.113.1 hint=rechallenged",
     "call_start demo-oneway@203.0.113.50 direction=inbound",
     "call_answer demo-oneway@203.0.113.50 direction=inbound",
     "call_start demo-noack@198.51.100.10 direction=outbound",

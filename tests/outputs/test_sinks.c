@@ -108,6 +108,15 @@ Test(alert, one_line_per_type)
                 "registration loop for sip:100@pbx at 203.0.113.1:5060: 12 challenges in 60 s "
                 "without success; hint: realm mismatch (challenge 'a', response 'b'); fix: "
                 "configure the realm the registrar asks for");
+    expect_line("{\"type\":\"registration_loop\",\"aor\":\"voi18062@sip.cybercity.dk\","
+                "\"registrar\":\"212.242.33.35:5060\",\"challenges\":2,\"window_s\":60,"
+                "\"hint\":\"rechallenged\",\"last_reason\":\"nonce has changed\","
+                "\"answer_delay_ms\":17242}",
+                "registration loop for voi18062@sip.cybercity.dk at 212.242.33.35:5060: 2 "
+                "challenges in 60 s without success; hint: the answer to the registrar's latest "
+                "nonce was challenged again ('nonce has changed'), answered 17.2 s after the "
+                "challenge; fix: check the password, then the registrar's nonce lifetime against "
+                "the client's answer delay");
     expect_line("{\"type\":\"codec_mismatch\",\"call_id\":\"c2\",\"offered\":[\"PCMU\",\"G729\"],"
                 "\"answered\":null,\"status\":488}",
                 "codec mismatch on call c2: offered PCMU,G729, answered none (488); fix: allow a "

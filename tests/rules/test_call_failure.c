@@ -117,7 +117,7 @@ Test(call_failure, outbound_unanswered_challenge)
 {
     invite("out-407", 1, "b1", PBX_IP, ACME_IP, T0);
     invite_response("out-407", 1, 407, ACME_IP, PBX_IP, T0 + 10000);
-    timerq_advance(&fx.timers, T0 + 40 * SEC);
+    timerq_advance(&fx.timers, T0 + 91 * SEC); /* challenge_wait_s: 90 */
     assert_fail(407, "outbound", "acme", "trunk_auth_unanswered");
 }
 
@@ -127,6 +127,19 @@ Test(call_failure, answered_challenge_then_403)
     invite_response("out-407-403", 1, 407, ACME_IP, PBX_IP, T0 + 10000);
     invite("out-407-403", 2, "b2", PBX_IP, ACME_IP, T0 + 20000);
     invite_response("out-407-403", 2, 403, ACME_IP, PBX_IP, T0 + 30000);
+    assert_fail(403, "outbound", "acme", "trunk_rejected_auth");
+}
+
+/* The PBX's user types the password: the retry with credentials comes 32.5 s
+ * after the 407 (challenge_wait_s is 90), and the 403 to it is the call's
+ * answer, not the challenge. */
+Test(call_failure, late_retry_with_credentials_then_403)
+{
+    invite("out-407-late", 1, "b1", PBX_IP, ACME_IP, T0);
+    invite_response("out-407-late", 1, 407, ACME_IP, PBX_IP, T0 + 10000);
+    timerq_advance(&fx.timers, T0 + 32 * SEC + SEC / 2);
+    invite("out-407-late", 2, "b2", PBX_IP, ACME_IP, T0 + 32 * SEC + SEC / 2);
+    invite_response("out-407-late", 2, 403, ACME_IP, PBX_IP, T0 + 33 * SEC);
     assert_fail(403, "outbound", "acme", "trunk_rejected_auth");
 }
 
@@ -162,4 +175,57 @@ Test(call_failure_configured, per_trunk_override_turns_hints_off, .init = per_tr
 {
     answered_with("beta-404", BETA_IP, PBX_IP, 404);
     cr_assert_null(json_object_get(only_fail(), "hint"));
+}
+
+/* ---- end-to-end on public captures with a known truth ---- */
+
+/* sngrep's aaa.pcap: two INVITEs from the softphone at 192.168.1.2 are
+ * challenged (407) and retried with credentials 32.5 s (frames 321-349) and
+ * 51.2 s (frames 548-582) later, while its user typed a password; both
+ * retries are answered "403 Wrong password or domain". No trunk is
+ * configured, so the direction is unknown and there is no hint. */
+static void assert_public_fail(const struct e2e_run *run, size_t nth, const char *call_id,
+                               int status, const char *reason)
+{
+    json_t *ev = e2e_find(run, "call_fail", nth);
+    cr_assert_not_null(ev);
+    cr_assert_str_eq(str_field(ev, "call_id"), call_id);
+    cr_assert_eq(json_integer_value(field(ev, "status")), status, "%s: status %lld", call_id,
+                 (long long)json_integer_value(field(ev, "status")));
+    cr_assert_str_eq(str_field(ev, "reason"), reason);
+    cr_assert_str_eq(str_field(ev, "direction"), "unknown");
+    cr_assert(json_is_null(field(ev, "hint")));
+}
+
+Test(call_failure_e2e, sngrep_aaa_late_digest_retry_keeps_the_403)
+{
+    char path[1024];
+    if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
+        return;
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, NULL);
+    cr_assert_eq(e2e_count(&run, "call_start"), 4);
+    cr_assert_eq(e2e_count(&run, "call_fail"), 4);
+    assert_public_fail(&run, 0, "105090259-446faf7a@192.168.1.2", 408, "Request Timeout");
+    assert_public_fail(&run, 1, "85216695-42dcdb1d@192.168.1.2", 403, "Wrong password or domain");
+    assert_public_fail(&run, 2, "24487391-449bf2a0@192.168.1.2", 403, "Wrong password or domain");
+    assert_public_fail(&run, 3, "11894297-4432a9f8@192.168.1.2", 480, "Error");
+    e2e_free(&run);
+}
+
+/* [limits] challenge_wait_s shorter than the user's typing: both calls fail
+ * with their challenge, and the retries are late messages. */
+Test(call_failure_e2e, sngrep_aaa_short_challenge_wait)
+{
+    char path[1024], conf[64];
+    if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
+        return;
+    e2e_config("[limits]\nchallenge_wait_s = 30\n", conf, sizeof(conf));
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, conf);
+    unlink(conf);
+    cr_assert_eq(e2e_count(&run, "call_fail"), 4);
+    assert_public_fail(&run, 1, "85216695-42dcdb1d@192.168.1.2", 407, "authentication required");
+    assert_public_fail(&run, 2, "24487391-449bf2a0@192.168.1.2", 407, "authentication required");
+    e2e_free(&run);
 }

@@ -198,6 +198,112 @@ Test(registration_loop, forbidden_without_credentials_does_not_count)
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
+/* ---- a refusal of the latest nonce, then silence ---- */
+
+/* The client answers the challenge 17 s later with its nonce; the registrar
+ * refuses (401, stale not set) and the client sends nothing more. */
+static void refused_then(struct reg_exchange *x, bool stale)
+{
+    challenged(x, NULL, 0, false, T0);
+    reg_request(x, "example.com", 0xd1, T0 + 17 * SEC);
+    reg_response(x, 401, "example.com", stale, T0 + 17 * SEC + 20000);
+}
+
+Test(registration_loop, refused_latest_nonce_then_silence_raises_rechallenged)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    refused_then(&x, false);
+    timerq_advance(&fx.timers, T0 + 77 * SEC + 19999);
+    cr_assert_eq(event_capture_count(fx.events), 0, "the client may still retry");
+    timerq_advance(&fx.timers, T0 + 77 * SEC + 20000);
+    cr_assert_str_eq(event_capture_types(fx.events), "registration_loop");
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_str_eq(str_field(ev, "ts"), "2023-11-14T22:14:37.020000Z");
+    cr_assert_str_eq(str_field(ev, "severity"), "warning");
+    cr_assert_str_eq(str_field(ev, "aor"), "alice@example.com");
+    cr_assert_str_eq(str_field(ev, "registrar"), "198.51.100.20:5060");
+    cr_assert_str_eq(str_field(ev, "client"), "198.51.100.30:5060");
+    cr_assert_str_eq(str_field(ev, "hint"), "rechallenged");
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
+    cr_assert_eq(json_integer_value(field(ev, "rejected")), 0);
+    cr_assert_eq(json_integer_value(field(ev, "last_status")), 401);
+    cr_assert_str_eq(str_field(ev, "last_reason"), "reason 401");
+    cr_assert_eq(json_integer_value(field(ev, "answer_delay_ms")), 16980);
+    char *text = json_dumps(ev, JSON_COMPACT);
+    cr_assert_null(strstr(text, NONCE), "event leaks the nonce: %s", text);
+    free(text);
+}
+
+Test(registration_loop, refused_latest_nonce_then_a_retry_is_not_giving_up)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    refused_then(&x, false);
+    reg_request(&x, "example.com", 0xd2, T0 + 18 * SEC);
+    reg_response(&x, 200, NULL, false, T0 + 18 * SEC + 20000);
+    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+Test(registration_loop, stale_refusal_then_silence_is_not_rechallenged)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    refused_then(&x, true);
+    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+/* A refresh whose credentials carry an older nonce than the latest
+ * challenge's is only challenged, not refused. */
+Test(registration_loop, old_nonce_challenged_then_silence_is_quiet)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    struct sip_msg m = msg_new("reg-1@phone", SIP_METHOD_REGISTER, ++x.cseq);
+    msg_request(&m, "z9hG4bKold");
+    snprintf(m.to_user, sizeof(m.to_user), AOR_USER);
+    snprintf(m.to_host, sizeof(m.to_host), AOR_HOST);
+    m.has_credentials = true;
+    snprintf(m.credentials_realm, sizeof(m.credentials_realm), "example.com");
+    snprintf(m.credentials_nonce, sizeof(m.credentials_nonce), "an-older-nonce");
+    m.credentials_response_hash = 0xd3;
+    feed_at(&m, PHONE_IP, PBX_IP, T0 + SEC);
+    reg_response(&x, 401, "example.com", false, T0 + SEC + 20000);
+    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
+/* A client that retries each refusal loops: counted as before, raised on
+ * the third challenge (not on the first silence), hint rechallenged. */
+Test(registration_loop, refused_again_and_again_is_counted)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    challenged(&x, NULL, 0, false, T0);
+    challenged(&x, "example.com", 0xe1, false, T0 + SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+    challenged(&x, "example.com", 0xe2, false, T0 + 2 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "registration_loop");
+    json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
+    cr_assert_eq(json_integer_value(field(ev, "challenges")), 3);
+    cr_assert_str_eq(str_field(ev, "hint"), "rechallenged");
+    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 1, "once per episode");
+}
+
+static void give_up_off_setup(void)
+{
+    fixture_init();
+    fixture_setting("rule registration_loop", "give_up_raises", "0");
+    fixture_start();
+}
+
+Test(registration_loop_configured, give_up_raises_off, .init = give_up_off_setup, .fini = teardown)
+{
+    struct reg_exchange x = {PBX_IP, 0};
+    refused_then(&x, false);
+    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    cr_assert_eq(event_capture_count(fx.events), 0);
+}
+
 static void forbidden_counts_setup(void)
 {
     fixture_init();
@@ -323,9 +429,11 @@ Test(rules_settings, reports_file_and_line, .init = fixture_init, .fini = settin
 
 /* sngrep's aaa.pcap: a softphone at 192.168.1.2 registering three accounts at
  * 212.242.33.35. voi18063 is challenged (401), answers, and is refused with
- * "403 Wrong password" at 49.6 s: that is the loop, raised at once. The
- * later challenges of each AOR are either followed by a 200 or fall more
- * than 60 s apart, so nothing else is raised with the defaults. */
+ * "403 Wrong password" at 49.6 s: that is the loop, raised at once. Five
+ * more attempts (two AORs) answer their challenge 17-34 s late and are
+ * refused with "401 nonce has changed", no stale=true, after which the
+ * softphone leaves that AOR alone for over 60 s: each is raised when
+ * that minute is up (see sngrep_aaa_nonce_has_changed). */
 Test(registration_loop_e2e, sngrep_aaa_wrong_password)
 {
     char path[1024];
@@ -333,7 +441,21 @@ Test(registration_loop_e2e, sngrep_aaa_wrong_password)
         return;
     struct e2e_run run;
     e2e_run_daemon(&run, path, NULL);
-    cr_assert_eq(e2e_count(&run, "registration_loop"), 1);
+    cr_assert_eq(e2e_count(&run, "registration_loop"), 6);
+    static const char *const given_up[][2] = {
+        {"voi18063@sip.cybercity.dk", "2005-07-04T09:35:57.621120Z"},
+        {"voi18062@sip.cybercity.dk", "2005-07-04T09:38:45.145161Z"},
+        {"voi18062@sip.cybercity.dk", "2005-07-04T09:48:53.676412Z"},
+        {"35104723@sip.cybercity.dk", "2005-07-04T09:49:29.599796Z"},
+        {"35104723@sip.cybercity.dk", "2005-07-04T09:55:25.804796Z"},
+    };
+    for (size_t i = 0; i < 5; i++) {
+        json_t *g = e2e_find(&run, "registration_loop", i + 1);
+        cr_assert_str_eq(str_field(g, "aor"), given_up[i][0]);
+        cr_assert_str_eq(str_field(g, "ts"), given_up[i][1]);
+        cr_assert_str_eq(str_field(g, "hint"), "rechallenged");
+        cr_assert_str_eq(str_field(g, "last_reason"), "nonce has changed");
+    }
     json_t *ev = e2e_find(&run, "registration_loop", 0);
     cr_assert_str_eq(str_field(ev, "ts"), "2005-07-04T09:33:10.455801Z");
     cr_assert_str_eq(str_field(ev, "severity"), "warning");
@@ -344,20 +466,65 @@ Test(registration_loop_e2e, sngrep_aaa_wrong_password)
     cr_assert_str_eq(str_field(ev, "realm_challenge"), "sip.cybercity.dk");
     cr_assert_str_eq(str_field(ev, "realm_response"), "sip.cybercity.dk");
     cr_assert_eq(json_integer_value(field(ev, "last_status")), 403);
+    cr_assert_str_eq(str_field(ev, "last_reason"), "Wrong password");
     cr_assert(json_is_null(field(ev, "trunk")));
     e2e_free(&run);
 }
 
-/* With 403 only counting and a two-minute window, the capture holds two
- * loops: voi18063 (401, 403, 401 within 107 s) and voi18062 (three 401s
- * within 91 s before its 200). */
+/* aaa.pcap frames 421-454: four 401s in 53 s from one client under one
+ * Call-ID, but for two AORs, two each: voi18062 challenged at 915.4 s,
+ * answers 17.2 s later with that nonce, "401 nonce has changed" (stale=false)
+ * at 932.8 s; then 35104723 the same (answer 18.7 s late, refused at
+ * 968.8 s). The softphone gives up on each AOR (next REGISTER for 35104723
+ * at 1256 s; voi18062 never again). Before: nothing (two challenges per AOR,
+ * three needed). Now: one loop per AOR, raised window_s (60 s) after its
+ * refusal, hint rechallenged. */
+Test(registration_loop_e2e, sngrep_aaa_nonce_has_changed)
+{
+    char path[1024];
+    if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
+        return;
+    struct e2e_run run;
+    e2e_run_daemon(&run, path, NULL);
+    static const struct {
+        const char *aor, *ts;
+        long answer_delay_ms;
+    } want[] = {
+        {"voi18062@sip.cybercity.dk", "2005-07-04T09:48:53.676412Z", 17242},
+        {"35104723@sip.cybercity.dk", "2005-07-04T09:49:29.599796Z", 18668},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        json_t *ev = e2e_find(&run, "registration_loop", 3 + i);
+        cr_assert_not_null(ev, "%zu registration_loop events",
+                           e2e_count(&run, "registration_loop"));
+        cr_assert_str_eq(str_field(ev, "aor"), want[i].aor);
+        cr_assert_str_eq(str_field(ev, "ts"), want[i].ts);
+        cr_assert_str_eq(str_field(ev, "severity"), "warning");
+        cr_assert_str_eq(str_field(ev, "registrar"), "212.242.33.35:5060");
+        cr_assert_str_eq(str_field(ev, "client"), "192.168.1.2:5060");
+        cr_assert_eq(json_integer_value(field(ev, "challenges")), 2);
+        cr_assert_str_eq(str_field(ev, "hint"), "rechallenged");
+        cr_assert_eq(json_integer_value(field(ev, "rejected")), 0);
+        cr_assert_eq(json_integer_value(field(ev, "last_status")), 401);
+        cr_assert_str_eq(str_field(ev, "last_reason"), "nonce has changed");
+        cr_assert_eq(json_integer_value(field(ev, "answer_delay_ms")), want[i].answer_delay_ms);
+        cr_assert_str_eq(str_field(ev, "realm_challenge"), "sip.cybercity.dk");
+        cr_assert(json_is_null(field(ev, "trunk")));
+    }
+    e2e_free(&run);
+}
+
+/* With 403 and give-up only counting and a two-minute window, the capture
+ * holds two loops: voi18063 (401, 403, 401 within 107 s) and voi18062 (three
+ * 401s within 91 s before its 200; the second refused its answer). */
 Test(registration_loop_e2e, sngrep_aaa_wider_window)
 {
     char path[1024], conf[64];
     if (!e2e_public_pcap("sngrep__tests__aaa.pcap", path, sizeof(path)))
         return;
-    e2e_config("[rule registration_loop]\nwindow_s = 120\nforbidden_raises = 0\n", conf,
-               sizeof(conf));
+    e2e_config("[rule registration_loop]\nwindow_s = 120\nforbidden_raises = 0\n"
+               "give_up_raises = 0\n",
+               conf, sizeof(conf));
     struct e2e_run run;
     e2e_run_daemon(&run, path, conf);
     unlink(conf);
@@ -370,7 +537,7 @@ Test(registration_loop_e2e, sngrep_aaa_wider_window)
     json_t *b = e2e_find(&run, "registration_loop", 1);
     cr_assert_str_eq(str_field(b, "aor"), "voi18062@sip.cybercity.dk");
     cr_assert_str_eq(str_field(b, "ts"), "2005-07-04T09:38:59.047813Z");
-    cr_assert(json_is_null(field(b, "hint")));
+    cr_assert_str_eq(str_field(b, "hint"), "rechallenged");
     e2e_free(&run);
 }
 

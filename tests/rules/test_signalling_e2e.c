@@ -242,6 +242,48 @@ Test(signalling_e2e, codec_reject_488)
     e2e_free(&run);
 }
 
+/* The first run of every user: `siptapd -r trunk.pcap`, no configuration,
+ * every direction unknown. The PBX's calls to one carrier address fail 503
+ * five times (that address goes down), the last is retried on another
+ * carrier address 2 s later (failover by address), and the first carrier
+ * answers again later (up). */
+Test(signalling_e2e, trunk_down_up_and_failover_without_configuration)
+{
+    struct capture c;
+    capture_new(&c);
+    char id[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "down-%d", i);
+        call(c.g, id, eps.pbx, eps.acme, "4930100", 503, (uint64_t)i * 60 * SEC);
+    }
+    call(c.g, "retry-beta", eps.pbx, eps.beta, "4930100", 200, 4 * 60 * SEC + 2 * SEC);
+    call(c.g, "acme-ok", eps.pbx, eps.acme, "4930200", 200, 10 * 60 * SEC);
+    struct e2e_run run;
+    capture_run(&c, &run, NULL);
+    cr_assert_eq(e2e_count(&run, "trunk_down"), 1);
+    json_t *down = e2e_find(&run, "trunk_down", 0);
+    cr_assert(json_is_null(field(down, "trunk")));
+    cr_assert_str_eq(str_field(down, "peer"), ACME_IP);
+    cr_assert_str_eq(str_field(down, "reason"), "503");
+    cr_assert_eq(json_integer_value(field(down, "failures")), 5);
+    cr_assert_eq(e2e_count(&run, "trunk_failover"), 1);
+    json_t *fo = e2e_find(&run, "trunk_failover", 0);
+    cr_assert(json_is_null(field(fo, "from_trunk")));
+    cr_assert(json_is_null(field(fo, "to_trunk")));
+    cr_assert_str_eq(str_field(fo, "from_peer"), ACME_IP);
+    cr_assert_str_eq(str_field(fo, "to_peer"), BETA_IP);
+    cr_assert_str_eq(str_field(fo, "failed_call_id"), "down-4");
+    cr_assert_eq(json_integer_value(field(fo, "failed_status")), 503);
+    cr_assert_str_eq(str_field(fo, "call_id"), "retry-beta");
+    cr_assert_str_eq(str_field(fo, "number"), "4930100");
+    cr_assert_eq(e2e_count(&run, "trunk_up"), 1);
+    json_t *up = e2e_find(&run, "trunk_up", 0);
+    cr_assert_str_eq(str_field(up, "peer"), ACME_IP);
+    cr_assert_str_eq(str_field(up, "reason"), "invite_answered");
+    cr_assert_str_eq(str_field(e2e_find(&run, "call_fail", 0), "direction"), "unknown");
+    e2e_free(&run);
+}
+
 Test(signalling_e2e, trunk_down_up_and_failover)
 {
     struct capture c;

@@ -366,6 +366,115 @@ Test(trunk_health, no_failover_when_not_a_retry)
                  event_capture_types(fx.events));
 }
 
+/* A configured trunk's failure retried to an address that is no trunk:
+ * failover by address (same caller, callee and source). */
+Test(trunk_health, failover_from_a_trunk_to_an_unconfigured_address)
+{
+    numbered_call("ft-1", ACME_IP, "+4930123", 503, T0);
+    numbered_call("ft-2", "198.51.100.40", "+4930123", 200, T0 + 3 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_failover"), 1);
+    json_t *ev = health("trunk_failover", 0);
+    cr_assert_str_eq(str_field(ev, "from_trunk"), "acme");
+    cr_assert(json_is_null(field(ev, "to_trunk")));
+    cr_assert(json_is_null(field(ev, "trunk")));
+    cr_assert_str_eq(str_field(ev, "from_peer"), ACME_IP);
+    cr_assert_str_eq(str_field(ev, "to_peer"), "198.51.100.40");
+    cr_assert_eq(json_integer_value(field(ev, "failed_status")), 503);
+}
+
+/* ---- no configuration: every direction unknown, health per address ---- */
+
+static void no_trunks_setup(void)
+{
+    fixture_init();
+    fx.trunks.count = 0;
+    fixture_start();
+}
+
+TestSuite(trunk_health_unconfigured, .init = no_trunks_setup, .fini = teardown);
+
+#define CARRIER_A "203.0.113.10"
+#define CARRIER_B "192.0.2.10"
+
+static void assert_failover(json_t *ev, const char *failed_id, const char *retry_id,
+                            int failed_status, long after_ms)
+{
+    cr_assert_str_eq(str_field(ev, "type"), "trunk_failover");
+    cr_assert_str_eq(str_field(ev, "severity"), "warning");
+    cr_assert(json_is_null(field(ev, "trunk")));
+    cr_assert(json_is_null(field(ev, "from_trunk")));
+    cr_assert(json_is_null(field(ev, "to_trunk")));
+    cr_assert_str_eq(str_field(ev, "from_peer"), CARRIER_A);
+    cr_assert_str_eq(str_field(ev, "to_peer"), CARRIER_B);
+    cr_assert_str_eq(str_field(ev, "failed_call_id"), failed_id);
+    cr_assert_str_eq(str_field(ev, "call_id"), retry_id);
+    cr_assert_eq(json_integer_value(field(ev, "failed_status")), failed_status);
+    cr_assert_str_eq(str_field(ev, "number"), "+4930123");
+    cr_assert_eq(json_integer_value(field(ev, "after_ms")), after_ms);
+}
+
+Test(trunk_health_unconfigured, a_503_retried_elsewhere_is_failover)
+{
+    numbered_call("u-1", CARRIER_A, "+4930123", 503, T0);
+    numbered_call("u-2", CARRIER_B, "+4930123", 200, T0 + 2 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events),
+                     "call_start,call_fail,call_end,call_start,trunk_failover,call_answer");
+    cr_assert_str_eq(str_field(event_capture_find(fx.events, "call_fail", 0), "direction"),
+                     "unknown");
+    assert_failover(health("trunk_failover", 0), "u-1", "u-2", 503, 1980);
+}
+
+Test(trunk_health_unconfigured, a_timeout_retried_elsewhere_is_failover)
+{
+    call_to(CARRIER_A, "t-1", 0, T0); /* timer B: 408 at T0 + 32 s */
+    numbered_call("t-2", CARRIER_B, "+15559870000", 200, T0 + 34 * SEC);
+    json_t *ev = health("trunk_failover", 0);
+    cr_assert_str_eq(str_field(ev, "failed_call_id"), "t-1");
+    cr_assert_eq(json_integer_value(field(ev, "failed_status")), 408);
+    cr_assert_str_eq(str_field(ev, "from_peer"), CARRIER_A);
+    cr_assert_str_eq(str_field(ev, "to_peer"), CARRIER_B);
+}
+
+/* A retry by address needs a 5xx/408, the same caller, callee and source,
+ * another destination, within failover_window_s (10 s). */
+Test(trunk_health_unconfigured, near_misses_are_not_failover)
+{
+    numbered_call("n-1", CARRIER_A, "+4930123", 404, T0); /* not the carrier's fault */
+    numbered_call("n-2", CARRIER_B, "+4930123", 200, T0 + SEC);
+    numbered_call("n-3", CARRIER_A, "+4930124", 503, T0 + 100 * SEC);
+    numbered_call("n-4", CARRIER_A, "+4930124", 200, T0 + 101 * SEC); /* same destination */
+    numbered_call("n-5", CARRIER_A, "+4930125", 503, T0 + 200 * SEC);
+    numbered_call("n-6", CARRIER_B, "+4930125", 200, T0 + 211 * SEC); /* too late */
+    numbered_call("n-7", CARRIER_A, "+4930126", 503, T0 + 300 * SEC);
+    numbered_call("n-8", CARRIER_B, "+4930999", 200, T0 + 301 * SEC); /* another callee */
+    numbered_call("n-9", CARRIER_A, "+4930127", 503, T0 + 400 * SEC);
+    struct sip_msg m = msg_new("n-10", SIP_METHOD_INVITE, 1); /* another caller */
+    msg_request(&m, "bf");
+    snprintf(m.to_user, sizeof(m.to_user), "+4930127");
+    snprintf(m.from_user, sizeof(m.from_user), "+15550000000");
+    feed_at(&m, PBX_IP, CARRIER_B, T0 + 401 * SEC);
+    numbered_call("n-11", CARRIER_A, "+4930128", 503, T0 + 500 * SEC);
+    m = msg_new("n-12", SIP_METHOD_INVITE, 1); /* another source */
+    msg_request(&m, "bf");
+    snprintf(m.to_user, sizeof(m.to_user), "+4930128");
+    feed_at(&m, PHONE_IP, CARRIER_B, T0 + 501 * SEC);
+    cr_assert_eq(event_capture_count_type(fx.events, "trunk_failover"), 0, "%s",
+                 event_capture_types(fx.events));
+}
+
+/* Trunk health per peer address, as without configuration. */
+Test(trunk_health_unconfigured, five_503s_take_the_peer_down_and_an_answer_up)
+{
+    failing_calls(CARRIER_A, 503, 5, T0);
+    json_t *down = health("trunk_down", 0);
+    assert_down(down, NULL, "503", 5);
+    cr_assert_str_eq(str_field(down, "peer"), CARRIER_A);
+    call_to(CARRIER_A, "up-1", 200, T0 + 1000 * SEC);
+    json_t *up = health("trunk_up", 0);
+    cr_assert_str_eq(str_field(up, "peer"), CARRIER_A);
+    cr_assert_str_eq(str_field(up, "reason"), "invite_answered");
+}
+
 static void failures_override_setup(void)
 {
     fixture_init();
