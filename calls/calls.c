@@ -808,6 +808,7 @@ static void free_each(void *item, void *arg)
         if (t->observers[i].call_freed)
             t->observers[i].call_freed(t->observers[i].user, c);
     timerq_cancel(t->timers, &c->timer);
+    media_release_call(t, c); /* what its flows share with other calls */
     release_call_memory(c);
 }
 

@@ -116,7 +116,12 @@ struct media_key {
     uint8_t addr[16];
     uint8_t port[2];
     uint8_t rtcp; /* 1: the RTCP port of the binding */
+    /* Several calls may bind one endpoint (both legs of a B2BUA with direct
+     * media): each has its copy, 0..MEDIA_KEY_COPIES-1, and copy 0 is
+     * there whenever any is, so a miss costs one lookup. */
+    uint8_t copy;
 };
+#define MEDIA_KEY_COPIES 4
 struct media_binding {
     struct media_key key;
     uint8_t party; /* the receiving party */

@@ -34,7 +34,7 @@ struct call_table {
     uint64_t *c_calls, *c_evicted, *c_invite_retransmits, *c_response_retransmits, *c_late_messages,
         *c_orphan_messages, *c_midcall_unknown, *c_challenge_answered_late;
     uint64_t *c_rtp_matched, *c_rtcp_matched, *c_rtp_unmatched, *c_rtcp_unmatched, *c_bindings_full,
-        *c_flows_per_call_full, *c_flows_replaced, *c_udp_other;
+        *c_flows_per_call_full, *c_flows_replaced, *c_flows_shared, *c_udp_other;
     uint64_t *c_registrations_full, *c_registrations_expired;
     call_frame_fn frame_hook;
     void *frame_hook_user;
@@ -61,6 +61,20 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp,
                             enum sdp_media_type type);
 /* Frees what a call_sdp owns. */
 void media_sdp_release(struct call_sdp *s);
+
+/* flow_share.c: a flow measured for several calls (both legs of a B2BUA
+ * with direct media). */
+/* The calls of flow f (at most max) and, when party is not NULL, the party
+ * sending it in each; the primary first. */
+size_t flow_calls(const struct rtp_flow *f, struct call **out, int *party, size_t max);
+struct call *flow_primary(const struct rtp_flow *f);
+/* The party sending f in call c, -1 if c does not have it. */
+int flow_party_in(const struct rtp_flow *f, const struct call *c);
+/* c has f too, sent by its party `party`; false if it had it already, or
+ * no room or memory (the flow stays as it was). */
+bool flow_share_add(struct rtp_flow *f, struct call *c, int party);
+/* c lets go of f; the flow is removed when no call has it any more. */
+void flow_release(struct rtp_flow_table *t, struct rtp_flow *f, struct call *c);
 
 /* registrations.c */
 bool registrations_init(struct call_table *t);

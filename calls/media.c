@@ -54,6 +54,7 @@ bool media_init(struct call_table *t)
     t->c_bindings_full = counters_register(t->counters, "media", "bindings_full");
     t->c_flows_per_call_full = counters_register(t->counters, "media", "flows_per_call_full");
     t->c_flows_replaced = counters_register(t->counters, "media", "flows_replaced");
+    t->c_flows_shared = counters_register(t->counters, "media", "flows_shared");
     t->c_udp_other = counters_register(t->counters, "media", "udp_not_rtp");
     return true;
 }
@@ -126,10 +127,117 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp,
     }
 }
 
+/* The bindings of key k (its copy ignored), one per call: how many. */
+static size_t find_copies(struct call_table *t, const struct media_key *k,
+                          struct media_binding **out)
+{
+    struct media_key probe = *k;
+    size_t n = 0;
+    for (uint8_t i = 0; i < MEDIA_KEY_COPIES; i++) {
+        probe.copy = i;
+        struct media_binding *b = hashtab_find(&t->bindings, &probe);
+        if (!b && i == 0)
+            return 0;
+        if (b)
+            out[n++] = b;
+    }
+    return n;
+}
+
 static void unbind(struct call_table *t, struct media_binding *b)
 {
     hashtab_remove(&t->bindings, b);
     b->used = false;
+    if (b->key.copy != 0)
+        return;
+    /* Copy 0 stays there while any copy is: the last one takes its place. */
+    struct media_key k = b->key;
+    for (uint8_t i = MEDIA_KEY_COPIES - 1; i >= 1; i--) {
+        k.copy = i;
+        struct media_binding *o = hashtab_find(&t->bindings, &k);
+        if (o) {
+            hashtab_remove(&t->bindings, o);
+            o->key.copy = 0;
+            hashtab_insert(&t->bindings, o); /* a slot was just freed */
+            return;
+        }
+    }
+}
+
+/* A call whose call_end is out takes no more media. */
+static bool call_takes_media(const struct call *c)
+{
+    return c->state != CALL_STATE_ENDED || c->end_pending;
+}
+
+/* The RTP binding of call c for endpoint e (any copy, NAT alias or not). */
+static const struct media_binding *call_binding_for(const struct call *c, const struct endpoint *e)
+{
+    struct media_key k;
+    key_from(&k, &e->addr, e->port, false);
+    for (size_t i = 0; i < CALL_MAX_BINDINGS; i++) {
+        const struct media_binding *b = &c->bindings[i];
+        if (b->used && !b->key.rtcp && !memcmp(b->key.addr, k.addr, sizeof(k.addr)) &&
+            b->key.family == k.family && !memcmp(b->key.port, k.port, sizeof(k.port)))
+            return b;
+    }
+    return NULL;
+}
+
+/* The party sending src -> dst in call c, when c bound both ends (the
+ * two legs of a B2BUA with direct media do); -1 otherwise. */
+static int sender_if_both_bound(const struct call *c, const struct endpoint *src,
+                                const struct endpoint *dst)
+{
+    const struct media_binding *to = call_binding_for(c, dst);
+    if (!to || !call_binding_for(c, src))
+        return -1;
+    return 1 - to->party;
+}
+
+static void flow_add_call(struct call_table *t, struct call *c, struct rtp_flow *f, int sender,
+                          bool video)
+{
+    if (c->flow_count >= CALL_MAX_FLOWS) {
+        (*t->c_flows_per_call_full)++;
+        return;
+    }
+    if (!flow_share_add(f, c, sender))
+        return;
+    if (video)
+        c->flow_video |= (uint8_t)(1u << c->flow_count);
+    c->flows[c->flow_count++] = f;
+    (*t->c_flows_shared)++;
+}
+
+static bool call_has_flow(const struct call *c, const struct rtp_flow *f)
+{
+    for (size_t i = 0; i < c->flow_count; i++)
+        if (c->flows[i] == f)
+            return true;
+    return false;
+}
+
+/* Call c now binds endpoint e, which other calls bind too: the flows they
+ * measure between two endpoints c binds as well are c's too. */
+static void share_existing_flows(struct call_table *t, struct call *c, const struct media_key *k,
+                                 const struct endpoint *e)
+{
+    struct media_binding *copies[MEDIA_KEY_COPIES];
+    size_t n = find_copies(t, k, copies);
+    for (size_t i = 0; i < n; i++) {
+        struct call *x = binding_call(copies[i]);
+        if (x == c || !call_takes_media(x))
+            continue;
+        for (size_t j = 0; j < x->flow_count; j++) {
+            struct rtp_flow *f = x->flows[j];
+            if (!endpoint_equal(&f->key.src, e) && !endpoint_equal(&f->key.dst, e))
+                continue;
+            int sender = sender_if_both_bound(c, &f->key.src, &f->key.dst);
+            if (sender >= 0 && !call_has_flow(c, f))
+                flow_add_call(t, c, f, sender, call_flow_media(x, j) == RTP_MEDIA_VIDEO);
+        }
+    }
 }
 
 static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_media media,
@@ -139,15 +247,24 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
         return;
     struct media_key k;
     key_from(&k, a, port, rtcp);
-    struct media_binding *old = hashtab_find(&t->bindings, &k);
-    if (old) {
-        if (binding_call(old) == c) {
-            old->party = (uint8_t)party;
-            old->media = (uint8_t)media;
+    struct media_binding *copies[MEDIA_KEY_COPIES];
+    size_t n = find_copies(t, &k, copies);
+    bool taken[MEDIA_KEY_COPIES] = {false};
+    struct media_binding *oldest = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct call *x = binding_call(copies[i]);
+        if (x == c) {
+            copies[i]->party = (uint8_t)party;
+            copies[i]->media = (uint8_t)media;
             return;
         }
-        /* A newer call reuses the address: the old call lost it. */
-        unbind(t, old);
+        taken[copies[i]->key.copy] = true;
+        /* When every copy is used, an ended call's goes first, then the
+         * oldest call's (a newer call reuses the address). */
+        if (!oldest || (call_takes_media(binding_call(oldest)) && !call_takes_media(x)) ||
+            (call_takes_media(binding_call(oldest)) == call_takes_media(x) &&
+             x->invite_us < binding_call(oldest)->invite_us))
+            oldest = copies[i];
     }
     struct media_binding *b = NULL;
     for (size_t i = 0; i < CALL_MAX_BINDINGS && !b; i++)
@@ -157,7 +274,18 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
         (*t->c_bindings_full)++;
         return;
     }
+    if (n == MEDIA_KEY_COPIES) {
+        unbind(t, oldest);
+        n = find_copies(t, &k, copies);
+        memset(taken, 0, sizeof(taken));
+        for (size_t i = 0; i < n; i++)
+            taken[copies[i]->key.copy] = true;
+    }
+    uint8_t copy = 0;
+    while (copy < MEDIA_KEY_COPIES - 1 && taken[copy])
+        copy++;
     b->key = k;
+    b->key.copy = copy;
     b->party = (uint8_t)party;
     b->media = (uint8_t)media;
     b->nat_alias = nat_alias;
@@ -167,6 +295,10 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
         return;
     }
     b->used = true;
+    if (n > 0 && !rtcp) {
+        struct endpoint e = {.addr = *a, .port = port};
+        share_existing_flows(t, c, &k, &e);
+    }
 }
 
 /* The SDP of the m= line a binding stands for. */
@@ -206,9 +338,34 @@ void media_release_call(struct call_table *t, struct call *c)
         if (c->bindings[i].used)
             unbind(t, &c->bindings[i]);
     for (size_t i = 0; i < c->flow_count; i++)
-        rtp_flow_remove(&t->flows, c->flows[i]);
+        flow_release(&t->flows, c->flows[i], c);
     c->flow_count = 0;
     c->flow_video = 0;
+}
+
+static size_t find_endpoint_copies(struct call_table *t, const struct endpoint *e,
+                                   struct media_binding **out)
+{
+    struct media_key k;
+    key_from(&k, &e->addr, e->port, false);
+    return find_copies(t, &k, out);
+}
+
+/* Of the calls binding an endpoint, the one its media is for: the newest
+ * that still takes media (else any, whose call absorbs it). */
+static struct media_binding *pick_binding(struct media_binding **copies, size_t n)
+{
+    struct media_binding *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct call *x = binding_call(copies[i]);
+        if (!best)
+            best = copies[i];
+        else if (call_takes_media(x) != call_takes_media(binding_call(best)))
+            best = call_takes_media(x) ? copies[i] : best;
+        else if (x->invite_us > binding_call(best)->invite_us)
+            best = copies[i];
+    }
+    return best;
 }
 
 static struct media_binding *find_binding(struct call_table *t, const struct endpoint *e, bool rtcp)
@@ -272,7 +429,7 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
-        if (f->party != sender || call_flow_media(c, i) != RTP_MEDIA_AUDIO)
+        if (flow_party_in(f, c) != sender || call_flow_media(c, i) != RTP_MEDIA_AUDIO)
             continue;
         if (f->sdp_mismatch)
             out->sdp_address_mismatch = true;
@@ -365,8 +522,15 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     if (f) {
         /* The call stays cold: what the call knows of its media is summed
          * from its flows when asked (call_media_of). */
-        struct call *c = f->owner;
-        call_frame_attributed(t, c, pkt->ts_us);
+        struct call *c = flow_primary(f);
+        if (f->owner == c) {
+            call_frame_attributed(t, c, pkt->ts_us);
+        } else {
+            struct call *all[CALL_MAX_FLOWS];
+            size_t n = flow_calls(f, all, NULL, CALL_MAX_FLOWS);
+            for (size_t i = 0; i < n; i++)
+                call_frame_attributed(t, all[i], pkt->ts_us);
+        }
         if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
             attach_rtcp(t, c, pkt);
             return true;
@@ -385,10 +549,13 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     struct endpoint dst = {.addr = pkt->dst, .port = pkt->dport};
     int sender = -1;
     bool mismatch = false;
-    struct media_binding *b = find_binding(t, &dst, false);
+    struct media_binding *copies[MEDIA_KEY_COPIES];
+    size_t ncopies = find_endpoint_copies(t, &dst, copies);
+    struct media_binding *b = pick_binding(copies, ncopies);
     if (b) {
         sender = 1 - b->party;
-    } else if ((b = find_binding(t, &src, false)) != NULL) {
+    } else if ((b = pick_binding(copies, ncopies = find_endpoint_copies(t, &src, copies))) !=
+               NULL) {
         sender = b->party;
     } else if ((b = find_rtcp_binding(t, &dst)) != NULL ||
                (b = find_rtcp_binding(t, &src)) != NULL) {
@@ -433,7 +600,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     if (slot < c->flow_count) {
         (*t->c_flows_replaced)++;
-        rtp_flow_remove(&t->flows, c->flows[slot]);
+        flow_release(&t->flows, c->flows[slot], c);
     } else {
         c->flow_count++;
     }
@@ -442,6 +609,13 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         c->flow_video |= (uint8_t)(1u << slot);
     c->flows[slot] = f;
     f->sdp_mismatch = mismatch;
+    /* The other calls that bind both ends measure it too. */
+    for (size_t i = 0; i < ncopies; i++) {
+        struct call *x = binding_call(copies[i]);
+        int x_sender = x == c || !call_takes_media(x) ? -1 : sender_if_both_bound(x, &src, &dst);
+        if (x_sender >= 0)
+            flow_add_call(t, x, f, x_sender, media == RTP_MEDIA_VIDEO);
+    }
     struct rtp_stream *s =
         rtp_flow_rtp_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us);
     if (!s)

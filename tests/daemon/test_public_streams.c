@@ -201,14 +201,18 @@ ParameterizedTest(struct capture_param *param, public_streams, agree_with_tshark
     cr_assert_gt(nt, 0, "%s: tshark found no RTP stream", param->name);
     for (size_t i = 0; i < nt; i++) {
         const struct stream_row *t = &theirs[i];
+        /* A stream between endpoints two dialogs both name (a B2BUA's legs
+         * with direct media) is in both call_end events, the same in each. */
         const struct stream_row *o = NULL;
-        size_t matches = 0;
-        for (size_t j = 0; j < no; j++)
-            if (!strcmp(ours[j].src, t->src) && !strcmp(ours[j].dst, t->dst) &&
-                !strcasecmp(ours[j].ssrc, t->ssrc)) {
-                o = &ours[j];
-                matches++;
-            }
+        for (size_t j = 0; j < no; j++) {
+            if (strcmp(ours[j].src, t->src) || strcmp(ours[j].dst, t->dst) ||
+                strcasecmp(ours[j].ssrc, t->ssrc))
+                continue;
+            if (o)
+                cr_expect(ours[j].packets == o->packets && ours[j].lost == o->lost,
+                          "%s %s: differs between the calls that have it", param->name, t->ssrc);
+            o = &ours[j];
+        }
         const struct known_difference *k = known_for(param->name, t);
         if (k && k->packets < 0) {
             cr_expect_null(o, "%s %s>%s %s: reported now (%s): update the list", param->name,
@@ -220,7 +224,6 @@ ParameterizedTest(struct capture_param *param, public_streams, agree_with_tshark
                            t->dst, t->ssrc, t->packets);
             continue;
         }
-        cr_expect_eq(matches, 1, "%s %s: in %zu call_end events", param->name, t->ssrc, matches);
         if (k) {
             cr_expect(o->packets == k->packets && o->lost == k->lost,
                       "%s %s: %lld packets %lld lost, %lld %lld expected (%s)", param->name,
