@@ -192,7 +192,9 @@ static void release_call_memory(struct call *c)
     set_callee_tag(c, "");
     for (int p = 0; p < 2; p++) {
         media_sdp_release(&c->party[p].sdp);
-        media_sdp_release(&c->party[p].video);
+        if (c->party[p].video)
+            media_sdp_release(c->party[p].video);
+        free(c->party[p].video);
     }
     free(c); /* the Call-ID, users and caller tag live in the same block */
 }
@@ -509,7 +511,14 @@ static void take_sdp(struct call_table *t, struct call *c, int party, const stru
     if (!m->has_sdp)
         return;
     media_sdp_from_message(&c->party[party].sdp, &m->sdp, SDP_MEDIA_AUDIO);
-    media_sdp_from_message(&c->party[party].video, &m->sdp, SDP_MEDIA_VIDEO);
+    /* Video is rare: its SDP is kept apart, from the first m=video on. */
+    struct call_party *p = &c->party[party];
+    if (!p->video)
+        for (size_t i = 0; i < m->sdp.media_count && !p->video; i++)
+            if (m->sdp.media[i].type == SDP_MEDIA_VIDEO)
+                p->video = calloc(1, sizeof(*p->video));
+    if (p->video)
+        media_sdp_from_message(p->video, &m->sdp, SDP_MEDIA_VIDEO);
     media_bind_party(t, c, party);
 }
 

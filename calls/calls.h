@@ -71,7 +71,7 @@ struct call_sdp {
     uint16_t rtcp_port;
     bool rtcp_mux;
     uint8_t format_count; /* at most CALL_SDP_MAX_FORMATS */
-    enum sdp_direction direction;
+    uint8_t direction;    /* enum sdp_direction */
     /* Payload types, clock rates and codec names (<= 15 chars) of the
      * formats, packed at their exact lengths by calls/media.c (~40 bytes
      * instead of 168 for a table); NULL when there are none. Owned by
@@ -91,8 +91,8 @@ struct call_party {
      * then. Both are owned by calls/. */
     const char *user;
     const char *tag;
-    struct call_sdp sdp;   /* its first audio m= line */
-    struct call_sdp video; /* its first video m= line (present false: none) */
+    struct call_sdp sdp;    /* its first audio m= line */
+    struct call_sdp *video; /* its first video m= line; NULL until one came */
 };
 
 /* Media sent BY one party (index = sending party), summed over the call's
@@ -115,11 +115,11 @@ struct media_key {
     uint8_t family;
     uint8_t addr[16];
     uint8_t port[2];
-    uint8_t rtcp; /* 1: the RTCP port of the binding */
-    /* Several calls may bind one endpoint (both legs of a B2BUA with direct
+    /* Bit 0: the RTCP port of the binding. Bits 1-2: the copy. Several
+     * calls may bind one endpoint (both legs of a B2BUA with direct
      * media): each has its copy, 0..MEDIA_KEY_COPIES-1, and copy 0 is
      * there whenever any is, so a miss costs one lookup. */
-    uint8_t copy;
+    uint8_t rtcp_copy;
 };
 #define MEDIA_KEY_COPIES 4
 struct media_binding {

@@ -37,7 +37,17 @@ static void key_from(struct media_key *k, const struct net_addr *a, uint16_t por
     memcpy(k->addr, a->bytes, 16);
     k->port[0] = (uint8_t)(port >> 8);
     k->port[1] = (uint8_t)port;
-    k->rtcp = rtcp;
+    k->rtcp_copy = rtcp;
+}
+
+static uint8_t key_copy(const struct media_key *k)
+{
+    return (uint8_t)(k->rtcp_copy >> 1);
+}
+
+static void key_set_copy(struct media_key *k, uint8_t copy)
+{
+    k->rtcp_copy = (uint8_t)((k->rtcp_copy & 1u) | (copy << 1));
 }
 
 bool media_init(struct call_table *t)
@@ -99,7 +109,7 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp,
         out->port = m->port;
         out->rtcp_port = m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1);
         out->rtcp_mux = m->rtcp_mux;
-        out->direction = m->direction;
+        out->direction = (uint8_t)m->direction;
         size_t n = m->format_count < CALL_SDP_MAX_FORMATS ? m->format_count : CALL_SDP_MAX_FORMATS;
         if (n == 0)
             return;
@@ -134,7 +144,7 @@ static size_t find_copies(struct call_table *t, const struct media_key *k,
     struct media_key probe = *k;
     size_t n = 0;
     for (uint8_t i = 0; i < MEDIA_KEY_COPIES; i++) {
-        probe.copy = i;
+        key_set_copy(&probe, i);
         struct media_binding *b = hashtab_find(&t->bindings, &probe);
         if (!b && i == 0)
             return 0;
@@ -148,16 +158,16 @@ static void unbind(struct call_table *t, struct media_binding *b)
 {
     hashtab_remove(&t->bindings, b);
     b->used = false;
-    if (b->key.copy != 0)
+    if (key_copy(&b->key) != 0)
         return;
     /* Copy 0 stays there while any copy is: the last one takes its place. */
     struct media_key k = b->key;
     for (uint8_t i = MEDIA_KEY_COPIES - 1; i >= 1; i--) {
-        k.copy = i;
+        key_set_copy(&k, i);
         struct media_binding *o = hashtab_find(&t->bindings, &k);
         if (o) {
             hashtab_remove(&t->bindings, o);
-            o->key.copy = 0;
+            key_set_copy(&o->key, 0);
             hashtab_insert(&t->bindings, o); /* a slot was just freed */
             return;
         }
@@ -177,7 +187,7 @@ static const struct media_binding *call_binding_for(const struct call *c, const 
     key_from(&k, &e->addr, e->port, false);
     for (size_t i = 0; i < CALL_MAX_BINDINGS; i++) {
         const struct media_binding *b = &c->bindings[i];
-        if (b->used && !b->key.rtcp && !memcmp(b->key.addr, k.addr, sizeof(k.addr)) &&
+        if (b->used && !(b->key.rtcp_copy & 1u) && !memcmp(b->key.addr, k.addr, sizeof(k.addr)) &&
             b->key.family == k.family && !memcmp(b->key.port, k.port, sizeof(k.port)))
             return b;
     }
@@ -258,7 +268,7 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
             copies[i]->media = (uint8_t)media;
             return;
         }
-        taken[copies[i]->key.copy] = true;
+        taken[key_copy(&copies[i]->key)] = true;
         /* When every copy is used, an ended call's goes first, then the
          * oldest call's (a newer call reuses the address). */
         if (!oldest || (call_takes_media(binding_call(oldest)) && !call_takes_media(x)) ||
@@ -279,13 +289,13 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
         n = find_copies(t, &k, copies);
         memset(taken, 0, sizeof(taken));
         for (size_t i = 0; i < n; i++)
-            taken[copies[i]->key.copy] = true;
+            taken[key_copy(&copies[i]->key)] = true;
     }
     uint8_t copy = 0;
     while (copy < MEDIA_KEY_COPIES - 1 && taken[copy])
         copy++;
     b->key = k;
-    b->key.copy = copy;
+    key_set_copy(&b->key, copy);
     b->party = (uint8_t)party;
     b->media = (uint8_t)media;
     b->nat_alias = nat_alias;
@@ -304,7 +314,10 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
 /* The SDP of the m= line a binding stands for. */
 static const struct call_sdp *binding_sdp(const struct call *c, int party, enum rtp_media media)
 {
-    return media == RTP_MEDIA_VIDEO ? &c->party[party].video : &c->party[party].sdp;
+    static const struct call_sdp none;
+    if (media != RTP_MEDIA_VIDEO)
+        return &c->party[party].sdp;
+    return c->party[party].video ? c->party[party].video : &none;
 }
 
 static void bind_media(struct call_table *t, struct call *c, int party, enum rtp_media media)
