@@ -315,7 +315,7 @@ Test(call_drop_e2e, media_stops_both_ways)
     pcapgen_free(g);
     char t[512];
     cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
-                     "call_start,call_answer,call_drop,call_end");
+                     "call_start,call_answer,no_audio,call_drop,call_end");
     json_t *ev = e2e_find(all, "call_drop", 0);
     cr_assert_str_eq(str_field(ev, "cause"), "media_timeout");
     cr_assert_float_eq(num_field(ev, "seconds_after_answer"), 40.0, 1e-6);
