@@ -102,6 +102,14 @@ struct call_media_direction {
     uint64_t first_us, last_us, packets;
     struct endpoint src, dst;  /* as observed on the wire (latest flow) */
     bool sdp_address_mismatch; /* packets did not come from / go to the SDP address */
+    /* What the sender says of its silence (rules/one_way_audio.c): its
+     * latest packet was comfort noise (RFC 3389: PT 13, 19 or a payload
+     * type the SDP maps to CN); its codec pauses by itself (DTX: G.729
+     * Annex B, G.723.1 Annex A); the latest RTCP SR in which it counted no
+     * more RTP than the tap saw (0: none), i.e. alive and quiet on purpose. */
+    bool comfort_noise;
+    bool dtx_codec;
+    uint64_t quiet_report_us;
 };
 
 #define CALL_MAX_FLOWS    8
@@ -130,7 +138,7 @@ struct media_binding {
     bool used;
     uint8_t slot; /* index in call->bindings */
 };
-#define CALL_RULE_SLOTS 4 /* detectors with per-call state (rules.c checks) */
+#define CALL_RULE_SLOTS 5 /* detectors with per-call state (rules.c checks) */
 
 struct call_table;
 

@@ -22,6 +22,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* struct media_binding (calls.h) lives inside its call: binding a party
  * allocates nothing, and the call is found from the binding's slot. */
@@ -437,9 +438,40 @@ static void attach_rtcp(struct call_table *t, struct call *c, const struct packe
     rtp_flow_table_rtcp_flows(&t->flows, c->flows, c->flow_count, &d);
 }
 
+/* Whether payload type pt is comfort noise (RFC 3389) in this call: the
+ * static 13 (and the old 19), or a type either party's SDP maps to CN. */
+static bool is_comfort_noise(const struct call *c, uint8_t pt)
+{
+    if (pt == 13 || pt == 19)
+        return true;
+    for (int p = 0; p < 2; p++) {
+        const struct call_sdp *sdp = &c->party[p].sdp;
+        if (!sdp->formats)
+            continue;
+        const char *name = (const char *)sdp->formats + 5 * sdp->format_count;
+        for (uint8_t f = 0; f < sdp->format_count; f++, name += strlen(name) + 1)
+            if (sdp->formats[f] == pt)
+                return strcasecmp(name, "CN") == 0;
+    }
+    return false;
+}
+
+/* Codecs whose encoder stops sending in silence and may stay quiet for
+ * long (SID frames only when the noise changes): G.729 Annex B and G.723.1
+ * Annex A, on unless the SDP says annexb=no / annexa=no (RFC 4856; the
+ * fmtp is not read, so they count as on). */
+static bool is_dtx_codec(const struct rtp_stream *s)
+{
+    const char *codec =
+        s->codec[0] ? s->codec
+                    : rtp_static_codec_name(s->reg_pt >= 0 ? (uint8_t)s->reg_pt : s->payload_type);
+    return strncasecmp(codec, "G729", 4) == 0 || strncasecmp(codec, "G723", 4) == 0;
+}
+
 void call_media_of(const struct call *c, int sender, struct call_media_direction *out)
 {
     memset(out, 0, sizeof(*out));
+    const struct rtp_stream *latest = NULL;
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
         if (flow_party_in(f, c) != sender || call_flow_media(c, i) != RTP_MEDIA_AUDIO)
@@ -456,9 +488,17 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
                 out->last_us = s->last_us;
                 out->src = f->key.src;
                 out->dst = f->key.dst;
+                latest = s;
             }
             out->packets += s->packets;
+            uint64_t quiet = s->quiet_sr_ms ? s->first_us + s->quiet_sr_ms * 1000ULL : 0;
+            if (quiet > out->quiet_report_us)
+                out->quiet_report_us = quiet;
         }
+    }
+    if (latest) {
+        out->comfort_noise = is_comfort_noise(c, latest->last_pt);
+        out->dtx_codec = is_dtx_codec(latest);
     }
 }
 

@@ -411,6 +411,24 @@ static int attach_to_ssrc(struct rtp_flow_table *t, struct rtp_flow *const *flow
     return attached;
 }
 
+/* An SR's sender info against what the tap saw of the sender's stream: a
+ * count no larger (a little slack for packets in flight and lost before
+ * the tap) says the sender is alive and sends nothing more on purpose. */
+static void note_sender_report(struct rtp_flow *const *flows, size_t flow_count,
+                               const struct rtcp_packet_info *info, uint64_t ts_us)
+{
+    for (size_t i = 0; i < flow_count; i++)
+        for (size_t n = 0; n < flows[i]->stream_count; n++) {
+            struct rtp_stream *s = rtp_flow_stream(flows[i], n);
+            if (s->ssrc != info->sender_ssrc || !s->packets || ts_us < s->first_us)
+                continue;
+            if (info->sr_packet_count > s->packets + 2 + s->packets / 50)
+                continue;
+            uint64_t ms = (ts_us - s->first_us) / 1000;
+            s->quiet_sr_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+        }
+}
+
 int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *flows,
                               size_t flow_count, const struct rtcp_datagram *d)
 {
@@ -420,8 +438,10 @@ int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *
         (*(srtcp_looks_like(d->data, d->len) ? t->srtcp : t->rtcp_malformed))++;
         return -1;
     }
-    if (info.is_sender_report)
+    if (info.is_sender_report) {
         remember_sr(t, &info, d);
+        note_sender_report(flows, flow_count, &info, d->ts_us);
+    }
     int attached = 0;
     for (size_t b = 0; b < info.block_count; b++) {
         struct report_target r = {&info.blocks[b], NULL, round_trip(t, &info.blocks[b], d)};

@@ -136,8 +136,10 @@ int rtcp_parse(const uint8_t *data, size_t len, struct rtcp_packet_info *out)
             if (!out->has_report) {
                 out->sender_ssrc = sender;
                 out->is_sender_report = p[1] == RTCP_SR;
-                if (out->is_sender_report)
+                if (out->is_sender_report) {
                     out->sr_ntp_mid = read32(p + 10);
+                    out->sr_packet_count = read32(p + 20);
+                }
                 out->has_report = true;
             }
             for (unsigned i = 0; i < count; i++) {

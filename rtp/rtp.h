@@ -110,7 +110,8 @@ struct rtcp_xr_view {
 struct rtcp_packet_info {
     uint32_t sender_ssrc;
     bool is_sender_report;
-    uint32_t sr_ntp_mid; /* an SR's NTP time, middle 32 bits (what an RR's LSR names) */
+    uint32_t sr_ntp_mid;      /* an SR's NTP time, middle 32 bits (what an RR's LSR names) */
+    uint32_t sr_packet_count; /* an SR's sender's packet count (RTP packets it sent) */
     struct rtcp_report_block blocks[RTCP_MAX_BLOCKS];
     size_t block_count;
     bool has_report;         /* an SR or RR was present (reduced-size RTCP may have none) */
@@ -195,16 +196,20 @@ struct rtp_stream {
     uint32_t pt_changes;       /* regular (non-CN) payload type changes */
     uint32_t dtmf_events;
     uint32_t last_dtmf_ts;
-    uint8_t last_dtmf_event;
-    bool dtmf_seen;
+    uint8_t last_dtmf_event; /* of the last counted event (dtmf_events > 0) */
     bool problem;   /* Wireshark's "Problems?" X */
     bool owns_maps; /* maps was allocated by rtp_stream_map_payload */
     uint8_t media;  /* enum rtp_media: what the SDP m= line said (calls/ sets it) */
 
     /* Cold: reports only. The endpoints are the flow's (its key). */
     char codec[RTP_CODEC_NAME_SIZE]; /* from SDP rtpmap when set, else static table */
+    /* The latest RTCP SR of this stream's sender that counted no more RTP
+     * than the tap saw (a sender alive and quiet on purpose: voice activity
+     * detection, mute), in ms after first_us; 0 none. In what was padding. */
+    uint32_t quiet_sr_ms;
     struct rtcp_view rtcp;
 };
+_Static_assert(sizeof(struct rtp_stream) == 248, "quiet_sr_ms fills padding");
 
 /* A G.711 packet of a flow's first stream touches the flow's first three
  * cache lines: its key and header, then these two. */

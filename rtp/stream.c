@@ -167,9 +167,8 @@ static void count_dtmf(struct rtp_stream *s, const struct rtp_header *h)
     if (!is_dtmf_packet(s, h))
         return;
     uint8_t event = h->payload[0];
-    if (s->dtmf_seen && s->last_dtmf_ts == h->timestamp && s->last_dtmf_event == event)
+    if (s->dtmf_events && s->last_dtmf_ts == h->timestamp && s->last_dtmf_event == event)
         return;
-    s->dtmf_seen = true;
     s->last_dtmf_ts = h->timestamp;
     s->last_dtmf_event = event;
     s->dtmf_events++;

@@ -17,10 +17,18 @@
  * later of its last packet and the baseline (the answer, or the last SDP
  * change of either party); the other direction is active when its last
  * packet is less than active_s old (a direction paused by voice activity
- * detection merely delays the verdict). Phase `start`: the silent direction
+ * detection merely delays the verdict). A direction is alive also when its
+ * sender's RTCP SR counts no more RTP than the tap saw (quiet on purpose:
+ * VAD, mute), and one whose last packet was comfort noise or whose codec
+ * has DTX may be silent for pause_s (rules/media_silence.h). Phase `start`: the silent direction
  * carried nothing since the baseline; `midcall`: it did, then stopped. One
  * event per episode: the direction re-arms when a packet newer than the
  * event arrives, or when the SDP changes (a new media session).
+ *
+ * A call that ends (BYE) before window_s, with one direction silent since
+ * the baseline while the other carried at least short_call_active_s of
+ * media, raises at its end, before call_end: the caller who hears nothing
+ * and hangs up within seconds (phase `start`, silent_s the call's length).
  *
  * The window counts only from the tap's own last loss (kernel, interface or
  * capture queue drops: call_table_last_capture_loss_us), so packets the tap
@@ -37,17 +45,29 @@
  * sdp_addr is the SDP endpoint the hint points at: the private one for
  * nat_private_sdp, else the silent party's.
  */
-#include "core/hashtab.h"
+#include "rules/media_silence.h"
 #include "rules/rules.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* window_s: 10 s. What crosses 5 s in ordinary calls: a voice-activity
+ * pause of a listener (5.8 s in a public capture, 7.5 s in another), a
+ * muted phone's keepalive every 5.0 s, RTCP every 5 s randomised up to
+ * 6.2 s (RFC 3550 6.3.1). A G.711 sender without VAD misses 500 packets in
+ * 10 s; calls shorter than the window are judged at their end. See
+ * docs/detectors-media.md. */
 static const struct rule_param_def params[] = {
-    {"window_s", 5, 1, 3600, "seconds one direction must be silent while the other flows"},
+    {"window_s", 10, 1, 3600, "seconds one direction must be silent while the other flows"},
     {"active_s", 2, 0.1, 60,
      "the other direction counts as flowing if its last packet is at most this old"},
     {"poll_s", 1, 0.1, 60, "how often (capture time) an answered call's media is looked at"},
+    {"pause_s", 60, 1, 3600,
+     "seconds a direction may be silent after comfort noise (RFC 3389) or in a DTX codec's "
+     "silence"},
+    {"short_call_active_s", 1, 0.1, 60,
+     "a call ending within window_s with one direction silent raises if the other carried this "
+     "much media"},
 };
 
 #define SEC 1000000.0
@@ -68,74 +88,10 @@ static uint64_t seconds_us(double s)
     return (uint64_t)(s * SEC + 0.5);
 }
 
-static bool addr_is_zero(const struct net_addr *a)
-{
-    for (size_t i = 0; i < sizeof(a->bytes); i++)
-        if (a->bytes[i])
-            return false;
-    return true;
-}
-
-static bool party_sends(const struct call_sdp *s)
-{
-    return s->present && s->port && (s->direction == SDP_SENDRECV || s->direction == SDP_SENDONLY);
-}
-
-static bool party_receives(const struct call_sdp *s)
-{
-    return s->present && s->port && s->addr.family && !addr_is_zero(&s->addr) &&
-           (s->direction == SDP_SENDRECV || s->direction == SDP_RECVONLY);
-}
-
-/* Both directions negotiated: only then is "one way" a fault. */
-static bool both_ways_expected(const struct call *c)
-{
-    const struct call_sdp *a = &c->party[CALL_CALLER].sdp, *b = &c->party[CALL_CALLEE].sdp;
-    return party_sends(a) && party_receives(b) && party_sends(b) && party_receives(a);
-}
-
-/* What of the parties' SDP decides the judgement (presence, address, port,
- * direction), hashed: a 64-bit digest is 40 bytes less per active call than
- * a copy, and a collision (2^-64) would only skip one re-baseline. */
-static uint64_t sdp_digest(const struct call *c)
-{
-    uint8_t buf[2][21];
-    for (int p = 0; p < 2; p++) {
-        const struct call_sdp *s = &c->party[p].sdp;
-        buf[p][0] = s->present;
-        buf[p][1] = s->addr.family;
-        memcpy(&buf[p][2], s->addr.bytes, 16);
-        buf[p][18] = (uint8_t)(s->port >> 8);
-        buf[p][19] = (uint8_t)s->port;
-        buf[p][20] = (uint8_t)s->direction;
-    }
-    return hashtab_hash_bytes(buf, sizeof(buf));
-}
-
-static json_t *endpoint_json(const struct endpoint *e)
-{
-    char buf[ENDPOINT_STRLEN];
-    return json_string(endpoint_format(e, buf, sizeof(buf)));
-}
-
-static json_t *path_json(const struct endpoint *src, const struct endpoint *dst)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "src", endpoint_json(src));
-    json_object_set_new(o, "dst", endpoint_json(dst));
-    return o;
-}
-
-static bool private_behind_nat(const struct call_party *p)
-{
-    return p->sdp.present && net_addr_is_private(&p->sdp.addr) && p->signalling.addr.family &&
-           !net_addr_is_private(&p->signalling.addr);
-}
-
 /* The party whose SDP the hint is about (see the top comment). */
 static int hinted_party(const struct call *c, int silent)
 {
-    if (private_behind_nat(&c->party[1 - silent]))
+    if (media_private_behind_nat(&c->party[1 - silent]))
         return 1 - silent;
     return silent;
 }
@@ -143,7 +99,7 @@ static int hinted_party(const struct call *c, int silent)
 static const char *hint_for(const struct call *c, int silent,
                             const struct call_media_direction sent[2])
 {
-    if (private_behind_nat(&c->party[hinted_party(c, silent)]))
+    if (media_private_behind_nat(&c->party[hinted_party(c, silent)]))
         return "nat_private_sdp";
     if (sent[silent].sdp_address_mismatch || sent[1 - silent].sdp_address_mismatch)
         return "sdp_address_mismatch";
@@ -154,7 +110,7 @@ static const char *hint_for(const struct call *c, int silent,
 
 static void raise_event(const struct rules_context *ctx, struct owa_call *st, int silent,
                         uint64_t silent_since, uint64_t now,
-                        const struct call_media_direction sent[2])
+                        const struct call_media_direction sent[2], bool at_end)
 {
     const struct call *c = st->head.call;
     int active = 1 - silent;
@@ -163,35 +119,47 @@ static void raise_event(const struct rules_context *ctx, struct owa_call *st, in
 
     json_t *ev = rules_event(ctx, "one_way_audio", SEVERITY_WARNING, now, c);
     json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
-    struct endpoint sdp_silent = {.addr = c->party[silent].sdp.addr,
-                                  .port = c->party[silent].sdp.port};
-    struct endpoint sdp_active = {.addr = c->party[active].sdp.addr,
-                                  .port = c->party[active].sdp.port};
+    struct endpoint sdp_silent = media_sdp_endpoint(c, silent);
+    struct endpoint sdp_active = media_sdp_endpoint(c, active);
     /* A direction never seen on the wire is described by where the SDP says
      * it should run. */
     if (sm->packets)
-        json_object_set_new(ev, "silent", path_json(&sm->src, &sm->dst));
+        json_object_set_new(ev, "silent", media_path_json(&sm->src, &sm->dst));
     else
-        json_object_set_new(ev, "silent", path_json(&sdp_silent, &sdp_active));
-    json_object_set_new(ev, "active", path_json(&am->src, &am->dst));
+        json_object_set_new(ev, "silent", media_path_json(&sdp_silent, &sdp_active));
+    json_object_set_new(ev, "active", media_path_json(&am->src, &am->dst));
     json_object_set_new(ev, "silent_s",
                         json_real((double)((now - silent_since + 500) / 1000) / 1000.0));
     const char *hint = hint_for(c, silent, sent);
     json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
-    int hinted = hinted_party(c, silent);
-    struct endpoint sdp_hinted = {.addr = c->party[hinted].sdp.addr,
-                                  .port = c->party[hinted].sdp.port};
-    json_object_set_new(ev, "sdp_addr", endpoint_json(&sdp_hinted));
+    struct endpoint sdp_hinted = media_sdp_endpoint(c, hinted_party(c, silent));
+    json_object_set_new(ev, "sdp_addr", media_endpoint_json(&sdp_hinted));
     json_object_set_new(ev, "silent_party",
                         json_string(silent == CALL_CALLER ? "caller" : "callee"));
     json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    json_object_set_new(ev, "at_end", json_boolean(at_end));
     rules_publish(ctx, ev);
+}
+
+/* When the silence of party `silent` began, as far as the tap vouches for
+ * it: the later of the baseline, the party's last sign of life and the
+ * tap's own last loss (its loss must not read as the party's silence). */
+static uint64_t silent_since(const struct rules_context *ctx, const struct owa_call *st,
+                             const struct call_media_direction *sm)
+{
+    uint64_t since = st->baseline_us;
+    uint64_t alive = media_alive_us(sm, st->baseline_us);
+    if (alive > since)
+        since = alive;
+    uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
+    return vouched > since ? vouched : since; /* and silent_s is the silence it vouches for */
 }
 
 static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t now)
 {
     struct call *c = st->head.call;
     uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
+    uint64_t pause = seconds_us(rules_param(ctx, "pause_s", c->trunk));
     uint64_t active_us = seconds_us(rules_param(ctx, "active_s", c->trunk));
     uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
 
@@ -202,22 +170,15 @@ static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t
         if (st->alert_us[p] && sent[p].packets && sent[p].last_us > st->alert_us[p])
             st->alert_us[p] = 0; /* media resumed: the episode is over */
 
-    if (!both_ways_expected(c))
+    if (!media_both_ways_expected(c))
         goto reschedule;
     for (int silent = 0; silent < 2; silent++) {
         if (st->alert_us[silent])
             continue;
         const struct call_media_direction *sm = &sent[silent];
         const struct call_media_direction *am = &sent[1 - silent];
-        uint64_t since = st->baseline_us;
-        if (sm->packets && sm->last_us > since)
-            since = sm->last_us;
-        /* The tap vouches for silence only since it last lost packets
-         * itself: its own loss must not read as the party's silence. */
-        uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
-        if (vouched > since)
-            since = vouched; /* and silent_s is the silence it vouches for */
-        uint64_t due = since + window;
+        uint64_t since = silent_since(ctx, st, sm);
+        uint64_t due = since + media_silence_allowed_us(sm, window, pause);
         if (due > now) {
             if (due < next)
                 next = due;
@@ -228,10 +189,38 @@ static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t
         if (!active || !ctx->enabled)
             continue;
         st->alert_us[silent] = now ? now : 1;
-        raise_event(ctx, st, silent, since, now, sent);
+        raise_event(ctx, st, silent, since, now, sent, false);
     }
 reschedule:
     timerq_schedule(ctx->timers, &st->head.timer, next);
+}
+
+/* A call torn down before its window: the silent direction never carried
+ * anything since the baseline (nor reported itself quiet), the other
+ * carried at least short_call_active_s of media. */
+static void check_short_call(const struct rules_context *ctx, struct owa_call *st, uint64_t now)
+{
+    struct call *c = st->head.call;
+    uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
+    uint64_t enough = seconds_us(rules_param(ctx, "short_call_active_s", c->trunk));
+    if (!ctx->enabled || !media_both_ways_expected(c))
+        return;
+    struct call_media_direction sent[2];
+    call_media_of(c, CALL_CALLER, &sent[0]);
+    call_media_of(c, CALL_CALLEE, &sent[1]);
+    for (int silent = 0; silent < 2; silent++) {
+        const struct call_media_direction *sm = &sent[silent], *am = &sent[1 - silent];
+        if (st->alert_us[silent] || media_alive_us(sm, st->baseline_us))
+            continue;
+        uint64_t since = silent_since(ctx, st, sm);
+        if (since + window <= now || !am->packets || am->last_us < st->baseline_us)
+            continue; /* judged by the timer already, or nothing flowed */
+        uint64_t first = am->first_us > st->baseline_us ? am->first_us : st->baseline_us;
+        if (am->last_us - first < enough)
+            continue;
+        st->alert_us[silent] = now ? now : 1;
+        raise_event(ctx, st, silent, since, now, sent, true);
+    }
 }
 
 static void on_timer(struct timer *t, uint64_t now, void *arg)
@@ -248,7 +237,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
     if (!st)
         return;
     st->baseline_us = now;
-    st->sdp_digest = sdp_digest(c);
+    st->sdp_digest = media_sdp_digest(c);
     timerq_schedule(ctx->timers, &st->head.timer,
                     now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
 }
@@ -260,7 +249,7 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
     struct owa_call *st = c->rule_state[det->ctx->slot];
     if (!st || retransmission || !m->has_sdp || c->state == CALL_STATE_ENDED)
         return;
-    uint64_t digest = sdp_digest(c);
+    uint64_t digest = media_sdp_digest(c);
     if (digest == st->sdp_digest)
         return;
     /* A new media session (hold, resume, new address): judge it afresh. */
@@ -273,13 +262,15 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
 static void on_ending(void *user, struct call *c, enum call_end_reason reason,
                       struct json_text *event, uint64_t now)
 {
-    (void)reason;
     (void)event;
-    (void)now;
     struct rules_timed_detector *det = user;
     struct owa_call *st = c->rule_state[det->ctx->slot];
-    if (st)
-        timerq_cancel(det->ctx->timers, &st->head.timer);
+    if (!st)
+        return;
+    timerq_cancel(det->ctx->timers, &st->head.timer);
+    /* Only a teardown ends the call; capture_end and eviction are the tap's. */
+    if (reason == CALL_END_BYE && c->answer_us)
+        check_short_call(det->ctx, st, now);
 }
 
 static void *create(struct rules_context *ctx)

@@ -146,6 +146,7 @@ extern const struct detector detector_call_failure;
 extern const struct detector detector_codec_mismatch;
 extern const struct detector detector_trunk_health;
 extern const struct detector detector_rtp_quality;
+extern const struct detector detector_no_audio;
 
 /* The list rules_new() creates, in order. */
 extern const struct detector *const rules_detectors[];

@@ -260,7 +260,8 @@ static inline struct leg callee_leg(void)
     return leg("203.0.113.10", 20000, "198.51.100.20", 10000, 0x2222);
 }
 
-static inline void rtp_send(struct leg *l, uint64_t ts)
+/* One packet of payload type pt with len bytes of payload (<= 160). */
+static inline void rtp_send_pt(struct leg *l, uint64_t ts, uint8_t pt, size_t len)
 {
     uint16_t seq = l->seq++;
     uint32_t rtp_ts = l->rtp_ts;
@@ -272,7 +273,7 @@ static inline void rtp_send(struct leg *l, uint64_t ts)
     uint8_t buf[12 + 160];
     memset(buf, 0xff, sizeof(buf));
     buf[0] = 0x80;
-    buf[1] = 0; /* PCMU */
+    buf[1] = pt;
     buf[2] = (uint8_t)(seq >> 8);
     buf[3] = (uint8_t)seq;
     buf[4] = (uint8_t)(rtp_ts >> 24);
@@ -292,11 +293,16 @@ static inline void rtp_send(struct leg *l, uint64_t ts)
     pkt.dport = l->dst.port;
     pkt.ip_proto = 17;
     pkt.payload = buf;
-    pkt.payload_len = sizeof(buf);
+    pkt.payload_len = (uint32_t)(12 + (len < 160 ? len : 160));
     timerq_advance(&hx->timers, ts);
     cr_assert(call_table_udp(hx->table, &pkt), "RTP packet not tied to a call");
     l->sent++;
     l->last_us = ts;
+}
+
+static inline void rtp_send(struct leg *l, uint64_t ts)
+{
+    rtp_send_pt(l, ts, 0, 160); /* PCMU */
 }
 
 /* RTCP from the receiver of leg l at ts: from the port after l's
@@ -336,6 +342,32 @@ static inline void rtcp_report_jitter(const struct leg *l, uint8_t fraction_lost
     rr[12] = fraction_lost;
     put_be32(rr + 20, jitter);
     rtcp_from_receiver(l, rr, sizeof(rr), ts);
+}
+
+/* The sender of leg l sends, at ts, an RTCP SR (no report blocks) counting
+ * packet_count RTP packets sent: from the port after l's source to the
+ * port after l's destination. */
+static inline void rtcp_sender_report(const struct leg *l, uint32_t packet_count, uint64_t ts)
+{
+    uint8_t sr[28] = {0x80, 200, 0, 6};
+    put_be32(sr + 4, l->ssrc);
+    put_be32(sr + 8, (uint32_t)(ts / SEC)); /* NTP seconds: any non-zero value */
+    put_be32(sr + 12, 0x80000000u);
+    put_be32(sr + 16, l->rtp_ts);
+    put_be32(sr + 20, packet_count);
+    put_be32(sr + 24, packet_count * 160);
+    struct packet pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.ts_us = ts;
+    pkt.src = l->src.addr;
+    pkt.dst = l->dst.addr;
+    pkt.sport = (uint16_t)(l->src.port + 1);
+    pkt.dport = (uint16_t)(l->dst.port + 1);
+    pkt.ip_proto = 17;
+    pkt.payload = sr;
+    pkt.payload_len = sizeof(sr);
+    timerq_advance(&hx->timers, ts);
+    cr_assert(call_table_udp(hx->table, &pkt), "RTCP SR not tied to a call");
 }
 
 static inline void rtcp_report(const struct leg *l, uint8_t fraction_lost, uint64_t ts)
@@ -393,7 +425,8 @@ static inline const char *types(const char *keep)
     return hx->types;
 }
 
-#define CALL_TYPES "call_start,call_answer,call_fail,call_end,one_way_audio,call_drop,rtp_quality"
+#define CALL_TYPES                                                                                 \
+    "call_start,call_answer,call_fail,call_end,one_way_audio,no_audio,call_drop,rtp_quality"
 
 static inline json_t *field(json_t *ev, const char *name)
 {

@@ -158,7 +158,7 @@ Test(call_drop, media_timeout_then_bye)
     call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
     talk(&a, &b, MEDIA0, MEDIA0 + 10 * SEC);
     bye(&D, 2, false, ANSWER + 40 * SEC);
-    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_drop,call_end");
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,no_audio,call_drop,call_end");
     json_t *ev = event_capture_find(hx->events, "call_drop", 0);
     assert_drop(ev, "media_timeout", 40.0, 0, "warning");
     cr_assert(json_is_true(field(ev, "ack_seen")));
@@ -169,8 +169,8 @@ Test(call_drop, media_gap_shorter_than_timeout_is_not_a_drop)
     legs();
     call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
     talk(&a, &b, MEDIA0, MEDIA0 + 10 * SEC);
-    bye(&D, 2, false, MEDIA0 + 29 * SEC); /* 19 s of silence < 20 s */
-    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");
+    bye(&D, 2, false, MEDIA0 + 29 * SEC); /* 19 s of silence < 20 s: no drop (no_audio at 10 s) */
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,no_audio,call_end");
 }
 
 Test(call_drop, media_stopped_on_hold_is_not_a_drop)
@@ -194,7 +194,7 @@ Test(call_drop, media_stopped_then_silence_timeout)
     talk(&a, &b, MEDIA0, MEDIA0 + 10 * SEC);
     uint64_t last = b.last_us;
     timerq_advance(&hx->timers, last + 301 * SEC);
-    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_drop,call_end");
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,no_audio,call_drop,call_end");
     cr_assert_str_eq(str_field(event_capture_find(hx->events, "call_end", 0), "reason"), "timeout");
     json_t *ev = event_capture_find(hx->events, "call_drop", 0);
     cr_assert_eq(ts_of(ev), last + 300 * SEC);
@@ -206,7 +206,7 @@ Test(call_drop, silence_timeout_without_media_is_unknown)
     legs();
     call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
     timerq_advance(&hx->timers, ANSWER + 301 * SEC);
-    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_drop,call_end");
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,no_audio,call_drop,call_end");
     json_t *ev = event_capture_find(hx->events, "call_drop", 0);
     /* 300 s after the last SIP message, the ACK. */
     cr_assert_eq(ts_of(ev), ANSWER + 20 * MSEC + 300 * SEC);
@@ -315,7 +315,7 @@ Test(call_drop_e2e, media_stops_both_ways)
     pcapgen_free(g);
     char t[512];
     cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
-                     "call_start,call_answer,call_drop,call_end");
+                     "call_start,call_answer,no_audio,call_drop,call_end");
     json_t *ev = e2e_find(all, "call_drop", 0);
     cr_assert_str_eq(str_field(ev, "cause"), "media_timeout");
     cr_assert_float_eq(num_field(ev, "seconds_after_answer"), 40.0, 1e-6);

@@ -18,7 +18,7 @@ Test(one_way_audio, start_callee_never_sends)
 
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,one_way_audio,call_end");
     json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
-    cr_assert_eq(ts_of(ev), ANSWER + 5 * SEC);
+    cr_assert_eq(ts_of(ev), ANSWER + 10 * SEC);
     cr_assert_str_eq(str_field(ev, "severity"), "warning");
     cr_assert_str_eq(str_field(ev, "call_id"), "owa-1@pbx");
     cr_assert_str_eq(str_field(ev, "trunk"), "acme");
@@ -30,7 +30,7 @@ Test(one_way_audio, start_callee_never_sends)
     cr_assert_str_eq(path_field(ev, "silent", "dst"), "198.51.100.20:10000");
     cr_assert_str_eq(path_field(ev, "active", "src"), "198.51.100.20:10000");
     cr_assert_str_eq(path_field(ev, "active", "dst"), "203.0.113.10:20000");
-    cr_assert_float_eq(num_field(ev, "silent_s"), 5.0, 1e-9);
+    cr_assert_float_eq(num_field(ev, "silent_s"), 10.0, 1e-9);
     cr_assert_str_eq(str_field(ev, "sdp_addr"), "203.0.113.10:20000");
 }
 
@@ -45,7 +45,7 @@ Test(one_way_audio, start_nat_private_sdp)
 
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,one_way_audio,call_end");
     json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
-    cr_assert_eq(ts_of(ev), ANSWER + 5 * SEC);
+    cr_assert_eq(ts_of(ev), ANSWER + 10 * SEC);
     cr_assert_str_eq(str_field(ev, "phase"), "start");
     cr_assert_str_eq(str_field(ev, "hint"), "nat_private_sdp");
     cr_assert_str_eq(str_field(ev, "silent_party"), "caller");
@@ -66,7 +66,7 @@ Test(one_way_audio, start_sdp_address_mismatch)
 
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,one_way_audio,call_end");
     json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
-    cr_assert_eq(ts_of(ev), ANSWER + 5 * SEC);
+    cr_assert_eq(ts_of(ev), ANSWER + 10 * SEC);
     cr_assert_str_eq(str_field(ev, "hint"), "sdp_address_mismatch");
     cr_assert_str_eq(path_field(ev, "silent", "src"), "198.51.100.20:10000");
     cr_assert_str_eq(path_field(ev, "silent", "dst"), "203.0.113.10:20000");
@@ -81,21 +81,21 @@ Test(one_way_audio, midcall_stop_resume_stop_gives_two_episodes)
     struct leg a = caller_leg(), b = callee_leg();
     talk(&a, &b, MEDIA0, MEDIA0 + 10 * SEC);
     uint64_t stop1 = b.last_us;
-    talk(&a, NULL, MEDIA0 + 10 * SEC, MEDIA0 + 20 * SEC);
+    talk(&a, NULL, MEDIA0 + 10 * SEC, MEDIA0 + 25 * SEC);
     cr_assert_eq(event_capture_count_type(hx->events, "one_way_audio"), 1);
-    talk(&a, &b, MEDIA0 + 20 * SEC, MEDIA0 + 25 * SEC); /* resumes: re-armed */
+    talk(&a, &b, MEDIA0 + 25 * SEC, MEDIA0 + 30 * SEC); /* resumes: re-armed */
     uint64_t stop2 = b.last_us;
-    talk(&a, NULL, MEDIA0 + 25 * SEC, MEDIA0 + 40 * SEC);
-    bye(&D, 2, true, MEDIA0 + 40 * SEC);
+    talk(&a, NULL, MEDIA0 + 30 * SEC, MEDIA0 + 50 * SEC);
+    bye(&D, 2, true, MEDIA0 + 50 * SEC);
 
     cr_assert_str_eq(types(CALL_TYPES),
                      "call_start,call_answer,one_way_audio,one_way_audio,call_end");
     for (size_t i = 0; i < 2; i++) {
         json_t *ev = event_capture_find(hx->events, "one_way_audio", i);
-        cr_assert_eq(ts_of(ev), (i ? stop2 : stop1) + 5 * SEC);
+        cr_assert_eq(ts_of(ev), (i ? stop2 : stop1) + 10 * SEC);
         cr_assert_str_eq(str_field(ev, "phase"), "midcall");
         cr_assert(json_is_null(field(ev, "hint")));
-        cr_assert_float_eq(num_field(ev, "silent_s"), 5.0, 1e-9);
+        cr_assert_float_eq(num_field(ev, "silent_s"), 10.0, 1e-9);
         cr_assert_str_eq(path_field(ev, "silent", "src"), "203.0.113.10:20000");
         cr_assert_str_eq(path_field(ev, "silent", "dst"), "198.51.100.20:10000");
         cr_assert_str_eq(path_field(ev, "active", "src"), "198.51.100.20:10000");
@@ -178,11 +178,11 @@ Test(one_way_audio, resume_after_hold_without_callee_media)
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,one_way_audio,call_end");
     json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
     /* Judged from the answer that took the call off hold. */
-    cr_assert_eq(ts_of(ev), un + 20 * MSEC + 5 * SEC);
+    cr_assert_eq(ts_of(ev), un + 20 * MSEC + 10 * SEC);
     cr_assert_str_eq(str_field(ev, "phase"), "start");
     cr_assert(json_is_null(field(ev, "hint"))); /* the callee did send, before the hold */
     cr_assert_str_eq(path_field(ev, "silent", "src"), "203.0.113.10:20000");
-    cr_assert_float_eq(num_field(ev, "silent_s"), 5.0, 1e-9);
+    cr_assert_float_eq(num_field(ev, "silent_s"), 10.0, 1e-9);
 }
 
 Test(one_way_audio, sdp_rejected_audio_is_not_judged)
@@ -213,12 +213,12 @@ Test(one_way_audio_settings, disabled_raises_nothing, .fini = harness_teardown)
 
 Test(one_way_audio_settings, trunk_override_of_window, .fini = harness_teardown)
 {
-    static const char *const s[][3] = {{"trunk acme", "rule.one_way_audio.window_s", "10"}, {NULL}};
+    static const char *const s[][3] = {{"trunk acme", "rule.one_way_audio.window_s", "20"}, {NULL}};
     harness_start(s);
     one_way_call();
     json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
-    cr_assert_eq(ts_of(ev), ANSWER + 10 * SEC);
-    cr_assert_float_eq(num_field(ev, "silent_s"), 10.0, 1e-9);
+    cr_assert_eq(ts_of(ev), ANSWER + 20 * SEC);
+    cr_assert_float_eq(num_field(ev, "silent_s"), 20.0, 1e-9);
     cr_assert_eq(event_capture_count_type(hx->events, "one_way_audio"), 1);
 }
 
@@ -246,7 +246,7 @@ Test(one_way_audio_e2e, nat_private_sdp_caller_silent)
     cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
                      "call_start,call_answer,one_way_audio,call_end");
     json_t *ev = e2e_find(all, "one_way_audio", 0);
-    cr_assert_str_eq(str_field(ev, "ts"), "2024-01-01T00:00:07.000000Z"); /* answer + 5 s */
+    cr_assert_str_eq(str_field(ev, "ts"), "2024-01-01T00:00:12.000000Z"); /* answer + 10 s */
     cr_assert_str_eq(str_field(ev, "call_id"), "e2e-owa-nat");
     cr_assert_str_eq(str_field(ev, "phase"), "start");
     cr_assert_str_eq(str_field(ev, "hint"), "nat_private_sdp");
@@ -255,7 +255,7 @@ Test(one_way_audio_e2e, nat_private_sdp_caller_silent)
     cr_assert_str_eq(path_field(ev, "active", "src"), "203.0.113.10:20000");
     cr_assert_str_eq(path_field(ev, "active", "dst"), "192.168.1.10:10000");
     cr_assert_str_eq(str_field(ev, "sdp_addr"), "192.168.1.10:10000");
-    cr_assert_float_eq(num_field(ev, "silent_s"), 5.0, 1e-9);
+    cr_assert_float_eq(num_field(ev, "silent_s"), 10.0, 1e-9);
     json_decref(all);
 }
 
@@ -275,9 +275,9 @@ Test(one_way_audio_e2e, callee_stops_midcall)
     cr_assert(json_is_null(field(ev, "hint")));
     cr_assert_str_eq(path_field(ev, "silent", "src"), "203.0.113.10:20000");
     cr_assert_str_eq(path_field(ev, "silent", "dst"), "198.51.100.20:10000");
-    cr_assert_float_eq(num_field(ev, "silent_s"), 5.0, 1e-9);
+    cr_assert_float_eq(num_field(ev, "silent_s"), 10.0, 1e-9);
     /* The callee's last packet: answer + 40 ms + k * 20 ms < answer + 10 s. */
-    cr_assert_str_eq(str_field(ev, "ts"), "2024-01-01T00:00:16.980000Z");
+    cr_assert_str_eq(str_field(ev, "ts"), "2024-01-01T00:00:21.980000Z");
     json_decref(all);
 }
 
@@ -298,5 +298,232 @@ Test(one_way_audio_e2e, hold_and_normal_calls_are_quiet)
     char t[512];
     cr_assert_str_eq(e2e_types(all, CALL_TYPES, t, sizeof(t)),
                      "call_start,call_answer,call_end,call_start,call_answer,call_end");
+    json_decref(all);
+}
+
+/* ---- silence suppression is not one-way audio (issue #18, item 7) ---- */
+
+/* The callee talks until `stop`, then is quiet; the caller talks on to `end`. */
+static void callee_pauses(struct leg *a, struct leg *b, uint64_t stop, uint64_t end)
+{
+    talk(a, b, MEDIA0, stop);
+    talk(a, NULL, stop, end);
+}
+
+Test(one_way_audio, pause_after_comfort_noise_is_not_one_way)
+{
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    callee_pauses(&a, &b, ANSWER + 10 * SEC, ANSWER + 10 * SEC);
+    rtp_send_pt(&b, ANSWER + 10 * SEC, 13, 1); /* RFC 3389: silence begins */
+    callee_pauses(&a, NULL, ANSWER + 10 * SEC, ANSWER + 40 * SEC);
+    talk(&a, &b, ANSWER + 40 * SEC, ANSWER + 50 * SEC);
+    bye(&D, 2, false, ANSWER + 50 * SEC);
+
+    cr_assert_str_eq(types("one_way_audio,no_audio"), "");
+}
+
+Test(one_way_audio, comfort_noise_then_silence_past_pause_s)
+{
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    talk(&a, &b, MEDIA0, ANSWER + 10 * SEC);
+    rtp_send_pt(&b, ANSWER + 10 * SEC, 13, 1);
+    talk(&a, NULL, ANSWER + 10 * SEC, ANSWER + 80 * SEC);
+    bye(&D, 2, false, ANSWER + 80 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,one_way_audio,call_end");
+    json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
+    cr_assert_eq(ts_of(ev), ANSWER + 70 * SEC);
+    cr_assert_str_eq(str_field(ev, "phase"), "midcall");
+    cr_assert_str_eq(str_field(ev, "silent_party"), "callee");
+    cr_assert(json_is_null(field(ev, "hint")));
+    cr_assert_float_eq(num_field(ev, "silent_s"), 60.0, 1e-9);
+}
+
+Test(one_way_audio, quiet_sender_reports_keep_it_alive)
+{
+    /* The callee stops sending but its RTCP SRs, every 5 s, count exactly
+     * what it sent: alive and quiet on purpose (VAD, mute). */
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    uint64_t stop = ANSWER + 10 * SEC;
+    talk(&a, &b, MEDIA0, stop);
+    for (uint64_t t = stop; t < ANSWER + 40 * SEC; t += 5 * SEC) {
+        talk(&a, NULL, t, t + 5 * SEC);
+        rtcp_sender_report(&b, (uint32_t)b.sent, t + 5 * SEC);
+    }
+    bye(&D, 2, false, ANSWER + 40 * SEC);
+
+    cr_assert_str_eq(types("one_way_audio,no_audio"), "");
+}
+
+Test(one_way_audio, sender_report_counting_unseen_rtp_is_still_silence)
+{
+    /* SRs that count RTP the tap never saw: the sender sends, the packets
+     * are lost before the tap. That is one-way audio. */
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    uint64_t stop = ANSWER + 10 * SEC;
+    talk(&a, &b, MEDIA0, stop);
+    uint64_t last = b.last_us;
+    for (uint64_t t = stop; t < ANSWER + 40 * SEC; t += 5 * SEC) {
+        talk(&a, NULL, t, t + 5 * SEC);
+        rtcp_sender_report(&b, (uint32_t)(b.sent + (t + 5 * SEC - stop) / (20 * MSEC)),
+                           t + 5 * SEC);
+    }
+    bye(&D, 2, false, ANSWER + 40 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,one_way_audio,call_end");
+    json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
+    cr_assert_eq(ts_of(ev), last + 10 * SEC);
+    cr_assert_str_eq(str_field(ev, "phase"), "midcall");
+    cr_assert_str_eq(str_field(ev, "silent_party"), "callee");
+}
+
+Test(one_way_audio, vad_pause_shorter_than_default_window)
+{
+    /* A listener's 8 s pause without comfort noise (a 7.5 s one in a
+     * public capture): not a fault at the default window. */
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    callee_pauses(&a, &b, ANSWER + 10 * SEC, ANSWER + 18 * SEC);
+    talk(&a, &b, ANSWER + 18 * SEC, ANSWER + 30 * SEC);
+    bye(&D, 2, false, ANSWER + 30 * SEC);
+
+    cr_assert_str_eq(types("one_way_audio,no_audio"), "");
+}
+
+Test(one_way_audio, muted_phone_packet_every_5s)
+{
+    /* Muted: one packet every 5.0 s. */
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    talk(&a, &b, MEDIA0, ANSWER + 5 * SEC);
+    for (uint64_t t = ANSWER + 5 * SEC; t < ANSWER + 40 * SEC; t += 5 * SEC) {
+        talk(&a, NULL, t, t + 5 * SEC);
+        rtp_send(&b, t + 5 * SEC);
+    }
+    bye(&D, 2, false, ANSWER + 40 * SEC);
+
+    cr_assert_str_eq(types("one_way_audio,no_audio"), "");
+}
+
+Test(one_way_audio, dtx_codec_pause_is_not_one_way)
+{
+    /* G.729 (Annex B on unless the SDP says annexb=no): the encoder stops
+     * in silence, SID frames only when the noise changes. */
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    for (uint64_t t = MEDIA0; t < ANSWER + 10 * SEC; t += 20 * MSEC) {
+        rtp_send(&a, t);
+        rtp_send_pt(&b, t + 10 * MSEC, 18, 20);
+    }
+    rtp_send_pt(&b, ANSWER + 10 * SEC, 18, 2); /* SID */
+    talk(&a, NULL, ANSWER + 10 * SEC, ANSWER + 40 * SEC);
+    bye(&D, 2, false, ANSWER + 40 * SEC);
+
+    cr_assert_str_eq(types("one_way_audio,no_audio"), "");
+}
+
+/* ---- one-way audio in short calls (issue #18, item 8) ---- */
+
+Test(one_way_audio, short_call_caller_hears_nothing_and_hangs_up)
+{
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg();
+    talk(&a, NULL, MEDIA0, ANSWER + 4 * SEC);
+    bye(&D, 2, false, ANSWER + 4 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,one_way_audio,call_end");
+    json_t *ev = event_capture_find(hx->events, "one_way_audio", 0);
+    cr_assert_eq(ts_of(ev), ANSWER + 4 * SEC);
+    cr_assert_str_eq(str_field(ev, "phase"), "start");
+    cr_assert_str_eq(str_field(ev, "hint"), "no_rtp_from_party");
+    cr_assert_str_eq(str_field(ev, "silent_party"), "callee");
+    cr_assert_str_eq(path_field(ev, "silent", "src"), "203.0.113.10:20000");
+    cr_assert_str_eq(path_field(ev, "active", "src"), "198.51.100.20:10000");
+    cr_assert_float_eq(num_field(ev, "silent_s"), 4.0, 1e-9);
+    cr_assert(json_is_true(field(ev, "at_end")));
+}
+
+Test(one_way_audio, short_call_under_a_second_of_media_is_nothing)
+{
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg();
+    talk(&a, NULL, MEDIA0, MEDIA0 + 500 * MSEC);
+    bye(&D, 2, false, ANSWER + 3 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");
+}
+
+Test(one_way_audio, short_call_both_ways_is_nothing)
+{
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg(), b = callee_leg();
+    talk(&a, &b, MEDIA0, ANSWER + 4 * SEC);
+    bye(&D, 2, true, ANSWER + 4 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");
+}
+
+Test(one_way_audio, short_call_cut_by_capture_end_is_nothing)
+{
+    call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
+    struct leg a = caller_leg();
+    talk(&a, NULL, MEDIA0, ANSWER + 4 * SEC);
+    timerq_advance(&hx->timers, ANSWER + 4 * SEC);
+    call_table_close_all(hx->table, ANSWER + 4 * SEC);
+
+    cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");
+}
+
+/* ---- public captures: the VAD pauses that were false alarms ---- */
+
+/* Runs siptapd -r on a public capture; NULL (test skipped) when absent. */
+static json_t *public_events(const char *name)
+{
+    const char *dir = getenv("SIPTAP_PUBLIC_PCAPS");
+    const char *siptapd = getenv("SIPTAPD");
+    char path[512], cmd[1200];
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : "", name);
+    if (!dir || access(path, R_OK) != 0)
+        cr_skip_test("public capture %s is absent: skipping", path);
+    if (!siptapd || access(siptapd, X_OK) != 0)
+        cr_skip_test("SIPTAPD is not set to the daemon; skipped");
+    snprintf(cmd, sizeof(cmd), "'%s' -r '%s' -n public", siptapd, path);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    json_t *all = json_array();
+    static char line[1 << 16];
+    while (fgets(line, sizeof(line), p)) {
+        json_error_t err;
+        json_t *ev = json_loads(line, 0, &err);
+        cr_assert_not_null(ev, "bad JSON from siptapd: %s", err.text);
+        json_array_append_new(all, ev);
+    }
+    cr_assert_eq(pclose(p), 0, "siptapd failed on %s", path);
+    return all;
+}
+
+Test(one_way_audio_public, vad_pause_with_sender_reports_rtp_rtcp_sip)
+{
+    /* 200.57.7.204 pauses 5.84 s (RTP timestamp jumps, sequence goes on)
+     * and sends an SR in the pause counting the 158 packets it sent. */
+    json_t *all = public_events("heplify__example__pcap__rtp_rtcp_sip_ipv4_udp.pcap");
+    char buf[512];
+    cr_assert_str_eq(e2e_types(all, "one_way_audio,no_audio,call_answer", buf, sizeof(buf)),
+                     "call_answer");
+    json_decref(all);
+}
+
+Test(one_way_audio_public, vad_pause_b2bua_asterisk)
+{
+    /* Zoiper sends one packet of silence (marker bit) after the answer and
+     * nothing in the 7.5 s until it hangs up: VAD without comfort noise. */
+    json_t *all = public_events("sipnab__tests__pcap-samples__b2bua-asterisk.pcapng");
+    char buf[512];
+    cr_assert_str_eq(e2e_types(all, "one_way_audio,no_audio,call_end", buf, sizeof(buf)),
+                     "call_end,call_end");
     json_decref(all);
 }

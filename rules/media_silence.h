@@ -1,0 +1,42 @@
+/*
+ * media_silence: what one_way_audio and no_audio share about a call's media
+ * — whether the SDP of both parties asks for audio both ways, a digest of
+ * that SDP (a change starts a new judgement), when a sending party last
+ * showed it was alive, how long it may be quiet before that is a fault, and
+ * the hints and JSON both events carry.
+ *
+ * A party shows it is alive by its RTP, and by an RTCP sender report that
+ * counts no more RTP than the tap saw (it is up and sends nothing more on
+ * purpose: voice activity detection, mute). A party that went quiet after
+ * saying so — its last packet comfort noise (RFC 3389), or a codec whose
+ * encoder stops by itself in silence (DTX: G.729 Annex B, G.723.1 Annex A)
+ * — gets pause_s instead of window_s.
+ */
+#ifndef SIPTAP_RULES_MEDIA_SILENCE_H
+#define SIPTAP_RULES_MEDIA_SILENCE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "calls/calls.h"
+
+/* Both parties' SDP: each sends and the other receives. */
+bool media_both_ways_expected(const struct call *c);
+/* What of the parties' SDP decides the judgement, hashed. */
+uint64_t media_sdp_digest(const struct call *c);
+/* The latest sign of life of a sending party since baseline_us, 0 none. */
+uint64_t media_alive_us(const struct call_media_direction *d, uint64_t baseline_us);
+/* The silence allowed after that sign: pause_us when the party said it
+ * went quiet (comfort noise, DTX), else window_us. */
+uint64_t media_silence_allowed_us(const struct call_media_direction *d, uint64_t window_us,
+                                  uint64_t pause_us);
+/* A party announcing a private SDP address while signalling from a public one. */
+bool media_private_behind_nat(const struct call_party *p);
+/* {"src": "ip:port", "dst": "ip:port"} and "ip:port". */
+json_t *media_path_json(const struct endpoint *src, const struct endpoint *dst);
+json_t *media_endpoint_json(const struct endpoint *e);
+/* The party's SDP address:port as an endpoint. */
+struct endpoint media_sdp_endpoint(const struct call *c, int party);
+
+#endif

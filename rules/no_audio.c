@@ -1,0 +1,206 @@
+/*
+ * no_audio: an answered call whose media flows in neither direction.
+ *
+ * Judged, like one_way_audio, only while the SDP of both parties asks for
+ * audio both ways (rules/media_silence.h), from the baseline (the answer or
+ * the last SDP change). Both directions are silent when each has carried
+ * nothing, and shown no other sign of life, for window_s since the later
+ * of its last sign and the baseline (pause_s for a direction whose sender
+ * said it went quiet: comfort noise, DTX). Phase `start`: neither carried
+ * anything since the baseline (both SDPs private behind NAT, a firewall
+ * dropping the RTP range); `midcall`: media flowed, then stopped both
+ * ways. The event comes when the window passes, not at the BYE (where
+ * call_drop may still say media_timeout).
+ *
+ * One event per episode: it re-arms when a packet newer than the event
+ * arrives in either direction, or when the SDP changes. As in
+ * one_way_audio, the window counts only from the tap's own last loss.
+ *
+ * Hints, most specific first: nat_private_sdp (a party announced a private
+ * SDP address while signalling from a public one; the callee's first),
+ * sdp_address_mismatch (media of the call came from an address its
+ * sender's SDP did not name), no_rtp_from_party (neither party sent any RTP
+ * in the call). sdp_addr: the private SDP endpoint for nat_private_sdp,
+ * else the callee's.
+ */
+#include "rules/media_silence.h"
+#include "rules/rules.h"
+
+#include <stdlib.h>
+
+static const struct rule_param_def params[] = {
+    {"window_s", 10, 1, 3600, "seconds both directions must carry nothing"},
+    {"pause_s", 60, 1, 3600,
+     "seconds a direction may be silent after comfort noise (RFC 3389) or in a DTX codec's "
+     "silence"},
+    {"poll_s", 1, 0.1, 60, "how often (capture time) an answered call's media is looked at"},
+};
+
+#define SEC 1000000.0
+
+struct no_audio_call {
+    struct rules_call_state head;
+    uint64_t baseline_us;
+    uint64_t sdp_digest;
+    uint64_t alert_us; /* when the open episode was raised, 0 none (1 for time 0) */
+};
+
+static uint64_t seconds_us(double s)
+{
+    return (uint64_t)(s * SEC + 0.5);
+}
+
+/* The party the hint points at: a private one behind NAT (callee first), else the callee. */
+static int hinted_party(const struct call *c)
+{
+    if (media_private_behind_nat(&c->party[CALL_CALLEE]))
+        return CALL_CALLEE;
+    if (media_private_behind_nat(&c->party[CALL_CALLER]))
+        return CALL_CALLER;
+    return CALL_CALLEE;
+}
+
+static const char *hint_for(const struct call *c, const struct call_media_direction sent[2])
+{
+    if (media_private_behind_nat(&c->party[hinted_party(c)]))
+        return "nat_private_sdp";
+    if (sent[0].sdp_address_mismatch || sent[1].sdp_address_mismatch)
+        return "sdp_address_mismatch";
+    if (sent[0].packets == 0 && sent[1].packets == 0)
+        return "no_rtp_from_party";
+    return NULL;
+}
+
+static void raise_event(const struct rules_context *ctx, const struct no_audio_call *st,
+                        uint64_t since, uint64_t now, const struct call_media_direction sent[2])
+{
+    const struct call *c = st->head.call;
+    bool flowed = false;
+    for (int p = 0; p < 2; p++)
+        if (sent[p].packets && sent[p].last_us >= st->baseline_us)
+            flowed = true;
+    json_t *ev = rules_event(ctx, "no_audio", SEVERITY_WARNING, now, c);
+    json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
+    json_object_set_new(ev, "silent_s", json_real((double)((now - since + 500) / 1000) / 1000.0));
+    const char *hint = hint_for(c, sent);
+    json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
+    struct endpoint sdp_hinted = media_sdp_endpoint(c, hinted_party(c));
+    json_object_set_new(ev, "sdp_addr", media_endpoint_json(&sdp_hinted));
+    struct endpoint caller = media_sdp_endpoint(c, CALL_CALLER);
+    struct endpoint callee = media_sdp_endpoint(c, CALL_CALLEE);
+    json_object_set_new(ev, "caller_sdp", media_endpoint_json(&caller));
+    json_object_set_new(ev, "callee_sdp", media_endpoint_json(&callee));
+    json_object_set_new(ev, "caller_packets", json_integer((json_int_t)sent[0].packets));
+    json_object_set_new(ev, "callee_packets", json_integer((json_int_t)sent[1].packets));
+    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
+    rules_publish(ctx, ev);
+}
+
+static void check(const struct rules_context *ctx, struct no_audio_call *st, uint64_t now)
+{
+    struct call *c = st->head.call;
+    uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
+    uint64_t pause = seconds_us(rules_param(ctx, "pause_s", c->trunk));
+    uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
+
+    struct call_media_direction sent[2];
+    call_media_of(c, CALL_CALLER, &sent[0]);
+    call_media_of(c, CALL_CALLEE, &sent[1]);
+    for (int p = 0; p < 2; p++)
+        if (st->alert_us && sent[p].packets && sent[p].last_us > st->alert_us)
+            st->alert_us = 0; /* media resumed: the episode is over */
+    if (st->alert_us || !media_both_ways_expected(c))
+        goto reschedule;
+
+    /* Silent both ways since the later of the two last signs of life (and
+     * the tap's own last loss); due when the later direction reaches its window. */
+    uint64_t since = st->baseline_us, due = 0;
+    uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
+    for (int p = 0; p < 2; p++) {
+        uint64_t from = media_alive_us(&sent[p], st->baseline_us);
+        if (from < st->baseline_us)
+            from = st->baseline_us;
+        if (vouched > from)
+            from = vouched;
+        if (from > since)
+            since = from;
+        uint64_t d = from + media_silence_allowed_us(&sent[p], window, pause);
+        if (d > due)
+            due = d;
+    }
+    if (due > now) {
+        if (due < next)
+            next = due;
+        goto reschedule;
+    }
+    if (!ctx->enabled)
+        goto reschedule;
+    st->alert_us = now ? now : 1;
+    raise_event(ctx, st, since, now, sent);
+reschedule:
+    timerq_schedule(ctx->timers, &st->head.timer, next);
+}
+
+static void on_timer(struct timer *t, uint64_t now, void *arg)
+{
+    const struct rules_timed_detector *det = arg;
+    check(det->ctx, (struct no_audio_call *)t, now); /* the timer is its first member */
+}
+
+static void on_answered(void *user, struct call *c, uint64_t now)
+{
+    struct rules_timed_detector *det = user;
+    struct rules_context *ctx = det->ctx;
+    struct no_audio_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
+    if (!st)
+        return;
+    st->baseline_us = now;
+    st->sdp_digest = media_sdp_digest(c);
+    timerq_schedule(ctx->timers, &st->head.timer,
+                    now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
+}
+
+static void on_message(void *user, struct call *c, const struct sip_msg *m,
+                       const struct sip_meta *meta, bool retransmission)
+{
+    struct rules_timed_detector *det = user;
+    struct no_audio_call *st = c->rule_state[det->ctx->slot];
+    if (!st || retransmission || !m->has_sdp || c->state == CALL_STATE_ENDED)
+        return;
+    uint64_t digest = media_sdp_digest(c);
+    if (digest == st->sdp_digest)
+        return;
+    /* A new media session (hold, resume, new address): judge it afresh. */
+    st->sdp_digest = digest;
+    st->baseline_us = meta->ts_us;
+    st->alert_us = 0;
+    check(det->ctx, st, meta->ts_us);
+}
+
+static void on_ending(void *user, struct call *c, enum call_end_reason reason,
+                      struct json_text *event, uint64_t now)
+{
+    (void)reason;
+    (void)event;
+    (void)now;
+    struct rules_timed_detector *det = user;
+    struct no_audio_call *st = c->rule_state[det->ctx->slot];
+    if (st)
+        timerq_cancel(det->ctx->timers, &st->head.timer);
+}
+
+static void *create(struct rules_context *ctx)
+{
+    struct call_observer o = {
+        .call_answered = on_answered, .call_message = on_message, .call_ending = on_ending};
+    return rules_timed_detector_new(ctx, o);
+}
+
+const struct detector detector_no_audio = {
+    .name = "no_audio",
+    .params = params,
+    .param_count = sizeof(params) / sizeof(params[0]),
+    .create = create,
+    .destroy = rules_timed_detector_free,
+    .per_call_state = true,
+};
