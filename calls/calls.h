@@ -299,6 +299,10 @@ uint64_t call_table_last_capture_loss_us(const struct call_table *t);
 void call_mark_capture_loss(const struct call_table *t, const struct call *c, json_t *event);
 void call_mark_capture_loss_text(const struct call_table *t, const struct call *c,
                                  struct json_text *members);
+/* RTP packets tied to any call so far: 0 while the tap sees no media at all
+ * (a capture of SIP alone, a mirror port without the RTP), when media
+ * missing from a call says nothing about the call. */
+uint64_t call_table_rtp_packets(const struct call_table *t);
 /* The trunk name for events, NULL if none. */
 const char *call_trunk_name(const struct call *c);
 /* The audio RTP party `sender` (CALL_CALLER / CALL_CALLEE) sent in this call:

@@ -502,6 +502,11 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
     }
 }
 
+uint64_t call_table_rtp_packets(const struct call_table *t)
+{
+    return *t->c_rtp_matched;
+}
+
 uint64_t call_last_media_us(const struct call *c)
 {
     uint64_t last = 0;

@@ -12,6 +12,10 @@
  * ways. The event comes when the window passes, not at the BYE (where
  * call_drop may still say media_timeout).
  *
+ * Nothing is raised while the tap has seen no RTP of any call: a capture
+ * of SIP alone, or a mirror port that does not carry the media, would
+ * otherwise raise it on every call.
+ *
  * One event per episode: it re-arms when a packet newer than the event
  * arrives in either direction, or when the SDP changes. As in
  * one_way_audio, the window counts only from the tap's own last loss.
@@ -109,7 +113,9 @@ static void check(const struct rules_context *ctx, struct no_audio_call *st, uin
     for (int p = 0; p < 2; p++)
         if (st->alert_us && sent[p].packets && sent[p].last_us > st->alert_us)
             st->alert_us = 0; /* media resumed: the episode is over */
-    if (st->alert_us || !media_both_ways_expected(c))
+    /* A tap that has seen no RTP of any call (SIP alone is mirrored or
+     * captured) cannot tell a call without media from its own blindness. */
+    if (st->alert_us || !media_both_ways_expected(c) || !call_table_rtp_packets(ctx->calls))
         goto reschedule;
 
     /* Silent both ways since the later of the two last signs of life (and
