@@ -197,9 +197,9 @@ struct rtp_stream {
     uint32_t dtmf_events;
     uint32_t last_dtmf_ts;
     uint8_t last_dtmf_event; /* of the last counted event (dtmf_events > 0) */
-    bool problem;   /* Wireshark's "Problems?" X */
-    bool owns_maps; /* maps was allocated by rtp_stream_map_payload */
-    uint8_t media;  /* enum rtp_media: what the SDP m= line said (calls/ sets it) */
+    bool problem;            /* Wireshark's "Problems?" X */
+    bool owns_maps;          /* maps was allocated by rtp_stream_map_payload */
+    uint8_t media;           /* enum rtp_media: what the SDP m= line said (calls/ sets it) */
 
     /* Cold: reports only. The endpoints are the flow's (its key). */
     char codec[RTP_CODEC_NAME_SIZE]; /* from SDP rtpmap when set, else static table */
