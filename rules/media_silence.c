@@ -51,6 +51,25 @@ uint64_t media_sdp_digest(const struct call *c)
     return hashtab_hash_bytes(buf, sizeof(buf));
 }
 
+void media_session_start(struct media_session *s, const struct call *c, uint64_t now)
+{
+    s->baseline_us = now;
+    s->sdp_digest = media_sdp_digest(c);
+}
+
+bool media_session_changed(struct media_session *s, const struct call *c, const struct sip_msg *m,
+                           bool retransmission, uint64_t ts)
+{
+    if (retransmission || !m->has_sdp || c->state == CALL_STATE_ENDED)
+        return false;
+    uint64_t digest = media_sdp_digest(c);
+    if (digest == s->sdp_digest)
+        return false;
+    s->sdp_digest = digest;
+    s->baseline_us = ts;
+    return true;
+}
+
 uint64_t media_alive_us(const struct call_media_direction *d, uint64_t baseline_us)
 {
     uint64_t alive = d->packets ? d->last_us : 0;

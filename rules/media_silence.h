@@ -25,6 +25,18 @@
 bool media_both_ways_expected(const struct call *c);
 /* What of the parties' SDP decides the judgement, hashed. */
 uint64_t media_sdp_digest(const struct call *c);
+/* The media session a silence detector judges: from the answer, or from
+ * the last change of the parties' SDP (hold, resume, a new address). */
+struct media_session {
+    uint64_t baseline_us;
+    uint64_t sdp_digest; /* media_sdp_digest when it began */
+};
+/* The call was answered: the session begins now. */
+void media_session_start(struct media_session *s, const struct call *c, uint64_t now);
+/* A SIP message of the call: true when its SDP began a new session (the
+ * baseline is then its time, and the detector judges afresh). */
+bool media_session_changed(struct media_session *s, const struct call *c, const struct sip_msg *m,
+                           bool retransmission, uint64_t ts);
 /* The latest sign of life of a sending party since baseline_us, 0 none. */
 uint64_t media_alive_us(const struct call_media_direction *d, uint64_t baseline_us);
 /* The silence allowed after that sign: pause_us when the party said it

@@ -44,8 +44,7 @@ static const struct rule_param_def params[] = {
 
 struct no_audio_call {
     struct rules_call_state head;
-    uint64_t baseline_us;
-    uint64_t sdp_digest;
+    struct media_session session;
     uint64_t alert_us; /* when the open episode was raised, 0 none (1 for time 0) */
 };
 
@@ -81,7 +80,7 @@ static void raise_event(const struct rules_context *ctx, const struct no_audio_c
     const struct call *c = st->head.call;
     bool flowed = false;
     for (int p = 0; p < 2; p++)
-        if (sent[p].packets && sent[p].last_us >= st->baseline_us)
+        if (sent[p].packets && sent[p].last_us >= st->session.baseline_us)
             flowed = true;
     json_t *ev = rules_event(ctx, "no_audio", SEVERITY_WARNING, now, c);
     json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
@@ -120,12 +119,12 @@ static void check(const struct rules_context *ctx, struct no_audio_call *st, uin
 
     /* Silent both ways since the later of the two last signs of life (and
      * the tap's own last loss); due when the later direction reaches its window. */
-    uint64_t since = st->baseline_us, due = 0;
+    uint64_t since = st->session.baseline_us, due = 0;
     uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
     for (int p = 0; p < 2; p++) {
-        uint64_t from = media_alive_us(&sent[p], st->baseline_us);
-        if (from < st->baseline_us)
-            from = st->baseline_us;
+        uint64_t from = media_alive_us(&sent[p], st->session.baseline_us);
+        if (from < st->session.baseline_us)
+            from = st->session.baseline_us;
         if (vouched > from)
             from = vouched;
         if (from > since)
@@ -160,8 +159,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
     struct no_audio_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
     if (!st)
         return;
-    st->baseline_us = now;
-    st->sdp_digest = media_sdp_digest(c);
+    media_session_start(&st->session, c, now);
     timerq_schedule(ctx->timers, &st->head.timer,
                     now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
 }
@@ -171,14 +169,8 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
 {
     struct rules_timed_detector *det = user;
     struct no_audio_call *st = c->rule_state[det->ctx->slot];
-    if (!st || retransmission || !m->has_sdp || c->state == CALL_STATE_ENDED)
+    if (!st || !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
         return;
-    uint64_t digest = media_sdp_digest(c);
-    if (digest == st->sdp_digest)
-        return;
-    /* A new media session (hold, resume, new address): judge it afresh. */
-    st->sdp_digest = digest;
-    st->baseline_us = meta->ts_us;
     st->alert_us = 0;
     check(det->ctx, st, meta->ts_us);
 }

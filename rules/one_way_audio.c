@@ -75,8 +75,7 @@ static const struct rule_param_def params[] = {
 /* What the SDP said last time we looked: a change starts a new baseline. */
 struct owa_call {
     struct rules_call_state head;
-    uint64_t baseline_us;
-    uint64_t sdp_digest; /* of both parties' media SDP: a change restarts the judgement */
+    struct media_session session;
     /* Per sending party: when its silence episode was raised, 0 while none
      * is open (an episode raised at capture time 0 is stored as 1 us). No
      * separate flag: 72 bytes fit a smaller malloc chunk than 80. */
@@ -115,7 +114,7 @@ static void raise_event(const struct rules_context *ctx, struct owa_call *st, in
     const struct call *c = st->head.call;
     int active = 1 - silent;
     const struct call_media_direction *sm = &sent[silent], *am = &sent[active];
-    bool flowed = sm->packets && sm->last_us >= st->baseline_us;
+    bool flowed = sm->packets && sm->last_us >= st->session.baseline_us;
 
     json_t *ev = rules_event(ctx, "one_way_audio", SEVERITY_WARNING, now, c);
     json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
@@ -147,8 +146,8 @@ static void raise_event(const struct rules_context *ctx, struct owa_call *st, in
 static uint64_t silent_since(const struct rules_context *ctx, const struct owa_call *st,
                              const struct call_media_direction *sm)
 {
-    uint64_t since = st->baseline_us;
-    uint64_t alive = media_alive_us(sm, st->baseline_us);
+    uint64_t since = st->session.baseline_us;
+    uint64_t alive = media_alive_us(sm, st->session.baseline_us);
     if (alive > since)
         since = alive;
     uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
@@ -185,7 +184,7 @@ static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t
             continue;
         }
         bool active =
-            am->packets && am->last_us >= st->baseline_us && am->last_us + active_us > now;
+            am->packets && am->last_us >= st->session.baseline_us && am->last_us + active_us > now;
         if (!active || !ctx->enabled)
             continue;
         st->alert_us[silent] = now ? now : 1;
@@ -210,12 +209,13 @@ static void check_short_call(const struct rules_context *ctx, struct owa_call *s
     call_media_of(c, CALL_CALLEE, &sent[1]);
     for (int silent = 0; silent < 2; silent++) {
         const struct call_media_direction *sm = &sent[silent], *am = &sent[1 - silent];
-        if (st->alert_us[silent] || media_alive_us(sm, st->baseline_us))
+        if (st->alert_us[silent] || media_alive_us(sm, st->session.baseline_us))
             continue;
         uint64_t since = silent_since(ctx, st, sm);
-        if (since + window <= now || !am->packets || am->last_us < st->baseline_us)
+        if (since + window <= now || !am->packets || am->last_us < st->session.baseline_us)
             continue; /* judged by the timer already, or nothing flowed */
-        uint64_t first = am->first_us > st->baseline_us ? am->first_us : st->baseline_us;
+        uint64_t first =
+            am->first_us > st->session.baseline_us ? am->first_us : st->session.baseline_us;
         if (am->last_us - first < enough)
             continue;
         st->alert_us[silent] = now ? now : 1;
@@ -236,8 +236,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
     struct owa_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
     if (!st)
         return;
-    st->baseline_us = now;
-    st->sdp_digest = media_sdp_digest(c);
+    media_session_start(&st->session, c, now);
     timerq_schedule(ctx->timers, &st->head.timer,
                     now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
 }
@@ -247,14 +246,8 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
 {
     struct rules_timed_detector *det = user;
     struct owa_call *st = c->rule_state[det->ctx->slot];
-    if (!st || retransmission || !m->has_sdp || c->state == CALL_STATE_ENDED)
+    if (!st || !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
         return;
-    uint64_t digest = media_sdp_digest(c);
-    if (digest == st->sdp_digest)
-        return;
-    /* A new media session (hold, resume, new address): judge it afresh. */
-    st->sdp_digest = digest;
-    st->baseline_us = meta->ts_us;
     st->alert_us[0] = st->alert_us[1] = 0;
     check(det->ctx, st, meta->ts_us);
 }
