@@ -48,6 +48,11 @@
     X(null_truncated)                                                                              \
     X(null_unsupported_family)                                                                     \
     X(raw_bad_version)                                                                             \
+    X(erf)                                                                                         \
+    X(erf_truncated)                                                                               \
+    X(erf_bad)                                                                                     \
+    X(erf_meta)                                                                                    \
+    X(erf_unsupported_type)                                                                        \
     X(gre)                                                                                         \
     X(gre_truncated)                                                                               \
     X(gre_unsupported)                                                                             \
@@ -167,6 +172,7 @@ struct decoder {
 #define LINK_RAW        101
 #define LINK_LOOP       108
 #define LINK_LINUX_SLL  113
+#define LINK_ERF        197
 #define LINK_IPV4       228
 #define LINK_IPV6       229
 #define LINK_LINUX_SLL2 276
@@ -294,6 +300,8 @@ static inline enum udp_verdict udp_check(const uint8_t *data, size_t len, size_t
 void decoder_frame_begin(struct decoder *d, uint64_t ts_us);
 /* link.c: by pcap link type. */
 void decode_link(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+/* erf.c: Endace ERF records, to Ethernet or IP. */
+void decode_erf(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
 /* ethernet.c: Ethernet II, 802.1Q / 802.1ad, MPLS, PPPoE session. */
 void decode_ethernet(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
 void decode_ethertype(struct decoder *d, struct packet *p, uint16_t type, const uint8_t *data,
