@@ -28,6 +28,10 @@ struct packet {
     uint8_t ip_proto;      /* 17 UDP, 6 TCP, 132 SCTP ... */
     bool reassembled;      /* payload comes from IP fragment reassembly */
     uint16_t sport, dport; /* UDP / TCP */
+    /* The capture ends before the datagram does (a snap length, a broken
+     * file): payload holds only the bytes captured, the headers in it are
+     * real but what follows them is cut. A cut SIP message is no message. */
+    bool truncated;
 
     const uint8_t *payload; /* transport payload */
     uint32_t payload_len;

@@ -6,6 +6,7 @@
 #include "daemon/capture.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,10 +133,20 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
     if (fseek(f, 0, SEEK_END) == 0)
         c->file_size = ftell(f);
     rewind(f);
+    char magic[4] = "";
+    bool netmon = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+                  (!memcmp(magic, "GMBU", 4) || !memcmp(magic, "RTSS", 4));
+    rewind(f);
     c->pcap = pcap_fopen_offline(f, ebuf);
     if (!c->pcap) {
         fclose(f);
-        snprintf(err, errlen, "cannot read %s: %s", path, ebuf);
+        if (netmon)
+            snprintf(err, errlen,
+                     "cannot read %s: a Microsoft Network Monitor capture, which libpcap cannot "
+                     "read; convert it first: editcap -F pcapng %s out.pcapng",
+                     path, path);
+        else
+            snprintf(err, errlen, "cannot read %s: %s", path, ebuf);
         return -1;
     }
     if (apply_filter(c, o->bpf, err, errlen) != 0) {

@@ -26,6 +26,7 @@
 #define DECODE_COUNTERS(X)                                                                         \
     X(frames)                                                                                      \
     X(unsupported_link)                                                                            \
+    X(truncated)                                                                                   \
     X(eth)                                                                                         \
     X(eth_truncated)                                                                               \
     X(eth_llc)                                                                                     \
@@ -47,6 +48,11 @@
     X(null_truncated)                                                                              \
     X(null_unsupported_family)                                                                     \
     X(raw_bad_version)                                                                             \
+    X(erf)                                                                                         \
+    X(erf_truncated)                                                                               \
+    X(erf_bad)                                                                                     \
+    X(erf_meta)                                                                                    \
+    X(erf_unsupported_type)                                                                        \
     X(gre)                                                                                         \
     X(gre_truncated)                                                                               \
     X(gre_unsupported)                                                                             \
@@ -79,6 +85,7 @@
     X(frag_timeout)                                                                                \
     X(frag_evicted)                                                                                \
     X(frag_per_source_cap)                                                                         \
+    X(frag_truncated)                                                                              \
     X(frag_no_memory)                                                                              \
     X(udp)                                                                                         \
     X(udp_truncated)                                                                               \
@@ -86,6 +93,7 @@
     X(tcp)                                                                                         \
     X(tcp_truncated)                                                                               \
     X(tcp_bad_offset)                                                                              \
+    X(tcp_segment_truncated)                                                                       \
     X(tcp_streams)                                                                                 \
     X(tcp_retransmission)                                                                          \
     X(tcp_overlap)                                                                                 \
@@ -164,6 +172,7 @@ struct decoder {
 #define LINK_RAW        101
 #define LINK_LOOP       108
 #define LINK_LINUX_SLL  113
+#define LINK_ERF        197
 #define LINK_IPV4       228
 #define LINK_IPV6       229
 #define LINK_LINUX_SLL2 276
@@ -203,11 +212,21 @@ static inline uint32_t read_be32(const uint8_t *p)
  * counter, and peek.c takes a frame's quick path only when every verdict is
  * OK, so the two paths cannot disagree on which datagrams are whole.
  */
-enum ipv4_verdict { IPV4_OK, IPV4_BAD_VERSION, IPV4_TRUNCATED, IPV4_BAD_IHL, IPV4_BAD_LENGTH };
+enum ipv4_verdict {
+    IPV4_OK,
+    IPV4_BAD_VERSION,
+    IPV4_TRUNCATED,
+    IPV4_BAD_IHL,
+    IPV4_BAD_LENGTH,
+    IPV4_CUT_SHORT
+};
 
-/* header_len and total_len on IPV4_OK. *tso: the total length field was 0
- * (TCP segmentation offload), the captured length stands in for it; it is
- * set whatever the verdict, as the decoder counts it before what follows. */
+/* header_len and total_len on IPV4_OK. IPV4_CUT_SHORT: the header is whole
+ * but the total length runs past the captured bytes; total_len is then what
+ * was captured, which the decoder follows as far as it goes. *tso: the total
+ * length field was 0 (TCP segmentation offload), the captured length stands
+ * in for it; it is set whatever the verdict, as the decoder counts it before
+ * what follows. */
 static inline enum ipv4_verdict ipv4_check(const uint8_t *data, size_t len, size_t *header_len,
                                            size_t *total_len, bool *tso)
 {
@@ -227,17 +246,24 @@ static inline enum ipv4_verdict ipv4_check(const uint8_t *data, size_t len, size
     /* Either the IHL points past the datagram or the length is too short. */
     if (tl < hl)
         return hl > len ? IPV4_BAD_IHL : IPV4_BAD_LENGTH;
-    if (tl > len)
-        return IPV4_BAD_LENGTH;
+    /* Options cut off by the capture: no payload to follow. */
+    if (hl > len)
+        return IPV4_TRUNCATED;
     *header_len = hl;
+    if (tl > len) {
+        *total_len = len;
+        return IPV4_CUT_SHORT;
+    }
     *total_len = tl;
     return IPV4_OK;
 }
 
-enum ipv6_verdict { IPV6_OK, IPV6_BAD_VERSION, IPV6_TRUNCATED, IPV6_BAD_LENGTH };
+enum ipv6_verdict { IPV6_OK, IPV6_BAD_VERSION, IPV6_TRUNCATED, IPV6_BAD_LENGTH, IPV6_CUT_SHORT };
 
 /* payload_len on IPV6_OK: the bytes after the fixed header that belong to
- * the packet (a jumbogram's 0, RFC 2675, is refused: no SIP capture has one). */
+ * the packet (a jumbogram's 0, RFC 2675, is refused: no SIP capture has one).
+ * IPV6_CUT_SHORT: the payload length runs past the captured bytes;
+ * payload_len is then what was captured after the fixed header. */
 static inline enum ipv6_verdict ipv6_check(const uint8_t *data, size_t len, size_t *payload_len)
 {
     if (len >= 1 && (data[0] >> 4) != 6)
@@ -245,8 +271,12 @@ static inline enum ipv6_verdict ipv6_check(const uint8_t *data, size_t len, size
     if (len < IPV6_HEADER_LEN)
         return IPV6_TRUNCATED;
     size_t n = read_be16(data + 4);
-    if (n == 0 || n > len - IPV6_HEADER_LEN)
+    if (n == 0)
         return IPV6_BAD_LENGTH;
+    if (n > len - IPV6_HEADER_LEN) {
+        *payload_len = len - IPV6_HEADER_LEN;
+        return IPV6_CUT_SHORT;
+    }
     *payload_len = n;
     return IPV6_OK;
 }
@@ -270,6 +300,8 @@ static inline enum udp_verdict udp_check(const uint8_t *data, size_t len, size_t
 void decoder_frame_begin(struct decoder *d, uint64_t ts_us);
 /* link.c: by pcap link type. */
 void decode_link(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
+/* erf.c: Endace ERF records, to Ethernet or IP. */
+void decode_erf(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
 /* ethernet.c: Ethernet II, 802.1Q / 802.1ad, MPLS, PPPoE session. */
 void decode_ethernet(struct decoder *d, struct packet *p, const uint8_t *data, size_t len);
 void decode_ethertype(struct decoder *d, struct packet *p, uint16_t type, const uint8_t *data,

@@ -82,10 +82,13 @@ static void decode_pppoe(struct decoder *d, struct packet *p, const uint8_t *dat
         return;
     }
     size_t payload_len = read_be16(data + 4);
-    if (payload_len < 2 || payload_len > len - 6) {
+    if (payload_len < 2) {
         (*d->c.pppoe_bad)++;
         return;
     }
+    /* Past the captured bytes: a snap length cut the frame; IP says so. */
+    if (payload_len > len - 6)
+        payload_len = len - 6;
     (*d->c.pppoe)++;
     uint16_t proto = read_be16(data + 6);
     const uint8_t *ip = data + 8;

@@ -9,7 +9,9 @@
  * nothing new), so an attacker cannot rewrite a header already seen. The
  * datagram is complete when the last fragment (MF clear) has fixed its length
  * and the ranges cover [0, length) in one piece; it is then decoded like any
- * other transport payload, with packet.reassembled set, and freed.
+ * other transport payload, with packet.reassembled set, and freed. A
+ * fragment the capture cut short is not kept (frag_truncated): its datagram
+ * cannot be made whole and times out.
  *
  * Bounds: the total IP datagram never passes 65535 bytes (frag_too_big),
  * a datagram holds at most FRAG_MAX_RANGES disjoint pieces, at most
@@ -243,6 +245,11 @@ void frag_add(struct decoder *d, struct packet *p, uint32_t id, uint8_t proto, u
               bool more, size_t header_len, const uint8_t *data, size_t len)
 {
     (*d->c.frag_fragments)++;
+    /* A fragment cut by the capture would leave a hole filled with nothing. */
+    if (p->truncated) {
+        (*d->c.frag_truncated)++;
+        return;
+    }
     if (offset + len + header_len > FRAG_MAX_DATAGRAM) {
         (*d->c.frag_too_big)++;
         return;

@@ -31,6 +31,15 @@
 #define PROTO_DSTOPTS  60
 #define PROTO_SCTP     132
 
+/* Counted once per frame, however many IP layers a tunnel stacks. */
+static void mark_truncated(struct decoder *d, struct packet *p)
+{
+    if (p->truncated)
+        return;
+    p->truncated = true;
+    (*d->c.truncated)++;
+}
+
 void decode_ipv4(struct decoder *d, struct packet *p, const uint8_t *data, size_t len)
 {
     size_t header_len = 0, total_len = 0;
@@ -53,6 +62,9 @@ void decode_ipv4(struct decoder *d, struct packet *p, const uint8_t *data, size_
     case IPV4_BAD_LENGTH:
         (*d->c.ipv4_bad_length)++;
         return;
+    case IPV4_CUT_SHORT:
+        mark_truncated(d, p);
+        break;
     }
     (*d->c.ipv4)++;
     net_addr_set_v4(&p->src, data + 12);
@@ -153,6 +165,9 @@ void decode_ipv6(struct decoder *d, struct packet *p, const uint8_t *data, size_
     case IPV6_BAD_LENGTH:
         (*d->c.ipv6_bad_length)++;
         return;
+    case IPV6_CUT_SHORT:
+        mark_truncated(d, p);
+        break;
     }
     (*d->c.ipv6)++;
     net_addr_set_v6(&p->src, data + 8);

@@ -8,6 +8,7 @@
  * network order) starts with a 4-byte address family; since a capture file
  * may come from a host of the other endianness, both byte orders are accepted
  * (AF_INET is 2 everywhere, AF_INET6 is 24, 28 or 30 depending on the BSD).
+ * Endace ERF records (DAG cards) go to erf.c.
  */
 #include "decoders/decode_internal.h"
 
@@ -24,6 +25,7 @@ int decoder_set_linktype(struct decoder *d, int dlt)
     case LINK_IPV4:
     case LINK_IPV6:
     case LINK_LINUX_SLL2:
+    case LINK_ERF:
         d->dlt = dlt;
         return 0;
     default:
@@ -100,6 +102,9 @@ void decode_link(struct decoder *d, struct packet *p, const uint8_t *data, size_
         break;
     case LINK_IPV6:
         decode_ipv6(d, p, data, len);
+        break;
+    case LINK_ERF:
+        decode_erf(d, p, data, len);
         break;
     default:
         (*d->c.unsupported_link)++;

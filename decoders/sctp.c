@@ -164,10 +164,18 @@ void decode_sctp(struct decoder *d, struct packet *p, const uint8_t *data, size_
         partials_expire(d, p->ts_us);
     p->sport = read_be16(data);
     p->dport = read_be16(data + 2);
+    /* In a packet the capture cut short, the chunks before the cut are
+     * whole; the one it falls in is dropped. */
+    bool cut = p->truncated;
+    p->truncated = false;
     size_t off = SCTP_HEADER_LEN;
     while (off + SCTP_CHUNK_HEADER <= len) {
         const uint8_t *chunk = data + off;
         size_t chunk_len = read_be16(chunk + 2);
+        if (cut && chunk_len >= SCTP_CHUNK_HEADER && chunk_len > len - off) {
+            (*d->c.sctp_truncated)++;
+            return;
+        }
         if (chunk_len < SCTP_CHUNK_HEADER || chunk_len > len - off ||
             (chunk[0] == SCTP_CHUNK_DATA && chunk_len < SCTP_DATA_HEADER)) {
             (*d->c.sctp_bad_chunk)++;

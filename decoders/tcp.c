@@ -26,7 +26,9 @@
  * (tcp_closed_rst), tcp_idle_timeout_ms of capture time without a segment
  * (tcp_idle_timeout) or eviction of the least recently used one when
  * tcp_max_streams are followed (tcp_evicted); each calls handlers.tcp_close.
- * Checksums are not verified (offload, as for UDP).
+ * Checksums are not verified (offload, as for UDP). A segment the capture cut
+ * short (packet.truncated) counts as TCP but stays out of its stream
+ * (tcp_segment_truncated): its missing bytes are a gap like a lost segment's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +420,10 @@ void decode_tcp(struct decoder *d, struct packet *p, const uint8_t *data, size_t
         return;
     }
     size_t header_len = (size_t)(data[12] >> 4) * 4;
+    if (header_len >= TCP_MIN_HEADER_LEN && header_len > len && p->truncated) {
+        (*d->c.tcp_truncated)++;
+        return;
+    }
     if (header_len < TCP_MIN_HEADER_LEN || header_len > len) {
         (*d->c.tcp_bad_offset)++;
         return;
@@ -429,5 +435,10 @@ void decode_tcp(struct decoder *d, struct packet *p, const uint8_t *data, size_t
     p->payload_len = (uint32_t)(len - header_len);
     if (!d->handlers.tcp_data && !d->handlers.tcp_close)
         return;
+    /* The stream would take the captured part for the whole segment. */
+    if (p->truncated) {
+        (*d->c.tcp_segment_truncated)++;
+        return;
+    }
     tcp_stream_track(d, p, read_be32(data + 4), data[13]);
 }

@@ -180,8 +180,9 @@ static const struct sink_ops null_ops = {
     .destroy = null_destroy,
 };
 
-static const int link_types[] = {1 /* EN10MB */, 113 /* SLL */,  276 /* SLL2 */, 101 /* RAW */,
-                                 0 /* NULL */,   108 /* LOOP */, 228 /* IPV4 */, 229 /* IPV6 */};
+static const int link_types[] = {1 /* EN10MB */, 113 /* SLL */,  276 /* SLL2 */,
+                                 101 /* RAW */,  0 /* NULL */,   108 /* LOOP */,
+                                 228 /* IPV4 */, 229 /* IPV6 */, 197 /* ERF */};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -53,7 +53,7 @@ struct sip_counters {
     uint64_t *udp_messages, *tcp_messages, *ws_messages, *sctp_messages, *malformed, *not_sip,
         *too_large, *keepalive, *tcp_resync, *tcp_garbage_bytes, *bad_content_length, *ws_upgrades,
         *ws_frames, *ws_control_frames, *ws_bad_frames, *ws_too_large, *ws_streams_full,
-        *sdp_missing, *fast_path, *osip_path;
+        *sdp_missing, *fast_path, *osip_path, *truncated;
 };
 
 struct sip_layer {
@@ -89,6 +89,7 @@ struct sip_layer *sip_layer_new(struct counters *counters, sip_message_fn on_mes
     c->not_sip = counters_register(counters, "sip", "not_sip");
     c->too_large = counters_register(counters, "sip", "too_large");
     c->keepalive = counters_register(counters, "sip", "keepalive");
+    c->truncated = counters_register(counters, "sip", "truncated");
     c->tcp_resync = counters_register(counters, "sip", "tcp_resync");
     c->tcp_garbage_bytes = counters_register(counters, "sip", "tcp_garbage_bytes");
     c->bad_content_length = counters_register(counters, "sip", "bad_content_length");
@@ -289,6 +290,12 @@ bool sip_layer_udp(struct sip_layer *s, const struct packet *pkt)
         }
         (*s->c.not_sip)++;
         return false;
+    }
+    /* Cut by the capture: its headers or body end early, so a parse would
+     * report what the message does not say. SIP traffic, but no message. */
+    if (pkt->truncated) {
+        (*s->c.truncated)++;
+        return true;
     }
     struct endpoint src = {.addr = pkt->src, .port = pkt->sport};
     struct endpoint dst = {.addr = pkt->dst, .port = pkt->dport};

@@ -7,6 +7,8 @@
  * The sip layer is fed by the daemon's decoder handlers:
  *   sip_layer_udp()   one datagram; returns false if it is not SIP (a quick
  *                     sniff of the first line), so the caller can try RTP;
+ *                     SIP the capture cut short (packet.truncated) is
+ *                     counted sip.truncated, not parsed;
  *   sip_layer_sctp()  one SCTP user message, handled like a datagram;
  *   sip_layer_tcp()   in-order stream bytes; frames messages by
  *                     Content-Length, skips keep-alive CRLFs, unwraps

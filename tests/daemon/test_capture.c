@@ -1,6 +1,8 @@
 /* Tests of capture's batching: frames read from a file reach the caller in
  * order, whole, in batches of at most CAPTURE_BATCH_FRAMES copied frames, and
- * a frame too large for the copy arena comes alone, after those before it. */
+ * a frame too large for the copy arena comes alone, after those before it.
+ * A file libpcap cannot read (Network Monitor) is refused with the command
+ * that converts it. */
 #include <criterion/criterion.h>
 #include <ev.h>
 #include <pcap/pcap.h>
@@ -148,4 +150,22 @@ Test(capture, largest_buffer_gives_a_ring_that_large)
     o.buffer_mb = CAPTURE_MAX_BUFFER_MB + 1;
     cr_assert_neq(capture_open_live(&c, "lo", &o, err, sizeof(err)), 0);
     cr_assert(strstr(err, "1 to 2047 MiB"), "%s", err);
+}
+
+Test(capture, netmon_file_is_refused_with_the_command_that_converts_it)
+{
+    /* The start of a Network Monitor 2.x file: libpcap has no reader for it. */
+    char path[] = "/tmp/siptap-netmon-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    static const uint8_t head[32] = {'G', 'M', 'B', 'U', 0x02, 0x02, 0x01, 0x00};
+    cr_assert_eq(write(fd, head, sizeof(head)), (ssize_t)sizeof(head));
+    close(fd);
+    struct capture c;
+    char err[512];
+    struct capture_options o = {.snaplen = 262144};
+    cr_assert_neq(capture_open_file(&c, path, &o, err, sizeof(err)), 0);
+    cr_assert(strstr(err, "Network Monitor"), "%s", err);
+    cr_assert(strstr(err, "editcap -F pcapng"), "%s", err);
+    unlink(path);
 }

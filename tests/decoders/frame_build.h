@@ -203,6 +203,17 @@ static inline void harness_start(struct harness *h, const struct decoder_config 
     cr_assert_eq(decoder_set_linktype(h->d, dlt), 0);
 }
 
+/* A frame captured with a snap length: caplen of its wirelen bytes kept. */
+static inline void harness_feed_snapped(struct harness *h, uint64_t ts_us, const uint8_t *frame,
+                                        size_t caplen, size_t wirelen)
+{
+    uint8_t *copy = malloc(caplen ? caplen : 1);
+    cr_assert_not_null(copy);
+    memcpy(copy, frame, caplen);
+    decoder_process(h->d, ts_us, copy, (uint32_t)caplen, (uint32_t)wirelen);
+    free(copy);
+}
+
 static inline void harness_feed(struct harness *h, uint64_t ts_us, const uint8_t *frame, size_t len)
 {
     /* A heap copy of exactly len bytes, so ASan sees any read past the end. */

@@ -262,3 +262,36 @@ Test(decode_frag, ipv6_fragments_reassemble)
     cr_assert_eq(counter(&h, "frag_reassembled"), 1);
     harness_stop(&h);
 }
+
+Test(decode_frag, a_fragment_cut_by_the_capture_is_not_reassembled)
+{
+    struct harness h;
+    harness_start(&h, NULL, DLT_ETH);
+    size_t len = make_datagram(1000);
+    /* First fragment with its last 100 bytes cut by a snap length. */
+    size_t n = put_eth(f, 0x0800);
+    n += put_ipv4(f + n, ip4_a, ip4_b, 17, 7, MF, 512);
+    memcpy(f + n, datagram, 512);
+    harness_feed_snapped(&h, 1, f, n + 412, n + 512);
+    send_frag4(&h, 2, ip4_a, 7, 512, len - 512, false);
+    cr_assert_eq(h.udp_count, 0, "a datagram with a hole was handed over");
+    cr_assert_eq(counter(&h, "frag_truncated"), 1);
+    /* The whole first fragment then completes it. */
+    send_frag4(&h, 3, ip4_a, 7, 0, 512, true);
+    cr_assert_eq(h.udp_count, 1);
+    assert_whole_payload(&h, 1000);
+    /* IPv6: the same refusal. */
+    n = put_eth(f, 0x86dd);
+    n += put_ipv6(f + n, ip6_a, ip6_b, 44, 8 + 512);
+    f[n] = 17;
+    f[n + 1] = 0;
+    put16(f + n + 2, 1);
+    put32(f + n + 4, 9);
+    n += 8;
+    memcpy(f + n, datagram, 512);
+    harness_feed_snapped(&h, 4, f, n + 100, n + 512);
+    send_frag6(&h, 5, 9, 512, len - 512, false);
+    cr_assert_eq(h.udp_count, 1);
+    cr_assert_eq(counter(&h, "frag_truncated"), 2);
+    harness_stop(&h);
+}

@@ -104,15 +104,20 @@ Test(decode_layers, pppoe_session_ipv4_and_bad_headers)
     cr_assert_eq(h.udp_count, 1);
     cr_assert_str_eq(h.last_payload, "SIP!");
     cr_assert_eq(counter(&h, "pppoe"), 1);
-    n = build_pppoe(f, 0x0021, 100); /* length beyond the frame */
+    /* Length beyond the frame, as a snap length leaves it: IP decides. */
+    n = build_pppoe(f, 0x0021, 100);
     harness_feed(&h, 2, f, n);
+    cr_assert_eq(counter(&h, "pppoe"), 2);
+    cr_assert_eq(h.udp_count, 2);
+    put16(f + 14 + 4, 1); /* shorter than the PPP protocol field */
+    harness_feed(&h, 3, f, n);
     cr_assert_eq(counter(&h, "pppoe_bad"), 1);
     n = build_pppoe(f, 0xc021, 0); /* LCP */
-    harness_feed(&h, 3, f, n);
+    harness_feed(&h, 4, f, n);
     cr_assert_eq(counter(&h, "pppoe_unsupported_proto"), 1);
-    harness_feed(&h, 4, f, 14 + 5);
+    harness_feed(&h, 5, f, 14 + 5);
     cr_assert_eq(counter(&h, "pppoe_bad"), 2);
-    cr_assert_eq(h.udp_count, 1);
+    cr_assert_eq(h.udp_count, 2);
     harness_stop(&h);
 }
 
@@ -384,17 +389,71 @@ Test(decode_layers, ipv4_malformed_headers_are_counted)
     harness_feed(&h, 2, f, n);
     cr_assert_eq(counter(&h, "ipv4_bad_ihl"), 2);
     f[14] = 0x45;
-    put16(f + 16, 200); /* total length beyond the capture */
+    put16(f + 16, 200); /* total length beyond the capture: followed as far as it goes */
     harness_feed(&h, 3, f, n);
-    cr_assert_eq(counter(&h, "ipv4_bad_length"), 1);
+    cr_assert_eq(counter(&h, "truncated"), 1);
+    cr_assert_eq(counter(&h, "ipv4_bad_length"), 0);
+    /* The UDP length fits what was captured: that datagram is whole. */
+    cr_assert_eq(h.udp_count, 1);
+    cr_assert_not(h.last.truncated);
     put16(f + 16, 10); /* shorter than the header */
     harness_feed(&h, 4, f, n);
-    cr_assert_eq(counter(&h, "ipv4_bad_length"), 2);
-    cr_assert_eq(h.udp_count, 0);
+    cr_assert_eq(counter(&h, "ipv4_bad_length"), 1);
+    cr_assert_eq(h.udp_count, 1);
     put16(f + 16, 0); /* TSO: length taken from the capture */
     harness_feed(&h, 5, f, n);
     cr_assert_eq(counter(&h, "ipv4_tso_length"), 1);
+    cr_assert_eq(h.udp_count, 2);
+    harness_stop(&h);
+}
+
+Test(decode_layers, snapped_frames_decode_as_far_as_captured)
+{
+    /* RTP of 172 bytes with a snap length keeping 16 of them (captagent's
+     * RTP profile): the RTP header is there and must reach the handler,
+     * marked truncated; the UDP length past the capture is no error. */
+    uint8_t rtp[172] = {0x80, 0x08, 0x01, 0x02};
+    struct harness h;
+    harness_start(&h, NULL, DLT_ETH);
+    size_t n = build_udp4(f, 4000, 4002, rtp, sizeof(rtp));
+    size_t cap = 14 + 20 + 8 + 16;
+    harness_feed_snapped(&h, 1, f, cap, n);
     cr_assert_eq(h.udp_count, 1);
+    cr_assert(h.last.truncated);
+    cr_assert_eq(h.last.payload_len, 16);
+    cr_assert_eq(h.last.sport, 4000);
+    cr_assert_eq(counter(&h, "truncated"), 1);
+    cr_assert_eq(counter(&h, "ipv4_bad_length"), 0);
+    cr_assert_eq(counter(&h, "udp_bad_length"), 0);
+    /* The same over IPv6. */
+    n = put_eth(f, 0x86dd);
+    n += put_ipv6(f + n, ip6_a, ip6_b, 17, 8 + sizeof(rtp));
+    n += put_udp(f + n, 4000, 4002, sizeof(rtp));
+    memcpy(f + n, rtp, sizeof(rtp));
+    n += sizeof(rtp);
+    cap = 14 + 40 + 8 + 12;
+    harness_feed_snapped(&h, 2, f, cap, n);
+    cr_assert_eq(h.udp_count, 2);
+    cr_assert(h.last.truncated);
+    cr_assert_eq(h.last.payload_len, 12);
+    cr_assert_eq(h.last.src.family, 6);
+    cr_assert_eq(counter(&h, "truncated"), 2);
+    cr_assert_eq(counter(&h, "ipv6_bad_length"), 0);
+    /* Cut inside the UDP header: nothing to hand over. */
+    harness_feed_snapped(&h, 3, f, 14 + 40 + 6, n);
+    cr_assert_eq(h.udp_count, 2);
+    cr_assert_eq(counter(&h, "udp_truncated"), 1);
+    /* A TCP segment cut short counts as TCP but stays out of its stream. */
+    n = build_tcp4(f, A_SIDE, 1, 0x18, "REGISTER sip:x SIP/2.0\r\nVia: a\r\n\r\n");
+    harness_feed_snapped(&h, 4, f, 14 + 20 + 20 + 10, n);
+    cr_assert_eq(counter(&h, "tcp"), 1);
+    cr_assert_eq(counter(&h, "tcp_segment_truncated"), 1);
+    cr_assert_eq(h.tcp_calls, 0);
+    /* Cut inside the TCP header. */
+    harness_feed_snapped(&h, 5, f, 14 + 20 + 10, n);
+    cr_assert_eq(counter(&h, "tcp_truncated"), 1);
+    cr_assert_eq(counter(&h, "tcp_bad_offset"), 0);
+    cr_assert_eq(counter(&h, "truncated"), 5);
     harness_stop(&h);
 }
 
@@ -451,8 +510,12 @@ Test(decode_layers, ipv6_extension_headers_and_bounds)
     /* Truncated header, payload length past the capture. */
     harness_feed(&h, 4, f, 14 + 30);
     cr_assert_eq(counter(&h, "ipv6_truncated"), 1);
-    put16(f + 14 + 4, 500);
+    put16(f + 14 + 4, 500); /* past the capture: followed as far as it goes */
     harness_feed(&h, 5, f, n + 8);
+    cr_assert_eq(counter(&h, "truncated"), 1);
+    cr_assert_eq(counter(&h, "ipv6_ext_truncated"), 2);
+    put16(f + 14 + 4, 0); /* a jumbogram's 0 */
+    harness_feed(&h, 6, f, n + 8);
     cr_assert_eq(counter(&h, "ipv6_bad_length"), 1);
     cr_assert_eq(h.udp_count, 1);
     harness_stop(&h);
@@ -521,11 +584,20 @@ Test(decode_layers, every_truncation_of_a_tunnelled_frame_is_safe)
     n += inner_len;
     struct harness h;
     harness_start(&h, NULL, DLT_ETH);
-    for (size_t len = 0; len < n; len++)
+    /* Once the inner UDP header is captured the datagram is delivered as
+     * far as it goes, marked truncated: the 3 cuts inside "cut". */
+    for (size_t len = 0; len < n; len++) {
+        int before = h.udp_count;
         harness_feed(&h, len + 1, f, len);
-    cr_assert_eq(h.udp_count, 0);
+        if (h.udp_count != before) {
+            cr_assert(h.last.truncated, "cut at %zu not marked truncated", len);
+            cr_assert_eq(h.last.payload_len, len - (n - 3));
+        }
+    }
+    cr_assert_eq(h.udp_count, 3);
     harness_feed(&h, n + 1, f, n);
-    cr_assert_eq(h.udp_count, 1);
+    cr_assert_eq(h.udp_count, 4);
+    cr_assert_not(h.last.truncated);
     harness_stop(&h);
 }
 

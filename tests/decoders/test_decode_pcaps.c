@@ -11,6 +11,10 @@
  *   - reassembled IP datagrams: tshark -Y 'ip.fragments || ipv6.fragments'
  *     (the fragment list tree exists only in the frame that completed a
  *     reassembly); ours: decode.frag_reassembled.
+ * The same holds for a copy of each capture cut to a 128-byte snap length
+ * (editcap -s 128, as captagent's RTP profile cuts frames): frames are
+ * decoded as far as their bytes go, so tshark and we still agree on UDP and
+ * TCP frames, and every RTP header of the whole capture is still seen.
  * Skips when the folder or tshark is missing. No capture is excepted today;
  * an exception would go in agreement_exceptions[] with its reason.
  */
@@ -21,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "decoders/decode.h"
+#include "rtp/rtp.h"
 
 struct agreement_exception {
     const char *file;
@@ -36,7 +42,18 @@ static const struct agreement_exception agreement_exceptions[] = {
 
 struct decode_totals {
     long udp_frames, tcp_frames, reassembled, frames;
+    long rtp; /* datagrams with an RTP header, not RTCP */
 };
+
+/* RTP as the media path tells it (calls/media.c). */
+static void count_rtp(void *user, const struct packet *pkt)
+{
+    struct decode_totals *t = user;
+    struct rtp_header h;
+    if (!rtcp_looks_like(pkt->payload, pkt->payload_len) &&
+        rtp_parse(pkt->payload, pkt->payload_len, &h))
+        t->rtp++;
+}
 
 static bool tshark_available(void)
 {
@@ -78,7 +95,8 @@ static bool decode_file(const char *path, struct decode_totals *t)
     counters_init(&counters);
     struct decoder_config cfg;
     decoder_config_defaults(&cfg);
-    struct decode_handlers h = {.tcp_data = ignore_tcp, .tcp_close = ignore_close};
+    struct decode_handlers h = {
+        .user = t, .udp = count_rtp, .tcp_data = ignore_tcp, .tcp_close = ignore_close};
     struct decoder *d = decoder_new(&cfg, &counters, &h);
     cr_assert_not_null(d);
     cr_assert_eq(decoder_set_linktype(d, pcap_datalink(pc)), 0, "%s: link type %d", path,
@@ -161,6 +179,58 @@ Test(decode_pcaps, agrees_with_tshark_on_every_public_capture, .timeout = 600)
     cr_assert_gt(files, 0, "no capture found in %s", dir);
     cr_log_info("%d captures compared: %ld UDP frames, %ld TCP frames, %ld reassembled datagrams",
                 files, total_udp, total_tcp, total_reassembled);
+}
+
+static bool editcap_available(void)
+{
+    return system("editcap -h >/dev/null 2>&1") == 0;
+}
+
+Test(decode_pcaps, snapped_copies_agree_with_tshark, .timeout = 600)
+{
+    const char *dir = getenv("SIPTAP_PUBLIC_PCAPS");
+    DIR *dh = dir ? opendir(dir) : NULL;
+    if (!dh)
+        cr_skip_test("public captures not available (SIPTAP_PUBLIC_PCAPS=%s)", dir ? dir : "");
+    if (!tshark_available() || !editcap_available()) {
+        closedir(dh);
+        cr_skip_test("tshark or editcap not installed");
+    }
+    char tmp[] = "/tmp/siptap-snap-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmp));
+    char snapped[4200];
+    snprintf(snapped, sizeof(snapped), "%s/snapped.pcapng", tmp);
+    int files = 0;
+    long total_udp = 0, total_rtp = 0;
+    struct dirent *e;
+    while ((e = readdir(dh))) {
+        if (!has_capture_suffix(e->d_name) || exception_reason(e->d_name))
+            continue;
+        char path[4096], cmd[8400];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        snprintf(cmd, sizeof(cmd), "editcap -F pcapng -s 128 '%s' '%s'", path, snapped);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+        struct decode_totals whole, ours;
+        cr_assert(decode_file(path, &whole), "cannot open %s", path);
+        cr_assert(decode_file(snapped, &ours), "cannot open the snapped %s", e->d_name);
+        long udp = tshark_count(snapped, "udp && !icmp && !icmpv6");
+        long tcp = tshark_count(snapped, "tcp && !icmp && !icmpv6");
+        cr_expect_eq(ours.udp_frames, udp, "%s snapped: UDP frames: decoder %ld, tshark %ld",
+                     e->d_name, ours.udp_frames, udp);
+        cr_expect_eq(ours.tcp_frames, tcp, "%s snapped: TCP frames: decoder %ld, tshark %ld",
+                     e->d_name, ours.tcp_frames, tcp);
+        cr_expect_eq(ours.rtp, whole.rtp, "%s snapped: RTP headers: %ld, %ld in the whole capture",
+                     e->d_name, ours.rtp, whole.rtp);
+        total_udp += udp;
+        total_rtp += ours.rtp;
+        files++;
+    }
+    closedir(dh);
+    unlink(snapped);
+    rmdir(tmp);
+    cr_assert_gt(files, 0, "no capture found in %s", dir);
+    cr_log_info("%d snapped captures compared: %ld UDP frames, %ld RTP headers", files, total_udp,
+                total_rtp);
 }
 
 /* The layers the captures are known to exercise must have been decoded. */

@@ -135,6 +135,30 @@ Test(sip_stream, udp_datagrams_and_sniff)
     cr_assert_eq(counter("sip.udp_messages"), 1);
 }
 
+Test(sip_stream, udp_message_cut_by_the_capture_is_not_parsed)
+{
+    /* A snap length cut the INVITE inside its SDP: the headers up to the cut
+     * would parse, the body would not say what the message did. */
+    char buf[2048];
+    size_t n = make_msg(buf, sizeof(buf), 1, sdp_body);
+    struct packet p = {.ts_us = 42,
+                       .payload = (const uint8_t *)buf,
+                       .payload_len = (uint32_t)(n - 20),
+                       .sport = 5060,
+                       .dport = 5080,
+                       .truncated = true};
+    cr_assert(sip_layer_udp(layer, &p), "cut SIP is still SIP traffic, not media");
+    cr_assert_eq(seen.count, 0);
+    cr_assert_eq(counter("sip.truncated"), 1);
+    cr_assert_eq(counter("sip.udp_messages"), 0);
+    /* RTP cut short is still for the media path. */
+    uint8_t rtp[40] = {0x80, 0x08, 0x01, 0x02};
+    p.payload = rtp;
+    p.payload_len = sizeof(rtp);
+    cr_assert(!sip_layer_udp(layer, &p));
+    cr_assert_eq(counter("sip.truncated"), 1);
+}
+
 Test(sip_stream, tcp_coalesced_messages_and_keepalives)
 {
     static char all[16384];
