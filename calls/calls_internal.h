@@ -63,7 +63,8 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp,
 void media_sdp_release(struct call_sdp *s);
 
 /* flow_share.c: a flow measured for several calls (both legs of a B2BUA
- * with direct media). */
+ * with direct media), at most FLOW_SHARE_MAX. */
+#define FLOW_SHARE_MAX 4
 /* The calls of flow f (at most max) and, when party is not NULL, the party
  * sending it in each; the primary first. */
 size_t flow_calls(const struct rtp_flow *f, struct call **out, int *party, size_t max);

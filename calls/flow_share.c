@@ -16,8 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define FLOW_SHARE_MAX 4
-
 struct flow_share {
     struct call *call[FLOW_SHARE_MAX];
     int8_t party[FLOW_SHARE_MAX];

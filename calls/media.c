@@ -181,6 +181,17 @@ static bool call_takes_media(const struct call *c)
     return c->state != CALL_STATE_ENDED || c->end_pending;
 }
 
+/* Of two calls binding one endpoint, whether a's claim comes before b's: a
+ * call still taking media before one that is not, then the newer (a newer
+ * call reuses the address). Media goes to the first; with every copy in
+ * use, the last loses its binding. */
+static bool claim_before(const struct call *a, const struct call *b)
+{
+    if (call_takes_media(a) != call_takes_media(b))
+        return call_takes_media(a);
+    return a->invite_us > b->invite_us;
+}
+
 /* The RTP binding of call c for endpoint e (any copy, NAT alias or not). */
 static const struct media_binding *call_binding_for(const struct call *c, const struct endpoint *e)
 {
@@ -188,8 +199,9 @@ static const struct media_binding *call_binding_for(const struct call *c, const 
     key_from(&k, &e->addr, e->port, false);
     for (size_t i = 0; i < CALL_MAX_BINDINGS; i++) {
         const struct media_binding *b = &c->bindings[i];
-        if (b->used && !(b->key.rtcp_copy & 1u) && !memcmp(b->key.addr, k.addr, sizeof(k.addr)) &&
-            b->key.family == k.family && !memcmp(b->key.port, k.port, sizeof(k.port)))
+        /* The key up to its RTCP bit and copy: family, address, port. */
+        if (b->used && !(b->key.rtcp_copy & 1u) &&
+            !memcmp(&b->key, &k, offsetof(struct media_key, rtcp_copy)))
             return b;
     }
     return NULL;
@@ -261,7 +273,7 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
     struct media_binding *copies[MEDIA_KEY_COPIES];
     size_t n = find_copies(t, &k, copies);
     bool taken[MEDIA_KEY_COPIES] = {false};
-    struct media_binding *oldest = NULL;
+    struct media_binding *last = NULL; /* the weakest claim */
     for (size_t i = 0; i < n; i++) {
         struct call *x = binding_call(copies[i]);
         if (x == c) {
@@ -270,12 +282,8 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
             return;
         }
         taken[key_copy(&copies[i]->key)] = true;
-        /* When every copy is used, an ended call's goes first, then the
-         * oldest call's (a newer call reuses the address). */
-        if (!oldest || (call_takes_media(binding_call(oldest)) && !call_takes_media(x)) ||
-            (call_takes_media(binding_call(oldest)) == call_takes_media(x) &&
-             x->invite_us < binding_call(oldest)->invite_us))
-            oldest = copies[i];
+        if (!last || claim_before(binding_call(last), x))
+            last = copies[i];
     }
     struct media_binding *b = NULL;
     for (size_t i = 0; i < CALL_MAX_BINDINGS && !b; i++)
@@ -286,7 +294,7 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
         return;
     }
     if (n == MEDIA_KEY_COPIES) {
-        unbind(t, oldest);
+        unbind(t, last);
         n = find_copies(t, &k, copies);
         memset(taken, 0, sizeof(taken));
         for (size_t i = 0; i < n; i++)
@@ -365,20 +373,14 @@ static size_t find_endpoint_copies(struct call_table *t, const struct endpoint *
     return find_copies(t, &k, out);
 }
 
-/* Of the calls binding an endpoint, the one its media is for: the newest
- * that still takes media (else any, whose call absorbs it). */
+/* Of the calls binding an endpoint, the one its media is for
+ * (claim_before); NULL if none. */
 static struct media_binding *pick_binding(struct media_binding **copies, size_t n)
 {
     struct media_binding *best = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const struct call *x = binding_call(copies[i]);
-        if (!best)
+    for (size_t i = 0; i < n; i++)
+        if (!best || claim_before(binding_call(copies[i]), binding_call(best)))
             best = copies[i];
-        else if (call_takes_media(x) != call_takes_media(binding_call(best)))
-            best = call_takes_media(x) ? copies[i] : best;
-        else if (x->invite_us > binding_call(best)->invite_us)
-            best = copies[i];
-    }
     return best;
 }
 
@@ -584,8 +586,8 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         if (f->owner == c) {
             call_frame_attributed(t, c, pkt->ts_us);
         } else {
-            struct call *all[CALL_MAX_FLOWS];
-            size_t n = flow_calls(f, all, NULL, CALL_MAX_FLOWS);
+            struct call *all[FLOW_SHARE_MAX];
+            size_t n = flow_calls(f, all, NULL, FLOW_SHARE_MAX);
             for (size_t i = 0; i < n; i++)
                 call_frame_attributed(t, all[i], pkt->ts_us);
         }
