@@ -286,12 +286,8 @@ static void end_call_flush(struct call_table *t, struct call *c, enum call_end_r
     c->end_reason = (uint8_t)reason;
     c->state = CALL_STATE_ENDED;
     t->active--;
-    if (flush || !media_may_follow(c) || t->limits.end_media_quiet_ms == 0) {
-        publish_end(t, c, now);
-        return;
-    }
     uint64_t due = end_due_us(t, c);
-    if (due <= now) {
+    if (flush || !media_may_follow(c) || due <= now) {
         publish_end(t, c, now);
         return;
     }
