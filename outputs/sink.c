@@ -4,8 +4,11 @@
  *
  * The queue is a ring of record references. It never grows: when full, the
  * oldest record is dropped and counted, because under a long outage the
- * newest events are the ones an operator wants. `popped` counts every record
- * that left the head so network sinks can track what they sent ahead.
+ * newest events are the ones an operator wants -- except records the
+ * transport holds (sent, not yet answered): they may have arrived, so
+ * dropping them would count as lost what was delivered. `popped` counts
+ * every record that left the head so network sinks can track what they sent
+ * ahead.
  */
 #include "outputs/sink.h"
 
@@ -54,13 +57,37 @@ bool sink_accepts(const struct sink *s, const struct event_record *r)
     return false;
 }
 
+/* A full queue makes room: the oldest record that is not held goes. The
+ * held ones move up one slot so that they keep their positions. */
+static void sink_queue_drop_unheld(struct sink *s)
+{
+    struct sink_queue *q = &s->queue;
+    size_t held = s->held < q->count ? s->held : q->count;
+    if (held == 0) {
+        sink_queue_pop(s);
+        s->dropped++;
+        return;
+    }
+    event_record_unref(q->ring[(q->head + held) % q->capacity]);
+    for (size_t i = held; i > 0; i--)
+        q->ring[(q->head + i) % q->capacity] = q->ring[(q->head + i - 1) % q->capacity];
+    q->ring[q->head] = NULL;
+    q->head = (q->head + 1) % q->capacity;
+    q->count--;
+    s->dropped++;
+}
+
 void sink_queue_push(struct sink *s, struct event_record *r)
 {
     struct sink_queue *q = &s->queue;
-    if (q->count == q->capacity) {
-        sink_queue_pop(s);
+    if (q->count == q->capacity && s->held >= q->count) {
+        event_record_unref(r); /* all held: the new record is the one to go */
+        s->queued++;
         s->dropped++;
+        return;
     }
+    if (q->count == q->capacity)
+        sink_queue_drop_unheld(s);
     q->ring[(q->head + q->count) % q->capacity] = r;
     q->count++;
     s->queued++;

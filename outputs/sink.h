@@ -55,9 +55,14 @@ struct sink {
     uint64_t queued, dropped, delivered, failed;
     /* Records ever removed from the head (delivered, failed or dropped).
      * A sink that sends ahead of acknowledgements names a record by its
-     * absolute position popped + i, which stays right when a full queue
-     * drops a record that was already sent. */
+     * absolute position popped + i. */
     uint64_t popped;
+    /* The first `held` records of the queue are in the transport's hands
+     * (sent, outcome not known yet): a full queue never drops them, since
+     * the server may well have them. It drops the oldest record after them
+     * (the held ones keep their positions), or, when every record is held,
+     * the new one. 0 for sinks that hand records over for good. */
+    size_t held;
 };
 
 /* Options that apply to every sink built from `-o` (config [output]). */
@@ -84,7 +89,8 @@ bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name
                     size_t queue_size);
 void sink_base_destroy(struct sink *s);
 bool sink_accepts(const struct sink *s, const struct event_record *r);
-/* Queue operations. push drops (and counts) the oldest record when full. */
+/* Queue operations. push drops (and counts) the oldest record not held
+ * when full. */
 void sink_queue_push(struct sink *s, struct event_record *r);
 static inline size_t sink_queue_count(const struct sink *s)
 {

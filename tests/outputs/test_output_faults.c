@@ -158,3 +158,186 @@ Test(jsonl_full, a_disk_that_fills_under_the_loop_leaves_whole_lines)
 {
     expect_whole_lines_when_the_disk_fills(true);
 }
+
+/* ---- Redis: resends are refused, in-flight records are never dropped ---- */
+
+struct redis_rig {
+    pid_t server;
+    int port;
+    struct sink *sink;
+    struct event_bus bus;
+    struct ev_loop *loop;
+};
+
+static bool sink_settled(void *arg)
+{
+    return sink_queue_count(arg) == 0;
+}
+
+static json_int_t sink_stat(struct sink *s, const char *key)
+{
+    json_t *o = json_object();
+    s->ops->add_stats(s, o);
+    json_int_t v = json_integer_value(json_object_get(o, key));
+    json_decref(o);
+    return v;
+}
+
+static bool redis_connected(void *arg)
+{
+    json_t *o = json_object();
+    struct sink *s = arg;
+    s->ops->add_stats(s, o);
+    bool c = json_is_true(json_object_get(o, "connected"));
+    json_decref(o);
+    return c;
+}
+
+static void redis_rig_start(struct redis_rig *g, const char *stream, size_t queue_size,
+                            unsigned reply_timeout_ms)
+{
+    if (!helper_have_redis())
+        cr_skip_test("redis-server is not installed");
+    g->port = helper_free_port();
+    g->server = helper_redis_start(g->port);
+    cr_assert_gt(g->server, 0, "redis-server did not start on port %d", g->port);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.queue_size = queue_size;
+    o.redis_reply_timeout_ms = reply_timeout_ms;
+    char spec[128], err[256];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d?stream=%s", g->port, stream);
+    g->sink = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(g->sink, "%s", err);
+    event_bus_init(&g->bus, "tap1");
+    event_bus_add_sink(&g->bus, g->sink);
+    g->loop = ev_loop_new(EVFLAG_AUTO);
+    g->sink->ops->start(g->sink, g->loop);
+    cr_assert(helper_run_loop_until(g->loop, 10, redis_connected, g->sink));
+}
+
+static void redis_rig_stop(struct redis_rig *g)
+{
+    event_bus_destroy(&g->bus);
+    ev_loop_destroy(g->loop);
+    helper_redis_stop(g->server);
+}
+
+/* How many times each seq (1..max) is in the stream; returns the length. */
+static size_t redis_stream_tally(int port, const char *stream, unsigned *times, size_t max)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, "XRANGE %s - +", stream);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    memset(times, 0, (max + 1) * sizeof(*times));
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *fields = r->element[i]->element[1];
+        json_t *ev = json_loads(fields->element[1]->str, 0, NULL);
+        cr_assert_not_null(ev);
+        json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+        cr_assert(seq >= 1 && (size_t)seq <= max, "seq %lld", (long long)seq);
+        times[seq]++;
+        json_decref(ev);
+    }
+    size_t n = r->elements;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static bool redis_timed_out_twice(void *arg)
+{
+    return sink_stat(arg, "reply_timeouts") >= 2;
+}
+
+/* The server freezes with 20 events unanswered (SIGSTOP: it still accepts
+ * connections and buffers commands); the watchdog drops the connection
+ * twice and each new one sends the 20 again. When the server thaws it runs
+ * every copy: the stream must hold each event once. */
+Test(redis_exact, a_frozen_server_gets_no_duplicates)
+{
+    struct redis_rig g;
+    redis_rig_start(&g, "frozen", 1000, 300);
+    for (int i = 0; i < 10; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 10, sink_settled, g.sink));
+    kill(g.server, SIGSTOP);
+    for (int i = 0; i < 20; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 10, redis_timed_out_twice, g.sink));
+    kill(g.server, SIGCONT);
+    cr_assert(helper_run_loop_until(g.loop, 20, sink_settled, g.sink));
+    unsigned times[31];
+    size_t len = redis_stream_tally(g.port, "frozen", times, 30);
+    for (int q = 1; q <= 30; q++)
+        cr_assert_eq(times[q], 1, "seq %d is in the stream %u times", q, times[q]);
+    cr_assert_eq(len, 30);
+    cr_assert_eq(g.sink->delivered, 30);
+    cr_assert_eq(g.sink->dropped, 0);
+    cr_assert_eq(g.sink->failed, 0);
+    redis_rig_stop(&g);
+}
+
+/* The queue (50) overflows while the server is frozen with everything sent
+ * to it: records already sent are the server's to answer and must not be
+ * counted dropped; what the stream holds is exactly what was delivered. */
+Test(redis_exact, a_queue_that_overflows_in_flight_counts_exactly)
+{
+    struct redis_rig g;
+    redis_rig_start(&g, "overflow", 50, 60000);
+    for (int i = 0; i < 10; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 10, sink_settled, g.sink));
+    kill(g.server, SIGSTOP);
+    for (int i = 0; i < 100; i++) {
+        publish_padded(&g.bus, 10);
+        ev_run(g.loop, EVRUN_NOWAIT);
+    }
+    kill(g.server, SIGCONT);
+    cr_assert(helper_run_loop_until(g.loop, 20, sink_settled, g.sink));
+    unsigned times[111];
+    size_t len = redis_stream_tally(g.port, "overflow", times, 110);
+    for (int q = 1; q <= 110; q++)
+        cr_assert_leq(times[q], 1, "seq %d is in the stream %u times", q, times[q]);
+    cr_assert_eq(g.sink->delivered, len, "delivered %llu, the stream holds %zu",
+                 (unsigned long long)g.sink->delivered, len);
+    cr_assert_eq(g.sink->delivered + g.sink->dropped, 110, "delivered %llu + dropped %llu",
+                 (unsigned long long)g.sink->delivered, (unsigned long long)g.sink->dropped);
+    /* The 50 sent before the queue filled are delivered, the 50 that found
+     * it full of them are dropped. */
+    cr_assert_eq(g.sink->delivered, 60);
+    cr_assert_eq(g.sink->dropped, 50);
+    redis_rig_stop(&g);
+}
+
+/* Another writer puts an entry with an ID far ahead of this tap's clock on
+ * the stream mid-run: the tap's next XADDs are refused for their IDs on
+ * the first try (not a resend), so they go with IDs the server picks. */
+Test(redis_exact, another_writer_ahead_on_the_stream_loses_nothing)
+{
+    struct redis_rig g;
+    redis_rig_start(&g, "shared", 1000, 10000);
+    for (int i = 0; i < 5; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 10, sink_settled, g.sink));
+    redisContext *c = redisConnect("127.0.0.1", g.port);
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, "XADD shared 99999999999999-0 event {\"seq\":1}");
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD: %s", r ? r->str : "no reply");
+    freeReplyObject(r);
+    redisFree(c);
+    for (int i = 0; i < 5; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 10, sink_settled, g.sink));
+    unsigned times[11];
+    size_t len = redis_stream_tally(g.port, "shared", times, 10);
+    cr_assert_eq(len, 11);
+    cr_assert_eq(times[1], 2, "ours and the other writer's");
+    for (int q = 2; q <= 10; q++)
+        cr_assert_eq(times[q], 1, "seq %d is in the stream %u times", q, times[q]);
+    cr_assert_eq(g.sink->delivered, 10);
+    cr_assert_eq(g.sink->failed, 0);
+    cr_assert_eq(sink_stat(g.sink, "id_conflicts"), 5);
+    redis_rig_stop(&g);
+}
