@@ -110,6 +110,56 @@ static bool counter(struct buf *out, const char *name, const char *help, uint64_
                (unsigned long long)v);
 }
 
+/* Figures of a sink's own stats (sink_ops.add_stats) that are metrics too,
+ * each for the outputs whose stats carry it. up: connected (a network
+ * output, a Kafka producer not killed by a fatal error) or writable (a
+ * file). */
+static const struct output_stat_metric {
+    const char *key, *alt_key, *name, *type, *help;
+} output_stat_metrics[] = {
+    {"connected", "writable", "siptap_output_up", "gauge",
+     "1 while the output can deliver (connected, or its file writable)"},
+    {"in_flight", NULL, "siptap_output_in_flight", "gauge",
+     "events sent to the output's server, not acknowledged yet"},
+    {"reconnects", NULL, "siptap_output_reconnects_total", "counter",
+     "connections to the output's server made again after one was lost"},
+    {"fatal_errors", NULL, "siptap_output_fatal_errors_total", "counter",
+     "fatal errors of the output's client (a Kafka producer); each is replaced by a new one"},
+    {"producer_restarts", NULL, "siptap_output_producer_restarts_total", "counter",
+     "Kafka producers built to replace one killed by a fatal error"},
+};
+
+static bool render_output_states(const struct event_bus *bus, struct buf *out)
+{
+    json_t *stats[EVENT_BUS_MAX_SINKS];
+    for (size_t i = 0; i < bus->sink_count; i++) {
+        stats[i] = json_object();
+        if (bus->sinks[i]->ops->add_stats)
+            bus->sinks[i]->ops->add_stats(bus->sinks[i], stats[i]);
+    }
+    bool ok = true;
+    for (size_t m = 0; m < sizeof(output_stat_metrics) / sizeof(output_stat_metrics[0]); m++) {
+        const struct output_stat_metric *om = &output_stat_metrics[m];
+        ok &= put(out, "# HELP %s %s\n# TYPE %s %s\n", om->name, om->help, om->name, om->type);
+        for (size_t i = 0; i < bus->sink_count; i++) {
+            json_t *v = json_object_get(stats[i], om->key);
+            if (!v && om->alt_key)
+                v = json_object_get(stats[i], om->alt_key);
+            if (!v)
+                continue;
+            char label[400];
+            label_value(bus->sinks[i]->name, label, sizeof(label));
+            ok &= put(out, "%s{output=\"%s\",kind=\"%s\"} %lld\n", om->name, label,
+                      bus->sinks[i]->ops->kind,
+                      json_is_boolean(v) ? (long long)json_is_true(v)
+                                         : (long long)json_integer_value(v));
+        }
+    }
+    for (size_t i = 0; i < bus->sink_count; i++)
+        json_decref(stats[i]);
+    return ok;
+}
+
 bool metrics_render(const struct metrics_view *v, struct buf *out)
 {
     bool ok = true;
@@ -174,6 +224,7 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
                           s->ops->kind, (unsigned long long)val);
             }
         }
+        ok &= render_output_states(v->bus, out);
     }
     return ok;
 }

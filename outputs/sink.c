@@ -113,6 +113,19 @@ void sink_queue_pop(struct sink *s)
     s->popped++;
 }
 
+void sink_queue_push_front(struct sink *s, struct event_record *r)
+{
+    struct sink_queue *q = &s->queue;
+    if (q->count == q->capacity) {
+        event_record_unref(r);
+        s->dropped++;
+        return;
+    }
+    q->head = (q->head + q->capacity - 1) % q->capacity;
+    q->ring[q->head] = r;
+    q->count++;
+}
+
 static void on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;

@@ -100,6 +100,11 @@ static inline size_t sink_queue_count(const struct sink *s)
 struct event_record *sink_queue_peek(const struct sink *s, size_t i);
 /* Removes the head record and releases the queue's reference. */
 void sink_queue_pop(struct sink *s);
+/* Puts back at the head a record that was taken off it (the queue takes
+ * the reference): for a sink whose transport gave records back undelivered.
+ * When the queue is full, r is the oldest record, so it is the one dropped
+ * (counted). queued and popped are not changed. */
+void sink_queue_push_front(struct sink *s, struct event_record *r);
 
 /* Drain helper for sinks whose transport lives on the event loop: runs the
  * loop (nested is fine in libev) until done(s) is true or timeout_s passed.

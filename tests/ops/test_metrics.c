@@ -85,6 +85,9 @@ Test(metrics, render_is_well_formed_and_complete)
     cr_assert(strstr(text, "siptap_output_dropped_total{output=\"we\\\"ird\",kind=\"jsonl\"} 3\n"),
               "%s", text);
     cr_assert(strstr(text, "siptap_output_queue_depth{output=\"we\\\"ird\""));
+    /* The output's own state: stdout is writable. */
+    cr_assert(strstr(text, "\nsiptap_output_up{output=\"we\\\"ird\",kind=\"jsonl\"} 1\n"), "%s",
+              text);
     buf_free(&out);
     event_bus_destroy(&bus);
 }

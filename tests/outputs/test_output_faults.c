@@ -159,6 +159,171 @@ Test(jsonl_full, a_disk_that_fills_under_the_loop_leaves_whole_lines)
     expect_whole_lines_when_the_disk_fills(true);
 }
 
+static json_int_t sink_stat(struct sink *s, const char *key)
+{
+    json_t *o = json_object();
+    s->ops->add_stats(s, o);
+    json_int_t v = json_integer_value(json_object_get(o, key));
+    json_decref(o);
+    return v;
+}
+
+/* ---- Kafka: a fatal producer error ---- */
+
+struct kafka_rig {
+    rd_kafka_t *mrk;
+    rd_kafka_mock_cluster_t *mc;
+    const char *boot;
+    struct sink *sink;
+    struct event_bus bus;
+    struct ev_loop *loop;
+};
+
+static void kafka_rig_start(struct kafka_rig *g, const char *topic, size_t queue_size)
+{
+    char errstr[256];
+    g->mrk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
+    cr_assert_not_null(g->mrk, "%s", errstr);
+    g->mc = rd_kafka_mock_cluster_new(g->mrk, 1);
+    cr_assert_not_null(g->mc);
+    g->boot = rd_kafka_mock_cluster_bootstraps(g->mc);
+    cr_assert_eq(rd_kafka_mock_topic_create(g->mc, topic, 1, 1), 0);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.queue_size = queue_size;
+    static const char *props[] = {"reconnect.backoff.max.ms", "200", NULL};
+    o.kafka_props = props;
+    char spec[256], err[512];
+    snprintf(spec, sizeof(spec), "kafka://%s/%s", g->boot, topic);
+    g->sink = sink_create(spec, &o, err, sizeof(err));
+    cr_assert_not_null(g->sink, "%s", err);
+    event_bus_init(&g->bus, "tap1");
+    event_bus_add_sink(&g->bus, g->sink);
+    g->loop = ev_loop_new(EVFLAG_AUTO);
+    g->sink->ops->start(g->sink, g->loop);
+}
+
+static void kafka_rig_stop(struct kafka_rig *g)
+{
+    event_bus_destroy(&g->bus);
+    ev_loop_destroy(g->loop);
+    rd_kafka_mock_cluster_destroy(g->mc);
+    rd_kafka_destroy(g->mrk);
+}
+
+struct kafka_want {
+    struct sink *sink;
+    uint64_t settled;
+};
+
+static bool kafka_settled(void *arg)
+{
+    struct kafka_want *w = arg;
+    struct sink *s = w->sink;
+    return s->delivered + s->dropped + s->failed >= w->settled;
+}
+
+/* How many times each seq (1..max) is on the topic; returns the count. */
+static size_t kafka_topic_tally(const char *boot, const char *topic, unsigned *times, size_t max,
+                                size_t want)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", boot, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", "faults-test", errstr, sizeof(errstr));
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    cr_assert_not_null(c, "%s", errstr);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    memset(times, 0, (max + 1) * sizeof(*times));
+    size_t n = 0;
+    /* Past the wanted count, a little longer: duplicates would come late. */
+    double end = helper_now() + 20, quiet_end = 0;
+    while (helper_now() < end && (quiet_end == 0 || helper_now() < quiet_end)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+            cr_assert_not_null(ev);
+            json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+            cr_assert(seq >= 1 && (size_t)seq <= max, "seq %lld", (long long)seq);
+            times[seq]++;
+            json_decref(ev);
+            if (++n == want)
+                quiet_end = helper_now() + 1.0;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return n;
+}
+
+static bool kafka_stat_true(struct sink *s, const char *key)
+{
+    json_t *o = json_object();
+    s->ops->add_stats(s, o);
+    bool v = json_is_true(json_object_get(o, key));
+    json_decref(o);
+    return v;
+}
+
+static bool kafka_two_fatal_errors(void *arg)
+{
+    return sink_stat(arg, "fatal_errors") >= 2;
+}
+
+/* An OUT_OF_ORDER_SEQUENCE_NUMBER answer makes librdkafka's idempotent
+ * producer raise a fatal error: it accepts nothing more. Three of them in a
+ * row kill the producer and the next two built after it: the sink must
+ * build a new one each time and send again what the old one failed. */
+Test(kafka_fatal, a_fatal_error_recreates_the_producer_and_loses_nothing)
+{
+    struct kafka_rig g;
+    kafka_rig_start(&g, "fatal", 100000);
+    struct kafka_want want = {g.sink, 50};
+    for (int i = 0; i < 50; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 20, kafka_settled, &want));
+    cr_assert_eq(g.sink->delivered, 50);
+
+    rd_kafka_mock_push_request_errors(g.mc, 0 /* Produce */, 3,
+                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    want.settled = 250;
+    for (int i = 0; i < 200; i++) {
+        publish_padded(&g.bus, 10);
+        if (i % 20 == 0)
+            ev_run(g.loop, EVRUN_NOWAIT);
+    }
+    /* The second producer dies too; the third is built no sooner than a
+     * second after the second: meanwhile the stats say so. */
+    cr_assert(helper_run_loop_until(g.loop, 20, kafka_two_fatal_errors, g.sink));
+    cr_assert_not(kafka_stat_true(g.sink, "connected"), "a dead producer is not connected");
+    cr_assert(helper_run_loop_until(g.loop, 30, kafka_settled, &want),
+              "settled %llu of 250 (delivered %llu, failed %llu)",
+              (unsigned long long)(g.sink->delivered + g.sink->dropped + g.sink->failed),
+              (unsigned long long)g.sink->delivered, (unsigned long long)g.sink->failed);
+    cr_assert_eq(g.sink->failed, 0, "failed %llu", (unsigned long long)g.sink->failed);
+    cr_assert_eq(g.sink->dropped, 0);
+    cr_assert_eq(g.sink->delivered, 250);
+    cr_assert(kafka_stat_true(g.sink, "connected"));
+    /* Each refused request is fatal to the producer that sent it. */
+    cr_assert_eq(sink_stat(g.sink, "fatal_errors"), 3);
+    cr_assert_eq(sink_stat(g.sink, "producer_restarts"), 3);
+
+    unsigned times[251];
+    size_t n = kafka_topic_tally(g.boot, "fatal", times, 250, 250);
+    for (int q = 1; q <= 250; q++)
+        cr_assert_geq(times[q], 1, "seq %d never reached the topic", q);
+    cr_assert_eq(n, 250, "the topic holds %zu messages for 250 events", n);
+    kafka_rig_stop(&g);
+}
+
 /* ---- Redis: resends are refused, in-flight records are never dropped ---- */
 
 struct redis_rig {
@@ -172,15 +337,6 @@ struct redis_rig {
 static bool sink_settled(void *arg)
 {
     return sink_queue_count(arg) == 0;
-}
-
-static json_int_t sink_stat(struct sink *s, const char *key)
-{
-    json_t *o = json_object();
-    s->ops->add_stats(s, o);
-    json_int_t v = json_integer_value(json_object_get(o, key));
-    json_decref(o);
-    return v;
 }
 
 static bool redis_connected(void *arg)
