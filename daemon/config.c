@@ -40,6 +40,7 @@ void config_defaults(struct config *cfg)
     cfg->challenge_wait_s = 90;
     decoder_config_defaults(&cfg->decoder);
     sink_options_defaults(&cfg->sink);
+    cfg->drain_timeout_s = 30;
     cfg->kafka_view[0] = NULL;
     callcap_config_defaults(&cfg->callcap);
     cfg->callcap_dir_max_mb = (unsigned)(cfg->callcap.dir_max_bytes >> 20);
@@ -88,6 +89,7 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("limits", "tcp_max_pending", 4096, 64 * 1024 * 1024, decoder.tcp_max_pending),
     UINT_KEY("limits", "tcp_idle_timeout_ms", 1000, 86400000, decoder.tcp_idle_timeout_ms),
     UINT_KEY("output", "queue_size", 1, 100000000, sink.queue_size),
+    UINT_KEY("output", "drain_timeout_s", 0, 3600, drain_timeout_s),
     UINT_KEY("output", "redis_maxlen", 0, 1000000000, sink.redis_maxlen),
     UINT_KEY("output", "redis_reply_timeout_ms", 100, 3600000, sink.redis_reply_timeout_ms),
     UINT_KEY("capture", "dir_max_mb", 1, 10000000, callcap_dir_max_mb),

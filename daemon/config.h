@@ -9,8 +9,8 @@
  *   [limits]    max_calls, registration_idle_s, challenge_wait_s, max_fragments,
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
  *               tcp_max_pending, tcp_idle_timeout_ms
- *   [output]    queue_size, redis_maxlen, redis_reply_timeout_ms, redis_user,
- *               redis_password,
+ *   [output]    queue_size, drain_timeout_s, redis_maxlen, redis_reply_timeout_ms,
+ *               redis_user, redis_password,
  *               kafka.<librdkafka property> = value
  *   [trunk NAME] match = ADDR[/BITS], ...   (like a pjsip identify section)
  *                rule.<rule>.<key> = value  (per-trunk rule override)
@@ -66,6 +66,7 @@ struct config {
     unsigned challenge_wait_s; /* a 401/407 to an INVITE awaits its retry this long */
     struct decoder_config decoder;
     struct sink_options sink;
+    unsigned drain_timeout_s; /* shutdown: how long the outputs may take to deliver */
     char redis_user[128], redis_password[256];
     /* key/value pairs for librdkafka, NULL-terminated view in kafka_view */
     char *kafka_props[CONFIG_MAX_KAFKA_PROPS * 2];

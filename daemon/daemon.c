@@ -44,9 +44,14 @@ static void usage(FILE *out)
             "  -u USER           after opening the capture, switch to USER and drop\n"
             "                    every capability (start as root)\n"
             "      --summary     with -r: print a summary at the end even without a terminal\n"
+            "      --drain-timeout S  at exit, let the outputs deliver what they hold for up\n"
+            "                    to S seconds (default 30, [output] drain_timeout_s)\n"
             "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
             "  -h, --help        this text\n"
             "  -V, --version     version\n"
+            "\n"
+            "exit status: 0 done, every event delivered; 1 runtime failure; 2 bad usage or\n"
+            "configuration; 3 done, but some output did not deliver every event\n"
             "\n"
             "examples:\n"
             "  siptapd -r trunk.pcap                      events of a capture on stdout\n"
@@ -55,14 +60,34 @@ static void usage(FILE *out)
             "-o syslog\n");
 }
 
+static bool parse_drain_timeout(const char *arg, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || *end != '\0' || v < 0 || v > 3600) {
+        fprintf(stderr,
+                "siptapd: --drain-timeout '%s' must be a whole number of seconds "
+                "from 0 to 3600\n",
+                arg);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
 int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
 {
     static const struct option longopts[] = {
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-        {"tap-name", required_argument, NULL, 'n'}, {"check-config", no_argument, NULL, 1000},
-        {"summary", no_argument, NULL, 1001},       {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"tap-name", required_argument, NULL, 'n'},
+        {"check-config", no_argument, NULL, 1000},
+        {"summary", no_argument, NULL, 1001},
+        {"drain-timeout", required_argument, NULL, 1002},
+        {NULL, 0, NULL, 0},
     };
     memset(opts, 0, sizeof(*opts));
+    opts->drain_timeout_s = -1;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:i:r:f:o:n:u:hV", longopts, NULL)) != -1) {
@@ -94,6 +119,10 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
             break;
         case 1001:
             opts->summary = true;
+            break;
+        case 1002:
+            if (!parse_drain_timeout(optarg, &opts->drain_timeout_s))
+                return 2;
             break;
         case 'u':
             opts->user = optarg;
@@ -289,6 +318,27 @@ static void on_batch(void *user, const struct capture_frame *frames, size_t coun
     }
 }
 
+/* Shutdown: the outputs deliver what they hold, all at once, for up to the
+ * drain timeout; then the final stats (figures after the drain) go to the
+ * outputs that delivered everything, and always to stderr. Events some
+ * output did not deliver make the exit status DAEMON_EXIT_UNDELIVERED. */
+static void drain_outputs(struct siptap *d, uint64_t now)
+{
+    double timeout_s = d->cfg.drain_timeout_s;
+    bool down[EVENT_BUS_MAX_SINKS];
+    event_bus_drain(&d->bus, d->loop, timeout_s, NULL);
+    for (size_t i = 0; i < d->bus.sink_count; i++)
+        down[i] = sink_pending(d->bus.sinks[i]) > 0;
+    daemon_publish_stats(d, now);
+    event_bus_drain(&d->bus, d->loop, timeout_s < 2.0 ? timeout_s : 2.0, down);
+    uint64_t undelivered = event_bus_report(&d->bus, stderr);
+    if (undelivered > 0 && d->exit_code == 0) {
+        fprintf(stderr, "siptapd: %llu events were not delivered (exit status %d)\n",
+                (unsigned long long)undelivered, DAEMON_EXIT_UNDELIVERED);
+        d->exit_code = DAEMON_EXIT_UNDELIVERED;
+    }
+}
+
 static void finish(struct siptap *d)
 {
     if (d->finished)
@@ -304,8 +354,7 @@ static void finish(struct siptap *d)
         now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     }
     call_table_close_all(d->calls, now);
-    daemon_publish_stats(d, now);
-    event_bus_drain(&d->bus, 5.0);
+    drain_outputs(d, now);
     ev_break(d->loop, EVBREAK_ALL);
 }
 
@@ -347,6 +396,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     struct siptap *d = w->data;
+    if (d->finished && (w->signum == SIGTERM || w->signum == SIGINT)) {
+        event_bus_abort_drain(&d->bus); /* a second one: stop draining now */
+        return;
+    }
     if (w->signum == SIGUSR1) {
         daemon_publish_stats(d, timerq_now(&d->timers));
     } else if (w->signum == SIGHUP) {
@@ -537,6 +590,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     }
     if (opts->tap_name)
         snprintf(d->cfg.tap_name, sizeof(d->cfg.tap_name), "%s", opts->tap_name);
+    if (opts->drain_timeout_s >= 0)
+        d->cfg.drain_timeout_s = (unsigned)opts->drain_timeout_s;
     event_bus_init(&d->bus, d->cfg.tap_name);
     event_bus_set_prepublish(&d->bus, on_prepublish, d);
 

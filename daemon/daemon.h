@@ -25,6 +25,11 @@
 
 #define DAEMON_MAX_OUTPUTS 16
 
+/* Exit status: the run went as asked but some output did not deliver every
+ * event it took (dropped, failed, or still queued when the drain ended).
+ * 0 means everything was delivered; 1 and 2 as in the contract. */
+#define DAEMON_EXIT_UNDELIVERED 3
+
 struct daemon_options {
     const char *config_path;
     const char *iface;
@@ -36,6 +41,8 @@ struct daemon_options {
     bool check_config;
     const char *user; /* -u: drop to this user after opening the capture */
     bool summary;     /* --summary: print the replay summary even without a terminal */
+    /* --drain-timeout: seconds the outputs may take at exit; -1: the configuration's */
+    int drain_timeout_s;
 };
 
 struct siptap {

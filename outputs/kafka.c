@@ -324,31 +324,19 @@ static void kafka_wake(struct sink *s)
     kafka_send_queued((struct kafka_sink *)s);
 }
 
-static bool kafka_all_delivered(const struct sink *s)
+static size_t kafka_pending(const struct sink *s)
 {
-    const struct kafka_sink *k = (const struct kafka_sink *)s;
-    return sink_queue_count(s) == 0 && kafka_in_flight(k) == 0;
+    return sink_queue_count(s) + kafka_in_flight((const struct kafka_sink *)s);
 }
 
 static void kafka_drain(struct sink *s, double timeout_s)
 {
     struct kafka_sink *k = (struct kafka_sink *)s;
     kafka_poll(k);
-    bool done;
-    if (k->loop) {
-        done = sink_run_until(s, k->loop, timeout_s, kafka_all_delivered);
-    } else {
-        if (k->rk)
-            rd_kafka_flush(k->rk, (int)(timeout_s * 1000));
+    if (!k->loop && k->rk) { /* nothing else would serve the reports */
+        rd_kafka_flush(k->rk, (int)(timeout_s * 1000));
         kafka_poll(k);
-        done = kafka_all_delivered(s);
     }
-    if (!done)
-        fprintf(stderr,
-                "siptapd: output %s: %zu queued and %zu in-flight events not delivered at "
-                "shutdown (%s)\n",
-                s->name, sink_queue_count(s), kafka_in_flight(k),
-                k->last_error[0] ? k->last_error : "no acknowledgement in time");
 }
 
 static void kafka_add_stats(const struct sink *s, json_t *obj)
@@ -398,6 +386,7 @@ static const struct sink_ops kafka_ops = {
     .start = kafka_start,
     .wake = kafka_wake,
     .drain = kafka_drain,
+    .pending = kafka_pending,
     .add_stats = kafka_add_stats,
     .destroy = kafka_destroy,
 };

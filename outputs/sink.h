@@ -27,8 +27,14 @@ struct sink_ops {
     int (*start)(struct sink *s, struct ev_loop *loop);
     /* New records are queued: deliver what the transport can take now. */
     void (*wake)(struct sink *s);
-    /* Shutdown: deliver what is queued, waiting at most timeout_s. */
+    /* Shutdown begins: deliver what is queued as fast as possible (connect
+     * at once, retry promptly). Must not wait: the bus runs the loop for
+     * all sinks together, up to timeout_s (event_bus_drain). */
     void (*drain)(struct sink *s, double timeout_s);
+    /* Records not settled yet: queued, or handed to the transport and not
+     * acknowledged. 0: nothing left to deliver. May be NULL: the queue's
+     * count. */
+    size_t (*pending)(const struct sink *s);
     /* SIGHUP (files reopen; others may ignore). May be NULL. */
     void (*reopen)(struct sink *s);
     /* Extra per-sink figures for the stats event. May be NULL. */
@@ -96,6 +102,8 @@ static inline size_t sink_queue_count(const struct sink *s)
 {
     return s->queue.count;
 }
+/* What ops->pending says, or the queue's count without it. */
+size_t sink_pending(const struct sink *s);
 /* i-th record from the head (0 = oldest), not removed; NULL past the end. */
 struct event_record *sink_queue_peek(const struct sink *s, size_t i);
 /* Removes the head record and releases the queue's reference. */
@@ -105,12 +113,6 @@ void sink_queue_pop(struct sink *s);
  * When the queue is full, r is the oldest record, so it is the one dropped
  * (counted). queued and popped are not changed. */
 void sink_queue_push_front(struct sink *s, struct event_record *r);
-
-/* Drain helper for sinks whose transport lives on the event loop: runs the
- * loop (nested is fine in libev) until done(s) is true or timeout_s passed.
- * Returns done(s). */
-bool sink_run_until(struct sink *s, struct ev_loop *loop, double timeout_s,
-                    bool (*done)(const struct sink *s));
 
 /* Implementations (one file each). Each parses its own -o form and, on a
  * malformed one, returns NULL with a message showing the right form. */

@@ -64,6 +64,7 @@ Test(check_config, broken_files_exit_2_naming_file_and_line)
         {"[capture]\nbuffer_mb = 2048\n", 2, "must be a whole number from 1 to 2047"},
         {"[capture]\ntimeout_ms = 0\n", 2, "must be a whole number from 1 to 1000"},
         {"[capture]\n\nqueue_mb = 0\n", 3, "must be a whole number from 1 to 65536"},
+        {"[output]\ndrain_timeout_s = 3601\n", 2, "must be a whole number from 0 to 3600"},
         {"[nosuch]\nx = 1\n", 2, "unknown section [nosuch]"},
         {"[metrics]\n; comment\nlisten = localhost\n", 3, "is not ADDR:PORT"},
         {"[capture]\ncalls = maybe\n", 2, "must be on or off"},
