@@ -183,6 +183,9 @@ static struct redis_slot *redis_slot_of(struct redis_sink *r, uint64_t abs)
 
 static void redis_update_held(struct redis_sink *r)
 {
+    /* A full queue with nothing held drops its head, moving popped on. */
+    if (r->assigned_upto < r->base.popped)
+        r->assigned_upto = r->base.popped;
     r->base.held = (size_t)(r->assigned_upto - r->base.popped);
 }
 
