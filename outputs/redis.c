@@ -424,6 +424,7 @@ static void redis_become_ready(struct redis_sink *r)
 {
     r->state = REDIS_READY;
     r->backoff_s = REDIS_BACKOFF_MIN_S;
+    r->last_error[0] = '\0'; /* kept until now: the stats say why it was down */
     if (r->reported_down)
         fprintf(stderr, "siptapd: output %s: connected; sending %zu queued events\n", r->base.name,
                 sink_queue_count(&r->base));
@@ -582,7 +583,6 @@ static void redis_connect(struct redis_sink *r)
 {
     if (r->closing || r->ac)
         return;
-    r->last_error[0] = '\0';
     redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
     if (!ac) {
         redis_note_error(r, "out of memory");
