@@ -269,7 +269,7 @@ Test(daemon_outputs, kafka_back_late_gets_everything_in_the_drain)
     size_t n;
     json_t *mine = final_output_stats(f.out, spec, &n);
     cr_assert_geq(n, 30);
-    cr_assert_eq(stat_of(mine, "delivered"), (json_int_t)(n - 1));
+    cr_assert_eq(stat_of(mine, "delivered"), (json_int_t)(n - 1), "stats: %s", json_dumps(mine, 0));
     cr_assert_eq(stat_of(mine, "queued") + stat_of(mine, "in_flight"), 0);
     cr_assert_eq(stat_of(mine, "dropped"), 0);
     cr_assert_eq(stat_of(mine, "failed"), 0);
