@@ -9,8 +9,8 @@
  *   [limits]    max_calls, registration_idle_s, challenge_wait_s, max_fragments,
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
  *               tcp_max_pending, tcp_idle_timeout_ms
- *   [output]    queue_size, drain_timeout_s, redis_maxlen, redis_reply_timeout_ms,
- *               redis_user, redis_password,
+ *   [output]    queue_size, redis_maxlen, redis_reply_timeout_ms, redis_user,
+ *               redis_password, drain_timeout_s (seconds the outputs have at exit),
  *               kafka.<librdkafka property> = value
  *   [trunk NAME] match = ADDR[/BITS], ...   (like a pjsip identify section)
  *                rule.<rule>.<key> = value  (per-trunk rule override)
