@@ -139,7 +139,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char fatal[256];
         rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-        snprintf(k->last_error, sizeof(k->last_error), "fatal: %s", fatal);
+        snprintf(k->last_error, sizeof(k->last_error), "fatal: %.240s", fatal);
         k->fatal = true;
         k->connected = false;
         k->fatal_errors++;
@@ -263,7 +263,8 @@ static void kafka_restart_producer(struct kafka_sink *k)
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!k->rk) {
         rd_kafka_conf_destroy(conf);
-        snprintf(k->last_error, sizeof(k->last_error), "cannot create a new producer: %s", errstr);
+        snprintf(k->last_error, sizeof(k->last_error), "cannot create a new producer: %.200s",
+                 errstr);
         fprintf(stderr, "siptapd: output %s: %s; retrying\n", k->base.name, k->last_error);
         return;
     }
