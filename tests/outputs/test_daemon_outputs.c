@@ -182,7 +182,7 @@ Test(daemon_outputs, redis_that_never_comes_exits_3_and_says_so)
     cr_assert_eq(stat_of(mine, "dropped"), 0);
     cr_assert(json_is_false(json_object_get(mine, "connected")));
     json_decref(mine);
-    char want[256];
+    char want[512];
     snprintf(want, sizeof(want),
              "output %s: 0 delivered, 0 dropped, 0 failed, %zu not delivered at shutdown", spec, n);
     cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
@@ -222,7 +222,7 @@ Test(daemon_outputs, redis_back_late_gets_everything_in_the_drain)
     cr_assert_eq(stat_of(mine, "dropped"), 0);
     cr_assert(json_is_true(json_object_get(mine, "connected")));
     json_decref(mine);
-    char want[256];
+    char want[512];
     snprintf(want, sizeof(want), "output %s: %zu delivered, 0 dropped, 0 failed\n", spec, n);
     cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
     free(errtext);
@@ -274,7 +274,7 @@ Test(daemon_outputs, kafka_back_late_gets_everything_in_the_drain)
     cr_assert_eq(stat_of(mine, "dropped"), 0);
     cr_assert_eq(stat_of(mine, "failed"), 0);
     json_decref(mine);
-    char want[256];
+    char want[512];
     snprintf(want, sizeof(want), "output %s: %zu delivered, 0 dropped, 0 failed\n", spec, n);
     cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
     free(errtext);
@@ -304,7 +304,7 @@ Test(daemon_outputs, dev_full_fails_every_event_and_exits_3)
     cr_assert_eq(stat_of(mine, "failed"), (json_int_t)(n - 1));
     cr_assert(json_is_false(json_object_get(mine, "writable")));
     json_decref(mine);
-    char want[128];
+    char want[512];
     snprintf(want, sizeof(want), "output file:/dev/full: 0 delivered, 0 dropped, %zu failed\n", n);
     cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
     free(errtext);
