@@ -192,6 +192,32 @@ Test(daemon_outputs, redis_that_never_comes_exits_3_and_says_so)
     run_files_fini(&f);
 }
 
+/* A SIGTERM during the drain (here: at the end of the file, toward a
+ * Redis that is not there, with the default 30 s) ends it at once. */
+Test(daemon_outputs, sigterm_during_the_drain_ends_it)
+{
+    const char *siptapd = siptapd_path();
+    int port = helper_free_port();
+    struct run_files f;
+    run_files_init(&f, 3);
+    char spec[128];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d", port);
+    char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-o", "-", "-o", spec, NULL};
+    pid_t pid = helper_start(argv, f.out, f.err);
+    cr_assert_gt(pid, 0);
+    helper_pause_ms(1500);
+    double t0 = helper_now();
+    kill(pid, SIGTERM);
+    int rc = helper_wait(pid);
+    double took = helper_now() - t0;
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 3, "exit %d, stderr: %s", rc, errtext);
+    cr_assert_lt(took, 3.0, "the drain went on for %.1f s after SIGTERM", took);
+    cr_assert(strstr(errtext, "not delivered at shutdown"), "stderr: %s", errtext);
+    free(errtext);
+    run_files_fini(&f);
+}
+
 /* Redis comes back 6 s after the end of the file (longer than the 5 s the
  * drain used to have): with the default drain every event arrives, the
  * final stats come after the drain and say so, and the exit status is 0. */
