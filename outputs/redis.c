@@ -303,6 +303,12 @@ static void on_verify_reply(redisAsyncContext *ac, void *reply_ptr, void *privda
         redis_part_done(r, abs);
         return;
     }
+    if (reply->type == REDIS_REPLY_ERROR && redis_error_is_transient(reply->str)) {
+        r->transient_errors++; /* ask again on the next connection */
+        redis_note_error(r, reply->str);
+        redis_drop_connection(r);
+        return;
+    }
     redis_xadd_with_server_id(r, abs);
 }
 
