@@ -333,9 +333,10 @@ static bool redis_part_error(struct redis_sink *r, uint64_t abs, const char *msg
     if (redis_error_is_transient(msg)) {
         r->transient_errors++;
         redis_note_error(r, msg);
-        /* Not executed: on the next connection it takes an ID above the
-         * stream's end, as a record never sent. */
-        if (slot->id_ms != REDIS_ID_SERVER)
+        /* Not executed: sent for the first time, it takes a new ID above
+         * the stream's end on the next connection. A resend keeps its ID:
+         * the first send may have been executed. */
+        if (slot->id_ms != REDIS_ID_SERVER && !slot->resent)
             slot->id_ms = 0;
         redis_drop_connection(r);
         return false;
