@@ -331,13 +331,10 @@ static bool redis_part_error(struct redis_sink *r, uint64_t abs, const char *msg
 {
     struct redis_slot *slot = redis_slot_of(r, abs);
     if (redis_error_is_transient(msg)) {
+        /* Sent again on the next connection with the same ID, so the IDs
+         * keep the queue's order (the records after it keep theirs). */
         r->transient_errors++;
         redis_note_error(r, msg);
-        /* Not executed: sent for the first time, it takes a new ID above
-         * the stream's end on the next connection. A resend keeps its ID:
-         * the first send may have been executed. */
-        if (slot->id_ms != REDIS_ID_SERVER && !slot->resent)
-            slot->id_ms = 0;
         redis_drop_connection(r);
         return false;
     }
@@ -679,6 +676,7 @@ static void redis_add_stats(const struct sink *s, json_t *obj)
     json_object_set_new(obj, "reconnects", json_integer((json_int_t)r->reconnects));
     json_object_set_new(obj, "connect_failures", json_integer((json_int_t)r->connect_failures));
     json_object_set_new(obj, "reply_timeouts", json_integer((json_int_t)r->reply_timeouts));
+    json_object_set_new(obj, "transient_errors", json_integer((json_int_t)r->transient_errors));
     json_object_set_new(obj, "in_flight", json_integer((json_int_t)in_flight));
     json_object_set_new(obj, "resends_refused", json_integer((json_int_t)r->resends_refused));
     json_object_set_new(obj, "id_conflicts", json_integer((json_int_t)r->id_conflicts));

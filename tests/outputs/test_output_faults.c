@@ -429,6 +429,7 @@ Test(redis_exact, a_frozen_server_gets_no_duplicates)
     for (int q = 1; q <= 30; q++)
         cr_assert_eq(times[q], 1, "seq %d is in the stream %u times", q, times[q]);
     cr_assert_eq(len, 30);
+    cr_assert_eq(sink_stat(g.sink, "id_conflicts"), 0, "one writer: every ID in order");
     cr_assert_eq(g.sink->delivered, 30);
     cr_assert_eq(g.sink->dropped, 0);
     cr_assert_eq(g.sink->failed, 0);
@@ -495,5 +496,48 @@ Test(redis_exact, another_writer_ahead_on_the_stream_loses_nothing)
     cr_assert_eq(g.sink->delivered, 10);
     cr_assert_eq(g.sink->failed, 0);
     cr_assert_eq(sink_stat(g.sink, "id_conflicts"), 5);
+    redis_rig_stop(&g);
+}
+
+static void redis_config_set(int port, const char *key, const char *value)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, "CONFIG SET %s %s", key, value);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "CONFIG SET %s: %s", key, r ? r->str : "?");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static bool redis_two_transient_errors(void *arg)
+{
+    return sink_stat(arg, "transient_errors") >= 2;
+}
+
+/* A server out of memory answers OOM (a "not now" error) to part of a
+ * pipelined window: the connection is dropped and the window sent again;
+ * once memory is there, each event is in the stream once. */
+Test(redis_exact, oom_answers_are_retried_without_duplicates)
+{
+    struct redis_rig g;
+    redis_rig_start(&g, "oom", 1000, 10000);
+    for (int i = 0; i < 5; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 10, sink_settled, g.sink));
+    redis_config_set(g.port, "maxmemory", "1");
+    for (int i = 0; i < 20; i++)
+        publish_padded(&g.bus, 10);
+    cr_assert(helper_run_loop_until(g.loop, 10, redis_two_transient_errors, g.sink));
+    cr_assert_eq(sink_queue_count(g.sink), 20, "OOM is not a failure: the events wait");
+    redis_config_set(g.port, "maxmemory", "0");
+    cr_assert(helper_run_loop_until(g.loop, 20, sink_settled, g.sink));
+    unsigned times[26];
+    size_t len = redis_stream_tally(g.port, "oom", times, 25);
+    for (int q = 1; q <= 25; q++)
+        cr_assert_eq(times[q], 1, "seq %d is in the stream %u times", q, times[q]);
+    cr_assert_eq(len, 25);
+    cr_assert_eq(g.sink->delivered, 25);
+    cr_assert_eq(g.sink->failed + g.sink->dropped, 0);
+    cr_assert_eq(sink_stat(g.sink, "id_conflicts"), 0, "one writer: every ID in order");
     redis_rig_stop(&g);
 }
