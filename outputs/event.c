@@ -279,12 +279,27 @@ static void on_drain_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 }
 
+/* Sinks that say what they hold (ops->pending) first: their drain only
+ * starts things. Then the others, whose drain may wait (the time left). */
+static void event_bus_start_drains(struct event_bus *bus, double end)
+{
+    for (int waits = 0; waits < 2; waits++) {
+        for (size_t i = 0; i < bus->sink_count; i++) {
+            struct sink *s = bus->sinks[i];
+            if ((s->ops->pending == NULL) != waits)
+                continue;
+            double left = end - monotonic_s();
+            s->ops->drain(s, left > 0 ? left : 0);
+        }
+    }
+}
+
 bool event_bus_drain(struct event_bus *bus, struct ev_loop *loop, double timeout_s,
                      const bool *skip)
 {
     bus->drain_aborted = false;
-    for (size_t i = 0; i < bus->sink_count; i++)
-        bus->sinks[i]->ops->drain(bus->sinks[i], timeout_s);
+    double end = monotonic_s() + (timeout_s > 0 ? timeout_s : 0);
+    event_bus_start_drains(bus, end);
     if (!loop)
         return event_bus_settled(bus, skip);
     /* All sinks share the loop and the deadline: each progresses while the
@@ -293,7 +308,6 @@ bool event_bus_drain(struct event_bus *bus, struct ev_loop *loop, double timeout
     ev_timer tick;
     ev_timer_init(&tick, on_drain_tick, 0.05, 0.05);
     ev_timer_start(loop, &tick);
-    double end = monotonic_s() + (timeout_s > 0 ? timeout_s : 0);
     while (!event_bus_settled(bus, skip) && !bus->drain_aborted && monotonic_s() < end)
         ev_run(loop, EVRUN_ONCE);
     ev_timer_stop(loop, &tick);

@@ -124,8 +124,9 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key);
  * as a serialisation failure, as an event that cannot be dumped does. */
 uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_head *head,
                                    const char *members, size_t len);
-/* Shutdown: every sink starts delivering what it holds, all at once, and
- * loop runs until none holds anything, timeout_s passed or
+/* Shutdown: every sink starts delivering what it holds, all at once (a
+ * sink without ops->pending may wait in its own drain, after the others
+ * started), and loop runs until none holds anything, timeout_s passed or
  * event_bus_abort_drain was called. Sinks whose entry in skip is true
  * (skip may be NULL) are not waited for. true when every sink waited for
  * has delivered all it held. */

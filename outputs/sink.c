@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ev.h>
+
 void sink_options_defaults(struct sink_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -127,6 +129,33 @@ void sink_queue_push_front(struct sink *s, struct event_record *r)
     q->head = (q->head + q->capacity - 1) % q->capacity;
     q->ring[q->head] = r;
     q->count++;
+}
+
+static void on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+bool sink_run_until(struct sink *s, struct ev_loop *loop, double timeout_s,
+                    bool (*done)(const struct sink *s))
+{
+    if (!loop || done(s))
+        return done(s);
+    if (timeout_s < 0)
+        timeout_s = 0;
+    /* The deadline timer guarantees EVRUN_ONCE returns even if the transport
+     * stays silent. */
+    ev_timer deadline;
+    ev_timer_init(&deadline, on_drain_deadline, timeout_s, 0.);
+    ev_timer_start(loop, &deadline);
+    ev_now_update(loop);
+    double end = ev_now(loop) + timeout_s;
+    while (!done(s) && ev_now(loop) < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &deadline);
+    return done(s);
 }
 
 struct sink *sink_create(const char *spec, const struct sink_options *opts, char *err,

@@ -28,8 +28,10 @@ struct sink_ops {
     /* New records are queued: deliver what the transport can take now. */
     void (*wake)(struct sink *s);
     /* Shutdown begins: deliver what is queued as fast as possible (connect
-     * at once, retry promptly). Must not wait: the bus runs the loop for
-     * all sinks together, up to timeout_s (event_bus_drain). */
+     * at once, retry promptly). A sink with `pending` must not wait: the
+     * bus runs the loop for all sinks together, up to timeout_s
+     * (event_bus_drain). One without it may still wait here itself, up to
+     * timeout_s (sink_run_until); the bus calls it after the others. */
     void (*drain)(struct sink *s, double timeout_s);
     /* Records not settled yet: queued, or handed to the transport and not
      * acknowledged. 0: nothing left to deliver. May be NULL: the queue's
@@ -113,6 +115,12 @@ void sink_queue_pop(struct sink *s);
  * When the queue is full, r is the oldest record, so it is the one dropped
  * (counted). queued and popped are not changed. */
 void sink_queue_push_front(struct sink *s, struct event_record *r);
+
+/* Drain helper for sinks whose transport lives on the event loop: runs the
+ * loop (nested is fine in libev) until done(s) is true or timeout_s passed.
+ * Returns done(s). For a sink without ops->pending (see drain). */
+bool sink_run_until(struct sink *s, struct ev_loop *loop, double timeout_s,
+                    bool (*done)(const struct sink *s));
 
 /* Implementations (one file each). Each parses its own -o form and, on a
  * malformed one, returns NULL with a message showing the right form. */
