@@ -54,6 +54,9 @@ void call_limits_defaults(struct call_limits *l)
     l->max_calls = 100000;
     l->max_registrations = 100000;
     l->max_flows = 400000;
+    l->max_media_without_call = 1024;
+    l->media_without_call_quiet_s = 30;
+    l->media_without_call_min_packets = 5;
     l->invite_timeout_s = 32;
     l->ringing_timeout_s = 180;
     l->challenge_wait_s = 90;
@@ -790,7 +793,7 @@ struct call_table *call_table_new(const struct call_limits *limits, const struct
     t->timers = timers;
     t->bus = bus;
     if (!hashtab_init(&t->calls, offsetof(struct call, call_id), 0, limits->max_calls) ||
-        !media_init(t) || !registrations_init(t)) {
+        !media_init(t) || !media_orphans_init(t) || !registrations_init(t)) {
         call_table_free(t);
         return NULL;
     }
@@ -824,6 +827,7 @@ void call_table_free(struct call_table *t)
     if (t->calls.slots)
         hashtab_foreach(&t->calls, free_each, t);
     hashtab_destroy(&t->calls);
+    media_orphans_destroy(t);
     media_destroy(t);
     registrations_destroy(t);
     free(t);
@@ -870,6 +874,7 @@ void call_table_close_all(struct call_table *t, uint64_t now_us)
             end_call_flush(t, c, CALL_END_CAPTURE_END, now_us, true);
     }
     flush_pending_ends(t, now_us); /* the challenged ones */
+    media_orphans_close_all(t, now_us);
 }
 
 size_t call_table_active(const struct call_table *t)

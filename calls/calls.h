@@ -244,6 +244,12 @@ struct call_limits {
     size_t max_calls;
     size_t max_registrations;
     size_t max_flows;
+    /* RTP of no call (media_without_call): at most this many flows at once
+     * (1024; 0: not followed), reported once quiet for the given seconds
+     * (30) when a stream of one reached min_packets (5). */
+    size_t max_media_without_call;
+    uint32_t media_without_call_quiet_s;
+    uint32_t media_without_call_min_packets;
     uint32_t invite_timeout_s;  /* timer B: no response at all (32) */
     uint32_t ringing_timeout_s; /* provisional but no final response (180) */
     uint32_t challenge_wait_s;  /* 401/407 not followed by a new INVITE (90) */
