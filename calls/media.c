@@ -585,8 +585,11 @@ static void media_of_no_call(struct call_table *t, struct rtp_flow *f, const str
     struct rtp_header h;
     if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
         (*t->c_rtcp_unmatched)++;
-        struct rtcp_datagram d = {{pkt->src, pkt->sport}, {pkt->dst, pkt->dport}, pkt->ts_us,
-                                  pkt->payload, pkt->payload_len};
+        struct rtcp_datagram d = {{pkt->src, pkt->sport},
+                                  {pkt->dst, pkt->dport},
+                                  pkt->ts_us,
+                                  pkt->payload,
+                                  pkt->payload_len};
         if (t->orphans.count)
             rtp_flow_table_rtcp(&t->flows, &d);
     } else if (rtp_parse(pkt->payload, pkt->payload_len, &h)) {

@@ -38,6 +38,11 @@ void config_defaults(struct config *cfg)
     cfg->max_calls = 100000;
     cfg->registration_idle_s = 3600;
     cfg->challenge_wait_s = 90;
+    struct call_limits limits;
+    call_limits_defaults(&limits);
+    cfg->max_media_without_call = limits.max_media_without_call;
+    cfg->media_without_call_quiet_s = limits.media_without_call_quiet_s;
+    cfg->media_without_call_min_packets = limits.media_without_call_min_packets;
     decoder_config_defaults(&cfg->decoder);
     sink_options_defaults(&cfg->sink);
     cfg->kafka_view[0] = NULL;
@@ -81,6 +86,10 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("limits", "max_calls", 1, 10000000, max_calls),
     UINT_KEY("limits", "registration_idle_s", 60, 604800, registration_idle_s),
     UINT_KEY("limits", "challenge_wait_s", 1, 3600, challenge_wait_s),
+    UINT_KEY("limits", "max_media_without_call", 0, 1000000, max_media_without_call),
+    UINT_KEY("limits", "media_without_call_quiet_s", 1, 3600, media_without_call_quiet_s),
+    UINT_KEY("limits", "media_without_call_min_packets", 1, 1000000,
+             media_without_call_min_packets),
     UINT_KEY("limits", "max_fragments", 1, 1000000, decoder.frag_max_datagrams),
     UINT_KEY("limits", "max_fragments_per_source", 1, 1000000, decoder.frag_max_per_source),
     UINT_KEY("limits", "fragment_timeout_ms", 100, 600000, decoder.frag_timeout_ms),

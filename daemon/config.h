@@ -8,7 +8,8 @@
  *   [metrics]   listen = ADDR:PORT (off when absent)
  *   [limits]    max_calls, registration_idle_s, challenge_wait_s, max_fragments,
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
- *               tcp_max_pending, tcp_idle_timeout_ms
+ *               tcp_max_pending, tcp_idle_timeout_ms, max_media_without_call,
+ *               media_without_call_quiet_s, media_without_call_min_packets
  *   [output]    queue_size, redis_maxlen, redis_reply_timeout_ms, redis_user,
  *               redis_password,
  *               kafka.<librdkafka property> = value
@@ -64,6 +65,10 @@ struct config {
     size_t max_calls;
     unsigned registration_idle_s;
     unsigned challenge_wait_s; /* a 401/407 to an INVITE awaits its retry this long */
+    /* RTP of no call: flows followed at once, quiet time before the
+     * media_without_call report, packets a stream needs to be reported. */
+    size_t max_media_without_call;
+    unsigned media_without_call_quiet_s, media_without_call_min_packets;
     struct decoder_config decoder;
     struct sink_options sink;
     char redis_user[128], redis_password[256];

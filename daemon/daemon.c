@@ -591,6 +591,9 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     limits.max_calls = d->cfg.max_calls;
     limits.registration_idle_s = d->cfg.registration_idle_s;
     limits.challenge_wait_s = d->cfg.challenge_wait_s;
+    limits.max_media_without_call = d->cfg.max_media_without_call;
+    limits.media_without_call_quiet_s = d->cfg.media_without_call_quiet_s;
+    limits.media_without_call_min_packets = d->cfg.media_without_call_min_packets;
     d->sip = sip_layer_new(&d->counters, on_sip_message, d);
     d->calls = call_table_new(&limits, &d->cfg.trunks, &d->counters, &d->timers, &d->bus);
     if (!d->sip || !d->calls) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/timefmt.h"
 #include "tools/pcapgen/pcapgen.h"
 
 #define MAX_EVENTS 256
@@ -31,8 +32,9 @@ static struct endpoint ep(const char *ip, uint16_t port)
 }
 
 /* Writes g to a temp file, runs siptapd with a config naming 203.0.113.0/24
- * (and 2001:db8:1::/48) as trunk "carrier", collects the non-stats events. */
-static void replay(struct pcapgen *g, struct run *r)
+ * (and 2001:db8:1::/48) as trunk "carrier" followed by extra_conf, collects
+ * the non-stats events. */
+static void replay_with(struct pcapgen *g, struct run *r, const char *extra_conf)
 {
     char pcap[] = "/tmp/siptap-e2e-XXXXXX";
     char conf[] = "/tmp/siptap-e2e-conf-XXXXXX";
@@ -40,6 +42,7 @@ static void replay(struct pcapgen *g, struct run *r)
     int fd = mkstemp(conf);
     const char *text = "[trunk carrier]\nmatch = 203.0.113.0/24, 2001:db8:1::/48\n";
     cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    cr_assert(write(fd, extra_conf, strlen(extra_conf)) == (ssize_t)strlen(extra_conf));
     close(fd);
     cr_assert_eq(pcapgen_write(g, pcap), 0);
     char cmd[1024];
@@ -63,6 +66,11 @@ static void replay(struct pcapgen *g, struct run *r)
     cr_assert_eq(pclose(p), 0);
     unlink(pcap);
     unlink(conf);
+}
+
+static void replay(struct pcapgen *g, struct run *r)
+{
+    replay_with(g, r, "");
 }
 
 static void release(struct run *r)
@@ -430,6 +438,151 @@ Test(calls_e2e, no_credentials_in_events)
         cr_assert_null(strstr(text, "nonce"), "%s", text);
         free(text);
     }
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* ---- media of no call ---- */
+
+static size_t count_type(struct run *r, const char *type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->count; i++)
+        n += !strcmp(str(r->events[i], "type"), type);
+    return n;
+}
+
+static struct pcapgen_rtp_spec orphan_stream(const char *src, uint16_t sport, uint32_t ssrc)
+{
+    struct pcapgen_rtp_spec s = {0};
+    s.src = ep(src, sport);
+    s.dst = ep("198.51.100.60", 40000);
+    s.ssrc = ssrc;
+    s.pt = 8;
+    return s;
+}
+
+/* RTP that no SIP names (an MGCP call beside the SIP ones, a tap started
+ * mid-call): reported once quiet 30 s, and at the end of the capture, with
+ * its stream's exact figures, on the trunk its address belongs to. */
+Test(calls_e2e, media_of_no_call_is_reported_once_quiet)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_rtp_spec first = orphan_stream("203.0.113.50", 30000, 0xABC);
+    first.count = 201;
+    first.loss_every = 10; /* slots 9, 19 ... 199: 20 lost of 201 */
+    pcapgen_rtp_stream(g, &first, NULL);
+    struct pcapgen_rtp_spec again = orphan_stream("203.0.113.50", 30000, 0xABC);
+    again.start_us = 60000000;
+    again.start_seq = 1000;
+    again.count = 50;
+    pcapgen_rtp_stream(g, &again, NULL);
+    struct run r;
+    replay(g, &r);
+    cr_assert_str_eq(r.types, "media_without_call,media_without_call");
+
+    json_t *quiet = find(&r, "media_without_call", 0);
+    cr_assert_str_eq(str(quiet, "severity"), "notice");
+    cr_assert_str_eq(str(quiet, "trunk"), "carrier");
+    cr_assert_null(json_object_get(quiet, "call_id"));
+    cr_assert_str_eq(str(quiet, "reason"), "quiet");
+    cr_assert_str_eq(str(quiet, "src"), "203.0.113.50:30000");
+    cr_assert_str_eq(str(quiet, "dst"), "198.51.100.60:40000");
+    cr_assert_eq(num(quiet, "packets"), 181);
+    cr_assert_float_eq(json_real_value(json_object_get(quiet, "duration_s")), 4.0, 1e-9);
+    /* Stamped when the 30 s of quiet were up: 4 s + 30 s after the start. */
+    char want[TIMEFMT_RFC3339_LEN];
+    cr_assert_str_eq(str(quiet, "ts"), timefmt_rfc3339(pcapgen_base(g) + 34000000, want, 32));
+    cr_assert_str_eq(str(quiet, "first_ts"), timefmt_rfc3339(pcapgen_base(g), want, 32));
+    cr_assert_str_eq(str(quiet, "last_ts"), timefmt_rfc3339(pcapgen_base(g) + 4000000, want, 32));
+    json_t *streams = json_object_get(quiet, "streams");
+    cr_assert_eq(json_array_size(streams), 1);
+    json_t *st = json_array_get(streams, 0);
+    cr_assert_str_eq(str(st, "ssrc"), "0x00000ABC");
+    cr_assert_str_eq(str(st, "codec"), "PCMA");
+    cr_assert_eq(num(st, "packets"), 181);
+    cr_assert_eq(num(st, "lost"), 20);
+
+    json_t *end = find(&r, "media_without_call", 1);
+    cr_assert_str_eq(str(end, "reason"), "capture_end");
+    cr_assert_eq(num(end, "packets"), 50);
+    cr_assert_eq(num(json_array_get(json_object_get(end, "streams"), 0), "lost"), 0);
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* Media that comes before the INVITE that sets it up (the tap saw the SIP
+ * late, or it took a slower path) is the call's once the SDP names it: one
+ * stream in call_end with every packet, nothing reported without a call. */
+Test(calls_e2e, media_before_its_invite_is_the_calls)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = inbound_call("early-rtp@e2e");
+    c.caller_media = ep("203.0.113.10", 10000);
+    c.callee_media = ep("198.51.100.20", 20000);
+    c.start_us = 2000000;
+    c.rtp = PCAPGEN_RTP_NONE;
+    pcapgen_call(g, &c);
+    struct pcapgen_rtp_spec back = {0}; /* from 0 s to 13 s: 2 s before the INVITE */
+    back.src = c.callee_media;
+    back.dst = c.caller_media;
+    back.ssrc = 0xB0B;
+    back.count = 650;
+    pcapgen_rtp_stream(g, &back, NULL);
+    struct pcapgen_rtp_spec forth = {0};
+    forth.src = c.caller_media;
+    forth.dst = c.callee_media;
+    forth.ssrc = 0xA11CE;
+    forth.start_us = 4100000;
+    forth.count = 400;
+    pcapgen_rtp_stream(g, &forth, NULL);
+    struct run r;
+    replay(g, &r);
+    cr_assert_eq(count_type(&r, "media_without_call"), 0, "%s", r.types);
+    json_t *streams = json_object_get(find(&r, "call_end", 0), "streams");
+    cr_assert_eq(json_array_size(streams), 2);
+    bool seen = false;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *st = json_array_get(streams, i);
+        if (strcmp(str(st, "ssrc"), "0x00000B0B") != 0)
+            continue;
+        seen = true;
+        cr_assert_eq(num(st, "packets"), 650);
+        cr_assert_eq(num(st, "lost"), 0);
+    }
+    cr_assert(seen, "the early stream is not the call's");
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* The set of flows of no call is bounded, and a flood of one-datagram
+ * strays (an RTP scanner, random UDP that parses as RTP) gives way without
+ * pushing out a real stream; what is on a well-known port (a DNS query sent
+ * again and again) is not followed at all. */
+Test(calls_e2e, strays_do_not_push_out_media_of_no_call)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_rtp_spec real = orphan_stream("192.0.2.7", 31000, 0x5EA1);
+    real.count = 100;
+    pcapgen_rtp_stream(g, &real, NULL);
+    for (unsigned i = 0; i < 200; i++) {
+        struct pcapgen_rtp_spec stray = orphan_stream("192.0.2.99", (uint16_t)(20000 + i), i + 1);
+        stray.start_us = 5000 + 10000u * i;
+        stray.count = 1;
+        pcapgen_rtp_stream(g, &stray, NULL);
+    }
+    struct pcapgen_rtp_spec dns = orphan_stream("192.0.2.8", 2738, 0);
+    dns.dst = ep("192.0.2.1", 53);
+    dns.count = 5;
+    dns.ptime_us = 1000000;
+    pcapgen_rtp_stream(g, &dns, NULL);
+    struct run r;
+    replay_with(g, &r, "[limits]\nmax_media_without_call = 4\n");
+    cr_assert_str_eq(r.types, "media_without_call");
+    json_t *ev = find(&r, "media_without_call", 0);
+    cr_assert_str_eq(str(ev, "src"), "192.0.2.7:31000");
+    cr_assert(json_is_null(json_object_get(ev, "trunk")));
+    cr_assert_eq(num(ev, "packets"), 100);
     release(&r);
     pcapgen_free(g);
 }
