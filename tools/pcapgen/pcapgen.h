@@ -315,6 +315,22 @@ struct pcapgen_register_spec {
 
 uint64_t pcapgen_register(struct pcapgen *g, const struct pcapgen_register_spec *spec);
 
+/* A SIP scanner (sipvicious' "friendly-scanner" and its kin): count
+ * requests from src to dst at rate per second, each a new dialog to the
+ * next extension number (100, 101, ...), with the scanner's User-Agent;
+ * the target answers each with a final status, or not at all. */
+struct pcapgen_scan_spec {
+    struct endpoint src, dst;
+    uint64_t start_us;
+    uint32_t count;
+    uint32_t rate;          /* requests per second; 0 = 100 */
+    const char *method;     /* "INVITE" (default), "REGISTER" or "OPTIONS" */
+    const char *user_agent; /* NULL = "friendly-scanner" */
+    uint16_t answer;        /* final status the target sends 1 ms later; 0 = none */
+};
+/* Time (relative us) of the scan's last packet. */
+uint64_t pcapgen_scan(struct pcapgen *g, const struct pcapgen_scan_spec *spec);
+
 /* ---- scenario language (see README.md) ---- */
 
 /* Runs a scenario file into g. Returns 0, or -1 with a "file:line: why"

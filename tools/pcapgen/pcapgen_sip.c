@@ -733,3 +733,48 @@ uint64_t pcapgen_register(struct pcapgen *g, const struct pcapgen_register_spec 
     sig_close(&sp, end + 100 * MS, true);
     return end;
 }
+
+/* One scanner request and, when the target answers, its final response. */
+static void scan_request(struct pcapgen *g, const struct pcapgen_scan_spec *spec,
+                         const char *method, uint32_t i, uint64_t t)
+{
+    char from[64], to[64], start[160], common[768], headers[1024];
+    host_text(&spec->src.addr, from, sizeof(from));
+    host_text(&spec->dst.addr, to, sizeof(to));
+    unsigned ext = 100 + i;
+    /* Via, From and Call-ID, then CSeq; the To goes between (tagged in
+     * the response). */
+    snprintf(common, sizeof(common),
+             "Via: SIP/2.0/UDP %s:%u;branch=z9hG4bKscan%u\n"
+             "From: \"%u\" <sip:%u@%s>;tag=scan%u\n"
+             "Call-ID: scan-%u@%s\n"
+             "CSeq: 1 %s\n",
+             from, spec->src.port, i, ext, ext, to, i, i, from, method);
+    snprintf(start, sizeof(start), "%s sip:%u@%s SIP/2.0", method, ext, to);
+    snprintf(
+        headers, sizeof(headers),
+        "%sTo: \"%u\" <sip:%u@%s>\nMax-Forwards: 70\nUser-Agent: %s\nContact: <sip:%u@%s:%u>\n",
+        common, ext, ext, to, spec->user_agent ? spec->user_agent : "friendly-scanner", ext, from,
+        spec->src.port);
+    char *req = pcapgen_sip_build(start, headers, NULL, NULL);
+    pcapgen_sip_udp(g, t, &spec->src, &spec->dst, req, NULL);
+    free(req);
+    if (!spec->answer)
+        return;
+    snprintf(start, sizeof(start), "SIP/2.0 %u %s", spec->answer, reason_phrase(spec->answer));
+    snprintf(headers, sizeof(headers), "%sTo: \"%u\" <sip:%u@%s>;tag=uas%u\n", common, ext, ext, to,
+             i);
+    char *resp = pcapgen_sip_build(start, headers, NULL, NULL);
+    pcapgen_sip_udp(g, t + 1000, &spec->dst, &spec->src, resp, NULL);
+    free(resp);
+}
+
+uint64_t pcapgen_scan(struct pcapgen *g, const struct pcapgen_scan_spec *spec)
+{
+    const char *method = spec->method ? spec->method : "INVITE";
+    uint64_t step = 1000000u / (spec->rate ? spec->rate : 100);
+    uint64_t t = spec->start_us;
+    for (uint32_t i = 0; i < spec->count; i++, t += step)
+        scan_request(g, spec, method, i, t);
+    return spec->count ? t - step + (spec->answer ? 1000 : 0) : spec->start_us;
+}

@@ -371,6 +371,26 @@ static int do_register(struct ctx *c)
     return 0;
 }
 
+static int do_scan(struct ctx *c)
+{
+    struct pcapgen_scan_spec s = {0};
+    s.method = str(c, "method");
+    s.user_agent = str(c, "ua");
+    if (get_ep(c, "src", &s.src, true) < 0 || get_ep(c, "dst", &s.dst, true) < 0 ||
+        get_time(c, "start", &s.start_us) < 0)
+        return -1;
+    GET_NUM(c, "count", s.count, 100000000);
+    GET_NUM(c, "rate", s.rate, 1000000);
+    GET_NUM(c, "answer", s.answer, 699);
+    if (s.method && strcmp(s.method, "INVITE") && strcmp(s.method, "REGISTER") &&
+        strcmp(s.method, "OPTIONS"))
+        return fail(c, "method=%s: expected INVITE, REGISTER or OPTIONS", s.method);
+    if (check_unused(c) < 0)
+        return -1;
+    pcapgen_scan(c->g, &s);
+    return 0;
+}
+
 static int do_rtp(struct ctx *c)
 {
     struct pcapgen_rtp_spec s = {0};
@@ -783,6 +803,8 @@ static int run_line(struct ctx *c, char *line, const char **pos)
         return do_register(c);
     if (strcmp(word, "rtp") == 0)
         return do_rtp(c);
+    if (strcmp(word, "scan") == 0)
+        return do_scan(c);
     if (strcmp(word, "sip-udp") == 0)
         return do_sip_udp(c, pos);
     if (strcmp(word, "tcp") == 0 || strncmp(word, "tcp-", 4) == 0 || strcmp(word, "sip-tcp") == 0) {
