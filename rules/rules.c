@@ -21,7 +21,7 @@
 const struct detector *const rules_detectors[] = {
     &detector_one_way_audio, &detector_call_drop,      &detector_registration_loop,
     &detector_call_failure,  &detector_codec_mismatch, &detector_trunk_health,
-    &detector_rtp_quality,   &detector_no_audio,
+    &detector_rtp_quality,   &detector_no_audio,       &detector_sip_scan,
 };
 const size_t rules_detector_count = sizeof(rules_detectors) / sizeof(rules_detectors[0]);
 

@@ -147,6 +147,7 @@ extern const struct detector detector_codec_mismatch;
 extern const struct detector detector_trunk_health;
 extern const struct detector detector_rtp_quality;
 extern const struct detector detector_no_audio;
+extern const struct detector detector_sip_scan;
 
 /* The list rules_new() creates, in order. */
 extern const struct detector *const rules_detectors[];

@@ -652,6 +652,12 @@ static void flood_over_calls(uint16_t answer)
         }
     }
     cr_assert_eq(ends, 100);
+    /* The flood itself is the alert: its source, rate and tool. */
+    json_t *alert = find(&r, "sip_scan", 0);
+    cr_assert_str_eq(str(alert, "source"), "192.0.2.66");
+    cr_assert_str_eq(str(alert, "user_agent"), "friendly-scanner");
+    cr_assert(json_is_true(json_object_get(alert, "known_scanner")));
+    cr_assert_float_eq(json_real_value(json_object_get(alert, "rate")), 10000.0, 1e-6);
     release(&r);
     pcapgen_free(g);
 }
