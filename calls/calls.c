@@ -439,6 +439,9 @@ static enum evict_class evict_class_of(const struct call *c)
  * costs O(1) per new call. */
 #define EVICT_SCAN        64
 #define EVICT_REFRESH_MAX 1024
+/* Once a call that is not live is in hand, how many more are looked at
+ * for one of a lower class. */
+#define EVICT_BETTER 8
 
 /* The call to end for room: the least recently active of the lowest class
  * among the EVICT_SCAN calls at the tail. RTP does not move a call on the
@@ -451,7 +454,7 @@ static struct call *pick_victim(struct call_table *t)
     struct call *best = NULL, *stalest = NULL;
     enum evict_class best_class = EVICT_LIVE;
     uint64_t stalest_media = UINT64_MAX;
-    size_t looked = 0, refreshed = 0;
+    size_t looked = 0, refreshed = 0, best_at = 0;
     for (struct call *c = t->lru_tail, *prev; c && looked < EVICT_SCAN; c = prev) {
         prev = c->lru_prev;
         enum evict_class k = evict_class_of(c);
@@ -470,8 +473,11 @@ static struct call *pick_victim(struct call_table *t)
         if (!best || k < best_class) {
             best = c;
             best_class = k;
+            best_at = looked;
             if (k == EVICT_LINGERING)
                 break;
+        } else if (best_class < EVICT_LIVE && looked >= best_at + EVICT_BETTER) {
+            break; /* a dead dialog in hand: a better one further on is unlikely */
         }
     }
     if (best)
