@@ -14,10 +14,17 @@
  * quiet_s. A busy peer is not a scanner: its calls and pings are answered,
  * and configured trunks are never followed.
  *
- * The sources live in a table capped at MAX_SOURCES; past it new sources
- * are not followed (counted), and a sweep on the capture clock forgets the
- * quiet ones. Only the address, counts, the last Request-URI user and the
- * User-Agent are kept: nothing a scanner sends reaches an event unbounded.
+ * Every new call on an SBC may come from an address of its own, so what is
+ * kept per source must cost nothing per call: a source is first counted in
+ * a fixed sketch (SKETCH_SLOTS slots of 24 bytes, 1.5 MiB, direct-mapped by a
+ * hash of the address: its window's requests and answers). Only a source
+ * that reaches a quarter of min_requests in a window, or sends a known
+ * tool's User-Agent, gets a record of its own, in a table capped at
+ * MAX_SOURCES (past it, counted and not followed); a sweep on the capture
+ * clock forgets the quiet ones. A slot busy with another source's live
+ * window is not taken (counted as a collision). Only the address, counts,
+ * the last Request-URI user and the User-Agent are kept: nothing a scanner
+ * sends reaches an event unbounded.
  */
 #include "rules/rules.h"
 
@@ -29,7 +36,8 @@
 #include "core/hashtab.h"
 #include "core/timefmt.h"
 
-#define MAX_SOURCES    65536
+#define MAX_SOURCES    4096
+#define SKETCH_SLOTS   65536 /* 1.5 MiB */
 #define USER_AGENT_MAX 64
 #define TARGET_MAX     32
 
@@ -55,11 +63,32 @@ struct scan_source {
     char target[TARGET_MAX]; /* the last Request-URI user */
 };
 
+/* A source before it has a record: one window's counts, by address hash
+ * (24 bytes; the counts stay far below 2^16: the source is followed from
+ * a quarter of min_requests, at most PROMOTE_MAX). */
+struct sketch_slot {
+    uint64_t window_start_us;
+    uint32_t addr_hash; /* 0: empty */
+    uint16_t answered;
+    uint16_t methods[SCAN_METHODS];
+};
+#define PROMOTE_MAX 60000
+
+static uint32_t slot_requests(const struct sketch_slot *slot)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < SCAN_METHODS; i++)
+        n += slot->methods[i];
+    return n;
+}
+
 struct sip_scan {
     struct rules_context *ctx;
-    struct hashtab sources;
-    struct timer sweep;
-    uint64_t *c_untracked;
+    struct sketch_slot *sketch; /* SKETCH_SLOTS */
+    struct hashtab sources;     /* struct scan_source, the sources followed */
+    struct timer sweep;         /* at the earliest time a source followed goes quiet */
+    uint64_t sweep_next;
+    uint64_t *c_untracked, *c_collisions;
 };
 
 /* User-Agents of the tools that scan SIP on the internet. */
@@ -128,8 +157,11 @@ static bool forget_quiet(void *item, void *arg)
     struct scan_source *s = item;
     uint64_t now = timerq_now(d->ctx->timers);
     uint64_t quiet_us = (uint64_t)(param(d, "quiet_s") * 1e6);
-    if (now < s->last_us + quiet_us)
+    if (now < s->last_us + quiet_us) {
+        if (s->last_us + quiet_us < d->sweep_next)
+            d->sweep_next = s->last_us + quiet_us;
         return false;
+    }
     if (s->raised)
         publish(d, s, "end", s->last_us + quiet_us);
     free(s);
@@ -141,36 +173,84 @@ static void on_sweep(struct timer *tm, uint64_t now, void *arg)
     (void)tm;
     struct sip_scan *d = arg;
     /* The clock reads the sweep's due time while it fires (timerq). */
-    (void)now;
+    d->sweep_next = UINT64_MAX;
     hashtab_remove_if(&d->sources, forget_quiet, d);
-    if (hashtab_count(&d->sources))
-        timerq_schedule(d->ctx->timers, &d->sweep, now + (uint64_t)(param(d, "window_s") * 1e6));
+    if (d->sweep_next != UINT64_MAX)
+        timerq_schedule(d->ctx->timers, &d->sweep, d->sweep_next > now ? d->sweep_next : now + 1);
 }
 
-static struct scan_source *source_of(struct sip_scan *d, const struct net_addr *addr, bool create,
-                                     uint64_t now)
+static struct net_addr addr_key(const struct net_addr *addr)
 {
     struct net_addr key;
     memset(&key, 0, sizeof(key));
     key.family = addr->family;
     memcpy(key.bytes, addr->bytes, sizeof(key.bytes));
-    struct scan_source *s = hashtab_find(&d->sources, &key);
-    if (s || !create)
-        return s;
+    return key;
+}
+
+static uint32_t addr_hash(const struct net_addr *key)
+{
+    return (uint32_t)hashtab_hash_bytes(key, sizeof(*key)) | 1u; /* 0: empty slot */
+}
+
+static struct scan_source *source_find(struct sip_scan *d, const struct net_addr *addr)
+{
+    struct net_addr key = addr_key(addr);
+    return hashtab_find(&d->sources, &key);
+}
+
+/* The record of a source that outgrew its sketch slot, with its window's
+ * counts; NULL when the table is full (counted). */
+static struct scan_source *source_follow(struct sip_scan *d, const struct net_addr *addr,
+                                         const struct sketch_slot *slot, uint64_t now)
+{
+    struct scan_source *s;
     if (hashtab_count(&d->sources) >= MAX_SOURCES || !(s = calloc(1, sizeof(*s)))) {
         (*d->c_untracked)++;
         return NULL;
     }
-    s->addr = key;
-    s->first_us = s->window_start_us = now;
+    s->addr = addr_key(addr);
+    s->first_us = s->window_start_us = slot->window_start_us;
+    s->window_requests = slot_requests(slot);
+    s->window_answered = slot->answered;
+    s->requests = s->window_requests;
+    s->answered = slot->answered;
+    for (int i = 0; i < SCAN_METHODS; i++)
+        s->methods[i] = slot->methods[i];
     if (!hashtab_insert(&d->sources, s)) {
         free(s);
         (*d->c_untracked)++;
         return NULL;
     }
-    if (!timer_pending(&d->sweep))
-        timerq_schedule(d->ctx->timers, &d->sweep, now + (uint64_t)(param(d, "window_s") * 1e6));
+    uint64_t quiet_at = now + (uint64_t)(param(d, "quiet_s") * 1e6);
+    if (!timer_pending(&d->sweep) || d->sweep.due_us > quiet_at)
+        timerq_schedule(d->ctx->timers, &d->sweep, quiet_at);
     return s;
+}
+
+/* The sketch slot of addr for a request at now (its window renewed when
+ * over), or NULL when another source's live window holds it. */
+static struct sketch_slot *sketch_slot_for(struct sip_scan *d, const struct net_addr *addr,
+                                           uint64_t now)
+{
+    struct net_addr key = addr_key(addr);
+    uint32_t h = addr_hash(&key);
+    struct sketch_slot *slot = &d->sketch[h & (SKETCH_SLOTS - 1)];
+    bool expired = now >= slot->window_start_us + (uint64_t)(param(d, "window_s") * 1e6);
+    if (slot->addr_hash != h) {
+        if (slot->addr_hash && !expired && slot_requests(slot) > 1) {
+            (*d->c_collisions)++;
+            return NULL;
+        }
+        slot->addr_hash = h;
+        expired = true;
+    }
+    if (expired) {
+        memset(slot, 0, sizeof(*slot));
+        slot->addr_hash = h;
+        slot->window_start_us = now;
+    }
+    return slot;
 }
 
 static enum scan_method method_of(const struct sip_msg *m)
@@ -198,9 +278,22 @@ static void count_request(struct sip_scan *d, const struct sip_msg *m, const str
     if (!d->ctx->enabled || trunk_list_find(d->ctx->trunks, &meta->src.addr))
         return;
     uint64_t now = meta->ts_us;
-    struct scan_source *s = source_of(d, &meta->src.addr, true, now);
-    if (!s)
-        return;
+    struct scan_source *s = source_find(d, &meta->src.addr);
+    if (!s) {
+        struct sketch_slot *slot = sketch_slot_for(d, &meta->src.addr, now);
+        if (!slot)
+            return;
+        double promote = param(d, "min_requests") / 4;
+        bool known = m->user_agent[0] && known_scanner_agent(m->user_agent);
+        if (!known && slot_requests(slot) + 1 < (promote < PROMOTE_MAX ? promote : PROMOTE_MAX)) {
+            slot->methods[method_of(m)]++;
+            return;
+        }
+        s = source_follow(d, &meta->src.addr, slot, now);
+        slot->addr_hash = 0; /* the record counts from here */
+        if (!s)
+            return;
+    }
     uint64_t window_us = (uint64_t)(param(d, "window_s") * 1e6);
     if (now >= s->window_start_us + window_us) {
         s->window_start_us = now;
@@ -229,11 +322,17 @@ static void count_answer(struct sip_scan *d, const struct sip_msg *m, const stru
 {
     if (m->status < 200 || m->status > 299)
         return;
-    struct scan_source *s = source_of(d, &meta->dst.addr, false, meta->ts_us);
+    struct scan_source *s = source_find(d, &meta->dst.addr);
     if (s) {
         s->window_answered++;
         s->answered++;
+        return;
     }
+    struct net_addr key = addr_key(&meta->dst.addr);
+    uint32_t h = addr_hash(&key);
+    struct sketch_slot *slot = &d->sketch[h & (SKETCH_SLOTS - 1)];
+    if (slot->addr_hash == h && slot->answered < UINT16_MAX)
+        slot->answered++;
 }
 
 static void on_message(struct sip_scan *d, const struct sip_msg *m, const struct sip_meta *meta,
@@ -274,13 +373,16 @@ static void *sip_scan_create(struct rules_context *ctx)
     if (!d)
         return NULL;
     d->ctx = ctx;
-    if (!hashtab_init(&d->sources, offsetof(struct scan_source, addr), sizeof(struct net_addr),
-                      MAX_SOURCES)) {
+    d->sketch = calloc(SKETCH_SLOTS, sizeof(*d->sketch));
+    if (!d->sketch || !hashtab_init(&d->sources, offsetof(struct scan_source, addr),
+                                    sizeof(struct net_addr), MAX_SOURCES)) {
+        free(d->sketch);
         free(d);
         return NULL;
     }
     timer_init(&d->sweep, on_sweep, d);
     d->c_untracked = counters_register(ctx->counters, "rules", "sip_scan_untracked");
+    d->c_collisions = counters_register(ctx->counters, "rules", "sip_scan_sketch_collisions");
     struct call_observer o = {.user = d,
                               .call_message = on_call_message,
                               .registration_message = on_registration_message,
@@ -303,6 +405,7 @@ static void sip_scan_destroy(void *state)
     timerq_cancel(d->ctx->timers, &d->sweep);
     hashtab_foreach(&d->sources, free_source, NULL);
     hashtab_destroy(&d->sources);
+    free(d->sketch);
     free(d);
 }
 

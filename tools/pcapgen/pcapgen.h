@@ -135,8 +135,9 @@ struct pcapgen_sdp {
     size_t n_pts;
     const char *direction; /* "sendonly", "recvonly", "inactive", "sendrecv" or NULL */
     bool rtcp_mux;
-    uint16_t rtcp_port; /* a=rtcp:PORT; 0 = none */
-    uint32_t ptime;     /* ms; 0 = no a=ptime */
+    uint16_t rtcp_port;  /* a=rtcp:PORT; 0 = none */
+    uint32_t ptime;      /* ms; 0 = no a=ptime */
+    uint16_t video_port; /* an m=video line (H264, PT 96) on this port; 0 = none */
     uint64_t session_id;
     uint64_t version;
 };
@@ -258,9 +259,14 @@ struct pcapgen_call_spec {
     struct endpoint caller_rtp_src, callee_rtp_src;
     enum pcapgen_transport transport;
     uint64_t start_us;
-    uint32_t ring_ms;                  /* INVITE to final response; 0 = 2000 */
-    uint32_t talk_ms;                  /* answer to BYE; 0 = 30000 */
-    uint8_t pt;                        /* audio payload type (0 PCMU default) */
+    uint32_t ring_ms; /* INVITE to final response; 0 = 2000 */
+    uint32_t talk_ms; /* answer to BYE; 0 = 30000 */
+    uint8_t pt;       /* audio payload type (0 PCMU default) */
+    /* The offer's payload types (the answer keeps pt and 101); NULL = {pt, 101}. */
+    const uint8_t *offer_pts;
+    size_t n_offer_pts;
+    bool sdp_rtcp;  /* both SDPs announce a=rtcp:PORT+1 (none is sent) */
+    bool sdp_video; /* both SDPs add an m=video line on media port + 100 (no video sent) */
     uint32_t ssrc_caller, ssrc_callee; /* 0 = derived from call_id */
 
     uint16_t final_status; /* 0 = 200 */

@@ -159,6 +159,9 @@ char *pcapgen_sdp_build(const struct pcapgen_sdp *sdp)
         pcapgen_buf_printf(&b, "a=rtcp:%u\r\n", (unsigned)sdp->rtcp_port);
     if (sdp->direction)
         pcapgen_buf_printf(&b, "a=%s\r\n", sdp->direction);
+    if (sdp->video_port)
+        pcapgen_buf_printf(&b, "m=video %u RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+                           (unsigned)sdp->video_port);
     return pcapgen_buf_take(&b, NULL);
 }
 
@@ -419,17 +422,27 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
     uint8_t pts[2] = {c.pt, 101};
     struct pcapgen_sdp offer = {.addr = caller_media_addr,
                                 .port = c.caller_media.port,
-                                .pts = pts,
-                                .n_pts = 2,
+                                .pts = c.offer_pts ? c.offer_pts : pts,
+                                .n_pts = c.offer_pts ? c.n_offer_pts : 2,
                                 .ptime = 20,
                                 .rtcp_mux = c.rtcp == PCAPGEN_RTCP_MUX,
                                 .session_id = h & 0xffffff,
                                 .version = 1};
     if (c.rtcp == PCAPGEN_RTCP_ATTRIBUTE)
         offer.rtcp_port = (uint16_t)(c.caller_media.port + PCAPGEN_RTCP_ATTRIBUTE_OFFSET);
+    else if (c.sdp_rtcp)
+        offer.rtcp_port = (uint16_t)(c.caller_media.port + 1);
+    if (c.sdp_video)
+        offer.video_port = (uint16_t)(c.caller_media.port + 100);
     struct pcapgen_sdp answer = offer;
     answer.addr = callee_media_addr;
     answer.port = c.callee_media.port;
+    answer.pts = pts;
+    answer.n_pts = 2;
+    if (c.sdp_rtcp && c.rtcp != PCAPGEN_RTCP_ATTRIBUTE)
+        answer.rtcp_port = (uint16_t)(c.callee_media.port + 1);
+    if (c.sdp_video)
+        answer.video_port = (uint16_t)(c.callee_media.port + 100);
     if (c.rtcp == PCAPGEN_RTCP_ATTRIBUTE)
         answer.rtcp_port = (uint16_t)(c.callee_media.port + PCAPGEN_RTCP_ATTRIBUTE_OFFSET);
     answer.session_id = (h >> 24) & 0xffffff;
