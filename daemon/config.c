@@ -39,6 +39,7 @@ void config_defaults(struct config *cfg)
     cfg->registration_idle_s = 3600;
     cfg->challenge_wait_s = 90;
     decoder_config_defaults(&cfg->decoder);
+    cfg->tcp_max_buffered_mb = (unsigned)(cfg->decoder.tcp_max_buffered >> 20);
     sink_options_defaults(&cfg->sink);
     cfg->kafka_view[0] = NULL;
     callcap_config_defaults(&cfg->callcap);
@@ -87,6 +88,7 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("limits", "max_tcp_streams", 1, 10000000, decoder.tcp_max_streams),
     UINT_KEY("limits", "tcp_max_pending", 4096, 64 * 1024 * 1024, decoder.tcp_max_pending),
     UINT_KEY("limits", "tcp_idle_timeout_ms", 1000, 86400000, decoder.tcp_idle_timeout_ms),
+    UINT_KEY("limits", "tcp_max_buffered_mb", 1, 1048576, tcp_max_buffered_mb),
     UINT_KEY("output", "queue_size", 1, 100000000, sink.queue_size),
     UINT_KEY("output", "redis_maxlen", 0, 1000000000, sink.redis_maxlen),
     UINT_KEY("output", "redis_reply_timeout_ms", 100, 3600000, sink.redis_reply_timeout_ms),
@@ -401,6 +403,7 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     cfg->kafka_view[cfg->kafka_prop_count * 2] = NULL;
     cfg->callcap.dir_max_bytes = (uint64_t)cfg->callcap_dir_max_mb << 20;
     cfg->callcap.memory_max = (uint64_t)cfg->callcap_memory_mb << 20;
+    cfg->decoder.tcp_max_buffered = (size_t)cfg->tcp_max_buffered_mb << 20;
     cfg->sink.kafka_props = cfg->kafka_view;
     cfg->sink.redis_user = cfg->redis_user[0] ? cfg->redis_user : NULL;
     cfg->sink.redis_password = cfg->redis_password[0] ? cfg->redis_password : NULL;

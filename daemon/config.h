@@ -8,7 +8,7 @@
  *   [metrics]   listen = ADDR:PORT (off when absent)
  *   [limits]    max_calls, registration_idle_s, challenge_wait_s, max_fragments,
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
- *               tcp_max_pending, tcp_idle_timeout_ms
+ *               tcp_max_pending, tcp_max_buffered_mb, tcp_idle_timeout_ms
  *   [output]    queue_size, redis_maxlen, redis_reply_timeout_ms, redis_user,
  *               redis_password,
  *               kafka.<librdkafka property> = value
@@ -63,7 +63,8 @@ struct config {
     char bpf[1024];
     size_t max_calls;
     unsigned registration_idle_s;
-    unsigned challenge_wait_s; /* a 401/407 to an INVITE awaits its retry this long */
+    unsigned challenge_wait_s;    /* a 401/407 to an INVITE awaits its retry this long */
+    unsigned tcp_max_buffered_mb; /* [limits]: decoder.tcp_max_buffered in MiB */
     struct decoder_config decoder;
     struct sink_options sink;
     char redis_user[128], redis_password[256];

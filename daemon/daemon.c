@@ -457,6 +457,7 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
     v->active_calls = d->calls ? call_table_active(d->calls) : 0;
     v->active_rtp_flows = d->calls ? hashtab_count(&call_table_flows(d->calls)->table) : 0;
     v->callcap_memory_bytes = d->callcap ? callcap_memory(d->callcap) : 0;
+    v->tcp_buffered_bytes = d->decoder ? decoder_tcp_buffered_bytes(d->decoder) : 0;
     v->uptime_s = ev_time() - d->started_at;
 }
 

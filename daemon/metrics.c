@@ -133,6 +133,9 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
     ok &= gauge(out, "siptap_active_rtp_flows", "RTP flows tied to calls", v->active_rtp_flows);
     ok &= gauge(out, "siptap_callcap_memory_bytes", "bytes of call frames held for capture files",
                 v->callcap_memory_bytes);
+    ok &= gauge(out, "siptap_tcp_buffered_bytes",
+                "bytes TCP streams buffer (out-of-order segments, partial messages)",
+                v->tcp_buffered_bytes);
     /* The counters registry: capture.packets, capture.bytes, decode.*, sip.*,
      * calls.*, rtp.*, callcap.* ... each its own metric. */
     for (size_t i = 0; v->counters && i < v->counters->count; i++) {
