@@ -87,6 +87,13 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
             opts->outputs[opts->output_count++] = optarg;
             break;
         case 'n':
+            if (strlen(optarg) > DAEMON_MAX_TAP_NAME) {
+                fprintf(stderr,
+                        "siptapd: -n: a tap name is at most %d characters (as tap_name in "
+                        "[general]); '%.20s...' has %zu\n",
+                        DAEMON_MAX_TAP_NAME, optarg, strlen(optarg));
+                return 2;
+            }
             opts->tap_name = optarg;
             break;
         case 1000:
@@ -404,6 +411,31 @@ static void apply_route(const struct config *cfg, struct sink *s)
     }
 }
 
+/* Each -o names a kind of output siptapd has. Only a spec that fails before
+ * anything is opened is handed to sink_create here, so nothing starts. */
+static bool check_outputs(struct siptap *d, const struct daemon_options *opts, char *err,
+                          size_t errlen)
+{
+    static const char *const kinds[] = {"file:", "redis://", "kafka://", "syslog:"};
+    for (int i = 0; i < opts->output_count; i++) {
+        const char *spec = opts->outputs[i];
+        bool known = strcmp(spec, "-") == 0 || strcmp(spec, "syslog") == 0;
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+            known |= strncmp(spec, kinds[k], strlen(kinds[k])) == 0 && spec[strlen(kinds[k])];
+        if (known)
+            continue;
+        char why[448] = "";
+        struct sink *s = sink_create(spec, &d->cfg.sink, why, sizeof(why));
+        if (s) { /* an odd spelling it takes after all ("syslog:"): fine */
+            s->ops->destroy(s);
+            continue;
+        }
+        snprintf(err, errlen, "-o %s: %s", spec, why);
+        return false;
+    }
+    return true;
+}
+
 static int open_outputs(struct siptap *d, const struct daemon_options *opts)
 {
     const char *specs[DAEMON_MAX_OUTPUTS];
@@ -527,7 +559,9 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
-    if (opts->check_config && !config_check(&d->cfg, opts->bpf, err, sizeof(err))) {
+    /* The same checks whether asked for or starting: the same failures. */
+    if (!config_check(&d->cfg, opts->bpf, opts->user, err, sizeof(err)) ||
+        !check_outputs(d, opts, err, sizeof(err))) {
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }

@@ -84,7 +84,8 @@ Test(privdrop, runs_as_user_without_capabilities)
     ops_rmtree(dir);
 }
 
-Test(privdrop, unknown_user_is_a_runtime_failure)
+/* Bad usage, found before anything opens: exit 2, as --check-config says. */
+Test(privdrop, unknown_user_is_bad_usage)
 {
     if (geteuid() != 0)
         cr_skip_test("needs root to open lo");
@@ -93,9 +94,10 @@ Test(privdrop, unknown_user_is_a_runtime_failure)
     char dir[128], err[256];
     ops_tmpdir(dir, sizeof(dir));
     snprintf(err, sizeof(err), "%s/stderr", dir);
-    cr_assert_eq(ops_run(argv, NULL, err), 1);
+    cr_assert_eq(ops_run(argv, NULL, err), 2);
     char *text = ops_read_file(err);
-    cr_assert(strstr(text, "-u no-such-user-siptap: no such user"), "%s", text);
+    cr_assert_str_eq(text,
+                     "siptapd: -u no-such-user-siptap: no such user; name an existing user\n");
     free(text);
     ops_rmtree(dir);
 }
