@@ -512,6 +512,11 @@ static int drop_privileges(struct siptap *d, const struct daemon_options *opts)
     char err[512] = "";
     const char *user = opts->user ? opts->user : (d->cfg.user[0] ? d->cfg.user : NULL);
     int rc = 0;
+    /* Output files are reopened on SIGHUP (logrotate) by the user. */
+    for (int i = 0; user && geteuid() == 0 && i < opts->output_count; i++)
+        if (strncmp(opts->outputs[i], "file:", 5) == 0 &&
+            privdrop_give_file(user, opts->outputs[i] + 5, err, sizeof(err)) != 0)
+            fprintf(stderr, "siptapd: %s\n", err);
     if (user)
         rc = privdrop_to_user(user, err, sizeof(err));
     else if (geteuid() != 0 && !privdrop_caps_empty())
@@ -547,7 +552,34 @@ static int start_operations(struct siptap *d, const struct daemon_options *opts)
     return 0;
 }
 
+static int daemon_init_held(struct siptap *d, const struct daemon_options *opts);
+
+/* From the first instruction to the watchers the loop installs, the
+ * signals the daemon handles wait (blocked) instead of killing it: loading
+ * the configuration, opening outputs and the capture can take a while, and a
+ * supervisor may send SIGUSR1 or SIGHUP the moment it has started us. */
+static void hold_signals(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
 int daemon_init(struct siptap *d, const struct daemon_options *opts)
+{
+    sigset_t old_mask;
+    hold_signals(&old_mask);
+    int rc = daemon_init_held(d, opts);
+    /* Watchers in place (or failing: then the default actions are right). */
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    return rc;
+}
+
+static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
 {
     char err[1024] = "";
     memset(d, 0, sizeof(*d));
