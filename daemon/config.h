@@ -6,9 +6,10 @@
  *               dir, dir_max_mb, memory_mb, call_sip_packets,
  *               call_rtp_head, call_rtp_tail, call_rtp_slot_bytes
  *   [metrics]   listen = ADDR:PORT (off when absent)
- *   [limits]    max_calls, registration_idle_s, challenge_wait_s, max_fragments,
+ *   [limits]    max_calls, registration_idle_s, challenge_wait_s, tcp_max_buffered_mb,
+ *               max_fragments,
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
- *               tcp_max_pending, tcp_max_buffered_mb, tcp_idle_timeout_ms
+ *               tcp_max_pending, tcp_idle_timeout_ms
  *   [output]    queue_size, redis_maxlen, redis_reply_timeout_ms, redis_user,
  *               redis_password,
  *               kafka.<librdkafka property> = value
@@ -63,8 +64,7 @@ struct config {
     char bpf[1024];
     size_t max_calls;
     unsigned registration_idle_s;
-    unsigned challenge_wait_s;    /* a 401/407 to an INVITE awaits its retry this long */
-    unsigned tcp_max_buffered_mb; /* [limits]: decoder.tcp_max_buffered in MiB */
+    unsigned challenge_wait_s; /* a 401/407 to an INVITE awaits its retry this long */
     struct decoder_config decoder;
     struct sink_options sink;
     char redis_user[128], redis_password[256];
@@ -82,6 +82,7 @@ struct config {
     unsigned callcap_dir_max_mb, callcap_memory_mb;
     int filter_line, user_line; /* where they were set, for config_check() */
     int dir_line, redis_user_line;
+    unsigned tcp_max_buffered_mb; /* [limits]: decoder.tcp_max_buffered in MiB */
     struct rule_settings rules; /* [rule X], [severity], trunk rule.* lines: checked by rules/ */
 };
 

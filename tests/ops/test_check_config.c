@@ -214,9 +214,9 @@ Test(check_config, severity_of_an_event_type_that_does_not_exist)
 {
     expect_refused("severity", "[severity]\ncall_drop = critical\ncall_dorp = error\n",
                    "siptapd: %s:3: [severity] call_dorp: no event type has that name; types "
-                   "are: call_start, call_answer, call_fail, call_end, one_way_audio, no_audio, "
-                   "call_drop, registration_loop, codec_mismatch, trunk_down, trunk_up, "
-                   "trunk_failover, rtp_quality, stats\n");
+                   "are: call_start, call_answer, call_fail, call_end, media_without_call, "
+                   "one_way_audio, no_audio, call_drop, registration_loop, codec_mismatch, "
+                   "trunk_down, trunk_up, trunk_failover, sip_scan, rtp_quality, stats\n");
 }
 
 Test(check_config, a_section_given_twice)
