@@ -82,7 +82,8 @@ struct config {
     unsigned callcap_dir_max_mb, callcap_memory_mb;
     int filter_line, user_line; /* where they were set, for config_check() */
     int dir_line, redis_user_line;
-    unsigned tcp_max_buffered_mb; /* [limits]: decoder.tcp_max_buffered in MiB */
+    /* [limits] tcp_max_buffered_mb: decoder.tcp_max_buffered in MiB */
+    unsigned tcp_max_buffered_mb;
     struct rule_settings rules; /* [rule X], [severity], trunk rule.* lines: checked by rules/ */
 };
 
