@@ -87,6 +87,13 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
             opts->outputs[opts->output_count++] = optarg;
             break;
         case 'n':
+            if (strlen(optarg) > DAEMON_MAX_TAP_NAME) {
+                fprintf(stderr,
+                        "siptapd: -n: a tap name is at most %d characters (as tap_name in "
+                        "[general]); '%.20s...' has %zu\n",
+                        DAEMON_MAX_TAP_NAME, optarg, strlen(optarg));
+                return 2;
+            }
             opts->tap_name = optarg;
             break;
         case 1000:
@@ -404,6 +411,31 @@ static void apply_route(const struct config *cfg, struct sink *s)
     }
 }
 
+/* Each -o names a kind of output siptapd has. Only a spec that fails before
+ * anything is opened is handed to sink_create here, so nothing starts. */
+static bool check_outputs(struct siptap *d, const struct daemon_options *opts, char *err,
+                          size_t errlen)
+{
+    static const char *const kinds[] = {"file:", "redis://", "kafka://", "syslog:"};
+    for (int i = 0; i < opts->output_count; i++) {
+        const char *spec = opts->outputs[i];
+        bool known = strcmp(spec, "-") == 0 || strcmp(spec, "syslog") == 0;
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+            known |= strncmp(spec, kinds[k], strlen(kinds[k])) == 0 && spec[strlen(kinds[k])];
+        if (known)
+            continue;
+        char why[448] = "";
+        struct sink *s = sink_create(spec, &d->cfg.sink, why, sizeof(why));
+        if (s) { /* an odd spelling it takes after all ("syslog:"): fine */
+            s->ops->destroy(s);
+            continue;
+        }
+        snprintf(err, errlen, "-o %s: %s", spec, why);
+        return false;
+    }
+    return true;
+}
+
 static int open_outputs(struct siptap *d, const struct daemon_options *opts)
 {
     const char *specs[DAEMON_MAX_OUTPUTS];
@@ -457,6 +489,7 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
     v->active_calls = d->calls ? call_table_active(d->calls) : 0;
     v->active_rtp_flows = d->calls ? hashtab_count(&call_table_flows(d->calls)->table) : 0;
     v->callcap_memory_bytes = d->callcap ? callcap_memory(d->callcap) : 0;
+    v->tcp_buffered_bytes = d->decoder ? decoder_tcp_buffered_bytes(d->decoder) : 0;
     v->uptime_s = ev_time() - d->started_at;
 }
 
@@ -479,6 +512,11 @@ static int drop_privileges(struct siptap *d, const struct daemon_options *opts)
     char err[512] = "";
     const char *user = opts->user ? opts->user : (d->cfg.user[0] ? d->cfg.user : NULL);
     int rc = 0;
+    /* Output files are reopened on SIGHUP (logrotate) by the user. */
+    for (int i = 0; user && geteuid() == 0 && i < opts->output_count; i++)
+        if (strncmp(opts->outputs[i], "file:", 5) == 0 &&
+            privdrop_give_file(user, opts->outputs[i] + 5, err, sizeof(err)) != 0)
+            fprintf(stderr, "siptapd: %s\n", err);
     if (user)
         rc = privdrop_to_user(user, err, sizeof(err));
     else if (geteuid() != 0 && !privdrop_caps_empty())
@@ -514,7 +552,34 @@ static int start_operations(struct siptap *d, const struct daemon_options *opts)
     return 0;
 }
 
+static int daemon_init_held(struct siptap *d, const struct daemon_options *opts);
+
+/* From the first instruction to the watchers the loop installs, the
+ * signals the daemon handles wait (blocked) instead of killing it: loading
+ * the configuration, opening outputs and the capture can take a while, and a
+ * supervisor may send SIGUSR1 or SIGHUP the moment it has started us. */
+static void hold_signals(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
 int daemon_init(struct siptap *d, const struct daemon_options *opts)
+{
+    sigset_t old_mask;
+    hold_signals(&old_mask);
+    int rc = daemon_init_held(d, opts);
+    /* Watchers in place (or failing: then the default actions are right). */
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    return rc;
+}
+
+static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
 {
     char err[1024] = "";
     memset(d, 0, sizeof(*d));
@@ -526,7 +591,9 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
-    if (opts->check_config && !config_check(&d->cfg, opts->bpf, err, sizeof(err))) {
+    /* The same checks whether asked for or starting: the same failures. */
+    if (!config_check(&d->cfg, opts->bpf, opts->user, err, sizeof(err)) ||
+        !check_outputs(d, opts, err, sizeof(err))) {
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }

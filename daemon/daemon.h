@@ -23,7 +23,8 @@
 #include "sip/sip.h"
 #include "outputs/event.h"
 
-#define DAEMON_MAX_OUTPUTS 16
+#define DAEMON_MAX_OUTPUTS  16
+#define DAEMON_MAX_TAP_NAME 63 /* as [general] tap_name (struct config) */
 
 struct daemon_options {
     const char *config_path;

@@ -178,6 +178,40 @@ Test(calls_e2e, normal_inbound_call)
     pcapgen_free(g);
 }
 
+/* Two Call-IDs alike in their first 280 bytes (more than the 255 a Call-ID
+ * is shown with) stay two calls: the shown Call-ID ends with a hash of the
+ * whole one. Before, both were cut to the same 255 bytes and merged. */
+Test(calls_e2e, long_call_ids_alike_in_their_first_bytes_stay_two_calls)
+{
+    static char id[2][320];
+    for (int i = 0; i < 2; i++) {
+        memset(id[i], 'a', 300);
+        snprintf(id[i] + 280, sizeof(id[i]) - 280, "-tail-%d@e2e", i);
+    }
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec a = inbound_call(id[0]);
+    struct pcapgen_call_spec b = inbound_call(id[1]);
+    b.caller = ep("203.0.113.11", 5060);
+    b.start_us = 1000000;
+    pcapgen_call(g, &a);
+    pcapgen_call(g, &b);
+    struct run r;
+    replay(g, &r);
+    cr_assert_str_eq(call_types(&r), "call_start,call_start,call_answer,call_answer,call_end,"
+                                     "call_end");
+    const char *first = str(find(&r, "call_start", 0), "call_id");
+    const char *second = str(find(&r, "call_start", 1), "call_id");
+    cr_assert_str_neq(first, second);
+    for (int i = 0; i < 2; i++) {
+        const char *shown = i ? second : first;
+        cr_assert_eq(strlen(shown), 255);
+        cr_assert_eq(strncmp(shown, id[i], 238), 0, "the Call-ID's first bytes are kept");
+        cr_assert_eq(shown[238], '~');
+    }
+    release(&r);
+    pcapgen_free(g);
+}
+
 Test(calls_e2e, challenge_then_success_is_one_call)
 {
     struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);

@@ -99,6 +99,28 @@ void pcapgen_tcp_send(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir
 void pcapgen_tcp_send_split(struct pcapgen_tcp *c, uint64_t t_us, uint64_t step_us,
                             enum pcapgen_dir dir, const uint8_t *data, size_t len,
                             const size_t *offsets, size_t n, bool reverse);
+/* One data segment offset bytes past dir's next sequence number, without
+ * advancing it (pcapgen_tcp_advance does, once the bytes are all out). */
+void pcapgen_tcp_send_at(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir,
+                         uint32_t offset, const uint8_t *data, size_t len);
+void pcapgen_tcp_advance(struct pcapgen_tcp *c, enum pcapgen_dir dir, size_t len);
+/*
+ * A flood of SIP over TCP for the decoder's limits: `streams` connections
+ * (client port + i, each with a handshake), each carrying `messages` OPTIONS
+ * whose header block is padded to at least header_bytes and whose body has
+ * body_bytes, cut into segments of `segment` bytes, one packet every step_us.
+ * hold_first withholds every stream's first data segment until all the other
+ * segments of all streams are out: each stream's data then waits out of
+ * order, all at once.
+ */
+struct pcapgen_tcp_flood {
+    struct endpoint client, server;
+    unsigned streams, messages;
+    size_t header_bytes, body_bytes, segment;
+    uint64_t start_us, step_us;
+    bool hold_first;
+};
+void pcapgen_tcp_flood(struct pcapgen *g, const struct pcapgen_tcp_flood *f);
 /* Re-emits the last data segment sent from dir (same seq, same bytes). */
 void pcapgen_tcp_retransmit(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir);
 /* A bare ACK from dir. */
