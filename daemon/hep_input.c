@@ -53,6 +53,7 @@ struct hep_conn {
     int fd;
     ev_io io;
     struct buf buf;
+    bool skipping; /* inside a run of garbage: counted once as a resync */
     struct hep_conn *prev, *next;
 };
 
@@ -208,11 +209,14 @@ static void conn_frame(struct hep_conn *c)
             break;
         if (f == HEP_FRAME_BAD) {
             size_t skip = hep_find_magic(c->buf.data + off, c->buf.len - off);
-            (*in->c.tcp_resync)++;
+            if (!c->skipping)
+                (*in->c.tcp_resync)++;
+            c->skipping = true;
             *in->c.tcp_bytes_skipped += skip;
             off += skip;
             continue;
         }
+        c->skipping = false;
         hep_input_feed(in, c->buf.data + off, n, wall_us());
         off += n;
     }
