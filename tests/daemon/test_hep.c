@@ -7,6 +7,10 @@
  *   daemon; the calls it carries are analysed, with the capture time and
  *   addresses of the HEP chunks and the agent that sent them.
  *
+ *   hep_output: `-o hep://` to the test's own UDP socket sends every SIP
+ *   message of the capture, RTCP as JSON reports, and the events a
+ *   [route hep] section chooses, each correlated by its Call-ID.
+ *
  *   sngrep: a real peer both ways. `sngrep -N -L` receiving siptapd's HEP
  *   output must hold every SIP message of the capture siptapd read (same
  *   addresses, ports, capture times and bytes); `sngrep -N -I FILE -H`
@@ -582,6 +586,66 @@ Test(sngrep, receives_every_sip_message_siptapd_reads, .timeout = 120)
     free(used);
     free_sip(&want);
     free_sip(&have);
+    run_fini(&r);
+}
+
+Test(hep_output, every_sip_message_rtcp_and_the_routed_events)
+{
+    const char *tap = siptapd();
+    struct run r;
+    run_init(&r);
+    int rx = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    int rcvbuf = 4 << 20;
+    setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    cr_assert(bind(rx, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cr_assert(getsockname(rx, (struct sockaddr *)&sa, &sl) == 0);
+    char conf[128], out[96];
+    snprintf(conf, sizeof(conf), "%s/route.conf", r.dir);
+    FILE *c = fopen(conf, "w");
+    fprintf(c, "[route hep]\nmin_severity = critical\ntypes = call_start\n");
+    fclose(c);
+    snprintf(out, sizeof(out), "hep://127.0.0.1:%d?id=9", ntohs(sa.sin_port));
+    const char *input = source_path("samples/demo.pcap");
+    char *argv[] = {(char *)tap,      "-c", conf, "-r", (char *)input, "-o", (char *)out, "-o",
+                    "file:/dev/null", NULL};
+    pid_t pid = spawn(argv, NULL, r.err);
+    cr_assert_eq(wait_exit(pid, 60), 0, "siptapd: %s", read_file(r.err));
+
+    struct sip_frames sip = read_sip(input);
+    size_t n_sip = 0, n_rtcp = 0, n_log = 0;
+    static uint8_t buf[65536];
+    ssize_t n;
+    while ((n = recv(rx, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+        struct hep_message m;
+        cr_assert_eq(hep_decode(buf, (size_t)n, &m), HEP_OK);
+        cr_assert_eq(m.capture_id, 9u);
+        if (m.proto_type == HEP_PROTO_SIP) {
+            n_sip++;
+        } else if (m.proto_type == HEP_PROTO_RTCP) {
+            json_t *j = json_loadb((const char *)m.payload, m.payload_len, 0, NULL);
+            cr_assert_not_null(j, "RTCP report is not JSON");
+            cr_assert(json_is_array(json_object_get(j, "report_blocks")));
+            json_decref(j);
+            n_rtcp++;
+        } else {
+            cr_assert_eq(m.proto_type, HEP_PROTO_LOG);
+            json_t *j = json_loadb((const char *)m.payload, m.payload_len, 0, NULL);
+            cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "call_start");
+            const char *cid = json_string_value(json_object_get(j, "call_id"));
+            cr_assert_eq(m.correlation_id_len, strlen(cid));
+            cr_assert(memcmp(m.correlation_id, cid, m.correlation_id_len) == 0);
+            json_decref(j);
+            n_log++;
+        }
+    }
+    cr_assert_eq(n_sip, sip.n, "%zu SIP messages sent, the capture has %zu", n_sip, sip.n);
+    cr_assert_gt(n_rtcp, 0, "no RTCP report sent");
+    cr_assert_eq(n_log, 4, "[route hep] types = call_start: %zu logs", n_log);
+    free_sip(&sip);
+    close(rx);
     run_fini(&r);
 }
 
