@@ -75,6 +75,7 @@ struct hep_sink {
     double backoff_s;
     ev_io io;
     ev_timer retry_timer, connect_timer, ack_timer;
+    ev_prepare flush_soon; /* one flush per loop iteration, before it waits */
     uint64_t delivered[HEP_KIND_COUNT], dropped[HEP_KIND_COUNT], failed[HEP_KIND_COUNT];
     uint64_t reconnects, connect_failures, bounced, too_large;
     char last_error[320];
@@ -83,6 +84,7 @@ struct hep_sink {
 static const char *const kind_names[HEP_KIND_COUNT] = {"sip", "rtcp", "events"};
 
 static void hep_flush(struct hep_sink *h);
+static void hep_flush_later(struct hep_sink *h);
 static void hep_connect(struct hep_sink *h);
 
 /* ---- counting -------------------------------------------------------------- */
@@ -212,7 +214,7 @@ void hep_sink_capture(struct sink *s, const struct hep_capture *c)
         m.correlation_id_len = strlen(c->correlation_id);
     }
     hep_queue_message(h, &m);
-    hep_flush(h);
+    hep_flush_later(h);
 }
 
 /* "2026-04-02T10:15:30.123456Z" to microseconds; 0 if it is not that. */
@@ -371,12 +373,28 @@ static void hep_check_acks(struct hep_sink *h)
         ev_timer_stop(h->loop, &h->ack_timer);
 }
 
+#define HEP_BATCH 64 /* messages per writev / sendmmsg */
+
+static size_t iov_total(const struct iovec *iov, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
 static void hep_flush_tcp(struct hep_sink *h)
 {
     while (h->sent < h->count) {
-        struct hep_item *it = ring_at(h, h->sent);
-        ssize_t n =
-            send(h->fd, it->data + h->partial, it->len - h->partial, MSG_NOSIGNAL | MSG_DONTWAIT);
+        struct iovec iov[HEP_BATCH];
+        size_t k = 0;
+        for (size_t i = h->sent; i < h->count && k < HEP_BATCH; i++, k++) {
+            struct hep_item *it = ring_at(h, i);
+            size_t skip = k == 0 ? h->partial : 0;
+            iov[k] = (struct iovec){it->data + skip, it->len - skip};
+        }
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = k};
+        ssize_t n = sendmsg(h->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 break;
@@ -384,12 +402,22 @@ static void hep_flush_tcp(struct hep_sink *h)
             return;
         }
         h->written += (uint64_t)n;
-        h->partial += (size_t)n;
-        if (h->partial == it->len) {
-            it->end_off = h->written;
-            h->sent++;
-            h->partial = 0;
+        /* The bytes written, over the messages they belong to. */
+        size_t left = (size_t)n;
+        while (left > 0) {
+            struct hep_item *it = ring_at(h, h->sent);
+            size_t need = it->len - h->partial;
+            size_t take = left < need ? left : need;
+            h->partial += take;
+            left -= take;
+            if (h->partial == it->len) {
+                it->end_off = h->written - left;
+                h->sent++;
+                h->partial = 0;
+            }
         }
+        if ((size_t)n < iov_total(iov, k))
+            break; /* the socket is full */
     }
     hep_set_events(h, EV_READ | (h->sent < h->count ? EV_WRITE : 0));
     hep_check_acks(h);
@@ -431,21 +459,33 @@ static void hep_flush_udp(struct hep_sink *h)
 {
     size_t refusals = 0;
     while (h->count > 0) {
-        struct hep_item *it = ring_at(h, 0);
-        ssize_t n = send(h->fd, it->data, it->len, MSG_DONTWAIT);
-        if (n == (ssize_t)it->len) {
-            count_delivered(h, it->kind);
-            ring_pop(h);
-            continue;
+        struct mmsghdr mm[HEP_BATCH];
+        struct iovec iov[HEP_BATCH];
+        size_t k = 0;
+        for (; k < h->count && k < HEP_BATCH; k++) {
+            struct hep_item *it = ring_at(h, k);
+            iov[k] = (struct iovec){it->data, it->len};
+            mm[k] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[k], .msg_iovlen = 1}};
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        int n = sendmmsg(h->fd, mm, (unsigned)k, MSG_DONTWAIT);
+        for (int i = 0; i < n; i++) {
+            struct hep_item *it = ring_at(h, 0);
+            if (mm[i].msg_len == it->len)
+                count_delivered(h, it->kind);
+            else
+                count_failed(h, it->kind);
+            ring_pop(h);
+        }
+        if (n > 0)
+            continue; /* a send that failed after the first is reported by the next call */
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             break;
         /* An earlier datagram's ICMP error, reported on this send, which
          * did not go: that datagram is counted from the error queue. */
-        if (n < 0 && errno == ECONNREFUSED && refusals++ < h->count + 1)
+        if (errno == ECONNREFUSED && refusals++ < h->count + 1)
             continue;
-        hep_note_error(h, "cannot send to", n < 0 ? errno : EMSGSIZE);
-        count_failed(h, it->kind);
+        hep_note_error(h, "cannot send to", errno);
+        count_failed(h, ring_at(h, 0)->kind);
         ring_pop(h);
     }
     hep_read_errors(h);
@@ -460,6 +500,20 @@ static void hep_flush(struct hep_sink *h)
         hep_flush_tcp(h);
     else
         hep_flush_udp(h);
+}
+
+static void on_flush_soon(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    ev_prepare_stop(loop, w);
+    hep_flush(w->data);
+}
+
+/* Offered messages are written together, once per loop iteration. */
+static void hep_flush_later(struct hep_sink *h)
+{
+    if (h->loop && !h->closing && h->state == HEP_READY && !ev_is_active(&h->flush_soon))
+        ev_prepare_start(h->loop, &h->flush_soon);
 }
 
 static void hep_become_ready(struct hep_sink *h)
@@ -608,6 +662,8 @@ static int hep_start(struct sink *s, struct ev_loop *loop)
     h->connect_timer.data = h;
     ev_timer_init(&h->ack_timer, on_ack_timer, 0., HEP_ACK_POLL_S);
     h->ack_timer.data = h;
+    ev_prepare_init(&h->flush_soon, on_flush_soon);
+    h->flush_soon.data = h;
     hep_connect(h);
     return 0;
 }
@@ -616,7 +672,7 @@ static void hep_wake(struct sink *s)
 {
     struct hep_sink *h = (struct hep_sink *)s;
     hep_take_events(h);
-    hep_flush(h);
+    hep_flush_later(h);
 }
 
 static bool hep_done(const struct sink *s)
@@ -670,6 +726,7 @@ static void hep_destroy(struct sink *s)
     h->closing = true;
     if (h->loop) {
         ev_timer_stop(h->loop, &h->retry_timer);
+        ev_prepare_stop(h->loop, &h->flush_soon);
         hep_close(h);
     }
     while (h->ring && h->count)
