@@ -85,6 +85,7 @@ static const char *const kind_names[HEP_KIND_COUNT] = {"sip", "rtcp", "events"};
 
 static void hep_flush(struct hep_sink *h);
 static void hep_flush_later(struct hep_sink *h);
+static void hep_check_acks(struct hep_sink *h);
 static void hep_connect(struct hep_sink *h);
 
 /* ---- counting -------------------------------------------------------------- */
@@ -325,6 +326,8 @@ static void hep_close(struct hep_sink *h)
 {
     if (h->fd < 0)
         return;
+    /* What the peer acknowledged before the end is delivered, not resent. */
+    hep_check_acks(h);
     ev_io_stop(h->loop, &h->io);
     ev_timer_stop(h->loop, &h->connect_timer);
     ev_timer_stop(h->loop, &h->ack_timer);
