@@ -21,6 +21,15 @@ struct hep_agent {
     char key[];
 };
 
+/* An RTCP endpoint an SDP offered, and its call. */
+struct hep_media {
+    struct endpoint key; /* zeroed padding: compared as bytes */
+    struct hep_media *older, *newer;
+    char call_id[];
+};
+
+#define HEP_MEDIA_MAX 65536
+
 static void on_hep_packet(void *user, const struct hep_message *m, const char *agent,
                           const struct packet *pkt)
 {
@@ -44,6 +53,11 @@ static struct daemon_hep *hep_of(struct siptap *d)
             return NULL;
         size_t cap = d->cfg.max_calls ? d->cfg.max_calls : 100000;
         if (!hashtab_init(&d->hep->agents, offsetof(struct hep_agent, call_id), 0, cap)) {
+            free(d->hep);
+            d->hep = NULL;
+        } else if (!hashtab_init(&d->hep->media, offsetof(struct hep_media, key),
+                                 sizeof(struct endpoint), HEP_MEDIA_MAX)) {
+            hashtab_destroy(&d->hep->agents);
             free(d->hep);
             d->hep = NULL;
         }
@@ -103,6 +117,67 @@ static void agent_unlink(struct daemon_hep *h, struct hep_agent *a)
     free(a);
 }
 
+static void media_unlink(struct daemon_hep *h, struct hep_media *m)
+{
+    hashtab_remove(&h->media, m);
+    if (m->older)
+        m->older->newer = m->newer;
+    else
+        h->media_oldest = m->newer;
+    if (m->newer)
+        m->newer->older = m->older;
+    else
+        h->media_newest = m->older;
+    free(m);
+}
+
+static void media_key(struct endpoint *k, const struct net_addr *a, uint16_t port)
+{
+    memset(k, 0, sizeof(*k));
+    k->addr.family = a->family;
+    memcpy(k->addr.bytes, a->bytes, sizeof(k->addr.bytes));
+    k->port = port;
+}
+
+/* The RTCP endpoint a, port belongs to call_id from now on. */
+static void note_media(struct daemon_hep *h, const struct net_addr *a, uint16_t port,
+                       const char *call_id)
+{
+    struct endpoint k;
+    media_key(&k, a, port);
+    struct hep_media *m = hashtab_find(&h->media, &k);
+    if (m && strcmp(m->call_id, call_id) == 0)
+        return;
+    if (m)
+        media_unlink(h, m);
+    if (hashtab_count(&h->media) >= h->media.max_items && h->media_oldest)
+        media_unlink(h, h->media_oldest);
+    size_t n = strlen(call_id) + 1;
+    m = calloc(1, sizeof(*m) + n);
+    if (!m)
+        return;
+    m->key = k;
+    memcpy(m->call_id, call_id, n);
+    if (!hashtab_insert(&h->media, m)) {
+        free(m);
+        return;
+    }
+    m->older = h->media_newest;
+    if (h->media_newest)
+        h->media_newest->newer = m;
+    else
+        h->media_oldest = m;
+    h->media_newest = m;
+}
+
+static const char *media_call(struct daemon_hep *h, const struct net_addr *a, uint16_t port)
+{
+    struct endpoint k;
+    media_key(&k, a, port);
+    struct hep_media *m = hashtab_find(&h->media, &k);
+    return m ? m->call_id : NULL;
+}
+
 static void forget_ended(struct daemon_hep *h)
 {
     if (h->forget)
@@ -119,6 +194,9 @@ void daemon_hep_free(struct siptap *d)
     while (h->oldest)
         agent_unlink(h, h->oldest);
     hashtab_destroy(&h->agents);
+    while (h->media_oldest)
+        media_unlink(h, h->media_oldest);
+    hashtab_destroy(&h->media);
     free(h);
     d->hep = NULL;
 }
@@ -161,6 +239,12 @@ void daemon_hep_sip(struct siptap *d, const struct sip_msg *msg, const struct si
         return;
     if (h->agent)
         note_agent(h, msg->call_id);
+    if (h->sink_count && msg->has_sdp && msg->call_id[0])
+        for (size_t i = 0; i < msg->sdp.media_count; i++) {
+            const struct sdp_media *md = &msg->sdp.media[i];
+            if (md->rtcp_port && md->addr.family)
+                note_media(h, &md->addr, md->rtcp_port, msg->call_id);
+        }
     struct hep_capture c = {
         .ts_us = meta->ts_us,
         .src = &meta->src,
@@ -192,7 +276,10 @@ void daemon_hep_media(struct siptap *d, const struct packet *pkt)
         .proto_type = HEP_PROTO_RTCP,
         .payload = (const uint8_t *)json,
         .len = n,
+        .correlation_id = media_call(h, &pkt->dst, pkt->dport),
     };
+    if (!c.correlation_id)
+        c.correlation_id = media_call(h, &pkt->src, pkt->sport);
     for (size_t i = 0; i < h->sink_count; i++)
         hep_sink_capture(h->sinks[i], &c);
 }

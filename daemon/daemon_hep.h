@@ -16,6 +16,10 @@
  *
  * Out: the HEP outputs among the sinks are offered every SIP message the
  * SIP layer delivers and every RTCP datagram (as heplify's JSON report).
+ * An RTCP report carries its call's Call-ID as correlation id, as heplify
+ * does: the RTCP endpoints each SDP offers (a=rtcp, rtcp-mux, or the RTP
+ * port + 1) are remembered per Call-ID, in a bounded table evicting its
+ * oldest entry, and a report to or from one of them names that call.
  */
 #ifndef SIPTAP_DAEMON_DAEMON_HEP_H
 #define SIPTAP_DAEMON_DAEMON_HEP_H
@@ -33,6 +37,7 @@ struct siptap;
 struct sink;
 struct hep_input;
 struct hep_agent;
+struct hep_media;
 
 #define DAEMON_HEP_MAX_SINKS 16
 
@@ -45,8 +50,11 @@ struct daemon_hep {
     struct hep_agent *oldest, *newest;
     struct hep_agent *forget; /* its call ended: freed at the next message or event */
     const char *agent;        /* of the HEP message being processed; NULL between */
-    uint64_t last_ts_us;      /* newest HEP time seen */
-    double last_wall;         /* ev_now when it was seen */
+    /* RTCP endpoint (from SDP) -> Call-ID, oldest first for eviction. */
+    struct hashtab media;
+    struct hep_media *media_oldest, *media_newest;
+    uint64_t last_ts_us; /* newest HEP time seen */
+    double last_wall;    /* ev_now when it was seen */
 };
 
 /* Opens `-i hep://...` (before privileges are dropped). 0, or an exit

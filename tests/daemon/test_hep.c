@@ -9,7 +9,8 @@
  *
  *   hep_output: `-o hep://` to the test's own UDP socket sends every SIP
  *   message of the capture, RTCP as JSON reports, and the events a
- *   [route hep] section chooses, each correlated by its Call-ID.
+ *   [route hep] section chooses, the reports and events each correlated
+ *   with its call by the Call-ID.
  *
  *   sngrep: a real peer both ways. `sngrep -N -L` receiving siptapd's HEP
  *   output must hold every SIP message of the capture siptapd read (same
@@ -629,6 +630,9 @@ Test(hep_output, every_sip_message_rtcp_and_the_routed_events)
             cr_assert_not_null(j, "RTCP report is not JSON");
             cr_assert(json_is_array(json_object_get(j, "report_blocks")));
             json_decref(j);
+            /* Correlated with its call through the SDP's RTCP ports. */
+            cr_assert(m.correlation_id_len > 5 && memcmp(m.correlation_id, "demo-", 5) == 0,
+                      "RTCP report %zu has no call's Call-ID", n_rtcp);
             n_rtcp++;
         } else {
             cr_assert_eq(m.proto_type, HEP_PROTO_LOG);
