@@ -58,7 +58,9 @@ static void usage(FILE *out)
             "  siptapd -r trunk.pcap                      events of a capture on stdout\n"
             "  siptapd -i eth1 -f 'udp or tcp port 5060' -o redis://127.0.0.1:6379\n"
             "  siptapd -c /etc/siptap/siptap.conf -i eth1 -o kafka://10.0.0.5:9092/voip "
-            "-o syslog\n");
+            "-o syslog\n"
+            "  siptapd -i eth1 -o 'hep://10.0.0.9:9060?transport=tcp&id=2001' -o -\n"
+            "  siptapd -i hep://0.0.0.0:9060 -o -          analyse what HEP agents send\n");
 }
 
 int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
