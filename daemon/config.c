@@ -226,13 +226,14 @@ static bool keep_rule_setting(struct load_state *st, const char *section, const 
 static bool parse_route(struct load_state *st, const char *kind, const char *name,
                         const char *value)
 {
-    static const char *const kinds[] = {"jsonl", "redis", "kafka", "syslog"};
+    static const char *const kinds[] = {"jsonl", "redis", "kafka", "syslog", "hep"};
     bool known = false;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         known |= strcmp(kind, kinds[i]) == 0;
     if (!known) {
         snprintf(st->msg, sizeof(st->msg),
-                 "unknown output kind in [route %s]; kinds are jsonl, redis, kafka, syslog", kind);
+                 "unknown output kind in [route %s]; kinds are jsonl, redis, kafka, syslog, hep",
+                 kind);
         return false;
     }
     struct config *cfg = st->cfg;

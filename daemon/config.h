@@ -19,7 +19,7 @@
  *   [rule NAME]  detector parameters (see rules/defaults.conf)
  *   [severity]   <event type> = info|notice|warning|error|critical
  *   [route KIND] min_severity = warning; types = trunk_down, registration_loop
- *                (KIND: jsonl, redis, kafka, syslog; an event goes to an output
+ *                (KIND: jsonl, redis, kafka, syslog, hep; an event goes to an output
  *                if its severity is at least min_severity or its type is listed)
  *
  * Every error names the file, the line and what would be right; the caller
@@ -42,7 +42,7 @@
 #define CONFIG_MAX_KAFKA_PROPS 64
 
 /* [route KIND]: which events a kind of output takes (KIND: jsonl, redis,
- * kafka, syslog). Unset fields keep the sink's own default. */
+ * kafka, syslog, hep). Unset fields keep the sink's own default. */
 struct route_config {
     char kind[16];
     bool has_min_severity;

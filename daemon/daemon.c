@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "daemon/callcap.h"
+#include "daemon/daemon_hep.h"
+#include "daemon/hep_input.h"
 #include "daemon/privdrop.h"
 #include "outputs/sink.h"
 
@@ -31,6 +33,8 @@ static void usage(FILE *out)
             "Passive SIP/RTP tap: follows every call on a mirror port and reports trunk faults.\n"
             "\n"
             "  -i IFACE          live capture on IFACE (promiscuous)\n"
+            "  -i hep://ADDR:PORT[?transport=udp|tcp]\n"
+            "                    receive HEPv2/v3 from capture agents and analyse it\n"
             "  -r FILE           read a pcap/pcapng file as fast as possible, then exit\n"
             "  -f BPF            capture filter (default: everything)\n"
             "  -o OUTPUT         where events go (repeatable); default with -r: -\n"
@@ -39,6 +43,8 @@ static void usage(FILE *out)
             "                      redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]\n"
             "                      kafka://HOST:PORT[,HOST:PORT...]/TOPIC\n"
             "                      syslog[:FACILITY]     alerts (warning and above)\n"
+            "                      hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]\n"
+            "                                            HEPv3 to Homer: SIP, RTCP, alerts\n"
             "  -c CONFIG         configuration file (trunks, rules, outputs)\n"
             "  -n, --tap-name N  name stamped on every event (default: host name)\n"
             "  -u USER           after opening the capture, switch to USER and drop\n"
@@ -52,7 +58,9 @@ static void usage(FILE *out)
             "  siptapd -r trunk.pcap                      events of a capture on stdout\n"
             "  siptapd -i eth1 -f 'udp or tcp port 5060' -o redis://127.0.0.1:6379\n"
             "  siptapd -c /etc/siptap/siptap.conf -i eth1 -o kafka://10.0.0.5:9092/voip "
-            "-o syslog\n");
+            "-o syslog\n"
+            "  siptapd -i eth1 -o 'hep://10.0.0.9:9060?transport=tcp&id=2001' -o -\n"
+            "  siptapd -i hep://0.0.0.0:9060 -o -          analyse what HEP agents send\n");
 }
 
 int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
@@ -190,6 +198,8 @@ static void on_udp(void *user, const struct packet *pkt)
     if (!sip_layer_udp(d->sip, pkt)) {
         if (d->callcap)
             callcap_frame_is_media(d->callcap);
+        if (d->hep)
+            daemon_hep_media(d, pkt);
         call_table_udp(d->calls, pkt);
     }
 }
@@ -216,6 +226,8 @@ static void on_tcp_close(void *user, uint64_t stream_id)
 static void on_sip_message(void *user, const struct sip_msg *msg, const struct sip_meta *meta)
 {
     struct siptap *d = user;
+    if (d->hep)
+        daemon_hep_sip(d, msg, meta);
     call_table_sip(d->calls, msg, meta);
 }
 
@@ -240,6 +252,18 @@ static void frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const u
     }
     d->clock_target_us = ts;
     timerq_advance(&d->timers, ts);
+}
+
+void daemon_process_payload(struct siptap *d, const struct packet *pkt)
+{
+    struct pcap_pkthdr hdr = {.caplen = pkt->caplen, .len = pkt->wirelen};
+    hdr.ts.tv_sec = (time_t)(pkt->ts_us / 1000000u);
+    hdr.ts.tv_usec = (suseconds_t)(pkt->ts_us % 1000000u);
+    frame_begin(d, &hdr, pkt->frame, pkt->ts_us);
+    if (pkt->ip_proto == 132)
+        on_sctp(d, pkt);
+    else
+        on_udp(d, pkt);
 }
 
 /* A batch is looked over before it is processed. Each frame of the common
@@ -304,6 +328,7 @@ static void finish(struct siptap *d)
     progress_stop(&d->progress);
     notify_stopping(&d->notify);
     capture_stop(&d->capture);
+    daemon_hep_stop(d);
     uint64_t now = timerq_now(&d->timers);
     if (!d->clock_started) {
         struct timeval tv;
@@ -374,6 +399,8 @@ static void on_wall_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     uint64_t wall = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+    if (daemon_hep_tick(d, wall))
+        return;
     if (!d->clock_started) {
         d->clock_started = true;
         d->timers.now_us = wall;
@@ -471,6 +498,8 @@ static void on_prepublish(void *user, const struct event_info *info, struct even
     struct siptap *d = user;
     if (d->callcap)
         callcap_on_event(d->callcap, info, extra);
+    if (d->hep)
+        daemon_hep_prepublish(d, info, extra);
     event_tally_add(&d->tally, info->type, info->severity);
 }
 
@@ -530,7 +559,7 @@ static int start_operations(struct siptap *d, const struct daemon_options *opts)
 {
     char err[512] = "";
     d->started_at = ev_time();
-    if (d->cfg.callcap.enabled && (d->live || d->cfg.callcap_dir_set)) {
+    if (d->cfg.callcap.enabled && (d->live || d->cfg.callcap_dir_set) && !d->hep_in) {
         d->callcap = callcap_new(&d->cfg.callcap, d->calls, &d->counters,
                                  capture_datalink(&d->capture), err, sizeof(err));
         if (!d->callcap)
@@ -615,6 +644,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
     int rc = open_outputs(d, opts);
     if (rc != 0)
         return rc;
+    daemon_hep_find_sinks(d);
 
     struct capture_options co = {
         .snaplen = d->cfg.snaplen,
@@ -624,7 +654,11 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
         .bpf = opts->bpf ? opts->bpf : d->cfg.bpf,
     };
     d->live = opts->iface != NULL;
-    if (d->live)
+    d->hep_in = hep_input_is_spec(opts->iface);
+    if (d->hep_in) {
+        if ((rc = daemon_hep_open_input(d, opts->iface)) != 0)
+            return rc;
+    } else if (d->live)
         rc = capture_open_live(&d->capture, opts->iface, &co, err, sizeof(err));
     else
         rc = capture_open_file(&d->capture, opts->file, &co, err, sizeof(err));
@@ -673,7 +707,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
-    int dlt = capture_datalink(&d->capture);
+    int dlt = d->hep_in ? DLT_EN10MB : capture_datalink(&d->capture);
     if (decoder_set_linktype(d->decoder, dlt) != 0) {
         fprintf(stderr, "siptapd: %s: link type %s (%d) is not supported\n", d->capture.source,
                 pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?", dlt);
@@ -685,7 +719,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
             fprintf(stderr, "siptapd: output %s could not start; events for it are queued\n",
                     d->bus.sinks[i]->name);
     timer_init(&d->stats_timer, on_stats_timer, d);
-    if (d->live) {
+    if (d->live && !d->hep_in) {
         /* Live: the capture clock starts now, not with the first packet or
          * tick, so periodic timers keep their cadence on a quiet wire. */
         struct timeval tv;
@@ -695,6 +729,8 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
         d->timers.now_us = wall;
         d->clock_target_us = wall;
         schedule_stats(d, wall);
+    }
+    if (d->live) {
         ev_timer_init(&d->wall_timer, on_wall_timer, 1.0, 1.0);
         d->wall_timer.data = d;
         ev_timer_start(d->loop, &d->wall_timer);
@@ -706,7 +742,10 @@ int daemon_run(struct siptap *d)
 {
     if (!d->loop) /* --check-config: nothing was started */
         return 0;
-    capture_start(&d->capture, d->loop, on_batch, on_capture_end, d);
+    if (d->hep_in)
+        daemon_hep_start(d);
+    else
+        capture_start(&d->capture, d->loop, on_batch, on_capture_end, d);
     notify_ready(&d->notify);
     ev_run(d->loop, 0);
     if (d->show_summary)
@@ -722,6 +761,7 @@ void daemon_destroy(struct siptap *d)
     call_table_free(d->calls);
     callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
     rules_free(d->rules);
+    daemon_hep_free(d);
     metrics_server_free(d->metrics);
     notify_stop(&d->notify);
     if (d->sip)
