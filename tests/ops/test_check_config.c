@@ -282,7 +282,8 @@ Test(check_config, an_unknown_output)
     run_both(NULL, extra,
              "siptapd: -o bogus: unknown output 'bogus'; use one of: - | file:PATH | "
              "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME] | "
-             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY]\n");
+             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY] | "
+             "hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]\n");
 }
 
 Test(check_config, a_tap_name_longer_than_the_file_allows)
