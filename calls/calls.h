@@ -150,7 +150,9 @@ struct call {
     struct call_party party[2];
 
     uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
-    uint64_t last_sip_us;
+    /* Its last SIP message, or its media as the eviction scan last saw it
+     * (pick_victim): the time its place on the LRU list stands for. */
+    uint64_t last_active_us;
     uint64_t last_refresh_us; /* answer or last refreshing re-INVITE/UPDATE 2xx */
     /* Only ever compared, so a 64-bit hash of the Via branch is enough. */
     uint64_t invite_branch_hash;
@@ -244,6 +246,12 @@ struct call_limits {
     size_t max_calls;
     size_t max_registrations;
     size_t max_flows;
+    /* RTP of no call (media_without_call): at most this many flows at once
+     * (1024; 0: not followed), reported once quiet for the given seconds
+     * (30) when a stream of one reached min_packets (5). */
+    size_t max_media_without_call;
+    uint32_t media_without_call_quiet_s;
+    uint32_t media_without_call_min_packets;
     uint32_t invite_timeout_s;  /* timer B: no response at all (32) */
     uint32_t ringing_timeout_s; /* provisional but no final response (180) */
     uint32_t challenge_wait_s;  /* 401/407 not followed by a new INVITE (90) */

@@ -14,6 +14,17 @@ struct tap_loss_log {
     uint64_t last_us;
 };
 
+/* RTP of no call (media_orphans.c). */
+struct media_orphans {
+    struct rtp_flow **flows; /* cap entries, count used; a flow's owner holds its index */
+    size_t count, cap, hand;
+    uint64_t quiet_us;
+    uint32_t min_packets;
+    struct timer sweep; /* reports the flows gone quiet */
+    uint64_t *c_flows, *c_full, *c_replaced, *c_adopted, *c_reported, *c_too_short,
+        *c_well_known_port;
+};
+
 struct call_table {
     struct call_limits limits;
     const struct trunk_list *trunks;
@@ -28,6 +39,7 @@ struct call_table {
 
     struct hashtab bindings; /* media_key -> media_binding */
     struct rtp_flow_table flows;
+    struct media_orphans orphans;
     struct hashtab registrations;
     struct timer registration_sweep; /* forgets idle registrations */
 
@@ -61,6 +73,22 @@ void media_sdp_from_message(struct call_sdp *out, const struct sdp_info *sdp,
                             enum sdp_media_type type);
 /* Frees what a call_sdp owns. */
 void media_sdp_release(struct call_sdp *s);
+
+/* media_orphans.c: flows of no call, reported as media_without_call. */
+bool media_orphans_init(struct call_table *t);
+void media_orphans_destroy(struct call_table *t);
+static inline bool flow_is_orphan(const struct rtp_flow *f)
+{
+    return ((uintptr_t)f->owner & 2u) != 0;
+}
+/* An RTP datagram (not RTCP) of no call, on its orphan flow f, or on a new
+ * one when f is NULL (refused and counted when the set is full). */
+void media_orphans_rtp(struct call_table *t, struct rtp_flow *f, const struct packet *pkt);
+/* A call takes orphan flow f: out of the set; the caller sets its owner. */
+void media_orphans_adopt(struct call_table *t, struct rtp_flow *f);
+void media_orphans_on_sweep(struct timer *tm, uint64_t now, void *arg);
+/* The capture ends: every flow reported (reason capture_end) and freed. */
+void media_orphans_close_all(struct call_table *t, uint64_t now);
 
 /* flow_share.c: a flow measured for several calls (both legs of a B2BUA
  * with direct media), at most FLOW_SHARE_MAX. */

@@ -56,7 +56,9 @@ bool media_init(struct call_table *t)
     if (!hashtab_init(&t->bindings, offsetof(struct media_binding, key), sizeof(struct media_key),
                       t->limits.max_calls * CALL_MAX_BINDINGS))
         return false;
-    if (!rtp_flow_table_init(&t->flows, t->limits.max_flows, t->counters))
+    /* Room for the calls' flows and, apart, for those of no call. */
+    if (!rtp_flow_table_init(&t->flows, t->limits.max_flows + t->limits.max_media_without_call,
+                             t->counters))
         return false;
     t->c_rtp_matched = counters_register(t->counters, "media", "rtp_packets");
     t->c_rtcp_matched = counters_register(t->counters, "media", "rtcp_packets");
@@ -575,11 +577,34 @@ static int slot_for_new_flow(const struct call *c, bool new_from_party)
     return one_packet >= 0 ? one_packet : stray;
 }
 
+/* A datagram of no call, on an orphan flow f or none. Tested in the order a
+ * call's datagrams are (RTCP first), so each lands where it would with a
+ * call; RTCP about an orphan flow's streams is attached to them. */
+static void media_of_no_call(struct call_table *t, struct rtp_flow *f, const struct packet *pkt)
+{
+    struct rtp_header h;
+    if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
+        (*t->c_rtcp_unmatched)++;
+        struct rtcp_datagram d = {{pkt->src, pkt->sport},
+                                  {pkt->dst, pkt->dport},
+                                  pkt->ts_us,
+                                  pkt->payload,
+                                  pkt->payload_len};
+        if (t->orphans.count)
+            rtp_flow_table_rtcp(&t->flows, &d);
+    } else if (rtp_parse(pkt->payload, pkt->payload_len, &h)) {
+        (*t->c_rtp_unmatched)++;
+        media_orphans_rtp(t, f, pkt);
+    } else {
+        (*t->c_udp_other)++;
+    }
+}
+
 bool media_udp(struct call_table *t, const struct packet *pkt)
 {
     struct rtp_flow *f =
         rtp_flow_find_addrs(&t->flows, &pkt->src, pkt->sport, &pkt->dst, pkt->dport);
-    if (f) {
+    if (f && !flow_is_orphan(f)) {
         /* The call stays cold: what the call knows of its media is summed
          * from its flows when asked (call_media_of). */
         struct call *c = flow_primary(f);
@@ -624,15 +649,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     }
     if (!b) {
-        /* Tested in the order a call's datagrams are (RTCP first), so each
-         * datagram of no call lands where it would with one. */
-        struct rtp_header h;
-        if (rtcp_looks_like(pkt->payload, pkt->payload_len))
-            (*t->c_rtcp_unmatched)++;
-        else if (rtp_parse(pkt->payload, pkt->payload_len, &h))
-            (*t->c_rtp_unmatched)++;
-        else
-            (*t->c_udp_other)++;
+        media_of_no_call(t, f, pkt);
         return false;
     }
     struct call *c = binding_call(b);
@@ -655,9 +672,14 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         }
         slot = (size_t)victim;
     }
-    f = rtp_flow_create(&t->flows, &src, &dst, c, sender);
-    if (!f)
+    if (f) {
+        /* Media that came before its call's SDP: the call takes it. */
+        media_orphans_adopt(t, f);
+        f->owner = c;
+        f->party = (int8_t)sender;
+    } else if ((f = rtp_flow_create(&t->flows, &src, &dst, c, sender)) == NULL) {
         return true;
+    }
     if (slot < c->flow_count) {
         (*t->c_flows_replaced)++;
         flow_release(&t->flows, c->flows[slot], c);

@@ -18,6 +18,8 @@
 
 #include <ev.h>
 
+#include "outputs/hep.h"
+
 void sink_options_defaults(struct sink_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -178,10 +180,13 @@ struct sink *sink_create(const char *spec, const struct sink_options *opts, char
         return kafka_sink_new(spec, opts, err, errlen);
     if (strcmp(spec, "syslog") == 0 || strncmp(spec, "syslog:", 7) == 0)
         return syslog_sink_new(spec, opts, err, errlen);
+    if (strncmp(spec, "hep://", 6) == 0)
+        return hep_sink_new(spec, opts, err, errlen);
     snprintf(err, errlen,
              "unknown output '%s'; use one of: - | file:PATH | "
              "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME] | "
-             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY]",
+             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY] | "
+             "hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]",
              spec);
     return NULL;
 }

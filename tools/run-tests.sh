@@ -55,7 +55,7 @@ echo "daemon_live under ThreadSanitizer: no report"
 # the run.
 CC=clang meson setup build-ci-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
   -Db_lundef=false --buildtype=debugoptimized -Db_lto=false >/dev/null
-ninja -C build-ci-fuzz fuzz/fuzz_pipeline fuzz/seed_from_pcap tools/pcapgen/siptap-pcapgen
+ninja -C build-ci-fuzz fuzz/fuzz_pipeline fuzz/fuzz_hep fuzz/seed_from_pcap tools/pcapgen/siptap-pcapgen
 rm -rf build-ci-fuzz/corpus && mkdir -p build-ci-fuzz/corpus
 build-ci-fuzz/fuzz/seed_from_pcap samples/demo.pcap build-ci-fuzz/corpus
 # The generator's feature tour adds what the demo lacks: VLAN tags, IP
@@ -68,6 +68,13 @@ build-ci-fuzz/fuzz/fuzz_pipeline -max_total_time="${SIPTAP_FUZZ_SECONDS:-60}" -m
   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/corpus fuzz/regressions 2>&1 |
   tail -12
 echo "fuzz_pipeline: no crash in ${SIPTAP_FUZZ_SECONDS:-60} s"
+# The HEP input (decoder, TCP framing, encoder round trip), briefly, from
+# hand-made seeds (fuzz/hep_seeds: v3 IPv4/IPv6, RTCP, v2, a stream).
+rm -rf build-ci-fuzz/hep-corpus && mkdir -p build-ci-fuzz/hep-corpus
+build-ci-fuzz/fuzz/fuzz_hep -max_total_time="${SIPTAP_FUZZ_HEP_SECONDS:-20}" -max_len=4096 \
+  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/hep-corpus fuzz/hep_seeds 2>&1 |
+  tail -6
+echo "fuzz_hep: no crash in ${SIPTAP_FUZZ_HEP_SECONDS:-20} s"
 
 # One closing line for both builds' suites (meson's own summary is per build).
 count() { cat build-ci/meson-logs/testlog.json build-ci-asan/meson-logs/testlog.json |

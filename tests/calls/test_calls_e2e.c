@@ -13,14 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/timefmt.h"
 #include "tools/pcapgen/pcapgen.h"
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS 1024
 
 struct run {
     json_t *events[MAX_EVENTS];
     size_t count;
     char types[4096];
+    size_t others; /* events of calls outside the prefix asked for */
 };
 
 static struct endpoint ep(const char *ip, uint16_t port)
@@ -31,8 +33,11 @@ static struct endpoint ep(const char *ip, uint16_t port)
 }
 
 /* Writes g to a temp file, runs siptapd with a config naming 203.0.113.0/24
- * (and 2001:db8:1::/48) as trunk "carrier", collects the non-stats events. */
-static void replay(struct pcapgen *g, struct run *r)
+ * (and 2001:db8:1::/48) as trunk "carrier" followed by extra_conf, collects
+ * the non-stats events: with call_prefix, only those of calls whose Call-ID
+ * begins with it (and those of no call), counting the others. */
+static void replay_calls(struct pcapgen *g, struct run *r, const char *extra_conf,
+                         const char *call_prefix)
 {
     char pcap[] = "/tmp/siptap-e2e-XXXXXX";
     char conf[] = "/tmp/siptap-e2e-conf-XXXXXX";
@@ -40,6 +45,7 @@ static void replay(struct pcapgen *g, struct run *r)
     int fd = mkstemp(conf);
     const char *text = "[trunk carrier]\nmatch = 203.0.113.0/24, 2001:db8:1::/48\n";
     cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    cr_assert(write(fd, extra_conf, strlen(extra_conf)) == (ssize_t)strlen(extra_conf));
     close(fd);
     cr_assert_eq(pcapgen_write(g, pcap), 0);
     char cmd[1024];
@@ -52,6 +58,12 @@ static void replay(struct pcapgen *g, struct run *r)
         json_t *ev = json_loads(line, 0, NULL);
         cr_assert_not_null(ev, "not JSON: %s", line);
         const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *call_id = json_string_value(json_object_get(ev, "call_id"));
+        if (call_prefix && call_id && strncmp(call_id, call_prefix, strlen(call_prefix)) != 0) {
+            r->others++;
+            json_decref(ev);
+            continue;
+        }
         if (!strcmp(type, "stats") || r->count >= MAX_EVENTS) {
             json_decref(ev);
             continue;
@@ -63,6 +75,16 @@ static void replay(struct pcapgen *g, struct run *r)
     cr_assert_eq(pclose(p), 0);
     unlink(pcap);
     unlink(conf);
+}
+
+static void replay_with(struct pcapgen *g, struct run *r, const char *extra_conf)
+{
+    replay_calls(g, r, extra_conf, NULL);
+}
+
+static void replay(struct pcapgen *g, struct run *r)
+{
+    replay_with(g, r, "");
 }
 
 static void release(struct run *r)
@@ -151,6 +173,40 @@ Test(calls_e2e, normal_inbound_call)
         cr_assert_gt(num(s, "packets"), 400);
         cr_assert_eq(num(s, "lost"), 0);
         cr_assert_str_eq(str(s, "codec"), "PCMU");
+    }
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* Two Call-IDs alike in their first 280 bytes (more than the 255 a Call-ID
+ * is shown with) stay two calls: the shown Call-ID ends with a hash of the
+ * whole one. Before, both were cut to the same 255 bytes and merged. */
+Test(calls_e2e, long_call_ids_alike_in_their_first_bytes_stay_two_calls)
+{
+    static char id[2][320];
+    for (int i = 0; i < 2; i++) {
+        memset(id[i], 'a', 300);
+        snprintf(id[i] + 280, sizeof(id[i]) - 280, "-tail-%d@e2e", i);
+    }
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec a = inbound_call(id[0]);
+    struct pcapgen_call_spec b = inbound_call(id[1]);
+    b.caller = ep("203.0.113.11", 5060);
+    b.start_us = 1000000;
+    pcapgen_call(g, &a);
+    pcapgen_call(g, &b);
+    struct run r;
+    replay(g, &r);
+    cr_assert_str_eq(call_types(&r), "call_start,call_start,call_answer,call_answer,call_end,"
+                                     "call_end");
+    const char *first = str(find(&r, "call_start", 0), "call_id");
+    const char *second = str(find(&r, "call_start", 1), "call_id");
+    cr_assert_str_neq(first, second);
+    for (int i = 0; i < 2; i++) {
+        const char *shown = i ? second : first;
+        cr_assert_eq(strlen(shown), 255);
+        cr_assert_eq(strncmp(shown, id[i], 238), 0, "the Call-ID's first bytes are kept");
+        cr_assert_eq(shown[238], '~');
     }
     release(&r);
     pcapgen_free(g);
@@ -432,4 +488,220 @@ Test(calls_e2e, no_credentials_in_events)
     }
     release(&r);
     pcapgen_free(g);
+}
+
+/* ---- media of no call ---- */
+
+static size_t count_type(struct run *r, const char *type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->count; i++)
+        n += !strcmp(str(r->events[i], "type"), type);
+    return n;
+}
+
+static struct pcapgen_rtp_spec orphan_stream(const char *src, uint16_t sport, uint32_t ssrc)
+{
+    struct pcapgen_rtp_spec s = {0};
+    s.src = ep(src, sport);
+    s.dst = ep("198.51.100.60", 40000);
+    s.ssrc = ssrc;
+    s.pt = 8;
+    return s;
+}
+
+/* RTP that no SIP names (an MGCP call beside the SIP ones, a tap started
+ * mid-call): reported once quiet 30 s, and at the end of the capture, with
+ * its stream's exact figures, on the trunk its address belongs to. */
+Test(calls_e2e, media_of_no_call_is_reported_once_quiet)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_rtp_spec first = orphan_stream("203.0.113.50", 30000, 0xABC);
+    first.count = 201;
+    first.loss_every = 10; /* slots 9, 19 ... 199: 20 lost of 201 */
+    pcapgen_rtp_stream(g, &first, NULL);
+    struct pcapgen_rtp_spec again = orphan_stream("203.0.113.50", 30000, 0xABC);
+    again.start_us = 60000000;
+    again.start_seq = 1000;
+    again.count = 50;
+    pcapgen_rtp_stream(g, &again, NULL);
+    struct run r;
+    replay(g, &r);
+    cr_assert_str_eq(r.types, "media_without_call,media_without_call");
+
+    json_t *quiet = find(&r, "media_without_call", 0);
+    cr_assert_str_eq(str(quiet, "severity"), "notice");
+    cr_assert_str_eq(str(quiet, "trunk"), "carrier");
+    cr_assert_null(json_object_get(quiet, "call_id"));
+    cr_assert_str_eq(str(quiet, "reason"), "quiet");
+    cr_assert_str_eq(str(quiet, "src"), "203.0.113.50:30000");
+    cr_assert_str_eq(str(quiet, "dst"), "198.51.100.60:40000");
+    cr_assert_eq(num(quiet, "packets"), 181);
+    cr_assert_float_eq(json_real_value(json_object_get(quiet, "duration_s")), 4.0, 1e-9);
+    /* Stamped when the 30 s of quiet were up: 4 s + 30 s after the start. */
+    char want[TIMEFMT_RFC3339_LEN];
+    cr_assert_str_eq(str(quiet, "ts"), timefmt_rfc3339(pcapgen_base(g) + 34000000, want, 32));
+    cr_assert_str_eq(str(quiet, "first_ts"), timefmt_rfc3339(pcapgen_base(g), want, 32));
+    cr_assert_str_eq(str(quiet, "last_ts"), timefmt_rfc3339(pcapgen_base(g) + 4000000, want, 32));
+    json_t *streams = json_object_get(quiet, "streams");
+    cr_assert_eq(json_array_size(streams), 1);
+    json_t *st = json_array_get(streams, 0);
+    cr_assert_str_eq(str(st, "ssrc"), "0x00000ABC");
+    cr_assert_str_eq(str(st, "codec"), "PCMA");
+    cr_assert_eq(num(st, "packets"), 181);
+    cr_assert_eq(num(st, "lost"), 20);
+
+    json_t *end = find(&r, "media_without_call", 1);
+    cr_assert_str_eq(str(end, "reason"), "capture_end");
+    cr_assert_eq(num(end, "packets"), 50);
+    cr_assert_eq(num(json_array_get(json_object_get(end, "streams"), 0), "lost"), 0);
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* Media that comes before the INVITE that sets it up (the tap saw the SIP
+ * late, or it took a slower path) is the call's once the SDP names it: one
+ * stream in call_end with every packet, nothing reported without a call. */
+Test(calls_e2e, media_before_its_invite_is_the_calls)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec c = inbound_call("early-rtp@e2e");
+    c.caller_media = ep("203.0.113.10", 10000);
+    c.callee_media = ep("198.51.100.20", 20000);
+    c.start_us = 2000000;
+    c.rtp = PCAPGEN_RTP_NONE;
+    pcapgen_call(g, &c);
+    struct pcapgen_rtp_spec back = {0}; /* from 0 s to 13 s: 2 s before the INVITE */
+    back.src = c.callee_media;
+    back.dst = c.caller_media;
+    back.ssrc = 0xB0B;
+    back.count = 650;
+    pcapgen_rtp_stream(g, &back, NULL);
+    struct pcapgen_rtp_spec forth = {0};
+    forth.src = c.caller_media;
+    forth.dst = c.callee_media;
+    forth.ssrc = 0xA11CE;
+    forth.start_us = 4100000;
+    forth.count = 400;
+    pcapgen_rtp_stream(g, &forth, NULL);
+    struct run r;
+    replay(g, &r);
+    cr_assert_eq(count_type(&r, "media_without_call"), 0, "%s", r.types);
+    json_t *streams = json_object_get(find(&r, "call_end", 0), "streams");
+    cr_assert_eq(json_array_size(streams), 2);
+    bool seen = false;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *st = json_array_get(streams, i);
+        if (strcmp(str(st, "ssrc"), "0x00000B0B") != 0)
+            continue;
+        seen = true;
+        cr_assert_eq(num(st, "packets"), 650);
+        cr_assert_eq(num(st, "lost"), 0);
+    }
+    cr_assert(seen, "the early stream is not the call's");
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* The set of flows of no call is bounded, and a flood of one-datagram
+ * strays (an RTP scanner, random UDP that parses as RTP) gives way without
+ * pushing out a real stream; what is on a well-known port (a DNS query sent
+ * again and again) is not followed at all. */
+Test(calls_e2e, strays_do_not_push_out_media_of_no_call)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_rtp_spec real = orphan_stream("192.0.2.7", 31000, 0x5EA1);
+    real.count = 100;
+    pcapgen_rtp_stream(g, &real, NULL);
+    for (unsigned i = 0; i < 200; i++) {
+        struct pcapgen_rtp_spec stray = orphan_stream("192.0.2.99", (uint16_t)(20000 + i), i + 1);
+        stray.start_us = 5000 + 10000u * i;
+        stray.count = 1;
+        pcapgen_rtp_stream(g, &stray, NULL);
+    }
+    struct pcapgen_rtp_spec dns = orphan_stream("192.0.2.8", 2738, 0);
+    dns.dst = ep("192.0.2.1", 53);
+    dns.count = 5;
+    dns.ptime_us = 1000000;
+    pcapgen_rtp_stream(g, &dns, NULL);
+    struct run r;
+    replay_with(g, &r, "[limits]\nmax_media_without_call = 4\n");
+    cr_assert_str_eq(r.types, "media_without_call");
+    json_t *ev = find(&r, "media_without_call", 0);
+    cr_assert_str_eq(str(ev, "src"), "192.0.2.7:31000");
+    cr_assert(json_is_null(json_object_get(ev, "trunk")));
+    cr_assert_eq(num(ev, "packets"), 100);
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* ---- a SIP scanner's flood ---- */
+
+/* 100 answered 30-s calls with media, then a scanner's 20,000 INVITEs at
+ * 10,000/s that nobody answers, into a table of 1,000 calls: the flood's
+ * dialogs give way to each other, every real call ends by its BYE with all
+ * its media (the table used to evict them all: RTP never refreshed a call). */
+static void flood_over_calls(uint16_t answer)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    for (unsigned i = 0; i < 100; i++) {
+        char id[32], caller[32];
+        snprintf(id, sizeof(id), "real-%u@e2e", i);
+        snprintf(caller, sizeof(caller), "203.0.113.%u", 10 + i);
+        struct pcapgen_call_spec c = inbound_call(id);
+        c.call_id = strdup(id);
+        c.caller = ep(caller, 5060);
+        c.caller_media = ep(caller, 10000);
+        c.callee_media = ep("198.51.100.20", (uint16_t)(20000 + 2 * i));
+        c.start_us = 10000u * i;
+        c.ring_ms = 1000;
+        c.talk_ms = 30000;
+        pcapgen_call(g, &c);
+        free((char *)c.call_id);
+    }
+    struct pcapgen_scan_spec scan = {0};
+    scan.src = ep("192.0.2.66", 5070);
+    scan.dst = ep("198.51.100.20", 5060);
+    scan.start_us = 3000000;
+    scan.count = 20000;
+    scan.rate = 10000;
+    scan.answer = answer;
+    pcapgen_scan(g, &scan);
+    struct run r;
+    replay_calls(g, &r, "[limits]\nmax_calls = 1000\n", "real-");
+    cr_assert_gt(r.others, 20000, "the scanner's dialogs: %zu events", r.others);
+    size_t ends = 0;
+    for (size_t i = 0; i < r.count; i++) {
+        json_t *ev = r.events[i];
+        if (strcmp(str(ev, "type"), "call_end") != 0)
+            continue;
+        ends++;
+        cr_assert_str_eq(str(ev, "reason"), "bye", "%s", str(ev, "call_id"));
+        json_t *streams = json_object_get(ev, "streams");
+        cr_assert_eq(json_array_size(streams), 2, "%s", str(ev, "call_id"));
+        for (size_t s = 0; s < 2; s++) { /* 50 a second from answer to BYE, all of them */
+            cr_assert_eq(num(json_array_get(streams, s), "packets"), 1498, "%s",
+                         str(ev, "call_id"));
+            cr_assert_eq(num(json_array_get(streams, s), "lost"), 0, "%s", str(ev, "call_id"));
+        }
+    }
+    cr_assert_eq(ends, 100);
+    /* The flood itself is the alert: its source, rate and tool. */
+    json_t *alert = find(&r, "sip_scan", 0);
+    cr_assert_str_eq(str(alert, "source"), "192.0.2.66");
+    cr_assert_str_eq(str(alert, "user_agent"), "friendly-scanner");
+    cr_assert(json_is_true(json_object_get(alert, "known_scanner")));
+    cr_assert_float_eq(json_real_value(json_object_get(alert, "rate")), 10000.0, 1e-6);
+    release(&r);
+    pcapgen_free(g);
+}
+
+Test(calls_e2e, unanswered_flood_does_not_evict_live_calls, .timeout = 120)
+{
+    flood_over_calls(0);
+}
+
+Test(calls_e2e, rejected_flood_does_not_evict_live_calls, .timeout = 120)
+{
+    flood_over_calls(404);
 }
