@@ -678,26 +678,29 @@ static void hep_wake(struct sink *s)
     hep_flush_later(h);
 }
 
-static bool hep_done(const struct sink *s)
+/* Everything not settled: queued events, and messages in the ring not yet
+ * sent or (TCP) not yet acknowledged by the receiver. */
+static size_t hep_pending(const struct sink *s)
 {
     const struct hep_sink *h = (const struct hep_sink *)s;
-    return h->count == 0 && sink_queue_count(s) == 0;
+    return h->count + sink_queue_count(s);
 }
 
+/* Shutdown: send at once; the bus runs the loop for every output together
+ * until nothing is pending or its deadline (event_bus_drain), and reports
+ * what is left. */
 static void hep_drain(struct sink *s, double timeout_s)
 {
+    (void)timeout_s;
     struct hep_sink *h = (struct hep_sink *)s;
     hep_take_events(h);
+    if (!h->tcp && h->fd >= 0)
+        hep_read_errors(h);
     if (h->state == HEP_IDLE && h->loop && !h->closing) {
         ev_timer_stop(h->loop, &h->retry_timer);
         hep_connect(h);
     }
     hep_flush(h);
-    if (!sink_run_until(s, h->loop, timeout_s, hep_done))
-        fprintf(stderr, "siptapd: output %s: %zu messages not delivered at shutdown (%s)\n",
-                s->name, h->count, h->last_error[0] ? h->last_error : "no acknowledgement in time");
-    if (!h->tcp && h->fd >= 0)
-        hep_read_errors(h);
 }
 
 static void hep_add_stats(const struct sink *s, json_t *obj)
@@ -744,6 +747,7 @@ static const struct sink_ops hep_ops = {
     .start = hep_start,
     .wake = hep_wake,
     .drain = hep_drain,
+    .pending = hep_pending,
     .add_stats = hep_add_stats,
     .destroy = hep_destroy,
 };

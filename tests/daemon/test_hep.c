@@ -471,6 +471,30 @@ Test(hep_input, bad_forms_are_usage_errors)
     }
 }
 
+/* A HEP receiver that never comes: what the output holds at the end is
+ * reported and the exit status says events were not delivered (3), the
+ * same as for the other outputs. */
+Test(hep_output, a_receiver_that_never_comes_exits_3_and_says_so)
+{
+    int port = free_port(SOCK_STREAM); /* nobody listens there */
+    char out[128], pcap[512];
+    snprintf(out, sizeof(out), "hep://127.0.0.1:%d?transport=tcp", port);
+    snprintf(pcap, sizeof(pcap), "%s/samples/demo.pcap", getenv("SIPTAP_SOURCE_ROOT"));
+    char *argv[] = {(char *)siptapd(), "-r", pcap, "-o", out, "-o", "file:/dev/null",
+                    "--drain-timeout", "1",  NULL};
+    char err[] = "/tmp/siptap-hep-err-XXXXXX";
+    close(mkstemp(err));
+    pid_t pid = spawn(argv, NULL, err);
+    cr_assert_eq(wait_exit(pid, 20), 3);
+    char *text = read_file(err);
+    char want[256];
+    snprintf(want, sizeof(want), "output %s: 0 delivered, 0 dropped, 0 failed, ", out);
+    cr_assert(strstr(text, want), "%s", text);
+    cr_assert(strstr(text, "not delivered at shutdown (cannot connect to"), "%s", text);
+    free(text);
+    unlink(err);
+}
+
 /* ---- sngrep both ways ------------------------------------------------------------- */
 
 static const char *sngrep_path(void)
