@@ -4,10 +4,11 @@
  * The input is one SIP message (as a UDP datagram would carry it). It goes
  * through the sniff and sip_parse_message() as the daemon uses them, and
  * through both parsers behind it: whenever the allocation-free fast pass
- * answers, libosip2 must accept the message too and fill the same struct
+ * answers a message the sniff lets through, libosip2 must accept it too and fill the same struct
  * byte for byte (the differential test of tests/sip, on every input the
  * fuzzer makes). Every string the parse fills must be terminated.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ static void assert_terminated(const struct sip_msg *m)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct sip_msg fast, osip, msg;
-    (void)sip_sniff(data, size);
+    bool sip = sip_sniff(data, size);
     if (sip_parse_message(data, size, &msg) == 0)
         assert_terminated(&msg);
     memset(&fast, 0, sizeof(fast));
@@ -43,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int orc = sip_parse_osip(data, size, &osip);
     if (orc == 0)
         assert_terminated(&osip);
-    if (fr == SIP_FAST_OK && (orc != 0 || memcmp(&fast, &osip, sizeof(fast)) != 0))
+    /* Both see only what the sniff lets through (sip_parse_message_path). */
+    if (sip && fr == SIP_FAST_OK && (orc != 0 || memcmp(&fast, &osip, sizeof(fast)) != 0))
         abort(); /* the fast pass read the message otherwise than libosip2 */
     return 0;
 }

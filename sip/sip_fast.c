@@ -288,6 +288,19 @@ static bool uri_plain(struct span uri, struct span *user, struct span *host)
     return params_find(up, "", &dummy, &found);
 }
 
+/* An unquoted display name: tokens and blanks (RFC 3261 token characters),
+ * the only form libosip2 takes; anything else is left to it. */
+static bool span_is_tokens(struct span s)
+{
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.p[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && c != ' ' && c != '\t' && (c == '\0' || !strchr("-.!%*_+`'~", c)))
+            return false;
+    }
+    return true;
+}
+
 /* From / To / Contact: `["display"] <uri>;params`, `display <uri>;params` or
  * `uri;params`. Gives the URI and the header parameters. */
 static bool name_addr_plain(struct span v, struct span *uri, struct span *params)
@@ -303,7 +316,7 @@ static bool name_addr_plain(struct span v, struct span *uri, struct span *params
                 struct span in = {disp.p + 1, disp.n - 2};
                 if (span_has(in, "\"\\"))
                     return false;
-            } else if (span_has(disp, "\"\\>;:@,")) {
+            } else if (!span_is_tokens(disp)) {
                 return false;
             }
         }
