@@ -524,7 +524,7 @@ int sip_parse_fast(const uint8_t *data, size_t len, struct sip_msg *out)
     if (span_has(via, ",()\"[]") || via.n < 9 || strncasecmp(via.p, "SIP/2.0/", 8) != 0)
         return SIP_FAST_FALLBACK;
     const char *vsp = memchr(via.p, ' ', via.n);
-    if (!vsp)
+    if (!vsp || vsp == via.p + 8) /* no transport: libosip2 refuses it */
         return SIP_FAST_FALLBACK;
     for (const char *q = via.p + 8; q < vsp; q++)
         if (!is_token_char((unsigned char)*q))
