@@ -274,7 +274,8 @@ static bool uri_plain(struct span uri, struct span *user, struct span *host)
         size_t q = h + 1, d = q;
         while (q < r.n && r.p[q] >= '0' && r.p[q] <= '9')
             q++;
-        if (q == d || (q < r.n && r.p[q] != ';'))
+        /* libosip2 refuses a port of eight digits or more: past five, left to it. */
+        if (q == d || q - d > 5 || (q < r.n && r.p[q] != ';'))
             return false;
     }
     /* URI parameters: only checked for plainness. */
