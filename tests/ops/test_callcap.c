@@ -519,6 +519,23 @@ Test(callcap, the_rtp_cut_is_marked_by_a_packet_comment)
     json_decref(events);
 }
 
+Test(callcap, a_cut_at_the_end_is_marked_on_the_last_frame_kept)
+{
+    char line[600];
+    snprintf(line, sizeof(line), "dir = %s/caps\ncall_rtp_head = 10\ncall_rtp_tail = 0", dir);
+    json_t *events = replay(line, 30);
+    const char *path =
+        json_string_value(json_object_get(find(events, "call_fail"), "capture_path"));
+    cr_assert(path);
+    struct ops_comment c[4];
+    cr_assert_eq(ops_frame_comments(path, c, 4), 1);
+    /* INVITE, 183, the 10 RTP frames kept (the last is frame 12), 503, ACK. */
+    cr_assert_eq(c[0].frame, 12);
+    cr_assert(strstr(c[0].text, "50 RTP/RTCP frames of this call after this one were not kept"),
+              "%s", c[0].text);
+    json_decref(events);
+}
+
 Test(callcap, a_capture_without_a_cut_has_no_comment)
 {
     char line[400];
