@@ -4,7 +4,7 @@
 
 WORK=${WORK:-/tmp/siptap-bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD="$ROOT/build-bench"
+BUILD=${BUILD:-"$ROOT/build-bench"}
 
 mkdir -p "$WORK"
 if [ ! -f "$BUILD/build.ninja" ]; then

@@ -365,7 +365,7 @@ static void arm_timer(struct call_table *t, struct call *c, uint64_t now)
 static uint64_t last_activity(const struct call *c)
 {
     uint64_t media = call_last_media_us(c);
-    return media > c->last_sip_us ? media : c->last_sip_us;
+    return media > c->last_active_us ? media : c->last_active_us;
 }
 
 static void on_call_timer(struct timer *tm, uint64_t now, void *arg)
@@ -406,11 +406,90 @@ static void on_call_timer(struct timer *tm, uint64_t now, void *arg)
     }
 }
 
+/* What the table gives up first when it is full: a call already published
+ * and lingering, then a dialog nobody answered with no media (what a SIP
+ * scanner's flood is made of: its INVITEs get no answer, or a final
+ * response that ends them at once), and only then a live call. */
+enum evict_class {
+    EVICT_LINGERING,
+    EVICT_UNANSWERED_SILENT, /* no response at all */
+    EVICT_SETUP_SILENT,      /* provisional or challenged, no media */
+    EVICT_LIVE,
+};
+
+static enum evict_class evict_class_of(const struct call *c)
+{
+    if (c->state == CALL_STATE_ENDED)
+        return c->end_pending ? EVICT_LIVE : EVICT_LINGERING;
+    if (c->flow_count)
+        return EVICT_LIVE;
+    switch (c->state) {
+    case CALL_STATE_CALLING:
+        return EVICT_UNANSWERED_SILENT;
+    case CALL_STATE_PROCEEDING:
+    case CALL_STATE_CHALLENGED:
+        return EVICT_SETUP_SILENT;
+    default:
+        return EVICT_LIVE;
+    }
+}
+
+/* Calls looked at from the LRU tail for a victim, and calls at most moved
+ * to the front for their media on the way: a bounded scan, so a flood
+ * costs O(1) per new call. */
+#define EVICT_SCAN        64
+#define EVICT_REFRESH_MAX 1024
+/* Once a call that is not live is in hand, how many more are looked at
+ * for one of a lower class. */
+#define EVICT_BETTER 8
+
+/* The call to end for room: the least recently active of the lowest class
+ * among the EVICT_SCAN calls at the tail. RTP does not move a call on the
+ * list (the per-packet path never writes to the call); a call met here whose
+ * media is newer than its place says goes to the front instead, so media
+ * keeps a call alive. When every call looked at had newer media (a table
+ * full of live calls), the one whose media is the oldest goes. */
+static struct call *pick_victim(struct call_table *t)
+{
+    struct call *best = NULL, *stalest = NULL;
+    enum evict_class best_class = EVICT_LIVE;
+    uint64_t stalest_media = UINT64_MAX;
+    size_t looked = 0, refreshed = 0, best_at = 0;
+    for (struct call *c = t->lru_tail, *prev; c && looked < EVICT_SCAN; c = prev) {
+        prev = c->lru_prev;
+        enum evict_class k = evict_class_of(c);
+        uint64_t media = k == EVICT_LIVE ? call_last_media_us(c) : 0;
+        if (media > c->last_active_us && refreshed < EVICT_REFRESH_MAX) {
+            c->last_active_us = media;
+            lru_touch(t, c);
+            refreshed++;
+            if (media < stalest_media) {
+                stalest = c;
+                stalest_media = media;
+            }
+            continue;
+        }
+        looked++;
+        if (!best || k < best_class) {
+            best = c;
+            best_class = k;
+            best_at = looked;
+            if (k == EVICT_LINGERING)
+                break;
+        } else if (best_class < EVICT_LIVE && looked >= best_at + EVICT_BETTER) {
+            break; /* a dead dialog in hand: a better one further on is unlikely */
+        }
+    }
+    if (best)
+        return best;
+    return stalest ? stalest : t->lru_tail;
+}
+
 static struct call *create_call(struct call_table *t, const struct sip_msg *m,
                                 const struct sip_meta *meta)
 {
     if (hashtab_count(&t->calls) >= t->limits.max_calls && t->lru_tail) {
-        struct call *victim = t->lru_tail;
+        struct call *victim = pick_victim(t);
         (*t->c_evicted)++;
         if (victim->state != CALL_STATE_ENDED)
             end_call_flush(t, victim, CALL_END_EVICTED, meta->ts_us, true);
@@ -776,7 +855,7 @@ void call_table_sip(struct call_table *t, const struct sip_msg *m, const struct 
     }
     if (!c)
         return;
-    c->last_sip_us = meta->ts_us;
+    c->last_active_us = meta->ts_us;
     lru_touch(t, c);
     notify_message(t, c, m, meta, retransmission);
     call_frame_attributed(t, c, meta->ts_us);

@@ -150,7 +150,9 @@ struct call {
     struct call_party party[2];
 
     uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
-    uint64_t last_sip_us;
+    /* Its last SIP message, or its media as the eviction scan last saw it
+     * (pick_victim): the time its place on the LRU list stands for. */
+    uint64_t last_active_us;
     uint64_t last_refresh_us; /* answer or last refreshing re-INVITE/UPDATE 2xx */
     /* Only ever compared, so a 64-bit hash of the Via branch is enough. */
     uint64_t invite_branch_hash;

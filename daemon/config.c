@@ -1,28 +1,50 @@
 /*
  * config: INI parsing with inih. inih reports only the line of the first
  * error, so the handler stores the message and config_load() prefixes it with
- * file and line.
+ * file and line. The line reader sees every raw line first: it counts them,
+ * notes section headers (a section may appear once) and whether a line is
+ * indented (inih's continuation of the key above, which may repeat a key
+ * name; any other repeated key is refused).
+ *
+ * config_check() holds what needs the system rather than the file: the
+ * capture filter compiles, the user exists, the capture directory can be
+ * written by that user. The daemon runs it at start as --check-config does,
+ * so both fail alike.
  */
 #include "daemon/config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
+#include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <pcap/pcap.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/capture.h"
 #include "daemon/metrics.h"
 
+/* A section header or a key seen, with its line, to refuse a second one. */
+struct seen_name {
+    char *section, *key; /* key NULL for a section header */
+    int line;
+};
+
 struct load_state {
     struct config *cfg;
     char msg[512];
-    int line; /* of the line being handled: counted by read_line */
+    int line;      /* of the line being handled: counted by read_line */
+    bool indented; /* that line starts with blank space: a continuation */
     FILE *file;
+    struct seen_name *seen;
+    size_t seen_count, seen_cap;
+    int early_line; /* an error read_line found (inih cannot be told) */
+    char early_msg[512];
 };
 
 void config_defaults(struct config *cfg)
@@ -44,7 +66,9 @@ void config_defaults(struct config *cfg)
     cfg->media_without_call_quiet_s = limits.media_without_call_quiet_s;
     cfg->media_without_call_min_packets = limits.media_without_call_min_packets;
     decoder_config_defaults(&cfg->decoder);
+    cfg->tcp_max_buffered_mb = (unsigned)(cfg->decoder.tcp_max_buffered >> 20);
     sink_options_defaults(&cfg->sink);
+    cfg->drain_timeout_s = 30;
     cfg->kafka_view[0] = NULL;
     callcap_config_defaults(&cfg->callcap);
     cfg->callcap_dir_max_mb = (unsigned)(cfg->callcap.dir_max_bytes >> 20);
@@ -96,7 +120,9 @@ static const struct uint_key uint_keys[] = {
     UINT_KEY("limits", "max_tcp_streams", 1, 10000000, decoder.tcp_max_streams),
     UINT_KEY("limits", "tcp_max_pending", 4096, 64 * 1024 * 1024, decoder.tcp_max_pending),
     UINT_KEY("limits", "tcp_idle_timeout_ms", 1000, 86400000, decoder.tcp_idle_timeout_ms),
+    UINT_KEY("limits", "tcp_max_buffered_mb", 1, 1048576, tcp_max_buffered_mb),
     UINT_KEY("output", "queue_size", 1, 100000000, sink.queue_size),
+    UINT_KEY("output", "drain_timeout_s", 0, 3600, drain_timeout_s),
     UINT_KEY("output", "redis_maxlen", 0, 1000000000, sink.redis_maxlen),
     UINT_KEY("output", "redis_reply_timeout_ms", 100, 3600000, sink.redis_reply_timeout_ms),
     UINT_KEY("capture", "dir_max_mb", 1, 10000000, callcap_dir_max_mb),
@@ -214,13 +240,14 @@ static bool keep_rule_setting(struct load_state *st, const char *section, const 
 static bool parse_route(struct load_state *st, const char *kind, const char *name,
                         const char *value)
 {
-    static const char *const kinds[] = {"jsonl", "redis", "kafka", "syslog"};
+    static const char *const kinds[] = {"jsonl", "redis", "kafka", "syslog", "hep"};
     bool known = false;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         known |= strcmp(kind, kinds[i]) == 0;
     if (!known) {
         snprintf(st->msg, sizeof(st->msg),
-                 "unknown output kind in [route %s]; kinds are jsonl, redis, kafka, syslog", kind);
+                 "unknown output kind in [route %s]; kinds are jsonl, redis, kafka, syslog, hep",
+                 kind);
         return false;
     }
     struct config *cfg = st->cfg;
@@ -264,6 +291,25 @@ static bool parse_route(struct load_state *st, const char *kind, const char *nam
     snprintf(st->msg, sizeof(st->msg),
              "unknown key '%s' in [route %s]; it takes min_severity = LEVEL and types = A, B", name,
              kind);
+    return false;
+}
+
+/* librdkafka itself judges the name and the value, on a scratch conf, so a
+ * typo fails here and not when the Kafka output starts. */
+static bool kafka_property_ok(const char *name, const char *value, struct load_state *st)
+{
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    if (!scratch)
+        return true; /* the output will say it when it starts */
+    char why[256] = "";
+    rd_kafka_conf_res_t res = rd_kafka_conf_set(scratch, name, value, why, sizeof(why));
+    rd_kafka_conf_destroy(scratch);
+    if (res == RD_KAFKA_CONF_OK)
+        return true;
+    snprintf(st->msg, sizeof(st->msg),
+             "kafka.%s: %s; see the property list of librdkafka (CONFIGURATION.md) for the "
+             "names and values it takes",
+             name, why);
     return false;
 }
 
@@ -319,6 +365,7 @@ static int handle_key(struct load_state *st, const char *section, const char *na
             return 0;
         }
         cfg->callcap_dir_set = true;
+        cfg->dir_line = st->line;
         return set_string(cfg->callcap.dir, sizeof(cfg->callcap.dir), value, st, name);
     }
     if (strcmp(section, "capture") == 0 && strcmp(name, "calls") == 0)
@@ -334,11 +381,15 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         }
         return set_string(cfg->metrics_listen, sizeof(cfg->metrics_listen), value, st, name);
     }
-    if (strcmp(section, "output") == 0 && strcmp(name, "redis_user") == 0)
+    if (strcmp(section, "output") == 0 && strcmp(name, "redis_user") == 0) {
+        cfg->redis_user_line = st->line;
         return set_string(cfg->redis_user, sizeof(cfg->redis_user), value, st, name);
+    }
     if (strcmp(section, "output") == 0 && strcmp(name, "redis_password") == 0)
         return set_string(cfg->redis_password, sizeof(cfg->redis_password), value, st, name);
     if (strcmp(section, "output") == 0 && strncmp(name, "kafka.", 6) == 0 && name[6]) {
+        if (!kafka_property_ok(name + 6, value, st))
+            return 0;
         if (cfg->kafka_prop_count >= CONFIG_MAX_KAFKA_PROPS) {
             snprintf(st->msg, sizeof(st->msg), "too many kafka.* properties (at most %d)",
                      CONFIG_MAX_KAFKA_PROPS);
@@ -367,16 +418,112 @@ static int handle_key(struct load_state *st, const char *section, const char *na
     return 0;
 }
 
+static const struct seen_name *seen_find(const struct load_state *st, const char *section,
+                                         const char *key)
+{
+    for (size_t i = 0; i < st->seen_count; i++) {
+        const struct seen_name *n = &st->seen[i];
+        if (strcmp(n->section, section) == 0 &&
+            (key ? n->key && strcmp(n->key, key) == 0 : n->key == NULL))
+            return n;
+    }
+    return NULL;
+}
+
+/* false if out of memory (then duplicates go unnoticed, nothing worse). */
+static bool seen_add(struct load_state *st, const char *section, const char *key)
+{
+    if (st->seen_count == st->seen_cap) {
+        size_t cap = st->seen_cap ? st->seen_cap * 2 : 64;
+        struct seen_name *n = realloc(st->seen, cap * sizeof(*n));
+        if (!n)
+            return false;
+        st->seen = n;
+        st->seen_cap = cap;
+    }
+    struct seen_name *n = &st->seen[st->seen_count];
+    n->section = strdup(section);
+    n->key = key ? strdup(key) : NULL;
+    n->line = st->line;
+    if (!n->section || (key && !n->key)) {
+        free(n->section);
+        free(n->key);
+        return false;
+    }
+    st->seen_count++;
+    return true;
+}
+
+static void seen_free(struct load_state *st)
+{
+    for (size_t i = 0; i < st->seen_count; i++) {
+        free(st->seen[i].section);
+        free(st->seen[i].key);
+    }
+    free(st->seen);
+}
+
+/* A key given twice in one section: the second would silently win (or add
+ * to the first), so neither is taken. Continuation lines are inih's. */
+static bool duplicate_key(struct load_state *st, struct load_state *out, const char *section,
+                          const char *name)
+{
+    if (st->indented)
+        return false;
+    const struct seen_name *first = seen_find(st, section, name);
+    if (!first) {
+        seen_add(st, section, name);
+        return false;
+    }
+    snprintf(out->msg, sizeof(out->msg),
+             "'%s' is set twice in [%s] (first on line %d); keep one of the two lines", name,
+             section, first->line);
+    return true;
+}
+
 /* inih keeps going after an error and reports the first error's line, so the
  * first message is the one kept. */
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     struct load_state *st = user;
     struct load_state local = {.cfg = st->cfg, .line = st->line};
-    int ok = handle_key(&local, section, name, value);
+    int ok = !duplicate_key(st, &local, section, name) && handle_key(&local, section, name, value);
     if (!ok && !st->msg[0])
         memcpy(st->msg, local.msg, sizeof(st->msg));
     return ok;
+}
+
+/* A section header's name ("trunk a" of "[trunk a]"), as inih takes it;
+ * false if the line is not one. */
+static bool section_header(const char *line, char *name, size_t namelen)
+{
+    while (*line == ' ' || *line == '\t')
+        line++;
+    const char *end = line[0] == '[' ? strchr(line, ']') : NULL;
+    if (!end || (size_t)(end - line - 1) >= namelen)
+        return false;
+    memcpy(name, line + 1, (size_t)(end - line - 1));
+    name[end - line - 1] = '\0';
+    return true;
+}
+
+/* A section given twice: its keys would merge without a word. */
+static void note_section(struct load_state *st, const char *line)
+{
+    char name[256];
+    if (!section_header(line, name, sizeof(name)))
+        return;
+    const struct seen_name *first = seen_find(st, name, NULL);
+    if (!first) {
+        seen_add(st, name, NULL);
+        return;
+    }
+    if (st->early_line)
+        return;
+    st->early_line = st->line;
+    snprintf(st->early_msg, sizeof(st->early_msg),
+             "section [%s] appears twice (first on line %d); merge the two into one", name,
+             first->line);
 }
 
 /* inih's line reader, counting lines so rule settings can carry theirs. */
@@ -384,8 +531,11 @@ static char *read_line(char *str, int num, void *stream)
 {
     struct load_state *st = stream;
     char *s = fgets(str, num, st->file);
-    if (s)
+    if (s) {
         st->line++;
+        st->indented = s[0] == ' ' || s[0] == '\t';
+        note_section(st, s);
+    }
     return s;
 }
 
@@ -399,9 +549,24 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return false;
     }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        snprintf(err, errlen,
+                 "%s: is a directory; -c takes the configuration file itself, e.g. -c "
+                 "%s/siptap.conf",
+                 path, path);
+        return false;
+    }
     st.file = f;
     int line = ini_parse_stream(read_line, &st, on_key, &st);
+    bool read_error = ferror(f);
     fclose(f);
+    seen_free(&st);
+    if (st.early_line && (line == 0 || st.early_line < line)) {
+        snprintf(err, errlen, "%s:%d: %s", path, st.early_line, st.early_msg);
+        return false;
+    }
     if (line != 0) {
         if (!st.msg[0])
             snprintf(st.msg, sizeof(st.msg),
@@ -409,11 +574,23 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%d: %s", path, line, st.msg);
         return false;
     }
+    if (read_error) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return false;
+    }
+    if (cfg->redis_user[0] && !cfg->redis_password[0]) {
+        snprintf(err, errlen,
+                 "%s:%d: redis_user = '%s' needs redis_password in [output] as well (Redis "
+                 "AUTH takes both); add redis_password = ... or remove redis_user",
+                 path, cfg->redis_user_line, cfg->redis_user);
+        return false;
+    }
     for (size_t i = 0; i < cfg->kafka_prop_count * 2; i++)
         cfg->kafka_view[i] = cfg->kafka_props[i];
     cfg->kafka_view[cfg->kafka_prop_count * 2] = NULL;
     cfg->callcap.dir_max_bytes = (uint64_t)cfg->callcap_dir_max_mb << 20;
     cfg->callcap.memory_max = (uint64_t)cfg->callcap_memory_mb << 20;
+    cfg->decoder.tcp_max_buffered = (size_t)cfg->tcp_max_buffered_mb << 20;
     cfg->sink.kafka_props = cfg->kafka_view;
     cfg->sink.redis_user = cfg->redis_user[0] ? cfg->redis_user : NULL;
     cfg->sink.redis_password = cfg->redis_password[0] ? cfg->redis_password : NULL;
@@ -427,33 +604,134 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     return rules_validate(&cfg->rules, &cfg->trunks, err, errlen);
 }
 
-bool config_check(const struct config *cfg, const char *bpf, char *err, size_t errlen)
+static bool check_filter(const struct config *cfg, const char *bpf, char *err, size_t errlen)
 {
     const char *filter = bpf ? bpf : cfg->bpf;
-    if (filter && *filter) {
-        pcap_t *p = pcap_open_dead(DLT_EN10MB, (int)cfg->snaplen);
-        struct bpf_program prog;
-        bool ok = p && pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) == 0;
-        if (!ok) {
-            if (bpf)
-                snprintf(err, errlen, "-f '%s': %s", filter, p ? pcap_geterr(p) : "no memory");
-            else
-                snprintf(err, errlen, "%s:%d: filter = '%s' does not compile: %s", cfg->path,
-                         cfg->filter_line, filter, p ? pcap_geterr(p) : "no memory");
-        } else {
-            pcap_freecode(&prog);
-        }
-        if (p)
-            pcap_close(p);
-        if (!ok)
-            return false;
+    if (!filter || !*filter)
+        return true;
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, (int)cfg->snaplen);
+    struct bpf_program prog;
+    bool ok = p && pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) == 0;
+    if (!ok) {
+        const char *why = p ? pcap_geterr(p) : "no memory";
+        if (bpf)
+            snprintf(err, errlen, "-f '%s': bad capture filter: %s; see pcap-filter(7)", filter,
+                     why);
+        else
+            snprintf(err, errlen,
+                     "%s:%d: filter = '%s' does not compile: %s; see pcap-filter(7), or "
+                     "check it with tcpdump -d",
+                     cfg->path, cfg->filter_line, filter, why);
+    } else {
+        pcap_freecode(&prog);
     }
-    if (cfg->user[0] && !getpwnam(cfg->user)) {
-        snprintf(err, errlen, "%s:%d: user = '%s': no such user", cfg->path, cfg->user_line,
-                 cfg->user);
-        return false;
+    if (p)
+        pcap_close(p);
+    return ok;
+}
+
+/* By name, or by number as privdrop takes it. */
+static const struct passwd *user_lookup(const char *user)
+{
+    const struct passwd *pw = getpwnam(user);
+    if (pw)
+        return pw;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(user, &end, 10);
+    return errno || *end || end == user ? NULL : getpwuid((uid_t)v);
+}
+
+/* May uid (in gid and its other groups) create entries in the directory? */
+static bool dir_writable_by(const struct stat *st, uid_t uid, gid_t gid, const char *name)
+{
+    if (uid == 0)
+        return true;
+    if (st->st_uid == uid)
+        return (st->st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR);
+    gid_t groups[64];
+    int n = 64;
+    if (getgrouplist(name, gid, groups, &n) < 0)
+        n = 0;
+    bool in_group = st->st_gid == gid;
+    for (int i = 0; i < n; i++)
+        in_group |= groups[i] == st->st_gid;
+    if (in_group)
+        return (st->st_mode & (S_IWGRP | S_IXGRP)) == (S_IWGRP | S_IXGRP);
+    return (st->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
+}
+
+/* The directory itself, or the nearest one above it that exists (the
+ * daemon creates what is missing); false if nothing of the path exists. */
+static bool nearest_existing(const char *dir, char *path, size_t pathlen, struct stat *st)
+{
+    snprintf(path, pathlen, "%s", dir);
+    while (stat(path, st) != 0) {
+        char *slash = strrchr(path, '/');
+        if (!slash)
+            return false;
+        slash[slash == path ? 1 : 0] = '\0';
     }
     return true;
+}
+
+/* The call capture directory must take new files from the user the daemon
+ * runs as (pw; NULL: this process's user). */
+static bool check_capture_dir(const struct config *cfg, const struct passwd *pw, char *err,
+                              size_t errlen)
+{
+    if (!cfg->callcap.enabled || !cfg->callcap_dir_set)
+        return true;
+    char path[sizeof(cfg->callcap.dir)];
+    struct stat st;
+    if (!nearest_existing(cfg->callcap.dir, path, sizeof(path), &st))
+        return true;
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen,
+                 "%s:%d: dir = '%s': %s is not a directory; name a directory for call captures "
+                 "or turn them off with calls = off",
+                 cfg->path, cfg->dir_line, cfg->callcap.dir, path);
+        return false;
+    }
+    bool ok = pw ? dir_writable_by(&st, pw->pw_uid, pw->pw_gid, pw->pw_name)
+                 : access(path, W_OK | X_OK) == 0;
+    if (ok)
+        return true;
+    const struct passwd *me = pw ? NULL : getpwuid(geteuid());
+    const char *who = pw ? pw->pw_name : me ? me->pw_name : "this user";
+    snprintf(err, errlen,
+             "%s:%d: dir = '%s': %s cannot be written by %s; create it for that user "
+             "(install -d -o %s %s) or turn call captures off with calls = off",
+             cfg->path, cfg->dir_line, cfg->callcap.dir, path, who, who, cfg->callcap.dir);
+    return false;
+}
+
+bool config_check(const struct config *cfg, const char *bpf, const char *user, char *err,
+                  size_t errlen)
+{
+    if (!check_filter(cfg, bpf, err, errlen))
+        return false;
+    const char *name = user ? user : cfg->user[0] ? cfg->user : NULL;
+    const struct passwd *pw = name ? user_lookup(name) : NULL;
+    if (name && !pw) {
+        if (user)
+            snprintf(err, errlen, "-u %s: no such user; name an existing user", user);
+        else
+            snprintf(err, errlen,
+                     "%s:%d: user = '%s': no such user; create it (useradd --system %s) or name "
+                     "an existing one",
+                     cfg->path, cfg->user_line, cfg->user, cfg->user);
+        return false;
+    }
+    /* getpwnam's static storage: copy what the directory check reads. */
+    struct passwd copy;
+    char pw_name[256];
+    if (pw) {
+        copy = *pw;
+        snprintf(pw_name, sizeof(pw_name), "%s", pw->pw_name);
+        copy.pw_name = pw_name;
+    }
+    return check_capture_dir(cfg, pw ? &copy : NULL, err, errlen);
 }
 
 void config_free(struct config *cfg)

@@ -6,19 +6,20 @@
  *               dir, dir_max_mb, memory_mb, call_sip_packets,
  *               call_rtp_head, call_rtp_tail, call_rtp_slot_bytes
  *   [metrics]   listen = ADDR:PORT (off when absent)
- *   [limits]    max_calls, registration_idle_s, challenge_wait_s, max_fragments,
+ *   [limits]    max_calls, registration_idle_s, challenge_wait_s, tcp_max_buffered_mb,
+ *               max_fragments,
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
  *               tcp_max_pending, tcp_idle_timeout_ms, max_media_without_call,
  *               media_without_call_quiet_s, media_without_call_min_packets
  *   [output]    queue_size, redis_maxlen, redis_reply_timeout_ms, redis_user,
- *               redis_password,
+ *               redis_password, drain_timeout_s (seconds the outputs have at exit),
  *               kafka.<librdkafka property> = value
  *   [trunk NAME] match = ADDR[/BITS], ...   (like a pjsip identify section)
  *                rule.<rule>.<key> = value  (per-trunk rule override)
  *   [rule NAME]  detector parameters (see rules/defaults.conf)
  *   [severity]   <event type> = info|notice|warning|error|critical
  *   [route KIND] min_severity = warning; types = trunk_down, registration_loop
- *                (KIND: jsonl, redis, kafka, syslog; an event goes to an output
+ *                (KIND: jsonl, redis, kafka, syslog, hep; an event goes to an output
  *                if its severity is at least min_severity or its type is listed)
  *
  * Every error names the file, the line and what would be right; the caller
@@ -41,7 +42,7 @@
 #define CONFIG_MAX_KAFKA_PROPS 64
 
 /* [route KIND]: which events a kind of output takes (KIND: jsonl, redis,
- * kafka, syslog). Unset fields keep the sink's own default. */
+ * kafka, syslog, hep). Unset fields keep the sink's own default. */
 struct route_config {
     char kind[16];
     bool has_min_severity;
@@ -71,6 +72,7 @@ struct config {
     unsigned media_without_call_quiet_s, media_without_call_min_packets;
     struct decoder_config decoder;
     struct sink_options sink;
+    unsigned drain_timeout_s; /* shutdown: how long the outputs may take to deliver */
     char redis_user[128], redis_password[256];
     /* key/value pairs for librdkafka, NULL-terminated view in kafka_view */
     char *kafka_props[CONFIG_MAX_KAFKA_PROPS * 2];
@@ -85,6 +87,9 @@ struct config {
     bool callcap_dir_set; /* [capture] dir given: call captures also apply to -r */
     unsigned callcap_dir_max_mb, callcap_memory_mb;
     int filter_line, user_line; /* where they were set, for config_check() */
+    int dir_line, redis_user_line;
+    /* [limits] tcp_max_buffered_mb: decoder.tcp_max_buffered in MiB */
+    unsigned tcp_max_buffered_mb;
     struct rule_settings rules; /* [rule X], [severity], trunk rule.* lines: checked by rules/ */
 };
 
@@ -92,9 +97,11 @@ void config_defaults(struct config *cfg);
 /* Loads path over the defaults. false with a message "FILE:LINE: ..." in err. */
 bool config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 /* What config_load cannot see line by line: the capture filter compiles
- * (bpf overrides the file's, NULL for none) and the user exists. false with
- * "FILE:LINE: ..." in err. */
-bool config_check(const struct config *cfg, const char *bpf, char *err, size_t errlen);
+ * (bpf, -f, overrides the file's; NULL for none), the user exists (user, -u,
+ * overrides the file's) and can write the call capture directory. false with
+ * "FILE:LINE: ..." (or "-f ...", "-u ...") in err. */
+bool config_check(const struct config *cfg, const char *bpf, const char *user, char *err,
+                  size_t errlen);
 void config_free(struct config *cfg);
 
 #endif

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "daemon/callcap.h"
+#include "daemon/daemon_hep.h"
+#include "daemon/hep_input.h"
 #include "daemon/privdrop.h"
 #include "outputs/sink.h"
 
@@ -31,6 +33,8 @@ static void usage(FILE *out)
             "Passive SIP/RTP tap: follows every call on a mirror port and reports trunk faults.\n"
             "\n"
             "  -i IFACE          live capture on IFACE (promiscuous)\n"
+            "  -i hep://ADDR:PORT[?transport=udp|tcp]\n"
+            "                    receive HEPv2/v3 from capture agents and analyse it\n"
             "  -r FILE           read a pcap/pcapng file as fast as possible, then exit\n"
             "  -f BPF            capture filter (default: everything)\n"
             "  -o OUTPUT         where events go (repeatable); default with -r: -\n"
@@ -39,30 +43,59 @@ static void usage(FILE *out)
             "                      redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]\n"
             "                      kafka://HOST:PORT[,HOST:PORT...]/TOPIC\n"
             "                      syslog[:FACILITY]     alerts (warning and above)\n"
+            "                      hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]\n"
+            "                                            HEPv3 to Homer: SIP, RTCP, alerts\n"
             "  -c CONFIG         configuration file (trunks, rules, outputs)\n"
             "  -n, --tap-name N  name stamped on every event (default: host name)\n"
             "  -u USER           after opening the capture, switch to USER and drop\n"
             "                    every capability (start as root)\n"
             "      --summary     with -r: print a summary at the end even without a terminal\n"
+            "      --drain-timeout S  at exit, let the outputs deliver what they hold for up\n"
+            "                    to S seconds (default 30, [output] drain_timeout_s)\n"
             "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
             "  -h, --help        this text\n"
             "  -V, --version     version\n"
+            "\n"
+            "exit status: 0 done, every event delivered; 1 runtime failure; 2 bad usage or\n"
+            "configuration; 3 done, but some output did not deliver every event\n"
             "\n"
             "examples:\n"
             "  siptapd -r trunk.pcap                      events of a capture on stdout\n"
             "  siptapd -i eth1 -f 'udp or tcp port 5060' -o redis://127.0.0.1:6379\n"
             "  siptapd -c /etc/siptap/siptap.conf -i eth1 -o kafka://10.0.0.5:9092/voip "
-            "-o syslog\n");
+            "-o syslog\n"
+            "  siptapd -i eth1 -o 'hep://10.0.0.9:9060?transport=tcp&id=2001' -o -\n"
+            "  siptapd -i hep://0.0.0.0:9060 -o -          analyse what HEP agents send\n");
+}
+
+static bool parse_drain_timeout(const char *arg, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || *end != '\0' || v < 0 || v > 3600) {
+        fprintf(stderr,
+                "siptapd: --drain-timeout '%s' must be a whole number of seconds "
+                "from 0 to 3600\n",
+                arg);
+        return false;
+    }
+    *out = (int)v;
+    return true;
 }
 
 int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
 {
     static const struct option longopts[] = {
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-        {"tap-name", required_argument, NULL, 'n'}, {"check-config", no_argument, NULL, 1000},
-        {"summary", no_argument, NULL, 1001},       {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"tap-name", required_argument, NULL, 'n'},
+        {"check-config", no_argument, NULL, 1000},
+        {"summary", no_argument, NULL, 1001},
+        {"drain-timeout", required_argument, NULL, 1002},
+        {NULL, 0, NULL, 0},
     };
     memset(opts, 0, sizeof(*opts));
+    opts->drain_timeout_s = -1;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:i:r:f:o:n:u:hV", longopts, NULL)) != -1) {
@@ -87,6 +120,13 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
             opts->outputs[opts->output_count++] = optarg;
             break;
         case 'n':
+            if (strlen(optarg) > DAEMON_MAX_TAP_NAME) {
+                fprintf(stderr,
+                        "siptapd: -n: a tap name is at most %d characters (as tap_name in "
+                        "[general]); '%.20s...' has %zu\n",
+                        DAEMON_MAX_TAP_NAME, optarg, strlen(optarg));
+                return 2;
+            }
             opts->tap_name = optarg;
             break;
         case 1000:
@@ -94,6 +134,10 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
             break;
         case 1001:
             opts->summary = true;
+            break;
+        case 1002:
+            if (!parse_drain_timeout(optarg, &opts->drain_timeout_s))
+                return 2;
             break;
         case 'u':
             opts->user = optarg;
@@ -183,6 +227,8 @@ static void on_udp(void *user, const struct packet *pkt)
     if (!sip_layer_udp(d->sip, pkt)) {
         if (d->callcap)
             callcap_frame_is_media(d->callcap);
+        if (d->hep)
+            daemon_hep_media(d, pkt);
         call_table_udp(d->calls, pkt);
     }
 }
@@ -209,6 +255,8 @@ static void on_tcp_close(void *user, uint64_t stream_id)
 static void on_sip_message(void *user, const struct sip_msg *msg, const struct sip_meta *meta)
 {
     struct siptap *d = user;
+    if (d->hep)
+        daemon_hep_sip(d, msg, meta);
     call_table_sip(d->calls, msg, meta);
 }
 
@@ -233,6 +281,18 @@ static void frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const u
     }
     d->clock_target_us = ts;
     timerq_advance(&d->timers, ts);
+}
+
+void daemon_process_payload(struct siptap *d, const struct packet *pkt)
+{
+    struct pcap_pkthdr hdr = {.caplen = pkt->caplen, .len = pkt->wirelen};
+    hdr.ts.tv_sec = (time_t)(pkt->ts_us / 1000000u);
+    hdr.ts.tv_usec = (suseconds_t)(pkt->ts_us % 1000000u);
+    frame_begin(d, &hdr, pkt->frame, pkt->ts_us);
+    if (pkt->ip_proto == 132)
+        on_sctp(d, pkt);
+    else
+        on_udp(d, pkt);
 }
 
 /* A batch is looked over before it is processed. Each frame of the common
@@ -289,6 +349,27 @@ static void on_batch(void *user, const struct capture_frame *frames, size_t coun
     }
 }
 
+/* Shutdown: the outputs deliver what they hold, all at once, for up to the
+ * drain timeout; then the final stats (figures after the drain) go to the
+ * outputs that delivered everything, and always to stderr. Events some
+ * output did not deliver make the exit status DAEMON_EXIT_UNDELIVERED. */
+static void drain_outputs(struct siptap *d, uint64_t now)
+{
+    double timeout_s = d->cfg.drain_timeout_s;
+    bool down[EVENT_BUS_MAX_SINKS];
+    event_bus_drain(&d->bus, d->loop, timeout_s, NULL);
+    for (size_t i = 0; i < d->bus.sink_count; i++)
+        down[i] = sink_pending(d->bus.sinks[i]) > 0;
+    daemon_publish_stats(d, now);
+    event_bus_drain(&d->bus, d->loop, timeout_s < 2.0 ? timeout_s : 2.0, down);
+    uint64_t undelivered = event_bus_report(&d->bus, stderr);
+    if (undelivered > 0 && d->exit_code == 0) {
+        fprintf(stderr, "siptapd: %llu events were not delivered (exit status %d)\n",
+                (unsigned long long)undelivered, DAEMON_EXIT_UNDELIVERED);
+        d->exit_code = DAEMON_EXIT_UNDELIVERED;
+    }
+}
+
 static void finish(struct siptap *d)
 {
     if (d->finished)
@@ -297,6 +378,7 @@ static void finish(struct siptap *d)
     progress_stop(&d->progress);
     notify_stopping(&d->notify);
     capture_stop(&d->capture);
+    daemon_hep_stop(d);
     uint64_t now = timerq_now(&d->timers);
     if (!d->clock_started) {
         struct timeval tv;
@@ -304,8 +386,7 @@ static void finish(struct siptap *d)
         now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     }
     call_table_close_all(d->calls, now);
-    daemon_publish_stats(d, now);
-    event_bus_drain(&d->bus, 5.0);
+    drain_outputs(d, now);
     ev_break(d->loop, EVBREAK_ALL);
 }
 
@@ -347,6 +428,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     struct siptap *d = w->data;
+    if (d->finished && (w->signum == SIGTERM || w->signum == SIGINT)) {
+        event_bus_abort_drain(&d->bus); /* a second one: stop draining now */
+        return;
+    }
     if (w->signum == SIGUSR1) {
         daemon_publish_stats(d, timerq_now(&d->timers));
     } else if (w->signum == SIGHUP) {
@@ -367,6 +452,8 @@ static void on_wall_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     uint64_t wall = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+    if (daemon_hep_tick(d, wall))
+        return;
     if (!d->clock_started) {
         d->clock_started = true;
         d->timers.now_us = wall;
@@ -404,6 +491,31 @@ static void apply_route(const struct config *cfg, struct sink *s)
     }
 }
 
+/* Each -o names a kind of output siptapd has. Only a spec that fails before
+ * anything is opened is handed to sink_create here, so nothing starts. */
+static bool check_outputs(struct siptap *d, const struct daemon_options *opts, char *err,
+                          size_t errlen)
+{
+    static const char *const kinds[] = {"file:", "redis://", "kafka://", "syslog:"};
+    for (int i = 0; i < opts->output_count; i++) {
+        const char *spec = opts->outputs[i];
+        bool known = strcmp(spec, "-") == 0 || strcmp(spec, "syslog") == 0;
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+            known |= strncmp(spec, kinds[k], strlen(kinds[k])) == 0 && spec[strlen(kinds[k])];
+        if (known)
+            continue;
+        char why[448] = "";
+        struct sink *s = sink_create(spec, &d->cfg.sink, why, sizeof(why));
+        if (s) { /* an odd spelling it takes after all ("syslog:"): fine */
+            s->ops->destroy(s);
+            continue;
+        }
+        snprintf(err, errlen, "-o %s: %s", spec, why);
+        return false;
+    }
+    return true;
+}
+
 static int open_outputs(struct siptap *d, const struct daemon_options *opts)
 {
     const char *specs[DAEMON_MAX_OUTPUTS];
@@ -439,6 +551,8 @@ static void on_prepublish(void *user, const struct event_info *info, struct even
     struct siptap *d = user;
     if (d->callcap)
         callcap_on_event(d->callcap, info, extra);
+    if (d->hep)
+        daemon_hep_prepublish(d, info, extra);
     event_tally_add(&d->tally, info->type, info->severity);
 }
 
@@ -457,6 +571,7 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
     v->active_calls = d->calls ? call_table_active(d->calls) : 0;
     v->active_rtp_flows = d->calls ? hashtab_count(&call_table_flows(d->calls)->table) : 0;
     v->callcap_memory_bytes = d->callcap ? callcap_memory(d->callcap) : 0;
+    v->tcp_buffered_bytes = d->decoder ? decoder_tcp_buffered_bytes(d->decoder) : 0;
     v->uptime_s = ev_time() - d->started_at;
 }
 
@@ -479,6 +594,11 @@ static int drop_privileges(struct siptap *d, const struct daemon_options *opts)
     char err[512] = "";
     const char *user = opts->user ? opts->user : (d->cfg.user[0] ? d->cfg.user : NULL);
     int rc = 0;
+    /* Output files are reopened on SIGHUP (logrotate) by the user. */
+    for (int i = 0; user && geteuid() == 0 && i < opts->output_count; i++)
+        if (strncmp(opts->outputs[i], "file:", 5) == 0 &&
+            privdrop_give_file(user, opts->outputs[i] + 5, err, sizeof(err)) != 0)
+            fprintf(stderr, "siptapd: %s\n", err);
     if (user)
         rc = privdrop_to_user(user, err, sizeof(err));
     else if (geteuid() != 0 && !privdrop_caps_empty())
@@ -492,7 +612,7 @@ static int start_operations(struct siptap *d, const struct daemon_options *opts)
 {
     char err[512] = "";
     d->started_at = ev_time();
-    if (d->cfg.callcap.enabled && (d->live || d->cfg.callcap_dir_set)) {
+    if (d->cfg.callcap.enabled && (d->live || d->cfg.callcap_dir_set) && !d->hep_in) {
         d->callcap = callcap_new(&d->cfg.callcap, d->calls, &d->counters,
                                  capture_datalink(&d->capture), err, sizeof(err));
         if (!d->callcap)
@@ -514,7 +634,34 @@ static int start_operations(struct siptap *d, const struct daemon_options *opts)
     return 0;
 }
 
+static int daemon_init_held(struct siptap *d, const struct daemon_options *opts);
+
+/* From the first instruction to the watchers the loop installs, the
+ * signals the daemon handles wait (blocked) instead of killing it: loading
+ * the configuration, opening outputs and the capture can take a while, and a
+ * supervisor may send SIGUSR1 or SIGHUP the moment it has started us. */
+static void hold_signals(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
 int daemon_init(struct siptap *d, const struct daemon_options *opts)
+{
+    sigset_t old_mask;
+    hold_signals(&old_mask);
+    int rc = daemon_init_held(d, opts);
+    /* Watchers in place (or failing: then the default actions are right). */
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    return rc;
+}
+
+static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
 {
     char err[1024] = "";
     memset(d, 0, sizeof(*d));
@@ -526,7 +673,9 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
-    if (opts->check_config && !config_check(&d->cfg, opts->bpf, err, sizeof(err))) {
+    /* The same checks whether asked for or starting: the same failures. */
+    if (!config_check(&d->cfg, opts->bpf, opts->user, err, sizeof(err)) ||
+        !check_outputs(d, opts, err, sizeof(err))) {
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
@@ -537,6 +686,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     }
     if (opts->tap_name)
         snprintf(d->cfg.tap_name, sizeof(d->cfg.tap_name), "%s", opts->tap_name);
+    if (opts->drain_timeout_s >= 0)
+        d->cfg.drain_timeout_s = (unsigned)opts->drain_timeout_s;
     event_bus_init(&d->bus, d->cfg.tap_name);
     event_bus_set_prepublish(&d->bus, on_prepublish, d);
 
@@ -548,6 +699,7 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     int rc = open_outputs(d, opts);
     if (rc != 0)
         return rc;
+    daemon_hep_find_sinks(d);
 
     struct capture_options co = {
         .snaplen = d->cfg.snaplen,
@@ -557,7 +709,11 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         .bpf = opts->bpf ? opts->bpf : d->cfg.bpf,
     };
     d->live = opts->iface != NULL;
-    if (d->live)
+    d->hep_in = hep_input_is_spec(opts->iface);
+    if (d->hep_in) {
+        if ((rc = daemon_hep_open_input(d, opts->iface)) != 0)
+            return rc;
+    } else if (d->live)
         rc = capture_open_live(&d->capture, opts->iface, &co, err, sizeof(err));
     else
         rc = capture_open_file(&d->capture, opts->file, &co, err, sizeof(err));
@@ -606,7 +762,7 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
-    int dlt = capture_datalink(&d->capture);
+    int dlt = d->hep_in ? DLT_EN10MB : capture_datalink(&d->capture);
     if (decoder_set_linktype(d->decoder, dlt) != 0) {
         fprintf(stderr, "siptapd: %s: link type %s (%d) is not supported\n", d->capture.source,
                 pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?", dlt);
@@ -618,7 +774,7 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
             fprintf(stderr, "siptapd: output %s could not start; events for it are queued\n",
                     d->bus.sinks[i]->name);
     timer_init(&d->stats_timer, on_stats_timer, d);
-    if (d->live) {
+    if (d->live && !d->hep_in) {
         /* Live: the capture clock starts now, not with the first packet or
          * tick, so periodic timers keep their cadence on a quiet wire. */
         struct timeval tv;
@@ -628,6 +784,8 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
         d->timers.now_us = wall;
         d->clock_target_us = wall;
         schedule_stats(d, wall);
+    }
+    if (d->live) {
         ev_timer_init(&d->wall_timer, on_wall_timer, 1.0, 1.0);
         d->wall_timer.data = d;
         ev_timer_start(d->loop, &d->wall_timer);
@@ -639,7 +797,10 @@ int daemon_run(struct siptap *d)
 {
     if (!d->loop) /* --check-config: nothing was started */
         return 0;
-    capture_start(&d->capture, d->loop, on_batch, on_capture_end, d);
+    if (d->hep_in)
+        daemon_hep_start(d);
+    else
+        capture_start(&d->capture, d->loop, on_batch, on_capture_end, d);
     notify_ready(&d->notify);
     ev_run(d->loop, 0);
     if (d->show_summary)
@@ -655,6 +816,7 @@ void daemon_destroy(struct siptap *d)
     call_table_free(d->calls);
     callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
     rules_free(d->rules);
+    daemon_hep_free(d);
     metrics_server_free(d->metrics);
     notify_stop(&d->notify);
     if (d->sip)

@@ -23,7 +23,13 @@
 #include "sip/sip.h"
 #include "outputs/event.h"
 
-#define DAEMON_MAX_OUTPUTS 16
+#define DAEMON_MAX_OUTPUTS  16
+#define DAEMON_MAX_TAP_NAME 63 /* as [general] tap_name (struct config) */
+
+/* Exit status: the run went as asked but some output did not deliver every
+ * event it took (dropped, failed, or still queued when the drain ended).
+ * 0 means everything was delivered; 1 and 2 as in the contract. */
+#define DAEMON_EXIT_UNDELIVERED 3
 
 struct daemon_options {
     const char *config_path;
@@ -36,6 +42,8 @@ struct daemon_options {
     bool check_config;
     const char *user; /* -u: drop to this user after opening the capture */
     bool summary;     /* --summary: print the replay summary even without a terminal */
+    /* --drain-timeout: seconds the outputs may take at exit; -1: the configuration's */
+    int drain_timeout_s;
 };
 
 struct siptap {
@@ -69,6 +77,10 @@ struct siptap {
     struct progress progress;
     bool show_summary;
     double started_at;
+
+    /* HEP input and outputs: daemon/daemon_hep.c (NULL without either) */
+    struct daemon_hep *hep;
+    bool hep_in; /* -i hep://: no libpcap capture */
 };
 
 /* Parses argv into opts. Returns -1 to continue, else an exit status. */
@@ -78,6 +90,10 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts);
 /* Runs the loop until the file ends or a signal stops it; returns the exit status. */
 int daemon_run(struct siptap *d);
 void daemon_destroy(struct siptap *d);
+/* A packet already decoded to its transport payload (HEP input): counted
+ * and clocked as a captured frame, then handed to the layers as the decoder
+ * hands a UDP datagram (or an SCTP message, ip_proto 132). */
+void daemon_process_payload(struct siptap *d, const struct packet *pkt);
 /* Publishes a stats event stamped at ts_us. */
 void daemon_publish_stats(struct siptap *d, uint64_t ts_us);
 

@@ -3,6 +3,12 @@
  * way Prometheus scrapes are served by most exporters): the response is
  * rendered whole into a capped buf when the request head is complete, then
  * written as the socket accepts it.
+ *
+ * Connections are capped (METRICS_MAX_CONNECTIONS) and each has a deadline.
+ * When all are taken, a new one is not refused while some connection has
+ * not even sent its request: the one silent longest is closed for it
+ * (metrics.idle_closed), so idle clients cannot lock the scraper out. One
+ * being answered is never closed for another.
  */
 #include "daemon/metrics.h"
 
@@ -17,7 +23,7 @@
 
 #include "outputs/sink.h"
 
-#define METRICS_MAX_CONNECTIONS 8
+#define METRICS_MAX_CONNECTIONS 32
 #define METRICS_REQUEST_MAX     4096
 #define METRICS_RESPONSE_MAX    (4u * 1024u * 1024u)
 #define METRICS_TIMEOUT_S       5.0
@@ -110,6 +116,56 @@ static bool counter(struct buf *out, const char *name, const char *help, uint64_
                (unsigned long long)v);
 }
 
+/* Figures of a sink's own stats (sink_ops.add_stats) that are metrics too,
+ * each for the outputs whose stats carry it. up: connected (a network
+ * output, a Kafka producer not killed by a fatal error) or writable (a
+ * file). */
+static const struct output_stat_metric {
+    const char *key, *alt_key, *name, *type, *help;
+} output_stat_metrics[] = {
+    {"connected", "writable", "siptap_output_up", "gauge",
+     "1 while the output can deliver (connected, or its file writable)"},
+    {"in_flight", NULL, "siptap_output_in_flight", "gauge",
+     "events sent to the output's server, not acknowledged yet"},
+    {"reconnects", NULL, "siptap_output_reconnects_total", "counter",
+     "connections to the output's server made again after one was lost"},
+    {"fatal_errors", NULL, "siptap_output_fatal_errors_total", "counter",
+     "fatal errors of the output's client (a Kafka producer); each is replaced by a new one"},
+    {"producer_restarts", NULL, "siptap_output_producer_restarts_total", "counter",
+     "Kafka producers built to replace one killed by a fatal error"},
+};
+
+static bool render_output_states(const struct event_bus *bus, struct buf *out)
+{
+    json_t *stats[EVENT_BUS_MAX_SINKS];
+    for (size_t i = 0; i < bus->sink_count; i++) {
+        stats[i] = json_object();
+        if (bus->sinks[i]->ops->add_stats)
+            bus->sinks[i]->ops->add_stats(bus->sinks[i], stats[i]);
+    }
+    bool ok = true;
+    for (size_t m = 0; m < sizeof(output_stat_metrics) / sizeof(output_stat_metrics[0]); m++) {
+        const struct output_stat_metric *om = &output_stat_metrics[m];
+        ok &= put(out, "# HELP %s %s\n# TYPE %s %s\n", om->name, om->help, om->name, om->type);
+        for (size_t i = 0; i < bus->sink_count; i++) {
+            json_t *v = json_object_get(stats[i], om->key);
+            if (!v && om->alt_key)
+                v = json_object_get(stats[i], om->alt_key);
+            if (!v)
+                continue;
+            char label[400];
+            label_value(bus->sinks[i]->name, label, sizeof(label));
+            ok &= put(out, "%s{output=\"%s\",kind=\"%s\"} %lld\n", om->name, label,
+                      bus->sinks[i]->ops->kind,
+                      json_is_boolean(v) ? (long long)json_is_true(v)
+                                         : (long long)json_integer_value(v));
+        }
+    }
+    for (size_t i = 0; i < bus->sink_count; i++)
+        json_decref(stats[i]);
+    return ok;
+}
+
 bool metrics_render(const struct metrics_view *v, struct buf *out)
 {
     bool ok = true;
@@ -133,6 +189,9 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
     ok &= gauge(out, "siptap_active_rtp_flows", "RTP flows tied to calls", v->active_rtp_flows);
     ok &= gauge(out, "siptap_callcap_memory_bytes", "bytes of call frames held for capture files",
                 v->callcap_memory_bytes);
+    ok &= gauge(out, "siptap_tcp_buffered_bytes",
+                "bytes TCP streams buffer (out-of-order segments, partial messages)",
+                v->tcp_buffered_bytes);
     /* The counters registry: capture.packets, capture.bytes, decode.*, sip.*,
      * calls.*, rtp.*, callcap.* ... each its own metric. */
     for (size_t i = 0; v->counters && i < v->counters->count; i++) {
@@ -174,6 +233,7 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
                           s->ops->kind, (unsigned long long)val);
             }
         }
+        ok &= render_output_states(v->bus, out);
     }
     return ok;
 }
@@ -190,6 +250,8 @@ struct metrics_conn {
     struct buf response;
     size_t sent;
     bool in_use;
+    bool responding;    /* the request is in: writing the response */
+    double last_active; /* ev_now of the last bytes read (or the accept) */
 };
 
 struct metrics_server {
@@ -199,7 +261,7 @@ struct metrics_server {
     metrics_view_fn view;
     void *user;
     struct metrics_conn conns[METRICS_MAX_CONNECTIONS];
-    uint64_t *c_requests, *c_refused, *c_bad_requests, *c_timeouts;
+    uint64_t *c_requests, *c_refused, *c_bad_requests, *c_timeouts, *c_idle_closed;
 };
 
 static void conn_close(struct metrics_conn *c)
@@ -281,6 +343,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
         }
         c->request_len += (size_t)n;
         c->request[c->request_len] = '\0';
+        c->last_active = ev_now(loop);
         bool complete = strstr(c->request, "\r\n\r\n") || strstr(c->request, "\n\n");
         if (!complete && c->request_len < sizeof(c->request) - 1)
             return;
@@ -290,6 +353,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
         } else {
             handle_request(c);
         }
+        c->responding = true;
         ev_io_stop(loop, &c->io);
         ev_io_set(&c->io, c->fd, EV_WRITE);
         ev_io_start(loop, &c->io);
@@ -321,6 +385,26 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     conn_close(c);
 }
 
+/* A free slot, or the slot of the connection that has waited longest
+ * without finishing its request (closed, counted); NULL if every
+ * connection is being answered. */
+static struct metrics_conn *conn_slot(struct metrics_server *m)
+{
+    struct metrics_conn *idlest = NULL;
+    for (int k = 0; k < METRICS_MAX_CONNECTIONS; k++) {
+        struct metrics_conn *c = &m->conns[k];
+        if (!c->in_use)
+            return c;
+        if (!c->responding && (!idlest || c->last_active < idlest->last_active))
+            idlest = c;
+    }
+    if (idlest) {
+        (*m->c_idle_closed)++;
+        conn_close(idlest);
+    }
+    return idlest;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
@@ -329,10 +413,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        struct metrics_conn *c = NULL;
-        for (int k = 0; k < METRICS_MAX_CONNECTIONS && !c; k++)
-            if (!m->conns[k].in_use)
-                c = &m->conns[k];
+        struct metrics_conn *c = conn_slot(m);
         if (!c) {
             (*m->c_refused)++;
             close(fd);
@@ -342,6 +423,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         c->in_use = true;
         c->server = m;
         c->fd = fd;
+        c->last_active = ev_now(loop);
         ev_io_init(&c->io, on_conn_io, fd, EV_READ);
         c->io.data = c;
         ev_io_start(loop, &c->io);
@@ -430,6 +512,7 @@ struct metrics_server *metrics_server_new(struct ev_loop *loop, const char *addr
     m->c_refused = counters_register(counters, "metrics", "connections_refused");
     m->c_bad_requests = counters_register(counters, "metrics", "bad_requests");
     m->c_timeouts = counters_register(counters, "metrics", "timeouts");
+    m->c_idle_closed = counters_register(counters, "metrics", "idle_closed");
     ev_io_init(&m->accept_io, on_accept, fd, EV_READ);
     m->accept_io.data = m;
     ev_io_start(loop, &m->accept_io);

@@ -51,6 +51,7 @@ struct metrics_view {
     uint64_t active_calls;
     uint64_t active_rtp_flows;
     uint64_t callcap_memory_bytes;
+    uint64_t tcp_buffered_bytes; /* all TCP streams' buffers */
     double uptime_s;
 };
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -69,6 +70,25 @@ static bool lookup_user(const char *user, uid_t *uid, gid_t *gid, char *name, si
     *gid = pw->pw_gid;
     snprintf(name, namelen, "%s", pw->pw_name);
     return true;
+}
+
+int privdrop_give_file(const char *user, const char *path, char *err, size_t errlen)
+{
+    uid_t uid;
+    gid_t gid;
+    char name[256];
+    struct stat st;
+    if (!lookup_user(user, &uid, &gid, name, sizeof(name)) || stat(path, &st) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_uid != 0 || uid == 0)
+        return 0;
+    if (chown(path, uid, gid) != 0) {
+        snprintf(err, errlen,
+                 "cannot give %s to %s (%s): SIGHUP will not reopen it; make it writable by "
+                 "that user",
+                 path, name, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int privdrop_to_user(const char *user, char *err, size_t errlen)

@@ -14,6 +14,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Gives a file root opened for the daemon (an output file, reopened on
+ * SIGHUP once the daemon runs as user) to user, so the reopen is allowed.
+ * Only a root-owned regular file changes hands; anything else, or a path
+ * that does not exist, is left alone (0). -1 with a message in err. */
+int privdrop_give_file(const char *user, const char *path, char *err, size_t errlen);
 /* Switches to user (name or numeric uid). 0, or -1 with a message in err. */
 int privdrop_to_user(const char *user, char *err, size_t errlen);
 /* Clears the permitted, effective and inheritable sets and ambient

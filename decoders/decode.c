@@ -23,6 +23,7 @@ void decoder_config_defaults(struct decoder_config *cfg)
     cfg->frag_timeout_ms = 30000;
     cfg->tcp_max_streams = 65536;
     cfg->tcp_max_pending = 256 * 1024;
+    cfg->tcp_max_buffered = 64 * 1024 * 1024;
     cfg->tcp_idle_timeout_ms = 300000;
     cfg->tunnel_max_depth = 3;
 }
@@ -103,6 +104,11 @@ void decoder_expire(struct decoder *d, uint64_t now_us)
 size_t decoder_frag_count(const struct decoder *d)
 {
     return hashtab_count(&d->frag.datagrams);
+}
+
+size_t decoder_tcp_buffered_bytes(const struct decoder *d)
+{
+    return d->tcp.held_bytes;
 }
 
 size_t decoder_tcp_stream_count(const struct decoder *d)

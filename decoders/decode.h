@@ -34,6 +34,11 @@ struct tcp_data {
     struct endpoint src, dst;
     const uint8_t *data;
     size_t len;
+    /* A word the handler may keep about the bytes it leaves unconsumed (say,
+     * how far it has already scanned them): the decoder keeps it with those
+     * bytes and sets it to 0 whenever they are dropped or all consumed. NULL
+     * when there is nowhere to keep it. */
+    uint64_t *scan_state;
 };
 
 struct decode_handlers {
@@ -52,6 +57,7 @@ struct decoder_config {
     uint32_t frag_timeout_ms;     /* incomplete datagram dropped after this */
     size_t tcp_max_streams;       /* TCP connections followed at once */
     size_t tcp_max_pending;       /* bytes buffered per direction (gaps, partial messages) */
+    size_t tcp_max_buffered;      /* bytes buffered by all TCP streams together */
     uint32_t tcp_idle_timeout_ms; /* connection forgotten after this much silence */
     unsigned tunnel_max_depth;    /* GRE / ERSPAN / VXLAN / IP-in-IP layers peeled at most */
 };
@@ -93,5 +99,8 @@ void decoder_expire(struct decoder *d, uint64_t now_us);
 /* Table sizes, for tests and reports. */
 size_t decoder_frag_count(const struct decoder *d);
 size_t decoder_tcp_stream_count(const struct decoder *d);
+/* Bytes all TCP streams buffer together (out-of-order segments, tails),
+ * at most tcp_max_buffered. */
+size_t decoder_tcp_buffered_bytes(const struct decoder *d);
 
 #endif

@@ -102,6 +102,9 @@
     X(tcp_pending_overflow)                                                                        \
     X(tcp_gap_skipped)                                                                             \
     X(tcp_evicted)                                                                                 \
+    X(tcp_buffer_evicted)                                                                          \
+    X(tcp_buffer_evicted_bytes)                                                                    \
+    X(tcp_buffer_full)                                                                             \
     X(tcp_closed_fin)                                                                              \
     X(tcp_closed_rst)                                                                              \
     X(tcp_idle_timeout)                                                                            \
@@ -136,6 +139,10 @@ struct tcp_table {
     struct hashtab streams;                        /* struct tcp_stream, keyed by struct tcp_key */
     struct tcp_stream *most_recent, *least_recent; /* LRU list, for idle timeout and eviction */
     uint64_t next_stream_id;
+    /* Streams holding buffered bytes, most recently active first: the
+     * global cap (tcp_max_buffered) evicts buffers from the oldest end. */
+    struct tcp_stream *held_newest, *held_oldest;
+    size_t held_bytes; /* all streams' buffers: tails' allocations, queued segments */
 };
 
 /* An SCTP user message arriving in several DATA chunks (sctp.c). */

@@ -26,6 +26,16 @@
  * (tcp_closed_rst), tcp_idle_timeout_ms of capture time without a segment
  * (tcp_idle_timeout) or eviction of the least recently used one when
  * tcp_max_streams are followed (tcp_evicted); each calls handlers.tcp_close.
+ *
+ * All streams together hold at most tcp_max_buffered bytes (tails' allocations
+ * and queued segments, headers included). A stream that needs room takes it
+ * from the streams that have been idle longest: their buffered bytes are
+ * dropped (tcp_buffer_evicted, tcp_buffer_evicted_bytes) and each of their
+ * directions resumes after what it had queued, as after a gap. The stream
+ * being fed is never evicted for itself; when no other buffer is left to
+ * take, the segment or bytes are not kept (tcp_buffer_full). A tail the
+ * handler has emptied is freed at once, so an idle stream holds nothing.
+ *
  * Checksums are not verified (offload, as for UDP). A segment the capture cut
  * short (packet.truncated) counts as TCP but stays out of its stream
  * (tcp_segment_truncated): its missing bytes are a gap like a lost segment's.
@@ -59,6 +69,7 @@ struct tcp_half {
     bool seq_known;
     bool fin_done;
     uint32_t next_seq;
+    uint64_t scan_state;       /* the handler's word about the tail (tcp_data.scan_state) */
     struct buf tail;           /* delivered in order, not consumed by the handler yet */
     struct tcp_segment *queue; /* out of order, sorted by seq */
     size_t queued_bytes;
@@ -69,7 +80,9 @@ struct tcp_stream {
     uint64_t id;
     uint64_t last_ts_us;
     struct tcp_stream *more_recent, *less_recent;
-    struct endpoint from[2]; /* sender of each direction */
+    struct tcp_stream *held_newer, *held_older; /* while held > 0 */
+    size_t held;                                /* bytes counted in tcp_table.held_bytes */
+    struct endpoint from[2];                    /* sender of each direction */
     struct tcp_half half[2];
 };
 
@@ -81,14 +94,145 @@ bool tcp_table_init(struct tcp_table *t, const struct decoder_config *cfg)
                         cfg->tcp_max_streams);
 }
 
-static void tcp_half_clear_queue(struct tcp_half *h)
+/* ---- the global buffer cap ---- */
+
+static size_t tcp_segment_size(const struct tcp_segment *seg)
+{
+    return sizeof(*seg) + seg->len;
+}
+
+static void tcp_held_unlink(struct tcp_table *t, struct tcp_stream *s)
+{
+    if (s->held_newer)
+        s->held_newer->held_older = s->held_older;
+    else
+        t->held_newest = s->held_older;
+    if (s->held_older)
+        s->held_older->held_newer = s->held_newer;
+    else
+        t->held_oldest = s->held_newer;
+    s->held_newer = s->held_older = NULL;
+}
+
+static void tcp_held_push(struct tcp_table *t, struct tcp_stream *s)
+{
+    s->held_older = t->held_newest;
+    s->held_newer = NULL;
+    if (t->held_newest)
+        t->held_newest->held_newer = s;
+    else
+        t->held_oldest = s;
+    t->held_newest = s;
+}
+
+static void tcp_held_grow(struct tcp_table *t, struct tcp_stream *s, size_t n)
+{
+    if (n == 0)
+        return;
+    if (s->held == 0)
+        tcp_held_push(t, s);
+    s->held += n;
+    t->held_bytes += n;
+}
+
+static void tcp_held_shrink(struct tcp_table *t, struct tcp_stream *s, size_t n)
+{
+    if (n == 0)
+        return;
+    s->held -= n;
+    t->held_bytes -= n;
+    if (s->held == 0)
+        tcp_held_unlink(t, s);
+}
+
+/* A segment arrived for s: it becomes the last its buffers are taken from. */
+static void tcp_held_touch(struct tcp_table *t, struct tcp_stream *s)
+{
+    if (s->held == 0 || t->held_newest == s)
+        return;
+    tcp_held_unlink(t, s);
+    tcp_held_push(t, s);
+}
+
+static void tcp_half_clear_queue(struct tcp_table *t, struct tcp_stream *s, struct tcp_half *h)
 {
     while (h->queue) {
-        struct tcp_segment *s = h->queue;
-        h->queue = s->next;
-        free(s);
+        struct tcp_segment *seg = h->queue;
+        h->queue = seg->next;
+        tcp_held_shrink(t, s, tcp_segment_size(seg));
+        free(seg);
     }
     h->queued_bytes = 0;
+}
+
+static void tcp_half_free_tail(struct tcp_table *t, struct tcp_stream *s, struct tcp_half *h)
+{
+    tcp_held_shrink(t, s, h->tail.cap);
+    buf_free(&h->tail);
+    h->scan_state = 0;
+}
+
+/* Drops what one direction buffers; it resumes after the last queued byte,
+ * as when the capture loses a segment. Returns the bytes dropped. */
+static size_t tcp_half_drop(struct tcp_table *t, struct tcp_stream *s, struct tcp_half *h)
+{
+    size_t before = s->held;
+    for (struct tcp_segment *seg = h->queue; seg; seg = seg->next) {
+        uint32_t end = seg->seq + seg->len;
+        if ((int32_t)(end - h->next_seq) > 0)
+            h->next_seq = end;
+    }
+    tcp_half_clear_queue(t, s, h);
+    tcp_half_free_tail(t, s, h);
+    return before - s->held;
+}
+
+/* Room for `need` more bytes under tcp_max_buffered, taken from the streams
+ * idle longest (never from s itself). false, counted, if there is none. */
+static bool tcp_make_room(struct decoder *d, struct tcp_stream *s, size_t need)
+{
+    struct tcp_table *t = &d->tcp;
+    size_t max = d->cfg.tcp_max_buffered;
+    while (t->held_bytes + need > max && t->held_oldest && t->held_oldest != s) {
+        struct tcp_stream *victim = t->held_oldest;
+        (*d->c.tcp_buffer_evicted)++;
+        for (int i = 0; i < 2; i++)
+            *d->c.tcp_buffer_evicted_bytes += tcp_half_drop(t, victim, &victim->half[i]);
+    }
+    if (t->held_bytes + need <= max)
+        return true;
+    (*d->c.tcp_buffer_full)++;
+    return false;
+}
+
+/* What appending n bytes may add to the tail's allocation (buf doubles). */
+static size_t tcp_tail_growth(const struct buf *b, size_t n)
+{
+    size_t want = b->len + n;
+    if (want <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < want)
+        cap *= 2;
+    return (cap > b->max_len ? b->max_len : cap) - b->cap;
+}
+
+/* Appends to a direction's tail within both caps; false (counted) if not
+ * kept: the handler has held more than a direction may without finding a
+ * message end (tcp_pending_overflow), or all buffers are full. */
+static bool tcp_tail_append(struct decoder *d, struct tcp_stream *s, struct tcp_half *h,
+                            const uint8_t *data, size_t len)
+{
+    if (len > h->tail.max_len - h->tail.len) {
+        (*d->c.tcp_pending_overflow)++;
+        return false;
+    }
+    if (!tcp_make_room(d, s, tcp_tail_growth(&h->tail, len)))
+        return false;
+    size_t cap = h->tail.cap;
+    bool ok = buf_append(&h->tail, data, len);
+    tcp_held_grow(&d->tcp, s, h->tail.cap - cap);
+    return ok;
 }
 
 static void tcp_lru_unlink(struct tcp_table *t, struct tcp_stream *s)
@@ -123,8 +267,8 @@ static void tcp_stream_close(struct decoder *d, struct tcp_stream *s, bool notif
     hashtab_remove(&d->tcp.streams, s);
     tcp_lru_unlink(&d->tcp, s);
     for (int i = 0; i < 2; i++) {
-        tcp_half_clear_queue(&s->half[i]);
-        buf_free(&s->half[i].tail);
+        tcp_half_clear_queue(&d->tcp, s, &s->half[i]);
+        tcp_half_free_tail(&d->tcp, s, &s->half[i]);
     }
     free(s);
 }
@@ -185,6 +329,7 @@ static size_t tcp_call_handler(struct decoder *d, struct tcp_stream *s, int dir,
         .dst = s->from[1 - dir],
         .data = data,
         .len = len,
+        .scan_state = &s->half[dir].scan_state,
     };
     size_t consumed = d->handlers.tcp_data(d->handlers.user, &td);
     return consumed > len ? len : consumed;
@@ -199,19 +344,22 @@ static void tcp_deliver(struct decoder *d, struct tcp_stream *s, int dir, uint64
     if (len == 0 || !d->handlers.tcp_data)
         return;
     if (h->tail.len > 0) {
-        if (buf_append(&h->tail, data, len)) {
+        if (tcp_tail_append(d, s, h, data, len)) {
             size_t consumed = tcp_call_handler(d, s, dir, ts_us, h->tail.data, h->tail.len);
             buf_consume(&h->tail, consumed);
+            if (h->tail.len == 0)
+                tcp_half_free_tail(&d->tcp, s, h);
             return;
         }
-        /* The handler has kept more than we may hold without finding a
-         * message end: give up on those bytes and start afresh. */
-        (*d->c.tcp_pending_overflow)++;
-        buf_clear(&h->tail);
+        /* Give up on the bytes kept so far and start afresh. */
+        tcp_half_free_tail(&d->tcp, s, h);
     }
+    h->scan_state = 0;
     size_t consumed = tcp_call_handler(d, s, dir, ts_us, data, len);
-    if (consumed < len && !buf_append(&h->tail, data + consumed, len - consumed))
-        (*d->c.tcp_pending_overflow)++;
+    if (consumed < len && !tcp_tail_append(d, s, h, data + consumed, len - consumed))
+        tcp_half_free_tail(&d->tcp, s, h);
+    if (h->tail.len == 0)
+        h->scan_state = 0;
 }
 
 /* Delivers queued segments that the expected sequence has reached. Returns
@@ -240,6 +388,7 @@ static bool tcp_drain_queue(struct decoder *d, struct tcp_stream *s, int dir, ui
         struct tcp_segment *seg = h->queue;
         h->queue = seg->next;
         h->queued_bytes -= seg->len;
+        tcp_held_shrink(&d->tcp, s, tcp_segment_size(seg));
         uint32_t skip = h->next_seq - seg->seq;
         bool alive = true;
         if (skip < seg->len || (skip == seg->len && seg->fin)) {
@@ -264,7 +413,7 @@ static bool tcp_skip_gap(struct decoder *d, struct tcp_stream *s, int dir, uint6
 {
     struct tcp_half *h = &s->half[dir];
     (*d->c.tcp_gap_skipped)++;
-    buf_clear(&h->tail);
+    tcp_half_free_tail(&d->tcp, s, h);
     if (!h->queue)
         return true;
     h->next_seq = h->queue->seq;
@@ -282,6 +431,8 @@ static void tcp_queue_segment(struct decoder *d, struct tcp_stream *s, int dir, 
         (*d->c.tcp_retransmission)++;
         return;
     }
+    if (!tcp_make_room(d, s, sizeof(struct tcp_segment) + len))
+        return;
     struct tcp_segment *seg = malloc(sizeof(*seg) + len);
     if (!seg) {
         (*d->c.tcp_no_memory)++;
@@ -295,6 +446,7 @@ static void tcp_queue_segment(struct decoder *d, struct tcp_stream *s, int dir, 
     seg->next = *at;
     *at = seg;
     h->queued_bytes += len;
+    tcp_held_grow(&d->tcp, s, tcp_segment_size(seg));
     (*d->c.tcp_out_of_order)++;
 }
 
@@ -392,6 +544,7 @@ static void tcp_stream_track(struct decoder *d, struct packet *p, uint32_t seq, 
     } else {
         tcp_lru_unlink(&d->tcp, s);
         tcp_lru_push(&d->tcp, s);
+        tcp_held_touch(&d->tcp, s);
     }
     s->last_ts_us = p->ts_us;
     if (flags & TCP_FLAG_RST) {

@@ -333,6 +333,22 @@ static void format_rtp_quality(struct line *l, const json_t *ev)
                    "congested links, Wi-Fi)");
 }
 
+static void format_sip_scan(struct line *l, const json_t *ev)
+{
+    const char *source = str(ev, "source"), *phase = str(ev, "phase");
+    const char *ua = str(ev, "user_agent");
+    bool ended = phase && strcmp(phase, "end") == 0;
+    line_printf(l, "SIP scan from %s%s", source ? source : "?", ended ? " ended" : "");
+    if (ua)
+        line_printf(l, " (User-Agent \"%s\")", ua);
+    double n, rate;
+    if (num(ev, "requests", &n) && num(ev, "rate", &rate))
+        line_printf(l, ": %.0f requests, %.0f/s", n, rate);
+    if (!ended)
+        line_printf(l, "; fix: block the source at the firewall or SBC (fail2ban, an ACL), "
+                       "and keep extensions' passwords strong");
+}
+
 size_t alert_format(const json_t *ev, char *buf, size_t buflen)
 {
     struct line l = {buf, buflen, 0};
@@ -358,6 +374,8 @@ size_t alert_format(const json_t *ev, char *buf, size_t buflen)
         format_call_fail(&l, ev);
     else if (strcmp(type, "rtp_quality") == 0)
         format_rtp_quality(&l, ev);
+    else if (strcmp(type, "sip_scan") == 0)
+        format_sip_scan(&l, ev);
     else {
         line_printf(&l, "%s", type);
         where(&l, ev);

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <ev.h>
+
 #include "core/timefmt.h"
 #include "outputs/sink.h"
 
@@ -262,15 +264,90 @@ static double monotonic_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void event_bus_drain(struct event_bus *bus, double timeout_s)
+static bool event_bus_settled(const struct event_bus *bus, const bool *skip)
 {
-    /* One deadline for all: sinks share the loop, so while one drains the
-     * others progress too, and the whole shutdown stays within timeout_s. */
-    double end = monotonic_s() + timeout_s;
-    for (size_t i = 0; i < bus->sink_count; i++) {
-        double left = end - monotonic_s();
-        bus->sinks[i]->ops->drain(bus->sinks[i], left > 0 ? left : 0);
+    for (size_t i = 0; i < bus->sink_count; i++)
+        if ((!skip || !skip[i]) && sink_pending(bus->sinks[i]) > 0)
+            return false;
+    return true;
+}
+
+static void on_drain_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+/* Sinks that say what they hold (ops->pending) first: their drain only
+ * starts things. Then the others, whose drain may wait (the time left). */
+static void event_bus_start_drains(struct event_bus *bus, double end)
+{
+    for (int waits = 0; waits < 2; waits++) {
+        for (size_t i = 0; i < bus->sink_count; i++) {
+            struct sink *s = bus->sinks[i];
+            if ((s->ops->pending == NULL) != waits)
+                continue;
+            double left = end - monotonic_s();
+            s->ops->drain(s, left > 0 ? left : 0);
+        }
     }
+}
+
+bool event_bus_drain(struct event_bus *bus, struct ev_loop *loop, double timeout_s,
+                     const bool *skip)
+{
+    bus->drain_aborted = false;
+    double end = monotonic_s() + (timeout_s > 0 ? timeout_s : 0);
+    event_bus_start_drains(bus, end);
+    if (!loop)
+        return event_bus_settled(bus, skip);
+    /* All sinks share the loop and the deadline: each progresses while the
+     * others wait for their servers. The tick bounds every EVRUN_ONCE, so
+     * the deadline holds even if no transport says anything. */
+    ev_timer tick;
+    ev_timer_init(&tick, on_drain_tick, 0.05, 0.05);
+    ev_timer_start(loop, &tick);
+    while (!event_bus_settled(bus, skip) && !bus->drain_aborted && monotonic_s() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &tick);
+    return event_bus_settled(bus, skip);
+}
+
+void event_bus_abort_drain(struct event_bus *bus)
+{
+    bus->drain_aborted = true;
+}
+
+/* The sink's last_error from its stats, or a default. */
+static void sink_last_error(const struct sink *s, char *out, size_t outlen)
+{
+    json_t *o = json_object();
+    if (s->ops->add_stats)
+        s->ops->add_stats(s, o);
+    const char *e = json_string_value(json_object_get(o, "last_error"));
+    snprintf(out, outlen, "%s", e ? e : "no acknowledgement in time");
+    json_decref(o);
+}
+
+uint64_t event_bus_report(const struct event_bus *bus, FILE *out)
+{
+    uint64_t undelivered = 0;
+    for (size_t i = 0; i < bus->sink_count; i++) {
+        const struct sink *s = bus->sinks[i];
+        size_t left = sink_pending(s);
+        undelivered += s->dropped + s->failed + left;
+        fprintf(out, "siptapd: output %s: %llu delivered, %llu dropped, %llu failed", s->name,
+                (unsigned long long)s->delivered, (unsigned long long)s->dropped,
+                (unsigned long long)s->failed);
+        if (left > 0) {
+            char why[320];
+            sink_last_error(s, why, sizeof(why));
+            fprintf(out, ", %zu not delivered at shutdown (%s)", left, why);
+        }
+        fputc('\n', out);
+    }
+    return undelivered;
 }
 
 void event_bus_reopen(struct event_bus *bus)

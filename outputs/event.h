@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+struct ev_loop;
 
 enum severity {
     SEVERITY_INFO,
@@ -102,6 +105,7 @@ struct event_bus {
     uint64_t serialise_failures;
     event_prepublish_fn prepublish;
     void *prepublish_user;
+    bool drain_aborted;
 };
 
 void event_bus_init(struct event_bus *bus, const char *tap_name);
@@ -120,8 +124,21 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key);
  * as a serialisation failure, as an event that cannot be dumped does. */
 uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_head *head,
                                    const char *members, size_t len);
-/* Shutdown: lets each sink deliver what it holds, up to timeout_s in all. */
-void event_bus_drain(struct event_bus *bus, double timeout_s);
+/* Shutdown: every sink starts delivering what it holds, all at once (a
+ * sink without ops->pending may wait in its own drain, after the others
+ * started), and loop runs until none holds anything, timeout_s passed or
+ * event_bus_abort_drain was called. Sinks whose entry in skip is true
+ * (skip may be NULL) are not waited for. true when every sink waited for
+ * has delivered all it held. */
+bool event_bus_drain(struct event_bus *bus, struct ev_loop *loop, double timeout_s,
+                     const bool *skip);
+/* From a callback of the loop the drain runs (a second SIGTERM): the drain
+ * returns at once. */
+void event_bus_abort_drain(struct event_bus *bus);
+/* At exit: one line per sink on out (delivered, dropped, failed, and what
+ * it still holds, with its last error). Returns the events some sink took
+ * and did not deliver: dropped + failed + still held, over all sinks. */
+uint64_t event_bus_report(const struct event_bus *bus, FILE *out);
 /* SIGHUP: sinks that write files reopen them. */
 void event_bus_reopen(struct event_bus *bus);
 /* Adds {"<sink name>": {queued, dropped, delivered, ...}} per sink to obj. */

@@ -15,7 +15,19 @@
  * (queue.buffering.max.messages = the sink's queue size, so both are
  * bounded). When librdkafka says QUEUE_FULL, records stay in our queue, where
  * overflow drops the oldest and counts it. librdkafka retries a broker
- * outage itself; delivery reports count delivered / failed.
+ * outage itself; delivery reports count delivered / failed. The sink keeps
+ * a reference to every record librdkafka holds (a slot per message, bounded
+ * by the same size), so none is lost with the producer:
+ *
+ * A fatal error (the idempotent producer's sequence state went wrong, e.g.
+ * after OUT_OF_ORDER_SEQUENCE_NUMBER answers) kills the producer for good:
+ * it accepts nothing more and fails what it holds. The sink then says so
+ * on stderr and in its stats (connected false, fatal_errors), destroys it,
+ * puts the records it held back at the head of the queue in seq order
+ * (within the queue's bound: the oldest are dropped and counted if they do
+ * not fit) and builds a new producer from the same configuration, at most
+ * once a second (producer_restarts). A record the old producer wrote but
+ * never confirmed can then appear twice on the topic: none is lost.
  *
  * librdkafka calls back only from rd_kafka_poll(), which this sink runs on
  * the libev loop: the main queue signals a pipe (rd_kafka_queue_io_event_
@@ -37,28 +49,66 @@
     "kafka://HOST:PORT[,HOST:PORT...]/TOPIC, for example "                                         \
     "kafka://10.0.0.5:9092,10.0.0.6:9092/siptap-events"
 #define KAFKA_POLL_INTERVAL_S 0.1
+/* A producer is rebuilt at most this often after fatal errors. */
+#define KAFKA_RESTART_INTERVAL_S 1.0
 
 struct kafka_sink {
     struct sink base;
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *main_queue;
+    rd_kafka_t *rk;               /* NULL while a rebuilt producer could not be created */
+    rd_kafka_conf_t *conf;        /* the producer's configuration, for a rebuild */
+    rd_kafka_queue_t *main_queue; /* NULL when no pipe signals it */
     char topic[250];
     struct ev_loop *loop;
     int pipe_fds[2];
     ev_io pipe_watcher;
     ev_timer poll_timer;
-    uint64_t in_flight; /* handed to librdkafka, delivery report pending */
-    uint64_t queue_full, reconnects;
+    /* Records handed to librdkafka, delivery report pending, by slot (the
+     * message's opaque is slot + 1); free slots are stacked in free_slots. */
+    struct event_record **in_flight;
+    uint32_t *free_slots;
+    size_t slot_count, free_count;
+    bool fatal;      /* the producer raised a fatal error: it must be rebuilt */
+    bool discarding; /* the old producer is being destroyed: its reports are void */
+    double next_restart;
+    uint64_t queue_full, reconnects, fatal_errors, producer_restarts, retried;
     bool connected, ever_connected, reported_down;
     char last_error[256];
 };
 
+static size_t kafka_in_flight(const struct kafka_sink *k)
+{
+    return k->slot_count - k->free_count;
+}
+
+static void kafka_note_connected(struct kafka_sink *k)
+{
+    if (k->connected)
+        return;
+    if (k->ever_connected)
+        k->reconnects++;
+    if (k->reported_down)
+        fprintf(stderr, "siptapd: output %s: brokers reachable again\n", k->base.name);
+    k->connected = true;
+    k->ever_connected = true;
+    k->reported_down = false;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
-    (void)rk;
     struct kafka_sink *k = opaque;
-    if (k->in_flight > 0)
-        k->in_flight--;
+    size_t slot = (size_t)(uintptr_t)msg->_private;
+    if (k->discarding || slot == 0 || slot > k->slot_count || !k->in_flight[slot - 1])
+        return;
+    slot--;
+    /* Failed because the producer is dead: the record stays in its slot and
+     * goes again through the new producer. */
+    if (msg->err && (k->fatal || rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)) {
+        k->fatal = true;
+        return;
+    }
+    event_record_unref(k->in_flight[slot]);
+    k->in_flight[slot] = NULL;
+    k->free_slots[k->free_count++] = (uint32_t)slot;
     if (msg->err) {
         if (k->base.failed < 5)
             fprintf(stderr, "siptapd: output %s: an event was not delivered: %s\n", k->base.name,
@@ -68,21 +118,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         return;
     }
     k->base.delivered++;
-    if (!k->connected) {
-        if (k->ever_connected)
-            k->reconnects++;
-        if (k->reported_down)
-            fprintf(stderr, "siptapd: output %s: brokers reachable again\n", k->base.name);
-        k->connected = true;
-        k->ever_connected = true;
-        k->reported_down = false;
-    }
+    kafka_note_connected(k);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)rk;
     struct kafka_sink *k = opaque;
+    if (k->discarding)
+        return;
     snprintf(k->last_error, sizeof(k->last_error), "%s", reason);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         k->connected = false;
@@ -95,40 +138,147 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         }
     } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char fatal[256];
-        rd_kafka_fatal_error(k->rk, fatal, sizeof(fatal));
-        fprintf(stderr, "siptapd: output %s: fatal producer error: %s\n", k->base.name, fatal);
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        snprintf(k->last_error, sizeof(k->last_error), "fatal: %.240s", fatal);
+        k->fatal = true;
+        k->connected = false;
+        k->fatal_errors++;
+        fprintf(stderr,
+                "siptapd: output %s: fatal producer error: %s; a new producer takes over and "
+                "sends again what this one did not deliver\n",
+                k->base.name, fatal);
     }
+}
+
+/* Hands one record to librdkafka. false: it stays queued (full, or dead). */
+static bool kafka_produce(struct kafka_sink *k, struct event_record *r)
+{
+    struct sink *s = &k->base;
+    if (k->free_count == 0) {
+        k->queue_full++;
+        return false;
+    }
+    uint32_t slot = k->free_slots[k->free_count - 1];
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        k->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(r->text, r->len), RD_KAFKA_V_KEY(r->key, r->key ? strlen(r->key) : 0),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(slot + 1)), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        k->queue_full++;
+        return false; /* the poll timer retries */
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        k->fatal = true;
+        return false; /* the rebuilt producer takes it */
+    }
+    if (err) {
+        if (s->failed < 5)
+            fprintf(stderr, "siptapd: output %s: cannot produce: %s\n", s->name,
+                    rd_kafka_err2str(err));
+        snprintf(k->last_error, sizeof(k->last_error), "%s", rd_kafka_err2str(err));
+        s->failed++;
+    } else {
+        k->free_count--;
+        k->in_flight[slot] = event_record_ref(r);
+    }
+    sink_queue_pop(s);
+    return true;
 }
 
 static void kafka_send_queued(struct kafka_sink *k)
 {
-    struct sink *s = &k->base;
     struct event_record *r;
-    while ((r = sink_queue_peek(s, 0)) != NULL) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            k->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_VALUE(r->text, r->len), RD_KAFKA_V_KEY(r->key, r->key ? strlen(r->key) : 0),
-            RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            k->queue_full++;
-            return; /* stays in our queue; the poll timer retries */
-        }
-        if (err) {
-            if (s->failed < 5)
-                fprintf(stderr, "siptapd: output %s: cannot produce: %s\n", s->name,
-                        rd_kafka_err2str(err));
-            snprintf(k->last_error, sizeof(k->last_error), "%s", rd_kafka_err2str(err));
-            s->failed++;
-        } else {
-            k->in_flight++;
-        }
-        sink_queue_pop(s);
+    while (k->rk && !k->fatal && (r = sink_queue_peek(&k->base, 0)) != NULL)
+        if (!kafka_produce(k, r))
+            return;
+}
+
+static int kafka_by_seq(const void *a, const void *b)
+{
+    const struct event_record *x = *(struct event_record *const *)a;
+    const struct event_record *y = *(struct event_record *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The records a dead producer held go back to the head of the queue, in
+ * seq order; if they do not all fit, the oldest are dropped (counted). */
+static void kafka_requeue_in_flight(struct kafka_sink *k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < k->slot_count; i++)
+        if (k->in_flight[i])
+            k->in_flight[n++] = k->in_flight[i];
+    qsort(k->in_flight, n, sizeof(*k->in_flight), kafka_by_seq);
+    for (size_t i = n; i > 0; i--)
+        sink_queue_push_front(&k->base, k->in_flight[i - 1]);
+    k->retried += n;
+    memset(k->in_flight, 0, k->slot_count * sizeof(*k->in_flight));
+    k->free_count = k->slot_count;
+    for (size_t i = 0; i < k->slot_count; i++)
+        k->free_slots[i] = (uint32_t)(k->slot_count - 1 - i);
+}
+
+static void on_pipe(struct ev_loop *loop, ev_io *w, int revents);
+
+/* Routes the producer's main queue to the pipe the loop watches. */
+static void kafka_attach_queue(struct kafka_sink *k)
+{
+    if (k->pipe_fds[1] < 0 || !k->rk)
+        return;
+    k->main_queue = rd_kafka_queue_get_main(k->rk);
+    rd_kafka_queue_io_event_enable(k->main_queue, k->pipe_fds[1], "1", 1);
+}
+
+/* Destroys the producer; whatever it still held is void (not counted). */
+static void kafka_destroy_producer(struct kafka_sink *k)
+{
+    if (!k->rk)
+        return;
+    k->discarding = true;
+    if (k->main_queue) {
+        rd_kafka_queue_io_event_enable(k->main_queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(k->main_queue);
+        k->main_queue = NULL;
     }
+    rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                              RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_destroy(k->rk);
+    k->rk = NULL;
+    k->discarding = false;
+}
+
+/* After a fatal error: a new producer, and the old one's records queued
+ * again. An event the old one wrote without a report can then appear twice
+ * on the topic; none is lost. */
+static void kafka_restart_producer(struct kafka_sink *k)
+{
+    double now = k->loop ? ev_now(k->loop) : 0;
+    if (now < k->next_restart)
+        return;
+    k->next_restart = now + KAFKA_RESTART_INTERVAL_S;
+    kafka_destroy_producer(k);
+    kafka_requeue_in_flight(k);
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(k->conf);
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!k->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(k->last_error, sizeof(k->last_error), "cannot create a new producer: %.200s",
+                 errstr);
+        fprintf(stderr, "siptapd: output %s: %s; retrying\n", k->base.name, k->last_error);
+        return;
+    }
+    k->fatal = false;
+    k->producer_restarts++;
+    kafka_attach_queue(k);
 }
 
 static void kafka_poll(struct kafka_sink *k)
 {
-    rd_kafka_poll(k->rk, 0);
+    if (k->rk)
+        rd_kafka_poll(k->rk, 0);
+    if (k->fatal || !k->rk)
+        kafka_restart_producer(k);
     kafka_send_queued(k);
 }
 
@@ -158,8 +308,7 @@ static int kafka_start(struct sink *s, struct ev_loop *loop)
     k->poll_timer.data = k;
     ev_timer_start(loop, &k->poll_timer);
     if (pipe2(k->pipe_fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-        k->main_queue = rd_kafka_queue_get_main(k->rk);
-        rd_kafka_queue_io_event_enable(k->main_queue, k->pipe_fds[1], "1", 1);
+        kafka_attach_queue(k);
         ev_io_init(&k->pipe_watcher, on_pipe, k->pipe_fds[0], EV_READ);
         k->pipe_watcher.data = k;
         ev_io_start(loop, &k->pipe_watcher);
@@ -173,46 +322,48 @@ static int kafka_start(struct sink *s, struct ev_loop *loop)
 
 static void kafka_wake(struct sink *s)
 {
-    struct kafka_sink *k = (struct kafka_sink *)s;
-    if (k->rk)
-        kafka_send_queued(k);
+    kafka_send_queued((struct kafka_sink *)s);
 }
 
-static bool kafka_all_delivered(const struct sink *s)
+static size_t kafka_pending(const struct sink *s)
 {
-    const struct kafka_sink *k = (const struct kafka_sink *)s;
-    return sink_queue_count(s) == 0 && k->in_flight == 0;
+    return sink_queue_count(s) + kafka_in_flight((const struct kafka_sink *)s);
 }
 
 static void kafka_drain(struct sink *s, double timeout_s)
 {
     struct kafka_sink *k = (struct kafka_sink *)s;
     kafka_poll(k);
-    bool done;
-    if (k->loop) {
-        done = sink_run_until(s, k->loop, timeout_s, kafka_all_delivered);
-    } else {
+    if (!k->loop && k->rk) { /* nothing else would serve the reports */
         rd_kafka_flush(k->rk, (int)(timeout_s * 1000));
         kafka_poll(k);
-        done = kafka_all_delivered(s);
     }
-    if (!done)
-        fprintf(stderr,
-                "siptapd: output %s: %zu queued and %llu in-flight events not delivered at "
-                "shutdown (%s)\n",
-                s->name, sink_queue_count(s), (unsigned long long)k->in_flight,
-                k->last_error[0] ? k->last_error : "no acknowledgement in time");
 }
 
 static void kafka_add_stats(const struct sink *s, json_t *obj)
 {
     const struct kafka_sink *k = (const struct kafka_sink *)s;
-    json_object_set_new(obj, "connected", json_boolean(k->connected));
+    json_object_set_new(obj, "connected", json_boolean(k->connected && !k->fatal));
     json_object_set_new(obj, "reconnects", json_integer((json_int_t)k->reconnects));
-    json_object_set_new(obj, "in_flight", json_integer((json_int_t)k->in_flight));
+    json_object_set_new(obj, "in_flight", json_integer((json_int_t)kafka_in_flight(k)));
     json_object_set_new(obj, "queue_full", json_integer((json_int_t)k->queue_full));
+    json_object_set_new(obj, "fatal_errors", json_integer((json_int_t)k->fatal_errors));
+    json_object_set_new(obj, "producer_restarts", json_integer((json_int_t)k->producer_restarts));
+    json_object_set_new(obj, "retried", json_integer((json_int_t)k->retried));
     if (k->last_error[0])
         json_object_set_new(obj, "last_error", json_string(k->last_error));
+}
+
+static void kafka_free(struct kafka_sink *k)
+{
+    for (size_t i = 0; k->in_flight && i < k->slot_count; i++)
+        event_record_unref(k->in_flight[i]);
+    free(k->in_flight);
+    free(k->free_slots);
+    if (k->conf)
+        rd_kafka_conf_destroy(k->conf);
+    sink_base_destroy(&k->base);
+    free(k);
 }
 
 static void kafka_destroy(struct sink *s)
@@ -223,23 +374,12 @@ static void kafka_destroy(struct sink *s)
         if (k->pipe_fds[0] >= 0)
             ev_io_stop(k->loop, &k->pipe_watcher);
     }
-    if (k->rk) {
-        /* What is still in librdkafka now fails (reported by on_delivery). */
-        rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
-                                  RD_KAFKA_PURGE_F_NON_BLOCKING);
-        rd_kafka_poll(k->rk, 0);
-        if (k->main_queue) {
-            rd_kafka_queue_io_event_enable(k->main_queue, -1, NULL, 0);
-            rd_kafka_queue_destroy(k->main_queue);
-        }
-        rd_kafka_destroy(k->rk);
-    }
+    kafka_destroy_producer(k);
     if (k->pipe_fds[0] >= 0) {
         close(k->pipe_fds[0]);
         close(k->pipe_fds[1]);
     }
-    sink_base_destroy(s);
-    free(k);
+    kafka_free(k);
 }
 
 static const struct sink_ops kafka_ops = {
@@ -247,6 +387,7 @@ static const struct sink_ops kafka_ops = {
     .start = kafka_start,
     .wake = kafka_wake,
     .drain = kafka_drain,
+    .pending = kafka_pending,
     .add_stats = kafka_add_stats,
     .destroy = kafka_destroy,
 };
@@ -353,6 +494,17 @@ struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, c
     if (qmax > 10000000)
         qmax = 10000000;
     snprintf(max_messages, sizeof(max_messages), "%zu", qmax);
+    k->slot_count = qmax;
+    k->in_flight = calloc(qmax, sizeof(*k->in_flight));
+    k->free_slots = calloc(qmax, sizeof(*k->free_slots));
+    if (!k->in_flight || !k->free_slots) {
+        kafka_free(k);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    k->free_count = qmax;
+    for (size_t i = 0; i < qmax; i++)
+        k->free_slots[i] = (uint32_t)(qmax - 1 - i);
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char ignored[128];
@@ -368,21 +520,20 @@ struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, c
         ok = kafka_conf(conf, kv[0], kv[1], err, errlen);
     if (!ok) {
         rd_kafka_conf_destroy(conf);
-        sink_base_destroy(&k->base);
-        free(k);
+        kafka_free(k);
         return NULL;
     }
     rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
+    k->conf = rd_kafka_conf_dup(conf); /* kept for a rebuild after a fatal error */
 
     char errstr[512];
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!k->rk) {
         snprintf(err, errlen, "cannot create the Kafka producer: %s", errstr);
         rd_kafka_conf_destroy(conf);
-        sink_base_destroy(&k->base);
-        free(k);
+        kafka_free(k);
         return NULL;
     }
     return &k->base;

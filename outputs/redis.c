@@ -11,17 +11,31 @@
  *
  * Delivery: records stay in the sink's queue until the server acknowledged
  * them. While connected the sink pipelines up to REDIS_WINDOW records ahead
- * of the acknowledgements; a record leaves the queue only when the reply to
- * its last command arrives. If the connection dies, the unacknowledged
- * records are still at the head of the queue and are sent again, in order,
- * after reconnection. The server may have executed some of them before the
- * connection died, so a stream can hold duplicates of at most the in-flight
- * window (consumers dedupe on `seq`); a channel subscriber can likewise see
- * a message twice. Nothing is lost unless the queue overflows, and overflow
- * drops are counted.
+ * of the acknowledgements; a record leaves the queue (delivered or failed)
+ * once every command of it was answered, in queue order. If the connection
+ * dies, the unacknowledged records are still at the head of the queue and
+ * are sent again, in order, after reconnection. Records sent and not yet
+ * answered are held (sink.held): a full queue never drops them, since the
+ * server may have them; it drops the oldest record not sent yet.
+ *
+ * Exactly once in the stream: each XADD carries an explicit ID
+ * `<ms>-<seq>`, the ms part the wall time when the record was first sent
+ * (never below the previous one, and above the stream's last ID as read at
+ * each connection), the seq part the event's seq: IDs rise with seq, and a
+ * resend carries the ID of the first send. Redis refuses an ID at or below
+ * the stream's last one, so a resend of a record the server had already
+ * executed is refused; the sink then checks with XRANGE that the ID is
+ * there (counted delivered, and in resends_refused) and, if another writer
+ * took the place, adds it with an ID the server picks. A first send
+ * refused for its ID (another writer ahead on the same stream) goes again
+ * with an ID the server picks as well (counted in id_conflicts; such a
+ * record is no longer protected against a resend). A channel subscriber
+ * can still see a message twice after a reconnection (PUBLISH has no ID).
+ * Nothing is lost unless the queue overflows, and overflow drops are
+ * counted.
  *
  * Reconnection runs on libev timers with exponential backoff (100 ms doubling
- * to 5 s). A connection attempt that has not completed in
+ * to 5 s; 0.5 s at most while draining at shutdown). A connection attempt that has not completed in
  * REDIS_CONNECT_TIMEOUT_S is abandoned and retried. An error reply that means
  * "not now" (LOADING, BUSY, NOAUTH, ...) is treated like a lost connection;
  * any other error reply (WRONGTYPE, a bad stream name) fails that record
@@ -54,11 +68,24 @@
 #define REDIS_BACKOFF_MIN_S     0.1
 #define REDIS_BACKOFF_MAX_S     5.0
 #define REDIS_CONNECT_TIMEOUT_S 5.0
+#define REDIS_DRAIN_BACKOFF_S   0.5 /* while draining at shutdown */
 #define REDIS_FORM                                                                                 \
     "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME], for example "                            \
     "redis://127.0.0.1:6379/0?stream=siptap:events&channel=siptap"
 
 enum redis_state { REDIS_IDLE, REDIS_CONNECTING, REDIS_HANDSHAKE, REDIS_READY };
+
+/* id_ms of a record that goes with an ID the server picks ("*"). */
+#define REDIS_ID_SERVER UINT64_MAX
+
+/* What the sink knows of a record it has sent, by absolute position. */
+struct redis_slot {
+    uint64_t id_ms; /* ms part of its stream ID (0: none yet); the seq is the other part */
+    uint8_t parts;  /* commands not answered yet on this connection */
+    bool failed;    /* a command of it was refused for good */
+    bool done;      /* every command answered */
+    bool resent;    /* sent on an earlier connection, with the same ID */
+};
 
 struct redis_sink {
     struct sink base;
@@ -74,16 +101,22 @@ struct redis_sink {
     redisAsyncContext *ac;
     enum redis_state state;
     unsigned handshake_left;
-    bool part_failed;   /* an earlier command of the record in flight failed */
     bool closing;       /* destroy in progress: callbacks must do nothing */
     bool reported_down; /* stderr already says the server is unreachable */
+    bool draining;      /* shutdown: reconnect within REDIS_DRAIN_BACKOFF_S */
     bool ever_connected;
     uint64_t sent_upto; /* absolute index (see sink.popped) of the next record to send */
+    /* Records before this absolute index were sent at least once (they are
+     * the sink's held records, see sink.held). */
+    uint64_t assigned_upto;
+    struct redis_slot *slots; /* queue-capacity entries, by absolute index */
+    uint64_t id_floor_ms;     /* the next new ID's ms part is at least this */
     double backoff_s;
     double reply_timeout_s;
     double last_progress; /* ev_now of the last reply, or of the first command awaiting one */
     ev_timer retry_timer, connect_timer, watchdog;
     uint64_t reconnects, connect_failures, transient_errors, reply_timeouts;
+    uint64_t resends_refused, id_conflicts;
     char last_error[320];
 };
 
@@ -109,8 +142,9 @@ static void redis_schedule_retry(struct redis_sink *r)
     ev_timer_set(&r->retry_timer, r->backoff_s, 0.);
     ev_timer_start(r->loop, &r->retry_timer);
     r->backoff_s *= 2;
-    if (r->backoff_s > REDIS_BACKOFF_MAX_S)
-        r->backoff_s = REDIS_BACKOFF_MAX_S;
+    double max_s = r->draining ? REDIS_DRAIN_BACKOFF_S : REDIS_BACKOFF_MAX_S;
+    if (r->backoff_s > max_s)
+        r->backoff_s = max_s;
 }
 
 /* Drops the connection (if any) and arranges a retry. Safe inside hiredis
@@ -136,82 +170,240 @@ static bool redis_error_is_transient(const char *msg)
     return false;
 }
 
+/* Redis' answer to an XADD whose ID is not above the stream's last one. */
+static bool redis_error_is_id_taken(const char *msg)
+{
+    return strstr(msg, "equal or smaller") != NULL;
+}
+
+static struct redis_slot *redis_slot_of(struct redis_sink *r, uint64_t abs)
+{
+    return &r->slots[abs % r->base.queue.capacity];
+}
+
+static void redis_update_held(struct redis_sink *r)
+{
+    /* A full queue with nothing held drops its head, moving popped on. */
+    if (r->assigned_upto < r->base.popped)
+        r->assigned_upto = r->base.popped;
+    r->base.held = (size_t)(r->assigned_upto - r->base.popped);
+}
+
+/* The ms part of the next new ID: wall time, never below the last one. */
+static uint64_t redis_next_id_ms(struct redis_sink *r)
+{
+    uint64_t now = (uint64_t)(ev_time() * 1000.0);
+    if (now > r->id_floor_ms)
+        r->id_floor_ms = now;
+    return r->id_floor_ms;
+}
+
+/* Raises the floor above an ID Redis reported ("MS-SEQ"). */
+static void redis_raise_id_floor(struct redis_sink *r, const char *id)
+{
+    char *end;
+    unsigned long long ms = strtoull(id, &end, 10);
+    if (end != id && *end == '-' && ms + 1 > r->id_floor_ms)
+        r->id_floor_ms = ms + 1;
+}
+
+/* Removes the head records whose every command was answered. */
+static void redis_settle_head(struct redis_sink *r)
+{
+    struct sink *s = &r->base;
+    while (sink_queue_count(s) > 0 && r->sent_upto > s->popped) {
+        struct redis_slot *slot = redis_slot_of(r, s->popped);
+        if (!slot->done)
+            break;
+        if (slot->failed)
+            s->failed++;
+        else
+            s->delivered++;
+        memset(slot, 0, sizeof(*slot));
+        sink_queue_pop(s);
+    }
+    redis_update_held(r);
+}
+
 static void redis_send_more(struct redis_sink *r);
 
-static void on_record_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata, bool last)
+static void redis_part_done(struct redis_sink *r, uint64_t abs)
 {
-    struct redis_sink *r = ac->data;
-    redisReply *reply = reply_ptr;
-    if (!r || r->closing || !reply || ac != r->ac || r->state != REDIS_READY)
-        return; /* the connection is going away; the record stays queued */
-    r->last_progress = ev_now(r->loop);
-    if (reply->type == REDIS_REPLY_ERROR) {
-        if (redis_error_is_transient(reply->str)) {
-            r->transient_errors++;
-            redis_note_error(r, reply->str);
-            redis_drop_connection(r);
-            return;
-        }
-        if (!r->part_failed && r->base.failed < 5)
-            fprintf(stderr, "siptapd: output %s: server refused an event: %s\n", r->base.name,
-                    reply->str);
-        redis_note_error(r, reply->str);
-        r->part_failed = true;
-    }
-    if (!last)
-        return;
-    uint64_t abs = (uint64_t)(uintptr_t)privdata;
-    bool failed = r->part_failed;
-    r->part_failed = false;
-    /* abs < popped: the full queue already dropped this record (counted). */
-    if (abs == r->base.popped && sink_queue_count(&r->base) > 0) {
-        if (failed)
-            r->base.failed++;
-        else
-            r->base.delivered++;
-        sink_queue_pop(&r->base);
-    }
+    struct redis_slot *slot = redis_slot_of(r, abs);
+    if (slot->parts > 0 && --slot->parts == 0)
+        slot->done = true;
+    redis_settle_head(r);
     redis_send_more(r);
 }
 
-static void on_part_reply(redisAsyncContext *ac, void *reply, void *privdata)
+/* The reply belongs to the live connection and to a record still queued. */
+static bool redis_reply_is_current(struct redis_sink *r, redisAsyncContext *ac, void *reply,
+                                   uint64_t abs)
 {
-    on_record_reply(ac, reply, privdata, false);
+    if (!r || r->closing || !reply || ac != r->ac || r->state != REDIS_READY)
+        return false; /* the connection is going away; the record stays queued */
+    r->last_progress = ev_now(r->loop);
+    return abs >= r->base.popped && abs < r->sent_upto;
 }
 
-static void on_last_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    on_record_reply(ac, reply, privdata, true);
-}
+static void on_xadd_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
-static void redis_send_record(struct redis_sink *r, const struct event_record *rec, uint64_t abs)
+static void redis_xadd(struct redis_sink *r, uint64_t abs)
 {
-    void *tag = (void *)(uintptr_t)abs;
-    bool publish = r->channel[0] != '\0';
-    if (r->stream[0]) {
-        const char *argv[8];
-        size_t lens[8];
-        int n = 0;
-        argv[n++] = "XADD";
-        argv[n++] = r->stream;
-        if (r->maxlen[0]) {
-            argv[n++] = "MAXLEN";
-            argv[n++] = "~";
-            argv[n++] = r->maxlen;
-        }
-        argv[n++] = "*";
-        argv[n++] = "event";
-        argv[n++] = rec->text;
-        for (int i = 0; i < n; i++)
-            lens[i] = strlen(argv[i]);
-        lens[n - 1] = rec->len;
-        redisAsyncCommandArgv(r->ac, publish ? on_part_reply : on_last_reply, tag, n, argv, lens);
+    const struct event_record *rec = sink_queue_peek(&r->base, (size_t)(abs - r->base.popped));
+    struct redis_slot *slot = redis_slot_of(r, abs);
+    char id[48];
+    if (slot->id_ms == REDIS_ID_SERVER)
+        snprintf(id, sizeof(id), "*");
+    else
+        snprintf(id, sizeof(id), "%llu-%llu", (unsigned long long)slot->id_ms,
+                 (unsigned long long)rec->seq);
+    const char *argv[8];
+    size_t lens[8];
+    int n = 0;
+    argv[n++] = "XADD";
+    argv[n++] = r->stream;
+    if (r->maxlen[0]) {
+        argv[n++] = "MAXLEN";
+        argv[n++] = "~";
+        argv[n++] = r->maxlen;
     }
-    if (publish) {
+    argv[n++] = id;
+    argv[n++] = "event";
+    argv[n++] = rec->text;
+    for (int i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    lens[n - 1] = rec->len;
+    redisAsyncCommandArgv(r->ac, on_xadd_reply, (void *)(uintptr_t)abs, n, argv, lens);
+}
+
+/* An XADD refused because its ID is taken on the first try: another writer
+ * is ahead on this stream. The record goes again with an ID the server
+ * picks (no longer protected against a resend, counted in id_conflicts). */
+static void redis_xadd_with_server_id(struct redis_sink *r, uint64_t abs)
+{
+    if (r->id_conflicts++ == 0)
+        fprintf(stderr,
+                "siptapd: output %s: stream %s has entries past this tap's IDs (another "
+                "writer?); such events go with IDs the server picks\n",
+                r->base.name, r->stream);
+    redis_slot_of(r, abs)->id_ms = REDIS_ID_SERVER;
+    redis_xadd(r, abs);
+}
+
+static void on_verify_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
+{
+    struct redis_sink *r = ac->data;
+    redisReply *reply = reply_ptr;
+    uint64_t abs = (uint64_t)(uintptr_t)privdata;
+    if (!redis_reply_is_current(r, ac, reply, abs))
+        return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
+        r->resends_refused++; /* it is there: the earlier send arrived */
+        redis_part_done(r, abs);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && redis_error_is_transient(reply->str)) {
+        r->transient_errors++; /* ask again on the next connection */
+        redis_note_error(r, reply->str);
+        redis_drop_connection(r);
+        return;
+    }
+    redis_xadd_with_server_id(r, abs);
+}
+
+/* A resend was refused: the ID is taken, most likely by the earlier send of
+ * this very record. XRANGE ID ID tells (another writer may have passed it). */
+static void redis_verify(struct redis_sink *r, uint64_t abs)
+{
+    const struct event_record *rec = sink_queue_peek(&r->base, (size_t)(abs - r->base.popped));
+    char id[48];
+    snprintf(id, sizeof(id), "%llu-%llu", (unsigned long long)redis_slot_of(r, abs)->id_ms,
+             (unsigned long long)rec->seq);
+    const char *argv[4] = {"XRANGE", r->stream, id, id};
+    size_t lens[4] = {6, strlen(r->stream), strlen(id), strlen(id)};
+    redisAsyncCommandArgv(r->ac, on_verify_reply, (void *)(uintptr_t)abs, 4, argv, lens);
+}
+
+/* An error reply to one command of a record. false: the connection is
+ * being dropped. */
+static bool redis_part_error(struct redis_sink *r, uint64_t abs, const char *msg)
+{
+    struct redis_slot *slot = redis_slot_of(r, abs);
+    if (redis_error_is_transient(msg)) {
+        /* Sent again on the next connection with the same ID, so the IDs
+         * keep the queue's order (the records after it keep theirs). */
+        r->transient_errors++;
+        redis_note_error(r, msg);
+        redis_drop_connection(r);
+        return false;
+    }
+    if (!slot->failed && r->base.failed < 5)
+        fprintf(stderr, "siptapd: output %s: server refused an event: %s\n", r->base.name, msg);
+    redis_note_error(r, msg);
+    slot->failed = true;
+    return true;
+}
+
+static void on_xadd_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
+{
+    struct redis_sink *r = ac->data;
+    redisReply *reply = reply_ptr;
+    uint64_t abs = (uint64_t)(uintptr_t)privdata;
+    if (!redis_reply_is_current(r, ac, reply, abs))
+        return;
+    struct redis_slot *slot = redis_slot_of(r, abs);
+    if (reply->type == REDIS_REPLY_ERROR && redis_error_is_id_taken(reply->str) &&
+        slot->id_ms != REDIS_ID_SERVER) {
+        if (slot->resent)
+            redis_verify(r, abs);
+        else
+            redis_xadd_with_server_id(r, abs);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && !redis_part_error(r, abs, reply->str))
+        return;
+    if (reply->type == REDIS_REPLY_STRING && slot->id_ms == REDIS_ID_SERVER)
+        redis_raise_id_floor(r, reply->str);
+    redis_part_done(r, abs);
+}
+
+static void on_publish_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
+{
+    struct redis_sink *r = ac->data;
+    redisReply *reply = reply_ptr;
+    uint64_t abs = (uint64_t)(uintptr_t)privdata;
+    if (!redis_reply_is_current(r, ac, reply, abs))
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && !redis_part_error(r, abs, reply->str))
+        return;
+    redis_part_done(r, abs);
+}
+
+/* Sends the record at absolute position abs: an XADD with the ID it got
+ * when first sent (a new one if it has none), and/or a PUBLISH. */
+static void redis_send_record(struct redis_sink *r, uint64_t abs)
+{
+    const struct event_record *rec = sink_queue_peek(&r->base, (size_t)(abs - r->base.popped));
+    struct redis_slot *slot = redis_slot_of(r, abs);
+    if (slot->done)
+        return; /* answered on an earlier connection, waiting behind the head */
+    slot->parts = 0;
+    slot->failed = false;
+    if (r->stream[0]) {
+        if (slot->id_ms == 0)
+            slot->id_ms = redis_next_id_ms(r);
+        redis_xadd(r, abs);
+        slot->parts++;
+    }
+    if (r->channel[0]) {
         const char *argv[3] = {"PUBLISH", r->channel, rec->text};
         size_t lens[3] = {7, strlen(r->channel), rec->len};
-        redisAsyncCommandArgv(r->ac, on_last_reply, tag, 3, argv, lens);
+        redisAsyncCommandArgv(r->ac, on_publish_reply, (void *)(uintptr_t)abs, 3, argv, lens);
+        slot->parts++;
     }
+    if (abs >= r->assigned_upto)
+        r->assigned_upto = abs + 1;
 }
 
 static void redis_send_more(struct redis_sink *r)
@@ -225,16 +417,18 @@ static void redis_send_more(struct redis_sink *r)
         r->last_progress = ev_now(r->loop); /* nothing was awaited: the wait starts now */
     while (r->sent_upto - s->popped < sink_queue_count(s) &&
            r->sent_upto - s->popped < REDIS_WINDOW) {
-        struct event_record *rec = sink_queue_peek(s, (size_t)(r->sent_upto - s->popped));
-        redis_send_record(r, rec, r->sent_upto);
+        redis_send_record(r, r->sent_upto);
         r->sent_upto++;
     }
+    redis_update_held(r);
+    redis_settle_head(r);
 }
 
 static void redis_become_ready(struct redis_sink *r)
 {
     r->state = REDIS_READY;
     r->backoff_s = REDIS_BACKOFF_MIN_S;
+    r->last_error[0] = '\0'; /* kept until now: the stats say why it was down */
     if (r->reported_down)
         fprintf(stderr, "siptapd: output %s: connected; sending %zu queued events\n", r->base.name,
                 sink_queue_count(&r->base));
@@ -242,10 +436,41 @@ static void redis_become_ready(struct redis_sink *r)
         r->reconnects++;
     r->ever_connected = true;
     r->reported_down = false;
-    /* Everything not acknowledged is sent again, from the head. */
+    /* Everything not acknowledged is sent again, from the head, with the
+     * IDs it had: Redis refuses what it already holds. */
+    for (uint64_t abs = r->base.popped; abs < r->assigned_upto; abs++) {
+        struct redis_slot *slot = redis_slot_of(r, abs);
+        slot->resent = slot->id_ms != 0 && slot->id_ms != REDIS_ID_SERVER;
+    }
     r->sent_upto = r->base.popped;
-    r->part_failed = false;
     redis_send_more(r);
+}
+
+/* Handshake: the stream's last ID, so that this run's IDs start above it
+ * (a restart within the same millisecond, a clock that went back). */
+static void on_stream_end_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata);
+
+static void redis_handshake_step(struct redis_sink *r)
+{
+    if (r->handshake_left > 0 && --r->handshake_left == 0 && r->state == REDIS_HANDSHAKE)
+        redis_become_ready(r);
+}
+
+static void on_stream_end_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
+{
+    (void)privdata;
+    struct redis_sink *r = ac->data;
+    redisReply *reply = reply_ptr;
+    if (!r || r->closing || !reply || ac != r->ac)
+        return;
+    r->last_progress = ev_now(r->loop);
+    /* An error (no such command for this user, a key of another type) is
+     * not the handshake's to judge: XADD will say. */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements >= 1 &&
+        reply->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        redis_raise_id_floor(r, reply->element[0]->element[0]->str);
+    redis_handshake_step(r);
 }
 
 static void on_handshake_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
@@ -263,8 +488,7 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply_ptr, void *pri
         redis_drop_connection(r);
         return;
     }
-    if (r->handshake_left > 0 && --r->handshake_left == 0 && r->state == REDIS_HANDSHAKE)
-        redis_become_ready(r);
+    redis_handshake_step(r);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
@@ -363,7 +587,6 @@ static void redis_connect(struct redis_sink *r)
 {
     if (r->closing || r->ac)
         return;
-    r->last_error[0] = '\0';
     redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
     if (!ac) {
         redis_note_error(r, "out of memory");
@@ -399,6 +622,10 @@ static void redis_connect(struct redis_sink *r)
         redisAsyncCommand(ac, on_handshake_reply, NULL, "SELECT %d", r->db);
         r->handshake_left++;
     }
+    if (r->stream[0]) {
+        redisAsyncCommand(ac, on_stream_end_reply, NULL, "XREVRANGE %s + - COUNT 1", r->stream);
+        r->handshake_left++;
+    }
     ev_timer_set(&r->connect_timer, REDIS_CONNECT_TIMEOUT_S, 0.);
     ev_timer_start(r->loop, &r->connect_timer);
 }
@@ -425,23 +652,19 @@ static void redis_wake(struct sink *s)
     redis_send_more((struct redis_sink *)s);
 }
 
-static bool redis_queue_empty(const struct sink *s)
-{
-    return sink_queue_count(s) == 0;
-}
-
 static void redis_drain(struct sink *s, double timeout_s)
 {
+    (void)timeout_s;
     struct redis_sink *r = (struct redis_sink *)s;
+    r->draining = true;
+    if (r->backoff_s > REDIS_DRAIN_BACKOFF_S)
+        r->backoff_s = REDIS_DRAIN_BACKOFF_S;
     redis_send_more(r);
-    /* While draining, retry promptly: the deadline bounds the wait. */
+    /* Retry at once: the bus's deadline bounds the wait. */
     if (r->state == REDIS_IDLE && r->loop && !r->closing) {
         ev_timer_stop(r->loop, &r->retry_timer);
         redis_connect(r);
     }
-    if (!sink_run_until(s, r->loop, timeout_s, redis_queue_empty))
-        fprintf(stderr, "siptapd: output %s: %zu events not delivered at shutdown (%s)\n", s->name,
-                sink_queue_count(s), r->last_error[0] ? r->last_error : "no reply in time");
 }
 
 static void redis_add_stats(const struct sink *s, json_t *obj)
@@ -453,7 +676,10 @@ static void redis_add_stats(const struct sink *s, json_t *obj)
     json_object_set_new(obj, "reconnects", json_integer((json_int_t)r->reconnects));
     json_object_set_new(obj, "connect_failures", json_integer((json_int_t)r->connect_failures));
     json_object_set_new(obj, "reply_timeouts", json_integer((json_int_t)r->reply_timeouts));
+    json_object_set_new(obj, "transient_errors", json_integer((json_int_t)r->transient_errors));
     json_object_set_new(obj, "in_flight", json_integer((json_int_t)in_flight));
+    json_object_set_new(obj, "resends_refused", json_integer((json_int_t)r->resends_refused));
+    json_object_set_new(obj, "id_conflicts", json_integer((json_int_t)r->id_conflicts));
     if (r->last_error[0])
         json_object_set_new(obj, "last_error", json_string(r->last_error));
 }
@@ -474,6 +700,7 @@ static void redis_destroy(struct sink *s)
     }
     free(r->user);
     free(r->password);
+    free(r->slots);
     sink_base_destroy(s);
     free(r);
 }
@@ -621,7 +848,8 @@ struct sink *redis_sink_new(const char *spec, const struct sink_options *opts, c
         free(r);
         return NULL;
     }
-    if (!sink_base_init(&r->base, &redis_ops, spec, opts->queue_size)) {
+    if (!sink_base_init(&r->base, &redis_ops, spec, opts->queue_size) ||
+        !(r->slots = calloc(r->base.queue.capacity, sizeof(*r->slots)))) {
         sink_base_destroy(&r->base);
         free(r);
         snprintf(err, errlen, "out of memory");

@@ -4,8 +4,11 @@
  *
  * The queue is a ring of record references. It never grows: when full, the
  * oldest record is dropped and counted, because under a long outage the
- * newest events are the ones an operator wants. `popped` counts every record
- * that left the head so network sinks can track what they sent ahead.
+ * newest events are the ones an operator wants -- except records the
+ * transport holds (sent, not yet answered): they may have arrived, so
+ * dropping them would count as lost what was delivered. `popped` counts
+ * every record that left the head so network sinks can track what they sent
+ * ahead.
  */
 #include "outputs/sink.h"
 
@@ -14,6 +17,8 @@
 #include <string.h>
 
 #include <ev.h>
+
+#include "outputs/hep.h"
 
 void sink_options_defaults(struct sink_options *o)
 {
@@ -54,16 +59,45 @@ bool sink_accepts(const struct sink *s, const struct event_record *r)
     return false;
 }
 
+/* A full queue makes room: the oldest record that is not held goes. The
+ * held ones move up one slot so that they keep their positions. */
+static void sink_queue_drop_unheld(struct sink *s)
+{
+    struct sink_queue *q = &s->queue;
+    size_t held = s->held < q->count ? s->held : q->count;
+    if (held == 0) {
+        sink_queue_pop(s);
+        s->dropped++;
+        return;
+    }
+    event_record_unref(q->ring[(q->head + held) % q->capacity]);
+    for (size_t i = held; i > 0; i--)
+        q->ring[(q->head + i) % q->capacity] = q->ring[(q->head + i - 1) % q->capacity];
+    q->ring[q->head] = NULL;
+    q->head = (q->head + 1) % q->capacity;
+    q->count--;
+    s->dropped++;
+}
+
 void sink_queue_push(struct sink *s, struct event_record *r)
 {
     struct sink_queue *q = &s->queue;
-    if (q->count == q->capacity) {
-        sink_queue_pop(s);
+    if (q->count == q->capacity && s->held >= q->count) {
+        event_record_unref(r); /* all held: the new record is the one to go */
+        s->queued++;
         s->dropped++;
+        return;
     }
+    if (q->count == q->capacity)
+        sink_queue_drop_unheld(s);
     q->ring[(q->head + q->count) % q->capacity] = r;
     q->count++;
     s->queued++;
+}
+
+size_t sink_pending(const struct sink *s)
+{
+    return s->ops->pending ? s->ops->pending(s) : sink_queue_count(s);
 }
 
 struct event_record *sink_queue_peek(const struct sink *s, size_t i)
@@ -84,6 +118,19 @@ void sink_queue_pop(struct sink *s)
     q->head = (q->head + 1) % q->capacity;
     q->count--;
     s->popped++;
+}
+
+void sink_queue_push_front(struct sink *s, struct event_record *r)
+{
+    struct sink_queue *q = &s->queue;
+    if (q->count == q->capacity) {
+        event_record_unref(r);
+        s->dropped++;
+        return;
+    }
+    q->head = (q->head + q->capacity - 1) % q->capacity;
+    q->ring[q->head] = r;
+    q->count++;
 }
 
 static void on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -133,10 +180,13 @@ struct sink *sink_create(const char *spec, const struct sink_options *opts, char
         return kafka_sink_new(spec, opts, err, errlen);
     if (strcmp(spec, "syslog") == 0 || strncmp(spec, "syslog:", 7) == 0)
         return syslog_sink_new(spec, opts, err, errlen);
+    if (strncmp(spec, "hep://", 6) == 0)
+        return hep_sink_new(spec, opts, err, errlen);
     snprintf(err, errlen,
              "unknown output '%s'; use one of: - | file:PATH | "
              "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME] | "
-             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY]",
+             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY] | "
+             "hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]",
              spec);
     return NULL;
 }

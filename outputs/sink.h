@@ -27,8 +27,16 @@ struct sink_ops {
     int (*start)(struct sink *s, struct ev_loop *loop);
     /* New records are queued: deliver what the transport can take now. */
     void (*wake)(struct sink *s);
-    /* Shutdown: deliver what is queued, waiting at most timeout_s. */
+    /* Shutdown begins: deliver what is queued as fast as possible (connect
+     * at once, retry promptly). A sink with `pending` must not wait: the
+     * bus runs the loop for all sinks together, up to timeout_s
+     * (event_bus_drain). One without it may still wait here itself, up to
+     * timeout_s (sink_run_until); the bus calls it after the others. */
     void (*drain)(struct sink *s, double timeout_s);
+    /* Records not settled yet: queued, or handed to the transport and not
+     * acknowledged. 0: nothing left to deliver. May be NULL: the queue's
+     * count. */
+    size_t (*pending)(const struct sink *s);
     /* SIGHUP (files reopen; others may ignore). May be NULL. */
     void (*reopen)(struct sink *s);
     /* Extra per-sink figures for the stats event. May be NULL. */
@@ -55,9 +63,14 @@ struct sink {
     uint64_t queued, dropped, delivered, failed;
     /* Records ever removed from the head (delivered, failed or dropped).
      * A sink that sends ahead of acknowledgements names a record by its
-     * absolute position popped + i, which stays right when a full queue
-     * drops a record that was already sent. */
+     * absolute position popped + i. */
     uint64_t popped;
+    /* The first `held` records of the queue are in the transport's hands
+     * (sent, outcome not known yet): a full queue never drops them, since
+     * the server may well have them. It drops the oldest record after them
+     * (the held ones keep their positions), or, when every record is held,
+     * the new one. 0 for sinks that hand records over for good. */
+    size_t held;
 };
 
 /* Options that apply to every sink built from `-o` (config [output]). */
@@ -84,20 +97,28 @@ bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name
                     size_t queue_size);
 void sink_base_destroy(struct sink *s);
 bool sink_accepts(const struct sink *s, const struct event_record *r);
-/* Queue operations. push drops (and counts) the oldest record when full. */
+/* Queue operations. push drops (and counts) the oldest record not held
+ * when full. */
 void sink_queue_push(struct sink *s, struct event_record *r);
 static inline size_t sink_queue_count(const struct sink *s)
 {
     return s->queue.count;
 }
+/* What ops->pending says, or the queue's count without it. */
+size_t sink_pending(const struct sink *s);
 /* i-th record from the head (0 = oldest), not removed; NULL past the end. */
 struct event_record *sink_queue_peek(const struct sink *s, size_t i);
 /* Removes the head record and releases the queue's reference. */
 void sink_queue_pop(struct sink *s);
+/* Puts back at the head a record that was taken off it (the queue takes
+ * the reference): for a sink whose transport gave records back undelivered.
+ * When the queue is full, r is the oldest record, so it is the one dropped
+ * (counted). queued and popped are not changed. */
+void sink_queue_push_front(struct sink *s, struct event_record *r);
 
 /* Drain helper for sinks whose transport lives on the event loop: runs the
  * loop (nested is fine in libev) until done(s) is true or timeout_s passed.
- * Returns done(s). */
+ * Returns done(s). For a sink without ops->pending (see drain). */
 bool sink_run_until(struct sink *s, struct ev_loop *loop, double timeout_s,
                     bool (*done)(const struct sink *s));
 

@@ -240,18 +240,10 @@ static void syslog_wake(struct sink *s)
     syslog_send_queued(y);
 }
 
-static bool syslog_queue_empty(const struct sink *s)
-{
-    return sink_queue_count(s) == 0;
-}
-
 static void syslog_drain(struct sink *s, double timeout_s)
 {
-    struct syslog_sink *y = (struct syslog_sink *)s;
-    syslog_send_queued(y);
-    if (!sink_run_until(s, y->loop, timeout_s, syslog_queue_empty))
-        fprintf(stderr, "siptapd: output %s: %zu alerts not delivered at shutdown (%s)\n", s->name,
-                sink_queue_count(s), y->last_error);
+    (void)timeout_s;
+    syslog_send_queued((struct syslog_sink *)s);
 }
 
 static void syslog_add_stats(const struct sink *s, json_t *obj)
@@ -260,6 +252,8 @@ static void syslog_add_stats(const struct sink *s, json_t *obj)
     json_object_set_new(obj, "connected", json_boolean(y->fd >= 0));
     json_object_set_new(obj, "reconnects", json_integer((json_int_t)y->reconnects));
     json_object_set_new(obj, "connect_failures", json_integer((json_int_t)y->connect_failures));
+    if (y->last_error[0])
+        json_object_set_new(obj, "last_error", json_string(y->last_error));
 }
 
 static void syslog_destroy(struct sink *s)

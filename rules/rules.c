@@ -21,7 +21,7 @@
 const struct detector *const rules_detectors[] = {
     &detector_one_way_audio, &detector_call_drop,      &detector_registration_loop,
     &detector_call_failure,  &detector_codec_mismatch, &detector_trunk_health,
-    &detector_rtp_quality,   &detector_no_audio,
+    &detector_rtp_quality,   &detector_no_audio,       &detector_sip_scan,
 };
 const size_t rules_detector_count = sizeof(rules_detectors) / sizeof(rules_detectors[0]);
 
@@ -98,6 +98,35 @@ static bool parse_bool(const char *v, bool *out)
     return false;
 }
 
+/* Every event type siptapd publishes, for [severity] (a new type goes
+ * here too; media_without_call and sip_scan come with their modules). */
+static const char *const event_types[] = {
+    "call_start",         "call_answer",    "call_fail",   "call_end",
+    "media_without_call", "one_way_audio",  "no_audio",    "call_drop",
+    "registration_loop",  "codec_mismatch", "trunk_down",  "trunk_up",
+    "trunk_failover",     "sip_scan",       "rtp_quality", "stats",
+};
+
+bool rules_event_type_known(const char *type)
+{
+    for (size_t i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
+        if (strcmp(event_types[i], type) == 0)
+            return true;
+    return false;
+}
+
+static void list_event_types(char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++) {
+        int w = snprintf(out + n, outlen - n, "%s%s", i ? ", " : "", event_types[i]);
+        if (w < 0 || (size_t)w >= outlen - n)
+            return;
+        n += (size_t)w;
+    }
+}
+
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
         int n_ = snprintf(err, errlen, "%s:%d: ", settings->path, s->line);                        \
@@ -165,6 +194,11 @@ static bool parse_settings(struct parsed_rules *p, const struct rule_settings *s
             if (!apply_param(p, settings, s, (size_t)di, s->key, NULL, err, errlen))
                 return false;
         } else if (strcmp(s->section, "severity") == 0) {
+            if (!rules_event_type_known(s->key)) {
+                char names[512];
+                list_event_types(names, sizeof(names));
+                FAIL("[severity] %s: no event type has that name; types are: %s", s->key, names);
+            }
             enum severity sev;
             if (!severity_parse(s->value, &sev))
                 FAIL("%s = '%s': severity must be info, notice, warning, error or critical", s->key,

@@ -92,6 +92,8 @@ struct rules;
 
 /* Checks settings against every detector's parameters; false with
  * "FILE:LINE: ..." in err. Used by --check-config and before a reload. */
+/* Is this the name of an event type siptapd publishes? ([severity] keys.) */
+bool rules_event_type_known(const char *type);
 bool rules_validate(const struct rule_settings *settings, const struct trunk_list *trunks,
                     char *err, size_t errlen);
 struct rules *rules_new(const struct rule_settings *settings, struct call_table *calls,
@@ -147,6 +149,7 @@ extern const struct detector detector_codec_mismatch;
 extern const struct detector detector_trunk_health;
 extern const struct detector detector_rtp_quality;
 extern const struct detector detector_no_audio;
+extern const struct detector detector_sip_scan;
 
 /* The list rules_new() creates, in order. */
 extern const struct detector *const rules_detectors[];

@@ -9,7 +9,10 @@
  * TCP: the decoder hands in-order bytes and keeps whatever we do not
  * consume, so this layer is a framer that returns "bytes consumed": skip
  * keep-alive CR/LFs, wait for the blank line ending the headers, read
- * Content-Length (or l:), wait for the body, deliver, repeat. Bytes that do
+ * Content-Length (or l:), wait for the body, deliver, repeat. While it waits,
+ * the decoder's scan_state word remembers how far the headers were searched
+ * (or, once found, where they end and how long the body is), so a message
+ * arriving in many small segments is scanned once, not once per segment. Bytes that do
  * not start like SIP are skipped up to the next line that does (or given up
  * entirely), so a garbage stream can never wedge the decoder's buffer.
  *
@@ -305,10 +308,12 @@ bool sip_layer_udp(struct sip_layer *s, const struct packet *pkt)
 
 /* ---- TCP framing ------------------------------------------------------- */
 
-/* Offset just past the blank line ending the header block, 0 if not there yet. */
-static size_t find_header_end(const uint8_t *d, size_t len)
+/* Offset just past the blank line ending the header block, 0 if not there
+ * yet. The search starts at `from`: the bytes before it are known not to
+ * hold the end (they were searched already). */
+static size_t find_header_end(const uint8_t *d, size_t len, size_t from)
 {
-    for (size_t i = 0; i + 1 < len; i++) {
+    for (size_t i = from; i + 1 < len; i++) {
         if (d[i] != '\n')
             continue;
         if (d[i + 1] == '\n')
@@ -399,6 +404,41 @@ static bool http_upgrades_to_websocket(const uint8_t *d, size_t len)
         i += n + 1;
     }
     return false;
+}
+
+/*
+ * What the framer remembers about the message it waits for at the start of
+ * the bytes it leaves (tcp_data.scan_state): 0 nothing; SCAN_HEADERS_FOUND
+ * with the header length (low 32 bits) and the body length (bits 32..62)
+ * when it waits for the body; otherwise how many bytes were searched for
+ * the end of the headers.
+ */
+#define SCAN_HEADERS_FOUND (1ull << 63)
+
+struct scan_resume {
+    size_t searched; /* bytes known not to hold the end of the headers */
+    size_t hdr;      /* header length, when found (else 0) */
+    uint64_t body;   /* body length, when hdr is found */
+};
+
+static struct scan_resume scan_state_read(const struct tcp_data *t)
+{
+    struct scan_resume r = {0, 0, 0};
+    uint64_t v = t->scan_state ? *t->scan_state : 0;
+    if (v & SCAN_HEADERS_FOUND) {
+        r.hdr = (size_t)(v & 0xffffffffu);
+        r.body = (v & ~SCAN_HEADERS_FOUND) >> 32;
+    } else {
+        /* The last bytes may begin a blank line that ends further on. */
+        r.searched = v > 3 ? (size_t)v - 3 : 0;
+    }
+    return r;
+}
+
+static void scan_state_write(const struct tcp_data *t, uint64_t v)
+{
+    if (t->scan_state)
+        *t->scan_state = v;
 }
 
 static struct sip_stream *stream_get(struct sip_layer *s, uint64_t stream_id, bool create)
@@ -572,6 +612,9 @@ size_t sip_layer_tcp(struct sip_layer *s, const struct tcp_data *t)
     size_t len = t->len, pos = 0;
     int dir = t->direction ? 1 : 0;
     struct sip_stream *st = hashtab_count(&s->streams) ? stream_get(s, t->stream_id, false) : NULL;
+    /* Holds for the message at offset 0 only, and only this once. */
+    struct scan_resume resume = scan_state_read(t);
+    scan_state_write(t, 0);
 
     while (pos < len) {
         if (st && st->dir[dir].active) {
@@ -611,7 +654,9 @@ size_t sip_layer_tcp(struct sip_layer *s, const struct tcp_data *t)
             }
             break; /* wait for the rest of the first line */
         }
-        size_t hdr = find_header_end(m, avail);
+        bool resumed = pos == 0 && resume.hdr && resume.hdr <= avail;
+        size_t from = pos == 0 && resume.searched < avail ? resume.searched : 0;
+        size_t hdr = resumed ? resume.hdr : find_header_end(m, avail, from);
         if (hdr == 0) {
             if (avail > SIP_MAX_HEADERS) {
                 (*s->c.too_large)++;
@@ -620,6 +665,7 @@ size_t sip_layer_tcp(struct sip_layer *s, const struct tcp_data *t)
                 pos += skip;
                 continue;
             }
+            scan_state_write(t, avail);
             break; /* wait for the end of the headers */
         }
         if (hdr > SIP_MAX_HEADERS) {
@@ -627,16 +673,18 @@ size_t sip_layer_tcp(struct sip_layer *s, const struct tcp_data *t)
             pos += hdr;
             continue;
         }
-        uint64_t body = 0;
-        enum content_length cl = find_content_length(m, hdr, &body);
+        uint64_t body = resumed ? resume.body : 0;
+        enum content_length cl = resumed ? CL_OK : find_content_length(m, hdr, &body);
         if (cl == CL_BAD || (cl == CL_OK && body > SIP_MAX_BODY)) {
             /* Cannot frame it: drop the headers, the body (if any) resyncs. */
             (*(cl == CL_BAD ? s->c.bad_content_length : s->c.too_large))++;
             pos += hdr;
             continue;
         }
-        if (avail - hdr < body)
+        if (avail - hdr < body) {
+            scan_state_write(t, SCAN_HEADERS_FOUND | body << 32 | hdr);
             break; /* wait for the body */
+        }
         size_t mlen = hdr + (size_t)body;
         pos += mlen;
         if (http == SNIFF_YES) {

@@ -80,6 +80,36 @@ static void copy_str(char *dst, size_t dst_size, const char *src)
     dst[n] = '\0';
 }
 
+/*
+ * The Call-ID (number[@host]) into out. One that does not fit keeps its
+ * first bytes and ends with "~" and a hash of the whole of it (16 hex
+ * digits), so two Call-IDs alike in their first 255 bytes stay two calls,
+ * and the same Call-ID always reads the same.
+ */
+#define CALL_ID_HASH_LEN 17 /* "~" + 16 hex digits */
+static void copy_call_id(char *out, size_t outlen, const char *number, const char *host)
+{
+    size_t n = strlen(number), h = host ? strlen(host) : 0;
+    size_t len = n + (host ? 1 + h : 0);
+    char *whole = len < outlen ? out : malloc(len + 1);
+    if (!whole) {
+        out[0] = '\0'; /* counted as a message without a Call-ID */
+        return;
+    }
+    memcpy(whole, number, n);
+    if (host) {
+        whole[n] = '@';
+        memcpy(whole + n + 1, host, h);
+    }
+    whole[len] = '\0';
+    if (whole == out)
+        return;
+    uint64_t hash = hashtab_hash_bytes(whole, len);
+    size_t keep = outlen - 1 - CALL_ID_HASH_LEN;
+    snprintf(out, outlen, "%.*s~%016llx", (int)keep, whole, (unsigned long long)hash);
+    free(whole);
+}
+
 /* Copies a digest parameter without its surrounding quotes. */
 static void copy_unquoted(char *dst, size_t dst_size, const char *src)
 {
@@ -555,10 +585,7 @@ int sip_parse_osip(const uint8_t *data, size_t len, struct sip_msg *out)
         copy_str(out->method_name, sizeof(out->method_name), m->cseq->method);
     }
 
-    if (m->call_id->host)
-        snprintf(out->call_id, sizeof(out->call_id), "%s@%s", m->call_id->number, m->call_id->host);
-    else
-        copy_str(out->call_id, sizeof(out->call_id), m->call_id->number);
+    copy_call_id(out->call_id, sizeof(out->call_id), m->call_id->number, m->call_id->host);
 
     copy_name_addr(m->from, out->from_user, out->from_host, out->from_tag, sizeof(out->from_user));
     copy_name_addr(m->to, out->to_user, out->to_host, out->to_tag, sizeof(out->to_user));

@@ -54,9 +54,10 @@ echo "daemon_live under ThreadSanitizer: no report"
 # replays the inputs that once broke it (fuzz/regressions/TARGET/), then runs
 # SIPTAP_FUZZ_SECONDS (15 s) on seeds that seed_from_pcap makes from the demo
 # capture, the generator's feature tour and the public captures when present,
-# plus the configuration files and fuzz/seeds/TARGET/. Any crash, leak or
-# report fails the run.
-FUZZ_TARGETS="pipeline sip sdp rtp tcp sctp config outputs metrics callcap"
+# plus the configuration files and fuzz/seeds/TARGET/ (the HEP input's are
+# hand-made: v3 IPv4/IPv6, RTCP, v2, a stream). Any crash, leak or report
+# fails the run.
+FUZZ_TARGETS="pipeline sip sdp rtp tcp sctp config outputs metrics callcap hep"
 fuzz_seconds="${SIPTAP_FUZZ_SECONDS:-15}"
 CC=clang meson setup build-ci-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
   -Db_lundef=false --buildtype=debugoptimized -Db_lto=false >/dev/null

@@ -16,12 +16,13 @@
 #include "core/timefmt.h"
 #include "tools/pcapgen/pcapgen.h"
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS 1024
 
 struct run {
     json_t *events[MAX_EVENTS];
     size_t count;
     char types[4096];
+    size_t others; /* events of calls outside the prefix asked for */
 };
 
 static struct endpoint ep(const char *ip, uint16_t port)
@@ -33,8 +34,10 @@ static struct endpoint ep(const char *ip, uint16_t port)
 
 /* Writes g to a temp file, runs siptapd with a config naming 203.0.113.0/24
  * (and 2001:db8:1::/48) as trunk "carrier" followed by extra_conf, collects
- * the non-stats events. */
-static void replay_with(struct pcapgen *g, struct run *r, const char *extra_conf)
+ * the non-stats events: with call_prefix, only those of calls whose Call-ID
+ * begins with it (and those of no call), counting the others. */
+static void replay_calls(struct pcapgen *g, struct run *r, const char *extra_conf,
+                         const char *call_prefix)
 {
     char pcap[] = "/tmp/siptap-e2e-XXXXXX";
     char conf[] = "/tmp/siptap-e2e-conf-XXXXXX";
@@ -55,6 +58,12 @@ static void replay_with(struct pcapgen *g, struct run *r, const char *extra_conf
         json_t *ev = json_loads(line, 0, NULL);
         cr_assert_not_null(ev, "not JSON: %s", line);
         const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *call_id = json_string_value(json_object_get(ev, "call_id"));
+        if (call_prefix && call_id && strncmp(call_id, call_prefix, strlen(call_prefix)) != 0) {
+            r->others++;
+            json_decref(ev);
+            continue;
+        }
         if (!strcmp(type, "stats") || r->count >= MAX_EVENTS) {
             json_decref(ev);
             continue;
@@ -66,6 +75,11 @@ static void replay_with(struct pcapgen *g, struct run *r, const char *extra_conf
     cr_assert_eq(pclose(p), 0);
     unlink(pcap);
     unlink(conf);
+}
+
+static void replay_with(struct pcapgen *g, struct run *r, const char *extra_conf)
+{
+    replay_calls(g, r, extra_conf, NULL);
 }
 
 static void replay(struct pcapgen *g, struct run *r)
@@ -159,6 +173,40 @@ Test(calls_e2e, normal_inbound_call)
         cr_assert_gt(num(s, "packets"), 400);
         cr_assert_eq(num(s, "lost"), 0);
         cr_assert_str_eq(str(s, "codec"), "PCMU");
+    }
+    release(&r);
+    pcapgen_free(g);
+}
+
+/* Two Call-IDs alike in their first 280 bytes (more than the 255 a Call-ID
+ * is shown with) stay two calls: the shown Call-ID ends with a hash of the
+ * whole one. Before, both were cut to the same 255 bytes and merged. */
+Test(calls_e2e, long_call_ids_alike_in_their_first_bytes_stay_two_calls)
+{
+    static char id[2][320];
+    for (int i = 0; i < 2; i++) {
+        memset(id[i], 'a', 300);
+        snprintf(id[i] + 280, sizeof(id[i]) - 280, "-tail-%d@e2e", i);
+    }
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    struct pcapgen_call_spec a = inbound_call(id[0]);
+    struct pcapgen_call_spec b = inbound_call(id[1]);
+    b.caller = ep("203.0.113.11", 5060);
+    b.start_us = 1000000;
+    pcapgen_call(g, &a);
+    pcapgen_call(g, &b);
+    struct run r;
+    replay(g, &r);
+    cr_assert_str_eq(call_types(&r), "call_start,call_start,call_answer,call_answer,call_end,"
+                                     "call_end");
+    const char *first = str(find(&r, "call_start", 0), "call_id");
+    const char *second = str(find(&r, "call_start", 1), "call_id");
+    cr_assert_str_neq(first, second);
+    for (int i = 0; i < 2; i++) {
+        const char *shown = i ? second : first;
+        cr_assert_eq(strlen(shown), 255);
+        cr_assert_eq(strncmp(shown, id[i], 238), 0, "the Call-ID's first bytes are kept");
+        cr_assert_eq(shown[238], '~');
     }
     release(&r);
     pcapgen_free(g);
@@ -585,4 +633,75 @@ Test(calls_e2e, strays_do_not_push_out_media_of_no_call)
     cr_assert_eq(num(ev, "packets"), 100);
     release(&r);
     pcapgen_free(g);
+}
+
+/* ---- a SIP scanner's flood ---- */
+
+/* 100 answered 30-s calls with media, then a scanner's 20,000 INVITEs at
+ * 10,000/s that nobody answers, into a table of 1,000 calls: the flood's
+ * dialogs give way to each other, every real call ends by its BYE with all
+ * its media (the table used to evict them all: RTP never refreshed a call). */
+static void flood_over_calls(uint16_t answer)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    for (unsigned i = 0; i < 100; i++) {
+        char id[32], caller[32];
+        snprintf(id, sizeof(id), "real-%u@e2e", i);
+        snprintf(caller, sizeof(caller), "203.0.113.%u", 10 + i);
+        struct pcapgen_call_spec c = inbound_call(id);
+        c.call_id = strdup(id);
+        c.caller = ep(caller, 5060);
+        c.caller_media = ep(caller, 10000);
+        c.callee_media = ep("198.51.100.20", (uint16_t)(20000 + 2 * i));
+        c.start_us = 10000u * i;
+        c.ring_ms = 1000;
+        c.talk_ms = 30000;
+        pcapgen_call(g, &c);
+        free((char *)c.call_id);
+    }
+    struct pcapgen_scan_spec scan = {0};
+    scan.src = ep("192.0.2.66", 5070);
+    scan.dst = ep("198.51.100.20", 5060);
+    scan.start_us = 3000000;
+    scan.count = 20000;
+    scan.rate = 10000;
+    scan.answer = answer;
+    pcapgen_scan(g, &scan);
+    struct run r;
+    replay_calls(g, &r, "[limits]\nmax_calls = 1000\n", "real-");
+    cr_assert_gt(r.others, 20000, "the scanner's dialogs: %zu events", r.others);
+    size_t ends = 0;
+    for (size_t i = 0; i < r.count; i++) {
+        json_t *ev = r.events[i];
+        if (strcmp(str(ev, "type"), "call_end") != 0)
+            continue;
+        ends++;
+        cr_assert_str_eq(str(ev, "reason"), "bye", "%s", str(ev, "call_id"));
+        json_t *streams = json_object_get(ev, "streams");
+        cr_assert_eq(json_array_size(streams), 2, "%s", str(ev, "call_id"));
+        for (size_t s = 0; s < 2; s++) { /* 50 a second from answer to BYE, all of them */
+            cr_assert_eq(num(json_array_get(streams, s), "packets"), 1498, "%s",
+                         str(ev, "call_id"));
+            cr_assert_eq(num(json_array_get(streams, s), "lost"), 0, "%s", str(ev, "call_id"));
+        }
+    }
+    cr_assert_eq(ends, 100);
+    /* The flood itself is the alert: its source, rate and tool. */
+    json_t *alert = find(&r, "sip_scan", 0);
+    cr_assert_str_eq(str(alert, "source"), "192.0.2.66");
+    cr_assert_str_eq(str(alert, "user_agent"), "friendly-scanner");
+    cr_assert(json_is_true(json_object_get(alert, "known_scanner")));
+    cr_assert_float_eq(json_real_value(json_object_get(alert, "rate")), 10000.0, 1e-6);
+    release(&r);
+    pcapgen_free(g);
+}
+
+Test(calls_e2e, unanswered_flood_does_not_evict_live_calls, .timeout = 120)
+{
+    flood_over_calls(0);
+}
+
+Test(calls_e2e, rejected_flood_does_not_evict_live_calls, .timeout = 120)
+{
+    flood_over_calls(404);
 }

@@ -124,6 +124,7 @@ struct harness {
     uint64_t last_closed;
     uint64_t stream_ids[2];
     struct endpoint dir0_src;
+    uint64_t scan_state_seen; /* *tcp_data.scan_state on the last call */
 };
 
 static inline uint64_t counter(struct harness *h, const char *name)
@@ -159,6 +160,7 @@ static inline size_t harness_on_tcp(void *user, const struct tcp_data *t)
 {
     struct harness *h = user;
     h->tcp_calls++;
+    h->scan_state_seen = t->scan_state ? *t->scan_state : UINT64_MAX;
     size_t n = t->len < sizeof(h->tcp_last_call) - 1 ? t->len : sizeof(h->tcp_last_call) - 1;
     memcpy(h->tcp_last_call, t->data, n);
     h->tcp_last_call[n] = 0;
@@ -170,6 +172,8 @@ static inline size_t harness_on_tcp(void *user, const struct tcp_data *t)
         for (size_t i = 0; i + 1 < t->len; i++)
             if (t->data[i] == '\n' && t->data[i + 1] == '\n')
                 consumed = i + 2;
+        if (t->scan_state) /* what a framer would note: how much it has looked at */
+            *t->scan_state = t->len - consumed;
     }
     size_t *seen = &h->tcp_seen_len[t->direction];
     if (consumed > 0 && *seen + consumed < sizeof(h->tcp_seen[0])) {

@@ -286,3 +286,109 @@ Test(decode_tcp, segment_half_the_sequence_space_behind)
     cr_assert_eq(counter(&h, "tcp_retransmission"), 1);
     harness_stop(&h);
 }
+
+/* ---- the global buffer cap (tcp_max_buffered) ---- */
+
+static char kilo[4][1001];
+
+static void seg_port(struct harness *h, uint64_t ts, uint16_t port, uint32_t seq, uint8_t flags,
+                     const char *payload)
+{
+    size_t n = build_tcp4(f, A, seq, flags, payload);
+    put16(f + 14 + 20, port);
+    harness_feed(h, ts, f, n);
+}
+
+static void kilo_init(void)
+{
+    for (int i = 0; i < 4; i++) {
+        memset(kilo[i], 'a' + i, 1000);
+        kilo[i][1000] = '\0';
+    }
+}
+
+/* Stream on port p: a SYN, then 1000 bytes queued behind a 1000-byte gap. */
+static void open_with_gap(struct harness *h, uint64_t ts, uint16_t port, int fill)
+{
+    seg_port(h, ts, port, 1, TCP_SYN, NULL);
+    seg_port(h, ts, port, 1002, TCP_ACK, kilo[fill]);
+}
+
+Test(decode_tcp, global_cap_takes_the_longest_idle_buffer_first)
+{
+    kilo_init();
+    struct decoder_config cfg;
+    decoder_config_defaults(&cfg);
+    cfg.tcp_max_buffered = 2500; /* two queued kilobytes, not three */
+    struct harness h;
+    harness_start(&h, &cfg, DLT_ETH);
+    open_with_gap(&h, 1, 6000, 0);
+    open_with_gap(&h, 2, 6001, 1);
+    seg_port(&h, 3, 6000, 2, TCP_ACK, NULL); /* 6000 is alive: 6001 idles longest */
+    open_with_gap(&h, 4, 6002, 2);
+    cr_assert_eq(counter(&h, "tcp_buffer_evicted"), 1);
+    cr_assert_geq(counter(&h, "tcp_buffer_evicted_bytes"), 1000);
+    cr_assert_leq(decoder_tcp_buffered_bytes(h.d), cfg.tcp_max_buffered);
+    /* 6000 kept its bytes: filling its gap delivers them. */
+    seg_port(&h, 5, 6000, 2, TCP_ACK, kilo[3]);
+    cr_assert_eq(h.tcp_seen_len[0], 2000);
+    cr_assert_eq(h.tcp_seen[0][1000], 'a', "the queued kilobyte of the live stream");
+    /* 6001 lost its queue and resumes after it: the late gap is old news,
+     * new bytes flow. */
+    seg_port(&h, 6, 6001, 2, TCP_ACK, kilo[3]);
+    cr_assert_eq(counter(&h, "tcp_retransmission"), 1);
+    seg_port(&h, 7, 6001, 2002, TCP_ACK, "next");
+    cr_assert_eq(h.tcp_seen_len[0], 2004);
+    cr_assert_eq(counter(&h, "tcp_buffer_full"), 0);
+    harness_stop(&h);
+}
+
+Test(decode_tcp, global_cap_never_takes_the_stream_being_fed)
+{
+    kilo_init();
+    struct decoder_config cfg;
+    decoder_config_defaults(&cfg);
+    cfg.tcp_max_buffered = 1500;
+    struct harness h;
+    harness_start(&h, &cfg, DLT_ETH);
+    open_with_gap(&h, 1, 6000, 0);
+    seg_port(&h, 2, 6000, 3002, TCP_ACK, kilo[1]); /* would pass the cap */
+    cr_assert_eq(counter(&h, "tcp_buffer_full"), 1);
+    cr_assert_eq(counter(&h, "tcp_buffer_evicted"), 0);
+    seg_port(&h, 3, 6000, 2, TCP_ACK, kilo[2]);
+    cr_assert_eq(h.tcp_seen_len[0], 2000, "its own queue stayed");
+    cr_assert_eq(decoder_tcp_buffered_bytes(h.d), 0, "delivered: nothing held");
+    harness_stop(&h);
+}
+
+Test(decode_tcp, a_consumed_tail_is_given_back)
+{
+    struct harness h;
+    harness_start(&h, NULL, DLT_ETH);
+    h.consume_mode = 1;
+    seg(&h, 1, A, 1, TCP_ACK, "INVITE sip:x\nVia: a");
+    cr_assert_gt(decoder_tcp_buffered_bytes(h.d), 0);
+    seg(&h, 2, A, 20, TCP_ACK, "\n\n");
+    cr_assert_eq(decoder_tcp_buffered_bytes(h.d), 0);
+    harness_stop(&h);
+}
+
+Test(decode_tcp, scan_state_stays_with_the_tail_and_goes_with_it)
+{
+    struct decoder_config cfg;
+    decoder_config_defaults(&cfg);
+    cfg.tcp_max_pending = 16;
+    struct harness h;
+    harness_start(&h, &cfg, DLT_ETH);
+    h.consume_mode = 1;
+    seg(&h, 1, A, 1, TCP_ACK, "01234");
+    cr_assert_eq(h.scan_state_seen, 0);
+    seg(&h, 2, A, 6, TCP_ACK, "567");
+    cr_assert_eq(h.scan_state_seen, 5, "what the handler noted about its tail");
+    /* Past the pending cap: the tail is dropped, and its note with it. */
+    seg(&h, 3, A, 9, TCP_ACK, "0123456789");
+    cr_assert_eq(counter(&h, "tcp_pending_overflow"), 1);
+    cr_assert_str_eq(h.tcp_last_call, "0123456789");
+    cr_assert_eq(h.scan_state_seen, 0);
+    harness_stop(&h);
+}

@@ -85,6 +85,9 @@ Test(metrics, render_is_well_formed_and_complete)
     cr_assert(strstr(text, "siptap_output_dropped_total{output=\"we\\\"ird\",kind=\"jsonl\"} 3\n"),
               "%s", text);
     cr_assert(strstr(text, "siptap_output_queue_depth{output=\"we\\\"ird\""));
+    /* The output's own state: stdout is writable. */
+    cr_assert(strstr(text, "\nsiptap_output_up{output=\"we\\\"ird\",kind=\"jsonl\"} 1\n"), "%s",
+              text);
     buf_free(&out);
     event_bus_destroy(&bus);
 }
@@ -197,4 +200,72 @@ Test(metrics, live_daemon_serves_metrics_on_loopback)
 
     cr_assert_eq(ops_stop(pid, SIGTERM), 0);
     ops_rmtree(dir);
+}
+
+/* ---- idle connections cannot lock the scraper out ---- */
+
+static struct counters idle_counters;
+
+static void empty_view(void *user, struct metrics_view *v)
+{
+    (void)user;
+    v->counters = &idle_counters;
+}
+
+static int connect_loopback(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Turns the server's loop until fd has bytes or is closed; the bytes read. */
+static ssize_t pump_until_readable(struct ev_loop *loop, int fd, char *buf, size_t len)
+{
+    for (int i = 0; i < 2000; i++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        usleep(1000);
+    }
+    return -1;
+}
+
+/* 40 clients connect and say nothing (more than the server takes at
+ * once): the scraper after them is still answered, and what was closed
+ * for it is counted. Before, eight silent connections locked the port for
+ * their whole timeout. */
+Test(metrics, idle_connections_make_way_for_a_scrape)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    counters_init(&idle_counters);
+    int port = ops_free_port();
+    char addr[64], err[256] = "";
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    struct metrics_server *m =
+        metrics_server_new(loop, addr, empty_view, NULL, &idle_counters, err, sizeof(err));
+    cr_assert(m, "%s", err);
+    int idle[40];
+    for (int i = 0; i < 40; i++) {
+        idle[i] = connect_loopback(port);
+        ev_run(loop, EVRUN_NOWAIT);
+    }
+    int fd = connect_loopback(port);
+    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    char buf[64] = "";
+    ssize_t n = pump_until_readable(loop, fd, buf, sizeof(buf) - 1);
+    cr_assert_gt(n, 0, "the scrape was refused");
+    cr_assert(strncmp(buf, "HTTP/1.0 200", 12) == 0, "%s", buf);
+    cr_assert_geq(counters_get(&idle_counters, "metrics.idle_closed"), 9);
+    cr_assert_eq(counters_get(&idle_counters, "metrics.connections_refused"), 0);
+    close(fd);
+    for (int i = 0; i < 40; i++)
+        close(idle[i]);
+    metrics_server_free(m);
+    ev_loop_destroy(loop);
 }

@@ -149,6 +149,32 @@ static inline bool helper_write_pcap(const char *path, unsigned count, uint32_t 
     return fclose(f) == 0;
 }
 
+/* Starts argv with stdout to out_path and stderr to err_path; its pid. */
+static inline pid_t helper_start(char *const argv[], const char *out_path, const char *err_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0)
+            _exit(126);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits for a helper_start child: its exit status, or -1. */
+static inline int helper_wait(pid_t pid)
+{
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
 /* Runs argv with stdout to out_path and stderr to err_path; exit status or -1. */
 static inline int helper_run(char *const argv[], const char *out_path, const char *err_path)
 {

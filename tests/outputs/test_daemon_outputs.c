@@ -130,7 +130,71 @@ Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
     helper_redis_stop(srv);
 }
 
-Test(daemon_outputs, redis_down_at_start_is_not_fatal)
+/* The figures of output spec in the last stats event on stdout. */
+static json_t *final_output_stats(const char *out_path, const char *spec, size_t *lines_out)
+{
+    size_t n;
+    char **lines = helper_read_lines(out_path, &n);
+    cr_assert_gt(n, 0, "nothing on stdout");
+    json_t *last = json_loads(lines[n - 1], 0, NULL);
+    cr_assert_not_null(last);
+    cr_assert_str_eq(json_string_value(json_object_get(last, "type")), "stats");
+    json_t *mine = json_object_get(json_object_get(last, "outputs"), spec);
+    cr_assert_not_null(mine, "the final stats event has no entry for %s", spec);
+    json_incref(mine);
+    json_decref(last);
+    helper_free_lines(lines);
+    *lines_out = n;
+    return mine;
+}
+
+static json_int_t stat_of(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* Redis is never there: the drain gives up after --drain-timeout, the
+ * final stats (after the drain) and stderr say what was not delivered,
+ * and the exit status is 3. */
+Test(daemon_outputs, redis_that_never_comes_exits_3_and_says_so)
+{
+    const char *siptapd = siptapd_path();
+    int port = helper_free_port();
+    struct run_files f;
+    run_files_init(&f, 3);
+    char spec[128];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d", port);
+    char *argv[] = {(char *)siptapd,   "-c", f.conf, "-r", f.pcap, "-o", "-", "-o", spec,
+                    "--drain-timeout", "1",  NULL};
+    double t0 = helper_now();
+    int rc = helper_run(argv, f.out, f.err);
+    double took = helper_now() - t0;
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 3, "exit %d, stderr: %s", rc, errtext);
+    cr_assert_lt(took, 4.0, "a 1 s drain took %.1f s", took);
+    cr_assert(strstr(errtext, "events are queued"), "stderr: %s", errtext);
+    size_t n;
+    json_t *mine = final_output_stats(f.out, spec, &n);
+    /* Every event before the final stats is still queued; the final stats
+     * event itself was not waited for (the output was down). */
+    cr_assert_eq(stat_of(mine, "queued"), (json_int_t)(n - 1));
+    cr_assert_eq(stat_of(mine, "delivered"), 0);
+    cr_assert_eq(stat_of(mine, "dropped"), 0);
+    cr_assert(json_is_false(json_object_get(mine, "connected")));
+    json_decref(mine);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "output %s: 0 delivered, 0 dropped, 0 failed, %zu not delivered at shutdown", spec, n);
+    cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
+    snprintf(want, sizeof(want), "%zu events were not delivered (exit status 3)", n);
+    cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
+    free(errtext);
+    run_files_fini(&f);
+}
+
+/* A SIGTERM during the drain (here: at the end of the file, toward a
+ * Redis that is not there, with the default 30 s) ends it at once. */
+Test(daemon_outputs, sigterm_during_the_drain_ends_it)
 {
     const char *siptapd = siptapd_path();
     int port = helper_free_port();
@@ -139,11 +203,136 @@ Test(daemon_outputs, redis_down_at_start_is_not_fatal)
     char spec[128];
     snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d", port);
     char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-o", "-", "-o", spec, NULL};
+    pid_t pid = helper_start(argv, f.out, f.err);
+    cr_assert_gt(pid, 0);
+    helper_pause_ms(1500);
+    double t0 = helper_now();
+    kill(pid, SIGTERM);
+    int rc = helper_wait(pid);
+    double took = helper_now() - t0;
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 3, "exit %d, stderr: %s", rc, errtext);
+    cr_assert_lt(took, 3.0, "the drain went on for %.1f s after SIGTERM", took);
+    cr_assert(strstr(errtext, "not delivered at shutdown"), "stderr: %s", errtext);
+    free(errtext);
+    run_files_fini(&f);
+}
+
+/* Redis comes back 6 s after the end of the file (longer than the 5 s the
+ * drain used to have): with the default drain every event arrives, the
+ * final stats come after the drain and say so, and the exit status is 0. */
+Test(daemon_outputs, redis_back_late_gets_everything_in_the_drain)
+{
+    const char *siptapd = siptapd_path();
+    if (!helper_have_redis())
+        cr_skip_test("redis-server is not installed");
+    int port = helper_free_port();
+    struct run_files f;
+    run_files_init(&f, 30);
+    char spec[128];
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d?stream=late", port);
+    char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-o", "-", "-o", spec, NULL};
+    pid_t pid = helper_start(argv, f.out, f.err);
+    cr_assert_gt(pid, 0);
+    helper_pause_ms(6000);
+    pid_t srv = helper_redis_start(port);
+    cr_assert_gt(srv, 0);
+    int rc = helper_wait(pid);
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 0, "exit %d, stderr: %s", rc, errtext);
+    size_t n;
+    json_t *mine = final_output_stats(f.out, spec, &n);
+    cr_assert_geq(n, 30);
+    cr_assert_eq(stat_of(mine, "delivered"), (json_int_t)(n - 1), "stats: %s", json_dumps(mine, 0));
+    cr_assert_eq(stat_of(mine, "queued"), 0);
+    cr_assert_eq(stat_of(mine, "dropped"), 0);
+    cr_assert(json_is_true(json_object_get(mine, "connected")));
+    json_decref(mine);
+    char want[512];
+    snprintf(want, sizeof(want), "output %s: %zu delivered, 0 dropped, 0 failed\n", spec, n);
+    cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
+    free(errtext);
+
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, "XLEN late");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
+    cr_assert_eq(r->integer, (long long)n, "the stream holds %lld of %zu events", r->integer, n);
+    freeReplyObject(r);
+    redisFree(c);
+    helper_redis_stop(srv);
+    run_files_fini(&f);
+}
+
+/* Kafka's only broker is down until 6 s after the end of the file. */
+Test(daemon_outputs, kafka_back_late_gets_everything_in_the_drain)
+{
+    const char *siptapd = siptapd_path();
+    char errstr[256];
+    rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
+    cr_assert_not_null(mrk, "%s", errstr);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
+    cr_assert_not_null(mc);
+    const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
+    cr_assert_eq(rd_kafka_mock_topic_create(mc, "late", 1, 1), 0);
+    rd_kafka_mock_broker_set_down(mc, 1);
+
+    struct run_files f;
+    run_files_init(&f, 30);
+    FILE *c = fopen(f.conf, "a");
+    fprintf(c, "[output]\nkafka.reconnect.backoff.max.ms = 200\n");
+    fclose(c);
+    char spec[256];
+    snprintf(spec, sizeof(spec), "kafka://%s/late", boot);
+    char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-o", "-", "-o", spec, NULL};
+    pid_t pid = helper_start(argv, f.out, f.err);
+    cr_assert_gt(pid, 0);
+    helper_pause_ms(6000);
+    rd_kafka_mock_broker_set_up(mc, 1);
+    int rc = helper_wait(pid);
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 0, "exit %d, stderr: %s", rc, errtext);
+    size_t n;
+    json_t *mine = final_output_stats(f.out, spec, &n);
+    cr_assert_geq(n, 30);
+    cr_assert_eq(stat_of(mine, "delivered"), (json_int_t)(n - 1), "stats: %s", json_dumps(mine, 0));
+    cr_assert_eq(stat_of(mine, "queued") + stat_of(mine, "in_flight"), 0);
+    cr_assert_eq(stat_of(mine, "dropped"), 0);
+    cr_assert_eq(stat_of(mine, "failed"), 0);
+    json_decref(mine);
+    char want[512];
+    snprintf(want, sizeof(want), "output %s: %zu delivered, 0 dropped, 0 failed\n", spec, n);
+    cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
+    free(errtext);
+    run_files_fini(&f);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mrk);
+}
+
+/* A full disk: nothing written, every event failed, said once, exit 3. */
+Test(daemon_outputs, dev_full_fails_every_event_and_exits_3)
+{
+    const char *siptapd = siptapd_path();
+    struct run_files f;
+    run_files_init(&f, 10);
+    char *argv[] = {(char *)siptapd,  "-c", f.conf, "-r", f.pcap, "-o", "-", "-o",
+                    "file:/dev/full", NULL};
     int rc = helper_run(argv, f.out, f.err);
     char *errtext = helper_read_file(f.err);
-    cr_assert_eq(rc, 0);
-    cr_assert(strstr(errtext, "events are queued"), "stderr: %s", errtext);
-    cr_assert(strstr(errtext, "not delivered at shutdown"), "stderr: %s", errtext);
+    cr_assert_eq(rc, 3, "exit %d, stderr: %s", rc, errtext);
+    const char *first = strstr(errtext, "No space left on device");
+    cr_assert(first, "stderr: %s", errtext);
+    cr_assert_null(strstr(first + 1, "No space left on device"), "said more than once: %s",
+                   errtext);
+    size_t n;
+    json_t *mine = final_output_stats(f.out, "file:/dev/full", &n);
+    cr_assert_eq(stat_of(mine, "delivered"), 0);
+    cr_assert_eq(stat_of(mine, "failed"), (json_int_t)(n - 1));
+    cr_assert(json_is_false(json_object_get(mine, "writable")));
+    json_decref(mine);
+    char want[512];
+    snprintf(want, sizeof(want), "output file:/dev/full: 0 delivered, 0 dropped, %zu failed\n", n);
+    cr_assert(strstr(errtext, want), "want '%s' in stderr: %s", want, errtext);
     free(errtext);
     run_files_fini(&f);
 }
@@ -231,4 +420,19 @@ Test(daemon_outputs, malformed_outputs_exit_2_with_the_right_form)
     expect_exit2("kafka://127.0.0.1:9092", "kafka://HOST:PORT[,HOST:PORT...]/TOPIC");
     expect_exit2("syslog:kern", "local0");
     expect_exit2("file:", "file:/var/log/siptap/events.jsonl");
+}
+
+Test(daemon_outputs, a_bad_drain_timeout_exits_2)
+{
+    const char *siptapd = siptapd_path();
+    struct run_files f;
+    run_files_init(&f, 1);
+    char *argv[] = {(char *)siptapd, "-r", f.pcap, "--drain-timeout", "soon", NULL};
+    int rc = helper_run(argv, f.out, f.err);
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 2, "exit %d, stderr: %s", rc, errtext);
+    cr_assert(strstr(errtext, "--drain-timeout 'soon' must be a whole number of seconds"), "%s",
+              errtext);
+    free(errtext);
+    run_files_fini(&f);
 }

@@ -255,6 +255,42 @@ Test(pcapgen, tcp_sequence_tracking)
     pcapgen_free(g);
 }
 
+/* tcp-flood with hold-first: per stream a handshake and every data segment
+ * but the first, then each stream's first segment; sequence numbers cover
+ * the stream's bytes exactly once. */
+Test(pcapgen, tcp_flood_holds_the_first_segment_back)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_RAW);
+    char err[256];
+    cr_assert_eq(pcapgen_scenario_text(g,
+                                       "tcp-flood client=192.0.2.1:40000 server=192.0.2.2:5060 "
+                                       "streams=2 body-bytes=900 segment=400 hold-first\n",
+                                       ".", err, sizeof(err)),
+                 0, "%s", err);
+    struct readback rb;
+    cr_assert(rb_load(&rb, g, "flood"));
+    /* Message: request line and headers (~250 bytes) + 900: 3 segments. */
+    cr_assert_eq(rb.n, 2 * (3 + 3));
+    size_t data_bytes[2] = {0, 0};
+    for (size_t i = 0; i < rb.n; i++) {
+        const uint8_t *ip = rb.f[i].data;
+        check_ip4_sums(ip, rb.f[i].len);
+        /* The client's port names the stream, whichever way the segment goes. */
+        int sport = ip[20] << 8 | ip[21], dport = ip[22] << 8 | ip[23];
+        int stream = sport == 5060 ? dport : sport;
+        cr_assert(stream == 40000 || stream == 40001, "segment %zu: ports %d > %d", i, sport,
+                  dport);
+        data_bytes[stream - 40000] += rb.f[i].len - 40u;
+        if (i >= rb.n - 2)
+            cr_assert_eq(rd32(ip + 24), 1001 + (uint32_t)(stream - 40000) * 1,
+                         "the held-back first segments come last");
+    }
+    cr_assert_eq(data_bytes[0], data_bytes[1]);
+    cr_assert_gt(data_bytes[0], 900);
+    rb_free(&rb);
+    pcapgen_free(g);
+}
+
 /* RTP header fields of frame i of a RAW IPv4 capture. */
 #define RTP(rb, i) ((rb).f[i].data + 28)
 

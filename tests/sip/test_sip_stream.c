@@ -59,12 +59,14 @@ static uint64_t counter(const char *name)
     return counters_get(&counters, name);
 }
 
-/* The decoder's side of a TCP direction: pending bytes not yet consumed. */
+/* The decoder's side of a TCP direction: pending bytes not yet consumed,
+ * and the framer's note about them (kept with them, 0 once they are gone). */
 struct stream {
     uint64_t id;
     int direction;
     uint8_t pending[1 << 18];
     size_t len;
+    uint64_t scan_state;
 };
 
 static void stream_feed(struct stream *st, const void *data, size_t n)
@@ -76,13 +78,16 @@ static void stream_feed(struct stream *st, const void *data, size_t n)
                          .stream_id = st->id,
                          .direction = st->direction,
                          .data = st->pending,
-                         .len = st->len};
+                         .len = st->len,
+                         .scan_state = &st->scan_state};
     t.src.port = 5060;
     t.dst.port = 5061;
     size_t used = sip_layer_tcp(layer, &t);
     cr_assert_leq(used, st->len);
     memmove(st->pending, st->pending + used, st->len - used);
     st->len -= used;
+    if (st->len == 0)
+        st->scan_state = 0;
 }
 
 static size_t make_msg(char *out, size_t size, int i, const char *body)
@@ -206,6 +211,39 @@ Test(sip_stream, tcp_split_at_every_offset)
     for (size_t i = 0; i < n; i++)
         stream_feed(&st, two + i, 1);
     cr_assert_eq(seen.count, 2);
+    cr_assert_eq(counter("sip.malformed"), 0);
+}
+
+/* 32 KB of headers in 100-byte segments: each segment's search starts where
+ * the last one stopped (the note says all pending bytes were searched), and
+ * the message still arrives whole, its body too. */
+Test(sip_stream, tcp_long_headers_are_searched_once)
+{
+    static char msg[40000];
+    size_t n =
+        (size_t)snprintf(msg, sizeof(msg),
+                         "OPTIONS sip:a@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.2;"
+                         "branch=z9hG4bK1\r\nFrom: <sip:b@192.0.2.2>;tag=1\r\nTo: "
+                         "<sip:a@192.0.2.1>\r\nCall-ID: long@192.0.2.2\r\nCSeq: 3 OPTIONS\r\n");
+    while (n < 32000)
+        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "X-Pad: %090d\r\n", 0);
+    n += (size_t)snprintf(msg + n, sizeof(msg) - n, "Content-Length: 250\r\n\r\n");
+    size_t hdr = n;
+    memset(msg + n, 'b', 250);
+    n += 250;
+    static struct stream st = {.id = 4242};
+    seen.count = 0;
+    for (size_t off = 0; off < n; off += 100) {
+        stream_feed(&st, msg + off, n - off < 100 ? n - off : 100);
+        if (st.len > 0 && st.len < hdr)
+            cr_assert_eq(st.scan_state, st.len, "at %zu: searched all pending bytes", off);
+        if (st.len >= hdr)
+            cr_assert_eq(st.scan_state, 1ull << 63 | 250ull << 32 | hdr,
+                         "at %zu: waits for the body", off);
+    }
+    cr_assert_eq(seen.count, 1);
+    cr_assert_eq(seen.raw_lens[0], n);
+    cr_assert_eq(st.len, 0);
     cr_assert_eq(counter("sip.malformed"), 0);
 }
 

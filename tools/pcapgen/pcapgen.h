@@ -99,6 +99,28 @@ void pcapgen_tcp_send(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir
 void pcapgen_tcp_send_split(struct pcapgen_tcp *c, uint64_t t_us, uint64_t step_us,
                             enum pcapgen_dir dir, const uint8_t *data, size_t len,
                             const size_t *offsets, size_t n, bool reverse);
+/* One data segment offset bytes past dir's next sequence number, without
+ * advancing it (pcapgen_tcp_advance does, once the bytes are all out). */
+void pcapgen_tcp_send_at(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir,
+                         uint32_t offset, const uint8_t *data, size_t len);
+void pcapgen_tcp_advance(struct pcapgen_tcp *c, enum pcapgen_dir dir, size_t len);
+/*
+ * A flood of SIP over TCP for the decoder's limits: `streams` connections
+ * (client port + i, each with a handshake), each carrying `messages` OPTIONS
+ * whose header block is padded to at least header_bytes and whose body has
+ * body_bytes, cut into segments of `segment` bytes, one packet every step_us.
+ * hold_first withholds every stream's first data segment until all the other
+ * segments of all streams are out: each stream's data then waits out of
+ * order, all at once.
+ */
+struct pcapgen_tcp_flood {
+    struct endpoint client, server;
+    unsigned streams, messages;
+    size_t header_bytes, body_bytes, segment;
+    uint64_t start_us, step_us;
+    bool hold_first;
+};
+void pcapgen_tcp_flood(struct pcapgen *g, const struct pcapgen_tcp_flood *f);
 /* Re-emits the last data segment sent from dir (same seq, same bytes). */
 void pcapgen_tcp_retransmit(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir);
 /* A bare ACK from dir. */
@@ -135,8 +157,9 @@ struct pcapgen_sdp {
     size_t n_pts;
     const char *direction; /* "sendonly", "recvonly", "inactive", "sendrecv" or NULL */
     bool rtcp_mux;
-    uint16_t rtcp_port; /* a=rtcp:PORT; 0 = none */
-    uint32_t ptime;     /* ms; 0 = no a=ptime */
+    uint16_t rtcp_port;  /* a=rtcp:PORT; 0 = none */
+    uint32_t ptime;      /* ms; 0 = no a=ptime */
+    uint16_t video_port; /* an m=video line (H264, PT 96) on this port; 0 = none */
     uint64_t session_id;
     uint64_t version;
 };
@@ -258,9 +281,14 @@ struct pcapgen_call_spec {
     struct endpoint caller_rtp_src, callee_rtp_src;
     enum pcapgen_transport transport;
     uint64_t start_us;
-    uint32_t ring_ms;                  /* INVITE to final response; 0 = 2000 */
-    uint32_t talk_ms;                  /* answer to BYE; 0 = 30000 */
-    uint8_t pt;                        /* audio payload type (0 PCMU default) */
+    uint32_t ring_ms; /* INVITE to final response; 0 = 2000 */
+    uint32_t talk_ms; /* answer to BYE; 0 = 30000 */
+    uint8_t pt;       /* audio payload type (0 PCMU default) */
+    /* The offer's payload types (the answer keeps pt and 101); NULL = {pt, 101}. */
+    const uint8_t *offer_pts;
+    size_t n_offer_pts;
+    bool sdp_rtcp;  /* both SDPs announce a=rtcp:PORT+1 (none is sent) */
+    bool sdp_video; /* both SDPs add an m=video line on media port + 100 (no video sent) */
     uint32_t ssrc_caller, ssrc_callee; /* 0 = derived from call_id */
 
     uint16_t final_status; /* 0 = 200 */
@@ -314,6 +342,22 @@ struct pcapgen_register_spec {
 };
 
 uint64_t pcapgen_register(struct pcapgen *g, const struct pcapgen_register_spec *spec);
+
+/* A SIP scanner (sipvicious' "friendly-scanner" and its kin): count
+ * requests from src to dst at rate per second, each a new dialog to the
+ * next extension number (100, 101, ...), with the scanner's User-Agent;
+ * the target answers each with a final status, or not at all. */
+struct pcapgen_scan_spec {
+    struct endpoint src, dst;
+    uint64_t start_us;
+    uint32_t count;
+    uint32_t rate;          /* requests per second; 0 = 100 */
+    const char *method;     /* "INVITE" (default), "REGISTER" or "OPTIONS" */
+    const char *user_agent; /* NULL = "friendly-scanner" */
+    uint16_t answer;        /* final status the target sends 1 ms later; 0 = none */
+};
+/* Time (relative us) of the scan's last packet. */
+uint64_t pcapgen_scan(struct pcapgen *g, const struct pcapgen_scan_spec *spec);
 
 /* ---- scenario language (see README.md) ---- */
 

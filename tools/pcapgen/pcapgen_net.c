@@ -565,6 +565,17 @@ void pcapgen_tcp_send(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir
     c->next_seq[dir] += (uint32_t)len;
 }
 
+void pcapgen_tcp_send_at(struct pcapgen_tcp *c, uint64_t t_us, enum pcapgen_dir dir,
+                         uint32_t offset, const uint8_t *data, size_t len)
+{
+    tcp_segment(c, t_us, dir, c->next_seq[dir] + offset, TCP_PSH | TCP_ACK, data, len);
+}
+
+void pcapgen_tcp_advance(struct pcapgen_tcp *c, enum pcapgen_dir dir, size_t len)
+{
+    c->next_seq[dir] += (uint32_t)len;
+}
+
 void pcapgen_tcp_send_split(struct pcapgen_tcp *c, uint64_t t_us, uint64_t step_us,
                             enum pcapgen_dir dir, const uint8_t *data, size_t len,
                             const size_t *offsets, size_t n, bool reverse)

@@ -159,6 +159,9 @@ char *pcapgen_sdp_build(const struct pcapgen_sdp *sdp)
         pcapgen_buf_printf(&b, "a=rtcp:%u\r\n", (unsigned)sdp->rtcp_port);
     if (sdp->direction)
         pcapgen_buf_printf(&b, "a=%s\r\n", sdp->direction);
+    if (sdp->video_port)
+        pcapgen_buf_printf(&b, "m=video %u RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+                           (unsigned)sdp->video_port);
     return pcapgen_buf_take(&b, NULL);
 }
 
@@ -419,17 +422,27 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
     uint8_t pts[2] = {c.pt, 101};
     struct pcapgen_sdp offer = {.addr = caller_media_addr,
                                 .port = c.caller_media.port,
-                                .pts = pts,
-                                .n_pts = 2,
+                                .pts = c.offer_pts ? c.offer_pts : pts,
+                                .n_pts = c.offer_pts ? c.n_offer_pts : 2,
                                 .ptime = 20,
                                 .rtcp_mux = c.rtcp == PCAPGEN_RTCP_MUX,
                                 .session_id = h & 0xffffff,
                                 .version = 1};
     if (c.rtcp == PCAPGEN_RTCP_ATTRIBUTE)
         offer.rtcp_port = (uint16_t)(c.caller_media.port + PCAPGEN_RTCP_ATTRIBUTE_OFFSET);
+    else if (c.sdp_rtcp)
+        offer.rtcp_port = (uint16_t)(c.caller_media.port + 1);
+    if (c.sdp_video)
+        offer.video_port = (uint16_t)(c.caller_media.port + 100);
     struct pcapgen_sdp answer = offer;
     answer.addr = callee_media_addr;
     answer.port = c.callee_media.port;
+    answer.pts = pts;
+    answer.n_pts = 2;
+    if (c.sdp_rtcp && c.rtcp != PCAPGEN_RTCP_ATTRIBUTE)
+        answer.rtcp_port = (uint16_t)(c.callee_media.port + 1);
+    if (c.sdp_video)
+        answer.video_port = (uint16_t)(c.callee_media.port + 100);
     if (c.rtcp == PCAPGEN_RTCP_ATTRIBUTE)
         answer.rtcp_port = (uint16_t)(c.callee_media.port + PCAPGEN_RTCP_ATTRIBUTE_OFFSET);
     answer.session_id = (h >> 24) & 0xffffff;
@@ -732,4 +745,49 @@ uint64_t pcapgen_register(struct pcapgen *g, const struct pcapgen_register_spec 
     }
     sig_close(&sp, end + 100 * MS, true);
     return end;
+}
+
+/* One scanner request and, when the target answers, its final response. */
+static void scan_request(struct pcapgen *g, const struct pcapgen_scan_spec *spec,
+                         const char *method, uint32_t i, uint64_t t)
+{
+    char from[64], to[64], start[160], common[768], headers[1024];
+    host_text(&spec->src.addr, from, sizeof(from));
+    host_text(&spec->dst.addr, to, sizeof(to));
+    unsigned ext = 100 + i;
+    /* Via, From and Call-ID, then CSeq; the To goes between (tagged in
+     * the response). */
+    snprintf(common, sizeof(common),
+             "Via: SIP/2.0/UDP %s:%u;branch=z9hG4bKscan%u\n"
+             "From: \"%u\" <sip:%u@%s>;tag=scan%u\n"
+             "Call-ID: scan-%u@%s\n"
+             "CSeq: 1 %s\n",
+             from, spec->src.port, i, ext, ext, to, i, i, from, method);
+    snprintf(start, sizeof(start), "%s sip:%u@%s SIP/2.0", method, ext, to);
+    snprintf(
+        headers, sizeof(headers),
+        "%sTo: \"%u\" <sip:%u@%s>\nMax-Forwards: 70\nUser-Agent: %s\nContact: <sip:%u@%s:%u>\n",
+        common, ext, ext, to, spec->user_agent ? spec->user_agent : "friendly-scanner", ext, from,
+        spec->src.port);
+    char *req = pcapgen_sip_build(start, headers, NULL, NULL);
+    pcapgen_sip_udp(g, t, &spec->src, &spec->dst, req, NULL);
+    free(req);
+    if (!spec->answer)
+        return;
+    snprintf(start, sizeof(start), "SIP/2.0 %u %s", spec->answer, reason_phrase(spec->answer));
+    snprintf(headers, sizeof(headers), "%sTo: \"%u\" <sip:%u@%s>;tag=uas%u\n", common, ext, ext, to,
+             i);
+    char *resp = pcapgen_sip_build(start, headers, NULL, NULL);
+    pcapgen_sip_udp(g, t + 1000, &spec->dst, &spec->src, resp, NULL);
+    free(resp);
+}
+
+uint64_t pcapgen_scan(struct pcapgen *g, const struct pcapgen_scan_spec *spec)
+{
+    const char *method = spec->method ? spec->method : "INVITE";
+    uint64_t step = 1000000u / (spec->rate ? spec->rate : 100);
+    uint64_t t = spec->start_us;
+    for (uint32_t i = 0; i < spec->count; i++, t += step)
+        scan_request(g, spec, method, i, t);
+    return spec->count ? t - step + (spec->answer ? 1000 : 0) : spec->start_us;
 }

@@ -371,6 +371,26 @@ static int do_register(struct ctx *c)
     return 0;
 }
 
+static int do_scan(struct ctx *c)
+{
+    struct pcapgen_scan_spec s = {0};
+    s.method = str(c, "method");
+    s.user_agent = str(c, "ua");
+    if (get_ep(c, "src", &s.src, true) < 0 || get_ep(c, "dst", &s.dst, true) < 0 ||
+        get_time(c, "start", &s.start_us) < 0)
+        return -1;
+    GET_NUM(c, "count", s.count, 100000000);
+    GET_NUM(c, "rate", s.rate, 1000000);
+    GET_NUM(c, "answer", s.answer, 699);
+    if (s.method && strcmp(s.method, "INVITE") && strcmp(s.method, "REGISTER") &&
+        strcmp(s.method, "OPTIONS"))
+        return fail(c, "method=%s: expected INVITE, REGISTER or OPTIONS", s.method);
+    if (check_unused(c) < 0)
+        return -1;
+    pcapgen_scan(c->g, &s);
+    return 0;
+}
+
 static int do_rtp(struct ctx *c)
 {
     struct pcapgen_rtp_spec s = {0};
@@ -658,6 +678,32 @@ static int do_tcp_op(struct ctx *c, const char *word, const char *name, const ch
     return 0;
 }
 
+static int do_tcp_flood(struct ctx *c)
+{
+    struct pcapgen_tcp_flood f = {.messages = 1, .segment = 1400, .step_us = 100};
+    uint64_t streams = 1, messages = 1, header = 0, body = 0, segment = 1400;
+    if (get_ep(c, "client", &f.client, true) < 0 || get_ep(c, "server", &f.server, true) < 0)
+        return -1;
+    GET_NUM(c, "streams", streams, 65535 - f.client.port);
+    GET_NUM(c, "messages", messages, 100000);
+    GET_NUM(c, "header-bytes", header, 1 << 20);
+    GET_NUM(c, "body-bytes", body, 1 << 24);
+    GET_NUM(c, "segment", segment, 65000);
+    f.hold_first = flag(c, "hold-first");
+    if (get_time(c, "t", &f.start_us) < 0 || get_time(c, "step", &f.step_us) < 0 ||
+        check_unused(c) < 0)
+        return -1;
+    if (streams == 0 || messages == 0 || segment == 0)
+        return fail(c, "tcp-flood: streams, messages and segment must be at least 1");
+    f.streams = (unsigned)streams;
+    f.messages = (unsigned)messages;
+    f.header_bytes = header;
+    f.body_bytes = body;
+    f.segment = segment;
+    pcapgen_tcp_flood(c->g, &f);
+    return 0;
+}
+
 static int do_sip_udp(struct ctx *c, const char **pos)
 {
     struct endpoint src, dst;
@@ -783,8 +829,12 @@ static int run_line(struct ctx *c, char *line, const char **pos)
         return do_register(c);
     if (strcmp(word, "rtp") == 0)
         return do_rtp(c);
+    if (strcmp(word, "scan") == 0)
+        return do_scan(c);
     if (strcmp(word, "sip-udp") == 0)
         return do_sip_udp(c, pos);
+    if (strcmp(word, "tcp-flood") == 0)
+        return do_tcp_flood(c);
     if (strcmp(word, "tcp") == 0 || strncmp(word, "tcp-", 4) == 0 || strcmp(word, "sip-tcp") == 0) {
         /* The first argument is the connection name, a bare word. */
         const char *name = nw > 1 ? words[1] : NULL;
