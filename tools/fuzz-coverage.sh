@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=$(realpath "$1")
 shift
-targets=${*:-pipeline sip sdp rtp tcp sctp config outputs metrics callcap}
+targets=${*:-pipeline sip sdp rtp tcp sctp config outputs metrics callcap hep}
 build=build-fuzz-cov
 if [ ! -d "$build" ]; then
   CC=clang meson setup "$build" -Dfuzz=true -Dtests=disabled --buildtype=debug -Db_lto=false \
@@ -36,6 +36,7 @@ sources() {
     outputs) echo outputs/sink.c outputs/redis.c outputs/kafka.c outputs/syslog.c outputs/jsonl.c ;;
     metrics) echo daemon/metrics.c ;;
     callcap) echo daemon/redact.c daemon/callcap.c ;;
+    hep) echo decoders/hep.c daemon/hep_input.c outputs/hep_rtcp.c ;;
   esac
 }
 
@@ -84,7 +85,7 @@ for t in $targets; do
 done
 llvm-profdata merge -sparse "${profiles[@]}" -o "$build/all.profdata"
 tree="core decoders sip rtp calls rules outputs daemon/config.c daemon/metrics.c daemon/callcap.c
-  daemon/redact.c"
+  daemon/redact.c daemon/hep_input.c"
 echo "all targets together: $(SOURCES="$tree" lines_covered "$build/all.profdata" "${objects[@]}")"
 SOURCES="$tree" MODE=files lines_covered "$build/all.profdata" "${objects[@]}"
 others=("${objects[@]:1}")
