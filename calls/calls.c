@@ -836,6 +836,10 @@ void call_table_sip(struct call_table *t, const struct sip_msg *m, const struct 
         return;
     }
     struct call *c = hashtab_find(&t->calls, m->call_id);
+    /* Before the events this message causes, so a call's frames are all
+     * attributed when its events are out; again below for a new call. */
+    if (c)
+        call_frame_attributed(t, c, meta->ts_us);
     bool retransmission = false;
     if (m->is_request && m->method == SIP_METHOD_INVITE) {
         retransmission = handle_invite(t, &c, m, meta);

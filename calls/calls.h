@@ -285,9 +285,11 @@ struct rtp_flow_table *call_table_flows(struct call_table *t);
 /* Registrations followed right now. */
 size_t call_table_registration_count(const struct call_table *t);
 /* Frame hook: called whenever a packet is attributed to a call (each SIP
- * message of the call, after the observers; each RTP or RTCP datagram of its
- * media). The daemon knows the frame being processed and keeps it for the
- * call's capture file. One hook; NULL fn removes it. */
+ * message of a known call before it is handled, so before the events it
+ * causes, and of every call after the observers: a frame may come twice;
+ * each RTP or RTCP datagram of its media). The daemon knows the frame being
+ * processed and keeps it for the call's capture file. One hook; NULL fn
+ * removes it. */
 typedef void (*call_frame_fn)(void *user, struct call *c, uint64_t ts_us);
 void call_table_set_frame_hook(struct call_table *t, call_frame_fn fn, void *user);
 /* The tap's own losses (kernel, interface, capture queue): the running

@@ -7,7 +7,10 @@
  * of fixed slots allocated once, at the call's first RTP frame after the head
  * is full. Each record carries the frame's number in capture order, so
  * writing is a merge by number and a frame attributed twice (two SIP
- * messages in one TCP segment) is kept once. Files are written to a
+ * messages in one TCP segment) is kept once. Media records also carry their
+ * rank among the call's media frames, so a gap in the ranks is where the
+ * file says frames were cut. SIP records are masked (daemon/redact.h) as
+ * they are copied. Files are built in memory as pcapng, written to a
  * temporary name and renamed, so a reader never sees half a capture.
  */
 #include "daemon/callcap.h"
@@ -24,6 +27,7 @@
 
 #include "core/buf.h"
 #include "core/hashtab.h"
+#include "daemon/redact.h"
 
 #define CALLCAP_SIP_BYTES_MAX (1024u * 1024u) /* per call, whatever sip_max says */
 #define CALLCAP_FRAME_MAX     65535u
@@ -33,6 +37,8 @@ struct frame_rec {
     uint64_t ts_us;
     uint64_t number;
     uint32_t caplen, len;
+    uint32_t media_seq; /* RTP/RTCP frames: 1, 2, 3... in the call; SIP: 0 */
+    uint32_t unused;
 };
 
 struct callrec {
@@ -41,6 +47,7 @@ struct callrec {
     unsigned sip_count, head_count;
     uint8_t *tail; /* rtp_tail slots, NULL until needed */
     unsigned tail_next, tail_count;
+    uint32_t media_seen; /* RTP/RTCP frames offered, kept or not */
     uint64_t last_frame;
     uint64_t memory;
     bool flagged; /* an alert named this call */
@@ -61,7 +68,7 @@ struct callcap {
     uint64_t frame_number;
     bool frame_media;
     uint64_t *c_written, *c_rewritten, *c_write_failed, *c_memory_full, *c_sip_full, *c_deleted,
-        *c_table_full;
+        *c_table_full, *c_masked, *c_checksum_stale;
 };
 
 void callcap_config_defaults(struct callcap_config *c)
@@ -222,32 +229,41 @@ static bool take_memory(struct callcap *cc, struct callrec *r, size_t n)
     return true;
 }
 
-static bool append_frame(struct callcap *cc, struct callrec *r, struct buf *b, uint32_t keep)
+static struct frame_rec frame_rec_now(const struct callcap *cc, uint32_t keep, uint32_t media_seq)
 {
-    struct frame_rec fr = {.ts_us = (uint64_t)cc->hdr->ts.tv_sec * 1000000u +
-                                    (uint64_t)cc->hdr->ts.tv_usec,
-                           .number = cc->frame_number,
-                           .caplen = keep,
-                           .len = cc->hdr->len};
+    return (struct frame_rec){.ts_us = (uint64_t)cc->hdr->ts.tv_sec * 1000000u +
+                                       (uint64_t)cc->hdr->ts.tv_usec,
+                              .number = cc->frame_number,
+                              .caplen = keep,
+                              .len = cc->hdr->len,
+                              .media_seq = media_seq};
+}
+
+/* The copy's bytes, or NULL when it was not kept. */
+static uint8_t *append_frame(struct callcap *cc, struct callrec *r, struct buf *b, uint32_t keep,
+                             uint32_t media_seq)
+{
+    struct frame_rec fr = frame_rec_now(cc, keep, media_seq);
     static const uint8_t zeros[8];
     size_t before = b->len, size = sizeof(fr) + padded(keep);
     if (!take_memory(cc, r, size))
-        return false;
+        return NULL;
     if (!buf_append(b, &fr, sizeof(fr)) || !buf_append(b, cc->data, keep) ||
         !buf_append(b, zeros, padded(keep) - keep)) {
         b->len = before;
         cc->memory -= size;
         r->memory -= size;
-        return false;
+        return NULL;
     }
-    return true;
+    return b->data + before + sizeof(fr);
 }
 
 static void keep_media(struct callcap *cc, struct callrec *r, uint32_t caplen)
 {
     uint32_t keep = caplen < cc->cfg.rtp_slot_bytes ? caplen : cc->cfg.rtp_slot_bytes;
+    uint32_t seq = ++r->media_seen;
     if (r->head_count < cc->cfg.rtp_head) {
-        if (append_frame(cc, r, &r->head, keep))
+        if (append_frame(cc, r, &r->head, keep, seq))
             r->head_count++;
         return;
     }
@@ -265,16 +281,27 @@ static void keep_media(struct callcap *cc, struct callrec *r, uint32_t caplen)
         }
     }
     uint8_t *slot = r->tail + (size_t)r->tail_next * slot_size(cc);
-    struct frame_rec fr = {.ts_us = (uint64_t)cc->hdr->ts.tv_sec * 1000000u +
-                                    (uint64_t)cc->hdr->ts.tv_usec,
-                           .number = cc->frame_number,
-                           .caplen = keep,
-                           .len = cc->hdr->len};
+    struct frame_rec fr = frame_rec_now(cc, keep, seq);
     memcpy(slot, &fr, sizeof(fr));
     memcpy(slot + sizeof(fr), cc->data, keep);
     r->tail_next = (r->tail_next + 1) % cc->cfg.rtp_tail;
     if (r->tail_count < cc->cfg.rtp_tail)
         r->tail_count++;
+}
+
+/* A SIP frame, its credentials masked in the copy unless they are kept. */
+static bool keep_sip(struct callcap *cc, struct callrec *r, uint32_t caplen)
+{
+    uint8_t *copy = r->sip_count < cc->cfg.sip_max ? append_frame(cc, r, &r->sip, caplen, 0) : NULL;
+    if (!copy)
+        return false;
+    r->sip_count++;
+    if (cc->cfg.keep_credentials)
+        return true;
+    struct redact_result red = redact_credentials(copy, caplen, cc->hdr->len, cc->linktype);
+    *cc->c_masked += red.masked;
+    *cc->c_checksum_stale += red.checksum_stale;
+    return true;
 }
 
 static void on_frame(void *user, struct call *c, uint64_t ts_us)
@@ -303,9 +330,7 @@ static void on_frame(void *user, struct call *c, uint64_t ts_us)
     uint32_t caplen = cc->hdr->caplen < CALLCAP_FRAME_MAX ? cc->hdr->caplen : CALLCAP_FRAME_MAX;
     if (cc->frame_media) {
         keep_media(cc, r, caplen);
-    } else if (r->sip_count < cc->cfg.sip_max && append_frame(cc, r, &r->sip, caplen)) {
-        r->sip_count++;
-    } else {
+    } else if (!keep_sip(cc, r, caplen)) {
         (*cc->c_sip_full)++;
         return;
     }
@@ -345,6 +370,143 @@ static bool write_all(int fd, const void *p, size_t n)
     return true;
 }
 
+/* ---- pcapng, in host byte order (readers detect it by the magic) ---- */
+
+#define PCAPNG_SHB          0x0a0d0d0au
+#define PCAPNG_IDB          1u
+#define PCAPNG_EPB          6u
+#define PCAPNG_OPT_END      0
+#define PCAPNG_OPT_COMMENT  1
+#define PCAPNG_OPT_USERAPPL 4
+#define PCAPNG_COMMENT_MAX  256
+
+static bool put32(struct buf *b, uint32_t v)
+{
+    return buf_append(b, &v, sizeof(v));
+}
+
+static bool put_padding(struct buf *b, size_t n)
+{
+    static const uint8_t zeros[4];
+    return buf_append(b, zeros, (4 - n % 4) % 4);
+}
+
+static bool put_option(struct buf *b, uint16_t code, const char *text)
+{
+    size_t n = strlen(text);
+    uint16_t h[2] = {code, (uint16_t)n};
+    return buf_append(b, h, sizeof(h)) && buf_append(b, text, n) && put_padding(b, n);
+}
+
+/* A block starts with its type and a length filled in by block_end. */
+static bool block_start(struct buf *b, uint32_t type, size_t *start)
+{
+    *start = b->len;
+    return put32(b, type) && put32(b, 0);
+}
+
+static bool block_end(struct buf *b, size_t start, bool options)
+{
+    if (options && !put32(b, PCAPNG_OPT_END))
+        return false;
+    uint32_t total = (uint32_t)(b->len - start + 4);
+    memcpy(b->data + start + 4, &total, sizeof(total));
+    return put32(b, total);
+}
+
+/* The section header (saying what the file keeps) and the one interface. */
+static bool put_header(const struct callcap *cc, struct buf *b)
+{
+    char note[PCAPNG_COMMENT_MAX];
+    snprintf(note, sizeof(note),
+             "siptap call capture: the call's SIP frames%s, its first %u and last %u RTP/RTCP "
+             "frames, each cut to %u bytes",
+             cc->cfg.keep_credentials ? "" : " (digest responses masked)", cc->cfg.rtp_head,
+             cc->cfg.rtp_tail, cc->cfg.rtp_slot_bytes);
+    size_t shb, idb;
+    const uint16_t version[2] = {1, 0};
+    const int64_t section_length = -1;
+    const uint16_t link[2] = {(uint16_t)cc->linktype, 0};
+    return block_start(b, PCAPNG_SHB, &shb) && put32(b, 0x1a2b3c4du) &&
+           buf_append(b, version, sizeof(version)) &&
+           buf_append(b, &section_length, sizeof(section_length)) &&
+           put_option(b, PCAPNG_OPT_COMMENT, note) &&
+           put_option(b, PCAPNG_OPT_USERAPPL, "siptap") && block_end(b, shb, true) &&
+           block_start(b, PCAPNG_IDB, &idb) && buf_append(b, link, sizeof(link)) &&
+           put32(b, CALLCAP_FRAME_MAX) && block_end(b, idb, false);
+}
+
+static bool put_frame(struct buf *b, const struct frame_rec *fr, const char *comment)
+{
+    size_t epb;
+    const uint8_t *data = (const uint8_t *)fr + sizeof(*fr);
+    return block_start(b, PCAPNG_EPB, &epb) && put32(b, 0) &&
+           put32(b, (uint32_t)(fr->ts_us >> 32)) && put32(b, (uint32_t)fr->ts_us) &&
+           put32(b, fr->caplen) && put32(b, fr->len) && buf_append(b, data, fr->caplen) &&
+           put_padding(b, fr->caplen) && (!comment || put_option(b, PCAPNG_OPT_COMMENT, comment)) &&
+           block_end(b, epb, comment != NULL);
+}
+
+/* The comment for a media frame after frames that were not kept (seq
+ * jumps), or for the last one kept when the call's last ones were not. */
+static const char *cut_comment(const struct callrec *r, const struct frame_rec *fr,
+                               uint32_t prev_seq, bool last_media, char *out, size_t outlen)
+{
+    if (fr->media_seq > prev_seq + 1) {
+        snprintf(out, outlen,
+                 "siptap: %u RTP/RTCP frames of this call were not kept before this one "
+                 "(call capture cut); loss computed across this point is not the call's",
+                 fr->media_seq - prev_seq - 1);
+        return out;
+    }
+    if (last_media && r->media_seen > fr->media_seq) {
+        snprintf(out, outlen,
+                 "siptap: %u RTP/RTCP frames of this call after this one were not kept "
+                 "(call capture cut)",
+                 r->media_seen - fr->media_seq);
+        return out;
+    }
+    return NULL;
+}
+
+static bool put_frames(struct buf *b, const struct callrec *r, const struct frame_rec **frames,
+                       size_t n)
+{
+    size_t last_media = n;
+    for (size_t i = 0; i < n; i++)
+        if (frames[i]->media_seq)
+            last_media = i;
+    uint32_t prev_seq = 0;
+    for (size_t i = 0; i < n; i++) {
+        char text[PCAPNG_COMMENT_MAX];
+        const char *comment = NULL;
+        if (frames[i]->media_seq) {
+            comment = cut_comment(r, frames[i], prev_seq, i == last_media, text, sizeof(text));
+            prev_seq = frames[i]->media_seq;
+        }
+        if (!put_frame(b, frames[i], comment))
+            return false;
+    }
+    return true;
+}
+
+static bool write_file(const char *path, const struct buf *b)
+{
+    char tmp[640];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return false;
+    bool ok = write_all(fd, b->data, b->len);
+    if (close(fd) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return false;
+    }
+    return true;
+}
+
 static bool write_pcap(struct callcap *cc, struct callrec *r, const char *path)
 {
     size_t max = (size_t)r->sip_count + r->head_count + r->tail_count;
@@ -358,39 +520,15 @@ static bool write_pcap(struct callcap *cc, struct callrec *r, const char *path)
         frames[n++] = (const struct frame_rec *)(r->tail + (size_t)i * slot_size(cc));
     qsort(frames, n, sizeof(frames[0]), by_number);
 
-    char tmp[640];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        free(frames);
-        return false;
-    }
-    /* Classic pcap, microsecond stamps, host byte order (readers detect it). */
-    struct {
-        uint32_t magic;
-        uint16_t major, minor;
-        int32_t thiszone;
-        uint32_t sigfigs, snaplen, linktype;
-    } gh = {0xa1b2c3d4u, 2, 4, 0, 0, CALLCAP_FRAME_MAX, (uint32_t)cc->linktype};
-    bool ok = write_all(fd, &gh, sizeof(gh));
-    uint64_t bytes = sizeof(gh);
-    for (size_t i = 0; ok && i < n; i++) {
-        struct frame_rec fr = *frames[i];
-        uint32_t rh[4] = {(uint32_t)(fr.ts_us / 1000000u), (uint32_t)(fr.ts_us % 1000000u),
-                          fr.caplen, fr.len};
-        ok = write_all(fd, rh, sizeof(rh)) &&
-             write_all(fd, (const uint8_t *)frames[i] + sizeof(fr), fr.caplen);
-        bytes += sizeof(rh) + fr.caplen;
-    }
+    /* Each block adds at most its headers, padding and one comment. */
+    struct buf out;
+    buf_init(&out, 2 * PCAPNG_COMMENT_MAX + 128 + n * (PCAPNG_COMMENT_MAX + 64) + r->memory);
+    bool ok = put_header(cc, &out) && put_frames(&out, r, frames, n) && write_file(path, &out);
+    if (ok)
+        cc->dir_bytes += out.len;
+    buf_free(&out);
     free(frames);
-    if (close(fd) != 0)
-        ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return false;
-    }
-    cc->dir_bytes += bytes;
-    return true;
+    return ok;
 }
 
 void callcap_sanitise(const char *call_id, char *out, size_t outlen)
@@ -449,11 +587,14 @@ static bool write_rec(struct callcap *cc, struct callrec *r)
 void callcap_on_event(struct callcap *cc, const struct event_info *info, struct event_extra *extra)
 {
     const char *call_id = info->call_id;
-    if (!call_id || info->severity < SEVERITY_WARNING)
+    bool alert = info->severity >= SEVERITY_WARNING;
+    if (!call_id || (!alert && strcmp(info->type, "call_end") != 0))
         return;
     struct call *c = call_table_find(cc->calls, call_id);
     struct callrec *r = c ? hashtab_find(&cc->recs, &c) : NULL;
-    if (!r)
+    /* The call_end of a call with a capture completes it: every frame the
+     * call had until then is in the file when call_end is out. */
+    if (!r || (!alert && !r->flagged))
         return;
     if (!r->path[0] && !choose_path(cc, r, call_id, info->ts)) {
         (*cc->c_write_failed)++;
@@ -505,6 +646,8 @@ struct callcap *callcap_new(const struct callcap_config *cfg, struct call_table 
     cc->c_sip_full = counters_register(counters, "callcap", "sip_frames_over_cap");
     cc->c_deleted = counters_register(counters, "callcap", "files_deleted_for_space");
     cc->c_table_full = counters_register(counters, "callcap", "table_full");
+    cc->c_masked = counters_register(counters, "callcap", "credentials_masked");
+    cc->c_checksum_stale = counters_register(counters, "callcap", "masked_checksum_stale");
     struct file_list l = {0};
     scan_dir(cc->cfg.dir, &l);
     cc->dir_bytes = l.total;

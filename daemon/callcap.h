@@ -6,9 +6,18 @@
  * frames and a ring of the last M. When an event of severity warning or
  * above names a call (the bus pre-publish hook), the call's frames are
  * written in capture order to DIR/YYYY-MM-DD/<sanitised Call-ID>.pcap and
- * the event gets `capture_path`. The file is written again when the call is
- * freed, so it ends up holding the whole call (within the caps). DIR is
- * kept under a size cap by deleting the oldest files first.
+ * the event gets `capture_path`. The file is written again, complete, when
+ * the call's call_end is published (which then carries capture_path too),
+ * and once more when the call is freed if late frames came in its linger.
+ * DIR is kept under a size cap by deleting the oldest files first.
+ *
+ * The file is pcapng (the name keeps .pcap; readers go by the magic): where
+ * RTP/RTCP frames of the call were not kept (between the head and the tail,
+ * or for want of memory), the first frame after the gap carries a packet
+ * comment saying how many are missing, so that the loss a reader computes
+ * on the file is not taken for the call's. SIP frames are kept with the
+ * digest response (and any Basic credential) masked, unless
+ * keep_credentials is set (daemon/redact.h).
  *
  * Memory is bounded three ways: per call (the caps above), per record slot
  * (RTP frames are cut to a slot size; the pcap record keeps the original
@@ -34,6 +43,7 @@ struct callcap_config {
     unsigned rtp_head;       /* first RTP/RTCP frames kept per call */
     unsigned rtp_tail;       /* last RTP/RTCP frames kept per call (ring) */
     unsigned rtp_slot_bytes; /* RTP frames are cut to this many bytes */
+    bool keep_credentials;   /* SIP frames kept as captured, digest responses too */
     uint64_t memory_max;     /* all calls together */
 };
 

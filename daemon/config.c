@@ -157,6 +157,18 @@ static bool set_string(char *dst, size_t dstlen, const char *value, struct load_
     return true;
 }
 
+static bool set_on_off(bool *dst, const char *value, struct load_state *st, const char *name)
+{
+    bool on = strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
+    bool off = strcmp(value, "off") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0;
+    if (!on && !off) {
+        snprintf(st->msg, sizeof(st->msg), "%s = '%s' must be on or off", name, value);
+        return false;
+    }
+    *dst = on;
+    return true;
+}
+
 static struct trunk_config *trunk_for_section(struct config *cfg, const char *name,
                                               struct load_state *st)
 {
@@ -356,18 +368,10 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         cfg->dir_line = st->line;
         return set_string(cfg->callcap.dir, sizeof(cfg->callcap.dir), value, st, name);
     }
-    if (strcmp(section, "capture") == 0 && strcmp(name, "calls") == 0) {
-        bool on =
-            strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
-        bool off =
-            strcmp(value, "off") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0;
-        if (!on && !off) {
-            snprintf(st->msg, sizeof(st->msg), "calls = '%s' must be on or off", value);
-            return 0;
-        }
-        cfg->callcap.enabled = on;
-        return 1;
-    }
+    if (strcmp(section, "capture") == 0 && strcmp(name, "calls") == 0)
+        return set_on_off(&cfg->callcap.enabled, value, st, name);
+    if (strcmp(section, "capture") == 0 && strcmp(name, "keep_credentials") == 0)
+        return set_on_off(&cfg->callcap.keep_credentials, value, st, name);
     if (strcmp(section, "metrics") == 0 && strcmp(name, "listen") == 0) {
         char host[128], port[16];
         if (!metrics_listen_parse(value, host, sizeof(host), port, sizeof(port))) {

@@ -287,19 +287,30 @@ static void respond(struct metrics_conn *c, int status, const char *reason, cons
         buf_append(&c->response, body->data, body->len);
 }
 
+enum metrics_request metrics_request_parse(const char *request)
+{
+    bool get = strncmp(request, "GET ", 4) == 0;
+    bool head_only = strncmp(request, "HEAD ", 5) == 0;
+    if (!get && !head_only)
+        return METRICS_REQUEST_BAD_METHOD;
+    const char *path = request + (get ? 4 : 5);
+    size_t path_len = strcspn(path, " \r\n?");
+    if (!(path_len == 8 && strncmp(path, "/metrics", 8) == 0))
+        return METRICS_REQUEST_NOT_FOUND;
+    return get ? METRICS_REQUEST_GET : METRICS_REQUEST_HEAD;
+}
+
 static void handle_request(struct metrics_conn *c)
 {
     struct metrics_server *m = c->server;
-    bool get = strncmp(c->request, "GET ", 4) == 0;
-    bool head_only = strncmp(c->request, "HEAD ", 5) == 0;
-    const char *path = c->request + (get ? 4 : head_only ? 5 : 0);
-    size_t path_len = strcspn(path, " \r\n?");
-    if (!get && !head_only) {
+    enum metrics_request req = metrics_request_parse(c->request);
+    bool head_only = req == METRICS_REQUEST_HEAD;
+    if (req == METRICS_REQUEST_BAD_METHOD) {
         (*m->c_bad_requests)++;
         respond(c, 405, "Method Not Allowed", "text/plain", NULL);
         return;
     }
-    if (!(path_len == 8 && strncmp(path, "/metrics", 8) == 0)) {
+    if (req == METRICS_REQUEST_NOT_FOUND) {
         struct buf body;
         buf_init(&body, 256);
         buf_append(&body, "siptapd: metrics are at /metrics\n", 33);

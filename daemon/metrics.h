@@ -67,6 +67,15 @@ struct metrics_server *metrics_server_new(struct ev_loop *loop, const char *addr
                                           metrics_view_fn view, void *user,
                                           struct counters *counters, char *err, size_t errlen);
 void metrics_server_free(struct metrics_server *m);
+/* What a complete request head (NUL-terminated) asks for: /metrics by GET
+ * or HEAD, another path (404) or another method (405). */
+enum metrics_request {
+    METRICS_REQUEST_GET,
+    METRICS_REQUEST_HEAD,
+    METRICS_REQUEST_NOT_FOUND,
+    METRICS_REQUEST_BAD_METHOD,
+};
+enum metrics_request metrics_request_parse(const char *request);
 /* Validates a listen address without binding (for --check-config). */
 bool metrics_listen_parse(const char *address, char *host, size_t hostlen, char *port,
                           size_t portlen);

@@ -1,13 +1,18 @@
 /*
  * fuzz_pipeline: libFuzzer target for everything that reads the wire.
  *
- * The input is a run of frames, each a 2-byte big-endian length and that many
- * bytes, fed as Ethernet frames 20 ms apart (of capture time) through the
- * whole chain the daemon uses: decoders (with IP reassembly and TCP streams),
- * the SIP layer, call correlation with its media bindings and RTP flows, and
- * every detector, into an event bus that serialises each event. The first
- * input byte picks the link type, so the other link decoders get fuzzed too.
- * A crash, leak or sanitizer report anywhere on that path is a bug.
+ * The input is a first byte, then a run of frames, each a 2-byte big-endian
+ * length and that many bytes, fed through the whole chain the daemon uses:
+ * decoders (with IP reassembly, TCP streams and SCTP), the SIP layer, call
+ * correlation with its media bindings and RTP flows, and every detector,
+ * into an event bus that serialises each event. The first byte's low four
+ * bits pick the link type, so the other link decoders get fuzzed too. With
+ * its top bit clear the frames are 20 ms apart (of capture time); with it
+ * set each frame's length is followed by a 2-byte time step
+ * (fuzz_time_step_us: 100-us units, or 10-ms units up to 327 s), so the
+ * detectors' windows (5 s, 10 s, 32 s, 90 s) and timeouts are reached by
+ * short inputs. A crash, leak or sanitizer report anywhere on that path is
+ * a bug.
  *
  * Frames go the daemon's way: those decoder_peek() takes are processed with
  * decoder_process_peeked(), the others with decoder_process(). A twin decoder
@@ -24,6 +29,7 @@
 
 #include "calls/calls.h"
 #include "decoders/decode.h"
+#include "fuzz/fuzz_input.h"
 #include "outputs/sink.h"
 #include "rules/rules.h"
 #include "sip/sip.h"
@@ -82,6 +88,12 @@ static void twin_udp(void *user, const struct packet *pkt)
     t->udp_digest = digest_packet(t->udp_digest, pkt);
 }
 
+static void twin_sctp(void *user, const struct packet *pkt)
+{
+    struct twin *t = user;
+    sip_layer_sctp(t->sip, pkt);
+}
+
 static size_t twin_tcp(void *user, const struct tcp_data *data)
 {
     struct twin *t = user;
@@ -124,6 +136,12 @@ static void on_udp(void *user, const struct packet *pkt)
     p->udp_digest = digest_packet(p->udp_digest, pkt);
     if (!sip_layer_udp(p->sip, pkt))
         call_table_udp(p->calls, pkt);
+}
+
+static void on_sctp(void *user, const struct packet *pkt)
+{
+    struct pipeline *p = user;
+    sip_layer_sctp(p->sip, pkt);
 }
 
 static size_t on_tcp(void *user, const struct tcp_data *data)
@@ -208,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dc.tcp_max_streams = 16;
     dc.tcp_max_pending = 8192;
     struct decode_handlers h = {
-        .user = &p, .udp = on_udp, .tcp_data = on_tcp, .tcp_close = on_tcp_close};
+        .user = &p, .udp = on_udp, .sctp = on_sctp, .tcp_data = on_tcp, .tcp_close = on_tcp_close};
     struct call_limits limits;
     call_limits_defaults(&limits);
     limits.max_calls = 8;
@@ -221,11 +239,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.calls = call_table_new(&limits, &p.trunks, &p.counters, &p.timers, &p.bus);
     p.rules = rules_new(&no_settings, p.calls, &p.timers, &p.bus, &p.counters, &p.trunks, err,
                         sizeof(err));
-    int link = link_types[data[0] % (sizeof(link_types) / sizeof(link_types[0]))];
+    int link = link_types[(data[0] & 0x0f) % (sizeof(link_types) / sizeof(link_types[0]))];
+    bool timed = data[0] & 0x80;
     decoder_set_linktype(p.decoder, link);
     counters_init(&twin.counters);
-    struct decode_handlers twin_handlers = {
-        .user = &twin, .udp = twin_udp, .tcp_data = twin_tcp, .tcp_close = twin_tcp_close};
+    struct decode_handlers twin_handlers = {.user = &twin,
+                                            .udp = twin_udp,
+                                            .sctp = twin_sctp,
+                                            .tcp_data = twin_tcp,
+                                            .tcp_close = twin_tcp_close};
     twin.sip = sip_layer_new(&twin.counters, twin_sip, &twin);
     twin.decoder = decoder_new(&dc, &twin.counters, &twin_handlers);
     decoder_set_linktype(twin.decoder, link);
@@ -235,10 +257,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (off + 2 <= size) {
         size_t len = (size_t)data[off] << 8 | data[off + 1];
         off += 2;
+        uint64_t step = 20000;
+        if (timed) {
+            if (off + 2 > size)
+                break;
+            step = fuzz_time_step_us((uint16_t)(data[off] << 8 | data[off + 1]));
+            off += 2;
+        }
         if (len > size - off)
             len = size - off;
-        ts += 20000;
+        ts += step;
         timerq_advance(&p.timers, ts);
+        decoder_expire(p.decoder, ts);
+        decoder_expire(twin.decoder, ts);
         /* The daemon's way with a frame: peek, warm the flow, then the quick
          * path or the layers. */
         const uint8_t *frame = data + off;

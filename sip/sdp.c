@@ -349,8 +349,10 @@ int sdp_parse(const char *body, size_t len, struct sdp_info *out)
             m->addr = out->session_addr;
         if (!media_has_dir[i])
             m->direction = session_dir;
-        if (!media_has_rtcp[i])
-            m->rtcp_port = m->port == 0 ? 0 : m->rtcp_mux ? m->port : (uint16_t)(m->port + 1);
+        if (m->port == 0)
+            m->rtcp_port = 0; /* a rejected stream has no RTCP, whatever a=rtcp says */
+        else if (!media_has_rtcp[i])
+            m->rtcp_port = m->rtcp_mux ? m->port : (uint16_t)(m->port + 1);
     }
     return 0;
 }

@@ -274,7 +274,8 @@ static bool uri_plain(struct span uri, struct span *user, struct span *host)
         size_t q = h + 1, d = q;
         while (q < r.n && r.p[q] >= '0' && r.p[q] <= '9')
             q++;
-        if (q == d || (q < r.n && r.p[q] != ';'))
+        /* libosip2 refuses a port of eight digits or more: past five, left to it. */
+        if (q == d || q - d > 5 || (q < r.n && r.p[q] != ';'))
             return false;
     }
     /* URI parameters: only checked for plainness. */
@@ -286,6 +287,19 @@ static bool uri_plain(struct span uri, struct span *user, struct span *host)
     struct span dummy;
     bool found;
     return params_find(up, "", &dummy, &found);
+}
+
+/* An unquoted display name: tokens and blanks (RFC 3261 token characters),
+ * the only form libosip2 takes; anything else is left to it. */
+static bool span_is_tokens(struct span s)
+{
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.p[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && c != ' ' && c != '\t' && (c == '\0' || !strchr("-.!%*_+`'~", c)))
+            return false;
+    }
+    return true;
 }
 
 /* From / To / Contact: `["display"] <uri>;params`, `display <uri>;params` or
@@ -303,7 +317,7 @@ static bool name_addr_plain(struct span v, struct span *uri, struct span *params
                 struct span in = {disp.p + 1, disp.n - 2};
                 if (span_has(in, "\"\\"))
                     return false;
-            } else if (span_has(disp, "\"\\>;:@,")) {
+            } else if (!span_is_tokens(disp)) {
                 return false;
             }
         }
@@ -511,7 +525,7 @@ int sip_parse_fast(const uint8_t *data, size_t len, struct sip_msg *out)
     if (span_has(via, ",()\"[]") || via.n < 9 || strncasecmp(via.p, "SIP/2.0/", 8) != 0)
         return SIP_FAST_FALLBACK;
     const char *vsp = memchr(via.p, ' ', via.n);
-    if (!vsp)
+    if (!vsp || vsp == via.p + 8) /* no transport: libosip2 refuses it */
         return SIP_FAST_FALLBACK;
     for (const char *q = via.p + 8; q < vsp; q++)
         if (!is_token_char((unsigned char)*q))

@@ -15,7 +15,11 @@
  *
  * The body is taken from the raw bytes (after the blank line, bounded by
  * Content-Length) rather than from osip's MIME split, so a multipart body
- * osip would refuse still yields its SDP part (see sdp.c).
+ * osip would refuse still yields its SDP part (see sdp.c). osip is not let
+ * split a multipart body at all: its part parser (libosip2 5.3) leaks the
+ * first Content-Type of a part that has two, memory a sender could make the
+ * tap lose message by message. It gets a copy whose top-level Content-Type
+ * says "xultipart" (same length) and keeps the body whole.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -314,7 +318,40 @@ static bool find_raw_body(const osip_message_t *m, const uint8_t *data, size_t l
     return n > 0;
 }
 
-static void fill_sdp(const osip_message_t *m, const uint8_t *data, size_t len, struct sip_msg *out)
+/* Where the "multipart" of the top-level Content-Type (or c:) header's
+ * value lies, or 0. */
+static size_t multipart_offset(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        const uint8_t *eol = memchr(data + i, '\n', len - i);
+        size_t end = eol ? (size_t)(eol - data) : len;
+        if (end == i || (end == i + 1 && data[i] == '\r'))
+            return 0; /* the blank line: no such header */
+        size_t name = end - i >= 12 && strncasecmp((const char *)data + i, "content-type", 12) == 0
+                          ? 12
+                      : (data[i] | 0x20) == 'c' ? 1
+                                                : 0;
+        size_t j = i + name;
+        while (name && j < end && (data[j] == ' ' || data[j] == '\t'))
+            j++;
+        if (name && j < end && data[j] == ':') {
+            for (j++; j < end && (data[j] == ' ' || data[j] == '\t');)
+                j++;
+            if (end - j >= 9 && strncasecmp((const char *)data + j, "multipart", 9) == 0)
+                return j;
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+static bool is_multipart(const char *type, bool hidden)
+{
+    return strcasecmp(type, "multipart") == 0 || (hidden && strcasecmp(type, "xultipart") == 0);
+}
+
+static void fill_sdp(const osip_message_t *m, const uint8_t *data, size_t len, bool hidden,
+                     struct sip_msg *out)
 {
     const char *body;
     size_t body_len;
@@ -324,7 +361,7 @@ static void fill_sdp(const osip_message_t *m, const uint8_t *data, size_t len, s
     if (ct && ct->type && ct->subtype) {
         if (strcasecmp(ct->type, "application") == 0 && strcasecmp(ct->subtype, "sdp") == 0) {
             out->has_sdp = sdp_parse(body, body_len, &out->sdp) == 0;
-        } else if (strcasecmp(ct->type, "multipart") == 0) {
+        } else if (is_multipart(ct->type, hidden)) {
             osip_generic_param_t *b = NULL;
             char boundary[80];
             if (osip_generic_param_get_byname((osip_list_t *)&ct->gen_params, "boundary", &b) ==
@@ -507,9 +544,19 @@ int sip_parse_osip(const uint8_t *data, size_t len, struct sip_msg *out)
     if (osip_message_init(&m) != 0)
         return -1;
     int rc = -1;
-    if (osip_message_parse(m, (const char *)data, len) != 0) {
+    /* A multipart body is hidden from osip (see the top of the file). */
+    const uint8_t *input = data;
+    uint8_t *copy = NULL;
+    size_t mp = multipart_offset(data, len);
+    if (mp && (copy = malloc(len)) != NULL) {
+        memcpy(copy, data, len);
+        copy[mp] = 'x';
+        input = copy;
+    }
+    bool hidden = copy != NULL;
+    if (osip_message_parse(m, (const char *)input, len) != 0) {
         size_t fixed_len = 0;
-        char *fixed = repair_message(data, len, &fixed_len);
+        char *fixed = repair_message(input, len, &fixed_len);
         if (!fixed)
             goto done;
         osip_message_free(m);
@@ -566,9 +613,10 @@ int sip_parse_osip(const uint8_t *data, size_t len, struct sip_msg *out)
     fill_session_expires(m, out);
     copy_str(out->reason_header, sizeof(out->reason_header), header_value(m, "reason"));
     fill_credentials(m, out);
-    fill_sdp(m, data, len, out);
+    fill_sdp(m, data, len, hidden, out);
     rc = 0;
 done:
+    free(copy);
     if (m)
         osip_message_free(m);
     if (rc != 0) {

@@ -49,32 +49,47 @@ SIPTAPD="$PWD/build-ci-tsan/daemon/siptapd" SIPTAP_BUILD_ROOT="$PWD/build-ci" \
   TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-ci/tests/daemon/test_live
 echo "daemon_live under ThreadSanitizer: no report"
 
-# A bounded fuzzing run of the whole wire-reading path (libFuzzer, ASan+UBSan),
-# seeded with the demo capture's dialogs and the inputs that once crashed it
-# (fuzz/regressions/, replayed one by one first). Any crash or report fails
-# the run.
+# Bounded fuzzing (libFuzzer, ASan+UBSan) of everything that reads the wire
+# or the configuration, one target each (docs/fuzzing.md). Each target first
+# replays the inputs that once broke it (fuzz/regressions/TARGET/), then runs
+# SIPTAP_FUZZ_SECONDS (15 s) on seeds that seed_from_pcap makes from the demo
+# capture, the generator's feature tour and the public captures when present,
+# plus the configuration files and fuzz/seeds/TARGET/ (the HEP input's are
+# hand-made: v3 IPv4/IPv6, RTCP, v2, a stream). Any crash, leak or report
+# fails the run.
+FUZZ_TARGETS="pipeline sip sdp rtp tcp sctp config outputs metrics callcap hep"
+fuzz_seconds="${SIPTAP_FUZZ_SECONDS:-15}"
 CC=clang meson setup build-ci-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
   -Db_lundef=false --buildtype=debugoptimized -Db_lto=false >/dev/null
-ninja -C build-ci-fuzz fuzz/fuzz_pipeline fuzz/fuzz_hep fuzz/seed_from_pcap tools/pcapgen/siptap-pcapgen
-rm -rf build-ci-fuzz/corpus && mkdir -p build-ci-fuzz/corpus
-build-ci-fuzz/fuzz/seed_from_pcap samples/demo.pcap build-ci-fuzz/corpus
+ninja -C build-ci-fuzz fuzz/seed_from_pcap tools/pcapgen/siptap-pcapgen \
+  $(for t in $FUZZ_TARGETS; do echo "fuzz/fuzz_$t"; done)
+corpus=build-ci-fuzz/corpus
+rm -rf "$corpus" && mkdir -p "$corpus/config"
 # The generator's feature tour adds what the demo lacks: VLAN tags, IP
 # fragments both ways, TCP, rtcp-mux, DTMF, SSRC changes.
 build-ci-fuzz/tools/pcapgen/siptap-pcapgen tools/pcapgen/examples/features.scn \
   build-ci-fuzz/features.pcap
-build-ci-fuzz/fuzz/seed_from_pcap build-ci-fuzz/features.pcap build-ci-fuzz/corpus
-build-ci-fuzz/fuzz/fuzz_pipeline fuzz/regressions/* 2>&1 | tail -3
-build-ci-fuzz/fuzz/fuzz_pipeline -max_total_time="${SIPTAP_FUZZ_SECONDS:-60}" -max_len=8192 \
-  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/corpus fuzz/regressions 2>&1 |
-  tail -12
-echo "fuzz_pipeline: no crash in ${SIPTAP_FUZZ_SECONDS:-60} s"
-# The HEP input (decoder, TCP framing, encoder round trip), briefly, from
-# hand-made seeds (fuzz/hep_seeds: v3 IPv4/IPv6, RTCP, v2, a stream).
-rm -rf build-ci-fuzz/hep-corpus && mkdir -p build-ci-fuzz/hep-corpus
-build-ci-fuzz/fuzz/fuzz_hep -max_total_time="${SIPTAP_FUZZ_HEP_SECONDS:-20}" -max_len=4096 \
-  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-ci-fuzz/hep-corpus fuzz/hep_seeds 2>&1 |
-  tail -6
-echo "fuzz_hep: no crash in ${SIPTAP_FUZZ_HEP_SECONDS:-20} s"
+public="${SIPTAP_PUBLIC_PCAPS:-../shared/pcaps/public}"
+for pcap in samples/demo.pcap build-ci-fuzz/features.pcap "$public"/*.pcap "$public"/*.pcapng \
+  "$public"/*.cap; do
+  [ ! -f "$pcap" ] || build-ci-fuzz/fuzz/seed_from_pcap "$pcap" "$corpus" 2>/dev/null
+done
+cp siptap.conf.example rules/defaults.conf samples/demo.conf "$corpus/config/"
+for t in $FUZZ_TARGETS; do
+  mkdir -p "$corpus/$t"
+  [ ! -d "fuzz/seeds/$t" ] || cp fuzz/seeds/"$t"/* "$corpus/$t/"
+  replayed=0
+  if [ -d "fuzz/regressions/$t" ]; then
+    replayed=$(build-ci-fuzz/fuzz/fuzz_"$t" fuzz/regressions/"$t"/* 2>&1 | grep -c '^Executed')
+  fi
+  # The pipeline spends its first seconds running its many seeds once: twice the time.
+  seconds=$fuzz_seconds
+  [ "$t" != pipeline ] || seconds=$((fuzz_seconds * 2))
+  build-ci-fuzz/fuzz/fuzz_"$t" -max_total_time="$seconds" -max_len=8192 -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-ci-fuzz/ "$corpus/$t" 2>&1 |
+    grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units)'
+  echo "fuzz_$t: $replayed regression inputs passed, no crash in $seconds s"
+done
 
 # One closing line for both builds' suites (meson's own summary is per build).
 count() { cat build-ci/meson-logs/testlog.json build-ci-asan/meson-logs/testlog.json |

@@ -1,7 +1,7 @@
 /*
- * ops_util: see ops_util.h. The synthetic call is built by hand (Ethernet,
- * IPv4, UDP with correct lengths and checksums left zero, which UDP over
- * IPv4 allows) so these tests do not wait for the capture generator.
+ * ops_util: see ops_util.h. The synthetic calls are built by hand (Ethernet,
+ * IPv4, UDP with correct lengths and checksums) so these tests do not wait
+ * for the capture generator.
  */
 #include "ops_util.h"
 
@@ -164,14 +164,41 @@ static void put16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)v;
 }
 
-static uint16_t ip_checksum(const uint8_t *p, size_t n)
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
 {
-    uint32_t sum = 0;
     for (size_t i = 0; i + 1 < n; i += 2)
         sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (n & 1)
+        sum += (uint32_t)p[n - 1] << 8;
+    return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
     while (sum >> 16)
         sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)~sum;
+}
+
+static uint16_t ip_checksum(const uint8_t *p, size_t n)
+{
+    return fold(sum16(p, n, 0));
+}
+
+/* Over the pseudo header and the datagram (its checksum field included:
+ * 0 when that field is right). */
+static uint16_t udp_checksum(const uint8_t *ip, const uint8_t *udp, size_t udp_len)
+{
+    uint32_t sum = sum16(ip + 12, 8, 17u + (uint32_t)udp_len);
+    return fold(sum16(udp, udp_len, sum));
+}
+
+bool ops_udp_checksum_ok(const uint8_t *frame, size_t caplen)
+{
+    if (caplen < 42 || frame[12] != 0x08 || frame[23] != 17)
+        return false;
+    size_t udp_len = (size_t)(frame[38] << 8 | frame[39]);
+    return 34 + udp_len <= caplen && udp_checksum(frame + 14, frame + 34, udp_len) == 0;
 }
 
 static void dump_udp(pcap_dumper_t *d, uint64_t ts_us, const char *src, uint16_t sport,
@@ -195,6 +222,8 @@ static void dump_udp(pcap_dumper_t *d, uint64_t ts_us, const char *src, uint16_t
     put16(udp + 2, dport);
     put16(udp + 4, (uint16_t)(8 + len));
     memcpy(udp + 8, payload, len);
+    uint16_t sum = udp_checksum(ip, udp, 8 + len);
+    put16(udp + 6, sum ? sum : 0xffff);
     struct pcap_pkthdr h = {.caplen = (bpf_u_int32)(42 + len), .len = (bpf_u_int32)(42 + len)};
     h.ts.tv_sec = (time_t)(ts_us / 1000000u);
     h.ts.tv_usec = (suseconds_t)(ts_us % 1000000u);
@@ -204,7 +233,7 @@ static void dump_udp(pcap_dumper_t *d, uint64_t ts_us, const char *src, uint16_t
 static void dump_sip(pcap_dumper_t *d, uint64_t ts, bool from_caller, const char *head,
                      const char *sdp)
 {
-    char msg[1500];
+    char msg[2000];
     int n =
         snprintf(msg, sizeof(msg), "%sContent-Length: %zu\r\n%s\r\n%s", head, sdp ? strlen(sdp) : 0,
                  sdp ? "Content-Type: application/sdp\r\n" : "", sdp ? sdp : "");
@@ -219,6 +248,24 @@ static void dump_sip(pcap_dumper_t *d, uint64_t ts, bool from_caller, const char
     "Call-ID: " OPS_CALL_ID "\r\n"                                                                 \
     "Max-Forwards: 70\r\n"
 #define VIA "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-ops-1\r\n"
+
+static void dump_rtp(pcap_dumper_t *d, uint64_t ts, bool from_caller, int seq)
+{
+    uint8_t rtp[12 + 160];
+    memset(rtp, 0xff, sizeof(rtp));
+    rtp[0] = 0x80;
+    rtp[1] = 0;
+    put16(rtp + 2, (uint16_t)(100 + seq));
+    uint32_t stamp = (uint32_t)(seq * 160), ssrc = from_caller ? 0x1111u : 0x2222u;
+    for (int k = 0; k < 4; k++) {
+        rtp[4 + k] = (uint8_t)(stamp >> (24 - 8 * k));
+        rtp[8 + k] = (uint8_t)(ssrc >> (24 - 8 * k));
+    }
+    if (from_caller)
+        dump_udp(d, ts, "10.0.0.1", 20000, "10.0.0.2", 30000, rtp, sizeof(rtp));
+    else
+        dump_udp(d, ts, "10.0.0.2", 30000, "10.0.0.1", 20000, rtp, sizeof(rtp));
+}
 
 bool ops_write_call_pcap(const char *path, int rtp_each)
 {
@@ -243,24 +290,10 @@ bool ops_write_call_pcap(const char *path, int rtp_each)
              "SIP/2.0 183 Session Progress\r\n" VIA DIALOG "To: <sip:bob@10.0.0.2>;tag=b1\r\n"
              "CSeq: 1 INVITE\r\nContact: <sip:bob@10.0.0.2:5060>\r\n",
              answer);
-    uint8_t rtp[12 + 160];
-    memset(rtp, 0xff, sizeof(rtp));
     for (int i = 0; i < rtp_each; i++) {
         t += 20000;
-        for (int dir = 0; dir < 2; dir++) {
-            rtp[0] = 0x80;
-            rtp[1] = 0;
-            put16(rtp + 2, (uint16_t)(100 + i));
-            uint32_t ts = (uint32_t)(i * 160), ssrc = dir ? 0x2222u : 0x1111u;
-            for (int k = 0; k < 4; k++) {
-                rtp[4 + k] = (uint8_t)(ts >> (24 - 8 * k));
-                rtp[8 + k] = (uint8_t)(ssrc >> (24 - 8 * k));
-            }
-            if (dir == 0)
-                dump_udp(d, t + 1000, "10.0.0.1", 20000, "10.0.0.2", 30000, rtp, sizeof(rtp));
-            else
-                dump_udp(d, t + 2000, "10.0.0.2", 30000, "10.0.0.1", 20000, rtp, sizeof(rtp));
-        }
+        dump_rtp(d, t + 1000, true, i);
+        dump_rtp(d, t + 2000, false, i);
     }
     t += 100000;
     dump_sip(d, t, false,
@@ -271,6 +304,54 @@ bool ops_write_call_pcap(const char *path, int rtp_each)
     dump_sip(d, t, true,
              "ACK sip:bob@10.0.0.2 SIP/2.0\r\n" VIA DIALOG "To: <sip:bob@10.0.0.2>;tag=b1\r\n"
              "CSeq: 1 ACK\r\n",
+             NULL);
+    pcap_dump_close(d);
+    pcap_close(p);
+    return true;
+}
+
+bool ops_write_answered_call_pcap(const char *path, int rtp_seconds, const char *invite_header)
+{
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t *d = p ? pcap_dump_open(p, path) : NULL;
+    if (!d) {
+        if (p)
+            pcap_close(p);
+        return false;
+    }
+    uint64_t t = 1767225600ull * 1000000u; /* 2026-01-01T00:00:00Z */
+    const char *offer = "v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+                        "m=audio 20000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    const char *answer = "v=0\r\no=b 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n"
+                         "m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    char invite[1500];
+    snprintf(invite, sizeof(invite),
+             "INVITE sip:bob@10.0.0.2 SIP/2.0\r\n" VIA DIALOG "To: <sip:bob@10.0.0.2>\r\n"
+             "CSeq: 1 INVITE\r\nContact: <sip:alice@10.0.0.1:5060>\r\n%s",
+             invite_header ? invite_header : "");
+    dump_sip(d, t, true, invite, offer);
+    t += 500000;
+    dump_sip(d, t, false,
+             "SIP/2.0 200 OK\r\n" VIA DIALOG "To: <sip:bob@10.0.0.2>;tag=b1\r\n"
+             "CSeq: 1 INVITE\r\nContact: <sip:bob@10.0.0.2:5060>\r\n",
+             answer);
+    t += 10000;
+    dump_sip(d, t, true,
+             "ACK sip:bob@10.0.0.2 SIP/2.0\r\n" VIA DIALOG "To: <sip:bob@10.0.0.2>;tag=b1\r\n"
+             "CSeq: 1 ACK\r\n",
+             NULL);
+    for (int i = 0; i < rtp_seconds * 50; i++) {
+        t += 20000;
+        dump_rtp(d, t, false, i);
+    }
+    t += 20000;
+    dump_sip(d, t, true,
+             "BYE sip:bob@10.0.0.2 SIP/2.0\r\n" VIA DIALOG "To: <sip:bob@10.0.0.2>;tag=b1\r\n"
+             "CSeq: 2 BYE\r\n",
+             NULL);
+    t += 10000;
+    dump_sip(d, t, false,
+             "SIP/2.0 200 OK\r\n" VIA DIALOG "To: <sip:bob@10.0.0.2>;tag=b1\r\nCSeq: 2 BYE\r\n",
              NULL);
     pcap_dump_close(d);
     pcap_close(p);
@@ -308,4 +389,58 @@ bool ops_count_frames(const char *path, struct ops_frame_counts *out)
     }
     pcap_close(p);
     return true;
+}
+
+/* ---- pcapng packet comments ---- */
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* The comments among an enhanced packet block's options. */
+static int block_comments(const uint8_t *b, uint32_t total, int frame, struct ops_comment *out,
+                          int n, int max)
+{
+    uint32_t caplen = get32(b + 20);
+    for (uint32_t o = 28 + ((caplen + 3u) & ~3u); o + 4 <= total - 4;) {
+        uint16_t code, len;
+        memcpy(&code, b + o, 2);
+        memcpy(&len, b + o + 2, 2);
+        if (code == 0 || o + 4 + len > total - 4)
+            break;
+        if (code == 1 && n < max) {
+            out[n].frame = frame;
+            snprintf(out[n].text, sizeof(out[n].text), "%.*s", (int)len, (const char *)b + o + 4);
+            n++;
+        }
+        o += 4 + ((len + 3u) & ~3u);
+    }
+    return n;
+}
+
+int ops_frame_comments(const char *path, struct ops_comment *out, int max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    const size_t room = 16u << 20;
+    uint8_t *data = malloc(room);
+    size_t size = data ? fread(data, 1, room, f) : 0;
+    fclose(f);
+    int n = -1, frame = 0;
+    if (size >= 28 && get32(data) == 0x0a0d0d0au && get32(data + 8) == 0x1a2b3c4du)
+        n = 0;
+    for (size_t off = 0; n >= 0 && off + 12 <= size;) {
+        uint32_t type = get32(data + off), total = get32(data + off + 4);
+        if (total < 12 || off + total > size)
+            n = -1;
+        else if (type == 6 && total >= 32)
+            n = block_comments(data + off, total, ++frame, out, n, max);
+        off += total;
+    }
+    free(data);
+    return n;
 }

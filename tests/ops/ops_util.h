@@ -37,6 +37,13 @@ int ops_free_port(void);
  * direction 20 ms apart, 503, ACK. Call-ID is OPS_CALL_ID. */
 #define OPS_CALL_ID "ops-test-call-1@10.0.0.1"
 bool ops_write_call_pcap(const char *path, int rtp_each);
+/* An answered call with media from the callee only: INVITE (SDP, with
+ * invite_header, a CRLF-terminated header line, if not NULL), 200 (SDP),
+ * ACK, rtp_seconds of RTP from the callee (50 a second), BYE, 200. Same
+ * Call-ID and addresses. */
+bool ops_write_answered_call_pcap(const char *path, int rtp_seconds, const char *invite_header);
+/* Whether the UDP checksum of an Ethernet/IPv4/UDP frame is right. */
+bool ops_udp_checksum_ok(const uint8_t *frame, size_t caplen);
 
 /* Frames of a pcap file by UDP port class. */
 struct ops_frame_counts {
@@ -45,5 +52,13 @@ struct ops_frame_counts {
     uint64_t first_rtp_us, last_rtp_us;
 };
 bool ops_count_frames(const char *path, struct ops_frame_counts *out);
+
+/* The packet comments of a pcapng file in host byte order: frame (1, 2...)
+ * and text of each; the count, or -1 if the file is not such a pcapng. */
+struct ops_comment {
+    int frame;
+    char text[256];
+};
+int ops_frame_comments(const char *path, struct ops_comment *out, int max);
 
 #endif

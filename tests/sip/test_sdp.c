@@ -2,9 +2,11 @@
  * Tests of sdp_parse() and of finding SDP in multipart SIP bodies.
  */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "sip/sip.h"
+#include "sip/sip_internal.h"
 #include "sip_test_util.h"
 
 static struct sdp_info sdp;
@@ -122,6 +124,18 @@ Test(sdp, rtcp_attribute_and_rtcp_mux)
     cr_assert_eq(sdp.media[2].rtcp_port, 4020);
 }
 
+/* Found by fuzz_sdp (fuzz/regressions/sdp/rejected-stream-with-rtcp): a
+ * stream rejected with port 0 kept the port of its a=rtcp line, so the
+ * calls layer could bind RTCP for media that will never flow. */
+Test(sdp, a_rejected_stream_has_no_rtcp_port)
+{
+    cr_assert_eq(parse("v=0\r\nc=IN IP4 192.0.2.1\r\n"
+                       "m=audio 0 RTP/AVP 0\r\na=rtcp:32242 IN IP4 192.0.2.1\r\n"),
+                 0);
+    cr_assert_eq(sdp.media[0].port, 0);
+    cr_assert_eq(sdp.media[0].rtcp_port, 0);
+}
+
 Test(sdp, bounds_media_formats_and_strings)
 {
     char body[4096];
@@ -157,6 +171,31 @@ Test(sdp, not_sdp_and_garbage)
         junk[i] = (char)(255 - i);
     memcpy(junk, "v=0\n", 4);
     cr_assert_eq(sdp_parse(junk, sizeof(junk), &sdp), 0);
+}
+
+/* Found by fuzz_sip (fuzz/regressions/sip/mime-part-with-two-content-types):
+ * libosip2's MIME part parser leaks the first Content-Type of a part that
+ * has two, 48 bytes a message anyone can send. osip no longer splits
+ * multipart bodies; the SDP part is still found, and the heap does not
+ * grow (under ASan, LeakSanitizer checks the same at exit). */
+Test(sdp, multipart_part_with_two_content_types_leaks_nothing)
+{
+    static struct sip_msg msg;
+    char buf[4096];
+    size_t n = sip_test_request(buf, sizeof(buf), "INVITE",
+                                "Content-Type: multipart/mixed;boundary=b1\r\n",
+                                "--b1\r\nContent-Type: application/sdp\r\nContent-Type: "
+                                "application/sdp\r\n\r\nv=0\r\nc=IN IP4 192.0.2.7\r\n"
+                                "m=audio 7078 RTP/AVP 8\r\n\r\n--b1--\r\n");
+    cr_assert_eq(sip_parse_osip((const uint8_t *)buf, n, &msg), 0);
+    cr_assert(msg.has_sdp);
+    cr_assert_eq(msg.sdp.media[0].port, 7078);
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(sip_parse_osip((const uint8_t *)buf, n, &msg), 0);
+    size_t after = mallinfo2().uordblks;
+    cr_assert_lt(after > before ? after - before : 0, 8192, "the heap grew by %zu bytes",
+                 after - before);
 }
 
 Test(sdp, multipart_mixed_and_alternative_bodies)

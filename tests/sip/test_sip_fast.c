@@ -299,3 +299,44 @@ Test(sip_fast, bytes_outside_printable_ascii_fall_back_at_any_position)
     m[6] = '\t';
     cr_assert_neq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_OK);
 }
+
+/* Found by fuzz_sip (fuzz/regressions/sip/display-name-osip-refuses): the
+ * fast pass took `To: $<sip:...>` and `To: A$b <sip:...>`, which libosip2
+ * refuses, so the two parsers disagreed on whether the message exists. An
+ * unquoted display name must be tokens (RFC 3261) for the fast pass; a Via
+ * must name its transport; a URI port has at most five digits. */
+Test(sip_fast, messages_osip_refuses_are_left_to_it)
+{
+    const char *names[] = {"$", "A$b ", "a@b ", "x;y "};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char m[1024];
+        int n = snprintf(m, sizeof(m),
+                         "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+                         "From: <sip:a@192.0.2.1>;tag=1\r\nTo: %s<sip:b@192.0.2.2>;tag=2\r\n"
+                         "Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                         names[i]);
+        memset(&a, 0, sizeof(a));
+        cr_assert_eq(sip_parse_fast((const uint8_t *)m, (size_t)n, &a), SIP_FAST_FALLBACK, "%s",
+                     names[i]);
+    }
+    /* fuzz/regressions/sip/uri-port-of-eight-digits */
+    const char *long_port = "SIP/2.0 100 Trying\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9\r\n"
+                            "From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:b@192.0.2.2:49540216>\r\n"
+                            "Call-ID: c1\r\nCSeq: 2 INVITE\r\nContent-Length: 0\r\n\r\n";
+    cr_assert_eq(sip_parse_fast((const uint8_t *)long_port, strlen(long_port), &a),
+                 SIP_FAST_FALLBACK);
+    /* fuzz/regressions/sip/via-without-transport */
+    const char *no_transport =
+        "BYE sip:b@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/ 192.0.2.1;branch=z9\r\n"
+        "From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:b@192.0.2.2>;tag=2\r\n"
+        "Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    cr_assert_eq(sip_parse_fast((const uint8_t *)no_transport, strlen(no_transport), &a),
+                 SIP_FAST_FALLBACK);
+    struct tally t = {0};
+    check_str("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+              "From: <sip:a@192.0.2.1>;tag=1\r\nTo: Bob~B. <sip:b@192.0.2.2>;tag=2\r\n"
+              "Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+              &t);
+    cr_assert_eq(t.fast, 1, "a display name of tokens stays on the fast pass");
+    cr_assert_eq(t.mismatches, 0);
+}
