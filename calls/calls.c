@@ -143,10 +143,18 @@ static void publish_members(struct call_table *t, const struct call *c, const ch
     event_bus_publish_members(t->bus, &head, members->failed ? NULL : members->start, n);
 }
 
-static void member_endpoint(struct json_text *t, const char *key, const struct endpoint *e)
+void calls_text_endpoint(struct json_text *t, const char *key, const struct endpoint *e)
 {
     char buf[ENDPOINT_STRLEN];
     json_text_member_string(t, key, endpoint_format(e, buf, sizeof(buf)));
+}
+
+void calls_text_flow_streams(struct json_text *t, const struct rtp_flow *f)
+{
+    for (size_t s = 0; s < f->stream_count; s++) {
+        const struct rtp_stream *stream = rtp_flow_stream_const(f, s);
+        rtp_stream_json(stream, &f->key.src, &f->key.dst, rtp_flow_stream_xr(f, stream), t);
+    }
 }
 
 /* Milliseconds from one instant to another, rounded; null when either is unknown. */
@@ -163,13 +171,8 @@ static void member_streams(struct json_text *t, const struct call *c)
 {
     json_text_member_key(t, "streams");
     json_text_array_begin(t);
-    for (size_t i = 0; i < c->flow_count; i++) {
-        const struct rtp_flow *f = c->flows[i];
-        for (size_t s = 0; s < f->stream_count; s++) {
-            const struct rtp_stream *stream = rtp_flow_stream_const(f, s);
-            rtp_stream_json(stream, &f->key.src, &f->key.dst, rtp_flow_stream_xr(f, stream), t);
-        }
-    }
+    for (size_t i = 0; i < c->flow_count; i++)
+        calls_text_flow_streams(t, c->flows[i]);
     json_text_array_end(t);
 }
 
@@ -554,8 +557,8 @@ static void start_call(struct call_table *t, struct call *c, const struct sip_ms
     json_text_init(&ev, buf, sizeof(buf));
     json_text_member_wire_string(&ev, "from", c->party[CALL_CALLER].user);
     json_text_member_wire_string(&ev, "to", c->party[CALL_CALLEE].user);
-    member_endpoint(&ev, "src", &meta->src);
-    member_endpoint(&ev, "dst", &meta->dst);
+    calls_text_endpoint(&ev, "src", &meta->src);
+    calls_text_endpoint(&ev, "dst", &meta->dst);
     json_text_member_string(&ev, "direction", call_direction_name(c->direction));
     if (m->request_user[0])
         json_text_member_wire_string(&ev, "request_user", m->request_user);

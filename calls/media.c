@@ -532,14 +532,6 @@ static enum rtp_media flow_media(const struct call *c, const struct rtp_flow *f)
     return RTP_MEDIA_AUDIO;
 }
 
-static uint64_t flow_packets(const struct rtp_flow *f)
-{
-    uint64_t n = f->overflow_packets;
-    for (size_t i = 0; i < f->stream_count; i++)
-        n += rtp_flow_stream_const(f, i)->packets;
-    return n;
-}
-
 /* Media from where its sender said it would send from: the address in its
  * SDP for that m= line, or its signalling address (the NAT's public one). */
 static bool from_party(const struct call *c, int sender, enum rtp_media media,
@@ -561,7 +553,7 @@ static int slot_for_new_flow(const struct call *c, bool new_from_party)
     uint64_t stray_packets = UINT64_MAX;
     for (size_t i = 0; i < c->flow_count; i++) {
         const struct rtp_flow *f = c->flows[i];
-        uint64_t n = flow_packets(f);
+        uint64_t n = rtp_flow_packets(f);
         bool is_stray = !from_party(c, f->party, call_flow_media(c, i), &f->key.src.addr);
         if (n <= 1 && is_stray)
             return (int)i;

@@ -98,14 +98,6 @@ void media_orphans_adopt(struct call_table *t, struct rtp_flow *f)
     (*t->orphans.c_adopted)++;
 }
 
-static uint64_t flow_packet_total(const struct rtp_flow *f)
-{
-    uint64_t n = f->overflow_packets;
-    for (size_t s = 0; s < f->stream_count; s++)
-        n += rtp_flow_stream_const(f, s)->packets;
-    return n;
-}
-
 static uint64_t flow_first_us(const struct rtp_flow *f)
 {
     uint64_t first = UINT64_MAX;
@@ -133,12 +125,6 @@ static void member_time(struct json_text *t, const char *key, uint64_t us)
     json_text_member_string(t, key, timefmt_rfc3339(us, ts, sizeof(ts)));
 }
 
-static void member_endpoint(struct json_text *t, const char *key, const struct endpoint *e)
-{
-    char buf[ENDPOINT_STRLEN];
-    json_text_member_string(t, key, endpoint_format(e, buf, sizeof(buf)));
-}
-
 /* The event: the flow's endpoints, its time span and its streams, as
  * call_end writes them. */
 static void publish_flow(struct call_table *t, const struct rtp_flow *f, const char *reason,
@@ -148,20 +134,17 @@ static void publish_flow(struct call_table *t, const struct rtp_flow *f, const c
     char *buf = malloc(cap);
     struct json_text ev;
     json_text_init(&ev, buf ? buf : (char[1]){0}, buf ? cap : 1);
-    member_endpoint(&ev, "src", &f->key.src);
-    member_endpoint(&ev, "dst", &f->key.dst);
+    calls_text_endpoint(&ev, "src", &f->key.src);
+    calls_text_endpoint(&ev, "dst", &f->key.dst);
     uint64_t first = flow_first_us(f);
     member_time(&ev, "first_ts", first);
     member_time(&ev, "last_ts", f->last_us);
     json_text_member_real(&ev, "duration_s", (double)(f->last_us - first) / 1e6);
-    json_text_member_integer(&ev, "packets", (int64_t)flow_packet_total(f));
+    json_text_member_integer(&ev, "packets", (int64_t)rtp_flow_packets(f));
     json_text_member_string(&ev, "reason", reason);
     json_text_member_key(&ev, "streams");
     json_text_array_begin(&ev);
-    for (size_t s = 0; s < f->stream_count; s++) {
-        const struct rtp_stream *stream = rtp_flow_stream_const(f, s);
-        rtp_stream_json(stream, &f->key.src, &f->key.dst, rtp_flow_stream_xr(f, stream), &ev);
-    }
+    calls_text_flow_streams(&ev, f);
     json_text_array_end(&ev);
     size_t n = json_text_finish(&ev);
     struct event_head head = {"media_without_call", SEVERITY_NOTICE, now, NULL,
@@ -243,7 +226,7 @@ static bool make_room(struct call_table *t)
     for (size_t n = 0; n < ORPHAN_VICTIM_SCAN && n < o->count; n++) {
         o->hand = (o->hand + 1) % o->count;
         struct rtp_flow *f = o->flows[o->hand];
-        if (flow_packet_total(f) <= 1) {
+        if (rtp_flow_packets(f) <= 1) {
             (*o->c_replaced)++;
             orphan_forget(t, f);
             return true;

@@ -205,6 +205,14 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
     return f;
 }
 
+uint64_t rtp_flow_packets(const struct rtp_flow *f)
+{
+    uint64_t n = f->overflow_packets;
+    for (size_t i = 0; i < f->stream_count; i++)
+        n += rtp_flow_stream_const(f, i)->packets;
+    return n;
+}
+
 void rtp_flow_remove(struct rtp_flow_table *t, struct rtp_flow *f)
 {
     hashtab_remove(&t->table, f);

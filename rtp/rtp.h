@@ -333,6 +333,9 @@ static inline const struct rtp_stream *rtp_flow_stream_const(const struct rtp_fl
 /* The XR VoIP Metrics view of s, one of f's streams: NULL when no XR block
  * about it came. */
 const struct rtcp_xr_view *rtp_flow_stream_xr(const struct rtp_flow *f, const struct rtp_stream *s);
+/* RTP datagrams the flow carried: its streams' and those past
+ * RTP_FLOW_MAX_STREAMS. */
+uint64_t rtp_flow_packets(const struct rtp_flow *f);
 
 /* An SR as the tap saw it go by, so that the RR naming it (LSR) gives the
  * round trip on the far side of the tap. */
