@@ -13,7 +13,7 @@
  *
  * The module publishes call_start, call_answer, call_fail and call_end
  * itself and tells observers (the detectors in rules/) about every step, so
- * they can keep their own per-call state in call->rule_state[] and add
+ * they can keep their own per-call state in call->rule_state and add
  * fields (hints) to call_fail / call_end before those are published.
  * Everything runs on the capture-time clock (core/timerq).
  */
@@ -138,7 +138,6 @@ struct media_binding {
     bool used;
     uint8_t slot; /* index in call->bindings */
 };
-#define CALL_RULE_SLOTS 5 /* detectors with per-call state (rules.c checks) */
 
 struct call_table;
 
@@ -185,7 +184,7 @@ struct call {
 
     struct timer timer; /* timer B / challenge wait / silence / linger */
     struct call *lru_prev, *lru_next;
-    void *rule_state[CALL_RULE_SLOTS]; /* detectors' own per-call state */
+    void *rule_state; /* the detectors' states of the call (rules_call_state) */
 };
 
 /* A REGISTER binding being followed: one AOR at one registrar. */
