@@ -174,6 +174,47 @@ static void schedule_stats(struct siptap *d, uint64_t from_us)
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
 }
 
+/* Resident set size of the process, 0 where /proc does not tell. */
+static uint64_t rss_kb(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096) / 1024;
+}
+
+/* What every table holds now: bounded by what is alive, never by what has
+ * been (bench/churn.sh watches them over ten million calls). */
+static json_t *tables_json(const struct siptap *d)
+{
+    json_t *t = json_object();
+    if (d->calls) {
+        struct call_table_sizes s;
+        call_table_sizes(d->calls, &s);
+        json_object_set_new(t, "calls", json_integer((json_int_t)s.calls));
+        json_object_set_new(t, "registrations", json_integer((json_int_t)s.registrations));
+        json_object_set_new(t, "media_bindings", json_integer((json_int_t)s.media_bindings));
+        json_object_set_new(t, "flows", json_integer((json_int_t)s.flows));
+        json_object_set_new(t, "flows_of_no_call", json_integer((json_int_t)s.flows_of_no_call));
+        json_object_set_new(t, "flow_pool_bytes", json_integer((json_int_t)s.flow_pool_bytes));
+    }
+    json_object_set_new(t, "detector_states",
+                        json_integer((json_int_t)rules_call_states(d->rules)));
+    json_object_set_new(t, "timers", json_integer((json_int_t)timerq_count(&d->timers)));
+    if (d->decoder) {
+        json_object_set_new(t, "tcp_streams",
+                            json_integer((json_int_t)decoder_tcp_stream_count(d->decoder)));
+        json_object_set_new(t, "ip_fragments",
+                            json_integer((json_int_t)decoder_frag_count(d->decoder)));
+    }
+    return t;
+}
+
 void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
 {
     struct capture_loss loss;
@@ -195,6 +236,8 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     json_object_set_new(ev, "capture", cap);
     json_object_set_new(ev, "active_calls",
                         json_integer(d->calls ? (json_int_t)call_table_active(d->calls) : 0));
+    json_object_set_new(ev, "tables", tables_json(d));
+    json_object_set_new(ev, "rss_kb", json_integer((json_int_t)rss_kb()));
     /* Events published before this one. */
     json_object_set_new(ev, "events", json_integer((json_int_t)d->bus.published));
     json_t *counters = json_object();
@@ -745,6 +788,10 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
     struct call_limits limits;
     call_limits_defaults(&limits);
     limits.max_calls = d->cfg.max_calls;
+    /* Four flows a call (audio and video, each way), as the defaults have:
+     * raising max_calls alone must not leave media of the extra calls
+     * refused (rtp.flows_rejected_full). */
+    limits.max_flows = 4 * d->cfg.max_calls;
     limits.registration_idle_s = d->cfg.registration_idle_s;
     limits.challenge_wait_s = d->cfg.challenge_wait_s;
     limits.max_media_without_call = d->cfg.max_media_without_call;

@@ -41,6 +41,7 @@ struct rules {
     size_t block_size;
     const struct rules_context *timed[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
     size_t timed_count;
+    size_t blocks; /* made and not yet freed */
     struct severity_override severities[RULES_MAX_SEVERITIES];
     size_t severity_count;
 };
@@ -339,6 +340,7 @@ void *rules_call_state_make(const struct rules_context *ctx, struct call *c)
         b->call = c;
         timer_init(&b->timer, on_block_timer, ctx->rules);
         c->rule_state = b;
+        ctx->rules->blocks++;
     }
     return (char *)b + ctx->state_offset;
 }
@@ -368,13 +370,14 @@ void *rules_observe(struct rules_context *ctx, struct call_observer o)
 /* Registered after every detector: their call_freed see their states. */
 static void free_call_block(void *user, struct call *c)
 {
-    const struct rules *r = user;
+    struct rules *r = user;
     struct call_rule_block *b = block_of(c);
     if (!b)
         return;
     timerq_cancel(r->timers, &b->timer);
     free(b);
     c->rule_state = NULL;
+    r->blocks--;
 }
 
 /* Lays out the call block: due times of the detectors with a call timer,
@@ -458,6 +461,11 @@ void rules_free(struct rules *r)
         if (r->contexts[di].detector && r->contexts[di].detector->destroy)
             r->contexts[di].detector->destroy(r->states[di]);
     free(r);
+}
+
+size_t rules_call_states(const struct rules *r)
+{
+    return r ? r->blocks : 0;
 }
 
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector)

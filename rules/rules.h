@@ -107,6 +107,8 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
 /* New parameters and severities; false (old ones kept) with a message. */
 bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err, size_t errlen);
 void rules_free(struct rules *r);
+/* Calls holding detector state (rules_call_state) now. */
+size_t rules_call_states(const struct rules *r);
 /* A detector's context by name (parameters in force), NULL if unknown. */
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector);
 
