@@ -190,3 +190,22 @@ struct sink *sink_create(const char *spec, const struct sink_options *opts, char
              spec);
     return NULL;
 }
+
+bool sink_check_spec(const char *spec, const struct sink_options *opts, char *err, size_t errlen)
+{
+    if (strcmp(spec, "-") == 0)
+        return true;
+    if (strncmp(spec, "file:", 5) == 0 && spec[5] != '\0')
+        return true; /* opening it is the only check: left to the start */
+    if (strncmp(spec, "kafka://", 8) == 0)
+        return kafka_spec_check(spec, err, errlen);
+    /* The others (redis, syslog, hep, and every malformed form) open
+     * nothing until started: made and thrown away. */
+    struct sink_options small = *opts;
+    small.queue_size = 1;
+    struct sink *s = sink_create(spec, &small, err, errlen);
+    if (!s)
+        return false;
+    s->ops->destroy(s);
+    return true;
+}

@@ -92,6 +92,12 @@ void sink_options_defaults(struct sink_options *o);
 struct sink *sink_create(const char *spec, const struct sink_options *opts, char *err,
                          size_t errlen);
 
+/* Checks an -o form as sink_create() would, opening nothing: no file is
+ * created, no connection made, no Kafka producer started. false with
+ * sink_create's message in err. What only opening can tell (a file that
+ * cannot be written, a server that does not answer) is left to the start. */
+bool sink_check_spec(const char *spec, const struct sink_options *opts, char *err, size_t errlen);
+
 /* For implementations: initialise the shared part. */
 bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name,
                     size_t queue_size);
@@ -130,6 +136,8 @@ struct sink *redis_sink_new(const char *spec, const struct sink_options *opts, c
                             size_t errlen);
 struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, char *err,
                             size_t errlen);
+/* kafka_sink_new's check of its -o form, without making a producer. */
+bool kafka_spec_check(const char *spec, char *err, size_t errlen);
 struct sink *syslog_sink_new(const char *spec, const struct sink_options *opts, char *err,
                              size_t errlen);
 
