@@ -790,6 +790,68 @@ bool config_check(const struct config *cfg, const char *bpf, const char *user, c
     return check_capture_dir(cfg, pw ? &copy : NULL, err, errlen);
 }
 
+/* The keys that hold one string, for config_key_value. */
+struct string_key {
+    const char *section, *name;
+    size_t offset, size;
+};
+
+#define STRING_KEY(sec, key, field)                                                                \
+    {                                                                                              \
+        sec, key, offsetof(struct config, field), sizeof(((struct config *)0)->field)              \
+    }
+
+static const struct string_key string_keys[] = {
+    STRING_KEY("general", "tap_name", tap_name),
+    STRING_KEY("general", "user", user),
+    STRING_KEY("capture", "filter", bpf),
+    STRING_KEY("capture", "interface", interface),
+    STRING_KEY("capture", "file", capture_file),
+    STRING_KEY("capture", "dir", callcap.dir),
+    STRING_KEY("metrics", "listen", metrics_listen),
+    STRING_KEY("output", "redis_user", redis_user),
+    STRING_KEY("output", "redis_password", redis_password),
+};
+
+bool config_key_value(const struct config *cfg, const char *section, const char *name, char *out,
+                      size_t outlen)
+{
+    const char *base = (const char *)cfg;
+    for (size_t i = 0; i < sizeof(uint_keys) / sizeof(uint_keys[0]); i++) {
+        const struct uint_key *k = &uint_keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+            continue;
+        unsigned long long v;
+        if (k->width == sizeof(unsigned)) {
+            unsigned u;
+            memcpy(&u, base + k->offset, sizeof(u));
+            v = u;
+        } else {
+            size_t z;
+            memcpy(&z, base + k->offset, sizeof(z));
+            v = z;
+        }
+        snprintf(out, outlen, "%llu", v);
+        return true;
+    }
+    for (size_t i = 0; i < sizeof(string_keys) / sizeof(string_keys[0]); i++) {
+        const struct string_key *k = &string_keys[i];
+        if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0) {
+            snprintf(out, outlen, "%.*s", (int)k->size, base + k->offset);
+            return true;
+        }
+    }
+    const bool *flag = NULL;
+    if (strcmp(section, "capture") == 0 && strcmp(name, "calls") == 0)
+        flag = &cfg->callcap.enabled;
+    else if (strcmp(section, "capture") == 0 && strcmp(name, "keep_credentials") == 0)
+        flag = &cfg->callcap.keep_credentials;
+    if (!flag)
+        return false;
+    snprintf(out, outlen, "%s", *flag ? "on" : "off");
+    return true;
+}
+
 void config_free(struct config *cfg)
 {
     for (size_t i = 0; i < cfg->kafka_prop_count * 2; i++)

@@ -118,6 +118,12 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
  * "FILE:LINE: ..." (or "-f ...", "-u ...") in err. */
 bool config_check(const struct config *cfg, const char *bpf, const char *user, char *err,
                   size_t errlen);
+/* The value a key of the daemon's own sections ([general], [capture],
+ * [limits], [output], [metrics]) has in cfg, written as the file writes it
+ * ("" when unset). false for a key it does not know and for the keys that
+ * hold a list rather than one value (output, kafka.*). */
+bool config_key_value(const struct config *cfg, const char *section, const char *name, char *out,
+                      size_t outlen);
 void config_free(struct config *cfg);
 
 #endif
