@@ -41,6 +41,8 @@ static void usage(FILE *out)
             "                      -                     JSON Lines on stdout\n"
             "                      file:PATH             JSON Lines appended to PATH\n"
             "                      redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]\n"
+            "                        [&stream_events=all|alerts][&channel_events=all|alerts]\n"
+            "                                            stream: every event, channel: alerts\n"
             "                      kafka://HOST:PORT[,HOST:PORT...]/TOPIC\n"
             "                      syslog[:FACILITY]     alerts (warning and above)\n"
             "                      hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]\n"

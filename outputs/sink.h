@@ -103,6 +103,11 @@ bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name
                     size_t queue_size);
 void sink_base_destroy(struct sink *s);
 bool sink_accepts(const struct sink *s, const struct event_record *r);
+/* The alert rule (syslog's default filter, Redis' channel_events=alerts):
+ * severity warning and above, or trunk_down, trunk_up, registration_loop. */
+bool sink_is_alert(const struct event_record *r);
+/* Sets the sink's filter to the alert rule. */
+void sink_filter_alerts(struct sink *s);
 /* Queue operations. push drops (and counts) the oldest record not held
  * when full. */
 void sink_queue_push(struct sink *s, struct event_record *r);

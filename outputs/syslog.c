@@ -318,9 +318,6 @@ struct sink *syslog_sink_new(const char *spec, const struct sink_options *opts, 
     y->fd = -1;
     y->pid = getpid();
     y->backoff_s = SYSLOG_BACKOFF_MIN_S;
-    y->base.min_severity = SEVERITY_WARNING;
-    static const char *const always[] = {"trunk_down", "trunk_up", "registration_loop"};
-    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
-        snprintf(y->base.types[y->base.type_count++], sizeof(y->base.types[0]), "%s", always[i]);
+    sink_filter_alerts(&y->base);
     return &y->base;
 }

@@ -301,7 +301,8 @@ Test(check_config, an_output_in_the_file_names_its_line)
     expect_refused("output", "[output]\noutput = -\n\noutput = redis://127.0.0.1:99999\n",
                    "siptapd: %s:4: output = 'redis://127.0.0.1:99999': bad port '99999' in "
                    "'redis://127.0.0.1:99999' (1-65535); write it as "
-                   "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME], for example "
+                   "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME][&stream_events=all|"
+                   "alerts][&channel_events=all|alerts], for example "
                    "redis://127.0.0.1:6379/0?stream=siptap:events&channel=siptap\n");
 }
 

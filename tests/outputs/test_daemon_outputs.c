@@ -67,7 +67,8 @@ Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
     struct run_files f;
     run_files_init(&f, 30);
     char spec[128];
-    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d/3?stream=s&channel=c", port);
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d/3?stream=s&channel=c&channel_events=all",
+             port);
     char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-n",
                     "tap-test",      "-o", "-",    "-o", spec,   NULL};
     int rc = helper_run(argv, f.out, f.err);

@@ -557,6 +557,104 @@ Test(redis, a_server_that_stops_answering_is_dropped_and_nothing_is_lost)
     redis_rig_stop(&g);
 }
 
+/* ---- redis: the stream and the channel each take their own events ---- */
+
+/* What the routing tests publish: info events, alerts by severity, and
+ * notice events that are alerts by their type (as for syslog). */
+static const struct {
+    const char *type;
+    enum severity severity;
+} split_events[] = {
+    {"call_start", SEVERITY_INFO},           {"trunk_up", SEVERITY_NOTICE},
+    {"one_way_audio", SEVERITY_WARNING},     {"stats", SEVERITY_INFO},
+    {"registration_loop", SEVERITY_NOTICE},  {"call_drop", SEVERITY_ERROR},
+    {"media_without_call", SEVERITY_NOTICE},
+};
+#define SPLIT_ALL                                                                                  \
+    "call_start trunk_up one_way_audio stats registration_loop call_drop "                         \
+    "media_without_call"
+#define SPLIT_ALERTS "trunk_up one_way_audio registration_loop call_drop"
+
+static void append_type(char *list, size_t len, const char *json)
+{
+    json_t *ev = json_loads(json, 0, NULL);
+    cr_assert_not_null(ev, "not JSON: %s", json);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    size_t used = strlen(list);
+    snprintf(list + used, len - used, "%s%s", used ? " " : "", type ? type : "?");
+    json_decref(ev);
+}
+
+/* Publishes split_events to a redis sink made with `params` after
+ * ?stream=s, and checks the types the stream and the channel c got, in
+ * order, against the lists given (space-separated). */
+static void expect_split(const char *params, const char *stream_types, const char *channel_types)
+{
+    struct sink_options o;
+    sink_options_defaults(&o);
+    struct redis_rig g;
+    char stream_arg[160];
+    snprintf(stream_arg, sizeof(stream_arg), "s&channel=c%s", params);
+    redis_rig_start(&g, stream_arg, &o);
+    redisContext *sub = redisConnect("127.0.0.1", g.port);
+    cr_assert(sub && !sub->err);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE c");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+
+    for (size_t i = 0; i < sizeof(split_events) / sizeof(split_events[0]); i++)
+        event_bus_publish(
+            &g.bus, event_new(split_events[i].type, split_events[i].severity, test_ts, "c1", NULL),
+            NULL);
+    cr_assert(helper_run_loop_until(g.loop, 10, sink_empty, g.sink));
+    cr_assert_eq(g.sink->failed, 0);
+
+    char got[512] = "";
+    redisContext *c = redisConnect("127.0.0.1", g.port);
+    cr_assert(c && !c->err);
+    r = redisCommand(c, "XRANGE s - +");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++)
+        append_type(got, sizeof(got), r->element[i]->element[1]->element[1]->str);
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert_str_eq(got, stream_types, "the stream with '%s'", params);
+
+    /* Every message the channel got: it ends when none comes for a while
+     * (the sink has settled all: anything published has arrived). */
+    got[0] = '\0';
+    struct timeval tv = {0, 300000};
+    redisSetTimeout(sub, tv);
+    void *reply = NULL;
+    while (redisGetReply(sub, &reply) == REDIS_OK) {
+        redisReply *m = reply;
+        cr_assert_eq(m->elements, 3);
+        append_type(got, sizeof(got), m->element[2]->str);
+        freeReplyObject(m);
+    }
+    redisFree(sub);
+    cr_assert_str_eq(got, channel_types, "the channel with '%s'", params);
+    redis_rig_stop(&g);
+}
+
+Test(redis, by_default_the_stream_takes_every_event_the_channel_the_alerts)
+{
+    expect_split("", SPLIT_ALL, SPLIT_ALERTS);
+}
+
+Test(redis, stream_events_and_channel_events_choose)
+{
+    expect_split("&stream_events=alerts&channel_events=all", SPLIT_ALERTS, SPLIT_ALL);
+    expect_split("&stream_events=all&channel_events=all", SPLIT_ALL, SPLIT_ALL);
+    expect_split("&channel_events=alerts&stream_events=alerts", SPLIT_ALERTS, SPLIT_ALERTS);
+}
+
+Test(sink_create, redis_events_take_all_or_alerts)
+{
+    expect_bad("redis://127.0.0.1:6379?stream_events=some", "stream_events = 'some' in");
+    expect_bad("redis://127.0.0.1:6379?channel=c&channel_events=", "must be all or alerts");
+}
+
 /* ---- kafka outage with the mock cluster ---- */
 
 struct kafka_probe {
