@@ -28,7 +28,13 @@
  *     (~50 GB) need no disk; an OPTIONS 120 s after the last call moves the
  *     capture clock past every linger, so the last stats event shows
  *     what the tables keep once every call is gone.
+ *
+ *   gen_load --help   prints the usage (exit 0). An unknown option, a
+ *     missing or extra operand, or a count that is not a whole number in
+ *     range prints it on stderr and exits 2 without writing anything.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +43,14 @@
 
 static int usage(FILE *out, int status)
 {
-    fprintf(out, "usage: gen_load [--realistic] OUT.pcap [CALLS] [TALK_SECONDS]\n"
-                 "       gen_load --churn OUT.pcap|- CALLS CONCURRENT\n"
+    fprintf(out, "usage: gen_load [--realistic] [--] OUT.pcap [CALLS] [TALK_SECONDS]\n"
+                 "       gen_load --churn [--] OUT.pcap|- CALLS CONCURRENT\n"
                  "  default: 1..12000 calls of G.711 RTP for the whole talk (CPU benchmarks)\n"
                  "  --realistic: 1..1000000 calls, richer SDP, 5 RTP packets each way (memory)\n"
-                 "  --churn: calls one after the other, CONCURRENT at once, written as made\n");
+                 "  --churn: 1..100000000 calls one after the other, 1..1000000 at once,\n"
+                 "    written as made (churn benchmark)\n"
+                 "  TALK_SECONDS: 1..3600 (default 4); CALLS default 10000\n"
+                 "  --help: this text\n");
     return status;
 }
 
@@ -185,25 +194,57 @@ static int churn(const char *out, long calls, long concurrent)
     return 0;
 }
 
+/* A whole decimal number in [lo, hi]; false for anything else ("10k", ""). */
+static bool parse_count(const char *arg, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-        return usage(stdout, 0);
-    if (argc > 1 && !strcmp(argv[1], "--churn")) {
-        long calls = argc == 5 ? atol(argv[3]) : 0, concurrent = argc == 5 ? atol(argv[4]) : 0;
-        if (calls < 1 || calls > 100000000 || concurrent < 1 || concurrent > 1000000)
-            return usage(stderr, 2);
-        return churn(argv[2], calls, concurrent);
+    bool realistic = false, churning = false;
+    int a = 1;
+    /* Options first; anything else starting with '-' is refused, so that a
+     * mistyped option never becomes the name of a file written. */
+    for (; a < argc && argv[a][0] == '-' && argv[a][1] != '\0'; a++) {
+        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h"))
+            return usage(stdout, 0);
+        if (!strcmp(argv[a], "--realistic")) {
+            realistic = true;
+            continue;
+        }
+        if (!strcmp(argv[a], "--churn")) {
+            churning = true;
+            continue;
+        }
+        if (!strcmp(argv[a], "--")) {
+            a++;
+            break;
+        }
+        fprintf(stderr, "gen_load: unknown option '%s'\n", argv[a]);
+        return usage(stderr, 2);
     }
-    bool realistic = argc > 1 && !strcmp(argv[1], "--realistic");
-    int a = realistic ? 2 : 1;
-    if (argc < a + 1 || argv[a][0] == '-')
+    int operands = argc - a;
+    if (churning) {
+        long calls, concurrent;
+        if (realistic || operands != 3 || !parse_count(argv[a + 1], 1, 100000000, &calls) ||
+            !parse_count(argv[a + 2], 1, 1000000, &concurrent))
+            return usage(stderr, 2);
+        return churn(argv[a], calls, concurrent);
+    }
+    if (operands < 1 || operands > 3)
         return usage(stderr, 2);
     const char *out = argv[a];
-    long calls = argc > a + 1 ? atol(argv[a + 1]) : 10000;
-    long talk_s = argc > a + 2 ? atol(argv[a + 2]) : 4;
     long max_calls = realistic ? 1000000 : 12000;
-    if (calls < 1 || calls > max_calls || talk_s < 1 || talk_s > 3600)
+    long calls = 10000, talk_s = 4;
+    if ((operands > 1 && !parse_count(argv[a + 1], 1, max_calls, &calls)) ||
+        (operands > 2 && !parse_count(argv[a + 2], 1, 3600, &talk_s)))
         return usage(stderr, 2);
     struct pcapgen *g = pcapgen_new(1 /* DLT_EN10MB */);
     for (long i = 0; i < calls; i++) {

@@ -41,11 +41,14 @@ static void usage(FILE *out)
             "                      -                     JSON Lines on stdout\n"
             "                      file:PATH             JSON Lines appended to PATH\n"
             "                      redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]\n"
+            "                        [&stream_events=all|alerts][&channel_events=all|alerts]\n"
+            "                                            stream: every event, channel: alerts\n"
             "                      kafka://HOST:PORT[,HOST:PORT...]/TOPIC\n"
             "                      syslog[:FACILITY]     alerts (warning and above)\n"
             "                      hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]\n"
             "                                            HEPv3 to Homer: SIP, RTCP, alerts\n"
-            "  -c CONFIG         configuration file (trunks, rules, outputs)\n"
+            "  -c CONFIG         configuration file (interface, outputs, trunks, rules);\n"
+            "                    -i, -r and -o on the command line win over it\n"
             "  -n, --tap-name N  name stamped on every event (default: host name)\n"
             "  -u USER           after opening the capture, switch to USER and drop\n"
             "                    every capability (start as root)\n"
@@ -158,14 +161,43 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
         usage(stderr);
         return 2;
     }
-    if (opts->check_config)
-        return -1;
-    if (!!opts->iface == !!opts->file) {
+    if (opts->iface && opts->file) {
         fprintf(stderr, "siptapd: give exactly one of -i IFACE or -r FILE\n");
         usage(stderr);
         return 2;
     }
     return -1;
+}
+
+/* The command line wins: the configuration's capture source applies when
+ * neither -i nor -r is given, its outputs when no -o is. */
+static void take_config_defaults(struct daemon_options *o, const struct config *cfg)
+{
+    if (!o->iface && !o->file) {
+        if (cfg->interface[0])
+            o->iface = cfg->interface;
+        else if (cfg->capture_file[0])
+            o->file = cfg->capture_file;
+    }
+    _Static_assert(CONFIG_MAX_OUTPUTS <= DAEMON_MAX_OUTPUTS, "every configured output fits");
+    if (o->output_count == 0) {
+        for (size_t i = 0; i < cfg->output_count; i++) {
+            o->outputs[i] = cfg->outputs[i];
+            o->output_lines[i] = cfg->output_lines[i];
+        }
+        o->output_count = (int)cfg->output_count;
+    }
+}
+
+/* How an error about the i-th output starts: "-o SPEC" or "FILE:LINE: output = 'SPEC'". */
+static void output_origin(const struct siptap *d, const struct daemon_options *opts, int i,
+                          char *out, size_t outlen)
+{
+    if (opts->output_lines[i])
+        snprintf(out, outlen, "%s:%d: output = '%s'", d->cfg.path, opts->output_lines[i],
+                 opts->outputs[i]);
+    else
+        snprintf(out, outlen, "-o %s", opts->outputs[i]);
 }
 
 static void schedule_stats(struct siptap *d, uint64_t from_us)
@@ -534,26 +566,17 @@ static void apply_route(const struct config *cfg, struct sink *s)
     }
 }
 
-/* Each -o names a kind of output siptapd has. Only a spec that fails before
- * anything is opened is handed to sink_create here, so nothing starts. */
+/* Each output is one siptapd has, written right: checked without opening
+ * anything (sink_check_spec), so nothing starts. */
 static bool check_outputs(struct siptap *d, const struct daemon_options *opts, char *err,
                           size_t errlen)
 {
-    static const char *const kinds[] = {"file:", "redis://", "kafka://", "syslog:"};
     for (int i = 0; i < opts->output_count; i++) {
-        const char *spec = opts->outputs[i];
-        bool known = strcmp(spec, "-") == 0 || strcmp(spec, "syslog") == 0;
-        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
-            known |= strncmp(spec, kinds[k], strlen(kinds[k])) == 0 && spec[strlen(kinds[k])];
-        if (known)
+        char why[448] = "", origin[1200];
+        if (sink_check_spec(opts->outputs[i], &d->cfg.sink, why, sizeof(why)))
             continue;
-        char why[448] = "";
-        struct sink *s = sink_create(spec, &d->cfg.sink, why, sizeof(why));
-        if (s) { /* an odd spelling it takes after all ("syslog:"): fine */
-            s->ops->destroy(s);
-            continue;
-        }
-        snprintf(err, errlen, "-o %s: %s", spec, why);
+        output_origin(d, opts, i, origin, sizeof(origin));
+        snprintf(err, errlen, "%s: %s", origin, why);
         return false;
     }
     return true;
@@ -568,18 +591,21 @@ static int open_outputs(struct siptap *d, const struct daemon_options *opts)
     if (count == 0) {
         if (opts->iface) {
             fprintf(stderr, "siptapd: live capture needs at least one -o OUTPUT "
-                            "(for example -o - or -o redis://127.0.0.1:6379)\n");
+                            "(for example -o - or -o redis://127.0.0.1:6379), or output = "
+                            "lines in [output] of the configuration\n");
             return 2;
         }
         specs[count++] = "-";
     }
     for (int i = 0; i < count; i++) {
-        char err[512] = "";
+        char err[512] = "", origin[1200] = "-o -";
         struct sink *s = sink_create(specs[i], &d->cfg.sink, err, sizeof(err));
         if (s)
             apply_route(&d->cfg, s);
         if (!s) {
-            fprintf(stderr, "siptapd: -o %s: %s\n", specs[i], err);
+            if (i < opts->output_count)
+                output_origin(d, opts, i, origin, sizeof(origin));
+            fprintf(stderr, "siptapd: %s: %s\n", origin, err);
             return 2;
         }
         event_bus_add_sink(&d->bus, s);
@@ -704,9 +730,11 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     return rc;
 }
 
-static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
+static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdline)
 {
     char err[1024] = "";
+    struct daemon_options effective = *cmdline;
+    const struct daemon_options *opts = &effective;
     memset(d, 0, sizeof(*d));
     config_defaults(&d->cfg);
     counters_init(&d->counters);
@@ -716,6 +744,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
+    take_config_defaults(&effective, &d->cfg);
     /* The same checks whether asked for or starting: the same failures. */
     if (!config_check(&d->cfg, opts->bpf, opts->user, err, sizeof(err)) ||
         !check_outputs(d, opts, err, sizeof(err))) {
@@ -726,6 +755,12 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
         printf("%s: configuration is valid\n",
                opts->config_path ? opts->config_path : "(defaults)");
         return 0;
+    }
+    if (!opts->iface && !opts->file) {
+        fprintf(stderr, "siptapd: give exactly one of -i IFACE or -r FILE (or set interface or "
+                        "file in [capture] of the configuration)\n");
+        usage(stderr);
+        return 2;
     }
     if (opts->tap_name)
         snprintf(d->cfg.tap_name, sizeof(d->cfg.tap_name), "%s", opts->tap_name);
