@@ -21,10 +21,12 @@
 # divided by CALLS - 1. Two more
 # captures say where the time goes: the same calls with 1 s of talk (RTP
 # packet and call costs, by difference) and 10 calls of 1,800 s (RTP with
-# every flow in cache).
+# every flow in cache). Then bench/memory.sh at MEMORY_SIZES (10,000,
+# 100,000 and 200,000 calls with a trunk's SDP: bytes per active call and
+# the breakdown by structure).
 #
 #   bench/run.sh [CALLS (10000)] [TALK_SECONDS (4)] [TSHARK_CALLS (1000)]
-# Environment: RUNS (3), TSHARK_RUNS (2), WORK (/tmp/siptap-bench: captures
+# Environment: RUNS (3), TSHARK_RUNS (2), MEMORY_SIZES, WORK (/tmp/siptap-bench: captures
 # are kept there and reused when their parameters match).
 set -eu
 
@@ -137,3 +139,14 @@ awk -v n="$N_LOAD" -v tp="$T_PCAP" -v ts="$T_SIPTAPD" -v rl="$RSS_LOAD" -v r1="$
     printf "| peak RSS (median of %d runs), %d calls / 1 call | %d KB / %d KB |\n", runs, calls, rl, r1
     printf "| (c) memory per active call | %.0f bytes |\n", (rl - r1) * 1024 / (calls - 1)
 }'
+
+# Memory at scale with a trunk's SDP, and where it goes (issue #23): the
+# realistic captures at 10,000, 100,000 and 200,000 concurrent calls
+# (MEMORY_SIZES; empty to skip), bytes per active call and massif's
+# breakdown by structure.
+MEMORY_SIZES=${MEMORY_SIZES-"10000 100000 200000"}
+if [ -n "$MEMORY_SIZES" ]; then
+    echo
+    # shellcheck disable=SC2086
+    BUILD="$BUILD" WORK="$WORK" RUNS="$RUNS" sh "$(dirname "$0")/memory.sh" $MEMORY_SIZES
+fi
