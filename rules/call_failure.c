@@ -26,9 +26,9 @@
 
 #include <stdlib.h>
 
-static const struct rule_param_def params[] = {
-    {"hints", 1, 0, 1, "add a hint to call_fail for calls that cross a trunk (1 yes, 0 no)"},
-};
+#define PARAMS(X)                                                                                  \
+    X(hints, 1, 0, 1, "add a hint to call_fail for calls that cross a trunk (1 yes, 0 no)")
+RULE_PARAM_TABLE(PARAMS);
 
 static const char *inbound_hint(const struct call *c, int st)
 {
@@ -58,7 +58,7 @@ static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t n
 {
     const struct rules_context *ctx = user;
     (void)now_us;
-    if (!ctx->enabled || rules_param(ctx, "hints", c->trunk) < 0.5)
+    if (!ctx->enabled || RULE_PARAM(ctx, hints, c->trunk) < 0.5)
         return;
     int st = (int)json_integer_value(json_object_get(event, "status"));
     const char *hint = NULL;

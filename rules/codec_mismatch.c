@@ -32,10 +32,10 @@
 
 #include "core/str.h"
 
-static const struct rule_param_def params[] = {
-    {"check_answers", 1, 0, 1,
-     "also check answers that share no codec with the offer or reject audio (1 yes, 0 no)"},
-};
+#define PARAMS(X)                                                                                  \
+    X(check_answers, 1, 0, 1,                                                                      \
+      "also check answers that share no codec with the offer or reject audio (1 yes, 0 no)")
+RULE_PARAM_TABLE(PARAMS);
 
 #define MAX_CODECS 16
 
@@ -207,7 +207,7 @@ static void check_answer(struct codec_mismatch *d, struct call *c, struct codec_
         return;
     struct codec_list answered;
     codecs_from_media(&answered, audio);
-    if (rules_param(d->ctx, "check_answers", c->trunk) < 0.5)
+    if (RULE_PARAM(d->ctx, check_answers, c->trunk) < 0.5)
         return;
     if (audio->port == 0) {
         raise_mismatch(d, c, s, &answered, status, "audio_rejected", now);

@@ -32,13 +32,13 @@
 
 #include <stdlib.h>
 
-static const struct rule_param_def params[] = {
-    {"window_s", 10, 1, 3600, "seconds both directions must carry nothing"},
-    {"pause_s", 60, 1, 3600,
-     "seconds a direction may be silent after comfort noise (RFC 3389) or in a DTX codec's "
-     "silence"},
-    {"poll_s", 1, 0.1, 60, "how often (capture time) an answered call's media is looked at"},
-};
+#define PARAMS(X)                                                                                  \
+    X(window_s, 10, 1, 3600, "seconds both directions must carry nothing")                         \
+    X(pause_s, 60, 1, 3600,                                                                        \
+      "seconds a direction may be silent after comfort noise (RFC 3389) or in a DTX codec's "      \
+      "silence")                                                                                   \
+    X(poll_s, 1, 0.1, 60, "how often (capture time) an answered call's media is looked at")
+RULE_PARAM_TABLE(PARAMS);
 
 #define SEC 1000000.0
 
@@ -102,9 +102,9 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
 static void check(const struct rules_context *ctx, struct call *c, struct no_audio_call *st,
                   uint64_t now)
 {
-    uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
-    uint64_t pause = seconds_us(rules_param(ctx, "pause_s", c->trunk));
-    uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
+    uint64_t window = seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
+    uint64_t pause = seconds_us(RULE_PARAM(ctx, pause_s, c->trunk));
+    uint64_t next = now + seconds_us(RULE_PARAM(ctx, poll_s, c->trunk));
 
     struct call_media_direction sent[2];
     call_media_of(c, CALL_CALLER, &sent[0]);
@@ -159,7 +159,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
         return;
     st->started = true;
     media_session_start(&st->session, c, now);
-    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
+    rules_call_timer_at(ctx, c, now + seconds_us(RULE_PARAM(ctx, window_s, c->trunk)));
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,

@@ -57,18 +57,18 @@
  * 6.2 s (RFC 3550 6.3.1). A G.711 sender without VAD misses 500 packets in
  * 10 s; calls shorter than the window are judged at their end. See
  * docs/detectors-media.md. */
-static const struct rule_param_def params[] = {
-    {"window_s", 10, 1, 3600, "seconds one direction must be silent while the other flows"},
-    {"active_s", 2, 0.1, 60,
-     "the other direction counts as flowing if its last packet is at most this old"},
-    {"poll_s", 1, 0.1, 60, "how often (capture time) an answered call's media is looked at"},
-    {"pause_s", 60, 1, 3600,
-     "seconds a direction may be silent after comfort noise (RFC 3389) or in a DTX codec's "
-     "silence"},
-    {"short_call_active_s", 1, 0.1, 60,
-     "a call ending within window_s with one direction silent raises if the other carried this "
-     "much media"},
-};
+#define PARAMS(X)                                                                                  \
+    X(window_s, 10, 1, 3600, "seconds one direction must be silent while the other flows")         \
+    X(active_s, 2, 0.1, 60,                                                                        \
+      "the other direction counts as flowing if its last packet is at most this old")              \
+    X(poll_s, 1, 0.1, 60, "how often (capture time) an answered call's media is looked at")        \
+    X(pause_s, 60, 1, 3600,                                                                        \
+      "seconds a direction may be silent after comfort noise (RFC 3389) or in a DTX codec's "      \
+      "silence")                                                                                   \
+    X(short_call_active_s, 1, 0.1, 60,                                                             \
+      "a call ending within window_s with one direction silent raises if the other carried this "  \
+      "much media")
+RULE_PARAM_TABLE(PARAMS);
 
 #define SEC 1000000.0
 
@@ -155,10 +155,10 @@ static uint64_t silent_since(const struct rules_context *ctx, const struct owa_c
 static void check(const struct rules_context *ctx, struct call *c, struct owa_call *st,
                   uint64_t now)
 {
-    uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
-    uint64_t pause = seconds_us(rules_param(ctx, "pause_s", c->trunk));
-    uint64_t active_us = seconds_us(rules_param(ctx, "active_s", c->trunk));
-    uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
+    uint64_t window = seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
+    uint64_t pause = seconds_us(RULE_PARAM(ctx, pause_s, c->trunk));
+    uint64_t active_us = seconds_us(RULE_PARAM(ctx, active_s, c->trunk));
+    uint64_t next = now + seconds_us(RULE_PARAM(ctx, poll_s, c->trunk));
 
     struct call_media_direction sent[2];
     call_media_of(c, CALL_CALLER, &sent[0]);
@@ -198,8 +198,8 @@ reschedule:
 static void check_short_call(const struct rules_context *ctx, const struct call *c,
                              struct owa_call *st, uint64_t now)
 {
-    uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
-    uint64_t enough = seconds_us(rules_param(ctx, "short_call_active_s", c->trunk));
+    uint64_t window = seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
+    uint64_t enough = seconds_us(RULE_PARAM(ctx, short_call_active_s, c->trunk));
     if (!ctx->enabled || !media_both_ways_expected(c))
         return;
     struct call_media_direction sent[2];
@@ -234,7 +234,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
         return;
     st->started = true;
     media_session_start(&st->session, c, now);
-    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
+    rules_call_timer_at(ctx, c, now + seconds_us(RULE_PARAM(ctx, window_s, c->trunk)));
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,

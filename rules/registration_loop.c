@@ -56,18 +56,18 @@
 #define RING_MAX    32
 #define MAX_TRACKED 100000
 
-static const struct rule_param_def params[] = {
-    {"challenges", 3, 2, RING_MAX,
-     "401/407 challenges (or 403 after credentials) for one AOR "
-     "without a success before the loop is raised"},
-    {"window_s", 60, 1, 86400, "seconds in which those challenges must fall"},
-    {"forbidden_raises", 1, 0, 1,
-     "a 403 to a REGISTER that answered a challenge raises the loop at once (1 yes, 0 no: it "
-     "only counts as one more challenge)"},
-    {"give_up_raises", 1, 0, 1,
-     "a 401/407 (not stale) refusing credentials for the latest nonce, after which the client "
-     "sends no REGISTER for window_s, raises the loop (1 yes, 0 no)"},
-};
+#define PARAMS(X)                                                                                  \
+    X(challenges, 3, 2, RING_MAX,                                                                  \
+      "401/407 challenges (or 403 after credentials) for one AOR "                                 \
+      "without a success before the loop is raised")                                               \
+    X(window_s, 60, 1, 86400, "seconds in which those challenges must fall")                       \
+    X(forbidden_raises, 1, 0, 1,                                                                   \
+      "a 403 to a REGISTER that answered a challenge raises the loop at once (1 yes, 0 no: it "    \
+      "only counts as one more challenge)")                                                        \
+    X(give_up_raises, 1, 0, 1,                                                                     \
+      "a 401/407 (not stale) refusing credentials for the latest nonce, after which the client "   \
+      "sends no REGISTER for window_s, raises the loop (1 yes, 0 no)")
+RULE_PARAM_TABLE(PARAMS);
 
 struct registration_loop;
 
@@ -200,7 +200,7 @@ static const struct trunk_config *registrar_trunk(const struct registration_loop
 
 static uint64_t window_us_of(const struct registration_loop *d, const struct registration *r)
 {
-    return (uint64_t)(rules_param(d->ctx, "window_s", registrar_trunk(d, r)) * 1e6);
+    return (uint64_t)(RULE_PARAM(d->ctx, window_s, registrar_trunk(d, r)) * 1e6);
 }
 
 /* A quiet window ends the episode: the next loop is a new one. */
@@ -216,8 +216,8 @@ static void count_attempt(struct registration_loop *d, struct registration *r,
                           struct reg_episode *e, bool forbidden, uint64_t now)
 {
     const struct trunk_config *trunk = registrar_trunk(d, r);
-    unsigned n = (unsigned)rules_param(d->ctx, "challenges", trunk);
-    double window_s = rules_param(d->ctx, "window_s", trunk);
+    unsigned n = (unsigned)RULE_PARAM(d->ctx, challenges, trunk);
+    double window_s = RULE_PARAM(d->ctx, window_s, trunk);
     uint64_t window_us = (uint64_t)(window_s * 1e6);
     if (n < 2)
         n = 2;
@@ -227,7 +227,7 @@ static void count_attempt(struct registration_loop *d, struct registration *r,
     e->count++;
     if (e->raised || !d->ctx->enabled)
         return;
-    if (forbidden && rules_param(d->ctx, "forbidden_raises", trunk) >= 0.5) {
+    if (forbidden && RULE_PARAM(d->ctx, forbidden_raises, trunk) >= 0.5) {
         /* The registrar has refused the credentials outright: no retry
          * will fix that, so there is no point waiting for more. */
         e->raised = true;
@@ -253,7 +253,7 @@ static void on_give_up(struct timer *t, uint64_t now, void *arg)
         return;
     e->raised = true;
     const struct trunk_config *trunk = registrar_trunk(d, e->reg);
-    raise_loop(d, e->reg, e, trunk, e->count, rules_param(d->ctx, "window_s", trunk), now);
+    raise_loop(d, e->reg, e, trunk, e->count, RULE_PARAM(d->ctx, window_s, trunk), now);
 }
 
 static void on_request(struct reg_episode *e, const struct sip_msg *m, uint64_t now)
@@ -296,8 +296,7 @@ static void on_challenge(struct registration_loop *d, struct registration *r, st
     str_copy(e->last_reason, sizeof(e->last_reason), m->reason);
     count_attempt(d, r, e, false, now);
     e->challenge_nonce_hash = nonce_hash(m->challenge_nonce);
-    if (refused && !e->raised &&
-        rules_param(d->ctx, "give_up_raises", registrar_trunk(d, r)) >= 0.5)
+    if (refused && !e->raised && RULE_PARAM(d->ctx, give_up_raises, registrar_trunk(d, r)) >= 0.5)
         timerq_schedule(d->ctx->timers, &e->give_up, now + window_us_of(d, r));
 }
 

@@ -37,18 +37,19 @@ _Static_assert(CALL_MAX_FLOWS *RTP_FLOW_MAX_STREAMS <= 32, "alerted is a 32-bit 
 #include <stdlib.h>
 #include <string.h>
 
-static const struct rule_param_def params[] = {
-    {"max_loss_pct", 5, 0, 100, "loss above this percentage raises rtp_quality"},
-    {"max_rtcp_loss_pct", 5, 0, 100,
-     "loss the far end reports (RTCP, last report) above this percentage raises rtp_quality"},
-    {"max_jitter_ms", 30, 0, 10000, "mean jitter above this raises rtp_quality"},
-    {"max_rtcp_jitter_ms", 30, 0, 10000,
-     "jitter the far end reports (RTCP, last report) above this raises rtp_quality"},
-    {"min_mos", 3.5, 1, 4.5,
-     "MOS below this (the tap's, or the endpoint's own in RTCP XR) raises rtp_quality (1 = never)"},
-    {"min_packets", 100, 1, 1000000, "packets a stream must have before it is judged"},
-    {"check_s", 5, 1, 3600, "how often (capture time) the streams of an answered call are judged"},
-};
+#define PARAMS(X)                                                                                  \
+    X(max_loss_pct, 5, 0, 100, "loss above this percentage raises rtp_quality")                    \
+    X(max_rtcp_loss_pct, 5, 0, 100,                                                                \
+      "loss the far end reports (RTCP, last report) above this percentage raises rtp_quality")     \
+    X(max_jitter_ms, 30, 0, 10000, "mean jitter above this raises rtp_quality")                    \
+    X(max_rtcp_jitter_ms, 30, 0, 10000,                                                            \
+      "jitter the far end reports (RTCP, last report) above this raises rtp_quality")              \
+    X(min_mos, 3.5, 1, 4.5,                                                                        \
+      "MOS below this (the tap's, or the endpoint's own in RTCP XR) raises rtp_quality (1 = "      \
+      "never)")                                                                                    \
+    X(min_packets, 100, 1, 1000000, "packets a stream must have before it is judged")              \
+    X(check_s, 5, 1, 3600, "how often (capture time) the streams of an answered call are judged")
+RULE_PARAM_TABLE(PARAMS);
 
 #define SEC 1000000.0
 
@@ -90,10 +91,10 @@ static size_t crossings(const struct rules_context *ctx, const struct call *c,
         r.loss_pct = 0;
         r.mos = 0;
     }
-    double max_loss = rules_param(ctx, "max_loss_pct", c->trunk);
-    double max_rtcp_loss = rules_param(ctx, "max_rtcp_loss_pct", c->trunk);
-    double max_jitter = rules_param(ctx, "max_jitter_ms", c->trunk);
-    double min_mos = rules_param(ctx, "min_mos", c->trunk);
+    double max_loss = RULE_PARAM(ctx, max_loss_pct, c->trunk);
+    double max_rtcp_loss = RULE_PARAM(ctx, max_rtcp_loss_pct, c->trunk);
+    double max_jitter = RULE_PARAM(ctx, max_jitter_ms, c->trunk);
+    double min_mos = RULE_PARAM(ctx, min_mos, c->trunk);
     if (r.loss_pct > max_loss)
         out[n++] = (struct crossing){"loss_pct", r.loss_pct, max_loss, 100};
     double rtcp_loss = rtcp_view_fraction_lost_pct(&s->rtcp);
@@ -101,7 +102,7 @@ static size_t crossings(const struct rules_context *ctx, const struct call *c,
         out[n++] = (struct crossing){"rtcp_loss_pct", rtcp_loss, max_rtcp_loss, 100};
     if (r.jitter_mean_ms > max_jitter)
         out[n++] = (struct crossing){"jitter_mean_ms", r.jitter_mean_ms, max_jitter, 1000};
-    double max_rtcp_jitter = rules_param(ctx, "max_rtcp_jitter_ms", c->trunk);
+    double max_rtcp_jitter = RULE_PARAM(ctx, max_rtcp_jitter_ms, c->trunk);
     if (rtcp_view_seen(&s->rtcp) && s->rtcp.jitter_ms > max_rtcp_jitter)
         out[n++] = (struct crossing){"rtcp_jitter_ms", s->rtcp.jitter_ms, max_rtcp_jitter, 1000};
     if (r.mos > 0 && r.mos < min_mos)
@@ -136,7 +137,7 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
 static void judge_call(const struct rules_context *ctx, const struct call *c, uint32_t *alerted,
                        bool at_end, uint64_t now)
 {
-    double min_packets = rules_param(ctx, "min_packets", c->trunk);
+    double min_packets = RULE_PARAM(ctx, min_packets, c->trunk);
     for (size_t f = 0; f < c->flow_count && f < CALL_MAX_FLOWS; f++) {
         const struct rtp_flow *flow = c->flows[f];
         /* The E-model and these thresholds are for voice: a video stream's
@@ -168,7 +169,7 @@ static void on_timer(const struct rules_context *ctx, struct call *c, void *stat
 {
     struct quality_call *st = state;
     judge_call(ctx, c, &st->alerted, false, now);
-    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
+    rules_call_timer_at(ctx, c, now + seconds_us(RULE_PARAM(ctx, check_s, c->trunk)));
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)
@@ -176,7 +177,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
     const struct rules_context *ctx = user;
     if (!rules_call_state_make(ctx, c))
         return;
-    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
+    rules_call_timer_at(ctx, c, now + seconds_us(RULE_PARAM(ctx, check_s, c->trunk)));
 }
 
 static void on_ending(void *user, struct call *c, enum call_end_reason reason,

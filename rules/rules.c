@@ -478,11 +478,14 @@ double rules_param(const struct rules_context *ctx, const char *name,
                    const struct trunk_config *trunk)
 {
     int pi = find_param(ctx->detector, name);
-    if (pi < 0)
-        return 0;
+    return pi < 0 ? 0 : rules_param_at(ctx, (size_t)pi, trunk);
+}
+
+double rules_param_at(const struct rules_context *ctx, size_t pi, const struct trunk_config *trunk)
+{
     if (trunk)
         for (size_t i = 0; i < ctx->override_count; i++)
-            if (ctx->overrides[i].trunk == trunk && ctx->overrides[i].param == (size_t)pi)
+            if (ctx->overrides[i].trunk == trunk && ctx->overrides[i].param == pi)
                 return ctx->overrides[i].value;
     return ctx->values[pi];
 }

@@ -113,9 +113,26 @@ size_t rules_call_states(const struct rules *r);
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector);
 
 /* For detectors. */
-/* A parameter's value, with the trunk's override if it has one. */
+/* A parameter's value, with the trunk's override if it has one: by name
+ * (0 for a name the detector does not have: configuration, tests) ... */
 double rules_param(const struct rules_context *ctx, const char *name,
                    const struct trunk_config *trunk);
+/* ... or, in a detector, by its index in the detector's table. */
+double rules_param_at(const struct rules_context *ctx, size_t index,
+                      const struct trunk_config *trunk);
+
+/* A detector's parameters come from one list, PARAMS(X) with
+ * X(name, default, min, max, doc) for each, so that the table and the names
+ * the code reads cannot drift: RULE_PARAM_TABLE(PARAMS) makes the table
+ * `params` and an index RULE_PARAM_<name> for each, and RULE_PARAM(ctx,
+ * name, trunk) reads one; a name not in the list does not compile. */
+#define RULE_PARAM_ROW(name, def, min, max, doc)   {#name, def, min, max, doc},
+#define RULE_PARAM_INDEX(name, def, min, max, doc) RULE_PARAM_##name,
+#define RULE_PARAM_TABLE(LIST)                                                                     \
+    enum { LIST(RULE_PARAM_INDEX) RULE_PARAM_COUNT };                                              \
+    _Static_assert(RULE_PARAM_COUNT <= RULES_MAX_PARAMS, "too many parameters");                   \
+    static const struct rule_param_def params[] = {LIST(RULE_PARAM_ROW)}
+#define RULE_PARAM(ctx, name, trunk) rules_param_at((ctx), RULE_PARAM_##name, (trunk))
 /* A new event of this type for a call (call may be NULL), with the
  * configured severity for the type (default_severity otherwise). */
 json_t *rules_event(const struct rules_context *ctx, const char *type,

@@ -41,13 +41,13 @@
 #define USER_AGENT_MAX 64
 #define TARGET_MAX     32
 
-static const struct rule_param_def params[] = {
-    {"window_s", 10, 1, 3600, "seconds over which a source's requests are counted"},
-    {"min_requests", 100, 2, 1e6, "new requests in a window that make a scan"},
-    {"max_answered_pct", 10, 0, 100,
-     "a window with more of its requests answered 2xx than this percentage is no scan"},
-    {"quiet_s", 60, 1, 86400, "seconds without a request from the source that end the episode"},
-};
+#define PARAMS(X)                                                                                  \
+    X(window_s, 10, 1, 3600, "seconds over which a source's requests are counted")                 \
+    X(min_requests, 100, 2, 1e6, "new requests in a window that make a scan")                      \
+    X(max_answered_pct, 10, 0, 100,                                                                \
+      "a window with more of its requests answered 2xx than this percentage is no scan")           \
+    X(quiet_s, 60, 1, 86400, "seconds without a request from the source that end the episode")
+RULE_PARAM_TABLE(PARAMS);
 
 enum scan_method { SCAN_INVITE, SCAN_REGISTER, SCAN_OPTIONS, SCAN_OTHER, SCAN_METHODS };
 static const char *const method_names[SCAN_METHODS] = {"INVITE", "REGISTER", "OPTIONS", "other"};
@@ -103,10 +103,7 @@ static bool known_scanner_agent(const char *ua)
     return false;
 }
 
-static double param(const struct sip_scan *d, const char *name)
-{
-    return rules_param(d->ctx, name, NULL);
-}
+#define param(d, name) RULE_PARAM((d)->ctx, name, NULL)
 
 static void member_methods(json_t *ev, const struct scan_source *s)
 {
@@ -129,7 +126,7 @@ static void publish(struct sip_scan *d, const struct scan_source *s, const char 
                         s->user_agent[0] ? json_string(s->user_agent) : json_null());
     json_object_set_new(ev, "known_scanner", json_boolean(s->known_scanner));
     json_object_set_new(ev, "first_ts", json_string(timefmt_rfc3339(s->first_us, ts, sizeof(ts))));
-    double window_s = param(d, "window_s");
+    double window_s = param(d, window_s);
     if (strcmp(phase, "start") == 0) {
         /* Requests per second in the window so far: its intervals over its
          * span, or the count when they all came at once. */
@@ -156,7 +153,7 @@ static bool forget_quiet(void *item, void *arg)
     struct sip_scan *d = arg;
     struct scan_source *s = item;
     uint64_t now = timerq_now(d->ctx->timers);
-    uint64_t quiet_us = (uint64_t)(param(d, "quiet_s") * 1e6);
+    uint64_t quiet_us = (uint64_t)(param(d, quiet_s) * 1e6);
     if (now < s->last_us + quiet_us) {
         if (s->last_us + quiet_us < d->sweep_next)
             d->sweep_next = s->last_us + quiet_us;
@@ -222,7 +219,7 @@ static struct scan_source *source_follow(struct sip_scan *d, const struct net_ad
         (*d->c_untracked)++;
         return NULL;
     }
-    uint64_t quiet_at = now + (uint64_t)(param(d, "quiet_s") * 1e6);
+    uint64_t quiet_at = now + (uint64_t)(param(d, quiet_s) * 1e6);
     if (!timer_pending(&d->sweep) || d->sweep.due_us > quiet_at)
         timerq_schedule(d->ctx->timers, &d->sweep, quiet_at);
     return s;
@@ -236,7 +233,7 @@ static struct sketch_slot *sketch_slot_for(struct sip_scan *d, const struct net_
     struct net_addr key = addr_key(addr);
     uint32_t h = addr_hash(&key);
     struct sketch_slot *slot = &d->sketch[h & (SKETCH_SLOTS - 1)];
-    bool expired = now >= slot->window_start_us + (uint64_t)(param(d, "window_s") * 1e6);
+    bool expired = now >= slot->window_start_us + (uint64_t)(param(d, window_s) * 1e6);
     if (slot->addr_hash != h) {
         if (slot->addr_hash && !expired && slot_requests(slot) > 1) {
             (*d->c_collisions)++;
@@ -283,7 +280,7 @@ static void count_request(struct sip_scan *d, const struct sip_msg *m, const str
         struct sketch_slot *slot = sketch_slot_for(d, &meta->src.addr, now);
         if (!slot)
             return;
-        double promote = param(d, "min_requests") / 4;
+        double promote = param(d, min_requests) / 4;
         bool known = m->user_agent[0] && known_scanner_agent(m->user_agent);
         if (!known && slot_requests(slot) + 1 < (promote < PROMOTE_MAX ? promote : PROMOTE_MAX)) {
             slot->methods[method_of(m)]++;
@@ -294,7 +291,7 @@ static void count_request(struct sip_scan *d, const struct sip_msg *m, const str
         if (!s)
             return;
     }
-    uint64_t window_us = (uint64_t)(param(d, "window_s") * 1e6);
+    uint64_t window_us = (uint64_t)(param(d, window_s) * 1e6);
     if (now >= s->window_start_us + window_us) {
         s->window_start_us = now;
         s->window_requests = s->window_answered = 0;
@@ -308,10 +305,10 @@ static void count_request(struct sip_scan *d, const struct sip_msg *m, const str
         s->known_scanner |= known_scanner_agent(m->user_agent);
     }
     copy_text(s->target, sizeof(s->target), m->request_user);
-    if (s->raised || s->window_requests < param(d, "min_requests"))
+    if (s->raised || s->window_requests < param(d, min_requests))
         return;
     double answered_pct = 100.0 * s->window_answered / s->window_requests;
-    if (!s->known_scanner && answered_pct > param(d, "max_answered_pct"))
+    if (!s->known_scanner && answered_pct > param(d, max_answered_pct))
         return;
     s->raised = true;
     publish(d, s, "start", now);

@@ -50,14 +50,14 @@
 
 #include "core/str.h"
 
-static const struct rule_param_def params[] = {
-    {"failures", 5, 1, 1000, "consecutive failures before a trunk is down"},
-    {"options_timeout_s", 32, 1, 3600, "seconds an OPTIONS may go unanswered"},
-    {"failover_window_s", 10, 1, 600,
-     "seconds in which a retry on another trunk counts as failover"},
-    {"registration_grace_s", 5, 0, 3600,
-     "seconds past a trunk registration's expiry before it counts as lost"},
-};
+#define PARAMS(X)                                                                                  \
+    X(failures, 5, 1, 1000, "consecutive failures before a trunk is down")                         \
+    X(options_timeout_s, 32, 1, 3600, "seconds an OPTIONS may go unanswered")                      \
+    X(failover_window_s, 10, 1, 600,                                                               \
+      "seconds in which a retry on another trunk counts as failover")                              \
+    X(registration_grace_s, 5, 0, 3600,                                                            \
+      "seconds past a trunk registration's expiry before it counts as lost")
+RULE_PARAM_TABLE(PARAMS);
 
 #define MAX_PEERS                 4096
 #define MAX_PENDING_OPTIONS       4096
@@ -222,7 +222,7 @@ static void peer_failure(struct trunk_health *d, struct peer *p, enum failure_ki
         return;
     const char *reason = immediate_reason;
     if (!reason) {
-        unsigned need = (unsigned)rules_param(d->ctx, "failures", p->key.trunk);
+        unsigned need = (unsigned)RULE_PARAM(d->ctx, failures, p->key.trunk);
         if (p->failures < need)
             return;
         reason = p->kinds == FAIL_503       ? "503"
@@ -279,7 +279,7 @@ static bool failover_status(int st, const struct call *c)
 
 static uint64_t failover_window_us(const struct trunk_health *d, const struct trunk_config *trunk)
 {
-    return (uint64_t)(rules_param(d->ctx, "failover_window_s", trunk) * 1e6);
+    return (uint64_t)(RULE_PARAM(d->ctx, failover_window_s, trunk) * 1e6);
 }
 
 /* The configured trunk a call was sent to, or NULL (inbound, or no trunk). */
@@ -481,7 +481,7 @@ static void on_other_message(void *user, const struct sip_msg *m, const struct s
         d->oldest = o;
     d->newest = o;
     timer_init(&o->timer, on_options_timeout, o);
-    double timeout_s = rules_param(d->ctx, "options_timeout_s", trunk);
+    double timeout_s = RULE_PARAM(d->ctx, options_timeout_s, trunk);
     timerq_schedule(d->ctx->timers, &o->timer, meta->ts_us + (uint64_t)(timeout_s * 1e6));
 }
 
@@ -537,7 +537,7 @@ static void on_registration(void *user, struct registration *r, const struct sip
         }
     }
     w->trunk = trunk;
-    double grace_s = rules_param(d->ctx, "registration_grace_s", trunk);
+    double grace_s = RULE_PARAM(d->ctx, registration_grace_s, trunk);
     timerq_schedule(d->ctx->timers, &w->timer, r->expires_at_us + (uint64_t)(grace_s * 1e6));
 }
 
