@@ -66,15 +66,15 @@ static int apply_filter(struct capture *c, const char *bpf, char *err, size_t er
     struct bpf_program prog;
     if (pcap_compile(c->pcap, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
         snprintf(err, errlen, "bad capture filter '%s': %s", bpf, pcap_geterr(c->pcap));
-        return -1;
+        return CAPTURE_ERR_FILTER;
     }
     int rc = pcap_setfilter(c->pcap, &prog);
     pcap_freecode(&prog);
     if (rc != 0) {
         snprintf(err, errlen, "cannot set capture filter: %s", pcap_geterr(c->pcap));
-        return -1;
+        return CAPTURE_ERR_SOURCE;
     }
-    return 0;
+    return CAPTURE_OK;
 }
 
 int capture_open_live(struct capture *c, const char *iface, const struct capture_options *o,
@@ -87,19 +87,19 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
     if (o->buffer_mb < 1 || o->buffer_mb > CAPTURE_MAX_BUFFER_MB) {
         snprintf(err, errlen, "capture buffer of %u MiB: libpcap takes 1 to %d MiB", o->buffer_mb,
                  CAPTURE_MAX_BUFFER_MB);
-        return -1;
+        return CAPTURE_ERR_SOURCE;
     }
     c->pcap = pcap_create(iface, ebuf);
     if (!c->pcap) {
         snprintf(err, errlen, "cannot open interface %s: %s", iface, ebuf);
-        return -1;
+        return CAPTURE_ERR_SOURCE;
     }
     unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     size_t queue_bytes = (size_t)(o->queue_mb ? o->queue_mb : DEFAULT_QUEUE_MB) << 20;
     if (!capture_queue_init(&c->queue, queue_bytes)) {
         snprintf(err, errlen, "out of memory for the capture queue");
         capture_close(c);
-        return -1;
+        return CAPTURE_ERR_SOURCE;
     }
     pcap_set_snaplen(c->pcap, (int)o->snaplen);
     pcap_set_promisc(c->pcap, 1);
@@ -112,13 +112,14 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
         snprintf(err, errlen, "cannot capture on %s: %s", iface, pcap_geterr(c->pcap));
         pcap_close(c->pcap);
         c->pcap = NULL;
-        return -1;
+        return CAPTURE_ERR_SOURCE;
     }
-    if (apply_filter(c, o->bpf, err, errlen) != 0) {
+    int filter_rc = apply_filter(c, o->bpf, err, errlen);
+    if (filter_rc != 0) {
         capture_close(c);
-        return -1;
+        return filter_rc;
     }
-    return 0;
+    return CAPTURE_OK;
 }
 
 int capture_open_file(struct capture *c, const char *path, const struct capture_options *o,
@@ -132,7 +133,7 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
     FILE *f = strcmp(path, "-") == 0 ? fdopen(dup(STDIN_FILENO), "rb") : fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "cannot read %s: %m", path);
-        return -1;
+        return CAPTURE_ERR_SOURCE;
     }
     struct stat st;
     bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
@@ -154,13 +155,14 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
                      path, path);
         else
             snprintf(err, errlen, "cannot read %s: %s", path, ebuf);
-        return -1;
+        return CAPTURE_ERR_SOURCE;
     }
-    if (apply_filter(c, o->bpf, err, errlen) != 0) {
+    int filter_rc = apply_filter(c, o->bpf, err, errlen);
+    if (filter_rc != 0) {
         capture_close(c);
-        return -1;
+        return filter_rc;
     }
-    return 0;
+    return CAPTURE_OK;
 }
 
 int capture_datalink(const struct capture *c)

@@ -92,7 +92,14 @@ struct capture_options {
     const char *bpf;     /* NULL or "" for everything */
 };
 
-/* 0 on success; on failure -1 with a message in err (the caller exits 1). */
+/* What went wrong opening a capture: the source (exit 1), or the filter
+ * the user gave (exit 2, a usage error). */
+enum capture_error {
+    CAPTURE_OK = 0,
+    CAPTURE_ERR_SOURCE = -1,
+    CAPTURE_ERR_FILTER = -2,
+};
+/* CAPTURE_OK, or an error with a message in err. */
 int capture_open_live(struct capture *c, const char *iface, const struct capture_options *o,
                       char *err, size_t errlen);
 int capture_open_file(struct capture *c, const char *path, const struct capture_options *o,

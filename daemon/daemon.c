@@ -797,7 +797,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         rc = capture_open_file(&d->capture, opts->file, &co, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "siptapd: %s\n", err);
-        return strstr(err, "bad capture filter") ? 2 : 1;
+        return rc == CAPTURE_ERR_FILTER ? 2 : 1;
     }
     /* The signal watchers go in before the privileges are dropped: a
      * SIGTERM from a supervisor that sees the process switch user must reach
