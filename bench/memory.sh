@@ -19,6 +19,9 @@ RUNS=${RUNS:-3}
 . "$(dirname "$0")/common.sh"
 [ $# -gt 0 ] || set -- 10000 100000 200000
 SIPTAPD="$BUILD/daemon/siptapd"
+# Room for every call at once (the default max_calls is 100,000).
+CONF="$WORK/memory.conf"
+printf '[limits]\nmax_calls = 1000000\n' >"$CONF"
 
 realistic() { # realistic CALLS -> path of the capture (generated once)
     f="$WORK/realistic-$1.pcap"
@@ -30,11 +33,21 @@ peak_rss() { # peak_rss PCAP -> median peak RSS (KB) of RUNS runs
     i=0
     : >"$WORK/rss.runs"
     while [ $i -lt "$RUNS" ]; do
-        "$BUILD/bench/cputime" "$SIPTAPD" -r "$1" -o file:/dev/null | awk '{ print $2 }' \
+        "$BUILD/bench/cputime" "$SIPTAPD" -c "$CONF" -r "$1" -o file:/dev/null | awk '{ print $2 }' \
             >>"$WORK/rss.runs"
         i=$((i + 1))
     done
     min_median "$WORK/rss.runs" | awk '{ print $2 }'
+}
+
+# A run measures only if every call was kept with all its media.
+check_complete() { # check_complete PCAP
+    "$SIPTAPD" -c "$CONF" -r "$1" -o - 2>/dev/null | grep -F '"type":"stats"' | tail -1 |
+        python3 -c 'import json, sys
+c = json.loads(sys.stdin.read())["counters"]
+bad = {k: c[k] for k in ("calls.evicted", "rtp.flows_rejected_full", "media.bindings_full",
+                         "media.flows_per_call_full") if c.get(k)}
+sys.exit("memory: %s lost state: %s" % (sys.argv[1], bad) if bad else 0)' "$1"
 }
 
 ONE=$(peak_rss "$(realistic 1)")
@@ -42,6 +55,7 @@ echo "| concurrent calls | peak RSS | bytes per active call |"
 echo "|---:|---:|---:|"
 echo "| 1 | $ONE KB | |"
 for n in "$@"; do
+    check_complete "$(realistic "$n")"
     rss=$(peak_rss "$(realistic "$n")")
     awk -v n="$n" -v r="$rss" -v one="$ONE" \
         'BEGIN { printf "| %d | %d KB | %.0f |\n", n, r, (r - one) * 1024 / (n - 1) }'
@@ -50,7 +64,7 @@ done
 command -v valgrind >/dev/null 2>&1 || { echo "valgrind absent: no breakdown"; exit 0; }
 n=$1
 valgrind --tool=massif --massif-out-file="$WORK/massif.out" --threshold=0.1 --depth=3 \
-    "$SIPTAPD" -r "$(realistic "$n")" -o file:/dev/null >/dev/null 2>&1
+    "$SIPTAPD" -c "$CONF" -r "$(realistic "$n")" -o file:/dev/null >/dev/null 2>&1
 ms_print "$WORK/massif.out" >"$WORK/massif.txt"
 # The peak snapshot's header line ("n time total useful extra stacks"),
 # then its first-level allocation sites ("->P% (B) 0xADDR: fn (file:line)").
@@ -63,7 +77,7 @@ awk -v calls="$n" '
         site = $0; sub(/^[^:]*: /, "", site)
         what = "other (below massif threshold, startup)"
         if (site ~ /calls\.c/) what = "struct call + Call-ID, users, tags"
-        else if (site ~ /flow\.c/) what = "RTP flows (struct rtp_flow, extras)"
+        else if (site ~ /flow\.c|pool\.c/) what = "RTP flows (struct rtp_flow in pool slabs, extras)"
         else if (site ~ /hashtab\.c/) what = "hash table slots"
         else if (site ~ /timerq\.c/) what = "timer heap"
         else if (site ~ /media\.c/) what = "SDP formats"

@@ -968,6 +968,16 @@ size_t call_table_active(const struct call_table *t)
     return t->active;
 }
 
+void call_table_sizes(const struct call_table *t, struct call_table_sizes *out)
+{
+    out->calls = hashtab_count(&t->calls);
+    out->registrations = hashtab_count(&t->registrations);
+    out->media_bindings = hashtab_count(&t->bindings);
+    out->flows = hashtab_count(&t->flows.table);
+    out->flows_of_no_call = t->orphans.count;
+    out->flow_pool_bytes = pool_bytes(&t->flows.flows);
+}
+
 struct call *call_table_find(struct call_table *t, const char *call_id)
 {
     return hashtab_find(&t->calls, call_id);

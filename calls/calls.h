@@ -13,7 +13,7 @@
  *
  * The module publishes call_start, call_answer, call_fail and call_end
  * itself and tells observers (the detectors in rules/) about every step, so
- * they can keep their own per-call state in call->rule_state[] and add
+ * they can keep their own per-call state in call->rule_state and add
  * fields (hints) to call_fail / call_end before those are published.
  * Everything runs on the capture-time clock (core/timerq).
  */
@@ -132,13 +132,16 @@ struct media_key {
 #define MEDIA_KEY_COPIES 4
 struct media_binding {
     struct media_key key;
-    uint8_t party; /* the receiving party */
-    uint8_t media; /* enum rtp_media: the m= line bound */
-    bool nat_alias;
-    bool used;
-    uint8_t slot; /* index in call->bindings */
+    /* One byte: eight bindings of 21 bytes are 32 fewer than of 25 in every
+     * call (docs/benchmarks.md, memory). */
+    uint8_t party : 1; /* the receiving party */
+    uint8_t media : 1; /* enum rtp_media: the m= line bound */
+    uint8_t nat_alias : 1;
+    uint8_t used : 1;
+    uint8_t slot : 3; /* index in call->bindings */
 };
-#define CALL_RULE_SLOTS 5 /* detectors with per-call state (rules.c checks) */
+_Static_assert(sizeof(struct media_binding) == 21, "a binding is its key and one byte");
+_Static_assert(CALL_MAX_BINDINGS <= 8 && RTP_MEDIA_VIDEO <= 1, "the bit-fields hold them");
 
 struct call_table;
 
@@ -185,7 +188,7 @@ struct call {
 
     struct timer timer; /* timer B / challenge wait / silence / linger */
     struct call *lru_prev, *lru_next;
-    void *rule_state[CALL_RULE_SLOTS]; /* detectors' own per-call state */
+    void *rule_state; /* the detectors' states of the call (rules_call_state) */
 };
 
 /* A REGISTER binding being followed: one AOR at one registrar. */
@@ -245,7 +248,7 @@ struct call_observer {
 struct call_limits {
     size_t max_calls;
     size_t max_registrations;
-    size_t max_flows;
+    size_t max_flows; /* the daemon gives 4 x max_calls */
     /* RTP of no call (media_without_call): at most this many flows at once
      * (1024; 0: not followed), reported once quiet for the given seconds
      * (30) when a stream of one reached min_packets (5). */
@@ -280,6 +283,17 @@ bool call_table_udp(struct call_table *t, const struct packet *pkt);
 /* End of capture: every open call ends with reason capture_end. */
 void call_table_close_all(struct call_table *t, uint64_t now_us);
 size_t call_table_active(const struct call_table *t);
+/* What the tables hold now (the stats event's `tables`): none of it may
+ * outlive its call or registration, however many came and went. */
+struct call_table_sizes {
+    size_t calls; /* followed, ended ones lingering included */
+    size_t registrations;
+    size_t media_bindings; /* address:port bound by an SDP */
+    size_t flows;          /* RTP/RTCP flows, of calls and of none */
+    size_t flows_of_no_call;
+    size_t flow_pool_bytes; /* slabs the flows are made in (the pool keeps its peak) */
+};
+void call_table_sizes(const struct call_table *t, struct call_table_sizes *out);
 struct call *call_table_find(struct call_table *t, const char *call_id);
 struct rtp_flow_table *call_table_flows(struct call_table *t);
 /* Registrations followed right now. */

@@ -1,9 +1,10 @@
 /*
  * hashtab: open addressing, linear probing, power-of-two capacity kept at or
- * below 75% load: slots carry the full hash, so stepping past a wrong item
- * costs one compare in the same cache line, and at 50% the slot arrays were
- * a tenth of an active call's memory. Deletion shifts following entries back
- * into the hole, which keeps lookups correct without tombstones.
+ * below 75% load: slots carry 16 bits of the hash beside the item's address
+ * (hashtab.h), so stepping past a wrong item costs one compare in the same
+ * cache line. Deletion shifts following entries back into the hole, which
+ * keeps lookups correct without tombstones; it and growth compute the hash
+ * of the items they move from their keys.
  */
 #include "core/hashtab.h"
 
@@ -63,24 +64,25 @@ void hashtab_destroy(struct hashtab *t)
     t->count = 0;
 }
 
-static void place(struct hashtab_slot *slots, size_t mask, uint64_t hash, void *item)
+static void place(hashtab_slot *slots, size_t mask, uint64_t hash, void *item)
 {
     size_t i = hash & mask;
-    while (slots[i].item)
+    while (slots[i])
         i = (i + 1) & mask;
-    slots[i].hash = hash;
-    slots[i].item = item;
+    slots[i] = (hash & ~HASHTAB_ADDR_MASK) | (uint64_t)(uintptr_t)item;
 }
 
 static bool grow(struct hashtab *t)
 {
     size_t cap = (t->mask + 1) * 2;
-    struct hashtab_slot *slots = calloc(cap, sizeof(*slots));
+    hashtab_slot *slots = calloc(cap, sizeof(*slots));
     if (!slots)
         return false;
     for (size_t i = 0; i <= t->mask; i++)
-        if (t->slots[i].item)
-            place(slots, cap - 1, t->slots[i].hash, t->slots[i].item);
+        if (t->slots[i]) {
+            void *item = hashtab_slot_item(t->slots[i]);
+            place(slots, cap - 1, item_hash(t, item), item);
+        }
     free(t->slots);
     t->slots = slots;
     t->mask = cap - 1;
@@ -95,17 +97,17 @@ void *hashtab_find(const struct hashtab *t, const void *key)
         return hashtab_find_fixed(t, key, t->key_len);
     uint64_t h = key_hash(t, key);
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        const struct hashtab_slot *s = &t->slots[i];
-        if (!s->item)
+        hashtab_slot s = t->slots[i];
+        if (!s)
             return NULL;
-        if (s->hash == h && strcmp(item_key(t, s->item), key) == 0)
-            return s->item;
+        if (hashtab_slot_tagged(s, h) && strcmp(item_key(t, hashtab_slot_item(s)), key) == 0)
+            return hashtab_slot_item(s);
     }
 }
 
 bool hashtab_insert(struct hashtab *t, void *item)
 {
-    if (t->count >= t->max_items)
+    if (t->count >= t->max_items || ((uint64_t)(uintptr_t)item & ~HASHTAB_ADDR_MASK))
         return false;
     if ((t->count + 1) * 4 > (t->mask + 1) * 3 && !grow(t))
         return false;
@@ -116,15 +118,15 @@ bool hashtab_insert(struct hashtab *t, void *item)
 
 static void remove_at(struct hashtab *t, size_t hole)
 {
-    t->slots[hole].item = NULL;
+    t->slots[hole] = 0;
     t->count--;
-    for (size_t i = (hole + 1) & t->mask; t->slots[i].item; i = (i + 1) & t->mask) {
-        size_t home = t->slots[i].hash & t->mask;
+    for (size_t i = (hole + 1) & t->mask; t->slots[i]; i = (i + 1) & t->mask) {
+        size_t home = item_hash(t, hashtab_slot_item(t->slots[i])) & t->mask;
         /* Move the entry back if the hole lies cyclically between its home and i. */
         bool movable = (hole <= i) ? (home <= hole || home > i) : (home <= hole && home > i);
         if (movable) {
             t->slots[hole] = t->slots[i];
-            t->slots[i].item = NULL;
+            t->slots[i] = 0;
             hole = i;
         }
     }
@@ -134,9 +136,9 @@ bool hashtab_remove(struct hashtab *t, void *item)
 {
     uint64_t h = item_hash(t, item);
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        if (!t->slots[i].item)
+        if (!t->slots[i])
             return false;
-        if (t->slots[i].item == item) {
+        if (hashtab_slot_item(t->slots[i]) == item) {
             remove_at(t, i);
             return true;
         }
@@ -146,8 +148,8 @@ bool hashtab_remove(struct hashtab *t, void *item)
 void hashtab_foreach(const struct hashtab *t, void (*fn)(void *item, void *arg), void *arg)
 {
     for (size_t i = 0; i <= t->mask; i++)
-        if (t->slots[i].item)
-            fn(t->slots[i].item, arg);
+        if (t->slots[i])
+            fn(hashtab_slot_item(t->slots[i]), arg);
 }
 
 void hashtab_remove_if(struct hashtab *t, bool (*fn)(void *item, void *arg), void *arg)
@@ -158,8 +160,8 @@ void hashtab_remove_if(struct hashtab *t, bool (*fn)(void *item, void *arg), voi
     if (!victims)
         return;
     for (size_t i = 0; i <= t->mask; i++)
-        if (t->slots[i].item)
-            victims[n++] = t->slots[i].item;
+        if (t->slots[i])
+            victims[n++] = hashtab_slot_item(t->slots[i]);
     for (size_t i = 0; i < n; i++) {
         void *item = victims[i];
         hashtab_remove(t, item);

@@ -16,13 +16,29 @@
 #include <stdint.h>
 #include <string.h>
 
-struct hashtab_slot {
-    uint64_t hash;
-    void *item; /* NULL = empty */
-};
+/* A slot is one word: the item's address in the low 48 bits (where every
+ * heap address of Linux x86-64 and arm64 user space lies) and the top 16
+ * bits of its hash above them; 0 is empty. Half the 16 bytes of a hash and
+ * a pointer: the slot arrays were a tenth of an active call's memory
+ * (docs/benchmarks.md, memory). The tag still skips a wrong item without
+ * reading it but one time in 65,536; where an item's home is needed
+ * (deletion, growth), its hash is computed again from its key. */
+typedef uint64_t hashtab_slot;
+#define HASHTAB_ADDR_BITS 48
+#define HASHTAB_ADDR_MASK ((UINT64_C(1) << HASHTAB_ADDR_BITS) - 1)
+
+static inline void *hashtab_slot_item(hashtab_slot s)
+{
+    return (void *)(uintptr_t)(s & HASHTAB_ADDR_MASK);
+}
+/* Does slot s (not empty) hold an item with this hash's tag? */
+static inline bool hashtab_slot_tagged(hashtab_slot s, uint64_t hash)
+{
+    return ((s ^ hash) & ~HASHTAB_ADDR_MASK) == 0;
+}
 
 struct hashtab {
-    struct hashtab_slot *slots;
+    hashtab_slot *slots;
     size_t mask; /* capacity - 1 */
     size_t count;
     size_t max_items;
@@ -44,7 +60,9 @@ bool hashtab_init_hashed(struct hashtab *t, uint64_t (*item_hash)(const void *it
 void hashtab_destroy(struct hashtab *t);
 /* key: pointer to key bytes, or the string itself when key_len is 0. */
 void *hashtab_find(const struct hashtab *t, const void *key);
-/* false when the table is full (count == max_items) or on allocation failure.
+/* false when the table is full (count == max_items), on allocation failure,
+ * or for an item whose address does not fit a slot (above 2^48, which
+ * Linux gives only to an mmap that asks for it).
  * The caller must not insert an item whose key is already present. */
 bool hashtab_insert(struct hashtab *t, void *item);
 /* Removes exactly this item; returns false if it was not in the table. */
@@ -137,11 +155,12 @@ static inline void *hashtab_find_fixed(const struct hashtab *t, const void *key,
 {
     uint64_t h = hashtab_hash_bytes(key, key_len);
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        const struct hashtab_slot *s = &t->slots[i];
-        if (!s->item)
+        hashtab_slot s = t->slots[i];
+        if (!s)
             return NULL;
-        if (s->hash == h && hashtab_key_equal((const char *)s->item + t->key_offset, key, key_len))
-            return s->item;
+        if (hashtab_slot_tagged(s, h) &&
+            hashtab_key_equal((const char *)hashtab_slot_item(s) + t->key_offset, key, key_len))
+            return hashtab_slot_item(s);
     }
 }
 
@@ -152,11 +171,11 @@ static inline void *hashtab_find_hashed(const struct hashtab *t, uint64_t hash,
                                         const void *key)
 {
     for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
-        const struct hashtab_slot *s = &t->slots[i];
-        if (!s->item)
+        hashtab_slot s = t->slots[i];
+        if (!s)
             return NULL;
-        if (s->hash == hash && match(s->item, key))
-            return s->item;
+        if (hashtab_slot_tagged(s, hash) && match(hashtab_slot_item(s), key))
+            return hashtab_slot_item(s);
     }
 }
 
@@ -185,11 +204,11 @@ static inline void hashtab_prefetch_slot(const struct hashtab *t, uint64_t hash)
 static inline const char *hashtab_hinted_item(const struct hashtab *t, uint64_t hash)
 {
     for (size_t i = hash & t->mask, n = 0; n < 4; i = (i + 1) & t->mask, n++) {
-        const struct hashtab_slot *s = &t->slots[i];
-        if (!s->item)
+        hashtab_slot s = t->slots[i];
+        if (!s)
             return NULL;
-        if (s->hash == hash)
-            return s->item;
+        if (hashtab_slot_tagged(s, hash))
+            return hashtab_slot_item(s);
     }
     return NULL;
 }

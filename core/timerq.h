@@ -65,6 +65,11 @@ static inline uint64_t timerq_now(const struct timerq *q)
 {
     return q->now_us;
 }
+/* Timers scheduled. */
+static inline size_t timerq_count(const struct timerq *q)
+{
+    return q->count;
+}
 /* Due time of the earliest timer, or UINT64_MAX. */
 uint64_t timerq_next_due(const struct timerq *q);
 

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CAPTURE_BATCH      512
 #define DEFAULT_TIMEOUT_MS 10
@@ -125,18 +127,23 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     memset(c, 0, sizeof(*c));
     snprintf(c->source, sizeof(c->source), "%s", path);
-    FILE *f = fopen(path, "rb");
+    /* "-" is standard input, as for tcpdump -r: a capture piped in (from a
+     * generator, ssh, zcat) is read as it comes, like a FIFO. */
+    FILE *f = strcmp(path, "-") == 0 ? fdopen(dup(STDIN_FILENO), "rb") : fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "cannot read %s: %m", path);
         return -1;
     }
-    if (fseek(f, 0, SEEK_END) == 0)
-        c->file_size = ftell(f);
-    rewind(f);
-    char magic[4] = "";
-    bool netmon = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
-                  (!memcmp(magic, "GMBU", 4) || !memcmp(magic, "RTSS", 4));
-    rewind(f);
+    struct stat st;
+    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    bool netmon = false;
+    if (regular) { /* a pipe cannot be peeked at and rewound */
+        c->file_size = st.st_size;
+        char magic[4] = "";
+        netmon = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+                 (!memcmp(magic, "GMBU", 4) || !memcmp(magic, "RTSS", 4));
+        rewind(f);
+    }
     c->pcap = pcap_fopen_offline(f, ebuf);
     if (!c->pcap) {
         fclose(f);

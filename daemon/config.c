@@ -313,6 +313,55 @@ static bool kafka_property_ok(const char *name, const char *value, struct load_s
     return false;
 }
 
+/* [capture] interface or file: one source, as -i or -r. */
+static int set_capture_source(struct load_state *st, const char *name, const char *value)
+{
+    struct config *cfg = st->cfg;
+    bool iface = strcmp(name, "interface") == 0;
+    int other_line = iface ? cfg->file_line : cfg->interface_line;
+    if (other_line) {
+        snprintf(st->msg, sizeof(st->msg),
+                 "%s = '%s': %s is already set on line %d; keep one of the two (interface for "
+                 "live capture, file to read a pcap/pcapng file)",
+                 name, value, iface ? "file" : "interface", other_line);
+        return 0;
+    }
+    if (!*value) {
+        snprintf(st->msg, sizeof(st->msg), "%s is empty; write e.g. %s", name,
+                 iface ? "interface = eth1" : "file = /var/tmp/trunk.pcap");
+        return 0;
+    }
+    if (iface) {
+        cfg->interface_line = st->line;
+        return set_string(cfg->interface, sizeof(cfg->interface), value, st, name);
+    }
+    cfg->file_line = st->line;
+    return set_string(cfg->capture_file, sizeof(cfg->capture_file), value, st, name);
+}
+
+/* [output] output = an -o form; one per line, checked without opening it. */
+static int add_output(struct load_state *st, const char *value)
+{
+    struct config *cfg = st->cfg;
+    if (cfg->output_count >= CONFIG_MAX_OUTPUTS) {
+        snprintf(st->msg, sizeof(st->msg), "too many outputs (at most %d)", CONFIG_MAX_OUTPUTS);
+        return 0;
+    }
+    struct sink_options defaults;
+    sink_options_defaults(&defaults);
+    char why[448] = "";
+    if (!sink_check_spec(value, &defaults, why, sizeof(why))) {
+        snprintf(st->msg, sizeof(st->msg), "output = '%.40s': %s", value, why);
+        return 0;
+    }
+    size_t i = cfg->output_count;
+    if (!set_string(cfg->outputs[i], sizeof(cfg->outputs[i]), value, st, "output"))
+        return 0;
+    cfg->output_lines[i] = st->line;
+    cfg->output_count++;
+    return 1;
+}
+
 static int handle_key(struct load_state *st, const char *section, const char *name,
                       const char *value)
 {
@@ -355,6 +404,11 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         cfg->filter_line = st->line;
         return set_string(cfg->bpf, sizeof(cfg->bpf), value, st, name);
     }
+    if (strcmp(section, "capture") == 0 &&
+        (strcmp(name, "interface") == 0 || strcmp(name, "file") == 0))
+        return set_capture_source(st, name, value);
+    if (strcmp(section, "output") == 0 && strcmp(name, "output") == 0)
+        return add_output(st, value);
     if (strcmp(section, "general") == 0 && strcmp(name, "user") == 0) {
         cfg->user_line = st->line;
         return set_string(cfg->user, sizeof(cfg->user), value, st, name);
@@ -470,6 +524,8 @@ static bool duplicate_key(struct load_state *st, struct load_state *out, const c
 {
     if (st->indented)
         return false;
+    if (strcmp(section, "output") == 0 && strcmp(name, "output") == 0)
+        return false; /* one line per output */
     const struct seen_name *first = seen_find(st, section, name);
     if (!first) {
         seen_add(st, section, name);
@@ -732,6 +788,68 @@ bool config_check(const struct config *cfg, const char *bpf, const char *user, c
         copy.pw_name = pw_name;
     }
     return check_capture_dir(cfg, pw ? &copy : NULL, err, errlen);
+}
+
+/* The keys that hold one string, for config_key_value. */
+struct string_key {
+    const char *section, *name;
+    size_t offset, size;
+};
+
+#define STRING_KEY(sec, key, field)                                                                \
+    {                                                                                              \
+        sec, key, offsetof(struct config, field), sizeof(((struct config *)0)->field)              \
+    }
+
+static const struct string_key string_keys[] = {
+    STRING_KEY("general", "tap_name", tap_name),
+    STRING_KEY("general", "user", user),
+    STRING_KEY("capture", "filter", bpf),
+    STRING_KEY("capture", "interface", interface),
+    STRING_KEY("capture", "file", capture_file),
+    STRING_KEY("capture", "dir", callcap.dir),
+    STRING_KEY("metrics", "listen", metrics_listen),
+    STRING_KEY("output", "redis_user", redis_user),
+    STRING_KEY("output", "redis_password", redis_password),
+};
+
+bool config_key_value(const struct config *cfg, const char *section, const char *name, char *out,
+                      size_t outlen)
+{
+    const char *base = (const char *)cfg;
+    for (size_t i = 0; i < sizeof(uint_keys) / sizeof(uint_keys[0]); i++) {
+        const struct uint_key *k = &uint_keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+            continue;
+        unsigned long long v;
+        if (k->width == sizeof(unsigned)) {
+            unsigned u;
+            memcpy(&u, base + k->offset, sizeof(u));
+            v = u;
+        } else {
+            size_t z;
+            memcpy(&z, base + k->offset, sizeof(z));
+            v = z;
+        }
+        snprintf(out, outlen, "%llu", v);
+        return true;
+    }
+    for (size_t i = 0; i < sizeof(string_keys) / sizeof(string_keys[0]); i++) {
+        const struct string_key *k = &string_keys[i];
+        if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0) {
+            snprintf(out, outlen, "%.*s", (int)k->size, base + k->offset);
+            return true;
+        }
+    }
+    const bool *flag = NULL;
+    if (strcmp(section, "capture") == 0 && strcmp(name, "calls") == 0)
+        flag = &cfg->callcap.enabled;
+    else if (strcmp(section, "capture") == 0 && strcmp(name, "keep_credentials") == 0)
+        flag = &cfg->callcap.keep_credentials;
+    if (!flag)
+        return false;
+    snprintf(out, outlen, "%s", *flag ? "on" : "off");
+    return true;
 }
 
 void config_free(struct config *cfg)

@@ -2,7 +2,8 @@
  * config: the daemon's configuration file (INI, in the spirit of pjsip.conf).
  *
  *   [general]   tap_name, stats_interval (seconds of capture time), user
- *   [capture]   buffer_mb, snaplen, filter, timeout_ms, queue_mb; call captures: calls (on|off),
+ *   [capture]   interface (as -i) or file (as -r); buffer_mb, snaplen, filter, timeout_ms,
+ *               queue_mb; call captures: calls (on|off),
  *               dir, dir_max_mb, memory_mb, call_sip_packets,
  *               call_rtp_head, call_rtp_tail, call_rtp_slot_bytes
  *   [metrics]   listen = ADDR:PORT (off when absent)
@@ -11,7 +12,8 @@
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
  *               tcp_max_pending, tcp_idle_timeout_ms, max_media_without_call,
  *               media_without_call_quiet_s, media_without_call_min_packets
- *   [output]    queue_size, redis_maxlen, redis_reply_timeout_ms, redis_user,
+ *   [output]    output = an -o form (one per line, repeatable), queue_size,
+ *               redis_maxlen, redis_reply_timeout_ms, redis_user,
  *               redis_password, drain_timeout_s (seconds the outputs have at exit),
  *               kafka.<librdkafka property> = value
  *   [trunk NAME] match = ADDR[/BITS], ...   (like a pjsip identify section)
@@ -21,6 +23,9 @@
  *   [route KIND] min_severity = warning; types = trunk_down, registration_loop
  *                (KIND: jsonl, redis, kafka, syslog, hep; an event goes to an output
  *                if its severity is at least min_severity or its type is listed)
+ *
+ * The command line wins over the file: -i or -r replaces both interface and
+ * file, and any -o replaces every `output` line.
  *
  * Every error names the file, the line and what would be right; the caller
  * prints it and exits 2.
@@ -40,6 +45,7 @@
 #include "rules/rules.h"
 
 #define CONFIG_MAX_KAFKA_PROPS 64
+#define CONFIG_MAX_OUTPUTS     16 /* as many as -o takes (DAEMON_MAX_OUTPUTS) */
 
 /* [route KIND]: which events a kind of output takes (KIND: jsonl, redis,
  * kafka, syslog, hep). Unset fields keep the sink's own default. */
@@ -63,6 +69,16 @@ struct config {
     unsigned capture_timeout_ms; /* TPACKET_V3 block timeout */
     unsigned capture_queue_mb;   /* the capture thread's queue bound */
     char bpf[1024];
+    /* [capture] interface / file: where to capture when the command line
+     * names neither (-i / -r); at most one of the two is set. */
+    char interface[256];
+    char capture_file[1024];
+    int interface_line, file_line;
+    /* [output] output lines, in order, each an -o form (checked as
+     * sink_check_spec does); used when the command line has no -o. */
+    char outputs[CONFIG_MAX_OUTPUTS][1024];
+    int output_lines[CONFIG_MAX_OUTPUTS];
+    size_t output_count;
     size_t max_calls;
     unsigned registration_idle_s;
     unsigned challenge_wait_s; /* a 401/407 to an INVITE awaits its retry this long */
@@ -102,6 +118,12 @@ bool config_load(struct config *cfg, const char *path, char *err, size_t errlen)
  * "FILE:LINE: ..." (or "-f ...", "-u ...") in err. */
 bool config_check(const struct config *cfg, const char *bpf, const char *user, char *err,
                   size_t errlen);
+/* The value a key of the daemon's own sections ([general], [capture],
+ * [limits], [output], [metrics]) has in cfg, written as the file writes it
+ * ("" when unset). false for a key it does not know and for the keys that
+ * hold a list rather than one value (output, kafka.*). */
+bool config_key_value(const struct config *cfg, const char *section, const char *name, char *out,
+                      size_t outlen);
 void config_free(struct config *cfg);
 
 #endif

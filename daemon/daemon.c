@@ -42,11 +42,14 @@ static void usage(FILE *out)
             "                      -                     JSON Lines on stdout\n"
             "                      file:PATH             JSON Lines appended to PATH\n"
             "                      redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]\n"
+            "                        [&stream_events=all|alerts][&channel_events=all|alerts]\n"
+            "                                            stream: every event, channel: alerts\n"
             "                      kafka://HOST:PORT[,HOST:PORT...]/TOPIC\n"
             "                      syslog[:FACILITY]     alerts (warning and above)\n"
             "                      hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]\n"
             "                                            HEPv3 to Homer: SIP, RTCP, alerts\n"
-            "  -c CONFIG         configuration file (trunks, rules, outputs)\n"
+            "  -c CONFIG         configuration file (interface, outputs, trunks, rules);\n"
+            "                    -i, -r and -o on the command line win over it\n"
             "  -n, --tap-name N  name stamped on every event (default: host name)\n"
             "  -u USER           after opening the capture, switch to USER and drop\n"
             "                    every capability (start as root)\n"
@@ -159,9 +162,7 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
         usage(stderr);
         return 2;
     }
-    if (opts->check_config)
-        return -1;
-    if (!!opts->iface == !!opts->file) {
+    if (opts->iface && opts->file) {
         fprintf(stderr, "siptapd: give exactly one of -i IFACE or -r FILE\n");
         usage(stderr);
         return 2;
@@ -169,10 +170,82 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
     return -1;
 }
 
+/* The command line wins: the configuration's capture source applies when
+ * neither -i nor -r is given, its outputs when no -o is. */
+static void take_config_defaults(struct daemon_options *o, const struct config *cfg)
+{
+    if (!o->iface && !o->file) {
+        if (cfg->interface[0])
+            o->iface = cfg->interface;
+        else if (cfg->capture_file[0])
+            o->file = cfg->capture_file;
+    }
+    _Static_assert(CONFIG_MAX_OUTPUTS <= DAEMON_MAX_OUTPUTS, "every configured output fits");
+    if (o->output_count == 0) {
+        for (size_t i = 0; i < cfg->output_count; i++) {
+            o->outputs[i] = cfg->outputs[i];
+            o->output_lines[i] = cfg->output_lines[i];
+        }
+        o->output_count = (int)cfg->output_count;
+    }
+}
+
+/* How an error about the i-th output starts: "-o SPEC" or "FILE:LINE: output = 'SPEC'". */
+static void output_origin(const struct siptap *d, const struct daemon_options *opts, int i,
+                          char *out, size_t outlen)
+{
+    if (opts->output_lines[i])
+        snprintf(out, outlen, "%s:%d: output = '%s'", d->cfg.path, opts->output_lines[i],
+                 opts->outputs[i]);
+    else
+        snprintf(out, outlen, "-o %s", opts->outputs[i]);
+}
+
 static void schedule_stats(struct siptap *d, uint64_t from_us)
 {
     timerq_schedule(&d->timers, &d->stats_timer,
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
+}
+
+/* Resident set size of the process, 0 where /proc does not tell. */
+static uint64_t rss_kb(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096) / 1024;
+}
+
+/* What every table holds now: bounded by what is alive, never by what has
+ * been (bench/churn.sh watches them over ten million calls). */
+static json_t *tables_json(const struct siptap *d)
+{
+    json_t *t = json_object();
+    if (d->calls) {
+        struct call_table_sizes s;
+        call_table_sizes(d->calls, &s);
+        json_object_set_new(t, "calls", json_integer((json_int_t)s.calls));
+        json_object_set_new(t, "registrations", json_integer((json_int_t)s.registrations));
+        json_object_set_new(t, "media_bindings", json_integer((json_int_t)s.media_bindings));
+        json_object_set_new(t, "flows", json_integer((json_int_t)s.flows));
+        json_object_set_new(t, "flows_of_no_call", json_integer((json_int_t)s.flows_of_no_call));
+        json_object_set_new(t, "flow_pool_bytes", json_integer((json_int_t)s.flow_pool_bytes));
+    }
+    json_object_set_new(t, "detector_states",
+                        json_integer((json_int_t)rules_call_states(d->rules)));
+    json_object_set_new(t, "timers", json_integer((json_int_t)timerq_count(&d->timers)));
+    if (d->decoder) {
+        json_object_set_new(t, "tcp_streams",
+                            json_integer((json_int_t)decoder_tcp_stream_count(d->decoder)));
+        json_object_set_new(t, "ip_fragments",
+                            json_integer((json_int_t)decoder_frag_count(d->decoder)));
+    }
+    return t;
 }
 
 void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
@@ -196,6 +269,8 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     json_object_set_new(ev, "capture", cap);
     json_object_set_new(ev, "active_calls",
                         json_integer(d->calls ? (json_int_t)call_table_active(d->calls) : 0));
+    json_object_set_new(ev, "tables", tables_json(d));
+    json_object_set_new(ev, "rss_kb", json_integer((json_int_t)rss_kb()));
     /* Events published before this one. */
     json_object_set_new(ev, "events", json_integer((json_int_t)d->bus.published));
     json_t *counters = json_object();
@@ -492,26 +567,17 @@ static void apply_route(const struct config *cfg, struct sink *s)
     }
 }
 
-/* Each -o names a kind of output siptapd has. Only a spec that fails before
- * anything is opened is handed to sink_create here, so nothing starts. */
+/* Each output is one siptapd has, written right: checked without opening
+ * anything (sink_check_spec), so nothing starts. */
 static bool check_outputs(struct siptap *d, const struct daemon_options *opts, char *err,
                           size_t errlen)
 {
-    static const char *const kinds[] = {"file:", "redis://", "kafka://", "syslog:"};
     for (int i = 0; i < opts->output_count; i++) {
-        const char *spec = opts->outputs[i];
-        bool known = strcmp(spec, "-") == 0 || strcmp(spec, "syslog") == 0;
-        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
-            known |= strncmp(spec, kinds[k], strlen(kinds[k])) == 0 && spec[strlen(kinds[k])];
-        if (known)
+        char why[448] = "", origin[1200];
+        if (sink_check_spec(opts->outputs[i], &d->cfg.sink, why, sizeof(why)))
             continue;
-        char why[448] = "";
-        struct sink *s = sink_create(spec, &d->cfg.sink, why, sizeof(why));
-        if (s) { /* an odd spelling it takes after all ("syslog:"): fine */
-            s->ops->destroy(s);
-            continue;
-        }
-        snprintf(err, errlen, "-o %s: %s", spec, why);
+        output_origin(d, opts, i, origin, sizeof(origin));
+        snprintf(err, errlen, "%s: %s", origin, why);
         return false;
     }
     return true;
@@ -526,18 +592,21 @@ static int open_outputs(struct siptap *d, const struct daemon_options *opts)
     if (count == 0) {
         if (opts->iface) {
             fprintf(stderr, "siptapd: live capture needs at least one -o OUTPUT "
-                            "(for example -o - or -o redis://127.0.0.1:6379)\n");
+                            "(for example -o - or -o redis://127.0.0.1:6379), or output = "
+                            "lines in [output] of the configuration\n");
             return 2;
         }
         specs[count++] = "-";
     }
     for (int i = 0; i < count; i++) {
-        char err[512] = "";
+        char err[512] = "", origin[1200] = "-o -";
         struct sink *s = sink_create(specs[i], &d->cfg.sink, err, sizeof(err));
         if (s)
             apply_route(&d->cfg, s);
         if (!s) {
-            fprintf(stderr, "siptapd: -o %s: %s\n", specs[i], err);
+            if (i < opts->output_count)
+                output_origin(d, opts, i, origin, sizeof(origin));
+            fprintf(stderr, "siptapd: %s: %s\n", origin, err);
             return 2;
         }
         event_bus_add_sink(&d->bus, s);
@@ -662,9 +731,11 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     return rc;
 }
 
-static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
+static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdline)
 {
     char err[1024] = "";
+    struct daemon_options effective = *cmdline;
+    const struct daemon_options *opts = &effective;
     memset(d, 0, sizeof(*d));
     config_defaults(&d->cfg);
     counters_init(&d->counters);
@@ -674,6 +745,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
     }
+    take_config_defaults(&effective, &d->cfg);
     /* The same checks whether asked for or starting: the same failures. */
     if (!config_check(&d->cfg, opts->bpf, opts->user, err, sizeof(err)) ||
         !check_outputs(d, opts, err, sizeof(err))) {
@@ -684,6 +756,12 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
         printf("%s: configuration is valid\n",
                opts->config_path ? opts->config_path : "(defaults)");
         return 0;
+    }
+    if (!opts->iface && !opts->file) {
+        fprintf(stderr, "siptapd: give exactly one of -i IFACE or -r FILE (or set interface or "
+                        "file in [capture] of the configuration)\n");
+        usage(stderr);
+        return 2;
     }
     if (opts->tap_name)
         snprintf(d->cfg.tap_name, sizeof(d->cfg.tap_name), "%s", opts->tap_name);
@@ -746,6 +824,10 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *opts)
     struct call_limits limits;
     call_limits_defaults(&limits);
     limits.max_calls = d->cfg.max_calls;
+    /* Four flows a call (audio and video, each way), as the defaults have:
+     * raising max_calls alone must not leave media of the extra calls
+     * refused (rtp.flows_rejected_full). */
+    limits.max_flows = 4 * d->cfg.max_calls;
     limits.registration_idle_s = d->cfg.registration_idle_s;
     limits.challenge_wait_s = d->cfg.challenge_wait_s;
     limits.max_media_without_call = d->cfg.max_media_without_call;

@@ -38,6 +38,9 @@ struct daemon_options {
     const char *bpf;
     const char *outputs[DAEMON_MAX_OUTPUTS];
     int output_count;
+    /* Where an output came from: 0 for -o, else its line in the
+     * configuration file ([output] output, used when no -o is given). */
+    int output_lines[DAEMON_MAX_OUTPUTS];
     const char *tap_name;
     bool check_config;
     const char *user; /* -u: drop to this user after opening the capture */
@@ -83,7 +86,9 @@ struct siptap {
     bool hep_in; /* -i hep://: no libpcap capture */
 };
 
-/* Parses argv into opts. Returns -1 to continue, else an exit status. */
+/* Parses argv into opts. Returns -1 to continue, else an exit status.
+ * Where to capture may still be missing: the configuration can name it
+ * ([capture] interface / file), which daemon_init() checks. */
 int daemon_parse_args(int argc, char **argv, struct daemon_options *opts);
 /* Builds everything from the options; 0, or an exit status (message printed). */
 int daemon_init(struct siptap *d, const struct daemon_options *opts);

@@ -261,7 +261,53 @@ static void format_trunk(struct line *l, const json_t *ev, bool up)
     trunk_reason(l, ev);
     if (peer && trunk)
         line_printf(l, " from %s", peer);
+    /* A configured trunk's event names no address (the trunk may have
+     * several): the call that tipped it leads to the one that failed. */
+    const char *last = str(ev, "last_call_id");
+    if (last)
+        line_printf(l, " (last call %s)", last);
     line_printf(l, "; fix: check the carrier's status and route calls to a backup trunk");
+}
+
+/* One side of a failover: "trunk T (ADDR)", "trunk T" or "ADDR". */
+static void failover_side(struct line *l, const char *trunk, const char *peer)
+{
+    if (trunk && peer)
+        line_printf(l, "trunk %s (%s)", trunk, peer);
+    else if (trunk)
+        line_printf(l, "trunk %s", trunk);
+    else
+        line_printf(l, "%s", peer ? peer : "?");
+}
+
+static void format_trunk_failover(struct line *l, const json_t *ev)
+{
+    const char *from_trunk = str(ev, "from_trunk"), *to_trunk = str(ev, "to_trunk");
+    const char *from_peer = str(ev, "from_peer"), *to_peer = str(ev, "to_peer");
+    const char *number = str(ev, "number"), *failed = str(ev, "failed_call_id");
+    const char *call = str(ev, "call_id");
+    double status, after_ms;
+    line_printf(l, "trunk failover");
+    if (number)
+        line_printf(l, " for %s", number);
+    line_printf(l, ": call%s%s", failed ? " " : "", failed ? failed : "");
+    if (num(ev, "failed_status", &status))
+        line_printf(l, " got %.0f from ", status);
+    else
+        line_printf(l, " failed on ");
+    failover_side(l, from_trunk, from_peer);
+    line_printf(l, " and was retried");
+    if (num(ev, "after_ms", &after_ms))
+        line_printf(l, " %.0f ms later", after_ms);
+    line_printf(l, " on ");
+    failover_side(l, to_trunk, to_peer);
+    if (call)
+        line_printf(l, " as call %s", call);
+    line_printf(l, "; fix: check %s%s - its calls are going to the backup",
+                from_trunk ? "trunk " : "",
+                from_trunk  ? from_trunk
+                : from_peer ? from_peer
+                            : "?");
 }
 
 static const char *status_fix(int status)
@@ -285,6 +331,24 @@ static const char *status_fix(int status)
     return NULL;
 }
 
+/* call_fail hints (rules/call_failure.c): what each says, and the fix when
+ * it is not the status's own. */
+static const struct {
+    const char *hint, *says, *fix;
+} fail_hints[] = {
+    {"no_route_for_did", "the PBX has no route for this DID",
+     "add the DID to the PBX's inbound routes, or check the number format the carrier sends"},
+    {"no_answer_from_pbx", "the PBX sent neither ringing nor an answer",
+     "check that the PBX is up and accepts calls from the trunk"},
+    {"pbx_unavailable", "the PBX is overloaded or down", "check the PBX"},
+    {"trunk_auth_unanswered", "the PBX did not answer the trunk's challenge",
+     "give the PBX the trunk's credentials"},
+    {"trunk_rejected_auth", "the provider refused the call",
+     "check the credentials, the IP allow-list, barring and credit with the provider"},
+    {"no_answer_from_trunk", "the trunk sent neither ringing nor an answer", NULL},
+    {"trunk_unavailable", "the trunk is overloaded or down", NULL},
+};
+
 static void format_call_fail(struct line *l, const json_t *ev)
 {
     line_printf(l, "call failed");
@@ -305,7 +369,25 @@ static void format_call_fail(struct line *l, const json_t *ev)
             line_printf(l, "%strunk %s", dir ? ", " : "", trunk);
         line_printf(l, ")");
     }
+    /* The number called: the Request-URI's user where the event has it,
+     * else the To user (on a trunk's inbound call, the DID). */
+    const char *callee = str(ev, "request_user");
+    if (!callee || !*callee)
+        callee = str(ev, "to");
+    bool inbound = dir && strcmp(dir, "inbound") == 0;
+    if (callee && *callee)
+        line_printf(l, " to %s%s", inbound ? "DID " : "", callee);
+    const char *hint = str(ev, "hint");
     const char *fix = status_fix((int)status);
+    if (hint) {
+        const char *says = hint;
+        for (size_t i = 0; i < sizeof(fail_hints) / sizeof(fail_hints[0]); i++)
+            if (strcmp(hint, fail_hints[i].hint) == 0) {
+                says = fail_hints[i].says;
+                fix = fail_hints[i].fix ? fail_hints[i].fix : fix;
+            }
+        line_printf(l, "; hint: %s", says);
+    }
     if (fix)
         line_printf(l, "; fix: %s", fix);
 }
@@ -370,6 +452,8 @@ size_t alert_format(const json_t *ev, char *buf, size_t buflen)
         format_trunk(&l, ev, false);
     else if (strcmp(type, "trunk_up") == 0)
         format_trunk(&l, ev, true);
+    else if (strcmp(type, "trunk_failover") == 0)
+        format_trunk_failover(&l, ev);
     else if (strcmp(type, "call_fail") == 0)
         format_call_fail(&l, ev);
     else if (strcmp(type, "rtp_quality") == 0)

@@ -455,17 +455,17 @@ static bool kafka_conf(rd_kafka_conf_t *conf, const char *key, const char *value
     return false;
 }
 
-struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, char *err,
-                            size_t errlen)
+/* The -o text's parts: brokers are [p, *slash), the topic follows *slash. */
+static bool kafka_parse_spec(const char *spec, const char **slash_out, char *err, size_t errlen)
 {
     const char *p = spec + strlen("kafka://");
     const char *slash = strchr(p, '/');
     if (!slash || slash[1] == '\0') {
         snprintf(err, errlen, "no topic in '%s'; write it as %s", spec, KAFKA_FORM);
-        return NULL;
+        return false;
     }
     if (!kafka_check_brokers(spec, p, slash, err, errlen))
-        return NULL;
+        return false;
     const char *topic = slash + 1;
     size_t topic_len = strlen(topic);
     if (topic_len > 249 || strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -473,8 +473,27 @@ struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, c
         snprintf(err, errlen,
                  "bad topic '%s' (letters, digits, '.', '_', '-', at most 249); write it as %s",
                  topic, KAFKA_FORM);
-        return NULL;
+        return false;
     }
+    *slash_out = slash;
+    return true;
+}
+
+bool kafka_spec_check(const char *spec, char *err, size_t errlen)
+{
+    const char *slash;
+    return kafka_parse_spec(spec, &slash, err, errlen);
+}
+
+struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, char *err,
+                            size_t errlen)
+{
+    const char *slash;
+    if (!kafka_parse_spec(spec, &slash, err, errlen))
+        return NULL;
+    const char *p = spec + strlen("kafka://");
+    const char *topic = slash + 1;
+    size_t topic_len = strlen(topic);
 
     struct kafka_sink *k = calloc(1, sizeof(*k));
     if (!k || !sink_base_init(&k->base, &kafka_ops, spec, opts->queue_size)) {

@@ -3,11 +3,20 @@
  * through hiredis' asynchronous API on the daemon's libev loop.
  *
  *   redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME]
+ *           [&stream_events=all|alerts][&channel_events=all|alerts]
  *
  * Without parameters the sink XADDs to `siptap:events`; with only channel=
  * it only PUBLISHes; with both it does both. Each XADD carries one field,
  * `event`, whose value is the event's JSON text, and `MAXLEN ~ N` when
  * sink_options.redis_maxlen is not 0.
+ *
+ * The stream and the channel each take their own events: every event
+ * (`all`) or the alerts (`alerts`: the rule of syslog, sink_is_alert).
+ * By default the stream takes every event, the channel the alerts: the
+ * stream is the record, the channel what someone subscribed wants to be
+ * told. [route redis] still decides what the output takes at all; the two
+ * parameters split that between stream and channel. A record neither wants
+ * is settled at once, with nothing sent.
  *
  * Delivery: records stay in the sink's queue until the server acknowledged
  * them. While connected the sink pipelines up to REDIS_WINDOW records ahead
@@ -70,10 +79,14 @@
 #define REDIS_CONNECT_TIMEOUT_S 5.0
 #define REDIS_DRAIN_BACKOFF_S   0.5 /* while draining at shutdown */
 #define REDIS_FORM                                                                                 \
-    "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME], for example "                            \
+    "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME][&stream_events=all|alerts]"               \
+    "[&channel_events=all|alerts], for example "                                                   \
     "redis://127.0.0.1:6379/0?stream=siptap:events&channel=siptap"
 
 enum redis_state { REDIS_IDLE, REDIS_CONNECTING, REDIS_HANDSHAKE, REDIS_READY };
+
+/* Which events the stream or the channel takes. */
+enum redis_events { REDIS_EVENTS_ALL, REDIS_EVENTS_ALERTS };
 
 /* id_ms of a record that goes with an ID the server picks ("*"). */
 #define REDIS_ID_SERVER UINT64_MAX
@@ -94,7 +107,9 @@ struct redis_sink {
     int db;
     char stream[256];  /* "" = no XADD */
     char channel[256]; /* "" = no PUBLISH */
-    char maxlen[24];   /* "" = no cap */
+    enum redis_events stream_events, channel_events;
+    bool bad_events; /* parsing: a *_events value that is neither all nor alerts */
+    char maxlen[24]; /* "" = no cap */
     char *user, *password;
 
     struct ev_loop *loop;
@@ -380,6 +395,12 @@ static void on_publish_reply(redisAsyncContext *ac, void *reply_ptr, void *privd
     redis_part_done(r, abs);
 }
 
+/* Does the stream or channel named (if any) take this record? */
+static bool redis_wants(const char *name, enum redis_events which, const struct event_record *rec)
+{
+    return name[0] && (which == REDIS_EVENTS_ALL || sink_is_alert(rec));
+}
+
 /* Sends the record at absolute position abs: an XADD with the ID it got
  * when first sent (a new one if it has none), and/or a PUBLISH. */
 static void redis_send_record(struct redis_sink *r, uint64_t abs)
@@ -390,18 +411,20 @@ static void redis_send_record(struct redis_sink *r, uint64_t abs)
         return; /* answered on an earlier connection, waiting behind the head */
     slot->parts = 0;
     slot->failed = false;
-    if (r->stream[0]) {
+    if (redis_wants(r->stream, r->stream_events, rec)) {
         if (slot->id_ms == 0)
             slot->id_ms = redis_next_id_ms(r);
         redis_xadd(r, abs);
         slot->parts++;
     }
-    if (r->channel[0]) {
+    if (redis_wants(r->channel, r->channel_events, rec)) {
         const char *argv[3] = {"PUBLISH", r->channel, rec->text};
         size_t lens[3] = {7, strlen(r->channel), rec->len};
         redisAsyncCommandArgv(r->ac, on_publish_reply, (void *)(uintptr_t)abs, 3, argv, lens);
         slot->parts++;
     }
+    if (slot->parts == 0)
+        slot->done = true; /* for neither: nothing to wait for */
     if (abs >= r->assigned_upto)
         r->assigned_upto = abs + 1;
 }
@@ -741,7 +764,29 @@ static bool copy_span(char *dst, size_t dstlen, const char *p, const char *end)
     return true;
 }
 
-/* Fills host, port, db, stream, channel from the -o text. */
+/* stream_events= or channel_events= in [p, end) (eq at its '='): true
+ * when it was one and its value is right; bad_events set when the value is
+ * not all or alerts. */
+static bool redis_events_param(struct redis_sink *r, const char *p, const char *eq, const char *end)
+{
+    enum redis_events *dst;
+    if ((size_t)(eq - p) == 13 && strncmp(p, "stream_events", 13) == 0)
+        dst = &r->stream_events;
+    else if ((size_t)(eq - p) == 14 && strncmp(p, "channel_events", 14) == 0)
+        dst = &r->channel_events;
+    else
+        return false;
+    size_t n = (size_t)(end - eq - 1);
+    if (n == 3 && strncmp(eq + 1, "all", 3) == 0)
+        *dst = REDIS_EVENTS_ALL;
+    else if (n == 6 && strncmp(eq + 1, "alerts", 6) == 0)
+        *dst = REDIS_EVENTS_ALERTS;
+    else
+        r->bad_events = true;
+    return !r->bad_events;
+}
+
+/* Fills host, port, db, stream, channel and what each takes from the -o text. */
 static bool redis_parse_spec(struct redis_sink *r, const char *spec, char *err, size_t errlen)
 {
     const char *p = spec + strlen("redis://");
@@ -803,6 +848,8 @@ static bool redis_parse_spec(struct redis_sink *r, const char *spec, char *err, 
         return false;
     }
     bool have_stream = false, have_channel = false;
+    r->stream_events = REDIS_EVENTS_ALL;
+    r->channel_events = REDIS_EVENTS_ALERTS;
     while (*p == '?' || *p == '&') {
         p++;
         const char *eq = strchr(p, '=');
@@ -810,6 +857,15 @@ static bool redis_parse_spec(struct redis_sink *r, const char *spec, char *err, 
         if (!eq || eq > end) {
             snprintf(err, errlen, "parameter '%.*s' in '%s' has no value; write it as %s",
                      (int)(end - p), p, spec, REDIS_FORM);
+            return false;
+        }
+        if (redis_events_param(r, p, eq, end)) {
+            p = end;
+            continue;
+        }
+        if (r->bad_events) {
+            snprintf(err, errlen, "%.*s = '%.*s' in '%s' must be all or alerts; write it as %s",
+                     (int)(eq - p), p, (int)(end - eq - 1), eq + 1, spec, REDIS_FORM);
             return false;
         }
         char *dst;
@@ -820,7 +876,8 @@ static bool redis_parse_spec(struct redis_sink *r, const char *spec, char *err, 
             dst = r->channel, dstlen = sizeof(r->channel), have_channel = true;
         } else {
             snprintf(err, errlen,
-                     "unknown parameter '%.*s' in '%s' (known: stream, channel); write it as %s",
+                     "unknown parameter '%.*s' in '%s' (known: stream, channel, stream_events, "
+                     "channel_events); write it as %s",
                      (int)(eq - p), p, spec, REDIS_FORM);
             return false;
         }
@@ -855,6 +912,11 @@ struct sink *redis_sink_new(const char *spec, const struct sink_options *opts, c
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* Only alerts wanted at all: the bus need not queue the rest. */
+    bool stream_all = r->stream[0] && r->stream_events == REDIS_EVENTS_ALL;
+    bool channel_all = r->channel[0] && r->channel_events == REDIS_EVENTS_ALL;
+    if (!stream_all && !channel_all)
+        sink_filter_alerts(&r->base);
     if (opts->redis_maxlen)
         snprintf(r->maxlen, sizeof(r->maxlen), "%zu", opts->redis_maxlen);
     if (opts->redis_password)

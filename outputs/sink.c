@@ -59,6 +59,27 @@ bool sink_accepts(const struct sink *s, const struct event_record *r)
     return false;
 }
 
+/* Events that are not warnings but that an operator watching alerts needs. */
+static const char *const alert_types[] = {"trunk_down", "trunk_up", "registration_loop"};
+
+bool sink_is_alert(const struct event_record *r)
+{
+    if (r->severity >= SEVERITY_WARNING)
+        return true;
+    for (size_t i = 0; i < sizeof(alert_types) / sizeof(alert_types[0]); i++)
+        if (strcmp(r->type, alert_types[i]) == 0)
+            return true;
+    return false;
+}
+
+void sink_filter_alerts(struct sink *s)
+{
+    s->min_severity = SEVERITY_WARNING;
+    s->type_count = 0;
+    for (size_t i = 0; i < sizeof(alert_types) / sizeof(alert_types[0]); i++)
+        snprintf(s->types[s->type_count++], sizeof(s->types[0]), "%s", alert_types[i]);
+}
+
 /* A full queue makes room: the oldest record that is not held goes. The
  * held ones move up one slot so that they keep their positions. */
 static void sink_queue_drop_unheld(struct sink *s)
@@ -189,4 +210,23 @@ struct sink *sink_create(const char *spec, const struct sink_options *opts, char
              "hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]",
              spec);
     return NULL;
+}
+
+bool sink_check_spec(const char *spec, const struct sink_options *opts, char *err, size_t errlen)
+{
+    if (strcmp(spec, "-") == 0)
+        return true;
+    if (strncmp(spec, "file:", 5) == 0 && spec[5] != '\0')
+        return true; /* opening it is the only check: left to the start */
+    if (strncmp(spec, "kafka://", 8) == 0)
+        return kafka_spec_check(spec, err, errlen);
+    /* The others (redis, syslog, hep, and every malformed form) open
+     * nothing until started: made and thrown away. */
+    struct sink_options small = *opts;
+    small.queue_size = 1;
+    struct sink *s = sink_create(spec, &small, err, errlen);
+    if (!s)
+        return false;
+    s->ops->destroy(s);
+    return true;
 }

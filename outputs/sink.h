@@ -92,11 +92,22 @@ void sink_options_defaults(struct sink_options *o);
 struct sink *sink_create(const char *spec, const struct sink_options *opts, char *err,
                          size_t errlen);
 
+/* Checks an -o form as sink_create() would, opening nothing: no file is
+ * created, no connection made, no Kafka producer started. false with
+ * sink_create's message in err. What only opening can tell (a file that
+ * cannot be written, a server that does not answer) is left to the start. */
+bool sink_check_spec(const char *spec, const struct sink_options *opts, char *err, size_t errlen);
+
 /* For implementations: initialise the shared part. */
 bool sink_base_init(struct sink *s, const struct sink_ops *ops, const char *name,
                     size_t queue_size);
 void sink_base_destroy(struct sink *s);
 bool sink_accepts(const struct sink *s, const struct event_record *r);
+/* The alert rule (syslog's default filter, Redis' channel_events=alerts):
+ * severity warning and above, or trunk_down, trunk_up, registration_loop. */
+bool sink_is_alert(const struct event_record *r);
+/* Sets the sink's filter to the alert rule. */
+void sink_filter_alerts(struct sink *s);
 /* Queue operations. push drops (and counts) the oldest record not held
  * when full. */
 void sink_queue_push(struct sink *s, struct event_record *r);
@@ -130,6 +141,8 @@ struct sink *redis_sink_new(const char *spec, const struct sink_options *opts, c
                             size_t errlen);
 struct sink *kafka_sink_new(const char *spec, const struct sink_options *opts, char *err,
                             size_t errlen);
+/* kafka_sink_new's check of its -o form, without making a producer. */
+bool kafka_spec_check(const char *spec, char *err, size_t errlen);
 struct sink *syslog_sink_new(const char *spec, const struct sink_options *opts, char *err,
                              size_t errlen);
 

@@ -5,6 +5,9 @@
  *
  *   syslog[:FACILITY]     FACILITY: daemon (default), user, local0..local7
  *
+ * The timestamp is the event's ts (capture time) in local time, so lines
+ * of a replayed capture (-r) carry when things happened.
+ *
  * libc syslog() is not used because it can block the loop when the syslog
  * daemon is slow. This sink owns a non-blocking AF_UNIX SOCK_DGRAM socket
  * connected to /dev/log (or sink_options.syslog_socket, or
@@ -140,14 +143,33 @@ static bool syslog_connect(struct syslog_sink *y)
     return true;
 }
 
+/* The event's time (its ts, RFC 3339 UTC: the capture time of the packet
+ * that caused it) in seconds; the wall time if it has none. */
+static time_t syslog_event_time(const json_t *ev)
+{
+    const char *ts = json_string_value(json_object_get(ev, "ts"));
+    struct tm tm = {0};
+    if (ts && sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        time_t t = timegm(&tm);
+        if (t != (time_t)-1)
+            return t;
+    }
+    return time(NULL);
+}
+
 static size_t syslog_format(const struct syslog_sink *y, struct event_record *r, char *buf,
                             size_t buflen)
 {
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
+    /* RFC 3164 stamps local time; the event's own, so that a replay (-r)
+     * logs when things happened, not when they were read. */
+    time_t when = syslog_event_time(event_record_obj(r));
     struct tm tm;
-    localtime_r(&now, &tm);
+    localtime_r(&when, &tm);
     int n = snprintf(buf, buflen, "<%d>%s %2d %02d:%02d:%02d siptapd[%ld]: ",
                      y->facility * 8 + syslog_priority_of(r->severity), months[tm.tm_mon % 12],
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)y->pid);
@@ -318,9 +340,6 @@ struct sink *syslog_sink_new(const char *spec, const struct sink_options *opts, 
     y->fd = -1;
     y->pid = getpid();
     y->backoff_s = SYSLOG_BACKOFF_MIN_S;
-    y->base.min_severity = SEVERITY_WARNING;
-    static const char *const always[] = {"trunk_down", "trunk_up", "registration_loop"};
-    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
-        snprintf(y->base.types[y->base.type_count++], sizeof(y->base.types[0]), "%s", always[i]);
+    sink_filter_alerts(&y->base);
     return &y->base;
 }

@@ -94,6 +94,7 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
     memset(t, 0, sizeof(*t));
     if (!hashtab_init_hashed(&t->table, flow_item_hash, max_flows))
         return false;
+    pool_init(&t->flows, sizeof(struct rtp_flow), 64, 64 * 1024);
     t->evicted = counters_register(counters, "rtp", "flows_evicted");
     t->rejected_full = counters_register(counters, "rtp", "flows_rejected_full");
     t->packets = counters_register(counters, "rtp", "packets");
@@ -114,16 +115,15 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
     return true;
 }
 
-static void flow_free(struct rtp_flow *f)
+static void flow_free(struct rtp_flow_table *t, struct rtp_flow *f)
 {
     free(f->extra);
-    free(f);
+    pool_put(&t->flows, f);
 }
 
 static void free_flow(void *item, void *arg)
 {
-    (void)arg;
-    flow_free(item);
+    flow_free(arg, item);
 }
 
 void rtp_flow_table_destroy(struct rtp_flow_table *t)
@@ -132,8 +132,9 @@ void rtp_flow_table_destroy(struct rtp_flow_table *t)
     t->srs = NULL;
     if (!t->table.slots)
         return;
-    hashtab_foreach(&t->table, free_flow, NULL);
+    hashtab_foreach(&t->table, free_flow, t);
     hashtab_destroy(&t->table);
+    pool_destroy(&t->flows);
 }
 
 struct rtp_flow *rtp_flow_find_addrs(struct rtp_flow_table *t, const struct net_addr *src,
@@ -187,9 +188,7 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
     }
     /* Line-aligned, so the key and the first stream's hot fields take as few
      * cache lines as they can. */
-    struct rtp_flow *f = aligned_alloc(64, (sizeof(*f) + 63) & ~(size_t)63);
-    if (f)
-        memset(f, 0, sizeof(*f));
+    struct rtp_flow *f = pool_get(&t->flows);
     if (!f) {
         (*t->alloc_failed)++;
         return NULL;
@@ -199,7 +198,7 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
     f->party = (int8_t)party;
     if (!hashtab_insert(&t->table, f)) {
         (*t->rejected_full)++;
-        free(f);
+        pool_put(&t->flows, f);
         return NULL;
     }
     return f;
@@ -216,7 +215,7 @@ uint64_t rtp_flow_packets(const struct rtp_flow *f)
 void rtp_flow_remove(struct rtp_flow_table *t, struct rtp_flow *f)
 {
     hashtab_remove(&t->table, f);
-    flow_free(f);
+    flow_free(t, f);
 }
 
 static struct rtp_flow_extra *flow_extra(struct rtp_flow *f)
@@ -497,7 +496,7 @@ static bool expire_one(void *item, void *arg)
         c->on_evict(f, c->arg);
     (*c->t->evicted)++;
     c->removed++;
-    flow_free(f);
+    flow_free(c->t, f);
     return true;
 }
 

@@ -19,6 +19,7 @@
 #include "core/counters.h"
 #include "core/hashtab.h"
 #include "core/netaddr.h"
+#include "core/pool.h"
 
 struct rtp_header {
     uint8_t version;
@@ -352,6 +353,7 @@ struct rtcp_sr_sighting {
 
 struct rtp_flow_table {
     struct hashtab table;
+    struct pool flows;            /* where the flows are (line-aligned, no malloc each) */
     struct rtcp_sr_sighting *srs; /* RTCP_SR_SLOTS */
     /* rtp_flow_table_hint: the key hash the next lookup is expected to need. */
     uint64_t hint_hash;

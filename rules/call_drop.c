@@ -49,8 +49,7 @@ static const struct rule_param_def params[] = {
 #define SEC 1000000.0
 
 struct drop_call {
-    struct rules_call_state head; /* timer H + tolerance */
-    bool raised;
+    bool raised; /* its timer: timer H + tolerance */
     const char *cause;
 };
 
@@ -69,10 +68,9 @@ static bool on_hold(const struct call *c)
     return false;
 }
 
-static void raise_drop(const struct rules_context *ctx, struct drop_call *st, const char *cause,
-                       uint64_t now)
+static void raise_drop(const struct rules_context *ctx, const struct call *c, struct drop_call *st,
+                       const char *cause, uint64_t now)
 {
-    const struct call *c = st->head.call;
     st->raised = true;
     st->cause = cause;
     if (!ctx->enabled)
@@ -99,13 +97,11 @@ static bool missing_ack(const struct call *c)
     return c->ack_us == 0 && c->ok_retransmits > 0;
 }
 
-static void on_timer_h(struct timer *t, uint64_t now, void *arg)
+static void on_timer_h(const struct rules_context *ctx, struct call *c, void *state, uint64_t now)
 {
-    const struct rules_timed_detector *det = arg;
-    struct drop_call *st = (struct drop_call *)t; /* the timer is its first member */
-    struct call *c = st->head.call;
+    struct drop_call *st = state;
     if (!st->raised && missing_ack(c) && !c->bye_seen && c->state == CALL_STATE_ANSWERED)
-        raise_drop(det->ctx, st, "missing_ack", now);
+        raise_drop(ctx, c, st, "missing_ack", now);
 }
 
 static const char *judge(const struct rules_context *ctx, const struct call *c,
@@ -143,36 +139,34 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
 static void on_ending(void *user, struct call *c, enum call_end_reason reason,
                       struct json_text *members, uint64_t now)
 {
-    struct rules_timed_detector *det = user;
-    struct drop_call *st = c->rule_state[det->ctx->slot];
+    const struct rules_context *ctx = user;
+    struct drop_call *st = rules_call_state(ctx, c);
     if (!st || !c->answer_us || now < c->answer_us)
         return;
-    timerq_cancel(det->ctx->timers, &st->head.timer);
+    rules_call_timer_cancel(ctx, c);
     if (!st->raised && (reason == CALL_END_BYE || reason == CALL_END_TIMEOUT)) {
-        const char *cause = judge(det->ctx, c, reason, now);
+        const char *cause = judge(ctx, c, reason, now);
         if (cause)
-            raise_drop(det->ctx, st, cause, now);
+            raise_drop(ctx, c, st, cause, now);
     }
-    if (st->raised && det->ctx->enabled)
+    if (st->raised && ctx->enabled)
         json_text_member_string(members, "drop_cause", st->cause);
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
-    struct rules_timed_detector *det = user;
-    struct rules_context *ctx = det->ctx;
-    struct drop_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer_h);
-    if (!st)
+    const struct rules_context *ctx = user;
+    if (!rules_call_state_make(ctx, c))
         return;
     uint64_t due = now + seconds_us(rules_param(ctx, "ack_timeout_s", c->trunk)) +
                    seconds_us(rules_param(ctx, "end_tolerance_s", c->trunk));
-    timerq_schedule(ctx->timers, &st->head.timer, due);
+    rules_call_timer_at(ctx, c, due);
 }
 
 static void *create(struct rules_context *ctx)
 {
     struct call_observer o = {.call_answered = on_answered, .call_ending = on_ending};
-    return rules_timed_detector_new(ctx, o);
+    return rules_observe(ctx, o);
 }
 
 const struct detector detector_call_drop = {
@@ -180,6 +174,6 @@ const struct detector detector_call_drop = {
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
-    .destroy = rules_timed_detector_free,
-    .per_call_state = true,
+    .call_state_size = sizeof(struct drop_call),
+    .call_timer = on_timer_h,
 };

@@ -16,9 +16,10 @@
  *
  * How: the call_message observer sees every SIP message of a call after
  * calls/ updated its state. An INVITE with SDP is an offer; its codec names
- * are kept per call (call->rule_state[slot]) with the CSeq of the
- * transaction, packed one after the other at their exact lengths (a typical
- * offer is ~40 bytes instead of a 384-byte table, and every call has one). A 18x or 2xx with SDP to
+ * are kept per call (rules_call_state) with the CSeq of the transaction,
+ * packed one after the other at their exact lengths (a typical offer is ~30
+ * bytes instead of a 384-byte table, and every call has one), in the state
+ * itself up to OFFERED_INLINE bytes. A 18x or 2xx with SDP to
  * that CSeq is the answer (early media answers count too). With a late offer (INVITE without SDP)
  * the 2xx carries the offer and the ACK the answer. telephone-event, CN and
  * other non-audio formats do not count as a shared codec.
@@ -43,21 +44,34 @@ struct codec_list {
     char names[MAX_CODECS][24];
 };
 
+/* Offered names up to this many bytes are kept in the call's state; a
+ * longer list (more or longer names than a usual offer's) in a malloc. */
+#define OFFERED_INLINE 40
+
 struct codec_call {
     uint32_t cseq;      /* INVITE transaction of the offer */
     bool pending;       /* an offer waits for its answer */
     bool late_offer;    /* the offer came in a 2xx, the answer comes in the ACK */
     bool raised;        /* this transaction already gave an event */
     bool offer_has_sdp; /* the INVITE carried SDP */
+    bool invite_seen;   /* the state was made (state_of) */
     uint8_t offered_count;
-    uint16_t offered_len; /* bytes used in offered[] */
-    char offered[];       /* offered_count NUL-terminated names */
+    uint16_t offered_len; /* bytes of the offered_count NUL-terminated names */
+    union {
+        char inline_names[OFFERED_INLINE]; /* offered_len <= OFFERED_INLINE */
+        char *spilled;                     /* offered_len > OFFERED_INLINE */
+    } offered;
 };
+
+static const char *offered_names(const struct codec_call *s)
+{
+    return s->offered_len > OFFERED_INLINE ? s->offered.spilled : s->offered.inline_names;
+}
 
 static void offered_unpack(const struct codec_call *s, struct codec_list *out)
 {
     memset(out, 0, sizeof(*out));
-    const char *p = s->offered;
+    const char *p = offered_names(s);
     for (uint8_t i = 0; i < s->offered_count; i++) {
         size_t n = strlen(p) + 1;
         memcpy(out->names[i], p, n); /* n <= sizeof(names[0]): packed from a codec_list */
@@ -66,29 +80,31 @@ static void offered_unpack(const struct codec_call *s, struct codec_list *out)
     out->count = s->offered_count;
 }
 
-/* Replaces the offered codecs; the state may move (rule_state is updated). */
-static struct codec_call *offered_store(struct call *c, size_t slot, struct codec_call *s,
-                                        const struct codec_list *l)
+static void offered_clear(struct codec_call *s)
+{
+    if (s->offered_len > OFFERED_INLINE)
+        free(s->offered.spilled);
+    s->offered_count = 0;
+    s->offered_len = 0;
+}
+
+/* Replaces the offered codecs. */
+static void offered_store(struct codec_call *s, const struct codec_list *l)
 {
     size_t len = 0;
     for (size_t i = 0; i < l->count; i++)
         len += strlen(l->names[i]) + 1;
-    struct codec_call *n = realloc(s, sizeof(*s) + len);
-    if (!n) {
-        s->offered_count = 0; /* the old buffer still holds zero names */
-        s->offered_len = 0;
-        return s;
-    }
-    c->rule_state[slot] = n;
-    char *p = n->offered;
+    offered_clear(s);
+    char *p = s->offered.inline_names;
+    if (len > OFFERED_INLINE && !(p = s->offered.spilled = malloc(len)))
+        return; /* zero names: nothing can be judged against them */
     for (size_t i = 0; i < l->count; i++) {
         size_t k = strlen(l->names[i]) + 1;
         memcpy(p, l->names[i], k);
         p += k;
     }
-    n->offered_count = l->count;
-    n->offered_len = (uint16_t)len;
-    return n;
+    s->offered_count = l->count;
+    s->offered_len = (uint16_t)len;
 }
 
 struct codec_mismatch {
@@ -203,14 +219,14 @@ static void check_answer(struct codec_mismatch *d, struct call *c, struct codec_
         raise_mismatch(d, c, s, &answered, status, "no_common_codec", now);
 }
 
+/* The call's state: made for an INVITE, else NULL until one was seen (the
+ * call's other detectors may have made its block). */
 static struct codec_call *state_of(struct codec_mismatch *d, struct call *c, bool create)
 {
-    struct codec_call *s = c->rule_state[d->ctx->slot];
-    if (!s && create) {
-        s = calloc(1, sizeof(*s));
-        c->rule_state[d->ctx->slot] = s;
-    }
-    return s;
+    struct codec_call *s = create ? rules_call_state_make(d->ctx, c) : rules_call_state(d->ctx, c);
+    if (s && create)
+        s->invite_seen = true;
+    return s && s->invite_seen ? s : NULL;
 }
 
 static void on_invite(struct codec_mismatch *d, struct call *c, const struct sip_msg *m)
@@ -233,7 +249,7 @@ static void on_invite(struct codec_mismatch *d, struct call *c, const struct sip
         codecs_from_offer(&offered, &m->sdp);
     else
         codecs_from_media(&offered, NULL); /* an empty list */
-    offered_store(c, d->ctx->slot, s, &offered);
+    offered_store(s, &offered);
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
@@ -277,7 +293,7 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
             }
             struct codec_list offered;
             codecs_from_media(&offered, audio);
-            s = offered_store(c, d->ctx->slot, s, &offered);
+            offered_store(s, &offered);
             s->late_offer = true;
         }
         return;
@@ -290,8 +306,9 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
 static void on_freed(void *user, struct call *c)
 {
     struct codec_mismatch *d = user;
-    free(c->rule_state[d->ctx->slot]);
-    c->rule_state[d->ctx->slot] = NULL;
+    struct codec_call *s = rules_call_state(d->ctx, c);
+    if (s)
+        offered_clear(s);
 }
 
 static void *codec_mismatch_create(struct rules_context *ctx)
@@ -316,5 +333,5 @@ const struct detector detector_codec_mismatch = {
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = codec_mismatch_create,
     .destroy = codec_mismatch_destroy,
-    .per_call_state = true,
+    .call_state_size = sizeof(struct codec_call),
 };

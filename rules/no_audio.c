@@ -43,7 +43,7 @@ static const struct rule_param_def params[] = {
 #define SEC 1000000.0
 
 struct no_audio_call {
-    struct rules_call_state head;
+    bool started; /* the call was answered: the session began */
     struct media_session session;
     uint64_t alert_us; /* when the open episode was raised, 0 none (1 for time 0) */
 };
@@ -74,10 +74,10 @@ static const char *hint_for(const struct call *c, const struct call_media_direct
     return NULL;
 }
 
-static void raise_event(const struct rules_context *ctx, const struct no_audio_call *st,
-                        uint64_t since, uint64_t now, const struct call_media_direction sent[2])
+static void raise_event(const struct rules_context *ctx, const struct call *c,
+                        const struct no_audio_call *st, uint64_t since, uint64_t now,
+                        const struct call_media_direction sent[2])
 {
-    const struct call *c = st->head.call;
     bool flowed = false;
     for (int p = 0; p < 2; p++)
         if (sent[p].packets && sent[p].last_us >= st->session.baseline_us)
@@ -99,9 +99,9 @@ static void raise_event(const struct rules_context *ctx, const struct no_audio_c
     rules_publish(ctx, ev);
 }
 
-static void check(const struct rules_context *ctx, struct no_audio_call *st, uint64_t now)
+static void check(const struct rules_context *ctx, struct call *c, struct no_audio_call *st,
+                  uint64_t now)
 {
-    struct call *c = st->head.call;
     uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
     uint64_t pause = seconds_us(rules_param(ctx, "pause_s", c->trunk));
     uint64_t next = now + seconds_us(rules_param(ctx, "poll_s", c->trunk));
@@ -141,38 +141,37 @@ static void check(const struct rules_context *ctx, struct no_audio_call *st, uin
     if (!ctx->enabled)
         goto reschedule;
     st->alert_us = now ? now : 1;
-    raise_event(ctx, st, since, now, sent);
+    raise_event(ctx, c, st, since, now, sent);
 reschedule:
-    timerq_schedule(ctx->timers, &st->head.timer, next);
+    rules_call_timer_at(ctx, c, next);
 }
 
-static void on_timer(struct timer *t, uint64_t now, void *arg)
+static void on_timer(const struct rules_context *ctx, struct call *c, void *state, uint64_t now)
 {
-    const struct rules_timed_detector *det = arg;
-    check(det->ctx, (struct no_audio_call *)t, now); /* the timer is its first member */
+    check(ctx, c, state, now);
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
-    struct rules_timed_detector *det = user;
-    struct rules_context *ctx = det->ctx;
-    struct no_audio_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
+    const struct rules_context *ctx = user;
+    struct no_audio_call *st = rules_call_state_make(ctx, c);
     if (!st)
         return;
+    st->started = true;
     media_session_start(&st->session, c, now);
-    timerq_schedule(ctx->timers, &st->head.timer,
-                    now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
+    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta, bool retransmission)
 {
-    struct rules_timed_detector *det = user;
-    struct no_audio_call *st = c->rule_state[det->ctx->slot];
-    if (!st || !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
+    const struct rules_context *ctx = user;
+    struct no_audio_call *st = rules_call_state(ctx, c);
+    if (!st || !st->started ||
+        !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
         return;
     st->alert_us = 0;
-    check(det->ctx, st, meta->ts_us);
+    check(ctx, c, st, meta->ts_us);
 }
 
 static void on_ending(void *user, struct call *c, enum call_end_reason reason,
@@ -181,17 +180,14 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason,
     (void)reason;
     (void)event;
     (void)now;
-    struct rules_timed_detector *det = user;
-    struct no_audio_call *st = c->rule_state[det->ctx->slot];
-    if (st)
-        timerq_cancel(det->ctx->timers, &st->head.timer);
+    rules_call_timer_cancel(user, c);
 }
 
 static void *create(struct rules_context *ctx)
 {
     struct call_observer o = {
         .call_answered = on_answered, .call_message = on_message, .call_ending = on_ending};
-    return rules_timed_detector_new(ctx, o);
+    return rules_observe(ctx, o);
 }
 
 const struct detector detector_no_audio = {
@@ -199,6 +195,6 @@ const struct detector detector_no_audio = {
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
-    .destroy = rules_timed_detector_free,
-    .per_call_state = true,
+    .call_state_size = sizeof(struct no_audio_call),
+    .call_timer = on_timer,
 };

@@ -74,11 +74,10 @@ static const struct rule_param_def params[] = {
 
 /* What the SDP said last time we looked: a change starts a new baseline. */
 struct owa_call {
-    struct rules_call_state head;
+    bool started; /* the call was answered: the session began */
     struct media_session session;
     /* Per sending party: when its silence episode was raised, 0 while none
-     * is open (an episode raised at capture time 0 is stored as 1 us). No
-     * separate flag: 72 bytes fit a smaller malloc chunk than 80. */
+     * is open (an episode raised at capture time 0 is stored as 1 us). */
     uint64_t alert_us[2];
 };
 
@@ -107,11 +106,10 @@ static const char *hint_for(const struct call *c, int silent,
     return NULL;
 }
 
-static void raise_event(const struct rules_context *ctx, struct owa_call *st, int silent,
-                        uint64_t silent_since, uint64_t now,
+static void raise_event(const struct rules_context *ctx, const struct call *c, struct owa_call *st,
+                        int silent, uint64_t silent_since, uint64_t now,
                         const struct call_media_direction sent[2], bool at_end)
 {
-    const struct call *c = st->head.call;
     int active = 1 - silent;
     const struct call_media_direction *sm = &sent[silent], *am = &sent[active];
     bool flowed = sm->packets && sm->last_us >= st->session.baseline_us;
@@ -154,9 +152,9 @@ static uint64_t silent_since(const struct rules_context *ctx, const struct owa_c
     return vouched > since ? vouched : since; /* and silent_s is the silence it vouches for */
 }
 
-static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t now)
+static void check(const struct rules_context *ctx, struct call *c, struct owa_call *st,
+                  uint64_t now)
 {
-    struct call *c = st->head.call;
     uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
     uint64_t pause = seconds_us(rules_param(ctx, "pause_s", c->trunk));
     uint64_t active_us = seconds_us(rules_param(ctx, "active_s", c->trunk));
@@ -188,18 +186,18 @@ static void check(const struct rules_context *ctx, struct owa_call *st, uint64_t
         if (!active || !ctx->enabled)
             continue;
         st->alert_us[silent] = now ? now : 1;
-        raise_event(ctx, st, silent, since, now, sent, false);
+        raise_event(ctx, c, st, silent, since, now, sent, false);
     }
 reschedule:
-    timerq_schedule(ctx->timers, &st->head.timer, next);
+    rules_call_timer_at(ctx, c, next);
 }
 
 /* A call torn down before its window: the silent direction never carried
  * anything since the baseline (nor reported itself quiet), the other
  * carried at least short_call_active_s of media. */
-static void check_short_call(const struct rules_context *ctx, struct owa_call *st, uint64_t now)
+static void check_short_call(const struct rules_context *ctx, const struct call *c,
+                             struct owa_call *st, uint64_t now)
 {
-    struct call *c = st->head.call;
     uint64_t window = seconds_us(rules_param(ctx, "window_s", c->trunk));
     uint64_t enough = seconds_us(rules_param(ctx, "short_call_active_s", c->trunk));
     if (!ctx->enabled || !media_both_ways_expected(c))
@@ -219,58 +217,57 @@ static void check_short_call(const struct rules_context *ctx, struct owa_call *s
         if (am->last_us - first < enough)
             continue;
         st->alert_us[silent] = now ? now : 1;
-        raise_event(ctx, st, silent, since, now, sent, true);
+        raise_event(ctx, c, st, silent, since, now, sent, true);
     }
 }
 
-static void on_timer(struct timer *t, uint64_t now, void *arg)
+static void on_timer(const struct rules_context *ctx, struct call *c, void *state, uint64_t now)
 {
-    const struct rules_timed_detector *det = arg;
-    check(det->ctx, (struct owa_call *)t, now); /* the timer is its first member */
+    check(ctx, c, state, now);
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
-    struct rules_timed_detector *det = user;
-    struct rules_context *ctx = det->ctx;
-    struct owa_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
+    const struct rules_context *ctx = user;
+    struct owa_call *st = rules_call_state_make(ctx, c);
     if (!st)
         return;
+    st->started = true;
     media_session_start(&st->session, c, now);
-    timerq_schedule(ctx->timers, &st->head.timer,
-                    now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
+    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "window_s", c->trunk)));
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta, bool retransmission)
 {
-    struct rules_timed_detector *det = user;
-    struct owa_call *st = c->rule_state[det->ctx->slot];
-    if (!st || !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
+    const struct rules_context *ctx = user;
+    struct owa_call *st = rules_call_state(ctx, c);
+    if (!st || !st->started ||
+        !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
         return;
     st->alert_us[0] = st->alert_us[1] = 0;
-    check(det->ctx, st, meta->ts_us);
+    check(ctx, c, st, meta->ts_us);
 }
 
 static void on_ending(void *user, struct call *c, enum call_end_reason reason,
                       struct json_text *event, uint64_t now)
 {
     (void)event;
-    struct rules_timed_detector *det = user;
-    struct owa_call *st = c->rule_state[det->ctx->slot];
-    if (!st)
+    const struct rules_context *ctx = user;
+    struct owa_call *st = rules_call_state(ctx, c);
+    if (!st || !st->started)
         return;
-    timerq_cancel(det->ctx->timers, &st->head.timer);
+    rules_call_timer_cancel(ctx, c);
     /* Only a teardown ends the call; capture_end and eviction are the tap's. */
     if (reason == CALL_END_BYE && c->answer_us)
-        check_short_call(det->ctx, st, now);
+        check_short_call(ctx, c, st, now);
 }
 
 static void *create(struct rules_context *ctx)
 {
     struct call_observer o = {
         .call_answered = on_answered, .call_message = on_message, .call_ending = on_ending};
-    return rules_timed_detector_new(ctx, o);
+    return rules_observe(ctx, o);
 }
 
 const struct detector detector_one_way_audio = {
@@ -278,6 +275,6 @@ const struct detector detector_one_way_audio = {
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
-    .destroy = rules_timed_detector_free,
-    .per_call_state = true,
+    .call_state_size = sizeof(struct owa_call),
+    .call_timer = on_timer,
 };

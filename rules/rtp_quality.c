@@ -53,7 +53,6 @@ static const struct rule_param_def params[] = {
 #define SEC 1000000.0
 
 struct quality_call {
-    struct rules_call_state head;
     /* Bit f * RTP_FLOW_MAX_STREAMS + i: stream i of flow f is in an
      * episode. A bitmask rather than a bool table: every answered call has
      * this state. */
@@ -165,25 +164,19 @@ static void judge_call(const struct rules_context *ctx, const struct call *c, ui
     }
 }
 
-static void on_timer(struct timer *t, uint64_t now, void *arg)
+static void on_timer(const struct rules_context *ctx, struct call *c, void *state, uint64_t now)
 {
-    const struct rules_timed_detector *det = arg;
-    struct quality_call *st = (struct quality_call *)t; /* the timer is its first member */
-    const struct rules_context *ctx = det->ctx;
-    judge_call(ctx, st->head.call, &st->alerted, false, now);
-    timerq_schedule(ctx->timers, t,
-                    now + seconds_us(rules_param(ctx, "check_s", st->head.call->trunk)));
+    struct quality_call *st = state;
+    judge_call(ctx, c, &st->alerted, false, now);
+    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
-    struct rules_timed_detector *det = user;
-    struct rules_context *ctx = det->ctx;
-    struct quality_call *st = rules_call_state_get(det, c, sizeof(*st), on_timer);
-    if (!st)
+    const struct rules_context *ctx = user;
+    if (!rules_call_state_make(ctx, c))
         return;
-    timerq_schedule(ctx->timers, &st->head.timer,
-                    now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
+    rules_call_timer_at(ctx, c, now + seconds_us(rules_param(ctx, "check_s", c->trunk)));
 }
 
 static void on_ending(void *user, struct call *c, enum call_end_reason reason,
@@ -191,17 +184,16 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason,
 {
     (void)reason;
     (void)event;
-    struct rules_timed_detector *det = user;
-    struct quality_call *st = c->rule_state[det->ctx->slot];
-    if (st)
-        timerq_cancel(det->ctx->timers, &st->head.timer);
-    judge_call(det->ctx, c, st ? &st->alerted : NULL, true, now);
+    const struct rules_context *ctx = user;
+    struct quality_call *st = rules_call_state(ctx, c);
+    rules_call_timer_cancel(ctx, c);
+    judge_call(ctx, c, st ? &st->alerted : NULL, true, now);
 }
 
 static void *create(struct rules_context *ctx)
 {
     struct call_observer o = {.call_answered = on_answered, .call_ending = on_ending};
-    return rules_timed_detector_new(ctx, o);
+    return rules_observe(ctx, o);
 }
 
 const struct detector detector_rtp_quality = {
@@ -209,6 +201,6 @@ const struct detector detector_rtp_quality = {
     .params = params,
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = create,
-    .destroy = rules_timed_detector_free,
-    .per_call_state = true,
+    .call_state_size = sizeof(struct quality_call),
+    .call_timer = on_timer,
 };

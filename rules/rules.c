@@ -35,6 +35,13 @@ struct severity_override {
 struct rules {
     struct rules_context contexts[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
     void *states[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    struct timerq *timers;
+    /* The per-call block (rules_call_state): its size, and the detectors
+     * with a call timer in the order of its due times. */
+    size_t block_size;
+    const struct rules_context *timed[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    size_t timed_count;
+    size_t blocks; /* made and not yet freed */
     struct severity_override severities[RULES_MAX_SEVERITIES];
     size_t severity_count;
 };
@@ -266,21 +273,134 @@ bool rules_validate(const struct rule_settings *settings, const struct trunk_lis
     return ok;
 }
 
+/* A call's detector states: one timer at the earliest due time of the
+ * detectors' timers, those due times (0: none), then each detector's state
+ * at its state_offset. */
+struct call_rule_block {
+    struct timer timer;
+    struct call *call;
+    uint64_t due[];
+};
+
+static struct call_rule_block *block_of(const struct call *c)
+{
+    return c->rule_state;
+}
+
+void *rules_call_state(const struct rules_context *ctx, const struct call *c)
+{
+    struct call_rule_block *b = block_of(c);
+    return b ? (char *)b + ctx->state_offset : NULL;
+}
+
+static void schedule_block(const struct rules *r, struct call_rule_block *b)
+{
+    uint64_t next = 0;
+    for (size_t i = 0; i < r->timed_count; i++)
+        if (b->due[i] && (!next || b->due[i] < next))
+            next = b->due[i];
+    if (next)
+        timerq_schedule(r->timers, &b->timer, next);
+    else
+        timerq_cancel(r->timers, &b->timer);
+}
+
+/* The block's timer: every detector timer due by now, earliest first (in
+ * detector order among equals), unless the call has ended (call_ending is
+ * next). A timer may set itself again, due later. */
+static void on_block_timer(struct timer *tm, uint64_t now, void *arg)
+{
+    const struct rules *r = arg;
+    struct call_rule_block *b = (struct call_rule_block *)tm;
+    for (;;) {
+        size_t first = r->timed_count;
+        for (size_t i = 0; i < r->timed_count; i++)
+            if (b->due[i] && b->due[i] <= now &&
+                (first == r->timed_count || b->due[i] < b->due[first]))
+                first = i;
+        if (first == r->timed_count)
+            break;
+        b->due[first] = 0;
+        const struct rules_context *ctx = r->timed[first];
+        if (b->call->state != CALL_STATE_ENDED)
+            ctx->detector->call_timer(ctx, b->call, (char *)b + ctx->state_offset, now);
+    }
+    schedule_block(r, b);
+}
+
+void *rules_call_state_make(const struct rules_context *ctx, struct call *c)
+{
+    struct call_rule_block *b = block_of(c);
+    if (!b) {
+        b = calloc(1, ctx->rules->block_size);
+        if (!b) {
+            (*ctx->c_no_memory)++;
+            return NULL;
+        }
+        b->call = c;
+        timer_init(&b->timer, on_block_timer, ctx->rules);
+        c->rule_state = b;
+        ctx->rules->blocks++;
+    }
+    return (char *)b + ctx->state_offset;
+}
+
+void rules_call_timer_at(const struct rules_context *ctx, struct call *c, uint64_t due)
+{
+    struct call_rule_block *b = block_of(c);
+    b->due[ctx->timer_index] = due ? due : 1;
+    schedule_block(ctx->rules, b);
+}
+
+void rules_call_timer_cancel(const struct rules_context *ctx, struct call *c)
+{
+    struct call_rule_block *b = block_of(c);
+    if (!b || !b->due[ctx->timer_index])
+        return;
+    b->due[ctx->timer_index] = 0;
+    schedule_block(ctx->rules, b);
+}
+
+void *rules_observe(struct rules_context *ctx, struct call_observer o)
+{
+    o.user = ctx;
+    return call_table_add_observer(ctx->calls, &o) ? ctx : NULL;
+}
+
+/* Registered after every detector: their call_freed see their states. */
+static void free_call_block(void *user, struct call *c)
+{
+    struct rules *r = user;
+    struct call_rule_block *b = block_of(c);
+    if (!b)
+        return;
+    timerq_cancel(r->timers, &b->timer);
+    free(b);
+    c->rule_state = NULL;
+    r->blocks--;
+}
+
+/* Lays out the call block: due times of the detectors with a call timer,
+ * then each detector's state, 8-byte aligned. */
+static void lay_out_call_block(struct rules *r)
+{
+    for (size_t di = 0; di < rules_detector_count; di++)
+        if (rules_detectors[di]->call_timer)
+            r->contexts[di].timer_index = r->timed_count++;
+    size_t off = sizeof(struct call_rule_block) + r->timed_count * sizeof(uint64_t);
+    for (size_t di = 0; di < rules_detector_count; di++) {
+        r->contexts[di].state_offset = off;
+        off += (rules_detectors[di]->call_state_size + 7) & ~(size_t)7;
+        if (rules_detectors[di]->call_timer)
+            r->timed[r->contexts[di].timer_index] = &r->contexts[di];
+    }
+    r->block_size = off;
+}
+
 struct rules *rules_new(const struct rule_settings *settings, struct call_table *calls,
                         struct timerq *timers, struct event_bus *bus, struct counters *counters,
                         const struct trunk_list *trunks, char *err, size_t errlen)
 {
-    /* Every call carries CALL_RULE_SLOTS pointers, so a detector added with
-     * per-call state must raise it: a build error in all but name, which
-     * every test that makes rules would show. */
-    size_t stateful = 0;
-    for (size_t di = 0; di < rules_detector_count; di++)
-        stateful += rules_detectors[di]->per_call_state;
-    if (stateful > CALL_RULE_SLOTS) {
-        snprintf(err, errlen, "internal: %zu detectors keep per-call state, CALL_RULE_SLOTS is %d",
-                 stateful, CALL_RULE_SLOTS);
-        return NULL;
-    }
     struct rules *r = calloc(1, sizeof(*r));
     struct parsed_rules *p = malloc(sizeof(*p));
     if (!r || !p || !parse_settings(p, settings, trunks, err, errlen)) {
@@ -290,7 +410,8 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
     }
     apply_parsed(r, p);
     free(p);
-    int slots = 0;
+    r->timers = timers;
+    lay_out_call_block(r);
     for (size_t di = 0; di < rules_detector_count; di++) {
         struct rules_context *ctx = &r->contexts[di];
         ctx->detector = rules_detectors[di];
@@ -299,11 +420,21 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
         ctx->bus = bus;
         ctx->counters = counters;
         ctx->trunks = trunks;
-        ctx->slot = ctx->detector->per_call_state ? slots++ : -1;
         ctx->rules = r;
+        if (ctx->detector->call_state_size) {
+            char name[64];
+            snprintf(name, sizeof(name), "%s_no_memory", ctx->detector->name);
+            ctx->c_no_memory = counters_register(counters, "rules", name);
+        }
         /* A disabled detector is still created (so a reload can enable it);
          * it checks ctx->enabled before raising anything. */
         r->states[di] = ctx->detector->create ? ctx->detector->create(ctx) : NULL;
+    }
+    struct call_observer o = {.user = r, .call_freed = free_call_block};
+    if (!call_table_add_observer(calls, &o)) {
+        snprintf(err, errlen, "internal: no room for the rules' call observer");
+        rules_free(r);
+        return NULL;
     }
     return r;
 }
@@ -330,6 +461,11 @@ void rules_free(struct rules *r)
         if (r->contexts[di].detector && r->contexts[di].detector->destroy)
             r->contexts[di].detector->destroy(r->states[di]);
     free(r);
+}
+
+size_t rules_call_states(const struct rules *r)
+{
+    return r ? r->blocks : 0;
 }
 
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector)
@@ -361,67 +497,6 @@ json_t *rules_event(const struct rules_context *ctx, const char *type,
     json_t *ev = event_new(type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
     call_mark_capture_loss(ctx->calls, c, ev);
     return ev;
-}
-
-static void free_call_state(void *user, struct call *c)
-{
-    const struct rules_timed_detector *det = user;
-    struct rules_call_state *state = c->rule_state[det->ctx->slot];
-    if (!state)
-        return;
-    timerq_cancel(det->ctx->timers, &state->timer);
-    free(state);
-    c->rule_state[det->ctx->slot] = NULL;
-}
-
-struct rules_timed_detector *rules_timed_detector_new(struct rules_context *ctx,
-                                                      struct call_observer o)
-{
-    struct rules_timed_detector *det = calloc(1, sizeof(*det));
-    if (!det)
-        return NULL;
-    char name[64];
-    snprintf(name, sizeof(name), "%s_no_memory", ctx->detector->name);
-    det->ctx = ctx;
-    det->c_alloc_failed = counters_register(ctx->counters, "rules", name);
-    o.user = det;
-    o.call_freed = free_call_state;
-    if (!call_table_add_observer(ctx->calls, &o)) {
-        free(det);
-        return NULL;
-    }
-    return det;
-}
-
-void rules_timed_detector_free(void *detector)
-{
-    free(detector);
-}
-
-/* A detector's timer, unless its call has ended (call_ending is next). */
-static void on_call_state_timer(struct timer *tm, uint64_t now, void *arg)
-{
-    struct rules_call_state *state = (struct rules_call_state *)tm;
-    if (state->call->state != CALL_STATE_ENDED)
-        state->fn(tm, now, arg);
-}
-
-void *rules_call_state_get(struct rules_timed_detector *det, struct call *c, size_t size,
-                           timer_fn fn)
-{
-    struct rules_call_state *state = c->rule_state[det->ctx->slot];
-    if (state)
-        return state;
-    state = calloc(1, size);
-    if (!state) {
-        (*det->c_alloc_failed)++;
-        return NULL;
-    }
-    state->call = c;
-    state->fn = fn;
-    timer_init(&state->timer, on_call_state_timer, det);
-    c->rule_state[det->ctx->slot] = state;
-    return state;
 }
 
 void rules_publish(const struct rules_context *ctx, json_t *event)

@@ -4,7 +4,7 @@
  * Each detector lives in its own file (rules/<name>.c) and is described by a
  * struct detector: its name, its tunable parameters with defaults and
  * bounds, and create/destroy. create() registers a call observer (calls.h)
- * and keeps whatever state it needs, per call in call->rule_state[slot].
+ * and keeps whatever state it needs, per call in rules_call_state().
  * Detectors are stateful, run on the capture-time clock, raise an episode
  * once and re-arm when the condition clears.
  *
@@ -60,9 +60,10 @@ struct detector {
     size_t param_count;
     void *(*create)(struct rules_context *ctx);
     void (*destroy)(void *state);
-    /* Keeps state per call in call->rule_state[ctx->slot]: only these get a
-     * slot (CALL_RULE_SLOTS of them at most, checked when rules are made). */
-    bool per_call_state;
+    /* Bytes of state it keeps per call (rules_call_state; 0: none). */
+    size_t call_state_size;
+    /* Its per-call timer (rules_call_timer_at), given the call's state. */
+    void (*call_timer)(const struct rules_context *ctx, struct call *c, void *state, uint64_t now);
 };
 
 #define RULES_MAX_PARAMS          16
@@ -76,7 +77,11 @@ struct rules_context {
     struct event_bus *bus;
     struct counters *counters;
     const struct trunk_list *trunks;
-    int slot; /* its index in call->rule_state[], -1 without per_call_state */
+    /* Where its per-call state lies in the call's block, and which of the
+     * block's due times is its timer's (rules.c sets both). */
+    size_t state_offset;
+    size_t timer_index;
+    uint64_t *c_no_memory; /* rules.<detector>_no_memory */
     struct rules *rules;
     bool enabled;
     double values[RULES_MAX_PARAMS];
@@ -102,6 +107,8 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
 /* New parameters and severities; false (old ones kept) with a message. */
 bool rules_reload(struct rules *r, const struct rule_settings *settings, char *err, size_t errlen);
 void rules_free(struct rules *r);
+/* Calls holding detector state (rules_call_state) now. */
+size_t rules_call_states(const struct rules *r);
 /* A detector's context by name (parameters in force), NULL if unknown. */
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector);
 
@@ -114,31 +121,26 @@ double rules_param(const struct rules_context *ctx, const char *name,
 json_t *rules_event(const struct rules_context *ctx, const char *type,
                     enum severity default_severity, uint64_t ts_us, const struct call *c);
 void rules_publish(const struct rules_context *ctx, json_t *event);
-/* Detectors that keep one malloc of state per call, in
- * call->rule_state[ctx->slot], driven by a timer (call_drop, one_way_audio,
- * rtp_quality): what they share. The state begins with a
- * rules_call_state; the timer's callback gets the detector as its arg and
- * the state by casting the timer. */
-struct rules_timed_detector {
-    struct rules_context *ctx;
-    uint64_t *c_alloc_failed; /* rules.<detector>_no_memory */
-};
-struct rules_call_state {
-    struct timer timer; /* first: the state is found from it */
-    struct call *call;
-    timer_fn fn; /* the detector's; not called once the call has ended */
-};
-/* Makes the detector and registers o for it, with user set to it and
- * call_freed to cancelling and freeing the state. NULL on failure. */
-struct rules_timed_detector *rules_timed_detector_new(struct rules_context *ctx,
-                                                      struct call_observer o);
-void rules_timed_detector_free(void *detector);
-/* The call's state, made zeroed (size bytes, starting with a
- * rules_call_state whose timer calls fn while the call is up: not in the
- * seconds between its end and call_end, when its media is being waited
- * for) on first use; NULL when it cannot be allocated (counted). */
-void *rules_call_state_get(struct rules_timed_detector *det, struct call *c, size_t size,
-                           timer_fn fn);
+/* Per-call state. Every detector's state of a call lives in one allocation,
+ * call->rule_state, made zeroed when the first of them is needed and freed
+ * with the call; it carries one timer for all of them, set at the earliest
+ * of their due times (a heap entry, a malloc and its overhead per call
+ * instead of one per detector: docs/benchmarks.md, memory). */
+/* The detector's state of call c (call_state_size bytes), NULL when none
+ * was made for c. */
+void *rules_call_state(const struct rules_context *ctx, const struct call *c);
+/* The same, made (zeroed, with the call's other detectors' states) when
+ * there is none; NULL when it cannot be allocated (counted as
+ * rules.<detector>_no_memory). */
+void *rules_call_state_make(const struct rules_context *ctx, struct call *c);
+/* The detector's call_timer runs for c at `due` (replacing an earlier one):
+ * not while the call is ended and its call_end waits for its media. c's
+ * state must exist. */
+void rules_call_timer_at(const struct rules_context *ctx, struct call *c, uint64_t due);
+void rules_call_timer_cancel(const struct rules_context *ctx, struct call *c);
+/* Registers o for the detector with user = ctx: what create() returns for a
+ * detector that needs nothing but its context (NULL on failure). */
+void *rules_observe(struct rules_context *ctx, struct call_observer o);
 
 /* The detectors, one file each. */
 extern const struct detector detector_one_way_audio;

@@ -5,8 +5,11 @@
  * every RTP packet (all but each call's seven SIP messages) into two flows a
  * call, and its look-ahead and touch modes must give the same counts as the
  * plain one, including for a last batch (or pipeline) shorter than the rest.
+ * gen_load itself prints its usage for --help and refuses a bad command line
+ * (exit 2) without writing a file.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,4 +103,65 @@ Test(bench_tools, rtp_floor_refuses_a_bad_command_line)
     snprintf(cmd, sizeof(cmd), "%s /nonexistent/file.pcap >/dev/null 2>&1", tool("RTP_FLOOR"));
     rc = system(cmd);
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "exit status %d", rc);
+}
+
+/* ---- gen_load's command line: nothing is written unless it is right ---- */
+
+/* Runs gen_load with args in a fresh directory; its exit status, what it
+ * printed on stdout, and whether it left any file behind. */
+static int gen_load_in_tmp(const char *args, char *out, size_t outlen, bool *wrote)
+{
+    char dir[] = "/tmp/siptap-gen-load-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cd %s && %s %s 2>/dev/null", dir, tool("GEN_LOAD"), args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    snprintf(cmd, sizeof(cmd), "rmdir %s 2>/dev/null", dir);
+    *wrote = system(cmd) != 0; /* rmdir refuses a directory with a file in it */
+    if (*wrote) {
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        cr_assert_eq(system(cmd), 0);
+    }
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+Test(gen_load_cli, help_prints_usage_and_writes_nothing)
+{
+    static const char *const forms[] = {"--help", "-h", "--realistic --help", "--realistic -h"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        char out[1024];
+        bool wrote;
+        int rc = gen_load_in_tmp(forms[i], out, sizeof(out), &wrote);
+        cr_assert_eq(rc, 0, "gen_load %s: exit status %d", forms[i], rc);
+        cr_assert(strncmp(out, "usage: gen_load", 15) == 0, "gen_load %s printed: %s", forms[i],
+                  out);
+        cr_assert(!wrote, "gen_load %s wrote a file", forms[i]);
+    }
+}
+
+Test(gen_load_cli, a_bad_command_line_exits_2_and_writes_nothing)
+{
+    static const char *const forms[] = {
+        "",                      /* no output file */
+        "--bogus",               /* unknown option */
+        "--bogus out.pcap",      /* unknown option before a good operand */
+        "out.pcap 10k",          /* not a whole number */
+        "out.pcap 5 2 extra",    /* an operand too many */
+        "out.pcap 0",            /* no calls */
+        "out.pcap 12001",        /* more calls than media ports */
+        "out.pcap 5 0",          /* no talk time */
+        "--realistic out.pcap x" /* not a number */
+    };
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        char out[1024];
+        bool wrote;
+        int rc = gen_load_in_tmp(forms[i], out, sizeof(out), &wrote);
+        cr_assert_eq(rc, 2, "gen_load %s: exit status %d", forms[i], rc);
+        cr_assert_eq(out[0], '\0', "gen_load %s printed on stdout: %s", forms[i], out);
+        cr_assert(!wrote, "gen_load %s wrote a file", forms[i]);
+    }
 }

@@ -148,3 +148,39 @@ Test(hashtab, caller_hashed_table)
     hashtab_destroy(&t);
     free(items);
 }
+
+/* Hashes that differ only in the top 16 bits (the tag a slot keeps) all
+ * start at one home: finds must step over items by their tags, and
+ * removal must take each moved item's home from its key, not its slot. */
+static uint64_t tag_only_hash(const void *item)
+{
+    return (uint64_t)((const struct item *)item)->key << 48 | 5;
+}
+
+static bool tag_only_matches(const void *item, const void *key)
+{
+    return ((const struct item *)item)->key == *(const uint32_t *)key;
+}
+
+Test(hashtab, one_word_slots_keep_a_tag_of_the_hash)
+{
+    cr_assert_eq(sizeof(hashtab_slot), 8);
+    struct hashtab t;
+    cr_assert(hashtab_init_hashed(&t, tag_only_hash, 100));
+    struct item items[9] = {{0}};
+    for (uint32_t i = 0; i < 9; i++) {
+        items[i].key = i + 1;
+        cr_assert(hashtab_insert(&t, &items[i]));
+    }
+    cr_assert(hashtab_remove(&t, &items[2]));
+    cr_assert(hashtab_remove(&t, &items[6]));
+    for (uint32_t i = 0; i < 9; i++) {
+        uint32_t k = i + 1;
+        void *found = hashtab_find_hashed(&t, (uint64_t)k << 48 | 5, tag_only_matches, &k);
+        cr_assert_eq(found, (i == 2 || i == 6) ? NULL : &items[i], "key %u", k);
+    }
+    /* A hash whose tag no item has finds nothing, whatever match says. */
+    uint32_t none = 77;
+    cr_assert_null(hashtab_find_hashed(&t, (uint64_t)none << 48 | 5, tag_only_matches, &none));
+    hashtab_destroy(&t);
+}

@@ -269,6 +269,69 @@ Test(cli, live_reload)
     unlink(err);
 }
 
+/* Lines of a file; -1 if it does not exist. */
+static int lines_of(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int n = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* The configuration can say where to capture ([capture] file / interface)
+ * and where events go ([output] output, one per line); -r / -i and -o on
+ * the command line win over it. */
+Test(cli, the_configuration_holds_the_source_and_the_outputs)
+{
+    char dir[] = "/tmp/siptap-where-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *root = getenv("SIPTAP_SOURCE_ROOT");
+    char conf[300], a[300], b[300], c[300], text[2048], args[1024];
+    snprintf(conf, sizeof(conf), "%s/siptap.conf", dir);
+    snprintf(a, sizeof(a), "%s/a.jsonl", dir);
+    snprintf(b, sizeof(b), "%s/b.jsonl", dir);
+    snprintf(c, sizeof(c), "%s/c.jsonl", dir);
+    snprintf(text, sizeof(text),
+             "[capture]\nfile = %s/samples/demo.pcap\n[output]\noutput = file:%s\n"
+             "output = file:%s\n",
+             root, a, b);
+    write_text(conf, text);
+
+    cr_assert_eq(run("-c %s", conf), 0, "%s", out_buf);
+    int events = lines_of(a);
+    cr_assert_gt(events, 10, "the demo's events in the first output: %d", events);
+    cr_assert_eq(lines_of(b), events, "the second output has what the first has");
+
+    /* -o replaces the file's outputs. */
+    unlink(a);
+    unlink(b);
+    snprintf(args, sizeof(args), "-c %s -o file:%s", conf, c);
+    cr_assert_eq(run("%s", args), 0, "%s", out_buf);
+    cr_assert_eq(lines_of(c), events);
+    cr_assert_eq(lines_of(a), -1, "-o must replace the configured outputs");
+    cr_assert_eq(lines_of(b), -1, "-o must replace the configured outputs");
+
+    /* -r replaces the file's capture source. */
+    snprintf(text, sizeof(text), "[capture]\nfile = %s/no-such.pcap\n[output]\noutput = file:%s\n",
+             dir, a);
+    write_text(conf, text);
+    snprintf(args, sizeof(args), "-c %s -r %s/samples/demo.pcap", conf, root);
+    cr_assert_eq(run("%s", args), 0, "%s", out_buf);
+    cr_assert_eq(lines_of(a), events);
+    /* ... and without -r the file's source is the one read. */
+    cr_assert_eq(run("-c %s", conf), 1, "%s", out_buf);
+    cr_assert(strstr(out_buf, "no-such.pcap"), "%s", out_buf);
+
+    unlink(a);
+    unlink(c);
+    unlink(conf);
+    rmdir(dir);
+}
+
 /* [route KIND] decides which events an output takes. */
 Test(cli, route_filters_an_output)
 {

@@ -7,8 +7,12 @@
  * (events leave as their packets arrive, not at shutdown), with no frame
  * lost by the kernel or the capture queue and every frame received.
  *
+ * An idle tap (on the loopback of a namespace of its own) costs what
+ * docs/deployment.md says: its ring, mapped once and resident from the
+ * start, plus a few MiB.
+ *
  * Skipped, saying why, when not root, or without tcpreplay or ip.
- * The namespace (siptap-test-PID) is removed at the end.
+ * The namespaces (siptap-test-PID, siptap-idle-PID) are removed at the end.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -254,4 +258,81 @@ Test(live, replay_into_a_veth_equals_the_file_run, .fini = teardown, .timeout = 
     cr_assert_null(json_object_get(last_of_type(online, "call_end"), "capture_loss"));
     json_decref(offline);
     json_decref(online);
+}
+
+/* The ring mapping's Rss and the process's VmRSS, in kB, from /proc; false
+ * until the ring is mapped. *rings counts the packet-socket mappings. */
+static bool rss_of(pid_t pid, long *vm_rss_kb, long *ring_kb, int *rings)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool in_socket = false;
+    *ring_kb = 0;
+    *rings = 0;
+    while (fgets(line, sizeof(line), f)) {
+        long kb;
+        size_t hex = strspn(line, "0123456789abcdef");
+        if (hex > 0 && line[hex] == '-') {
+            /* A mapping's header line: "start-end perms offset dev inode name". */
+            in_socket = strstr(line, " socket:[") != NULL;
+            *rings += in_socket;
+        } else if (in_socket && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            *ring_kb += kb;
+        }
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return false;
+    *vm_rss_kb = 0;
+    while (fgets(line, sizeof(line), f))
+        sscanf(line, "VmRSS: %ld kB", vm_rss_kb);
+    fclose(f);
+    return *rings > 0 && *vm_rss_kb > 0;
+}
+
+/* What docs/deployment.md says an idle tap costs: the kernel's ring
+ * ([capture] buffer_mb, 64 MiB by default), mapped once and resident from
+ * the start, plus a few MiB of its own and of the libraries. */
+Test(live, an_idle_tap_costs_its_ring_and_a_few_mib, .fini = teardown, .timeout = 60)
+{
+    if (geteuid() != 0)
+        cr_skip_test("live capture needs root (a network namespace and a packet socket)");
+    if (!in_path("ip"))
+        cr_skip_test("ip (iproute2) is not installed");
+    const char *siptapd = getenv("SIPTAPD");
+    cr_assert(siptapd, "SIPTAPD is set by meson");
+    snprintf(ns, sizeof(ns), "siptap-idle-%d", (int)getpid());
+    run("ip netns add %s%s", ns, "");
+    run("ip -n %s link set lo up%s", ns, "");
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execlp("ip", "ip", "netns", "exec", ns, siptapd, "-i", "lo", "-o", "file:/dev/null",
+               (char *)NULL);
+        _exit(127);
+    }
+    /* ip netns exec execs siptapd in place: pid is the daemon. */
+    long vm_rss = 0, ring = 0;
+    int rings = 0;
+    bool up = false;
+    for (int i = 0; i < 100 && !up; i++) {
+        sleep_ms(100);
+        up = threads_of(pid) >= 2 && rss_of(pid, &vm_rss, &ring, &rings);
+    }
+    cr_assert(up, "siptapd did not map its ring");
+    sleep_ms(1000);
+    cr_assert(rss_of(pid, &vm_rss, &ring, &rings));
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    cr_log_info("idle tap: VmRSS %ld kB, ring %ld kB", vm_rss, ring);
+    cr_assert_eq(rings, 1, "the ring is mapped %d times", rings);
+    cr_assert_eq(ring, 64 * 1024, "ring of %ld kB resident, not the default 64 MiB", ring);
+    cr_assert_lt(vm_rss - ring, 16 * 1024, "%ld kB besides the ring", vm_rss - ring);
 }

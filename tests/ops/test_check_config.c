@@ -77,6 +77,13 @@ Test(check_config, broken_files_exit_2_naming_file_and_line)
         {"[general]\nuser = no-such-user-siptap-test\n", 2, "no such user"},
         {"[trunk a]\nmatch = 10.0.0.300\n", 2, "is not an address"},
         {"this is not ini\n", 1, "not an INI line"},
+        {"[capture]\ninterface = lo\nfile = a.pcap\n", 3, "interface is already set on line 2"},
+        {"[capture]\nfile = a.pcap\n\ninterface = lo\n", 4, "file is already set on line 2"},
+        {"[capture]\ninterface =\n", 2, "interface is empty"},
+        {"[output]\noutput = -\noutput = mqtt://x\n", 3, "unknown output 'mqtt://x'"},
+        {"[output]\noutput = kafka://127.0.0.1:9092\n", 2, "no topic"},
+        {"[output]\noutput = syslog:local9\n", 2, "unknown syslog facility"},
+        {"[output]\noutput = file:\n", 2, "names no file"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[256], expect[320];
@@ -285,6 +292,42 @@ Test(check_config, an_unknown_output)
              "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME] | "
              "kafka://HOST:PORT[,HOST:PORT...]/TOPIC | syslog[:FACILITY] | "
              "hep://HOST:PORT[?transport=udp|tcp&id=N&password=P&node=NAME]\n");
+}
+
+/* An output in the file is checked as an -o is, with its file and line;
+ * an -o is checked in full (a bad port, a bad topic), not only its kind. */
+Test(check_config, an_output_in_the_file_names_its_line)
+{
+    expect_refused("output", "[output]\noutput = -\n\noutput = redis://127.0.0.1:99999\n",
+                   "siptapd: %s:4: output = 'redis://127.0.0.1:99999': bad port '99999' in "
+                   "'redis://127.0.0.1:99999' (1-65535); write it as "
+                   "redis://HOST:PORT[/DB][?stream=NAME][&channel=NAME][&stream_events=all|"
+                   "alerts][&channel_events=all|alerts], for example "
+                   "redis://127.0.0.1:6379/0?stream=siptap:events&channel=siptap\n");
+}
+
+Test(check_config, an_output_on_the_command_line_is_checked_in_full)
+{
+    char *extra[] = {"-o", "kafka://127.0.0.1:9092/bad topic", NULL};
+    run_both(NULL, extra,
+             "siptapd: -o kafka://127.0.0.1:9092/bad topic: bad topic 'bad topic' (letters, "
+             "digits, '.', '_', '-', at most 249); write it as "
+             "kafka://HOST:PORT[,HOST:PORT...]/TOPIC, for example "
+             "kafka://10.0.0.5:9092,10.0.0.6:9092/siptap-events\n");
+}
+
+Test(check_config, interface_and_outputs_in_the_file_are_valid)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/where.conf", dir);
+    cr_assert(ops_write_file(path, "[capture]\ninterface = eth1\n[output]\n"
+                                   "output = redis://127.0.0.1:6379?stream=s&channel=c\n"
+                                   "output = kafka://10.0.0.5:9092,10.0.0.6:9092/voip\n"
+                                   "output = syslog:local3\noutput = file:/var/log/x.jsonl\n"));
+    char *err, *out;
+    cr_assert_eq(check(path, &err, &out), 0, "stderr: %s", err);
+    free(err);
+    free(out);
 }
 
 Test(check_config, a_tap_name_longer_than_the_file_allows)

@@ -11,6 +11,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <sys/un.h>
+
 #include "helpers.h"
 #include "tests/support/event_schema.h"
 
@@ -77,7 +79,8 @@ Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
     struct run_files f;
     run_files_init(&f, 30);
     char spec[128];
-    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d/3?stream=s&channel=c", port);
+    snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d/3?stream=s&channel=c&channel_events=all",
+             port);
     char *argv[] = {(char *)siptapd, "-c", f.conf, "-r", f.pcap, "-n",
                     "tap-test",      "-o", "-",    "-o", spec,   NULL};
     int rc = helper_run(argv, f.out, f.err);
@@ -317,6 +320,64 @@ Test(daemon_outputs, kafka_back_late_gets_everything_in_the_drain)
     run_files_fini(&f);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(mrk);
+}
+
+/* Syslog from a replay: each alert of the demo capture is one line stamped
+ * with its capture time (2024-01-01, here in UTC), not the time of the
+ * replay, and the inbound 404 names its DID. */
+Test(daemon_outputs, syslog_lines_of_a_replay_carry_capture_time)
+{
+    const char *siptapd = siptapd_path();
+    const char *root = getenv("SIPTAP_SOURCE_ROOT");
+    cr_assert(root);
+    struct run_files f;
+    run_files_init(&f, 1);
+    char sock[128], demo[512], conf[512];
+    snprintf(sock, sizeof(sock), "%s/log", f.dir);
+    snprintf(demo, sizeof(demo), "%s/samples/demo.pcap", root);
+    snprintf(conf, sizeof(conf), "%s/samples/demo.conf", root);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    setenv("SIPTAP_SYSLOG_SOCKET", sock, 1);
+    setenv("TZ", "UTC", 1);
+    char *argv[] = {(char *)siptapd, "-c", conf, "-r", demo, "-o", "syslog", NULL};
+    int rc = helper_run(argv, f.out, f.err);
+    unsetenv("SIPTAP_SYSLOG_SOCKET");
+    unsetenv("TZ");
+    char *errtext = helper_read_file(f.err);
+    cr_assert_eq(rc, 0, "exit %d, stderr: %s", rc, errtext);
+    free(errtext);
+
+    static const char *const want[] = {
+        "<28>Jan  1 00:00:04 siptapd[]: call failed (call demo-404@203.0.113.1): 404 Not Found "
+        "(inbound, trunk carrier) to DID 15550100; hint: the PBX has no route for this DID; fix: "
+        "add the DID to the PBX's inbound routes, or check the number format the carrier sends "
+        "[seq 4]",
+        "<28>Jan  1 00:00:07 siptapd[]: registration loop for 3001@203.0.113.1",
+        "<28>Jan  1 00:00:20 siptapd[]: one-way audio on call demo-oneway@203.0.113.50",
+        "<27>Jan  1 00:00:45 siptapd[]: call dropped on call demo-noack@198.51.100.10",
+    };
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char buf[2048], line[2048];
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+        cr_assert_gt(n, 0, "datagram %zu missing", i);
+        buf[n] = '\0';
+        /* The PID left out: "siptapd[1234]: " becomes "siptapd[]: ". */
+        char *open = strchr(buf, '['), *close = open ? strchr(open, ']') : NULL;
+        cr_assert(open && close, "%s", buf);
+        snprintf(line, sizeof(line), "%.*s%s", (int)(open - buf + 1), buf, close);
+        if (i == 0)
+            cr_assert_str_eq(line, want[i]);
+        else
+            cr_assert(strncmp(line, want[i], strlen(want[i])) == 0, "datagram %zu: %s", i, line);
+    }
+    close(fd);
+    unlink(sock);
+    run_files_fini(&f);
 }
 
 /* A full disk: nothing written, every event failed, said once, exit 3. */

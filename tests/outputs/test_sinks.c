@@ -133,6 +133,55 @@ Test(alert, one_line_per_type)
                 "marking, congested links, Wi-Fi)");
 }
 
+/* The lines an operator tripped over: trunk_failover had only a generic
+ * line, a configured trunk's trunk_down named no call to look at, an
+ * inbound 404 did not say which DID. The events are as siptapd publishes
+ * them (a trunk pair configured, and the same traffic without trunks). */
+Test(alert, trunk_failover_trunk_down_and_the_did_of_a_failed_call)
+{
+    expect_line("{\"type\":\"trunk_failover\",\"severity\":\"warning\",\"call_id\":\"retry1@x\","
+                "\"trunk\":\"carrier-b\",\"from_trunk\":\"carrier-a\",\"to_trunk\":\"carrier-b\","
+                "\"from_peer\":\"198.51.100.1\",\"to_peer\":\"198.51.100.2\",\"failed_call_id\":"
+                "\"fail1@x\",\"failed_status\":503,\"number\":\"4930555\",\"after_ms\":450}",
+                "trunk failover for 4930555: call fail1@x got 503 from trunk carrier-a "
+                "(198.51.100.1) and was retried 450 ms later on trunk carrier-b (198.51.100.2) as "
+                "call retry1@x; fix: check trunk carrier-a - its calls are going to the backup");
+    expect_line("{\"type\":\"trunk_failover\",\"severity\":\"warning\",\"call_id\":\"retry1@x\","
+                "\"trunk\":null,\"from_trunk\":null,\"to_trunk\":null,\"from_peer\":"
+                "\"198.51.100.1\",\"to_peer\":\"198.51.100.2\",\"failed_call_id\":\"fail1@x\","
+                "\"failed_status\":408,\"number\":\"4930555\",\"after_ms\":3050}",
+                "trunk failover for 4930555: call fail1@x got 408 from 198.51.100.1 and was "
+                "retried 3050 ms later on 198.51.100.2 as call retry1@x; fix: check 198.51.100.1 - "
+                "its calls are going to the backup");
+    expect_line("{\"type\":\"trunk_down\",\"severity\":\"error\",\"trunk\":\"carrier-a\","
+                "\"reason\":\"503\",\"failures\":5,\"last_call_id\":\"f5@x\"}",
+                "trunk carrier-a down: 5 consecutive 503 (last call f5@x); fix: check the "
+                "carrier's status and route calls to a backup trunk");
+    expect_line("{\"type\":\"trunk_down\",\"severity\":\"error\",\"trunk\":null,\"peer\":"
+                "\"198.51.100.1\",\"reason\":\"503\",\"failures\":5,\"last_call_id\":\"f5@x\"}",
+                "trunk 198.51.100.1 down: 5 consecutive 503 (last call f5@x); fix: check the "
+                "carrier's status and route calls to a backup trunk");
+    expect_line("{\"type\":\"call_fail\",\"severity\":\"warning\",\"call_id\":"
+                "\"demo-404@203.0.113.1\",\"trunk\":\"carrier\",\"status\":404,\"reason\":"
+                "\"Not Found\",\"direction\":\"inbound\",\"from\":\"15550001\",\"to\":"
+                "\"15550100\",\"src\":\"203.0.113.1:5060\",\"dst\":\"198.51.100.10:5060\","
+                "\"hint\":\"no_route_for_did\"}",
+                "call failed (call demo-404@203.0.113.1): 404 Not Found (inbound, trunk carrier) "
+                "to DID 15550100; hint: the PBX has no route for this DID; fix: add the DID to the "
+                "PBX's inbound routes, or check the number format the carrier sends");
+    /* The Request-URI's user, where the event carries it, is the DID. */
+    expect_line("{\"type\":\"call_fail\",\"call_id\":\"c5\",\"status\":484,\"direction\":"
+                "\"inbound\",\"to\":\"reception\",\"request_user\":\"4930555\"}",
+                "call failed (call c5): 484 (inbound) to DID 4930555; fix: check the dialled "
+                "number format");
+    expect_line("{\"type\":\"call_fail\",\"call_id\":\"c6\",\"trunk\":\"acme\",\"status\":403,"
+                "\"reason\":\"Forbidden\",\"direction\":\"outbound\",\"to\":\"0049305\","
+                "\"hint\":\"trunk_rejected_auth\"}",
+                "call failed (call c6): 403 Forbidden (outbound, trunk acme) to 0049305; hint: the "
+                "provider refused the call; fix: check the credentials, the IP allow-list, barring "
+                "and credit with the provider");
+}
+
 Test(alert, control_characters_cannot_split_the_line)
 {
     expect_line("{\"type\":\"call_fail\",\"call_id\":\"x\\ny\\rz\",\"status\":404}",
@@ -272,6 +321,48 @@ Test(syslog, lines_priorities_and_filter)
     event_bus_destroy(&bus);
     ev_loop_destroy(loop);
     syslog_fixture_fini(&f);
+}
+
+/* The RFC 3164 stamp is the event's ts (capture time) in local time, not
+ * the time of sending: a replay (-r) logs when things happened. */
+Test(syslog, the_stamp_is_the_events_time)
+{
+    setenv("TZ", "UTC-2", 1); /* POSIX: two hours east of UTC, no tzdata needed */
+    tzset();
+    struct syslog_fixture f;
+    syslog_fixture_init(&f);
+    syslog_bind(&f);
+    struct sink_options o;
+    sink_options_defaults(&o);
+    o.syslog_socket = f.path;
+    char err[256];
+    struct sink *s = sink_create("syslog", &o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    struct event_bus bus;
+    event_bus_init(&bus, "tap1");
+    event_bus_add_sink(&bus, s);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    cr_assert_eq(s->ops->start(s, loop), 0);
+    /* 2026-04-02T10:15:30.123456Z, and a year and a half earlier. */
+    event_bus_publish(&bus, event_new("call_drop", SEVERITY_ERROR, test_ts, "c1", NULL), NULL);
+    event_bus_publish(&bus, event_new("call_drop", SEVERITY_ERROR, 1727827199000000ull, "c2", NULL),
+                      NULL);
+    cr_assert(helper_run_loop_until(loop, 5, sink_empty, s));
+    const char *want[] = {"<27>Apr  2 12:15:30 siptapd[%ld]: call dropped on call c1 [seq 1]",
+                          "<27>Oct  2 01:59:59 siptapd[%ld]: call dropped on call c2 [seq 2]"};
+    for (size_t i = 0; i < 2; i++) {
+        char buf[2048], expect[256];
+        ssize_t n = recv(f.fd, buf, sizeof(buf) - 1, 0);
+        cr_assert_gt(n, 0, "datagram %zu missing", i);
+        buf[n] = '\0';
+        snprintf(expect, sizeof(expect), want[i], (long)getpid());
+        cr_assert_str_eq(buf, expect);
+    }
+    event_bus_destroy(&bus);
+    ev_loop_destroy(loop);
+    syslog_fixture_fini(&f);
+    unsetenv("TZ");
+    tzset();
 }
 
 Test(syslog, waits_for_the_socket_then_delivers_in_order)
@@ -555,6 +646,104 @@ Test(redis, a_server_that_stops_answering_is_dropped_and_nothing_is_lost)
         cr_assert_eq(seqs[i], i + 1, "gap, duplicate or reorder at %zu", i);
 
     redis_rig_stop(&g);
+}
+
+/* ---- redis: the stream and the channel each take their own events ---- */
+
+/* What the routing tests publish: info events, alerts by severity, and
+ * notice events that are alerts by their type (as for syslog). */
+static const struct {
+    const char *type;
+    enum severity severity;
+} split_events[] = {
+    {"call_start", SEVERITY_INFO},           {"trunk_up", SEVERITY_NOTICE},
+    {"one_way_audio", SEVERITY_WARNING},     {"stats", SEVERITY_INFO},
+    {"registration_loop", SEVERITY_NOTICE},  {"call_drop", SEVERITY_ERROR},
+    {"media_without_call", SEVERITY_NOTICE},
+};
+#define SPLIT_ALL                                                                                  \
+    "call_start trunk_up one_way_audio stats registration_loop call_drop "                         \
+    "media_without_call"
+#define SPLIT_ALERTS "trunk_up one_way_audio registration_loop call_drop"
+
+static void append_type(char *list, size_t len, const char *json)
+{
+    json_t *ev = json_loads(json, 0, NULL);
+    cr_assert_not_null(ev, "not JSON: %s", json);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    size_t used = strlen(list);
+    snprintf(list + used, len - used, "%s%s", used ? " " : "", type ? type : "?");
+    json_decref(ev);
+}
+
+/* Publishes split_events to a redis sink made with `params` after
+ * ?stream=s, and checks the types the stream and the channel c got, in
+ * order, against the lists given (space-separated). */
+static void expect_split(const char *params, const char *stream_types, const char *channel_types)
+{
+    struct sink_options o;
+    sink_options_defaults(&o);
+    struct redis_rig g;
+    char stream_arg[160];
+    snprintf(stream_arg, sizeof(stream_arg), "s&channel=c%s", params);
+    redis_rig_start(&g, stream_arg, &o);
+    redisContext *sub = redisConnect("127.0.0.1", g.port);
+    cr_assert(sub && !sub->err);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE c");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+
+    for (size_t i = 0; i < sizeof(split_events) / sizeof(split_events[0]); i++)
+        event_bus_publish(
+            &g.bus, event_new(split_events[i].type, split_events[i].severity, test_ts, "c1", NULL),
+            NULL);
+    cr_assert(helper_run_loop_until(g.loop, 10, sink_empty, g.sink));
+    cr_assert_eq(g.sink->failed, 0);
+
+    char got[512] = "";
+    redisContext *c = redisConnect("127.0.0.1", g.port);
+    cr_assert(c && !c->err);
+    r = redisCommand(c, "XRANGE s - +");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++)
+        append_type(got, sizeof(got), r->element[i]->element[1]->element[1]->str);
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert_str_eq(got, stream_types, "the stream with '%s'", params);
+
+    /* Every message the channel got: it ends when none comes for a while
+     * (the sink has settled all: anything published has arrived). */
+    got[0] = '\0';
+    struct timeval tv = {0, 300000};
+    redisSetTimeout(sub, tv);
+    void *reply = NULL;
+    while (redisGetReply(sub, &reply) == REDIS_OK) {
+        redisReply *m = reply;
+        cr_assert_eq(m->elements, 3);
+        append_type(got, sizeof(got), m->element[2]->str);
+        freeReplyObject(m);
+    }
+    redisFree(sub);
+    cr_assert_str_eq(got, channel_types, "the channel with '%s'", params);
+    redis_rig_stop(&g);
+}
+
+Test(redis, by_default_the_stream_takes_every_event_the_channel_the_alerts)
+{
+    expect_split("", SPLIT_ALL, SPLIT_ALERTS);
+}
+
+Test(redis, stream_events_and_channel_events_choose)
+{
+    expect_split("&stream_events=alerts&channel_events=all", SPLIT_ALERTS, SPLIT_ALL);
+    expect_split("&stream_events=all&channel_events=all", SPLIT_ALL, SPLIT_ALL);
+    expect_split("&channel_events=alerts&stream_events=alerts", SPLIT_ALERTS, SPLIT_ALERTS);
+}
+
+Test(sink_create, redis_events_take_all_or_alerts)
+{
+    expect_bad("redis://127.0.0.1:6379?stream_events=some", "stream_events = 'some' in");
+    expect_bad("redis://127.0.0.1:6379?channel=c&channel_events=", "must be all or alerts");
 }
 
 /* ---- kafka outage with the mock cluster ---- */

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/netaddr.h"
 
@@ -57,6 +58,11 @@ const struct pcapgen_encap *pcapgen_encap(const struct pcapgen *g);
 size_t pcapgen_count(const struct pcapgen *g);
 /* Sorts the queued frames by time (stable) and writes them. 0 or -1 (errno). */
 int pcapgen_write(struct pcapgen *g, const char *path);
+/* A capture too large to queue whole (bench/gen_load --churn), written as it
+ * is made: the file header, then, each time everything before t_us has been
+ * queued, the queued frames before t_us (sorted; they leave the queue). */
+int pcapgen_stream_begin(struct pcapgen *g, FILE *f);
+int pcapgen_stream_until(struct pcapgen *g, FILE *f, uint64_t t_us);
 
 /* Queues a complete link-layer frame as is. */
 void pcapgen_frame(struct pcapgen *g, uint64_t t_us, const uint8_t *frame, size_t len);

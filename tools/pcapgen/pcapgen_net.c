@@ -201,13 +201,9 @@ static void put_le16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)(v >> 8);
 }
 
-int pcapgen_write(struct pcapgen *g, const char *path)
+/* Always little-endian so the file's bytes do not depend on the host. */
+static bool write_header(const struct pcapgen *g, FILE *f)
 {
-    qsort(g->frames, g->n_frames, sizeof(*g->frames), frame_cmp);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    /* Always little-endian so the file's bytes do not depend on the host. */
     uint8_t hdr[24];
     put_le32(hdr, 0xa1b2c3d4);
     put_le16(hdr + 4, 2);
@@ -216,18 +212,30 @@ int pcapgen_write(struct pcapgen *g, const char *path)
     put_le32(hdr + 12, 0);
     put_le32(hdr + 16, SNAPLEN);
     put_le32(hdr + 20, (uint32_t)g->linktype);
-    bool ok = fwrite(hdr, 1, sizeof(hdr), f) == sizeof(hdr);
-    for (size_t i = 0; ok && i < g->n_frames; i++) {
-        const struct pcapgen_frame *fr = &g->frames[i];
-        uint64_t t = g->base_us + fr->t_us;
-        uint8_t rec[16];
-        put_le32(rec, (uint32_t)(t / 1000000));
-        put_le32(rec + 4, (uint32_t)(t % 1000000));
-        put_le32(rec + 8, fr->len);
-        put_le32(rec + 12, fr->len);
-        ok = fwrite(rec, 1, sizeof(rec), f) == sizeof(rec) &&
-             fwrite(fr->data, 1, fr->len, f) == fr->len;
-    }
+    return fwrite(hdr, 1, sizeof(hdr), f) == sizeof(hdr);
+}
+
+static bool write_frame(const struct pcapgen *g, const struct pcapgen_frame *fr, FILE *f)
+{
+    uint64_t t = g->base_us + fr->t_us;
+    uint8_t rec[16];
+    put_le32(rec, (uint32_t)(t / 1000000));
+    put_le32(rec + 4, (uint32_t)(t % 1000000));
+    put_le32(rec + 8, fr->len);
+    put_le32(rec + 12, fr->len);
+    return fwrite(rec, 1, sizeof(rec), f) == sizeof(rec) &&
+           fwrite(fr->data, 1, fr->len, f) == fr->len;
+}
+
+int pcapgen_write(struct pcapgen *g, const char *path)
+{
+    qsort(g->frames, g->n_frames, sizeof(*g->frames), frame_cmp);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    bool ok = write_header(g, f);
+    for (size_t i = 0; ok && i < g->n_frames; i++)
+        ok = write_frame(g, &g->frames[i], f);
     int saved = errno;
     if (fclose(f) != 0)
         ok = false;
@@ -236,6 +244,25 @@ int pcapgen_write(struct pcapgen *g, const char *path)
         return -1;
     }
     return 0;
+}
+
+int pcapgen_stream_begin(struct pcapgen *g, FILE *f)
+{
+    return write_header(g, f) ? 0 : -1;
+}
+
+int pcapgen_stream_until(struct pcapgen *g, FILE *f, uint64_t t_us)
+{
+    qsort(g->frames, g->n_frames, sizeof(*g->frames), frame_cmp);
+    size_t n = 0;
+    bool ok = true;
+    for (; n < g->n_frames && g->frames[n].t_us < t_us; n++) {
+        ok = ok && write_frame(g, &g->frames[n], f);
+        free(g->frames[n].data);
+    }
+    memmove(g->frames, g->frames + n, (g->n_frames - n) * sizeof(*g->frames));
+    g->n_frames -= n;
+    return ok ? 0 : -1;
 }
 
 uint32_t pcapgen_csum_add(uint32_t sum, const uint8_t *data, size_t len)
