@@ -56,3 +56,9 @@ char *timefmt_rfc3339(uint64_t ts_us, char *buf, size_t len)
     *p = '\0';
     return buf;
 }
+
+uint64_t timefmt_capture_us(int64_t sec, int64_t usec)
+{
+    uint64_t s = sec < 0 ? (uint64_t)(uint32_t)sec : (uint64_t)sec;
+    return s * 1000000u + (usec > 0 ? (uint64_t)usec : 0);
+}

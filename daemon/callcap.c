@@ -27,6 +27,7 @@
 
 #include "core/buf.h"
 #include "core/hashtab.h"
+#include "core/timefmt.h"
 #include "daemon/redact.h"
 
 #define CALLCAP_SIP_BYTES_MAX (1024u * 1024u) /* per call, whatever sip_max says */
@@ -231,8 +232,7 @@ static bool take_memory(struct callcap *cc, struct callrec *r, size_t n)
 
 static struct frame_rec frame_rec_now(const struct callcap *cc, uint32_t keep, uint32_t media_seq)
 {
-    return (struct frame_rec){.ts_us = (uint64_t)cc->hdr->ts.tv_sec * 1000000u +
-                                       (uint64_t)cc->hdr->ts.tv_usec,
+    return (struct frame_rec){.ts_us = timefmt_capture_us(cc->hdr->ts.tv_sec, cc->hdr->ts.tv_usec),
                               .number = cc->frame_number,
                               .caplen = keep,
                               .len = cc->hdr->len,

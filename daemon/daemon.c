@@ -19,6 +19,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "core/timefmt.h"
 #include "daemon/callcap.h"
 #include "daemon/daemon_hep.h"
 #include "daemon/hep_input.h"
@@ -337,7 +338,7 @@ static void on_sip_message(void *user, const struct sip_msg *msg, const struct s
 
 static uint64_t frame_time(const struct pcap_pkthdr *hdr)
 {
-    return (uint64_t)hdr->ts.tv_sec * 1000000u + (uint64_t)hdr->ts.tv_usec;
+    return timefmt_capture_us(hdr->ts.tv_sec, hdr->ts.tv_usec);
 }
 
 /* What every frame costs before decoding: counted, the capture clock and

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/support/event_schema.h"
+
 static const char *env(const char *var)
 {
     const char *v = getenv(var);
@@ -54,6 +56,7 @@ static void run_churn(struct churn_run *r, long calls, long concurrent)
         json_error_t err;
         json_t *ev = json_loads(line, 0, &err);
         cr_assert_not_null(ev, "stats event does not parse: %s", err.text);
+        event_schema_check(ev);
         cr_assert_lt(r->stats_count, MAX_STATS);
         r->stats[r->stats_count++] = ev;
     }

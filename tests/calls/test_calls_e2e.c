@@ -15,6 +15,7 @@
 
 #include "core/timefmt.h"
 #include "tools/pcapgen/pcapgen.h"
+#include "tests/support/event_schema.h"
 
 #define MAX_EVENTS 1024
 
@@ -57,6 +58,7 @@ static void replay_calls(struct pcapgen *g, struct run *r, const char *extra_con
     while (fgets(line, sizeof(line), p)) {
         json_t *ev = json_loads(line, 0, NULL);
         cr_assert_not_null(ev, "not JSON: %s", line);
+        event_schema_check(ev);
         const char *type = json_string_value(json_object_get(ev, "type"));
         const char *call_id = json_string_value(json_object_get(ev, "call_id"));
         if (call_prefix && call_id && strncmp(call_id, call_prefix, strlen(call_prefix)) != 0) {

@@ -43,3 +43,17 @@ Test(timefmt, agrees_with_gmtime)
         assert_like_gmtime(x % 253402300799000000ULL);
     }
 }
+
+/* libpcap hands a pcap file's seconds past 2038 over negative (it reads the
+ * unsigned field as signed): they are the times Wireshark shows, not
+ * microseconds wrapped past year 586000 (the stats events of the public
+ * capture heplify sip_ipv6_udp.pcap read "586489-11-03T..." before). */
+Test(timefmt, capture_times_past_2038)
+{
+    char buf[TIMEFMT_RFC3339_LEN];
+    cr_assert_eq(timefmt_capture_us(1704067200, 5), 1704067200000005ULL);
+    cr_assert_eq(timefmt_capture_us((int32_t)3215500952u, 251758), 3215500952251758ULL);
+    cr_assert_str_eq(timefmt_rfc3339(timefmt_capture_us((int32_t)3867576602u, 0), buf, sizeof(buf)),
+                     "2092-07-22T14:50:02.000000Z");
+    cr_assert_eq(timefmt_capture_us(-1, 0), 4294967295000000ULL);
+}

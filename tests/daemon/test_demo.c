@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/support/event_schema.h"
+
 static const char *const expected[] = {
     "call_start demo-normal@203.0.113.1 direction=inbound",
     "call_answer demo-normal@203.0.113.1 direction=inbound",
@@ -68,6 +70,7 @@ Test(demo, exact_events)
     while (fgets(line, sizeof(line), p)) {
         json_t *ev = json_loads(line, 0, NULL);
         cr_assert_not_null(ev);
+        event_schema_check(ev);
         if (strcmp(json_string_value(json_object_get(ev, "type")), "stats") != 0) {
             char got[512];
             describe(ev, got, sizeof(got));

@@ -39,6 +39,7 @@
 #include "decoders/decode.h"
 #include "decoders/hep.h"
 #include "sip/sip.h"
+#include "tests/support/event_schema.h"
 
 static double now_s(void)
 {
@@ -163,6 +164,7 @@ static json_t *read_events(const char *path)
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         json_t *e = json_loads(line, 0, NULL);
         cr_assert_not_null(e, "not JSON: %s", line);
+        event_schema_check(e);
         json_array_append_new(all, e);
     }
     free(text);
@@ -661,6 +663,8 @@ Test(hep_output, every_sip_message_rtcp_and_the_routed_events)
         } else {
             cr_assert_eq(m.proto_type, HEP_PROTO_LOG);
             json_t *j = json_loadb((const char *)m.payload, m.payload_len, 0, NULL);
+            cr_assert_not_null(j, "an event sent as HEP is not JSON");
+            event_schema_check(j);
             cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "call_start");
             const char *cid = json_string_value(json_object_get(j, "call_id"));
             cr_assert_eq(m.correlation_id_len, strlen(cid));

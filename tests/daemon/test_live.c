@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/support/event_schema.h"
+
 #define CALLS 100
 
 static char dir[256], ns[64];
@@ -85,6 +87,7 @@ static json_t *read_events(const char *path)
         json_error_t e;
         json_t *ev = json_loads(line, 0, &e);
         cr_assert_not_null(ev, "%s: not JSON: %s", path, e.text);
+        event_schema_check(ev);
         json_array_append_new(all, ev);
     }
     free(line);

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tests/support/event_schema.h"
+
 #define MAX_DIALOGS 2000
 
 struct truth_dialog {
@@ -219,6 +221,7 @@ ParameterizedTest(struct capture_param *param, public_calls, agree_with_tshark)
         json_error_t jerr;
         json_t *ev = json_loads(line, 0, &jerr);
         cr_assert_not_null(ev, "siptapd printed a line that is not JSON: %s", line);
+        event_schema_check(ev);
         const char *type = json_string_value(json_object_get(ev, "type"));
         const char *cid = json_string_value(json_object_get(ev, "call_id"));
         if (cid && type && strncmp(type, "call_", 5) == 0) {

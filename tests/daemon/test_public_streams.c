@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "tests/support/event_schema.h"
+
 #define MAX_STREAMS 256
 
 struct stream_row {
@@ -132,6 +134,7 @@ static size_t siptapd_streams(const char *siptapd, const char *path, struct stre
         json_t *ev = json_loads(line, 0, NULL);
         if (!ev)
             continue;
+        event_schema_check(ev);
         const char *type = json_string_value(json_object_get(ev, "type"));
         json_t *streams = json_object_get(ev, "streams");
         bool without_call = type && !strcmp(type, "media_without_call");

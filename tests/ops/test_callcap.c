@@ -18,6 +18,7 @@
 #include "daemon/redact.h"
 #include "outputs/sink.h"
 #include "ops_util.h"
+#include "tests/support/event_schema.h"
 
 static char dir[128];
 
@@ -63,6 +64,7 @@ static json_t *replay_pcap(const char *pcap, const char *capture_lines)
     while (fgets(line, sizeof(line), f)) {
         json_t *ev = json_loads(line, 0, NULL);
         cr_assert(ev, "not JSON: %s", line);
+        event_schema_check(ev);
         json_array_append_new(all, ev);
     }
     fclose(f);
@@ -230,7 +232,9 @@ Test(callcap, real_one_way_audio_alert_on_a_public_capture)
     json_t *alert = NULL;
     while (!alert && fgets(line, sizeof(line), f)) {
         json_t *ev = json_loads(line, 0, NULL);
-        if (ev && strcmp(json_string_value(json_object_get(ev, "type")), "one_way_audio") == 0)
+        cr_assert(ev, "not JSON: %s", line);
+        event_schema_check(ev);
+        if (strcmp(json_string_value(json_object_get(ev, "type")), "one_way_audio") == 0)
             alert = ev;
         else
             json_decref(ev);
@@ -403,6 +407,8 @@ static void probe_wake(struct sink *s)
     struct event_record *r;
     while ((r = sink_queue_peek(s, 0)) != NULL) {
         json_t *ev = json_loadb(r->text, r->len, 0, NULL);
+        cr_assert(ev, "not JSON: %s", r->text);
+        event_schema_check(ev);
         const char *path = json_string_value(json_object_get(ev, "capture_path"));
         if (strcmp(r->type, p->type) == 0 && !p->seen) {
             p->seen = true;

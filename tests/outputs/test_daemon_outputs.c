@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "helpers.h"
+#include "tests/support/event_schema.h"
 
 struct run_files {
     char dir[64], pcap[96], conf[96], out[96], err[96];
@@ -51,6 +52,15 @@ static const char *siptapd_path(void)
     return p;
 }
 
+/* siptapd's stdout, each line an event the schema accepts. */
+static char **read_events(const char *path, size_t *count)
+{
+    char **lines = helper_read_lines(path, count);
+    for (size_t i = 0; i < *count; i++)
+        event_schema_check_text(lines[i], strlen(lines[i]));
+    return lines;
+}
+
 Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
 {
     const char *siptapd = siptapd_path();
@@ -79,7 +89,7 @@ Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
     free(errtext);
 
     size_t n;
-    char **lines = helper_read_lines(f.out, &n);
+    char **lines = read_events(f.out, &n);
     cr_assert_geq(n, 30, "expected about one stats event per second, got %zu", n);
 
     /* The stream, in database 3. */
@@ -137,7 +147,7 @@ Test(daemon_outputs, redis_stream_and_channel_equal_stdout)
 static json_t *final_output_stats(const char *out_path, const char *spec, size_t *lines_out)
 {
     size_t n;
-    char **lines = helper_read_lines(out_path, &n);
+    char **lines = read_events(out_path, &n);
     cr_assert_gt(n, 0, "nothing on stdout");
     json_t *last = json_loads(lines[n - 1], 0, NULL);
     cr_assert_not_null(last);
@@ -421,7 +431,7 @@ Test(daemon_outputs, kafka_records_equal_stdout)
     cr_assert_null(strstr(errtext, "not delivered"), "stderr: %s", errtext);
     free(errtext);
     size_t n;
-    char **lines = helper_read_lines(f.out, &n);
+    char **lines = read_events(f.out, &n);
     cr_assert_geq(n, 20);
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();

@@ -12,6 +12,7 @@
 
 #include "core/counters.h"
 #include "rtp/rtp.h"
+#include "tests/support/event_schema.h"
 
 #define MS 1000ull /* microseconds */
 #define T0 1700000000000000ull
@@ -1011,6 +1012,7 @@ Test(rtp_flow, xr_voip_metrics_reach_their_stream)
     size_t len = rtp_stream_write_json(s, &fx.a, &fx.b, xr, text, sizeof(text));
     cr_assert_gt(len, 0);
     json_t *o = json_loadb(text, len, 0, NULL);
+    event_schema_check_stream(o);
     json_t *x = json_object_get(o, "rtcp_xr");
     cr_assert_not_null(x, "%s", text);
     cr_assert_str_eq(json_string_value(json_object_get(x, "reporter_ssrc")), "0x00000055");
@@ -1178,6 +1180,7 @@ Test(rtp_json, streams_entry_text_is_jansson_canonical)
                                 .jitter_ms = 1.23456};
     struct endpoint a = ep("2001:db8::1", 4000), b = ep("10.0.0.2", 5000);
     json_t *o = canonical_entry(&s, &a, &b, NULL);
+    event_schema_check_stream(o);
     cr_assert_str_eq(json_string_value(json_object_get(o, "src")), "[2001:db8::1]:4000");
     json_t *rtcp = json_object_get(o, "rtcp");
     cr_assert_str_eq(json_string_value(json_object_get(rtcp, "reporter_ssrc")), "0xABCDEF01");
@@ -1191,6 +1194,7 @@ Test(rtp_json, streams_entry_text_is_jansson_canonical)
      * as unknown: the entry stays valid JSON. */
     memcpy(s.codec, "opus\xc3", 6);
     o = canonical_entry(&s, &a, &b, NULL);
+    event_schema_check_stream(o);
     cr_assert(json_is_null(json_object_get(o, "codec")));
     json_decref(o);
     rtp_stream_release(&s);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tools/pcapgen/pcapgen.h"
+#include "tests/support/event_schema.h"
 
 struct tshark_stream {
     unsigned ssrc;
@@ -88,6 +89,7 @@ static json_t *replay_counting(struct pcapgen *g, char *pcap_path, json_t **coun
     while (fgets(line, sizeof(line), p)) {
         json_t *ev = json_loads(line, 0, NULL);
         cr_assert_not_null(ev);
+        event_schema_check(ev);
         if (!strcmp(json_string_value(json_object_get(ev, "type")), "call_end")) {
             call_ends++;
             cr_assert_eq(json_array_extend(streams, json_object_get(ev, "streams")), 0);
@@ -583,6 +585,7 @@ Test(rtp_e2e, rtcp_round_trip_agrees_with_wireshark_on_public_captures, .timeout
         while (fgets(line, sizeof(line), p)) {
             json_t *ev = json_loads(line, 0, NULL);
             cr_assert_not_null(ev);
+            event_schema_check(ev);
             json_t *streams = json_object_get(ev, "streams");
             for (size_t i = 0; i < json_array_size(streams); i++) {
                 json_t *st = json_array_get(streams, i);

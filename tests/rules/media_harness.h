@@ -478,6 +478,7 @@ static inline uint64_t ts_of(json_t *ev)
 #include <unistd.h>
 
 #include "tools/pcapgen/pcapgen.h"
+#include "tests/support/event_schema.h"
 
 /* Writes g as a capture, runs `$SIPTAPD -r` on it and returns its events
  * (stats left out) as a JSON array; skips the test when SIPTAPD is unset. */
@@ -498,6 +499,7 @@ static inline json_t *e2e_run(struct pcapgen *g, const char *name)
         json_error_t err;
         json_t *ev = json_loads(line, 0, &err);
         cr_assert_not_null(ev, "bad JSON from siptapd: %s", err.text);
+        event_schema_check(ev);
         const char *t = json_string_value(json_object_get(ev, "type"));
         if (t && strcmp(t, "stats") == 0)
             json_decref(ev);

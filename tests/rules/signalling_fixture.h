@@ -196,6 +196,8 @@ static inline const char *str_field(json_t *ev, const char *name)
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/support/event_schema.h"
+
 #define E2E_MAX_EVENTS 1024
 
 struct e2e_run {
@@ -250,6 +252,7 @@ static inline void e2e_run_daemon(struct e2e_run *run, const char *pcap, const c
         json_error_t jerr;
         json_t *ev = json_loads(line, 0, &jerr);
         cr_assert_not_null(ev, "not JSON: %s", line);
+        event_schema_check(ev);
         const char *type = json_string_value(json_object_get(ev, "type"));
         if (type && strcmp(type, "stats") != 0 && run->count < E2E_MAX_EVENTS)
             run->events[run->count++] = ev;

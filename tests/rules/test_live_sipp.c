@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/support/event_schema.h"
+
 static char dir[256];
 static int base_port;
 
@@ -353,6 +355,7 @@ static json_t *read_events(const char *path)
         json_error_t err;
         json_t *ev = json_loads(line, 0, &err);
         cr_assert_not_null(ev, "bad JSON line: %s", err.text);
+        event_schema_check(ev);
         json_array_append_new(all, ev);
     }
     fclose(f);

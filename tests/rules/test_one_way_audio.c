@@ -4,6 +4,7 @@
  * near-miss (hold, inactive, short gap, both silent, disabled).
  */
 #include "tests/rules/media_harness.h"
+#include "tests/support/event_schema.h"
 
 static const struct dialog D = {"owa-1@pbx", "198.51.100.20", "203.0.113.10", "ft", "tt"};
 
@@ -500,6 +501,7 @@ static json_t *public_events(const char *name)
         json_error_t err;
         json_t *ev = json_loads(line, 0, &err);
         cr_assert_not_null(ev, "bad JSON from siptapd: %s", err.text);
+        event_schema_check(ev);
         json_array_append_new(all, ev);
     }
     cr_assert_eq(pclose(p), 0, "siptapd failed on %s", path);

@@ -1,5 +1,7 @@
-/* event_capture: a sink_ops implementation that holds references to records. */
+/* event_capture: a sink_ops implementation that keeps each event, parsed
+ * from its text and checked against the events' schema. */
 #include "tests/support/event_capture.h"
+#include "tests/support/event_schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@ struct event_capture {
     struct sink base;
     json_t *events[CAPTURE_MAX];
     size_t count;
+    bool skip_schema;
     char types[16384];
 };
 
@@ -36,6 +39,8 @@ static void cap_wake(struct sink *s)
                 fprintf(stderr, "event_capture: an event's text is not JSON: %s\n", r->text);
                 abort();
             }
+            if (!c->skip_schema)
+                event_schema_check(ev);
             c->events[c->count++] = ev;
         }
         sink_queue_pop(s);
@@ -71,6 +76,11 @@ struct event_capture *event_capture_attach(struct event_bus *bus)
     sink_base_init(&c->base, &cap_ops, "test", CAPTURE_MAX);
     event_bus_add_sink(bus, &c->base);
     return c;
+}
+
+void event_capture_skip_schema(struct event_capture *c)
+{
+    c->skip_schema = true;
 }
 
 size_t event_capture_count(const struct event_capture *c)
