@@ -81,7 +81,11 @@ static bool plain_word(uint64_t w)
              word_has(w, '\\'));
 }
 
-static void put_string(struct json_text *o, const char *str, size_t len)
+/* A JSON string of str: a byte that begins no valid UTF-8 sequence fails
+ * the text, or, with replace (strings from the wire), is written as U+FFFD,
+ * the replacement character, as Wireshark and Python's errors="replace"
+ * show it. */
+static void put_string(struct json_text *o, const char *str, size_t len, bool replace)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     put_char(o, '"');
@@ -98,9 +102,13 @@ static void put_string(struct json_text *o, const char *str, size_t len)
             break;
         uint32_t cp;
         size_t n = utf8_next(s, (size_t)(end - s), &cp);
-        if (n == 0) {
+        if (n == 0 && !replace) {
             o->failed = true;
             return;
+        }
+        if (n == 0) {
+            n = 1;
+            cp = 0xFFFD;
         }
         s += n;
         switch (cp) {
@@ -277,7 +285,7 @@ void json_text_array_end(struct json_text *t)
 void json_text_key(struct json_text *t, const char *key, size_t len)
 {
     item(t);
-    put_string(t, key, len);
+    put_string(t, key, len, false);
     put_char(t, ':');
     t->keyed = true;
 }
@@ -285,7 +293,13 @@ void json_text_key(struct json_text *t, const char *key, size_t len)
 void json_text_string(struct json_text *t, const char *s, size_t len)
 {
     item(t);
-    put_string(t, s, len);
+    put_string(t, s, len, false);
+}
+
+void json_text_wire_string(struct json_text *t, const char *s, size_t len)
+{
+    item(t);
+    put_string(t, s, len, true);
 }
 
 void json_text_integer(struct json_text *t, int64_t v)
@@ -316,6 +330,12 @@ void json_text_null(struct json_text *t)
 {
     item(t);
     put(t, "null", 4);
+}
+
+size_t json_text_utf8_length(const unsigned char *s, size_t n)
+{
+    uint32_t cp;
+    return n ? utf8_next(s, n, &cp) : 0;
 }
 
 bool json_text_valid_utf8(const char *str, size_t len)
@@ -352,11 +372,8 @@ void json_text_member_string(struct json_text *t, const char *key, const char *v
 
 void json_text_member_wire_string(struct json_text *t, const char *key, const char *value)
 {
-    size_t len = strlen(value);
-    if (!json_text_valid_utf8(value, len))
-        return;
     json_text_member_key(t, key);
-    json_text_string(t, value, len);
+    json_text_wire_string(t, value, strlen(value));
 }
 
 void json_text_member_integer(struct json_text *t, const char *key, int64_t value)

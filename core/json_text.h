@@ -55,6 +55,9 @@ void json_text_null(struct json_text *t);
 
 /* Would json_text_string accept s (is it valid UTF-8, no surrogates)? */
 bool json_text_valid_utf8(const char *s, size_t len);
+/* The length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 when
+ * none begins there. */
+size_t json_text_utf8_length(const unsigned char *s, size_t n);
 
 /* Appends members another json_text wrote at its top level ("k":v,...,
  * without braces: a fragment), separated as one more member would be. */
@@ -65,9 +68,11 @@ void json_text_fragment(struct json_text *t, const char *members, size_t len);
 void json_text_member_key(struct json_text *t, const char *key);
 /* A member whose key and value are C strings (the key plain ASCII). */
 void json_text_member_string(struct json_text *t, const char *key, const char *value);
-/* The same, or nothing when value is not valid UTF-8: strings copied from
- * the wire are kept out rather than failing the whole text. */
+/* The same for a string copied from the wire: a byte that is not valid
+ * UTF-8 is written as U+FFFD, so a call's Call-ID or user with a stray
+ * byte still names it (never dropped, never failing the whole text). */
 void json_text_member_wire_string(struct json_text *t, const char *key, const char *value);
+void json_text_wire_string(struct json_text *t, const char *s, size_t len);
 void json_text_member_integer(struct json_text *t, const char *key, int64_t value);
 void json_text_member_real(struct json_text *t, const char *key, double value);
 void json_text_member_null(struct json_text *t, const char *key);

@@ -75,6 +75,35 @@ bool event_extra_add(struct event_extra *x, const char *key, const char *value)
     return true;
 }
 
+json_t *event_wire_string(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    /* Not valid UTF-8: each stray byte becomes U+FFFD, as json_text writes it. */
+    size_t len = strlen(s);
+    char *fixed = malloc(3 * len + 1);
+    if (!fixed)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = json_text_utf8_length((const unsigned char *)s + i, len - i);
+        if (n) {
+            memcpy(fixed + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(fixed + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    fixed[o] = '\0';
+    v = json_string(fixed);
+    free(fixed);
+    return v;
+}
+
 json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, const char *call_id,
                   const char *trunk)
 {
@@ -85,7 +114,7 @@ json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, cons
     json_object_set_new_nocheck(ev, "ts", json_string(timefmt_rfc3339(ts_us, ts, sizeof(ts))));
     json_object_set_new_nocheck(ev, "severity", json_string(severity_name(severity)));
     if (call_id)
-        json_object_set_new_nocheck(ev, "call_id", json_string(call_id));
+        json_object_set_new_nocheck(ev, "call_id", event_wire_string(call_id));
     json_object_set_new_nocheck(ev, "trunk", trunk ? json_string(trunk) : json_null());
     /* Placeholders keep the field order stable: seq and tap are stamped at publish. */
     json_object_set_new_nocheck(ev, "seq", json_integer(0));

@@ -56,6 +56,9 @@ json_t *event_record_obj(struct event_record *r);
 
 /* A new event with v, type, ts, severity, call_id (omitted when NULL) and
  * trunk (JSON null when NULL). The caller adds the type's own fields. */
+/* A JSON string of a string copied from the wire: each byte that is not
+ * valid UTF-8 becomes U+FFFD (jansson refuses such strings). */
+json_t *event_wire_string(const char *s);
 json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, const char *call_id,
                   const char *trunk);
 

@@ -235,7 +235,7 @@ Test(event_bus, members_written_as_text)
     struct json_text t;
     json_text_init(&t, buf, sizeof(buf));
     json_text_member_string(&t, "from", "alice");
-    json_text_member_wire_string(&t, "bad", "cut\xc3"); /* not UTF-8: left out */
+    json_text_member_wire_string(&t, "bad", "cut\xc3"); /* not UTF-8: U+FFFD for the byte */
     json_text_member_integer(&t, "setup_ms", 1500);
     struct event_head head = {"call_start", SEVERITY_INFO, 1700000000123456ull, "c\"1", NULL};
     event_bus_publish_members(&bus, &head, buf, json_text_finish(&t));
@@ -249,6 +249,7 @@ Test(event_bus, members_written_as_text)
     json_object_set_new(ev, "seq", json_integer(1));
     json_object_set_new(ev, "tap", json_string("tap\"1"));
     json_object_set_new(ev, "from", json_string("alice"));
+    json_object_set_new(ev, "bad", json_string("cut\xef\xbf\xbd"));
     json_object_set_new(ev, "setup_ms", json_integer(1500));
     char *want = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     char *got = json_dumps(event_capture_get(cap, 0),

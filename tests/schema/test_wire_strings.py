@@ -1,23 +1,21 @@
 #!/usr/bin/env python3
-"""schema_wire_strings: a known gap, kept as a test that is expected to fail.
+"""schema_wire_strings: strings from the wire that are not valid UTF-8.
 
 Strings siptapd copies from the wire into events (Call-ID, From and To
-users, Request-URI user, User-Agent, reason phrases...) are left out of the
-event when they are not valid UTF-8 (core/json_text's
-json_text_member_wire_string; jansson's json_string returns NULL and the
-member is not set). A call whose Call-ID or From user has a stray byte then
-gives a call_start with no call_id and no from, and a call_end with no
-call_id: fields the contract and docs/events.schema.json require, and
-without which a consumer cannot tie the events of the call together.
+users, Request-URI user, User-Agent, reason phrases...) were left out of
+the event when they were not valid UTF-8 (jansson's json_string returns
+NULL), so a call whose Call-ID or From user had a stray byte gave a
+call_start with no call_id and no from, and a call_end with no call_id:
+fields the contract requires, without which a consumer cannot tie the
+events of the call together. Each stray byte is now written as U+FFFD.
 
-This test replays one such INVITE and holds the events against the schema
-with the tests' C validator. It fails today, and meson expects it to
-(should_fail): when the producers write such strings (bytes replaced, or
-hashed as an over-long Call-ID is), it passes, meson reports an unexpected
-pass, and should_fail comes off.
+This test replays one such INVITE, holds the events against the schema
+with the tests' C validator, and checks the call's events name it with the
+replacement characters where the stray bytes were.
 
 Usage: test_wire_strings.py EVENT_SCHEMA_CLI
 """
+import json
 import os
 import subprocess
 import sys
@@ -52,6 +50,16 @@ def main():
             bad += 1
             print("refused: %s\n  %s" % (verdict.split("\t", 1)[-1], line[:300]))
     print("%d of %d events refused" % (bad, len(verdicts)))
+    parsed = [json.loads(line) for line in events.decode("utf-8").splitlines()]
+    calls = [e for e in parsed if e["type"] in ("call_start", "call_end")]
+    named = [e for e in calls if e.get("call_id") == "utf8-\ufffd-1"]
+    if len(calls) != 2 or len(named) != 2:
+        print("call_start and call_end must both name utf8-\\ufffd-1: %s" % calls)
+        bad += 1
+    start = next((e for e in calls if e["type"] == "call_start"), {})
+    if start.get("from") != "al\ufffdice":
+        print("call_start.from must be al\\ufffdice: %s" % start)
+        bad += 1
     return 1 if bad or not verdicts else 0
 
 
