@@ -55,6 +55,9 @@ static void usage(FILE *out)
             "      --summary     with -r: print a summary at the end even without a terminal\n"
             "      --drain-timeout S  at exit, let the outputs deliver what they hold for up\n"
             "                    to S seconds (default 30, [output] drain_timeout_s)\n"
+            "      --metrics-file PATH  write the Prometheus metrics to PATH (node_exporter\n"
+            "                    textfile format) at exit, and every stats interval when\n"
+            "                    live ([metrics] file)\n"
             "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
             "  -h, --help        this text\n"
             "  -V, --version     version\n"
@@ -95,6 +98,7 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
         {"check-config", no_argument, NULL, 1000},
         {"summary", no_argument, NULL, 1001},
         {"drain-timeout", required_argument, NULL, 1002},
+        {"metrics-file", required_argument, NULL, 1003},
         {NULL, 0, NULL, 0},
     };
     memset(opts, 0, sizeof(*opts));
@@ -141,6 +145,13 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
         case 1002:
             if (!parse_drain_timeout(optarg, &opts->drain_timeout_s))
                 return 2;
+            break;
+        case 1003:
+            if (optarg[0] != '/') {
+                fprintf(stderr, "siptapd: --metrics-file '%s' must be an absolute path\n", optarg);
+                return 2;
+            }
+            opts->metrics_file = optarg;
             break;
         case 'u':
             opts->user = optarg;
@@ -283,11 +294,31 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     event_bus_publish(&d->bus, ev, d->cfg.tap_name);
 }
 
+static void fill_metrics_view(void *user, struct metrics_view *v);
+
+/* [metrics] file / --metrics-file: the exposition, replaced whole. A
+ * failure is said on stderr once, until a write succeeds again. */
+static void write_metrics_file(struct siptap *d)
+{
+    if (!d->cfg.metrics_file[0])
+        return;
+    struct metrics_view v;
+    memset(&v, 0, sizeof(v));
+    fill_metrics_view(d, &v);
+    char err[1200];
+    bool ok = metrics_write_file(&v, d->cfg.metrics_file, err, sizeof(err));
+    if (!ok && !d->metrics_file_failing)
+        fprintf(stderr, "siptapd: %s\n", err);
+    d->metrics_file_failing = !ok;
+}
+
 static void on_stats_timer(struct timer *t, uint64_t now_us, void *arg)
 {
     (void)t;
     struct siptap *d = arg;
     daemon_publish_stats(d, now_us);
+    if (d->live)
+        write_metrics_file(d);
     /* Periodic, not catching up: across a gap in the capture (files are
      * often merged from days apart) one stats event is enough. */
     schedule_stats(d, d->clock_target_us > now_us ? d->clock_target_us : now_us);
@@ -462,6 +493,7 @@ static void finish(struct siptap *d)
     }
     call_table_close_all(d->calls, now);
     drain_outputs(d, now);
+    write_metrics_file(d);
     ev_break(d->loop, EVBREAK_ALL);
 }
 
@@ -745,6 +777,10 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         return 2;
     }
     take_config_defaults(&effective, &d->cfg);
+    if (opts->metrics_file) {
+        snprintf(d->cfg.metrics_file, sizeof(d->cfg.metrics_file), "%s", opts->metrics_file);
+        d->cfg.metrics_file_line = 0;
+    }
     /* The same checks whether asked for or starting: the same failures. */
     if (!config_check(&d->cfg, opts->bpf, opts->user, err, sizeof(err)) ||
         !check_outputs(d, opts, err, sizeof(err))) {

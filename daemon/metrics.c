@@ -280,6 +280,40 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
     return ok;
 }
 
+/* ---- textfile ---- */
+
+bool metrics_write_file(const struct metrics_view *v, const char *path, char *err, size_t errlen)
+{
+    char tmp[1100];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        snprintf(err, errlen, "metrics file %s: path too long", path);
+        return false;
+    }
+    struct buf body;
+    buf_init(&body, METRICS_RESPONSE_MAX);
+    bool ok = metrics_render(v, &body);
+    FILE *f = ok ? fopen(tmp, "w") : NULL;
+    if (!ok)
+        snprintf(err, errlen, "metrics file %s: the exposition is over %u bytes", path,
+                 METRICS_RESPONSE_MAX);
+    else if (!f)
+        snprintf(err, errlen, "metrics file %s: %s", tmp, strerror(errno));
+    if (f) {
+        ok = fwrite(body.data, 1, body.len, f) == body.len;
+        ok &= fclose(f) == 0;
+        if (!ok)
+            snprintf(err, errlen, "metrics file %s: %s", tmp, strerror(errno));
+        else if (rename(tmp, path) != 0) {
+            snprintf(err, errlen, "metrics file %s: %s", path, strerror(errno));
+            ok = false;
+        }
+        if (!ok)
+            unlink(tmp);
+    }
+    buf_free(&body);
+    return ok && f;
+}
+
 /* ---- HTTP ---- */
 
 struct metrics_conn {

@@ -58,6 +58,11 @@ struct metrics_view {
 /* Appends the exposition text for v to out; false if out's cap was hit. */
 bool metrics_render(const struct metrics_view *v, struct buf *out);
 
+/* Writes the exposition for v to path the way node_exporter's textfile
+ * collector wants it: whole, to path.tmp first, then renamed over path, so
+ * a reader never sees half a file. false with a message in err. */
+bool metrics_write_file(const struct metrics_view *v, const char *path, char *err, size_t errlen);
+
 typedef void (*metrics_view_fn)(void *user, struct metrics_view *out);
 
 struct metrics_server;
