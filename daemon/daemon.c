@@ -655,6 +655,9 @@ static void on_prepublish(void *user, const struct event_info *info, struct even
     if (d->hep)
         daemon_hep_prepublish(d, info, extra);
     event_tally_add(&d->tally, info->type, info->severity);
+    if (d->trunk_metrics && info->type &&
+        (strcmp(info->type, "trunk_down") == 0 || strcmp(info->type, "trunk_up") == 0))
+        trunk_metrics_set_health(d->trunk_metrics, info->trunk, info->type[6] == 'u');
 }
 
 static void fill_metrics_view(void *user, struct metrics_view *v)
@@ -665,6 +668,7 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
     v->counters = &d->counters;
     v->bus = &d->bus;
     v->tally = &d->tally;
+    v->trunks = d->trunk_metrics;
     v->kernel_drops = loss.kernel_drops;
     v->if_drops = loss.if_drops;
     v->queue_drops = loss.queue_drops;
@@ -874,6 +878,12 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         fprintf(stderr, "siptapd: out of memory\n");
         return 1;
     }
+    d->trunk_metrics = trunk_metrics_new(&d->cfg.trunks);
+    struct call_observer trunk_observer;
+    if (d->trunk_metrics) {
+        trunk_metrics_observer(d->trunk_metrics, &trunk_observer);
+        call_table_add_observer(d->calls, &trunk_observer);
+    }
     d->rules = rules_new(&d->cfg.rules, d->calls, &d->timers, &d->bus, &d->counters, &d->cfg.trunks,
                          err, sizeof(err));
     if (!d->rules) {
@@ -933,6 +943,7 @@ void daemon_destroy(struct siptap *d)
      * their per-call state, which needs the detectors still alive. */
     call_table_free(d->calls);
     callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
+    trunk_metrics_free(d->trunk_metrics); /* after the calls: their observer */
     rules_free(d->rules);
     daemon_hep_free(d);
     metrics_server_free(d->metrics);

@@ -250,6 +250,8 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
                 put(out, "siptap_events_by_severity_total{severity=\"%s\"} %llu\n",
                     severity_name((enum severity)s), (unsigned long long)v->tally->by_severity[s]);
     }
+    if (v->trunks)
+        ok &= trunk_metrics_render(v->trunks, out);
     if (v->bus && v->bus->sink_count > 0) {
         static const char *const names[] = {
             "siptap_output_queue_depth", "siptap_output_dropped_total",

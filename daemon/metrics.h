@@ -23,6 +23,7 @@
 
 #include "core/buf.h"
 #include "core/counters.h"
+#include "daemon/trunk_metrics.h"
 #include "outputs/event.h"
 
 #define EVENT_TALLY_MAX_TYPES 48
@@ -44,7 +45,8 @@ struct metrics_view {
     const struct counters *counters;
     const struct event_bus *bus;
     const struct event_tally *tally;
-    uint64_t kernel_drops; /* the capture's losses, each where it happened */
+    const struct trunk_metrics *trunks; /* NULL: no siptap_trunk_* metrics */
+    uint64_t kernel_drops;              /* the capture's losses, each where it happened */
     uint64_t if_drops;
     uint64_t queue_drops;
     uint64_t capture_backlog; /* frames waiting in the capture queue */
