@@ -6,6 +6,7 @@
  * the file, the line and what to do.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,4 +152,37 @@ Test(metrics_file, check_config_names_a_bad_path)
     snprintf(good, sizeof(good), "[metrics]\nfile = %s/ok.prom\n", dir);
     cr_assert_eq(check_config(good, NULL, &err), 0, "%s", err);
     free(err);
+}
+
+static char live_prom[256];
+
+static bool live_file_written(void *arg)
+{
+    (void)arg;
+    return access(live_prom, F_OK) == 0;
+}
+
+/* Live: the file is there every stats_interval, before the daemon exits. */
+Test(metrics_file, live_daemon_writes_every_interval)
+{
+    if (geteuid() != 0)
+        cr_skip_test("live capture on lo needs root (CAP_NET_RAW)");
+    char conf[256], text[256], err[256];
+    snprintf(live_prom, sizeof(live_prom), "%s/live.prom", dir);
+    snprintf(conf, sizeof(conf), "%s/live.conf", dir);
+    snprintf(text, sizeof(text), "[general]\nstats_interval = 1\n[metrics]\nfile = %s\n",
+             live_prom);
+    cr_assert(ops_write_file(conf, text));
+    snprintf(err, sizeof(err), "%s/stderr", dir);
+    char *argv[] = {(char *)ops_siptapd(), "-i", "lo", "-c", conf, "-o", "file:/dev/null", NULL};
+    pid_t pid = ops_spawn(argv, NULL, err);
+    cr_assert(ops_wait_for(live_file_written, NULL, 10.0), "no %s while live; stderr: %s",
+              live_prom, ops_read_file(err));
+    char *page = ops_read_file(live_prom);
+    cr_assert(page && strstr(page, "\nsiptap_active_calls 0\n"), "%s", page);
+    free(page);
+    /* Written again at exit. */
+    cr_assert_eq(unlink(live_prom), 0);
+    cr_assert_eq(ops_stop(pid, SIGTERM), 0);
+    cr_assert(live_file_written(NULL), "no %s after exit", live_prom);
 }
