@@ -275,7 +275,16 @@ Test(metrics, idle_connections_make_way_for_a_scrape)
 /* A live siptapd (fed by HEP on loopback, so no capture privilege is
  * needed) is scraped and the page handed to `promtool check metrics`: it
  * must print nothing. Before, 179 registry counters had no HELP. */
-Test(metrics, live_scrape_passes_promtool)
+static pid_t promtool_daemon;
+
+/* A failed assertion leaves the test at once: the daemon must not outlive it. */
+static void stop_promtool_daemon(void)
+{
+    if (promtool_daemon > 0)
+        ops_stop(promtool_daemon, SIGKILL);
+}
+
+Test(metrics, live_scrape_passes_promtool, .fini = stop_promtool_daemon)
 {
     if (!ops_promtool())
         cr_skip_test("promtool not found on PATH (Debian package prometheus)");
@@ -292,7 +301,7 @@ Test(metrics, live_scrape_passes_promtool)
     char *argv[] = {(char *)ops_siptapd(), "-i", hep, "-c", conf, "-o", "file:/dev/null", NULL};
     char err[256];
     snprintf(err, sizeof(err), "%s/stderr", dir);
-    pid_t pid = ops_spawn(argv, NULL, err);
+    pid_t pid = promtool_daemon = ops_spawn(argv, NULL, err);
     cr_assert(ops_wait_for(can_connect, NULL, 20.0), "no metrics on port %d; stderr: %s",
               scrape_port, ops_read_file(err));
     char *page = http_get(scrape_port, "GET /metrics HTTP/1.0\r\n\r\n");
@@ -307,6 +316,7 @@ Test(metrics, live_scrape_passes_promtool)
     cr_assert_eq(status, 0);
     free(lint);
     free(page);
+    promtool_daemon = 0;
     cr_assert_eq(ops_stop(pid, SIGTERM), 0);
     ops_rmtree(dir);
 }

@@ -22,8 +22,14 @@ static void setup(void)
     ops_tmpdir(dir, sizeof(dir));
 }
 
+static pid_t live_daemon;
+
+/* A failed assertion leaves the test at once: the daemon must not outlive it. */
 static void teardown(void)
 {
+    if (live_daemon > 0)
+        ops_stop(live_daemon, SIGKILL);
+    live_daemon = 0;
     ops_rmtree(dir);
 }
 
@@ -175,7 +181,7 @@ Test(metrics_file, live_daemon_writes_every_interval)
     cr_assert(ops_write_file(conf, text));
     snprintf(err, sizeof(err), "%s/stderr", dir);
     char *argv[] = {(char *)ops_siptapd(), "-i", "lo", "-c", conf, "-o", "file:/dev/null", NULL};
-    pid_t pid = ops_spawn(argv, NULL, err);
+    pid_t pid = live_daemon = ops_spawn(argv, NULL, err);
     cr_assert(ops_wait_for(live_file_written, NULL, 10.0), "no %s while live; stderr: %s",
               live_prom, ops_read_file(err));
     char *page = ops_read_file(live_prom);
@@ -183,6 +189,7 @@ Test(metrics_file, live_daemon_writes_every_interval)
     free(page);
     /* Written again at exit. */
     cr_assert_eq(unlink(live_prom), 0);
+    live_daemon = 0;
     cr_assert_eq(ops_stop(pid, SIGTERM), 0);
     cr_assert(live_file_written(NULL), "no %s after exit", live_prom);
 }
