@@ -435,6 +435,17 @@ static int handle_key(struct load_state *st, const char *section, const char *na
         }
         return set_string(cfg->metrics_listen, sizeof(cfg->metrics_listen), value, st, name);
     }
+    if (strcmp(section, "metrics") == 0 && strcmp(name, "file") == 0) {
+        if (value[0] != '/') {
+            snprintf(st->msg, sizeof(st->msg),
+                     "file = '%s' must be an absolute path, e.g. file = "
+                     "/var/lib/prometheus/node-exporter/siptap.prom",
+                     value);
+            return 0;
+        }
+        cfg->metrics_file_line = st->line;
+        return set_string(cfg->metrics_file, sizeof(cfg->metrics_file), value, st, name);
+    }
     if (strcmp(section, "output") == 0 && strcmp(name, "redis_user") == 0) {
         cfg->redis_user_line = st->line;
         return set_string(cfg->redis_user, sizeof(cfg->redis_user), value, st, name);
@@ -762,6 +773,50 @@ static bool check_capture_dir(const struct config *cfg, const struct passwd *pw,
     return false;
 }
 
+/* The metrics file is written as FILE.tmp then renamed over FILE, so its
+ * directory must exist (the daemon does not create it) and take new files
+ * from the user the daemon runs as (pw; NULL: this process's user). */
+static bool check_metrics_file(const struct config *cfg, const struct passwd *pw, char *err,
+                               size_t errlen)
+{
+    if (!cfg->metrics_file[0])
+        return true;
+    char where[1200], dir[sizeof(cfg->metrics_file)];
+    if (cfg->metrics_file_line)
+        snprintf(where, sizeof(where), "%s:%d: file = '%s'", cfg->path, cfg->metrics_file_line,
+                 cfg->metrics_file);
+    else
+        snprintf(where, sizeof(where), "--metrics-file %s", cfg->metrics_file);
+    snprintf(dir, sizeof(dir), "%s", cfg->metrics_file);
+    char *slash = strrchr(dir, '/');
+    if (!slash || !slash[1]) {
+        snprintf(err, errlen, "%s: name a file, e.g. /var/lib/prometheus/node-exporter/siptap.prom",
+                 where);
+        return false;
+    }
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen,
+                 "%s: %s is not a directory; create it (node_exporter reads the directory given "
+                 "by --collector.textfile.directory) or name another",
+                 where, dir);
+        return false;
+    }
+    bool ok = pw ? dir_writable_by(&st, pw->pw_uid, pw->pw_gid, pw->pw_name)
+                 : access(dir, W_OK | X_OK) == 0;
+    if (ok)
+        return true;
+    const struct passwd *me = pw ? NULL : getpwuid(geteuid());
+    const char *who = pw ? pw->pw_name : me ? me->pw_name : "this user";
+    snprintf(err, errlen, "%s: %s cannot be written by %s; let that user write it (chown %s %s)",
+             where, dir, who, who, dir);
+    return false;
+}
+
 bool config_check(const struct config *cfg, const char *bpf, const char *user, char *err,
                   size_t errlen)
 {
@@ -787,7 +842,8 @@ bool config_check(const struct config *cfg, const char *bpf, const char *user, c
         snprintf(pw_name, sizeof(pw_name), "%s", pw->pw_name);
         copy.pw_name = pw_name;
     }
-    return check_capture_dir(cfg, pw ? &copy : NULL, err, errlen);
+    return check_capture_dir(cfg, pw ? &copy : NULL, err, errlen) &&
+           check_metrics_file(cfg, pw ? &copy : NULL, err, errlen);
 }
 
 /* The keys that hold one string, for config_key_value. */
@@ -809,6 +865,7 @@ static const struct string_key string_keys[] = {
     STRING_KEY("capture", "file", capture_file),
     STRING_KEY("capture", "dir", callcap.dir),
     STRING_KEY("metrics", "listen", metrics_listen),
+    STRING_KEY("metrics", "file", metrics_file),
     STRING_KEY("output", "redis_user", redis_user),
     STRING_KEY("output", "redis_password", redis_password),
 };

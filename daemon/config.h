@@ -6,7 +6,9 @@
  *               queue_mb; call captures: calls (on|off),
  *               dir, dir_max_mb, memory_mb, call_sip_packets,
  *               call_rtp_head, call_rtp_tail, call_rtp_slot_bytes
- *   [metrics]   listen = ADDR:PORT (off when absent)
+ *   [metrics]   listen = ADDR:PORT (off when absent); file = PATH (the same
+ *               exposition written there, node_exporter textfile format, as
+ *               --metrics-file)
  *   [limits]    max_calls, registration_idle_s, challenge_wait_s, tcp_max_buffered_mb,
  *               max_fragments,
  *               max_fragments_per_source, fragment_timeout_ms, max_tcp_streams,
@@ -99,6 +101,8 @@ struct config {
     size_t route_count;
     char user[64];            /* [general] user: drop to it after opening the capture */
     char metrics_listen[128]; /* [metrics] listen; "" = off */
+    char metrics_file[1024];  /* [metrics] file or --metrics-file; "" = off */
+    int metrics_file_line;    /* its line; 0 when --metrics-file set it */
     struct callcap_config callcap;
     bool callcap_dir_set; /* [capture] dir given: call captures also apply to -r */
     unsigned callcap_dir_max_mb, callcap_memory_mb;

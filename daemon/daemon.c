@@ -56,6 +56,9 @@ static void usage(FILE *out)
             "      --summary     with -r: print a summary at the end even without a terminal\n"
             "      --drain-timeout S  at exit, let the outputs deliver what they hold for up\n"
             "                    to S seconds (default 30, [output] drain_timeout_s)\n"
+            "      --metrics-file PATH  write the Prometheus metrics to PATH (node_exporter\n"
+            "                    textfile format) at exit, and every stats interval when\n"
+            "                    live ([metrics] file)\n"
             "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
             "  -h, --help        this text\n"
             "  -V, --version     version\n"
@@ -96,6 +99,7 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
         {"check-config", no_argument, NULL, 1000},
         {"summary", no_argument, NULL, 1001},
         {"drain-timeout", required_argument, NULL, 1002},
+        {"metrics-file", required_argument, NULL, 1003},
         {NULL, 0, NULL, 0},
     };
     memset(opts, 0, sizeof(*opts));
@@ -142,6 +146,13 @@ int daemon_parse_args(int argc, char **argv, struct daemon_options *opts)
         case 1002:
             if (!parse_drain_timeout(optarg, &opts->drain_timeout_s))
                 return 2;
+            break;
+        case 1003:
+            if (optarg[0] != '/') {
+                fprintf(stderr, "siptapd: --metrics-file '%s' must be an absolute path\n", optarg);
+                return 2;
+            }
+            opts->metrics_file = optarg;
             break;
         case 'u':
             opts->user = optarg;
@@ -284,11 +295,31 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     event_bus_publish(&d->bus, ev, d->cfg.tap_name);
 }
 
+static void fill_metrics_view(void *user, struct metrics_view *v);
+
+/* [metrics] file / --metrics-file: the exposition, replaced whole. A
+ * failure is said on stderr once, until a write succeeds again. */
+static void write_metrics_file(struct siptap *d)
+{
+    if (!d->cfg.metrics_file[0])
+        return;
+    struct metrics_view v;
+    memset(&v, 0, sizeof(v));
+    fill_metrics_view(d, &v);
+    char err[1200];
+    bool ok = metrics_write_file(&v, d->cfg.metrics_file, err, sizeof(err));
+    if (!ok && !d->metrics_file_failing)
+        fprintf(stderr, "siptapd: %s\n", err);
+    d->metrics_file_failing = !ok;
+}
+
 static void on_stats_timer(struct timer *t, uint64_t now_us, void *arg)
 {
     (void)t;
     struct siptap *d = arg;
     daemon_publish_stats(d, now_us);
+    if (d->live)
+        write_metrics_file(d);
     /* Periodic, not catching up: across a gap in the capture (files are
      * often merged from days apart) one stats event is enough. */
     schedule_stats(d, d->clock_target_us > now_us ? d->clock_target_us : now_us);
@@ -463,6 +494,7 @@ static void finish(struct siptap *d)
     }
     call_table_close_all(d->calls, now);
     drain_outputs(d, now);
+    write_metrics_file(d);
     ev_break(d->loop, EVBREAK_ALL);
 }
 
@@ -624,6 +656,9 @@ static void on_prepublish(void *user, const struct event_info *info, struct even
     if (d->hep)
         daemon_hep_prepublish(d, info, extra);
     event_tally_add(&d->tally, info->type, info->severity);
+    if (d->trunk_metrics && info->type &&
+        (strcmp(info->type, "trunk_down") == 0 || strcmp(info->type, "trunk_up") == 0))
+        trunk_metrics_set_health(d->trunk_metrics, info->trunk, info->type[6] == 'u');
 }
 
 static void fill_metrics_view(void *user, struct metrics_view *v)
@@ -634,6 +669,7 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
     v->counters = &d->counters;
     v->bus = &d->bus;
     v->tally = &d->tally;
+    v->trunks = d->trunk_metrics;
     v->kernel_drops = loss.kernel_drops;
     v->if_drops = loss.if_drops;
     v->queue_drops = loss.queue_drops;
@@ -746,6 +782,10 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         return 2;
     }
     take_config_defaults(&effective, &d->cfg);
+    if (opts->metrics_file) {
+        snprintf(d->cfg.metrics_file, sizeof(d->cfg.metrics_file), "%s", opts->metrics_file);
+        d->cfg.metrics_file_line = 0;
+    }
     /* The same checks whether asked for or starting: the same failures. */
     if (!config_check(&d->cfg, opts->bpf, opts->user, err, sizeof(err)) ||
         !check_outputs(d, opts, err, sizeof(err))) {
@@ -839,6 +879,12 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         fprintf(stderr, "siptapd: out of memory\n");
         return 1;
     }
+    d->trunk_metrics = trunk_metrics_new(&d->cfg.trunks);
+    struct call_observer trunk_observer;
+    if (d->trunk_metrics) {
+        trunk_metrics_observer(d->trunk_metrics, &trunk_observer);
+        call_table_add_observer(d->calls, &trunk_observer);
+    }
     d->rules = rules_new(&d->cfg.rules, d->calls, &d->timers, &d->bus, &d->counters, &d->cfg.trunks,
                          err, sizeof(err));
     if (!d->rules) {
@@ -898,6 +944,7 @@ void daemon_destroy(struct siptap *d)
      * their per-call state, which needs the detectors still alive. */
     call_table_free(d->calls);
     callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
+    trunk_metrics_free(d->trunk_metrics); /* after the calls: their observer */
     rules_free(d->rules);
     daemon_hep_free(d);
     metrics_server_free(d->metrics);

@@ -47,6 +47,7 @@ struct daemon_options {
     bool summary;     /* --summary: print the replay summary even without a terminal */
     /* --drain-timeout: seconds the outputs may take at exit; -1: the configuration's */
     int drain_timeout_s;
+    const char *metrics_file; /* --metrics-file: overrides [metrics] file */
 };
 
 struct siptap {
@@ -75,6 +76,8 @@ struct siptap {
     /* operations: daemon/{callcap,metrics,notify,progress}.c */
     struct callcap *callcap;
     struct metrics_server *metrics;
+    struct trunk_metrics *trunk_metrics; /* siptap_trunk_*: a call observer's */
+    bool metrics_file_failing;           /* the last write failed (said once on stderr) */
     struct event_tally tally;
     struct notify notify;
     struct progress progress;

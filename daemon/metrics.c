@@ -166,6 +166,41 @@ static bool render_output_states(const struct event_bus *bus, struct buf *out)
     return ok;
 }
 
+/* HELP of the registry's counters: what the group counts (the counter's
+ * own name says which case); a few counters are worth their own words. The
+ * registry holds no text, so that registering a counter stays one line. */
+static const struct {
+    const char *name, *help;
+} counter_helps[] = {
+    {"capture.packets", "frames the capture delivered"},
+    {"capture.bytes", "bytes of the frames the capture delivered (captured length)"},
+    {"calls.started", "calls seen starting (first INVITE of a dialog)"},
+    {"capture", "frames counted by the capture"},
+    {"transport", "UDP datagrams and TCP payload bytes handed to the SIP layer"},
+    {"decode", "frames the link, tunnel, network and transport decoders counted, by case"},
+    {"sip", "SIP messages parsed or refused, by transport and reason"},
+    {"calls", "call correlation: dialogs, retransmissions and messages of no call"},
+    {"media", "RTP and RTCP packets and flows matched to calls by SDP, or not"},
+    {"rtp", "RTP and RTCP stream analysis"},
+    {"registrations", "REGISTER dialogs followed by the registration table"},
+    {"rules", "detector state that could not be kept (tables full, no memory)"},
+    {"callcap", "per-call capture files"},
+    {"hep", "HEP packets received from capture agents"},
+    {"metrics", "requests to this metrics endpoint"},
+};
+
+static const char *counter_help(const char *full_name)
+{
+    size_t group_len = strcspn(full_name, ".");
+    for (size_t i = 0; i < sizeof(counter_helps) / sizeof(counter_helps[0]); i++) {
+        const char *n = counter_helps[i].name;
+        if (strcmp(n, full_name) == 0 ||
+            (strlen(n) == group_len && strncmp(n, full_name, group_len) == 0))
+            return counter_helps[i].help;
+    }
+    return "a siptap internal counter";
+}
+
 bool metrics_render(const struct metrics_view *v, struct buf *out)
 {
     bool ok = true;
@@ -198,7 +233,8 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
         char name[128], full[160];
         metric_name(v->counters->names[i], name, sizeof(name));
         snprintf(full, sizeof(full), "siptap_%s_total", name);
-        ok &= put(out, "# TYPE %s counter\n%s %llu\n", full, full,
+        ok &= put(out, "# HELP %s %s: %s\n# TYPE %s counter\n%s %llu\n", full,
+                  v->counters->names[i], counter_help(v->counters->names[i]), full, full,
                   (unsigned long long)v->counters->values[i]);
     }
     if (v->tally) {
@@ -214,13 +250,21 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
                 put(out, "siptap_events_by_severity_total{severity=\"%s\"} %llu\n",
                     severity_name((enum severity)s), (unsigned long long)v->tally->by_severity[s]);
     }
+    if (v->trunks)
+        ok &= trunk_metrics_render(v->trunks, out);
     if (v->bus && v->bus->sink_count > 0) {
         static const char *const names[] = {
             "siptap_output_queue_depth", "siptap_output_dropped_total",
             "siptap_output_delivered_total", "siptap_output_failed_total"};
         static const char *const types[] = {"gauge", "counter", "counter", "counter"};
+        static const char *const helps[] = {
+            "events waiting in the output's queue",
+            "events the output dropped (its queue was full)",
+            "events the output delivered",
+            "events the output failed to deliver",
+        };
         for (int k = 0; k < 4; k++) {
-            ok &= put(out, "# TYPE %s %s\n", names[k], types[k]);
+            ok &= put(out, "# HELP %s %s\n# TYPE %s %s\n", names[k], helps[k], names[k], types[k]);
             for (size_t i = 0; i < v->bus->sink_count; i++) {
                 const struct sink *s = v->bus->sinks[i];
                 uint64_t val = k == 0   ? sink_queue_count(s)
@@ -236,6 +280,40 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
         ok &= render_output_states(v->bus, out);
     }
     return ok;
+}
+
+/* ---- textfile ---- */
+
+bool metrics_write_file(const struct metrics_view *v, const char *path, char *err, size_t errlen)
+{
+    char tmp[1100];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        snprintf(err, errlen, "metrics file %s: path too long", path);
+        return false;
+    }
+    struct buf body;
+    buf_init(&body, METRICS_RESPONSE_MAX);
+    bool ok = metrics_render(v, &body);
+    FILE *f = ok ? fopen(tmp, "w") : NULL;
+    if (!ok)
+        snprintf(err, errlen, "metrics file %s: the exposition is over %u bytes", path,
+                 METRICS_RESPONSE_MAX);
+    else if (!f)
+        snprintf(err, errlen, "metrics file %s: %s", tmp, strerror(errno));
+    if (f) {
+        ok = fwrite(body.data, 1, body.len, f) == body.len;
+        ok &= fclose(f) == 0;
+        if (!ok)
+            snprintf(err, errlen, "metrics file %s: %s", tmp, strerror(errno));
+        else if (rename(tmp, path) != 0) {
+            snprintf(err, errlen, "metrics file %s: %s", path, strerror(errno));
+            ok = false;
+        }
+        if (!ok)
+            unlink(tmp);
+    }
+    buf_free(&body);
+    return ok && f;
 }
 
 /* ---- HTTP ---- */

@@ -23,6 +23,7 @@
 
 #include "core/buf.h"
 #include "core/counters.h"
+#include "daemon/trunk_metrics.h"
 #include "outputs/event.h"
 
 #define EVENT_TALLY_MAX_TYPES 48
@@ -44,7 +45,8 @@ struct metrics_view {
     const struct counters *counters;
     const struct event_bus *bus;
     const struct event_tally *tally;
-    uint64_t kernel_drops; /* the capture's losses, each where it happened */
+    const struct trunk_metrics *trunks; /* NULL: no siptap_trunk_* metrics */
+    uint64_t kernel_drops;              /* the capture's losses, each where it happened */
     uint64_t if_drops;
     uint64_t queue_drops;
     uint64_t capture_backlog; /* frames waiting in the capture queue */
@@ -57,6 +59,11 @@ struct metrics_view {
 
 /* Appends the exposition text for v to out; false if out's cap was hit. */
 bool metrics_render(const struct metrics_view *v, struct buf *out);
+
+/* Writes the exposition for v to path the way node_exporter's textfile
+ * collector wants it: whole, to path.tmp first, then renamed over path, so
+ * a reader never sees half a file. false with a message in err. */
+bool metrics_write_file(const struct metrics_view *v, const char *path, char *err, size_t errlen);
 
 typedef void (*metrics_view_fn)(void *user, struct metrics_view *out);
 

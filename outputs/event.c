@@ -218,8 +218,10 @@ uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
     enum severity severity = SEVERITY_INFO;
     if (!sev || !severity_parse(sev, &severity))
         severity = SEVERITY_INFO;
+    const char *trunk = json_string_value(json_object_get(ev, "trunk"));
     struct event_info info = {type, severity, json_string_value(json_object_get(ev, "ts")),
-                              json_string_value(json_object_get(ev, "call_id"))};
+                              json_string_value(json_object_get(ev, "call_id")),
+                              trunk ? trunk : json_string_value(json_object_get(ev, "peer"))};
     struct event_extra extra;
     prepublish(bus, &info, &extra);
     for (size_t i = 0; i < extra.count; i++)
@@ -238,7 +240,7 @@ uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_hea
     uint64_t seq = ++bus->seq;
     char ts[TIMEFMT_RFC3339_LEN];
     timefmt_rfc3339(head->ts_us, ts, sizeof(ts));
-    struct event_info info = {head->type, head->severity, ts, head->call_id};
+    struct event_info info = {head->type, head->severity, ts, head->call_id, head->trunk};
     struct event_extra extra;
     prepublish(bus, &info, &extra);
 

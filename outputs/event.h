@@ -80,6 +80,9 @@ struct event_info {
     enum severity severity;
     const char *ts;      /* RFC 3339, as in the event */
     const char *call_id; /* NULL if none */
+    /* The trunk, or for an event about a peer with no trunk (trunk_down,
+     * trunk_up) its `peer` address; NULL if neither. */
+    const char *trunk;
 };
 #define EVENT_EXTRA_MAX 4
 struct event_extra {

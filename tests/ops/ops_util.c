@@ -124,6 +124,46 @@ int ops_run(char *const argv[], const char *stdout_path, const char *stderr_path
     return pid < 0 ? -1 : wait_status(pid);
 }
 
+const char *ops_promtool(void)
+{
+    static char found[512];
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        snprintf(found, sizeof(found), "%.*s/promtool", (int)n, path);
+        if (n > 0 && access(found, X_OK) == 0)
+            return found;
+        path += n + (path[n] == ':');
+    }
+    return NULL;
+}
+
+char *ops_promtool_check(const char *path, int *status)
+{
+    char out[512];
+    snprintf(out, sizeof(out), "%s.promtool", path);
+    const char *promtool = ops_promtool();
+    if (!promtool) {
+        *status = -1;
+        return strdup("promtool is not installed");
+    }
+    /* promtool reads the exposition on standard input; stdout and stderr
+     * both go to one file. */
+    char *const argv[] = {"/bin/sh",
+                          "-c",
+                          "\"$0\" check metrics < \"$1\" > \"$2\" 2>&1",
+                          (char *)promtool,
+                          (char *)path,
+                          out,
+                          NULL};
+    *status = ops_run(argv, NULL, NULL);
+    char *text = ops_read_file(out);
+    unlink(out);
+    return text ? text : strdup("");
+}
+
 int ops_stop(pid_t pid, int sig)
 {
     kill(pid, sig);

@@ -33,6 +33,12 @@ bool ops_wait_for(bool (*fn)(void *arg), void *arg, double timeout_s);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int ops_free_port(void);
 
+/* promtool (Debian package prometheus) on PATH; NULL when it is not there. */
+const char *ops_promtool(void);
+/* Runs `promtool check metrics` on the exposition in path: what it printed
+ * (malloc'd, "" when the text is clean) and its exit status in *status. */
+char *ops_promtool_check(const char *path, int *status);
+
 /* The synthetic call: INVITE (SDP), 183 (SDP), rtp_each RTP packets in each
  * direction 20 ms apart, 503, ACK. Call-ID is OPS_CALL_ID. */
 #define OPS_CALL_ID "ops-test-call-1@10.0.0.1"
