@@ -24,6 +24,9 @@ void buf_init(struct buf *b, size_t max_len);
 void buf_free(struct buf *b);
 /* false (and b unchanged) if len + n would pass max_len or allocation fails. */
 bool buf_append(struct buf *b, const void *data, size_t n);
+/* Appends printf-formatted text, a line of at most 511 bytes (longer is
+ * cut); false when it cannot be appended. */
+bool buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 static inline void buf_clear(struct buf *b)

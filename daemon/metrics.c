@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,17 +61,7 @@ uint64_t event_tally_get(const struct event_tally *t, const char *type)
 
 /* ---- rendering ---- */
 
-static bool put(struct buf *out, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return false;
-    return buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
+#define put buf_appendf
 
 /* Metric names: [a-zA-Z0-9_] only. */
 static void metric_name(const char *in, char *out, size_t outlen)
@@ -87,7 +76,7 @@ static void metric_name(const char *in, char *out, size_t outlen)
 }
 
 /* Label values: backslash, double quote and newline escaped. */
-static void label_value(const char *in, char *out, size_t outlen)
+void metrics_label_value(const char *in, char *out, size_t outlen)
 {
     size_t n = 0;
     for (; *in && n + 3 < outlen; in++) {
@@ -154,7 +143,7 @@ static bool render_output_states(const struct event_bus *bus, struct buf *out)
             if (!v)
                 continue;
             char label[400];
-            label_value(bus->sinks[i]->name, label, sizeof(label));
+            metrics_label_value(bus->sinks[i]->name, label, sizeof(label));
             ok &= put(out, "%s{output=\"%s\",kind=\"%s\"} %lld\n", om->name, label,
                       bus->sinks[i]->ops->kind,
                       json_is_boolean(v) ? (long long)json_is_true(v)
@@ -272,7 +261,7 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
                                : k == 2 ? s->delivered
                                         : s->failed;
                 char label[400];
-                label_value(s->name, label, sizeof(label));
+                metrics_label_value(s->name, label, sizeof(label));
                 ok &= put(out, "%s{output=\"%s\",kind=\"%s\"} %llu\n", names[k], label,
                           s->ops->kind, (unsigned long long)val);
             }

@@ -59,6 +59,9 @@ struct metrics_view {
 
 /* Appends the exposition text for v to out; false if out's cap was hit. */
 bool metrics_render(const struct metrics_view *v, struct buf *out);
+/* A label value as the exposition format wants it: backslash, double
+ * quote and newline escaped (outlen: at least 3 bytes). */
+void metrics_label_value(const char *in, char *out, size_t outlen);
 
 /* Writes the exposition for v to path the way node_exporter's textfile
  * collector wants it: whole, to path.tmp first, then renamed over path, so

@@ -7,10 +7,11 @@
  */
 #include "daemon/trunk_metrics.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "daemon/metrics.h"
 
 #define TRUNK_METRICS_MAX_CODES 32
 #define DIRECTIONS              3 /* enum call_direction */
@@ -168,30 +169,10 @@ void trunk_metrics_observer(struct trunk_metrics *m, struct call_observer *out)
     out->call_ending = on_ending;
 }
 
-static bool put(struct buf *out, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return false;
-    return buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
+#define put buf_appendf
 
-/* Label values here are trunk names (config) and addresses: escaped all
- * the same. */
-static void escape(const char *in, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (; *in && n + 3 < outlen; in++) {
-        if (*in == '\\' || *in == '"')
-            out[n++] = '\\';
-        out[n++] = *in == '\n' ? 'n' : *in;
-    }
-    out[n] = '\0';
-}
+/* Label values here are trunk names (config) and addresses. */
+#define escape metrics_label_value
 
 /* Every label in use; "other" once something counted there. */
 static bool label_used(const struct trunk_metrics *m, size_t i)
