@@ -41,12 +41,15 @@ echo "test registration: every test executable lists the same tests in both buil
 # The live capture path is the one place with two threads (the capture
 # thread and the loop, daemon/capture_queue.c between them): the live
 # replay test once more against a ThreadSanitizer build of siptapd, whose
-# first report fails the run (exit 66).
+# first report fails the run (exit 66). Only the replay: the idle tap's
+# memory test measures a plain build's RSS, and TSan's shadow memory is not
+# siptapd's.
 CC=clang meson setup build-ci-tsan -Dtests=disabled -Db_sanitize=thread -Db_lundef=false \
   --buildtype=debug -Db_lto=false >/dev/null
 ninja -C build-ci-tsan daemon/siptapd
 SIPTAPD="$PWD/build-ci-tsan/daemon/siptapd" SIPTAP_BUILD_ROOT="$PWD/build-ci" \
-  TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-ci/tests/daemon/test_live
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-ci/tests/daemon/test_live \
+  --filter='live/replay_*'
 echo "daemon_live under ThreadSanitizer: no report"
 
 # Bounded fuzzing (libFuzzer, ASan+UBSan) of everything that reads the wire
