@@ -728,6 +728,23 @@ static bool dir_writable_by(const struct stat *st, uid_t uid, gid_t gid, const c
     return (st->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
 }
 
+/* Can the daemon's user (pw; NULL: this process's user) create entries in
+ * dir, whose stat is st? */
+static bool dir_writable_for(const struct stat *st, const char *dir, const struct passwd *pw)
+{
+    return pw ? dir_writable_by(st, pw->pw_uid, pw->pw_gid, pw->pw_name)
+              : access(dir, W_OK | X_OK) == 0;
+}
+
+/* That user's name, for a message. */
+static const char *user_name(const struct passwd *pw)
+{
+    if (pw)
+        return pw->pw_name;
+    const struct passwd *me = getpwuid(geteuid());
+    return me ? me->pw_name : "this user";
+}
+
 /* The directory itself, or the nearest one above it that exists (the
  * daemon creates what is missing); false if nothing of the path exists. */
 static bool nearest_existing(const char *dir, char *path, size_t pathlen, struct stat *st)
@@ -760,12 +777,9 @@ static bool check_capture_dir(const struct config *cfg, const struct passwd *pw,
                  cfg->path, cfg->dir_line, cfg->callcap.dir, path);
         return false;
     }
-    bool ok = pw ? dir_writable_by(&st, pw->pw_uid, pw->pw_gid, pw->pw_name)
-                 : access(path, W_OK | X_OK) == 0;
-    if (ok)
+    if (dir_writable_for(&st, path, pw))
         return true;
-    const struct passwd *me = pw ? NULL : getpwuid(geteuid());
-    const char *who = pw ? pw->pw_name : me ? me->pw_name : "this user";
+    const char *who = user_name(pw);
     snprintf(err, errlen,
              "%s:%d: dir = '%s': %s cannot be written by %s; create it for that user "
              "(install -d -o %s %s) or turn call captures off with calls = off",
@@ -806,12 +820,9 @@ static bool check_metrics_file(const struct config *cfg, const struct passwd *pw
                  where, dir);
         return false;
     }
-    bool ok = pw ? dir_writable_by(&st, pw->pw_uid, pw->pw_gid, pw->pw_name)
-                 : access(dir, W_OK | X_OK) == 0;
-    if (ok)
+    if (dir_writable_for(&st, dir, pw))
         return true;
-    const struct passwd *me = pw ? NULL : getpwuid(geteuid());
-    const char *who = pw ? pw->pw_name : me ? me->pw_name : "this user";
+    const char *who = user_name(pw);
     snprintf(err, errlen, "%s: %s cannot be written by %s; let that user write it (chown %s %s)",
              where, dir, who, who, dir);
     return false;
