@@ -5,8 +5,8 @@
  * body (including multipart bodies) parsed into struct sdp_info by sdp.c's
  * own parser. Plain messages, nearly all traffic, take sip_fast.c's single
  * pass; anything it is not sure of (credentials, folded lines, quoting, IPv6
- * literals...) goes to libosip2 (sip_parse.c), and tests/sip/test_sip_fast.c checks that
- * both give the same struct on every message of the corpus.
+ * literals...) goes to libosip2 (sip_parse.c); tests/sip/test_sip_fast.c
+ * checks that both give the same struct on every message of its corpus.
  *
  * The sip layer is fed by the daemon's decoder handlers:
  *   sip_layer_udp()   one datagram; returns false if it is not SIP (a quick
