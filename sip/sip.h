@@ -126,7 +126,8 @@ struct sip_msg {
     char challenge_nonce[128];
     bool challenge_stale;
 
-    bool has_sdp;
+    bool has_sdp;      /* an SDP body that parsed: sdp holds it */
+    bool sdp_unparsed; /* a body typed application/sdp that did not parse */
     struct sdp_info sdp;
 };
 
