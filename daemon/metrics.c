@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/process_metrics.h"
 #include "outputs/sink.h"
 
 #define METRICS_MAX_CONNECTIONS 32
@@ -199,6 +200,7 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
               SIPTAP_VERSION);
     ok &= gauge(out, "siptap_uptime_seconds", "seconds since the daemon started",
                 (uint64_t)v->uptime_s);
+    ok &= process_metrics_render(out);
     ok &= counter(out, "siptap_kernel_drops_total",
                   "packets the kernel dropped because the capture ring was full (ps_drop)",
                   v->kernel_drops);
