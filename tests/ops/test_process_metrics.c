@@ -137,9 +137,11 @@ Test(process_metrics, unreadable_figures_are_left_off)
     free(text);
 }
 
-/* siptapd's own page (the file; the HTTP page is the same render, scraped
- * by a real Prometheus in test_prometheus.c). */
-Test(process_metrics, siptapd_metrics_file_has_them)
+/* siptapd's HTTP page has them (a real Prometheus scrapes it in
+ * test_prometheus.c); its metrics file does not: node_exporter's textfile
+ * collector serves its own process_* under the same names, and two series
+ * of one name fail its scrape. */
+Test(process_metrics, siptapd_metrics_file_leaves_them_to_node_exporter)
 {
     const char *root = getenv("SIPTAP_SOURCE_ROOT");
     cr_assert(root && ops_siptapd(), "SIPTAP_SOURCE_ROOT and SIPTAPD must be set");
@@ -156,8 +158,9 @@ Test(process_metrics, siptapd_metrics_file_has_them)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char want[128];
         snprintf(want, sizeof(want), "\n%s ", names[i]);
-        cr_assert(strstr(page, want), "no %s in the metrics file:\n%s", names[i], page);
+        cr_assert_null(strstr(page, want), "%s in the metrics file:\n%s", names[i], page);
     }
+    cr_assert(strstr(page, "\nsiptap_uptime_seconds "), "the rest is there:\n%s", page);
     free(page);
     ops_rmtree(dir);
 }
