@@ -224,7 +224,9 @@ struct call_observer {
     void (*call_message)(void *user, struct call *c, const struct sip_msg *m,
                          const struct sip_meta *meta, bool retransmission);
     void (*call_answered)(void *user, struct call *c, uint64_t now_us);
-    /* Before call_fail is published: the observer may add fields. */
+    /* Before call_fail is published: the observer may add fields. The
+     * failure's status (408 for a timeout) is in c->final_status already:
+     * read facts from the call, never back from the event. */
     void (*call_failed)(void *user, struct call *c, json_t *event, uint64_t now_us);
     /* Before call_end is published (the call's state is complete): the
      * observer may add members to the event's text (core/json_text, at

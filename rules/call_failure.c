@@ -60,7 +60,7 @@ static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t n
     (void)now_us;
     if (!ctx->enabled || RULE_PARAM(ctx, hints, c->trunk) < 0.5)
         return;
-    int st = (int)json_integer_value(json_object_get(event, "status"));
+    int st = c->final_status; /* the failure's (408 for a timeout): set before observers run */
     const char *hint = NULL;
     if (c->direction == CALL_DIRECTION_INBOUND)
         hint = inbound_hint(c, st);

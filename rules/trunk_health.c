@@ -315,7 +315,8 @@ static void remember_failure(struct trunk_health *d, const struct call *c, int s
 static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t now)
 {
     struct trunk_health *d = user;
-    int st = (int)json_integer_value(json_object_get(event, "status"));
+    (void)event;
+    int st = c->final_status; /* the failure's (408 for a timeout): set before observers run */
     remember_failure(d, c, st, now);
     struct peer *p = peer_of_call(d, c);
     if (!p)
