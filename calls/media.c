@@ -484,8 +484,8 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
             out->sdp_address_mismatch = true;
         for (size_t n = 0; n < f->stream_count; n++) {
             const struct rtp_stream *s = rtp_flow_stream_const(f, n);
-            if (!s->packets)
-                continue;
+            if (!s->packets || rtp_stream_is_dtmf(s))
+                continue; /* DTMF under its own SSRC is no voice */
             if (!out->packets || s->first_us < out->first_us)
                 out->first_us = s->first_us;
             if (!out->packets || s->last_us >= out->last_us) {
