@@ -551,7 +551,9 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
      * life, each at its exact length: Call-ID, From user, From-tag, To user
      * and, right after it, the Request-URI user (call_request_user). */
     const char *to_user = m->to_user[0] ? m->to_user : m->request_user;
-    const char *strings[5] = {m->call_id, m->from_user, m->from_tag, to_user, m->request_user};
+    bool request_user_is_callee = strncmp(to_user, m->request_user, CALL_PARTY_STRING_MAX) == 0;
+    const char *strings[5] = {m->call_id, m->from_user, m->from_tag, to_user,
+                              request_user_is_callee ? "" : m->request_user};
     size_t lens[5], total = 0;
     for (int i = 0; i < 5; i++) {
         /* Users and tags keep the 63-char cut they always had. */
@@ -574,6 +576,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     c->party[CALL_CALLER].tag = copies[2];
     c->party[CALL_CALLEE].user = copies[3];
     c->party[CALL_CALLEE].tag = "";
+    c->request_user_is_callee = request_user_is_callee;
     if (!hashtab_insert(&t->calls, c)) {
         free(c);
         return NULL;

@@ -171,11 +171,13 @@ struct call {
     unsigned challenges;
     unsigned forks; /* distinct To-tags in responses */
     int final_status;
-    /* One byte each where bye_sender's int was: the BYE's sender (party
-     * index, when bye_seen) and the Q.850 cause (RFC 3326 Reason header) of
-     * the call's BYE, CANCEL or final response, the latest that carried
-     * one. */
-    uint8_t bye_sender;
+    /* Where bye_sender's int was: the BYE's sender (party index, when
+     * bye_seen); whether the Request-URI user is the callee's user (kept
+     * once, see call_request_user); the Q.850 cause (RFC 3326 Reason
+     * header) of the call's BYE, CANCEL or final response, the latest that
+     * carried one. */
+    uint8_t bye_sender : 1;
+    uint8_t request_user_is_callee : 1;
     uint8_t q850_cause : 7; /* 0..127, when q850_known */
     uint8_t q850_known : 1;
     bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
@@ -340,13 +342,13 @@ uint64_t call_table_rtp_packets(const struct call_table *t);
 /* The trunk name for events, NULL if none. */
 const char *call_trunk_name(const struct call *c);
 /* The user part of the first INVITE's Request-URI (the dialled number), ""
- * if it had none: kept at its length (cut at CALL_PARTY_STRING_MAX) in the
- * call's own block, right after the callee's user (create_call), so it
- * costs no pointer in every call. */
+ * if it had none (cut at CALL_PARTY_STRING_MAX). Kept in the call's own
+ * block right after the callee's user (create_call), so it costs no
+ * pointer, and not at all when it is the callee's user (the usual case). */
 static inline const char *call_request_user(const struct call *c)
 {
     const char *callee = c->party[CALL_CALLEE].user;
-    return callee + strlen(callee) + 1;
+    return c->request_user_is_callee ? callee : callee + strlen(callee) + 1;
 }
 /* The audio RTP party `sender` (CALL_CALLER / CALL_CALLEE) sent in this call:
  * packets, first and last arrival, the path of its latest flow, and whether
