@@ -24,6 +24,7 @@
 #include "calls/calls_internal.h"
 #include "core/json_text.h"
 #include "core/str.h"
+#include "core/timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,51 @@ static void member_streams(struct json_text *t, const struct call *c)
     json_text_array_end(t);
 }
 
+/* An instant of the call as RFC 3339 text, null when it did not happen (0). */
+static void member_time(struct json_text *t, const char *key, uint64_t ts_us)
+{
+    char buf[TIMEFMT_RFC3339_LEN];
+    if (ts_us)
+        json_text_member_string(t, key, timefmt_rfc3339(ts_us, buf, sizeof(buf)));
+    else
+        json_text_member_null(t, key);
+}
+
+/* call_end's call record: who, the INVITE's path, when each step came, how
+ * it ended and the media each party sent, so that no consumer has to join
+ * call_start, call_answer and call_end. Read from the call, never from the
+ * events already published. */
+static void member_call_record(struct json_text *t, const struct call *c)
+{
+    json_text_member_wire_string(t, "from", c->party[CALL_CALLER].user);
+    json_text_member_wire_string(t, "to", c->party[CALL_CALLEE].user);
+    if (call_request_user(c)[0])
+        json_text_member_wire_string(t, "request_user", call_request_user(c));
+    else
+        json_text_member_null(t, "request_user");
+    calls_text_endpoint(t, "src", &c->party[CALL_CALLER].signalling);
+    calls_text_endpoint(t, "dst", &c->invite_dst);
+    member_time(t, "invite_ts", c->invite_us);
+    member_time(t, "ringing_ts", c->first_18x_us);
+    member_time(t, "answer_ts", c->answer_us);
+    member_time(t, "end_ts", c->end_us);
+    if (c->final_status)
+        json_text_member_integer(t, "final_status", c->final_status);
+    else
+        json_text_member_null(t, "final_status");
+    if (c->q850_known)
+        json_text_member_integer(t, "q850_cause", c->q850_cause);
+    else
+        json_text_member_null(t, "q850_cause");
+    member_ms_between(t, "setup_ms", c->invite_us, c->answer_us);
+    member_ms_between(t, "pdd_ms", c->invite_us, c->first_18x_us);
+    if (c->bye_seen)
+        json_text_member_string(t, "bye_from", c->bye_sender == CALL_CALLER ? "caller" : "callee");
+    else
+        json_text_member_null(t, "bye_from");
+    calls_text_media_summary(t, c);
+}
+
 /* ---- lifecycle ---- */
 
 static void on_call_timer(struct timer *tm, uint64_t now, void *arg);
@@ -246,6 +292,7 @@ static void publish_end(struct call_table *t, struct call *c, uint64_t now)
     json_text_member_string(&ev, "direction", call_direction_name(c->direction));
     if (c->final_status)
         json_text_member_integer(&ev, "status", c->final_status);
+    member_call_record(&ev, c);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_ending)
             t->observers[i].call_ending(t->observers[i].user, c, reason, &ev, end);
@@ -328,6 +375,8 @@ static void fail_call(struct call_table *t, struct call *c, int status, const ch
     json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
     json_object_set_new_nocheck(ev, "from", json_string(c->party[CALL_CALLER].user));
     json_object_set_new_nocheck(ev, "to", json_string(c->party[CALL_CALLEE].user));
+    if (call_request_user(c)[0])
+        json_object_set_new_nocheck(ev, "request_user", json_string(call_request_user(c)));
     json_object_set_new_nocheck(ev, "src", endpoint_json(&c->party[CALL_CALLER].signalling));
     json_object_set_new_nocheck(ev, "dst", endpoint_json(&c->party[CALL_CALLEE].signalling));
     for (size_t i = 0; i < t->observer_count; i++)
@@ -499,11 +548,14 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
         free_call(t, victim, meta->ts_us);
     }
     /* One allocation for the call and the strings it keeps for its whole
-     * life, each at its exact length: Call-ID, From user, From-tag, To user. */
+     * life, each at its exact length: Call-ID, From user, From-tag, To user
+     * and, right after it, the Request-URI user (call_request_user). */
     const char *to_user = m->to_user[0] ? m->to_user : m->request_user;
-    const char *strings[4] = {m->call_id, m->from_user, m->from_tag, to_user};
-    size_t lens[4], total = 0;
-    for (int i = 0; i < 4; i++) {
+    bool request_user_is_callee = strncmp(to_user, m->request_user, CALL_PARTY_STRING_MAX) == 0;
+    const char *strings[5] = {m->call_id, m->from_user, m->from_tag, to_user,
+                              request_user_is_callee ? "" : m->request_user};
+    size_t lens[5], total = 0;
+    for (int i = 0; i < 5; i++) {
         /* Users and tags keep the 63-char cut they always had. */
         lens[i] = (i == 0 ? strlen(strings[i]) : strnlen(strings[i], CALL_PARTY_STRING_MAX)) + 1;
         total += lens[i];
@@ -512,8 +564,8 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     if (!c)
         return NULL;
     char *tail = (char *)(c + 1);
-    char *copies[4];
-    for (int i = 0; i < 4; i++) {
+    char *copies[5];
+    for (int i = 0; i < 5; i++) {
         memcpy(tail, strings[i], lens[i] - 1);
         tail[lens[i] - 1] = '\0';
         copies[i] = tail;
@@ -524,6 +576,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     c->party[CALL_CALLER].tag = copies[2];
     c->party[CALL_CALLEE].user = copies[3];
     c->party[CALL_CALLEE].tag = "";
+    c->request_user_is_callee = request_user_is_callee;
     if (!hashtab_insert(&t->calls, c)) {
         free(c);
         return NULL;
@@ -535,6 +588,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
     c->capture_lost_at_start = (uint32_t)t->loss.total;
     c->party[CALL_CALLER].signalling = meta->src;
     c->party[CALL_CALLEE].signalling = meta->dst;
+    c->invite_dst = meta->dst;
     const struct trunk_config *from_trunk = trunk_list_find(t->trunks, &meta->src.addr);
     const struct trunk_config *to_trunk = trunk_list_find(t->trunks, &meta->dst.addr);
     if (from_trunk) {
@@ -624,6 +678,17 @@ static bool seen_fork_tag(struct call *c, const char *tag)
     return false;
 }
 
+/* The Q.850 cause of a BYE, CANCEL or final response that carries one
+ * (RFC 3326): the call record keeps the latest. */
+static void take_q850_cause(struct call *c, const struct sip_msg *m)
+{
+    int cause = sip_reason_q850_cause(m->reason_header);
+    if (cause < 0)
+        return;
+    c->q850_cause = (uint8_t)cause;
+    c->q850_known = 1;
+}
+
 /* Returns true if the message was a retransmission. */
 static bool handle_invite(struct call_table *t, struct call **cp, const struct sip_msg *m,
                           const struct sip_meta *meta)
@@ -664,10 +729,13 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
         }
         if (c->state >= CALL_STATE_ANSWERED)
             return false;
-        /* A new initial INVITE transaction: credentials after a challenge. */
+        /* A new initial INVITE transaction: credentials after a challenge.
+         * The challenge is no longer the call's final response: the
+         * retry's answer will be (none yet). */
         c->invite_cseq = m->cseq;
         c->invite_branch_hash = branch_hash(m->via_branch);
         c->state = CALL_STATE_CALLING;
+        c->final_status = 0;
         take_sdp(t, c, CALL_CALLER, m);
         arm_timer(t, c, now);
         return false;
@@ -730,6 +798,7 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
     }
     if (st < 300) {
         seen_fork_tag(c, m->to_tag);
+        take_q850_cause(c, m);
         c->state = CALL_STATE_ANSWERED;
         c->answer_us = now;
         c->last_refresh_us = now;
@@ -763,6 +832,7 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
         arm_timer(t, c, now);
         return false;
     }
+    take_q850_cause(c, m);
     fail_call(t, c, st, m->reason, false, now);
     return false;
 }
@@ -784,11 +854,14 @@ static void handle_request_in_call(struct call_table *t, struct call *c, const s
         if (c->bye_seen || c->state == CALL_STATE_ENDED)
             break;
         c->bye_seen = true;
-        c->bye_sender = sender_party(c, m, meta);
+        c->bye_sender = (uint8_t)sender_party(c, m, meta);
+        take_q850_cause(c, m);
         end_call(t, c, CALL_END_BYE, now);
         break;
     case SIP_METHOD_CANCEL:
         c->cancel_seen = true;
+        if (c->state != CALL_STATE_ENDED)
+            take_q850_cause(c, m);
         break;
     case SIP_METHOD_UPDATE:
     case SIP_METHOD_PRACK:

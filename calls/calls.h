@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/counters.h"
 #include "core/hashtab.h"
@@ -151,6 +152,9 @@ struct call {
     enum call_direction direction;
     const struct trunk_config *trunk;
     struct call_party party[2];
+    /* Where the first INVITE went (call_start's and call_end's dst): the
+     * callee's signalling address moves to where its 2xx came from. */
+    struct endpoint invite_dst;
 
     uint64_t invite_us, first_provisional_us, first_18x_us, answer_us, ack_us, end_us;
     /* Its last SIP message, or its media as the eviction scan last saw it
@@ -167,7 +171,15 @@ struct call {
     unsigned challenges;
     unsigned forks; /* distinct To-tags in responses */
     int final_status;
-    int bye_sender;        /* party index */
+    /* Where bye_sender's int was: the BYE's sender (party index, when
+     * bye_seen); whether the Request-URI user is the callee's user (kept
+     * once, see call_request_user); the Q.850 cause (RFC 3326 Reason
+     * header) of the call's BYE, CANCEL or final response, the latest that
+     * carried one. */
+    uint8_t bye_sender : 1;
+    uint8_t request_user_is_callee : 1;
+    uint8_t q850_cause : 7; /* 0..127, when q850_known */
+    uint8_t q850_known : 1;
     bool reinvite_pending; /* an in-dialog INVITE awaits its final response */
     bool bye_seen, cancel_seen;
     uint8_t flow_count; /* of flows[] (CALL_MAX_FLOWS at most) */
@@ -331,6 +343,15 @@ void call_mark_capture_loss_text(const struct call_table *t, const struct call *
 uint64_t call_table_rtp_packets(const struct call_table *t);
 /* The trunk name for events, NULL if none. */
 const char *call_trunk_name(const struct call *c);
+/* The user part of the first INVITE's Request-URI (the dialled number), ""
+ * if it had none (cut at CALL_PARTY_STRING_MAX). Kept in the call's own
+ * block right after the callee's user (create_call), so it costs no
+ * pointer, and not at all when it is the callee's user (the usual case). */
+static inline const char *call_request_user(const struct call *c)
+{
+    const char *callee = c->party[CALL_CALLEE].user;
+    return c->request_user_is_callee ? callee : callee + strlen(callee) + 1;
+}
 /* The audio RTP party `sender` (CALL_CALLER / CALL_CALLEE) sent in this call:
  * packets, first and last arrival, the path of its latest flow, and whether
  * any of its flows ran from an address its SDP did not name. */

@@ -68,6 +68,9 @@ void calls_text_endpoint(struct json_text *t, const char *key, const struct endp
 void calls_text_flow_streams(struct json_text *t, const struct rtp_flow *f);
 
 /* media.c */
+/* call_end's `media`: {"caller": ..., "callee": ...}, what each party sent
+ * of audio (DTMF streams left out), null for a party that sent none. */
+void calls_text_media_summary(struct json_text *t, const struct call *c);
 bool media_init(struct call_table *t);
 void media_destroy(struct call_table *t);
 /* Party p announced new SDP: rebind its receive addresses. */

@@ -18,8 +18,10 @@
  * (slot_for_new_flow), and what is refused is counted.
  */
 #include "calls/calls_internal.h"
+#include "core/json_text.h"
 #include "core/str.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -484,8 +486,8 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
             out->sdp_address_mismatch = true;
         for (size_t n = 0; n < f->stream_count; n++) {
             const struct rtp_stream *s = rtp_flow_stream_const(f, n);
-            if (!s->packets)
-                continue;
+            if (!s->packets || rtp_stream_is_dtmf(s))
+                continue; /* DTMF under its own SSRC is no voice */
             if (!out->packets || s->first_us < out->first_us)
                 out->first_us = s->first_us;
             if (!out->packets || s->last_us >= out->last_us) {
@@ -504,6 +506,87 @@ void call_media_of(const struct call *c, int sender, struct call_media_direction
         out->comfort_noise = is_comfort_noise(c, latest->last_pt);
         out->dtx_codec = is_dtx_codec(latest);
     }
+}
+
+/* What one party sent of audio: its streams summed, the worst of them, and
+ * the one with the most packets (its codec and path). */
+struct media_summary {
+    uint64_t packets;
+    int64_t lost, expected;
+    double jitter_max_ms, mos;
+    const struct rtp_stream *main;
+    const struct rtp_flow *main_flow;
+};
+
+static void summarise_direction(const struct call *c, int sender, struct media_summary *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < c->flow_count; i++) {
+        const struct rtp_flow *f = c->flows[i];
+        if (flow_party_in(f, c) != sender || call_flow_media(c, i) != RTP_MEDIA_AUDIO)
+            continue;
+        for (size_t n = 0; n < f->stream_count; n++) {
+            const struct rtp_stream *s = rtp_flow_stream_const(f, n);
+            if (!s->packets || rtp_stream_is_dtmf(s))
+                continue;
+            struct rtp_stream_report r;
+            rtp_stream_report(s, &r);
+            if (!out->main || r.mos < out->mos)
+                out->mos = r.mos;
+            if (!out->main || r.jitter_max_ms > out->jitter_max_ms)
+                out->jitter_max_ms = r.jitter_max_ms;
+            if (!out->main || s->packets > out->main->packets) {
+                out->main = s;
+                out->main_flow = f;
+            }
+            out->packets += s->packets;
+            out->lost += r.lost;
+            out->expected += r.lost + (int64_t)s->packets;
+        }
+    }
+}
+
+static void member_rounded(struct json_text *t, const char *key, double v, double scale)
+{
+    json_text_member_real(t, key, round(v * scale) / scale);
+}
+
+static void member_direction(struct json_text *t, const char *key, const struct media_summary *m)
+{
+    json_text_member_key(t, key);
+    if (!m->main) {
+        json_text_null(t);
+        return;
+    }
+    json_text_object_begin(t);
+    json_text_member_integer(t, "packets", (int64_t)m->packets);
+    json_text_member_integer(t, "lost", m->lost);
+    member_rounded(t, "loss_pct", m->expected ? (double)m->lost * 100.0 / (double)m->expected : 0,
+                   100);
+    member_rounded(t, "jitter_max_ms", m->jitter_max_ms, 1000);
+    member_rounded(t, "mos", m->mos, 100);
+    /* As a `streams` entry shows it: a name that is not UTF-8 is unknown. */
+    json_text_member_key(t, "codec");
+    size_t len = strlen(m->main->codec);
+    if (len && json_text_valid_utf8(m->main->codec, len))
+        json_text_string(t, m->main->codec, len);
+    else
+        json_text_null(t);
+    calls_text_endpoint(t, "src", &m->main_flow->key.src);
+    calls_text_endpoint(t, "dst", &m->main_flow->key.dst);
+    json_text_object_end(t);
+}
+
+void calls_text_media_summary(struct json_text *t, const struct call *c)
+{
+    struct media_summary m;
+    json_text_member_key(t, "media");
+    json_text_object_begin(t);
+    summarise_direction(c, CALL_CALLER, &m);
+    member_direction(t, "caller", &m);
+    summarise_direction(c, CALL_CALLEE, &m);
+    member_direction(t, "callee", &m);
+    json_text_object_end(t);
 }
 
 uint64_t call_table_rtp_packets(const struct call_table *t)

@@ -232,6 +232,15 @@ struct rtp_stream_report {
 enum rtp_media { RTP_MEDIA_AUDIO, RTP_MEDIA_VIDEO };
 /* "audio" or "video". */
 const char *rtp_media_name(enum rtp_media m);
+/* A stream of RFC 4733 telephone-event packets alone (DTMF sent under its
+ * own SSRC): it has packets, and every payload type it carried is mapped
+ * to telephone-event (by the SDP's rtpmap). Such a stream is no voice:
+ * its entry says "media": "dtmf" with no quality figures, and it counts
+ * for no audio check (rtp_quality, one_way_audio, no_audio, call_drop's
+ * media, call_end's per-direction summary). A stream that interleaves
+ * telephone-event with audio under one SSRC stays audio. Reads the stream
+ * only (no per-packet cost): for reports and detectors. */
+bool rtp_stream_is_dtmf(const struct rtp_stream *s);
 
 void rtp_stream_init(struct rtp_stream *s, uint32_t ssrc);
 /* Sets codec name and clock rate (from the SDP's rtpmap) of the stream's main

@@ -174,6 +174,30 @@ static void count_dtmf(struct rtp_stream *s, const struct rtp_header *h)
     s->dtmf_events++;
 }
 
+/* Is payload type pt of the stream telephone-event by its SDP mapping? */
+static bool pt_is_telephone_event(const struct rtp_stream *s, unsigned pt)
+{
+    if (pt < 96)
+        return false;
+    const struct rtp_payload_map *m = find_mapping(s, (uint8_t)pt);
+    if (m)
+        return m->telephone_event;
+    return s->codec_from_sdp && pt == s->payload_type && is_telephone_event(s->codec);
+}
+
+bool rtp_stream_is_dtmf(const struct rtp_stream *s)
+{
+    if (!s->packets)
+        return false;
+    for (unsigned word = 0; word < 2; word++)
+        for (uint64_t bits = s->pt_seen[word]; bits; bits &= bits - 1) {
+            unsigned pt = word * 64 + (unsigned)__builtin_ctzll(bits);
+            if (!pt_is_telephone_event(s, pt))
+                return false;
+        }
+    return true;
+}
+
 static bool window_test(const struct rtp_stream *s, uint32_t back)
 {
     return (s->seq_window[back / 64] >> (back % 64)) & 1u;
@@ -430,6 +454,15 @@ static void member_rounded(struct json_text *t, const char *k, double v, double 
     json_text_member_real(t, k, round(v * scale) / scale);
 }
 
+/* A voice quality figure: null for a stream that carries no voice. */
+static void member_quality(struct json_text *t, const char *k, double v, double scale, bool none)
+{
+    if (none)
+        json_text_member_null(t, k);
+    else
+        member_rounded(t, k, v, scale);
+}
+
 /* An 8-bit XR figure scaled for reading (MOS x 10 -> MOS), null when the
  * endpoint marked it unavailable. */
 static void member_xr_figure(struct json_text *t, const char *k, uint8_t v, double divisor)
@@ -500,7 +533,8 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     json_text_member_string(t, "dst", dst);
     json_text_member_string(t, "ssrc", ssrc);
     json_text_member_integer(t, "payload_type", s->payload_type);
-    json_text_member_string(t, "media", rtp_media_name((enum rtp_media)s->media));
+    bool dtmf = rtp_stream_is_dtmf(s);
+    json_text_member_string(t, "media", dtmf ? "dtmf" : rtp_media_name((enum rtp_media)s->media));
     /* SDP's rtpmap names are the wire's bytes (and may be cut inside a
      * UTF-8 sequence): a name that is not valid UTF-8 shows as unknown. */
     json_text_member_key(t, "codec");
@@ -511,12 +545,15 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
         json_text_null(t);
     json_text_member_integer(t, "packets", (int64_t)r.packets);
     json_text_member_integer(t, "lost", r.lost);
-    member_rounded(t, "loss_pct", r.loss_pct, 100);
-    member_rounded(t, "jitter_max_ms", r.jitter_max_ms, 1000);
-    member_rounded(t, "jitter_mean_ms", r.jitter_mean_ms, 1000);
+    /* A DTMF stream's loss and jitter say nothing of voice (an event's
+     * packets share one timestamp; its end is sent three times): its
+     * quality figures are null, the contract's keys kept. */
+    member_quality(t, "loss_pct", r.loss_pct, 100, dtmf);
+    member_quality(t, "jitter_max_ms", r.jitter_max_ms, 1000, dtmf);
+    member_quality(t, "jitter_mean_ms", r.jitter_mean_ms, 1000, dtmf);
     member_rounded(t, "max_delta_ms", r.max_delta_ms, 1000);
-    member_rounded(t, "mos", r.mos, 100);
-    member_rounded(t, "r_factor", r.r_factor, 10);
+    member_quality(t, "mos", r.mos, 100, dtmf);
+    member_quality(t, "r_factor", r.r_factor, 10, dtmf);
     json_text_member_integer(t, "duplicates", s->duplicates);
     json_text_member_integer(t, "out_of_order", s->out_of_order);
     json_text_member_integer(t, "dtmf_events", s->dtmf_events);

@@ -146,7 +146,8 @@ static void judge_call(const struct rules_context *ctx, const struct call *c, ui
             continue;
         for (size_t i = 0; i < flow->stream_count && i < RTP_FLOW_MAX_STREAMS; i++) {
             const struct rtp_stream *s = rtp_flow_stream_const(flow, i);
-            if ((double)s->packets < min_packets)
+            /* Nor are a telephone-event stream's figures voice quality. */
+            if ((double)s->packets < min_packets || rtp_stream_is_dtmf(s))
                 continue;
             struct crossing x[METRICS_MAX];
             size_t n = crossings(ctx, c, flow, s, x);

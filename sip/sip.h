@@ -161,5 +161,9 @@ int sip_parse_message(const uint8_t *data, size_t len, struct sip_msg *out);
 /* Parses an SDP body. 0 on success, -1 if it is not SDP. */
 int sdp_parse(const char *body, size_t len, struct sdp_info *out);
 const char *sip_method_name(enum sip_method m);
+/* The Q.850 cause (0..127) of a Reason header value (RFC 3326, e.g.
+ * "Q.850;cause=16;text=\"Normal call clearing\""), the first Q.850
+ * reason-value's; -1 when it names none or not as 1 to 3 digits. */
+int sip_reason_q850_cause(const char *reason);
 
 #endif

@@ -182,6 +182,31 @@ static const char *header_value(const osip_message_t *m, const char *name)
     return NULL;
 }
 
+/* Every Reason value (RFC 3326: several headers, or one with a comma
+ * list, which osip splits into headers), joined by ", " as far as they fit:
+ * "SIP;cause=487, Q.850;cause=31" keeps its Q.850 cause for calls/. */
+static void fill_reason(const osip_message_t *m, struct sip_msg *out)
+{
+    size_t used = 0, size = sizeof(out->reason_header);
+    out->reason_header[0] = '\0';
+    osip_header_t *h = NULL;
+    for (int pos = 0; (pos = osip_message_header_get_byname(m, "reason", pos, &h)) >= 0; pos++) {
+        if (!h || !h->hvalue)
+            continue;
+        if (!used) { /* the first is cut to fit, as it always was */
+            copy_str(out->reason_header, size, h->hvalue);
+            used = strlen(out->reason_header);
+            continue;
+        }
+        size_t n = strlen(h->hvalue);
+        if (used + 2 + n >= size)
+            break; /* a later value is kept whole or not at all */
+        memcpy(out->reason_header + used, ", ", 2);
+        memcpy(out->reason_header + used + 2, h->hvalue, n + 1);
+        used += 2 + n;
+    }
+}
+
 /* Leading decimal digits; false if there are none. */
 static bool parse_leading_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -612,7 +637,7 @@ int sip_parse_osip(const uint8_t *data, size_t len, struct sip_msg *out)
 
     fill_expires(m, out);
     fill_session_expires(m, out);
-    copy_str(out->reason_header, sizeof(out->reason_header), header_value(m, "reason"));
+    fill_reason(m, out);
     fill_credentials(m, out);
     fill_sdp(m, data, len, hidden, out);
     rc = 0;

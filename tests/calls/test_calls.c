@@ -167,9 +167,32 @@ Test(calls, normal_inbound_call)
     cr_assert_str_eq(keys_of(answer),
                      "v,type,ts,severity,call_id,trunk,seq,tap,setup_ms,pdd_ms,direction");
     cr_assert_str_eq(keys_of(end), "v,type,ts,severity,call_id,trunk,seq,tap,reason,duration_s,"
-                                   "streams,direction,status");
+                                   "streams,direction,status,from,to,request_user,src,dst,"
+                                   "invite_ts,ringing_ts,answer_ts,end_ts,final_status,q850_cause,"
+                                   "setup_ms,pdd_ms,bye_from,media");
     (void)TRUNK_EP;
     (void)PBX_EP;
+}
+
+/* A challenge answered by a new INVITE is not the call's final response:
+ * the retry still ringing when the capture ends has none (status absent,
+ * final_status null). It used to say 407. */
+Test(calls, answered_challenge_is_no_final_status)
+{
+    struct dialog d = {"call-407", "198.51.100.20", "203.0.113.10", "a", "b"};
+    request(&d, SIP_METHOD_INVITE, 1, "br1", false, false, T0);
+    response(&d, SIP_METHOD_INVITE, 1, 407, "Proxy Authentication Required", "x", T0 + 20000);
+    request(&d, SIP_METHOD_ACK, 1, "br1", false, false, T0 + 30000);
+    request(&d, SIP_METHOD_INVITE, 2, "br2", false, false, T0 + 40000);
+    response(&d, SIP_METHOD_INVITE, 2, 180, "Ringing", "b", T0 + SEC);
+    call_table_close_all(fx.table, T0 + 5 * SEC);
+    cr_assert_str_eq(event_capture_types(fx.events), "call_start,call_end");
+    json_t *end = event_capture_find(fx.events, "call_end", 0);
+    cr_assert_str_eq(json_string_value(field(end, "reason")), "capture_end");
+    cr_assert_null(json_object_get(end, "status"));
+    cr_assert(json_is_null(field(end, "final_status")));
+    /* from the first INVITE, as call_answer measures it */
+    cr_assert_eq(json_integer_value(field(end, "pdd_ms")), 1000);
 }
 
 Test(calls, retransmitted_invite_is_not_a_new_request)

@@ -707,3 +707,219 @@ Test(calls_e2e, rejected_flood_does_not_evict_live_calls, .timeout = 120)
 {
     flood_over_calls(404);
 }
+
+/* ---- call_end's call record (issue #21) ---- */
+
+/* Four calls and the end of a fifth's wait, from the scenario language: an
+ * answered call the callee hangs up with a Q.850 cause (and whose caller
+ * also sends a lossy telephone-event stream under its own SSRC), a 486
+ * with a cause after ringing, a CANCEL whose Reason carries a SIP and a
+ * Q.850 value, and a call left ringing until the tap's ringing timeout. */
+static const char RECORD_SCENARIO[] =
+    "call id=rec-answered@e2e caller=203.0.113.10:5060 callee=198.51.100.20:5060 "
+    "from=+15551230000 to=+15559870000 request-user=5559870000 ring=2 talk=10 "
+    "bye-from-callee bye-reason=Q.850;cause=16\n"
+    "rtp src=203.0.113.10:10000 dst=198.51.100.20:20000 ssrc=0xD7F00001 pt=101 start=4 "
+    "count=150 dtmf=0:150:5 loss-every=5\n"
+    "call id=rec-busy@e2e caller=203.0.113.11:5060 callee=198.51.100.20:5060 start=20 "
+    "status=486 final-reason=Q.850;cause=17\n"
+    "call id=rec-cancel@e2e caller=203.0.113.12:5060 callee=198.51.100.20:5060 start=40 ring=3 "
+    "cancel cancel-reason=SIP;cause=487,Q.850;cause=31\n"
+    "call id=rec-timeout@e2e caller=203.0.113.13:5060 callee=198.51.100.20:5060 start=60 "
+    "no-final\n"
+    "rtp src=192.0.2.1:40000 dst=192.0.2.2:40000 ssrc=0x1 count=1 start=300\n";
+
+static json_t *call_end_of(struct run *r, const char *call_id)
+{
+    for (size_t i = 0; i < r->count; i++) {
+        json_t *ev = r->events[i];
+        const char *id = json_string_value(json_object_get(ev, "call_id"));
+        if (id && !strcmp(id, call_id) &&
+            !strcmp(json_string_value(json_object_get(ev, "type")), "call_end"))
+            return ev;
+    }
+    cr_assert_fail("no call_end of %s in %s", call_id, r->types);
+    return NULL;
+}
+
+static void assert_null(json_t *ev, const char *field)
+{
+    json_t *v = json_object_get(ev, field);
+    cr_assert(v && json_is_null(v), "%s: expected null", field);
+}
+
+static void assert_real(json_t *ev, const char *field, double want)
+{
+    json_t *v = json_object_get(ev, field);
+    cr_assert(json_is_number(v), "%s missing or not a number", field);
+    cr_assert_float_eq(json_number_value(v), want, 1e-9, "%s: %g, want %g", field,
+                       json_number_value(v), want);
+}
+
+static void record_replay(struct run *r)
+{
+    struct pcapgen *g = pcapgen_new(PCAPGEN_LINK_ETHERNET);
+    char err[256];
+    cr_assert_eq(pcapgen_scenario_text(g, RECORD_SCENARIO, ".", err, sizeof(err)), 0, "%s", err);
+    replay_calls(g, r, "", "rec-");
+    pcapgen_free(g);
+}
+
+Test(calls_e2e, call_record_of_an_answered_call)
+{
+    struct run r;
+    record_replay(&r);
+    json_t *end = call_end_of(&r, "rec-answered@e2e");
+    cr_assert_str_eq(str(end, "reason"), "bye");
+    cr_assert_eq(num(end, "status"), 200);
+    cr_assert_str_eq(str(end, "from"), "+15551230000");
+    cr_assert_str_eq(str(end, "to"), "+15559870000");
+    cr_assert_str_eq(str(end, "request_user"), "5559870000");
+    cr_assert_str_eq(str(end, "src"), "203.0.113.10:5060");
+    cr_assert_str_eq(str(end, "dst"), "198.51.100.20:5060");
+    cr_assert_str_eq(str(end, "invite_ts"), "2024-01-01T00:00:00.000000Z");
+    cr_assert_str_eq(str(end, "ringing_ts"), "2024-01-01T00:00:00.100000Z");
+    cr_assert_str_eq(str(end, "answer_ts"), "2024-01-01T00:00:02.000000Z");
+    cr_assert_str_eq(str(end, "end_ts"), "2024-01-01T00:00:12.000000Z");
+    cr_assert_eq(num(end, "final_status"), 200);
+    cr_assert_eq(num(end, "q850_cause"), 16);
+    cr_assert_eq(num(end, "setup_ms"), 2000);
+    cr_assert_eq(num(end, "pdd_ms"), 100);
+    cr_assert_str_eq(str(end, "bye_from"), "callee");
+    /* call_start and call_answer said the same. */
+    json_t *start = find(&r, "call_start", 0), *answer = find(&r, "call_answer", 0);
+    cr_assert_str_eq(str(start, "request_user"), "5559870000");
+    cr_assert_eq(num(answer, "setup_ms"), num(end, "setup_ms"));
+    cr_assert_eq(num(answer, "pdd_ms"), num(end, "pdd_ms"));
+
+    /* The media each party sent: the DTMF stream is not the caller's audio. */
+    json_t *media = json_object_get(end, "media");
+    cr_assert(json_is_object(media));
+    json_t *caller = json_object_get(media, "caller"), *callee = json_object_get(media, "callee");
+    cr_assert(json_is_object(caller) && json_is_object(callee));
+    cr_assert_eq(num(caller, "packets"), 498);
+    cr_assert_eq(num(caller, "lost"), 0);
+    assert_real(caller, "loss_pct", 0);
+    assert_real(caller, "jitter_max_ms", 0);
+    cr_assert_str_eq(str(caller, "codec"), "PCMU");
+    cr_assert_str_eq(str(caller, "src"), "203.0.113.10:10000");
+    cr_assert_str_eq(str(caller, "dst"), "198.51.100.20:20000");
+    cr_assert_eq(num(callee, "packets"), 498);
+    cr_assert_eq(num(callee, "lost"), 0);
+    cr_assert_str_eq(str(callee, "codec"), "PCMU");
+    cr_assert_str_eq(str(callee, "src"), "198.51.100.20:20000");
+    cr_assert_str_eq(str(callee, "dst"), "203.0.113.10:10000");
+    /* mos: the (only) audio stream's, as its `streams` entry says. */
+    json_t *streams = json_object_get(end, "streams");
+    size_t audio = 0, dtmf = 0;
+    for (size_t i = 0; i < json_array_size(streams); i++) {
+        json_t *s = json_array_get(streams, i);
+        if (!strcmp(str(s, "media"), "dtmf")) {
+            dtmf++;
+            continue;
+        }
+        audio++;
+        json_t *side = !strcmp(str(s, "src"), "203.0.113.10:10000") ? caller : callee;
+        assert_real(side, "mos", json_number_value(json_object_get(s, "mos")));
+        cr_assert_gt(json_number_value(json_object_get(s, "mos")), 4);
+    }
+    cr_assert_eq(audio, 2);
+    cr_assert_eq(dtmf, 1);
+    release(&r);
+}
+
+/* A telephone-event stream under its own SSRC is DTMF: no voice figures, no
+ * alert for its loss, and not counted as the caller's audio (above). */
+Test(calls_e2e, telephone_event_stream_is_dtmf)
+{
+    struct run r;
+    record_replay(&r);
+    json_t *end = call_end_of(&r, "rec-answered@e2e");
+    json_t *streams = json_object_get(end, "streams"), *dtmf = NULL;
+    for (size_t i = 0; i < json_array_size(streams); i++)
+        if (!strcmp(str(json_array_get(streams, i), "ssrc"), "0xD7F00001"))
+            dtmf = json_array_get(streams, i);
+    cr_assert_not_null(dtmf, "the telephone-event stream is in streams");
+    cr_assert_str_eq(str(dtmf, "media"), "dtmf");
+    cr_assert_eq(num(dtmf, "payload_type"), 101);
+    cr_assert_str_eq(str(dtmf, "codec"), "telephone-event");
+    cr_assert_eq(num(dtmf, "dtmf_events"), 1);
+    cr_assert_eq(num(dtmf, "packets"), 120);
+    cr_assert_eq(num(dtmf, "lost"), 29);
+    const char *none[] = {"loss_pct", "jitter_max_ms", "jitter_mean_ms", "mos", "r_factor"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+        assert_null(dtmf, none[i]);
+    for (size_t i = 0; i < r.count; i++)
+        cr_assert_str_neq(json_string_value(json_object_get(r.events[i], "type")), "rtp_quality",
+                          "a DTMF stream's loss is no voice quality: %s", r.types);
+    release(&r);
+}
+
+Test(calls_e2e, call_record_of_a_busy_call)
+{
+    struct run r;
+    record_replay(&r);
+    json_t *end = call_end_of(&r, "rec-busy@e2e");
+    cr_assert_str_eq(str(end, "reason"), "failed");
+    cr_assert_eq(num(end, "status"), 486);
+    cr_assert_str_eq(str(end, "from"), "alice");
+    cr_assert_str_eq(str(end, "to"), "bob");
+    cr_assert_str_eq(str(end, "request_user"), "bob");
+    cr_assert_str_eq(str(end, "src"), "203.0.113.11:5060");
+    cr_assert_str_eq(str(end, "dst"), "198.51.100.20:5060");
+    cr_assert_str_eq(str(end, "invite_ts"), "2024-01-01T00:00:20.000000Z");
+    cr_assert_str_eq(str(end, "ringing_ts"), "2024-01-01T00:00:20.100000Z");
+    assert_null(end, "answer_ts");
+    cr_assert_str_eq(str(end, "end_ts"), "2024-01-01T00:00:22.000000Z");
+    cr_assert_eq(num(end, "final_status"), 486);
+    cr_assert_eq(num(end, "q850_cause"), 17);
+    assert_null(end, "setup_ms");
+    cr_assert_eq(num(end, "pdd_ms"), 100);
+    assert_null(end, "bye_from");
+    json_t *media = json_object_get(end, "media");
+    assert_null(media, "caller");
+    assert_null(media, "callee");
+    cr_assert_str_eq(str(find(&r, "call_fail", 0), "request_user"), "bob");
+    release(&r);
+}
+
+Test(calls_e2e, call_record_of_a_cancelled_call)
+{
+    struct run r;
+    record_replay(&r);
+    json_t *end = call_end_of(&r, "rec-cancel@e2e");
+    cr_assert_str_eq(str(end, "reason"), "cancel");
+    cr_assert_eq(num(end, "status"), 487);
+    cr_assert_str_eq(str(end, "src"), "203.0.113.12:5060");
+    cr_assert_str_eq(str(end, "invite_ts"), "2024-01-01T00:00:40.000000Z");
+    cr_assert_str_eq(str(end, "ringing_ts"), "2024-01-01T00:00:40.100000Z");
+    assert_null(end, "answer_ts");
+    cr_assert_str_eq(str(end, "end_ts"), "2024-01-01T00:00:43.020000Z");
+    cr_assert_eq(num(end, "final_status"), 487);
+    /* The CANCEL's Reason: its Q.850 value, after a SIP one. */
+    cr_assert_eq(num(end, "q850_cause"), 31);
+    assert_null(end, "setup_ms");
+    cr_assert_eq(num(end, "pdd_ms"), 100);
+    assert_null(end, "bye_from");
+    release(&r);
+}
+
+Test(calls_e2e, call_record_of_a_ringing_timeout)
+{
+    struct run r;
+    record_replay(&r);
+    json_t *end = call_end_of(&r, "rec-timeout@e2e");
+    cr_assert_str_eq(str(end, "reason"), "timeout");
+    /* No final response came: 408 is the tap's verdict, as in status. */
+    cr_assert_eq(num(end, "status"), 408);
+    cr_assert_eq(num(end, "final_status"), 408);
+    cr_assert_str_eq(str(end, "invite_ts"), "2024-01-01T00:01:00.000000Z");
+    cr_assert_str_eq(str(end, "ringing_ts"), "2024-01-01T00:01:00.100000Z");
+    assert_null(end, "answer_ts");
+    cr_assert_str_eq(str(end, "end_ts"), "2024-01-01T00:04:00.010000Z");
+    assert_null(end, "q850_cause");
+    assert_null(end, "setup_ms");
+    cr_assert_eq(num(end, "pdd_ms"), 100);
+    assert_null(end, "bye_from");
+    release(&r);
+}

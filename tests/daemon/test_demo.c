@@ -2,7 +2,9 @@
  * The bundled sample, end to end: samples/demo.pcap (written by
  * `siptap-pcapgen --demo`) with samples/demo.conf gives exactly these events
  * — the README's first command shows them, so they are pinned here: type,
- * call, and the fields that name the fault (status, hint, cause, direction).
+ * call, and the fields that name the fault (status, hint, cause, direction,
+ * and call_end's record of how the call ended: final status, Q.850 cause,
+ * who hung up).
  * Also checks that the committed sample is what the generator writes today.
  */
 #include <criterion/criterion.h>
@@ -19,17 +21,20 @@ static const char *const expected[] = {
     "call_answer demo-normal@203.0.113.1 direction=inbound",
     "call_start demo-404@203.0.113.1 direction=inbound",
     "call_fail demo-404@203.0.113.1 status=404 hint=no_route_for_did direction=inbound",
-    "call_end demo-404@203.0.113.1 status=404 reason=failed direction=inbound",
+    "call_end demo-404@203.0.113.1 status=404 reason=failed direction=inbound final_status=404",
     "registration_loop 3001@203.0.113.1 hint=rechallenged",
     "call_start demo-oneway@203.0.113.50 direction=inbound",
     "call_answer demo-oneway@203.0.113.50 direction=inbound",
     "call_start demo-noack@198.51.100.10 direction=outbound",
     "call_answer demo-noack@198.51.100.10 direction=outbound",
     "one_way_audio demo-oneway@203.0.113.50 phase=start hint=nat_private_sdp direction=inbound",
-    "call_end demo-oneway@203.0.113.50 status=200 reason=bye direction=inbound",
-    "call_end demo-normal@203.0.113.1 status=200 reason=bye direction=inbound",
-    "call_drop demo-noack@198.51.100.10 cause=missing_ack direction=outbound",
-    "call_end demo-noack@198.51.100.10 status=200 reason=bye direction=outbound",
+    "call_end demo-oneway@203.0.113.50 status=200 reason=bye direction=inbound final_status=200 "
+    "bye_from=caller",
+    "call_end demo-normal@203.0.113.1 status=200 reason=bye direction=inbound final_status=200 "
+    "bye_from=caller",
+    "call_drop demo-noack@198.51.100.10 cause=missing_ack direction=outbound bye_from=callee",
+    "call_end demo-noack@198.51.100.10 status=200 reason=bye direction=outbound final_status=200 "
+    "bye_from=callee",
 };
 
 static void describe(json_t *ev, char *out, size_t len)
@@ -39,7 +44,9 @@ static void describe(json_t *ev, char *out, size_t len)
         id = json_string_value(json_object_get(ev, "aor"));
     int n =
         snprintf(out, len, "%s %s", json_string_value(json_object_get(ev, "type")), id ? id : "-");
-    static const char *const fields[] = {"status", "phase", "hint", "cause", "reason", "direction"};
+    static const char *const fields[] = {"status",       "phase",      "hint",
+                                         "cause",        "reason",     "direction",
+                                         "final_status", "q850_cause", "bye_from"};
     const char *type = json_string_value(json_object_get(ev, "type"));
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && n > 0 && (size_t)n < len; i++) {
         json_t *v = json_object_get(ev, fields[i]);

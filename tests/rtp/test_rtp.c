@@ -441,6 +441,60 @@ Test(rtp_stats, dtmf_heuristic_without_sdp)
     cr_assert_eq(s.dtmf_events, 1);
 }
 
+/* One packet of payload type pt, 4 bytes of an RFC 4733 event. */
+static void feed_event(struct rtp_stream *s, uint8_t pt, uint16_t seq)
+{
+    uint8_t b[32];
+    struct rtp_header h;
+    size_t n = make_rtp(b, pt, false, seq, 640, s->ssrc, 4);
+    b[12] = 5, b[13] = 10, b[14] = 0, b[15] = 0xa0;
+    cr_assert(rtp_parse(b, n, &h));
+    rtp_stream_update(s, &h, T0 + 20 * MS * seq);
+}
+
+/* A stream of telephone-event packets alone is DTMF, by its SDP mapping;
+ * events interleaved with voice under one SSRC stay audio. */
+Test(rtp_stats, telephone_event_stream_is_dtmf)
+{
+    struct rtp_stream s;
+    new_stream(&s);
+    cr_assert(rtp_stream_map_payload(&s, 101, "telephone-event", 8000));
+    cr_assert_not(rtp_stream_is_dtmf(&s), "no packet: nothing to say");
+    for (uint16_t seq = 0; seq < 4; seq++)
+        feed_event(&s, 101, seq);
+    cr_assert(rtp_stream_is_dtmf(&s));
+    feed_event(&s, 0, 4); /* a PCMU packet under the same SSRC */
+    cr_assert_not(rtp_stream_is_dtmf(&s));
+    rtp_stream_release(&s);
+
+    /* Named by the SDP as the stream's own codec (what calls/ does). */
+    new_stream(&s);
+    rtp_stream_set_codec(&s, "telephone-event", 8000);
+    feed_event(&s, 101, 0);
+    cr_assert(rtp_stream_is_dtmf(&s));
+
+    /* Without SDP, an unknown dynamic type is not taken for DTMF. */
+    new_stream(&s);
+    for (uint16_t seq = 0; seq < 4; seq++)
+        feed_event(&s, 101, seq);
+    cr_assert_not(rtp_stream_is_dtmf(&s));
+
+    /* Its entry: media "dtmf", no voice figures, the contract's keys kept. */
+    new_stream(&s);
+    cr_assert(rtp_stream_map_payload(&s, 101, "telephone-event", 8000));
+    for (uint16_t seq = 0; seq < 6; seq += 2)
+        feed_event(&s, 101, seq);
+    struct endpoint a = {0}, b = {0};
+    json_t *o = rtp_stream_to_json(&s, &a, &b, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "media")), "dtmf");
+    cr_assert_eq(json_integer_value(json_object_get(o, "lost")), 2);
+    const char *none[] = {"loss_pct", "jitter_max_ms", "jitter_mean_ms", "mos", "r_factor"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+        cr_assert(json_is_null(json_object_get(o, none[i])), "%s", none[i]);
+    json_decref(o);
+    rtp_stream_release(&s);
+}
+
 /* --- flows, SSRC changes, rtcp-mux -------------------------------------- */
 
 /* RTCP from -> to at ts, as the layers above hand it over. */

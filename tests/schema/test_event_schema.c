@@ -169,7 +169,15 @@ static const char *const CALL_END =
     "\"payload_type\":0,\"media\":\"audio\",\"codec\":\"PCMU\",\"packets\":998,\"lost\":0,"
     "\"loss_pct\":0.0,\"jitter_max_ms\":0.0,\"jitter_mean_ms\":0.0,\"max_delta_ms\":20.0,"
     "\"mos\":4.36,\"r_factor\":90.8,\"duplicates\":0,\"out_of_order\":0,\"dtmf_events\":0,"
-    "\"payload_types\":[0]}],\"direction\":\"inbound\",\"status\":200}";
+    "\"payload_types\":[0]}],\"direction\":\"inbound\",\"status\":200,\"from\":\"2001\","
+    "\"to\":\"15550123\",\"request_user\":\"15550123\",\"src\":\"203.0.113.50:5060\","
+    "\"dst\":\"198.51.100.10:5060\",\"invite_ts\":\"2024-01-01T00:00:08.000000Z\","
+    "\"ringing_ts\":\"2024-01-01T00:00:08.100000Z\",\"answer_ts\":\"2024-01-01T00:00:10.000000Z\","
+    "\"end_ts\":\"2024-01-01T00:00:30.000000Z\",\"final_status\":200,\"q850_cause\":null,"
+    "\"setup_ms\":2000,\"pdd_ms\":100,\"bye_from\":\"caller\",\"media\":{\"caller\":{"
+    "\"packets\":998,\"lost\":0,\"loss_pct\":0.0,\"jitter_max_ms\":0.0,\"mos\":4.36,"
+    "\"codec\":\"PCMU\",\"src\":\"203.0.113.50:4000\",\"dst\":\"198.51.100.10:30100\"},"
+    "\"callee\":null}}";
 
 /* The event text with one member changed: key set to value (JSON text), or
  * removed when value is NULL. */
@@ -221,6 +229,14 @@ Test(event_schema, refuses_what_producers_get_wrong)
     event_refused(mutated(CALL_START, "streams", "[]"), "/streams: field not in the schema");
     event_refused(mutated(CALL_END, "reason", "\"hangup\""), "/reason");
     event_refused(mutated(CALL_END, "drop_cause", "\"network\""), "/drop_cause");
+    /* The call record: every field there, null only where it may be. */
+    event_refused(mutated(CALL_END, "q850_cause", NULL), "required field \"q850_cause\"");
+    event_refused(mutated(CALL_END, "q850_cause", "128"), "/q850_cause");
+    event_refused(mutated(CALL_END, "bye_from", "\"nobody\""), "/bye_from");
+    event_refused(mutated(CALL_END, "invite_ts", "null"), "/invite_ts");
+    event_refused(mutated(CALL_END, "media", "{\"caller\":null}"), "required field \"callee\"");
+    event_refused(mutated(CALL_END, "media", "{\"caller\":null,\"callee\":{\"packets\":1}}"),
+                  "/media/callee");
 }
 
 Test(event_schema, refuses_a_bad_streams_entry_and_says_which)

@@ -224,6 +224,42 @@ Test(sip_parse, tel_uri_and_reason_header)
     cr_assert_str_eq(msg.reason_header, "Q.850;cause=16;text=\"Normal call clearing\"");
 }
 
+/* RFC 3326's Q.850 cause, read from a hostile header value. */
+Test(sip_reason, q850_cause)
+{
+    static const struct {
+        const char *value;
+        int cause;
+    } cases[] = {
+        {"Q.850;cause=16;text=\"Normal call clearing\"", 16},
+        {"q.850 ; CAUSE = 17", 17},
+        {"SIP;cause=200;text=\"Call completed elsewhere\", Q.850;cause=26", 26},
+        {"SIP;cause=487,Q.850;cause=31", 31},
+        /* text before the cause, with ';' ',' and an escaped quote inside it */
+        {"Q.850;text=\"a;cause=99, \\\"x\";cause=41", 41},
+        {"Q.850;cause=0", 0},
+        {"Q.850;cause=127", 127},
+        {"Q.850;cause=007", 7},
+        {"SIP;cause=16", -1},     /* not Q.850 */
+        {"Q.8500;cause=16", -1},  /* another protocol */
+        {"Q.850;cause=128", -1},  /* past Q.850's seven bits */
+        {"Q.850;cause=1234", -1}, /* too many digits */
+        {"Q.850;cause=-1", -1},
+        {"Q.850;cause=16x", -1},
+        {"Q.850;cause=", -1},
+        {"Q.850;cause", -1},
+        {"Q.850;causes=16", -1},
+        {"Q.850;text=\"cause=16", -1}, /* an unterminated quote swallows the rest */
+        {"Q.850", -1},
+        {"", -1},
+        {";;,,==\"", -1},
+        {"Q.850;cause=99999999999999999999", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_assert_eq(sip_reason_q850_cause(cases[i].value), cases[i].cause, "%s: %d, want %d",
+                     cases[i].value, sip_reason_q850_cause(cases[i].value), cases[i].cause);
+}
+
 /* Every string field of the struct, to look for a secret in all of them. */
 static bool msg_contains(const struct sip_msg *m, const char *needle)
 {

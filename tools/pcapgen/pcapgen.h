@@ -318,6 +318,13 @@ struct pcapgen_call_spec {
     bool no_bye;
     bool bye_from_callee;
 
+    /* The INVITE's Request-URI user; NULL = to_user. */
+    const char *request_user;
+    /* Reason header values (RFC 3326, e.g. "Q.850;cause=16") on the BYE,
+     * the CANCEL, and the final response >= 300 (a CANCEL's 487 too); NULL
+     * = none. */
+    const char *bye_reason, *cancel_reason, *final_reason;
+
     const struct pcapgen_encap *encap;
 };
 

@@ -219,6 +219,7 @@ struct txn {
     const char *transport; /* "UDP" / "TCP" */
     const struct endpoint *uac, *uas;
     const char *uac_user, *uas_user;
+    const char *ruri_user;         /* the Request-URI's user; NULL = uas_user */
     const char *uac_tag, *uas_tag; /* uas_tag NULL = not yet in dialog */
     const char *branch;
     uint32_t cseq;
@@ -257,7 +258,8 @@ static char *txn_request(const struct txn *x, const char *method, const char *ex
     char uas[ENDPOINT_STRLEN], uac[ENDPOINT_STRLEN];
     endpoint_format(x->uas, uas, sizeof(uas));
     endpoint_format(x->uac, uac, sizeof(uac));
-    pcapgen_buf_printf(&b, "%s sip:%s@%s SIP/2.0\r\n", method, x->uas_user, uas);
+    pcapgen_buf_printf(&b, "%s sip:%s@%s SIP/2.0\r\n", method,
+                       x->ruri_user ? x->ruri_user : x->uas_user, uas);
     txn_common(&b, x, true);
     pcapgen_buf_printf(&b, "Max-Forwards: 70\r\n");
     if (strcmp(method, "INVITE") == 0 || strcmp(method, "REGISTER") == 0)
@@ -373,6 +375,15 @@ static bool ep_set(const struct endpoint *e)
     return e->addr.family != 0;
 }
 
+/* "Reason: VALUE\n" for a message's extra headers, NULL without one. */
+static const char *reason_line(char *buf, size_t len, const char *value)
+{
+    if (!value)
+        return NULL;
+    snprintf(buf, len, "Reason: %s\n", value);
+    return buf;
+}
+
 uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
 {
     struct pcapgen_call_spec c = *spec;
@@ -455,6 +466,7 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
                       .uas = &c.callee,
                       .uac_user = from_user,
                       .uas_user = to_user,
+                      .ruri_user = c.request_user,
                       .uac_tag = from_tag,
                       .uas_tag = NULL,
                       .branch = b1,
@@ -493,6 +505,10 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
         t += 40 * MS;
     }
 
+    char final_reason[160], cancel_reason[160], bye_reason[160];
+    const char *final_hdr = reason_line(final_reason, sizeof(final_reason), c.final_reason);
+    const char *cancel_hdr = reason_line(cancel_reason, sizeof(cancel_reason), c.cancel_reason);
+    const char *bye_hdr = reason_line(bye_reason, sizeof(bye_reason), c.bye_reason);
     uint64_t end = t;
     sig_send(&sp, t, true, txn_request(&inv, "INVITE", extra, offer_body));
     sig_send(&sp, t + 10 * MS, false, txn_response(&inv, 100, NULL, NULL));
@@ -501,7 +517,7 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
     bool fin = true;
     if (!rings) {
         inv.uas_tag = to_tag;
-        sig_send(&sp, t + 50 * MS, false, txn_response(&inv, st, NULL, NULL));
+        sig_send(&sp, t + 50 * MS, false, txn_response(&inv, st, final_hdr, NULL));
         inv.method = "ACK";
         sig_send(&sp, t + 60 * MS, true, txn_request(&inv, "ACK", NULL, NULL));
         end = t + 60 * MS;
@@ -524,16 +540,16 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
         struct txn can = inv;
         can.uas_tag = NULL;
         can.method = "CANCEL";
-        sig_send(&sp, ta, true, txn_request(&can, "CANCEL", NULL, NULL));
+        sig_send(&sp, ta, true, txn_request(&can, "CANCEL", cancel_hdr, NULL));
         sig_send(&sp, ta + 10 * MS, false, txn_response(&can, 200, NULL, NULL));
-        sig_send(&sp, ta + 20 * MS, false, txn_response(&inv, 487, NULL, NULL));
+        sig_send(&sp, ta + 20 * MS, false, txn_response(&inv, 487, final_hdr, NULL));
         inv.method = "ACK";
         sig_send(&sp, ta + 30 * MS, true, txn_request(&inv, "ACK", NULL, NULL));
         end = ta + 30 * MS;
         goto done;
     }
     if (st != 200) {
-        sig_send(&sp, ta, false, txn_response(&inv, st, NULL, NULL));
+        sig_send(&sp, ta, false, txn_response(&inv, st, final_hdr, NULL));
         inv.method = "ACK";
         sig_send(&sp, ta + 10 * MS, true, txn_request(&inv, "ACK", NULL, NULL));
         end = ta + 10 * MS;
@@ -601,6 +617,7 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
         char *ob = pcapgen_sdp_build(&o2), *ab = pcapgen_sdp_build(&a2);
         struct txn rei = inv;
         rei.cseq = inv.cseq + 1;
+        rei.ruri_user = NULL;
         rei.branch = b4;
         rei.method = "INVITE";
         sig_send(&sp, re, true, txn_request(&rei, "INVITE", NULL, ob));
@@ -647,12 +664,13 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
                            .method = "BYE"};
     } else {
         bye = inv;
+        bye.ruri_user = NULL; /* in the dialog: the callee's Contact */
         bye.cseq = inv.cseq + 1;
         bye.branch = b3;
         bye.method = "BYE";
     }
     hex_id(b3, sizeof(b3), h, "z9hG4bK", 16);
-    sig_send(&sp, bye_at, !bye_callee, txn_request(&bye, "BYE", NULL, NULL));
+    sig_send(&sp, bye_at, !bye_callee, txn_request(&bye, "BYE", bye_hdr, NULL));
     sig_send(&sp, bye_at + 10 * MS, bye_callee, txn_response(&bye, 200, NULL, NULL));
     end = bye_at + 10 * MS;
 

@@ -283,6 +283,10 @@ static int do_call(struct ctx *c)
     s.call_id = str(c, "id");
     s.from_user = str(c, "from");
     s.to_user = str(c, "to");
+    s.request_user = str(c, "request-user");
+    s.bye_reason = str(c, "bye-reason");
+    s.cancel_reason = str(c, "cancel-reason");
+    s.final_reason = str(c, "final-reason");
     if (get_ep(c, "caller", &s.caller, true) < 0 || get_ep(c, "callee", &s.callee, true) < 0 ||
         get_ep(c, "caller-media", &s.caller_media, false) < 0 ||
         get_ep(c, "callee-media", &s.callee_media, false) < 0 ||
