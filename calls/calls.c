@@ -371,12 +371,14 @@ static void fail_call(struct call_table *t, struct call *c, int status, const ch
     str_copy(c->final_reason, sizeof(c->final_reason), reason);
     json_t *ev = call_event(t, c, "call_fail", fail_severity(status), now);
     json_object_set_new_nocheck(ev, "status", json_integer(status));
-    json_object_set_new_nocheck(ev, "reason", json_string(reason));
+    /* Text from the wire as event_wire_string writes it (bytes that are not
+     * UTF-8 as U+FFFD): json_string would drop the field. */
+    json_object_set_new_nocheck(ev, "reason", event_wire_string(reason));
     json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
-    json_object_set_new_nocheck(ev, "from", json_string(c->party[CALL_CALLER].user));
-    json_object_set_new_nocheck(ev, "to", json_string(c->party[CALL_CALLEE].user));
+    json_object_set_new_nocheck(ev, "from", event_wire_string(c->party[CALL_CALLER].user));
+    json_object_set_new_nocheck(ev, "to", event_wire_string(c->party[CALL_CALLEE].user));
     if (call_request_user(c)[0])
-        json_object_set_new_nocheck(ev, "request_user", json_string(call_request_user(c)));
+        json_object_set_new_nocheck(ev, "request_user", event_wire_string(call_request_user(c)));
     json_object_set_new_nocheck(ev, "src", endpoint_json(&c->party[CALL_CALLER].signalling));
     json_object_set_new_nocheck(ev, "dst", endpoint_json(&c->party[CALL_CALLEE].signalling));
     for (size_t i = 0; i < t->observer_count; i++)

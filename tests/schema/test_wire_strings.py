@@ -9,9 +9,10 @@ call_start with no call_id and no from, and a call_end with no call_id:
 fields the contract requires, without which a consumer cannot tie the
 events of the call together. Each stray byte is now written as U+FFFD.
 
-This test replays one such INVITE, holds the events against the schema
-with the tests' C validator, and checks the call's events name it with the
-replacement characters where the stray bytes were.
+This test replays one such INVITE, answered by a 404 whose reason phrase
+has a stray byte too, holds the events against the schema with the tests'
+C validator, and checks the call's events (call_fail included) name it
+with the replacement characters where the stray bytes were.
 
 Usage: test_wire_strings.py EVENT_SCHEMA_CLI
 """
@@ -30,6 +31,13 @@ INVITE = (b"INVITE sip:bob@198.51.100.20 SIP/2.0\n"
           b"User-Agent: phone\xfe\n"
           b"Max-Forwards: 70\n"
           b"Content-Length: 0\n")
+NOT_FOUND = (b"SIP/2.0 404 Not F\xffound\n"
+             b"Via: SIP/2.0/UDP 203.0.113.10:5060;branch=z9hG4bKutf1\n"
+             b"From: <sip:al\xffice@203.0.113.10>;tag=1\n"
+             b"To: <sip:bob@198.51.100.20>;tag=2\n"
+             b"Call-ID: utf8-\xc3-1\n"
+             b"CSeq: 1 INVITE\n"
+             b"Content-Length: 0\n")
 
 
 def main():
@@ -39,6 +47,8 @@ def main():
         scn, pcap = os.path.join(tmp, "utf8.scn"), os.path.join(tmp, "utf8.pcap")
         with open(scn, "wb") as f:
             f.write(b"sip-udp t=0 src=203.0.113.10:5060 dst=198.51.100.20:5060\n" + INVITE + b".\n")
+            f.write(b"sip-udp t=0.1 src=198.51.100.20:5060 dst=203.0.113.10:5060\n" + NOT_FOUND +
+                    b".\n")
         subprocess.run([os.environ["PCAPGEN"], scn, pcap], check=True, stdout=subprocess.DEVNULL)
         events = subprocess.run([os.environ["SIPTAPD"], "-r", pcap], check=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
@@ -59,6 +69,10 @@ def main():
     start = next((e for e in calls if e["type"] == "call_start"), {})
     if start.get("from") != "al\ufffdice":
         print("call_start.from must be al\\ufffdice: %s" % start)
+        bad += 1
+    fail = next((e for e in parsed if e["type"] == "call_fail"), {})
+    if fail.get("from") != "al\ufffdice" or fail.get("reason") != "Not F\ufffdound":
+        print("call_fail must carry from al\\ufffdice and reason Not F\\ufffdound: %s" % fail)
         bad += 1
     return 1 if bad or not verdicts else 0
 
