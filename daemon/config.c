@@ -53,6 +53,7 @@ void config_defaults(struct config *cfg)
     if (gethostname(cfg->tap_name, sizeof(cfg->tap_name) - 1) != 0 || !cfg->tap_name[0])
         snprintf(cfg->tap_name, sizeof(cfg->tap_name), "siptap");
     cfg->stats_interval_s = 300;
+    cfg->trunk_stats_interval_s = 60;
     cfg->kernel_buffer_mb = 64;
     cfg->snaplen = 65535;
     cfg->capture_timeout_ms = 10;
@@ -103,6 +104,7 @@ struct uint_key {
 
 static const struct uint_key uint_keys[] = {
     UINT_KEY("general", "stats_interval", 1, 86400, stats_interval_s),
+    UINT_KEY("metrics", "trunk_stats_interval_s", 0, 86400, trunk_stats_interval_s),
     UINT_KEY("capture", "buffer_mb", 1, CAPTURE_MAX_BUFFER_MB, kernel_buffer_mb),
     UINT_KEY("capture", "timeout_ms", 1, 1000, capture_timeout_ms),
     UINT_KEY("capture", "queue_mb", 1, 65536, capture_queue_mb),

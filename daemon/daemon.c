@@ -218,6 +218,37 @@ static void schedule_stats(struct siptap *d, uint64_t from_us)
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
 }
 
+static void schedule_trunk_stats(struct siptap *d, uint64_t from_us)
+{
+    if (d->cfg.trunk_stats_interval_s && d->trunk_metrics)
+        timerq_schedule(&d->timers, &d->trunk_stats_timer,
+                        from_us + (uint64_t)d->cfg.trunk_stats_interval_s * 1000000u);
+}
+
+/* The capture clock has started at now_us: the periodic events begin. */
+static void start_periodic(struct siptap *d, uint64_t now_us)
+{
+    schedule_stats(d, now_us);
+    d->trunk_stats_start_us = now_us;
+    schedule_trunk_stats(d, now_us);
+}
+
+/* One trunk_stats event per trunk for the interval ending now_us. */
+static void publish_trunk_stats(struct siptap *d, uint64_t now_us)
+{
+    trunk_metrics_publish_interval(d->trunk_metrics, &d->bus, d->trunk_stats_start_us, now_us);
+    d->trunk_stats_start_us = now_us;
+}
+
+static void on_trunk_stats_timer(struct timer *t, uint64_t now_us, void *arg)
+{
+    (void)t;
+    struct siptap *d = arg;
+    publish_trunk_stats(d, now_us);
+    /* As stats: across a gap in the capture one interval covers the gap. */
+    schedule_trunk_stats(d, d->clock_target_us > now_us ? d->clock_target_us : now_us);
+}
+
 /* Resident set size of the process, 0 where /proc does not tell. */
 static uint64_t rss_kb(void)
 {
@@ -384,7 +415,7 @@ static void frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const u
     if (!d->clock_started) {
         d->clock_started = true;
         d->timers.now_us = ts;
-        schedule_stats(d, ts);
+        start_periodic(d, ts);
     }
     d->clock_target_us = ts;
     timerq_advance(&d->timers, ts);
@@ -493,6 +524,12 @@ static void finish(struct siptap *d)
         now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     }
     call_table_close_all(d->calls, now);
+    /* The last, partial interval: its calls all ended above. */
+    if (d->clock_started && d->trunk_metrics && d->cfg.trunk_stats_interval_s &&
+        timer_pending(&d->trunk_stats_timer)) {
+        timerq_cancel(&d->timers, &d->trunk_stats_timer);
+        publish_trunk_stats(d, now);
+    }
     drain_outputs(d, now);
     write_metrics_file(d);
     ev_break(d->loop, EVBREAK_ALL);
@@ -565,7 +602,7 @@ static void on_wall_timer(struct ev_loop *loop, ev_timer *w, int revents)
     if (!d->clock_started) {
         d->clock_started = true;
         d->timers.now_us = wall;
-        schedule_stats(d, wall);
+        start_periodic(d, wall);
     }
     /* Frames still queued are older than the wall: the clock waits for them,
      * or a silence window would close before the media that ends it. */
@@ -656,6 +693,8 @@ static void on_prepublish(void *user, const struct event_info *info, struct even
     if (d->hep)
         daemon_hep_prepublish(d, info, extra);
     event_tally_add(&d->tally, info->type, info->severity);
+    if (d->trunk_metrics && info->severity >= SEVERITY_WARNING)
+        trunk_metrics_alert(d->trunk_metrics, info->type, info->trunk);
     if (d->trunk_metrics && info->type &&
         (strcmp(info->type, "trunk_down") == 0 || strcmp(info->type, "trunk_up") == 0))
         trunk_metrics_set_health(d->trunk_metrics, info->trunk, info->type[6] == 'u');
@@ -903,6 +942,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
             fprintf(stderr, "siptapd: output %s could not start; events for it are queued\n",
                     d->bus.sinks[i]->name);
     timer_init(&d->stats_timer, on_stats_timer, d);
+    timer_init(&d->trunk_stats_timer, on_trunk_stats_timer, d);
     if (d->live && !d->hep_in) {
         /* Live: the capture clock starts now, not with the first packet or
          * tick, so periodic timers keep their cadence on a quiet wire. */
@@ -912,7 +952,7 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         d->clock_started = true;
         d->timers.now_us = wall;
         d->clock_target_us = wall;
-        schedule_stats(d, wall);
+        start_periodic(d, wall);
     }
     if (d->live) {
         ev_timer_init(&d->wall_timer, on_wall_timer, 1.0, 1.0);
