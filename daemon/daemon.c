@@ -218,6 +218,8 @@ static void schedule_stats(struct siptap *d, uint64_t from_us)
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
 }
 
+#define TRUNK_STATS_CATCH_UP 60u
+
 static void schedule_trunk_stats(struct siptap *d, uint64_t from_us)
 {
     if (d->cfg.trunk_stats_interval_s && d->trunk_metrics)
@@ -245,8 +247,13 @@ static void on_trunk_stats_timer(struct timer *t, uint64_t now_us, void *arg)
     (void)t;
     struct siptap *d = arg;
     publish_trunk_stats(d, now_us);
-    /* As stats: across a gap in the capture one interval covers the gap. */
-    schedule_trunk_stats(d, d->clock_target_us > now_us ? d->clock_target_us : now_us);
+    /* A gap in the capture has its intervals, as the live capture's clock
+     * (moved by the wall clock) gives them, up to TRUNK_STATS_CATCH_UP of
+     * them; past that (files merged from days apart) one interval covers
+     * the rest of the gap. */
+    uint64_t interval = (uint64_t)d->cfg.trunk_stats_interval_s * 1000000u;
+    bool long_gap = d->clock_target_us > now_us + TRUNK_STATS_CATCH_UP * interval;
+    schedule_trunk_stats(d, long_gap ? d->clock_target_us : now_us);
 }
 
 /* Resident set size of the process, 0 where /proc does not tell. */
