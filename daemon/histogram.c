@@ -5,8 +5,12 @@
  */
 #include "daemon/histogram.h"
 
+#include <math.h>
+
 void histogram_observe(struct histogram *h, const struct histogram_bounds *b, double v)
 {
+    if (!isfinite(v))
+        return; /* the page would say nan */
     size_t i = 0;
     while (i < b->count && v > b->le[i])
         i++;

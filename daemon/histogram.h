@@ -31,6 +31,7 @@ struct histogram {
     double sum;
 };
 
+/* v not finite (NaN, inf): not observed. */
 void histogram_observe(struct histogram *h, const struct histogram_bounds *b, double v);
 /* The _bucket, _sum and _count lines of name for one label set (labels:
  * `k="v",...` already escaped, or ""). Nothing for an empty histogram.

@@ -598,7 +598,9 @@ Test(kpis, interval_zero_is_off)
     json_t *ev;
     size_t i;
     json_array_foreach(r.events, i, ev)
+    {
         cr_assert_str_neq(json_string_value(json_object_get(ev, "type")), "trunk_stats");
+    }
     cr_assert_eq(sample(r.page, HIST(SETUP, "carrier-a", "count")), 8);
     replay_free(&r);
 }
