@@ -662,9 +662,11 @@ bool trunk_metrics_render(const struct trunk_metrics *m, struct buf *out)
                    "INVITEs, by trunk (or peer address), direction and status code\n"
                    "# TYPE siptap_trunk_final_responses_total counter\n");
     for (size_t i = 0; i <= TRUNK_METRICS_MAX_LABELS; i++) {
+        if (!label_used(m, i))
+            continue; /* not even its name read: its pages stay unmapped */
         const struct trunk_label *l = &m->labels[i];
         escape(l->name, name, sizeof(name));
-        for (size_t k = 0; label_used(m, i) && k < l->code_count; k++) {
+        for (size_t k = 0; k < l->code_count; k++) {
             char code[8];
             if (l->codes[k].code)
                 snprintf(code, sizeof(code), "%d", l->codes[k].code);
@@ -771,10 +773,13 @@ void trunk_metrics_publish_interval(struct trunk_metrics *m, struct event_bus *b
 {
     if (now_us < start_us)
         now_us = start_us;
+    /* Labels not in use are never touched: their pages stay unmapped. */
     for (size_t i = 0; i <= TRUNK_METRICS_MAX_LABELS; i++) {
+        if (i == m->count)
+            i = TRUNK_METRICS_MAX_LABELS; /* then "other" */
         struct trunk_label *l = &m->labels[i];
         bool configured = i < m->configured;
-        if ((i < m->count || i == TRUNK_METRICS_MAX_LABELS) && (configured || l->interval.traffic))
+        if (configured || l->interval.traffic)
             publish_label(l, configured, bus, start_us, now_us);
         memset(&l->interval, 0, sizeof(l->interval));
     }
