@@ -98,9 +98,10 @@ struct replay {
     char prom[256]; /* the metrics file's path */
 };
 
-/* Makes the capture, replays it with the trunks and [metrics]
- * trunk_stats_interval_s = interval_s; every event is schema-checked. */
-static void replay(struct replay *r, unsigned interval_s)
+/* Makes the capture of scenario_text, replays it with the trunks and
+ * [metrics] trunk_stats_interval_s = interval_s; every event is
+ * schema-checked. */
+static void replay_scenario(struct replay *r, const char *scenario_text, unsigned interval_s)
 {
     const char *pcapgen = getenv("PCAPGEN");
     cr_assert(pcapgen && ops_siptapd(), "PCAPGEN and SIPTAPD must be set");
@@ -112,7 +113,7 @@ static void replay(struct replay *r, unsigned interval_s)
     snprintf(out, sizeof(out), "%s/events.jsonl", dir);
     snprintf(err, sizeof(err), "%s/stderr", dir);
     snprintf(text, sizeof(text), "%s[metrics]\ntrunk_stats_interval_s = %u\n", trunks, interval_s);
-    cr_assert(ops_write_file(scn, scenario));
+    cr_assert(ops_write_file(scn, scenario_text));
     cr_assert(ops_write_file(conf, text));
     char *gen[] = {(char *)pcapgen, scn, pcap, NULL};
     cr_assert_eq(ops_run(gen, NULL, err), 0, "pcapgen: %s", ops_read_file(err));
@@ -128,6 +129,11 @@ static void replay(struct replay *r, unsigned interval_s)
         json_array_append_new(r->events, json_loads(line, 0, NULL));
     }
     free(lines);
+}
+
+static void replay(struct replay *r, unsigned interval_s)
+{
+    replay_scenario(r, scenario, interval_s);
 }
 
 static void replay_free(struct replay *r)
@@ -602,5 +608,99 @@ Test(kpis, interval_zero_is_off)
         cr_assert_str_neq(json_string_value(json_object_get(ev, "type")), "trunk_stats");
     }
     cr_assert_eq(sample(r.page, HIST(SETUP, "carrier-a", "count")), 8);
+    replay_free(&r);
+}
+
+/* What the main capture has none of: a de-registration (Expires 0, its 200
+ * retransmitted), a REGISTER never answered, a registrar of no trunk, and a
+ * BYE whose 200 is retransmitted. */
+static const char registrations[] =
+    "sip-udp t=1 src=192.0.2.60:5060 dst=" A "\n"
+    "REGISTER sip:203.0.113.10 SIP/2.0\n"
+    "Via: SIP/2.0/UDP 192.0.2.60:5060;branch=z9hG4bKu1\n"
+    "From: <sip:5001@203.0.113.10>;tag=u1\n"
+    "To: <sip:5001@203.0.113.10>\n"
+    "Call-ID: unreg-1@kpis\n"
+    "CSeq: 1 REGISTER\n"
+    "Contact: <sip:5001@192.0.2.60:5060>\n"
+    "Expires: 0\n"
+    ".\n"
+    "sip-udp t=1.03 src=" A " dst=192.0.2.60:5060\n"
+    "SIP/2.0 200 OK\n"
+    "Via: SIP/2.0/UDP 192.0.2.60:5060;branch=z9hG4bKu1\n"
+    "From: <sip:5001@203.0.113.10>;tag=u1\n"
+    "To: <sip:5001@203.0.113.10>;tag=r1\n"
+    "Call-ID: unreg-1@kpis\n"
+    "CSeq: 1 REGISTER\n"
+    "Expires: 0\n"
+    ".\n"
+    "sip-udp t=1.53 src=" A " dst=192.0.2.60:5060\n"
+    "SIP/2.0 200 OK\n"
+    "Via: SIP/2.0/UDP 192.0.2.60:5060;branch=z9hG4bKu1\n"
+    "From: <sip:5001@203.0.113.10>;tag=u1\n"
+    "To: <sip:5001@203.0.113.10>;tag=r1\n"
+    "Call-ID: unreg-1@kpis\n"
+    "CSeq: 1 REGISTER\n"
+    "Expires: 0\n"
+    ".\n"
+    "sip-udp t=2 src=192.0.2.61:5060 dst=" A "\n"
+    "REGISTER sip:203.0.113.10 SIP/2.0\n"
+    "Via: SIP/2.0/UDP 192.0.2.61:5060;branch=z9hG4bKp1\n"
+    "From: <sip:5002@203.0.113.10>;tag=p1\n"
+    "To: <sip:5002@203.0.113.10>\n"
+    "Call-ID: pending-1@kpis\n"
+    "CSeq: 1 REGISTER\n"
+    "Contact: <sip:5002@192.0.2.61:5060>\n"
+    "Expires: 3600\n"
+    ".\n"
+    "register ua=192.0.2.50:5060 registrar=192.0.2.200:5060 user=6001 start=3\n"
+    "call " C "callee=" A " id=d-1 start=4 ring=0.5 talk=1 no-bye rtp=none\n"
+    "sip-udp t=10 src=192.0.2.10:5060 dst=" A "\n"
+    "BYE sip:bob@203.0.113.10 SIP/2.0\n"
+    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKb1\n"
+    "From: <sip:alice@192.0.2.10>;tag=x\n"
+    "To: <sip:bob@203.0.113.10>;tag=y\n"
+    "Call-ID: d-1\n"
+    "CSeq: 9 BYE\n"
+    ".\n"
+    "sip-udp t=10.02 src=" A " dst=192.0.2.10:5060\n"
+    "SIP/2.0 200 OK\n"
+    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKb1\n"
+    "From: <sip:alice@192.0.2.10>;tag=x\n"
+    "To: <sip:bob@203.0.113.10>;tag=y\n"
+    "Call-ID: d-1\n"
+    "CSeq: 9 BYE\n"
+    ".\n"
+    "sip-udp t=10.52 src=" A " dst=192.0.2.10:5060\n"
+    "SIP/2.0 200 OK\n"
+    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKb1\n"
+    "From: <sip:alice@192.0.2.10>;tag=x\n"
+    "To: <sip:bob@203.0.113.10>;tag=y\n"
+    "Call-ID: d-1\n"
+    "CSeq: 9 BYE\n"
+    ".\n";
+
+/* 5001 unregistered (its retransmitted 200 is not a second attempt, and a
+ * de-registration has no RRD), 5002 pending, 6001 registered at a
+ * registrar of no trunk ("none"); d-1's BYE answered in 20 ms, once. */
+Test(kpis, registration_states_and_retransmitted_final_responses)
+{
+    struct replay r;
+    replay_scenario(&r, registrations, 3600);
+    const char *p = r.page;
+    cr_assert_eq(sample(p, "siptap_registrations{state=\"unregistered\"}"), 1, "%s", p);
+    cr_assert_eq(sample(p, "siptap_registrations{state=\"pending\"}"), 1);
+    cr_assert_eq(sample(p, "siptap_registrations{state=\"registered\"}"), 1);
+    cr_assert_eq(sample(p, ATTEMPTS "{trunk=\"carrier-a\",outcome=\"unregistered\"}"), 1);
+    cr_assert_eq(sample(p, ATTEMPTS "{trunk=\"none\",outcome=\"registered\"}"), 1);
+    cr_assert_eq(sample(p, RRD "_count{trunk=\"carrier-a\"}"), -1);
+    cr_assert_eq(sample(p, RRD "_count{trunk=\"none\"}"), 1);
+    cr_assert_eq(sample(p, HIST(SDD, "carrier-a", "count")), 1);
+    NEAR(sample(p, HIST(SDD, "carrier-a", "sum")), 0.02);
+    json_t *a = stats_of(&r, "carrier-a");
+    cr_assert_eq(num(a, "registration_attempts"), 1);
+    NEAR(num(a, "ira"), 0.0);
+    cr_assert(json_is_null(json_object_get(a, "rrd_ms")));
+    NEAR(num(a, "sdd_ms"), 20.0);
     replay_free(&r);
 }
