@@ -11,7 +11,7 @@
  * for this analysis: siptapd does all of this and more.
  *
  * With --lookahead, frames go through siptapd's batch look-ahead instead
- * (daemon/capture.c and process_frames in daemon/daemon.c): copied out of
+ * (daemon/capture.c, then engine_look_ahead in engine/engine.c): copied out of
  * libpcap's buffer 16 at a time, peeked, their flow slots prefetched and
  * their flows warmed, then analysed; the same analysis with the flows' cache
  * misses overlapped, at the price of the copy and the second pass.
@@ -37,7 +37,7 @@
 #include <string.h>
 
 #include "core/counters.h"
-#include "daemon/capture.h" /* CAPTURE_BATCH_FRAMES: the daemon's look-ahead */
+#include "engine/engine.h" /* the daemon's look-ahead, ENGINE_BATCH_FRAMES */
 #include "decoders/decode.h"
 #include "rtp/rtp.h"
 
@@ -68,8 +68,8 @@ struct floor_run {
     unsigned long long packets, rtp_packets;
     /* --lookahead: the frames held, copied, and their timestamps. */
     size_t held;
-    uint8_t frames[CAPTURE_BATCH_FRAMES][FLOOR_FRAME_BYTES];
-    struct pcap_pkthdr hdrs[CAPTURE_BATCH_FRAMES];
+    uint8_t frames[ENGINE_BATCH_FRAMES][FLOOR_FRAME_BYTES];
+    struct pcap_pkthdr hdrs[ENGINE_BATCH_FRAMES];
     /* --touch: the pipeline, entry n at n % TOUCH_DEPTH; entered counts them. */
     struct touch_entry pipeline[TOUCH_DEPTH];
     unsigned long long entered;
@@ -88,7 +88,7 @@ static bool is_rtp_candidate(const struct packet *p)
 
 static void analyse_peeked(struct floor_run *r, const struct packet *p)
 {
-    struct rtp_flow *f = rtp_flow_find_addrs(&r->flows, &p->src, p->sport, &p->dst, p->dport);
+    struct rtp_flow *f = rtp_flow_find_packet(&r->flows, p);
     if (!f) {
         struct endpoint src = {.addr = p->src, .port = p->sport};
         struct endpoint dst = {.addr = p->dst, .port = p->dport};
@@ -110,28 +110,18 @@ static void analyse(u_char *user, const struct pcap_pkthdr *hdr, const u_char *f
         analyse_peeked(r, &p);
 }
 
+/* The daemon's look-ahead (engine_look_ahead) over the held frames, then
+ * the RTP among them analysed, each lookup starting from its carried hash. */
 static void analyse_batch(struct floor_run *r)
 {
-    struct packet p[CAPTURE_BATCH_FRAMES];
-    uint64_t hash[CAPTURE_BATCH_FRAMES];
-    bool rtp[CAPTURE_BATCH_FRAMES];
-    for (size_t i = 0; i < r->held; i++) {
-        const struct pcap_pkthdr *h = &r->hdrs[i];
-        rtp[i] = decoder_peek(r->decoder, frame_ts(h), r->frames[i], h->caplen, h->len, &p[i]) &&
-                 is_rtp_candidate(&p[i]);
-        if (rtp[i])
-            hash[i] =
-                rtp_flow_prefetch_slot(&r->flows, &p[i].src, p[i].sport, &p[i].dst, p[i].dport);
-    }
+    struct capture_frame frames[ENGINE_BATCH_FRAMES];
+    struct packet p[ENGINE_BATCH_FRAMES];
     for (size_t i = 0; i < r->held; i++)
-        if (rtp[i])
-            rtp_flow_warm(&r->flows, hash[i]);
+        frames[i] = (struct capture_frame){r->hdrs[i], r->frames[i]};
+    engine_look_ahead(r->decoder, &r->flows, frames, r->held, p);
     for (size_t i = 0; i < r->held; i++)
-        if (rtp[i]) {
-            rtp_flow_table_hint(&r->flows, true, hash[i]);
+        if (p[i].flow_hashed && is_rtp_candidate(&p[i]))
             analyse_peeked(r, &p[i]);
-        }
-    rtp_flow_table_hint(&r->flows, false, 0);
     r->held = 0;
 }
 
@@ -143,15 +133,15 @@ static void hold(u_char *user, const struct pcap_pkthdr *hdr, const u_char *fram
         return;
     memcpy(r->frames[r->held], frame, hdr->caplen);
     r->hdrs[r->held++] = *hdr;
-    if (r->held == CAPTURE_BATCH_FRAMES)
+    if (r->held == ENGINE_BATCH_FRAMES)
         analyse_batch(r);
 }
 
 /* The pipeline's last stage: the flow found or made, and its lines written. */
 static void touch_flow(struct floor_run *r, const struct touch_entry *e)
 {
-    rtp_flow_table_hint(&r->flows, true, e->hash);
-    struct rtp_flow *f = rtp_flow_find_addrs(&r->flows, &e->src, e->sport, &e->dst, e->dport);
+    struct rtp_flow *f =
+        rtp_flow_find_hashed(&r->flows, e->hash, &e->src, e->sport, &e->dst, e->dport);
     if (!f) {
         struct endpoint src = {.addr = e->src, .port = e->sport};
         struct endpoint dst = {.addr = e->dst, .port = e->dport};

@@ -594,8 +594,7 @@ static void media_of_no_call(struct call_table *t, struct rtp_flow *f, const str
 
 bool media_udp(struct call_table *t, const struct packet *pkt)
 {
-    struct rtp_flow *f =
-        rtp_flow_find_addrs(&t->flows, &pkt->src, pkt->sport, &pkt->dst, pkt->dport);
+    struct rtp_flow *f = rtp_flow_find_packet(&t->flows, pkt);
     if (f && !flow_is_orphan(f)) {
         /* The call stays cold: what the call knows of its media is summed
          * from its flows when asked (call_media_of). */

@@ -29,6 +29,13 @@ uint64_t *counters_register(struct counters *c, const char *group, const char *n
     return &c->values[c->count++];
 }
 
+void counters_register_list(struct counters *c, const char *group, const char *const *names,
+                            uint64_t **out, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        out[i] = counters_register(c, group, names[i]);
+}
+
 uint64_t counters_get(const struct counters *c, const char *full_name)
 {
     for (size_t i = 0; i < c->count; i++)

@@ -32,9 +32,14 @@ struct packet {
      * file): payload holds only the bytes captured, the headers in it are
      * real but what follows them is cut. A cut SIP message is no message. */
     bool truncated;
+    /* The engine's look-ahead already hashed this packet's flow key (src,
+     * sport, dst, dport) for the RTP flow table: flow_hash is that hash, and
+     * the packet's flow lookup starts from it (rtp_flow_find_packet). */
+    bool flow_hashed;
 
     const uint8_t *payload; /* transport payload */
     uint32_t payload_len;
+    uint64_t flow_hash;
 };
 
 #endif

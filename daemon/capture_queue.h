@@ -29,16 +29,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/frame.h"
+
 /* A chunk's bytes hold one frame of the largest snaplen the configuration
  * allows (262,144), and a few thousand frames of ordinary RTP. */
 #define CAPTURE_CHUNK_BYTES  (256 * 1024)
 #define CAPTURE_CHUNK_FRAMES 2048
 
-/* One frame: valid until its chunk is given back. */
-struct capture_frame {
-    struct pcap_pkthdr hdr;
-    const uint8_t *data;
-};
+/* A chunk's frames (core/frame.h) are valid until the chunk is given back. */
 
 /* The capture's own losses, cumulative since it opened. */
 struct capture_loss {

@@ -214,7 +214,7 @@ static void output_origin(const struct siptap *d, const struct daemon_options *o
 
 static void schedule_stats(struct siptap *d, uint64_t from_us)
 {
-    timerq_schedule(&d->timers, &d->stats_timer,
+    timerq_schedule(engine_timers(d->engine), &d->stats_timer,
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
 }
 
@@ -223,7 +223,7 @@ static void schedule_stats(struct siptap *d, uint64_t from_us)
 static void schedule_trunk_stats(struct siptap *d, uint64_t from_us)
 {
     if (d->cfg.trunk_stats_interval_s && d->trunk_metrics)
-        timerq_schedule(&d->timers, &d->trunk_stats_timer,
+        timerq_schedule(engine_timers(d->engine), &d->trunk_stats_timer,
                         from_us + (uint64_t)d->cfg.trunk_stats_interval_s * 1000000u);
 }
 
@@ -238,7 +238,8 @@ static void start_periodic(struct siptap *d, uint64_t now_us)
 /* One trunk_stats event per trunk for the interval ending now_us. */
 static void publish_trunk_stats(struct siptap *d, uint64_t now_us)
 {
-    trunk_metrics_publish_interval(d->trunk_metrics, &d->bus, d->trunk_stats_start_us, now_us);
+    trunk_metrics_publish_interval(d->trunk_metrics, engine_bus(d->engine), d->trunk_stats_start_us,
+                                   now_us);
     d->trunk_stats_start_us = now_us;
 }
 
@@ -252,8 +253,9 @@ static void on_trunk_stats_timer(struct timer *t, uint64_t now_us, void *arg)
      * them; past that (files merged from days apart) one interval covers
      * the rest of the gap. */
     uint64_t interval = (uint64_t)d->cfg.trunk_stats_interval_s * 1000000u;
-    bool long_gap = d->clock_target_us > now_us + TRUNK_STATS_CATCH_UP * interval;
-    schedule_trunk_stats(d, long_gap ? d->clock_target_us : now_us);
+    uint64_t target = engine_clock_target(d->engine);
+    bool long_gap = target > now_us + TRUNK_STATS_CATCH_UP * interval;
+    schedule_trunk_stats(d, long_gap ? target : now_us);
 }
 
 /* Resident set size of the process, 0 where /proc does not tell. */
@@ -275,9 +277,10 @@ static uint64_t rss_kb(void)
 static json_t *tables_json(const struct siptap *d)
 {
     json_t *t = json_object();
-    if (d->calls) {
+    struct engine *e = d->engine;
+    {
         struct call_table_sizes s;
-        call_table_sizes(d->calls, &s);
+        call_table_sizes(engine_calls(e), &s);
         json_object_set_new(t, "calls", json_integer((json_int_t)s.calls));
         json_object_set_new(t, "registrations", json_integer((json_int_t)s.registrations));
         json_object_set_new(t, "media_bindings", json_integer((json_int_t)s.media_bindings));
@@ -286,14 +289,12 @@ static json_t *tables_json(const struct siptap *d)
         json_object_set_new(t, "flow_pool_bytes", json_integer((json_int_t)s.flow_pool_bytes));
     }
     json_object_set_new(t, "detector_states",
-                        json_integer((json_int_t)rules_call_states(d->rules)));
-    json_object_set_new(t, "timers", json_integer((json_int_t)timerq_count(&d->timers)));
-    if (d->decoder) {
-        json_object_set_new(t, "tcp_streams",
-                            json_integer((json_int_t)decoder_tcp_stream_count(d->decoder)));
-        json_object_set_new(t, "ip_fragments",
-                            json_integer((json_int_t)decoder_frag_count(d->decoder)));
-    }
+                        json_integer((json_int_t)rules_call_states(engine_rules(e))));
+    json_object_set_new(t, "timers", json_integer((json_int_t)timerq_count(engine_timers(e))));
+    json_object_set_new(t, "tcp_streams",
+                        json_integer((json_int_t)decoder_tcp_stream_count(engine_decoder(e))));
+    json_object_set_new(t, "ip_fragments",
+                        json_integer((json_int_t)decoder_frag_count(engine_decoder(e))));
     return t;
 }
 
@@ -301,9 +302,11 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
 {
     struct capture_loss loss;
     capture_loss_now(&d->capture, &loss);
+    struct event_bus *bus = engine_bus(d->engine);
+    const struct counters *counters = engine_counters(d->engine);
     json_t *ev = event_new("stats", SEVERITY_INFO, ts_us, NULL, NULL);
-    json_object_set_new(ev, "packets", json_integer((json_int_t)*d->packets));
-    json_object_set_new(ev, "bytes", json_integer((json_int_t)*d->bytes));
+    json_object_set_new(ev, "packets", json_integer((json_int_t)engine_packets(d->engine)));
+    json_object_set_new(ev, "bytes", json_integer((json_int_t)engine_bytes(d->engine)));
     json_object_set_new(ev, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
     /* Every loss of the tap's own, each where it happened. */
     json_t *cap = json_object();
@@ -317,20 +320,20 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
                         json_integer((json_int_t)capture_queue_peak_bytes(&d->capture)));
     json_object_set_new(ev, "capture", cap);
     json_object_set_new(ev, "active_calls",
-                        json_integer(d->calls ? (json_int_t)call_table_active(d->calls) : 0));
+                        json_integer((json_int_t)call_table_active(engine_calls(d->engine))));
     json_object_set_new(ev, "tables", tables_json(d));
     json_object_set_new(ev, "rss_kb", json_integer((json_int_t)rss_kb()));
     /* Events published before this one. */
-    json_object_set_new(ev, "events", json_integer((json_int_t)d->bus.published));
-    json_t *counters = json_object();
-    for (size_t i = 0; i < d->counters.count; i++)
-        json_object_set_new(counters, d->counters.names[i],
-                            json_integer((json_int_t)d->counters.values[i]));
-    json_object_set_new(ev, "counters", counters);
+    json_object_set_new(ev, "events", json_integer((json_int_t)bus->published));
+    json_t *named = json_object();
+    for (size_t i = 0; i < counters->count; i++)
+        json_object_set_new(named, counters->names[i],
+                            json_integer((json_int_t)counters->values[i]));
+    json_object_set_new(ev, "counters", named);
     json_t *outputs = json_object();
-    event_bus_add_stats(&d->bus, outputs);
+    event_bus_add_stats(bus, outputs);
     json_object_set_new(ev, "outputs", outputs);
-    event_bus_publish(&d->bus, ev, d->cfg.tap_name);
+    event_bus_publish(bus, ev, d->cfg.tap_name);
 }
 
 static void fill_metrics_view(void *user, struct metrics_view *v);
@@ -360,49 +363,39 @@ static void on_stats_timer(struct timer *t, uint64_t now_us, void *arg)
         write_metrics_file(d);
     /* Periodic, not catching up: across a gap in the capture (files are
      * often merged from days apart) one stats event is enough. */
-    schedule_stats(d, d->clock_target_us > now_us ? d->clock_target_us : now_us);
+    uint64_t target = engine_clock_target(d->engine);
+    schedule_stats(d, target > now_us ? target : now_us);
 }
 
-/* ---- decoder output: the next layers plug in here ---- */
+/* ---- what the daemon watches of the engine (engine_taps) ---- */
 
-static void on_udp(void *user, const struct packet *pkt)
+/* Each frame, for the call captures. */
+static void tap_frame(void *user, const struct pcap_pkthdr *hdr, const uint8_t *data)
 {
     struct siptap *d = user;
-    (*d->udp_datagrams)++;
-    if (!sip_layer_udp(d->sip, pkt)) {
-        if (d->callcap)
-            callcap_frame_is_media(d->callcap);
-        if (d->hep)
-            daemon_hep_media(d, pkt);
-        call_table_udp(d->calls, pkt);
-    }
+    if (d->callcap)
+        callcap_set_frame(d->callcap, hdr, data);
 }
 
-static void on_sctp(void *user, const struct packet *pkt)
+static void tap_clock_started(void *user, uint64_t ts_us)
+{
+    start_periodic(user, ts_us);
+}
+
+static void tap_media(void *user, const struct packet *pkt)
 {
     struct siptap *d = user;
-    sip_layer_sctp(d->sip, pkt);
+    if (d->callcap)
+        callcap_frame_is_media(d->callcap);
+    if (d->hep)
+        daemon_hep_media(d, pkt);
 }
 
-static size_t on_tcp_data(void *user, const struct tcp_data *data)
-{
-    struct siptap *d = user;
-    *d->tcp_bytes += data->len;
-    return sip_layer_tcp(d->sip, data);
-}
-
-static void on_tcp_close(void *user, uint64_t stream_id)
-{
-    struct siptap *d = user;
-    sip_layer_tcp_close(d->sip, stream_id);
-}
-
-static void on_sip_message(void *user, const struct sip_msg *msg, const struct sip_meta *meta)
+static void tap_sip(void *user, const struct sip_msg *msg, const struct sip_meta *meta)
 {
     struct siptap *d = user;
     if (d->hep)
         daemon_hep_sip(d, msg, meta);
-    call_table_sip(d->calls, msg, meta);
 }
 
 static uint64_t frame_time(const struct pcap_pkthdr *hdr)
@@ -410,88 +403,14 @@ static uint64_t frame_time(const struct pcap_pkthdr *hdr)
     return timefmt_capture_us(hdr->ts.tv_sec, hdr->ts.tv_usec);
 }
 
-/* What every frame costs before decoding: counted, the capture clock and
- * its timers moved on to its time ts. */
-static void frame_begin(struct siptap *d, const struct pcap_pkthdr *hdr, const uint8_t *data,
-                        uint64_t ts)
-{
-    if (d->callcap)
-        callcap_set_frame(d->callcap, hdr, data);
-    (*d->packets)++;
-    *d->bytes += hdr->len;
-    if (!d->clock_started) {
-        d->clock_started = true;
-        d->timers.now_us = ts;
-        start_periodic(d, ts);
-    }
-    d->clock_target_us = ts;
-    timerq_advance(&d->timers, ts);
-}
-
-void daemon_process_payload(struct siptap *d, const struct packet *pkt)
-{
-    struct pcap_pkthdr hdr = {.caplen = pkt->caplen, .len = pkt->wirelen};
-    hdr.ts.tv_sec = (time_t)(pkt->ts_us / 1000000u);
-    hdr.ts.tv_usec = (suseconds_t)(pkt->ts_us % 1000000u);
-    frame_begin(d, &hdr, pkt->frame, pkt->ts_us);
-    if (pkt->ip_proto == 132)
-        on_sctp(d, pkt);
-    else
-        on_udp(d, pkt);
-}
-
-/* A batch is looked over before it is processed. Each frame of the common
- * shape (decoder_peek: plain UDP) is decoded there, once: processing it then
- * starts at its UDP datagram. With thousands of calls, every RTP packet also
- * finds its flow cold in memory: its table slot, then the flow, two misses
- * one after the other. Starting all the slots' misses, then all the flows'
- * (real loads: see core/hashtab.h), lets them overlap; processing then finds
- * the lines in cache. Any other frame is decoded in full in its turn. */
-static void process_frames(struct siptap *d, const struct capture_frame *frames, size_t count)
-{
-    struct rtp_flow_table *flows = call_table_flows(d->calls);
-    struct packet peeked[CAPTURE_BATCH_FRAMES];
-    uint64_t hash[CAPTURE_BATCH_FRAMES], ts[CAPTURE_BATCH_FRAMES];
-    bool common[CAPTURE_BATCH_FRAMES];
-    for (size_t i = 0; i < count; i++) {
-        const struct capture_frame *f = &frames[i];
-        ts[i] = frame_time(&f->hdr);
-        common[i] = decoder_peek(d->decoder, ts[i], f->data, f->hdr.caplen, f->hdr.len, &peeked[i]);
-        if (common[i]) {
-            const struct packet *p = &peeked[i];
-            hash[i] = rtp_flow_prefetch_slot(flows, &p->src, p->sport, &p->dst, p->dport);
-        }
-    }
-    if (count > 1)
-        for (size_t i = 0; i < count; i++)
-            if (common[i])
-                rtp_flow_warm(flows, hash[i]);
-    for (size_t i = 0; i < count; i++) {
-        const struct capture_frame *f = &frames[i];
-        frame_begin(d, &f->hdr, f->data, ts[i]);
-        if (common[i]) {
-            /* The hash is at hand: the frame's flow lookup need not redo it. */
-            rtp_flow_table_hint(flows, true, hash[i]);
-            decoder_process_peeked(d->decoder, &peeked[i]);
-        } else {
-            rtp_flow_table_hint(flows, false, 0);
-            decoder_process(d->decoder, ts[i], f->data, f->hdr.caplen, f->hdr.len);
-        }
-    }
-    rtp_flow_table_hint(flows, false, 0);
-}
-
 static void on_batch(void *user, const struct capture_frame *frames, size_t count)
 {
     struct siptap *d = user;
     /* The tap's own losses before these frames (count >= 1): calls up
      * across them say so. Once per capture batch, not per look-ahead. */
-    call_table_set_capture_lost(d->calls, capture_loss_total(capture_delivered_loss(&d->capture)),
-                                frame_time(&frames[0].hdr));
-    for (size_t done = 0; done < count; done += CAPTURE_BATCH_FRAMES) {
-        size_t n = count - done;
-        process_frames(d, frames + done, n < CAPTURE_BATCH_FRAMES ? n : CAPTURE_BATCH_FRAMES);
-    }
+    engine_set_capture_lost(d->engine, capture_loss_total(capture_delivered_loss(&d->capture)),
+                            frame_time(&frames[0].hdr));
+    engine_frames(d->engine, frames, count);
 }
 
 /* Shutdown: the outputs deliver what they hold, all at once, for up to the
@@ -501,13 +420,14 @@ static void on_batch(void *user, const struct capture_frame *frames, size_t coun
 static void drain_outputs(struct siptap *d, uint64_t now)
 {
     double timeout_s = d->cfg.drain_timeout_s;
+    struct event_bus *bus = engine_bus(d->engine);
     bool down[EVENT_BUS_MAX_SINKS];
-    event_bus_drain(&d->bus, d->loop, timeout_s, NULL);
-    for (size_t i = 0; i < d->bus.sink_count; i++)
-        down[i] = sink_pending(d->bus.sinks[i]) > 0;
+    event_bus_drain(bus, d->loop, timeout_s, NULL);
+    for (size_t i = 0; i < bus->sink_count; i++)
+        down[i] = sink_pending(bus->sinks[i]) > 0;
     daemon_publish_stats(d, now);
-    event_bus_drain(&d->bus, d->loop, timeout_s < 2.0 ? timeout_s : 2.0, down);
-    uint64_t undelivered = event_bus_report(&d->bus, stderr);
+    event_bus_drain(bus, d->loop, timeout_s < 2.0 ? timeout_s : 2.0, down);
+    uint64_t undelivered = event_bus_report(bus, stderr);
     if (undelivered > 0 && d->exit_code == 0) {
         fprintf(stderr, "siptapd: %llu events were not delivered (exit status %d)\n",
                 (unsigned long long)undelivered, DAEMON_EXIT_UNDELIVERED);
@@ -524,17 +444,17 @@ static void finish(struct siptap *d)
     notify_stopping(&d->notify);
     capture_stop(&d->capture);
     daemon_hep_stop(d);
-    uint64_t now = timerq_now(&d->timers);
-    if (!d->clock_started) {
+    uint64_t now = engine_now(d->engine);
+    if (!engine_clock_started(d->engine)) {
         struct timeval tv;
         gettimeofday(&tv, NULL);
         now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     }
-    call_table_close_all(d->calls, now);
+    engine_finish(d->engine, now);
     /* The last, partial interval: its calls all ended above. */
-    if (d->clock_started && d->trunk_metrics && d->cfg.trunk_stats_interval_s &&
+    if (engine_clock_started(d->engine) && d->trunk_metrics && d->cfg.trunk_stats_interval_s &&
         timer_pending(&d->trunk_stats_timer)) {
-        timerq_cancel(&d->timers, &d->trunk_stats_timer);
+        timerq_cancel(engine_timers(d->engine), &d->trunk_stats_timer);
         publish_trunk_stats(d, now);
     }
     drain_outputs(d, now);
@@ -565,7 +485,7 @@ static void reload_rules(struct siptap *d)
         return;
     config_defaults(fresh);
     if (!config_load(fresh, d->cfg.path, err, sizeof(err)) ||
-        !rules_reload(d->rules, &fresh->rules, err, sizeof(err))) {
+        !rules_reload(engine_rules(d->engine), &fresh->rules, err, sizeof(err))) {
         fprintf(stderr, "siptapd: reload failed, the running rules stay: %s\n", err);
     } else {
         d->cfg.rules = fresh->rules;
@@ -581,15 +501,15 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     struct siptap *d = w->data;
     if (d->finished && (w->signum == SIGTERM || w->signum == SIGINT)) {
-        event_bus_abort_drain(&d->bus); /* a second one: stop draining now */
+        event_bus_abort_drain(engine_bus(d->engine)); /* a second one: stop draining now */
         return;
     }
     if (w->signum == SIGUSR1) {
-        daemon_publish_stats(d, timerq_now(&d->timers));
+        daemon_publish_stats(d, engine_now(d->engine));
     } else if (w->signum == SIGHUP) {
         notify_reloading(&d->notify, false);
         reload_rules(d);
-        event_bus_reopen(&d->bus);
+        event_bus_reopen(engine_bus(d->engine));
         notify_reloading(&d->notify, true);
     } else {
         finish(d);
@@ -606,18 +526,13 @@ static void on_wall_timer(struct ev_loop *loop, ev_timer *w, int revents)
     uint64_t wall = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     if (daemon_hep_tick(d, wall))
         return;
-    if (!d->clock_started) {
-        d->clock_started = true;
-        d->timers.now_us = wall;
-        start_periodic(d, wall);
-    }
+    engine_start_clock(d->engine, wall);
     /* Frames still queued are older than the wall: the clock waits for them,
      * or a silence window would close before the media that ends it. */
-    if (capture_backlog(&d->capture) == 0 && wall > 500000u) {
-        d->clock_target_us = wall - 500000u;
-        timerq_advance(&d->timers, wall - 500000u);
-    }
-    decoder_expire(d->decoder, timerq_now(&d->timers));
+    if (capture_backlog(&d->capture) == 0 && wall > 500000u)
+        engine_tick(d->engine, wall - 500000u);
+    else
+        engine_tick(d->engine, engine_now(d->engine));
 }
 
 static void watch_signal(struct siptap *d, ev_signal *w, int signum)
@@ -685,7 +600,7 @@ static int open_outputs(struct siptap *d, const struct daemon_options *opts)
             fprintf(stderr, "siptapd: %s: %s\n", origin, err);
             return 2;
         }
-        event_bus_add_sink(&d->bus, s);
+        event_bus_add_sink(engine_bus(d->engine), s);
     }
     return 0;
 }
@@ -712,18 +627,18 @@ static void fill_metrics_view(void *user, struct metrics_view *v)
     struct siptap *d = user;
     struct capture_loss loss;
     capture_loss_now(&d->capture, &loss);
-    v->counters = &d->counters;
-    v->bus = &d->bus;
+    v->counters = engine_counters(d->engine);
+    v->bus = engine_bus(d->engine);
     v->tally = &d->tally;
     v->trunks = d->trunk_metrics;
     v->kernel_drops = loss.kernel_drops;
     v->if_drops = loss.if_drops;
     v->queue_drops = loss.queue_drops;
     v->capture_backlog = capture_backlog(&d->capture);
-    v->active_calls = d->calls ? call_table_active(d->calls) : 0;
-    v->active_rtp_flows = d->calls ? hashtab_count(&call_table_flows(d->calls)->table) : 0;
+    v->active_calls = call_table_active(engine_calls(d->engine));
+    v->active_rtp_flows = hashtab_count(&call_table_flows(engine_calls(d->engine))->table);
     v->callcap_memory_bytes = d->callcap ? callcap_memory(d->callcap) : 0;
-    v->tcp_buffered_bytes = d->decoder ? decoder_tcp_buffered_bytes(d->decoder) : 0;
+    v->tcp_buffered_bytes = decoder_tcp_buffered_bytes(engine_decoder(d->engine));
     v->uptime_s = ev_time() - d->started_at;
 }
 
@@ -735,9 +650,10 @@ static void notify_status(void *user, char *out, size_t outlen)
     snprintf(out, outlen,
              "%llu packets, %zu active calls, %llu kernel drops, %llu interface drops, "
              "%llu queue drops, %llu events",
-             (unsigned long long)*d->packets, call_table_active(d->calls),
-             (unsigned long long)loss.kernel_drops, (unsigned long long)loss.if_drops,
-             (unsigned long long)loss.queue_drops, (unsigned long long)d->bus.published);
+             (unsigned long long)engine_packets(d->engine),
+             call_table_active(engine_calls(d->engine)), (unsigned long long)loss.kernel_drops,
+             (unsigned long long)loss.if_drops, (unsigned long long)loss.queue_drops,
+             (unsigned long long)engine_bus(d->engine)->published);
 }
 
 /* After the capture is open: nothing later needs root or a capability. */
@@ -765,14 +681,15 @@ static int start_operations(struct siptap *d, const struct daemon_options *opts)
     char err[512] = "";
     d->started_at = ev_time();
     if (d->cfg.callcap.enabled && (d->live || d->cfg.callcap_dir_set) && !d->hep_in) {
-        d->callcap = callcap_new(&d->cfg.callcap, d->calls, &d->counters,
-                                 capture_datalink(&d->capture), err, sizeof(err));
+        d->callcap =
+            callcap_new(&d->cfg.callcap, engine_calls(d->engine), engine_counters(d->engine),
+                        capture_datalink(&d->capture), err, sizeof(err));
         if (!d->callcap)
             fprintf(stderr, "siptapd: %s; alerts will carry no capture_path\n", err);
     }
     if (d->cfg.metrics_listen[0]) {
         d->metrics = metrics_server_new(d->loop, d->cfg.metrics_listen, fill_metrics_view, d,
-                                        &d->counters, err, sizeof(err));
+                                        engine_counters(d->engine), err, sizeof(err));
         if (!d->metrics) {
             fprintf(stderr, "siptapd: %s\n", err);
             return 1;
@@ -781,7 +698,9 @@ static int start_operations(struct siptap *d, const struct daemon_options *opts)
     notify_start(&d->notify, d->loop, notify_status, d);
     bool terminal = isatty(STDERR_FILENO);
     if (!d->live && terminal)
-        progress_start(&d->progress, d->loop, stderr, &d->capture, d->packets, d->calls);
+        progress_start(&d->progress, d->loop, stderr, &d->capture,
+                       counters_register(engine_counters(d->engine), "capture", "packets"),
+                       engine_calls(d->engine));
     d->show_summary = !d->live && (terminal || opts->summary);
     return 0;
 }
@@ -813,16 +732,59 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     return rc;
 }
 
+/* The analysis, from the configuration, with the daemon's taps and its
+ * observer of calls (per-trunk metrics). */
+static int start_engine(struct siptap *d)
+{
+    char err[1024] = "";
+    struct engine_config ec = {
+        .tap_name = d->cfg.tap_name,
+        .decoder = d->cfg.decoder,
+        .trunks = &d->cfg.trunks,
+        .rules = &d->cfg.rules,
+    };
+    call_limits_defaults(&ec.limits);
+    ec.limits.max_calls = d->cfg.max_calls;
+    /* Four flows a call (audio and video, each way), as the defaults have:
+     * raising max_calls alone must not leave media of the extra calls
+     * refused (rtp.flows_rejected_full). */
+    ec.limits.max_flows = 4 * d->cfg.max_calls;
+    ec.limits.registration_idle_s = d->cfg.registration_idle_s;
+    ec.limits.challenge_wait_s = d->cfg.challenge_wait_s;
+    ec.limits.max_media_without_call = d->cfg.max_media_without_call;
+    ec.limits.media_without_call_quiet_s = d->cfg.media_without_call_quiet_s;
+    ec.limits.media_without_call_min_packets = d->cfg.media_without_call_min_packets;
+    struct engine_taps taps = {.user = d,
+                               .frame = tap_frame,
+                               .clock_started = tap_clock_started,
+                               .media = tap_media,
+                               .sip = tap_sip};
+    enum engine_error why;
+    d->engine = engine_new(&ec, &taps, &why, err, sizeof(err));
+    if (!d->engine) {
+        fprintf(stderr, "siptapd: %s\n", err);
+        return why == ENGINE_ERR_RULES ? 2 : 1;
+    }
+    event_bus_set_prepublish(engine_bus(d->engine), on_prepublish, d);
+    timer_init(&d->stats_timer, on_stats_timer, d);
+    timer_init(&d->trunk_stats_timer, on_trunk_stats_timer, d);
+    d->trunk_metrics = trunk_metrics_new(&d->cfg.trunks);
+    struct call_observer trunk_observer;
+    if (d->trunk_metrics) {
+        trunk_metrics_observer(d->trunk_metrics, &trunk_observer);
+        call_table_add_observer(engine_calls(d->engine), &trunk_observer);
+    }
+    return 0;
+}
+
 static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdline)
 {
     char err[1024] = "";
+    int rc;
     struct daemon_options effective = *cmdline;
     const struct daemon_options *opts = &effective;
     memset(d, 0, sizeof(*d));
     config_defaults(&d->cfg);
-    counters_init(&d->counters);
-    timerq_init(&d->timers);
-    event_bus_init(&d->bus, d->cfg.tap_name);
     if (opts->config_path && !config_load(&d->cfg, opts->config_path, err, sizeof(err))) {
         fprintf(stderr, "siptapd: %s\n", err);
         return 2;
@@ -853,15 +815,11 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         snprintf(d->cfg.tap_name, sizeof(d->cfg.tap_name), "%s", opts->tap_name);
     if (opts->drain_timeout_s >= 0)
         d->cfg.drain_timeout_s = (unsigned)opts->drain_timeout_s;
-    event_bus_init(&d->bus, d->cfg.tap_name);
-    event_bus_set_prepublish(&d->bus, on_prepublish, d);
+    rc = start_engine(d);
+    if (rc != 0)
+        return rc;
 
-    d->packets = counters_register(&d->counters, "capture", "packets");
-    d->bytes = counters_register(&d->counters, "capture", "bytes");
-    d->udp_datagrams = counters_register(&d->counters, "transport", "udp_datagrams");
-    d->tcp_bytes = counters_register(&d->counters, "transport", "tcp_bytes");
-
-    int rc = open_outputs(d, opts);
+    rc = open_outputs(d, opts);
     if (rc != 0)
         return rc;
     daemon_hep_find_sinks(d);
@@ -897,69 +855,24 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
     if ((rc = drop_privileges(d, opts)) != 0)
         return rc;
 
-    struct decode_handlers h = {.user = d,
-                                .udp = on_udp,
-                                .sctp = on_sctp,
-                                .tcp_data = on_tcp_data,
-                                .tcp_close = on_tcp_close};
-    d->decoder = decoder_new(&d->cfg.decoder, &d->counters, &h);
-    if (!d->decoder) {
-        fprintf(stderr, "siptapd: out of memory\n");
-        return 1;
-    }
-    struct call_limits limits;
-    call_limits_defaults(&limits);
-    limits.max_calls = d->cfg.max_calls;
-    /* Four flows a call (audio and video, each way), as the defaults have:
-     * raising max_calls alone must not leave media of the extra calls
-     * refused (rtp.flows_rejected_full). */
-    limits.max_flows = 4 * d->cfg.max_calls;
-    limits.registration_idle_s = d->cfg.registration_idle_s;
-    limits.challenge_wait_s = d->cfg.challenge_wait_s;
-    limits.max_media_without_call = d->cfg.max_media_without_call;
-    limits.media_without_call_quiet_s = d->cfg.media_without_call_quiet_s;
-    limits.media_without_call_min_packets = d->cfg.media_without_call_min_packets;
-    d->sip = sip_layer_new(&d->counters, on_sip_message, d);
-    d->calls = call_table_new(&limits, &d->cfg.trunks, &d->counters, &d->timers, &d->bus);
-    if (!d->sip || !d->calls) {
-        fprintf(stderr, "siptapd: out of memory\n");
-        return 1;
-    }
-    d->trunk_metrics = trunk_metrics_new(&d->cfg.trunks);
-    struct call_observer trunk_observer;
-    if (d->trunk_metrics) {
-        trunk_metrics_observer(d->trunk_metrics, &trunk_observer);
-        call_table_add_observer(d->calls, &trunk_observer);
-    }
-    d->rules = rules_new(&d->cfg.rules, d->calls, &d->timers, &d->bus, &d->counters, &d->cfg.trunks,
-                         err, sizeof(err));
-    if (!d->rules) {
-        fprintf(stderr, "siptapd: %s\n", err);
-        return 2;
-    }
     int dlt = d->hep_in ? DLT_EN10MB : capture_datalink(&d->capture);
-    if (decoder_set_linktype(d->decoder, dlt) != 0) {
+    if (engine_set_linktype(d->engine, dlt) != 0) {
         fprintf(stderr, "siptapd: %s: link type %s (%d) is not supported\n", d->capture.source,
                 pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?", dlt);
         return 2;
     }
 
-    for (size_t i = 0; i < d->bus.sink_count; i++)
-        if (d->bus.sinks[i]->ops->start(d->bus.sinks[i], d->loop) != 0)
+    struct event_bus *bus = engine_bus(d->engine);
+    for (size_t i = 0; i < bus->sink_count; i++)
+        if (bus->sinks[i]->ops->start(bus->sinks[i], d->loop) != 0)
             fprintf(stderr, "siptapd: output %s could not start; events for it are queued\n",
-                    d->bus.sinks[i]->name);
-    timer_init(&d->stats_timer, on_stats_timer, d);
-    timer_init(&d->trunk_stats_timer, on_trunk_stats_timer, d);
+                    bus->sinks[i]->name);
     if (d->live && !d->hep_in) {
         /* Live: the capture clock starts now, not with the first packet or
          * tick, so periodic timers keep their cadence on a quiet wire. */
         struct timeval tv;
         gettimeofday(&tv, NULL);
-        uint64_t wall = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-        d->clock_started = true;
-        d->timers.now_us = wall;
-        d->clock_target_us = wall;
-        start_periodic(d, wall);
+        engine_start_clock(d->engine, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec);
     }
     if (d->live) {
         ev_timer_init(&d->wall_timer, on_wall_timer, 1.0, 1.0);
@@ -980,29 +893,23 @@ int daemon_run(struct siptap *d)
     notify_ready(&d->notify);
     ev_run(d->loop, 0);
     if (d->show_summary)
-        progress_print_summary(stderr, d->capture.source, *d->packets, ev_time() - d->started_at,
-                               &d->tally);
+        progress_print_summary(stderr, d->capture.source, engine_packets(d->engine),
+                               ev_time() - d->started_at, &d->tally);
     return d->exit_code;
 }
 
 void daemon_destroy(struct siptap *d)
 {
-    /* The table first: freeing it tells the detectors (call_freed) to drop
-     * their per-call state, which needs the detectors still alive. */
-    call_table_free(d->calls);
-    callcap_free(d->callcap); /* after the calls: freeing them completes flagged captures */
-    trunk_metrics_free(d->trunk_metrics); /* after the calls: their observer */
-    rules_free(d->rules);
+    /* The engine first: freeing its calls completes flagged call captures
+     * and tells the observers (trunk metrics) their calls are gone. */
+    engine_free(d->engine);
+    d->engine = NULL;
+    callcap_free(d->callcap);
+    trunk_metrics_free(d->trunk_metrics);
     daemon_hep_free(d);
     metrics_server_free(d->metrics);
     notify_stop(&d->notify);
-    if (d->sip)
-        sip_layer_free(d->sip);
-    event_bus_destroy(&d->bus);
-    if (d->decoder)
-        decoder_free(d->decoder);
     capture_close(&d->capture);
-    timerq_destroy(&d->timers);
     config_free(&d->cfg);
     if (d->loop)
         ev_loop_destroy(d->loop);

@@ -1,6 +1,8 @@
 /*
- * daemon: the one top-level context that owns every module, and the glue
- * between them (capture -> decoders -> sip/rtp -> calls -> rules -> outputs).
+ * daemon: the one top-level context. It owns the engine (engine/: decoders
+ * -> sip/rtp -> calls -> rules -> event bus) and what surrounds it: the
+ * command line, configuration, libpcap capture, libev loop, signals, the
+ * outputs' sinks and operations (call captures, metrics, systemd, HEP).
  * There are no other globals: each module gets the pieces it uses.
  */
 #ifndef SIPTAP_DAEMON_DAEMON_H
@@ -10,18 +12,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/counters.h"
-#include "core/timerq.h"
 #include "daemon/capture.h"
 #include "daemon/config.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/progress.h"
-#include "calls/calls.h"
-#include "decoders/decode.h"
-#include "rules/rules.h"
-#include "sip/sip.h"
-#include "outputs/event.h"
+#include "engine/engine.h"
 
 #define DAEMON_MAX_OUTPUTS  16
 #define DAEMON_MAX_TAP_NAME 63 /* as [general] tap_name (struct config) */
@@ -53,22 +49,13 @@ struct daemon_options {
 struct siptap {
     struct ev_loop *loop;
     struct config cfg;
-    struct counters counters;
-    struct timerq timers;
-    struct event_bus bus;
+    struct engine *engine; /* the analysis: NULL until daemon_init made it */
     struct capture capture;
-    struct decoder *decoder;
-    struct sip_layer *sip;
-    struct call_table *calls;
-    struct rules *rules;
     bool live;
     bool finished;
     int exit_code;
 
-    uint64_t *packets, *bytes, *udp_datagrams, *tcp_bytes;
-    bool clock_started;
-    uint64_t clock_target_us; /* the time timerq_advance is moving the clock to */
-    struct timer stats_timer;
+    struct timer stats_timer; /* on the engine's capture clock */
     /* trunk_stats: every cfg.trunk_stats_interval_s of capture time, the
      * current interval started at trunk_stats_start_us. */
     struct timer trunk_stats_timer;
@@ -102,10 +89,6 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts);
 /* Runs the loop until the file ends or a signal stops it; returns the exit status. */
 int daemon_run(struct siptap *d);
 void daemon_destroy(struct siptap *d);
-/* A packet already decoded to its transport payload (HEP input): counted
- * and clocked as a captured frame, then handed to the layers as the decoder
- * hands a UDP datagram (or an SCTP message, ip_proto 132). */
-void daemon_process_payload(struct siptap *d, const struct packet *pkt);
 /* Publishes a stats event stamped at ts_us. */
 void daemon_publish_stats(struct siptap *d, uint64_t ts_us);
 

@@ -41,7 +41,7 @@ static void on_hep_packet(void *user, const struct hep_message *m, const char *a
         h->last_wall = ev_now(d->loop);
     }
     h->agent = agent[0] ? agent : NULL;
-    daemon_process_payload(d, pkt);
+    engine_payload(d->engine, pkt);
     h->agent = NULL;
 }
 
@@ -73,7 +73,7 @@ int daemon_hep_open_input(struct siptap *d, const char *spec)
         fprintf(stderr, "siptapd: out of memory\n");
         return 1;
     }
-    h->input = hep_input_new(spec, &d->counters, on_hep_packet, d, err, sizeof(err));
+    h->input = hep_input_new(spec, engine_counters(d->engine), on_hep_packet, d, err, sizeof(err));
     if (!h->input) {
         fprintf(stderr, "siptapd: %s\n", err);
         return strstr(err, "cannot listen") ? 1 : 2;
@@ -83,11 +83,12 @@ int daemon_hep_open_input(struct siptap *d, const char *spec)
 
 void daemon_hep_find_sinks(struct siptap *d)
 {
-    for (size_t i = 0; i < d->bus.sink_count; i++) {
-        if (!hep_sink_is(d->bus.sinks[i]) || !hep_of(d))
+    struct event_bus *bus = engine_bus(d->engine);
+    for (size_t i = 0; i < bus->sink_count; i++) {
+        if (!hep_sink_is(bus->sinks[i]) || !hep_of(d))
             continue;
         if (d->hep->sink_count < DAEMON_HEP_MAX_SINKS)
-            d->hep->sinks[d->hep->sink_count++] = d->bus.sinks[i];
+            d->hep->sinks[d->hep->sink_count++] = bus->sinks[i];
     }
 }
 
@@ -308,14 +309,10 @@ bool daemon_hep_tick(struct siptap *d, uint64_t wall_us)
     struct daemon_hep *h = d->hep;
     if (!h || !h->input)
         return false;
-    if (!d->clock_started)
+    if (!engine_clock_started(d->engine))
         return true; /* the first message starts the clock, as a file's first frame does */
     double idle = ev_now(d->loop) - h->last_wall - 0.5;
-    if (idle > 0) {
-        uint64_t t = h->last_ts_us + (uint64_t)(idle * 1e6);
-        if (t > d->clock_target_us)
-            d->clock_target_us = t;
-        timerq_advance(&d->timers, t);
-    }
+    if (idle > 0)
+        engine_tick(d->engine, h->last_ts_us + (uint64_t)(idle * 1e6));
     return true;
 }

@@ -4,7 +4,7 @@
  * daemon/hep_input.h; the output: outputs/hep.h).
  *
  * In: each HEP message becomes a payload-level packet processed like a
- * captured datagram (daemon_process_payload). The capture clock follows
+ * captured datagram (engine_payload). The capture clock follows
  * the HEP timestamps, not the wall: agents replaying an old capture, or
  * agents whose clocks differ from the tap's, give the same events as the
  * capture read with -r. On a quiet input the clock moves on with the wall

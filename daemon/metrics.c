@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/process_metrics.h"
 #include "outputs/sink.h"
 
 #define METRICS_MAX_CONNECTIONS 32
@@ -199,6 +200,8 @@ bool metrics_render(const struct metrics_view *v, struct buf *out)
               SIPTAP_VERSION);
     ok &= gauge(out, "siptap_uptime_seconds", "seconds since the daemon started",
                 (uint64_t)v->uptime_s);
+    if (!v->without_process)
+        ok &= process_metrics_render(out);
     ok &= counter(out, "siptap_kernel_drops_total",
                   "packets the kernel dropped because the capture ring was full (ps_drop)",
                   v->kernel_drops);
@@ -282,7 +285,9 @@ bool metrics_write_file(const struct metrics_view *v, const char *path, char *er
     }
     struct buf body;
     buf_init(&body, METRICS_RESPONSE_MAX);
-    bool ok = metrics_render(v, &body);
+    struct metrics_view textfile = *v;
+    textfile.without_process = true;
+    bool ok = metrics_render(&textfile, &body);
     FILE *f = ok ? fopen(tmp, "w") : NULL;
     if (!ok)
         snprintf(err, errlen, "metrics file %s: the exposition is over %u bytes", path,

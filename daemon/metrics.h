@@ -55,6 +55,10 @@ struct metrics_view {
     uint64_t callcap_memory_bytes;
     uint64_t tcp_buffered_bytes; /* all TCP streams' buffers */
     double uptime_s;
+    /* Leave out the process_* figures: the textfile collector's file, where
+     * node_exporter's own process_* would collide with them (set by
+     * metrics_write_file). */
+    bool without_process;
 };
 
 /* Appends the exposition text for v to out; false if out's cap was hit. */
@@ -65,7 +69,9 @@ void metrics_label_value(const char *in, char *out, size_t outlen);
 
 /* Writes the exposition for v to path the way node_exporter's textfile
  * collector wants it: whole, to path.tmp first, then renamed over path, so
- * a reader never sees half a file. false with a message in err. */
+ * a reader never sees half a file; without the process_* figures, which
+ * node_exporter serves of its own process under the same names (the HTTP
+ * page has them). false with a message in err. */
 bool metrics_write_file(const struct metrics_view *v, const char *path, char *err, size_t errlen);
 
 typedef void (*metrics_view_fn)(void *user, struct metrics_view *out);

@@ -14,11 +14,13 @@
  * short inputs. A crash, leak or sanitizer report anywhere on that path is
  * a bug.
  *
- * Frames go the daemon's way: those decoder_peek() takes are processed with
- * decoder_process_peeked(), the others with decoder_process(). A twin decoder
- * decodes every frame in full; at the end both must have counted the same
- * and delivered the same datagrams, else the run aborts: the quick path may
- * never decode a frame differently from the layers.
+ * Frames go through the engine (engine/engine.h), the daemon's one API:
+ * its look-ahead processes those decoder_peek() takes with
+ * decoder_process_peeked() and their carried flow hash, the others with
+ * decoder_process(). A twin decoder decodes every frame in full; at the end
+ * both must have counted the same and delivered the same datagrams, else the
+ * run aborts: the quick path may never decode a frame differently from the
+ * layers.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,23 +29,14 @@
 
 #include <jansson.h>
 
-#include "calls/calls.h"
-#include "decoders/decode.h"
+#include "engine/engine.h"
 #include "fuzz/fuzz_input.h"
 #include "outputs/sink.h"
-#include "rules/rules.h"
-#include "sip/sip.h"
 
 struct pipeline {
-    struct counters counters;
-    struct timerq timers;
-    struct event_bus bus;
     struct trunk_list trunks;
-    struct decoder *decoder;
-    struct sip_layer *sip;
-    struct call_table *calls;
-    struct rules *rules;
-    uint64_t udp_digest; /* of the datagrams this decoder delivered */
+    struct engine *engine;
+    uint64_t udp_digest; /* of the datagrams the engine's decoder delivered */
 };
 
 /* The twin that decodes every frame in full, for comparison. It frames TCP
@@ -118,42 +111,22 @@ static void assert_twin_agrees(const struct pipeline *p, const struct twin *t)
 {
     if (p->udp_digest != t->udp_digest)
         abort();
+    const struct counters *c = engine_counters(p->engine);
     for (size_t i = 0; i < t->counters.count; i++)
         if (strncmp(t->counters.names[i], "decode.", 7) == 0 &&
-            counters_get(&p->counters, t->counters.names[i]) != t->counters.values[i])
+            counters_get(c, t->counters.names[i]) != t->counters.values[i])
             abort();
 }
 
-static void on_sip(void *user, const struct sip_msg *m, const struct sip_meta *meta)
-{
-    struct pipeline *p = user;
-    call_table_sip(p->calls, m, meta);
-}
-
+/* The engine's tap on every UDP datagram its decoder delivers. The carried
+ * flow hash is the engine's, not the decoder's: left out of the digest. */
 static void on_udp(void *user, const struct packet *pkt)
 {
     struct pipeline *p = user;
-    p->udp_digest = digest_packet(p->udp_digest, pkt);
-    if (!sip_layer_udp(p->sip, pkt))
-        call_table_udp(p->calls, pkt);
-}
-
-static void on_sctp(void *user, const struct packet *pkt)
-{
-    struct pipeline *p = user;
-    sip_layer_sctp(p->sip, pkt);
-}
-
-static size_t on_tcp(void *user, const struct tcp_data *data)
-{
-    struct pipeline *p = user;
-    return sip_layer_tcp(p->sip, data);
-}
-
-static void on_tcp_close(void *user, uint64_t stream_id)
-{
-    struct pipeline *p = user;
-    sip_layer_tcp_close(p->sip, stream_id);
+    struct packet view = *pkt;
+    view.flow_hashed = false;
+    view.flow_hash = 0;
+    p->udp_digest = digest_packet(p->udp_digest, &view);
 }
 
 /* A sink that checks every serialised event and drops it. Events are written
@@ -211,37 +184,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&twin, 0, sizeof(twin));
     if (size < 1)
         return 0;
-    counters_init(&p.counters);
-    timerq_init(&p.timers);
-    event_bus_init(&p.bus, "fuzz");
-    sink_base_init(&null_sink, &null_ops, "null", 64);
-    event_bus_add_sink(&p.bus, &null_sink);
     struct trunk_config *t = &p.trunks.trunks[p.trunks.count++];
     memcpy(t->name, "trunk", 6);
     net_prefix_parse(&t->prefixes[t->prefix_count++], "10.0.0.0/8");
 
-    struct decoder_config dc;
-    decoder_config_defaults(&dc);
-    dc.frag_max_datagrams = 16;
-    dc.tcp_max_streams = 16;
-    dc.tcp_max_pending = 8192;
-    struct decode_handlers h = {
-        .user = &p, .udp = on_udp, .sctp = on_sctp, .tcp_data = on_tcp, .tcp_close = on_tcp_close};
-    struct call_limits limits;
-    call_limits_defaults(&limits);
-    limits.max_calls = 8;
-    limits.max_registrations = 8;
-    limits.max_flows = 32;
-    static struct rule_settings no_settings;
+    struct engine_config ec = {.tap_name = "fuzz", .trunks = &p.trunks};
+    decoder_config_defaults(&ec.decoder);
+    ec.decoder.frag_max_datagrams = 16;
+    ec.decoder.tcp_max_streams = 16;
+    ec.decoder.tcp_max_pending = 8192;
+    call_limits_defaults(&ec.limits);
+    ec.limits.max_calls = 8;
+    ec.limits.max_registrations = 8;
+    ec.limits.max_flows = 32;
+    struct engine_taps taps = {.user = &p, .udp = on_udp};
+    enum engine_error why;
     char err[256];
-    p.decoder = decoder_new(&dc, &p.counters, &h);
-    p.sip = sip_layer_new(&p.counters, on_sip, &p);
-    p.calls = call_table_new(&limits, &p.trunks, &p.counters, &p.timers, &p.bus);
-    p.rules = rules_new(&no_settings, p.calls, &p.timers, &p.bus, &p.counters, &p.trunks, err,
-                        sizeof(err));
+    p.engine = engine_new(&ec, &taps, &why, err, sizeof(err));
+    if (!p.engine)
+        abort();
+    sink_base_init(&null_sink, &null_ops, "null", 64);
+    event_bus_add_sink(engine_bus(p.engine), &null_sink);
     int link = link_types[(data[0] & 0x0f) % (sizeof(link_types) / sizeof(link_types[0]))];
     bool timed = data[0] & 0x80;
-    decoder_set_linktype(p.decoder, link);
+    engine_set_linktype(p.engine, link);
+    struct decoder_config dc = ec.decoder;
     counters_init(&twin.counters);
     struct decode_handlers twin_handlers = {.user = &twin,
                                             .udp = twin_udp,
@@ -267,39 +234,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len > size - off)
             len = size - off;
         ts += step;
-        timerq_advance(&p.timers, ts);
-        decoder_expire(p.decoder, ts);
+        engine_tick(p.engine, ts);
         decoder_expire(twin.decoder, ts);
-        /* The daemon's way with a frame: peek, warm the flow, then the quick
-         * path or the layers. */
         const uint8_t *frame = data + off;
-        struct packet peeked;
-        if (decoder_peek(p.decoder, ts, frame, (uint32_t)len, (uint32_t)len, &peeked)) {
-            struct rtp_flow_table *flows = call_table_flows(p.calls);
-            uint64_t hash =
-                rtp_flow_prefetch_slot(flows, &peeked.src, peeked.sport, &peeked.dst, peeked.dport);
-            rtp_flow_warm(flows, hash);
-            rtp_flow_table_hint(flows, true, hash);
-            decoder_process_peeked(p.decoder, &peeked);
-            rtp_flow_table_hint(flows, false, 0);
-        } else {
-            decoder_process(p.decoder, ts, frame, (uint32_t)len, (uint32_t)len);
-        }
+        struct capture_frame f = {.hdr = {.caplen = (uint32_t)len, .len = (uint32_t)len},
+                                  .data = frame};
+        f.hdr.ts.tv_sec = (time_t)(ts / 1000000u);
+        f.hdr.ts.tv_usec = (suseconds_t)(ts % 1000000u);
+        engine_frames(p.engine, &f, 1);
         decoder_process(twin.decoder, ts, frame, (uint32_t)len, (uint32_t)len);
         off += len;
     }
-    /* End of capture, then a minute later: timers and call endings run too. */
-    call_table_close_all(p.calls, ts);
-    timerq_advance(&p.timers, ts + 60000000ULL);
+    /* End of capture, then a minute later: timers, call endings and the
+     * decoders' expiry run too. */
+    engine_finish(p.engine, ts);
+    engine_tick(p.engine, ts + 60000000ULL);
+    decoder_expire(twin.decoder, ts + 60000000ULL);
 
-    call_table_free(p.calls);
-    rules_free(p.rules);
-    sip_layer_free(p.sip);
     assert_twin_agrees(&p, &twin);
+    engine_free(p.engine);
     decoder_free(twin.decoder);
     sip_layer_free(twin.sip);
-    decoder_free(p.decoder);
-    event_bus_destroy(&p.bus);
-    timerq_destroy(&p.timers);
     return 0;
 }

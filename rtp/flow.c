@@ -141,13 +141,27 @@ struct rtp_flow *rtp_flow_find_addrs(struct rtp_flow_table *t, const struct net_
                                      uint16_t sport, const struct net_addr *dst, uint16_t dport)
 {
     struct flow_words k = flow_words(src, sport, dst, dport);
-    if (t->hint_set) {
-        t->hint_set = false;
-        struct rtp_flow *f = hashtab_find_hashed(&t->table, t->hint_hash, flow_matches, &k);
-        if (f)
-            return f;
-    }
     return hashtab_find_hashed(&t->table, flow_words_hash(&k), flow_matches, &k);
+}
+
+struct rtp_flow *rtp_flow_find_hashed(struct rtp_flow_table *t, uint64_t hash,
+                                      const struct net_addr *src, uint16_t sport,
+                                      const struct net_addr *dst, uint16_t dport)
+{
+    struct flow_words k = flow_words(src, sport, dst, dport);
+    struct rtp_flow *f = hashtab_find_hashed(&t->table, hash, flow_matches, &k);
+    if (f)
+        return f;
+    uint64_t right = flow_words_hash(&k);
+    return right == hash ? NULL : hashtab_find_hashed(&t->table, right, flow_matches, &k);
+}
+
+struct rtp_flow *rtp_flow_find_packet(struct rtp_flow_table *t, const struct packet *pkt)
+{
+    if (pkt->flow_hashed)
+        return rtp_flow_find_hashed(t, pkt->flow_hash, &pkt->src, pkt->sport, &pkt->dst,
+                                    pkt->dport);
+    return rtp_flow_find_addrs(t, &pkt->src, pkt->sport, &pkt->dst, pkt->dport);
 }
 
 struct rtp_flow *rtp_flow_find(struct rtp_flow_table *t, const struct endpoint *src,

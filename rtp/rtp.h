@@ -19,6 +19,7 @@
 #include "core/counters.h"
 #include "core/hashtab.h"
 #include "core/netaddr.h"
+#include "core/packet.h"
 #include "core/pool.h"
 
 struct rtp_header {
@@ -355,9 +356,6 @@ struct rtp_flow_table {
     struct hashtab table;
     struct pool flows;            /* where the flows are (line-aligned, no malloc each) */
     struct rtcp_sr_sighting *srs; /* RTCP_SR_SLOTS */
-    /* rtp_flow_table_hint: the key hash the next lookup is expected to need. */
-    uint64_t hint_hash;
-    bool hint_set;
     uint64_t *evicted, *rejected_full, *packets, *not_rtp;
     uint64_t *rtcp, *rtcp_malformed, *srtcp, *rtcp_blocks_unmatched, *rtcp_sr_replaced;
     uint64_t *rtcp_xr_voip;
@@ -381,15 +379,16 @@ void rtp_flow_warm(const struct rtp_flow_table *t, uint64_t hash);
 /* The same lines prefetched, without waiting for them: for lookups that
  * come well after (a pipeline), where warming's loads would stall. */
 void rtp_flow_prefetch(const struct rtp_flow_table *t, uint64_t hash);
-/* The next rtp_flow_find_addrs will likely look up the key whose hash
- * rtp_flow_prefetch_slot returned: it probes with this hash first instead of
- * hashing again. Used by that one lookup and confirmed by its key compare,
- * so a wrong hint costs a second probe, never a wrong answer. */
-static inline void rtp_flow_table_hint(struct rtp_flow_table *t, bool set, uint64_t hash)
-{
-    t->hint_set = set;
-    t->hint_hash = hash;
-}
+/* The flow of a packet view (src:sport to dst:dport). When the packet
+ * carries its key's hash (packet.flow_hashed, set by the engine's
+ * look-ahead from rtp_flow_prefetch_slot), the lookup probes with it instead
+ * of hashing again; the key compare confirms it, and a miss hashes anew, so
+ * a wrong hash costs a second probe, never a wrong answer. */
+struct rtp_flow *rtp_flow_find_packet(struct rtp_flow_table *t, const struct packet *pkt);
+/* The same by addresses, with the key's hash at hand. */
+struct rtp_flow *rtp_flow_find_hashed(struct rtp_flow_table *t, uint64_t hash,
+                                      const struct net_addr *src, uint16_t sport,
+                                      const struct net_addr *dst, uint16_t dport);
 /* Creates the flow; NULL when the table is full (counted). */
 struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint *src,
                                  const struct endpoint *dst, void *owner, int party);

@@ -52,11 +52,32 @@ struct sip_stream {
     struct ws_direction dir[2];
 };
 
+/* The "sip" group of counters, named once (core/counters.h). */
+#define SIP_COUNTERS(X)                                                                            \
+    X(udp_messages)                                                                                \
+    X(tcp_messages)                                                                                \
+    X(ws_messages)                                                                                 \
+    X(sctp_messages)                                                                               \
+    X(malformed)                                                                                   \
+    X(not_sip)                                                                                     \
+    X(too_large)                                                                                   \
+    X(keepalive)                                                                                   \
+    X(truncated)                                                                                   \
+    X(tcp_resync)                                                                                  \
+    X(tcp_garbage_bytes)                                                                           \
+    X(bad_content_length)                                                                          \
+    X(ws_upgrades)                                                                                 \
+    X(ws_frames)                                                                                   \
+    X(ws_control_frames)                                                                           \
+    X(ws_bad_frames)                                                                               \
+    X(ws_too_large)                                                                                \
+    X(ws_streams_full)                                                                             \
+    X(sdp_unparsed)                                                                                \
+    X(fast_path)                                                                                   \
+    X(osip_path)
+
 struct sip_counters {
-    uint64_t *udp_messages, *tcp_messages, *ws_messages, *sctp_messages, *malformed, *not_sip,
-        *too_large, *keepalive, *tcp_resync, *tcp_garbage_bytes, *bad_content_length, *ws_upgrades,
-        *ws_frames, *ws_control_frames, *ws_bad_frames, *ws_too_large, *ws_streams_full,
-        *sdp_missing, *fast_path, *osip_path, *truncated;
+    COUNTERS_BLOCK(SIP_COUNTERS);
 };
 
 struct sip_layer {
@@ -83,28 +104,7 @@ struct sip_layer *sip_layer_new(struct counters *counters, sip_message_fn on_mes
     sip_parser_ensure_init();
     s->on_message = on_message;
     s->user = user;
-    struct sip_counters *c = &s->c;
-    c->udp_messages = counters_register(counters, "sip", "udp_messages");
-    c->tcp_messages = counters_register(counters, "sip", "tcp_messages");
-    c->ws_messages = counters_register(counters, "sip", "ws_messages");
-    c->sctp_messages = counters_register(counters, "sip", "sctp_messages");
-    c->malformed = counters_register(counters, "sip", "malformed");
-    c->not_sip = counters_register(counters, "sip", "not_sip");
-    c->too_large = counters_register(counters, "sip", "too_large");
-    c->keepalive = counters_register(counters, "sip", "keepalive");
-    c->truncated = counters_register(counters, "sip", "truncated");
-    c->tcp_resync = counters_register(counters, "sip", "tcp_resync");
-    c->tcp_garbage_bytes = counters_register(counters, "sip", "tcp_garbage_bytes");
-    c->bad_content_length = counters_register(counters, "sip", "bad_content_length");
-    c->ws_upgrades = counters_register(counters, "sip", "ws_upgrades");
-    c->ws_frames = counters_register(counters, "sip", "ws_frames");
-    c->ws_control_frames = counters_register(counters, "sip", "ws_control_frames");
-    c->ws_bad_frames = counters_register(counters, "sip", "ws_bad_frames");
-    c->ws_too_large = counters_register(counters, "sip", "ws_too_large");
-    c->ws_streams_full = counters_register(counters, "sip", "ws_streams_full");
-    c->sdp_missing = counters_register(counters, "sip", "sdp_unparsed");
-    c->fast_path = counters_register(counters, "sip", "fast_path");
-    c->osip_path = counters_register(counters, "sip", "osip_path");
+    COUNTERS_REGISTER(SIP_COUNTERS, counters, "sip", &s->c);
     return s;
 }
 
@@ -228,6 +228,8 @@ static void deliver(struct sip_layer *s, const uint8_t *data, size_t len, uint64
         (*s->c.malformed)++;
         return;
     }
+    if (s->msg.sdp_unparsed)
+        (*s->c.sdp_unparsed)++;
     switch (transport) {
     case SIP_TRANSPORT_UDP:
         (*s->c.udp_messages)++;

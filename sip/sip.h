@@ -1,8 +1,12 @@
 /*
  * sip: SIP messages from UDP datagrams and TCP / WebSocket streams, parsed
- * with libosip2 into a flat, self-contained struct sip_msg (fixed-size copies,
- * so the caller may keep what it needs after the callback returns), with the
- * SDP body (including multipart bodies) parsed into struct sdp_info.
+ * into a flat, self-contained struct sip_msg (fixed-size copies, so the
+ * caller may keep what it needs after the callback returns), with the SDP
+ * body (including multipart bodies) parsed into struct sdp_info by sdp.c's
+ * own parser. Plain messages, nearly all traffic, take sip_fast.c's single
+ * pass; anything it is not sure of (credentials, folded lines, quoting, IPv6
+ * literals...) goes to libosip2 (sip_parse.c); tests/sip/test_sip_fast.c
+ * checks that both give the same struct on every message of its corpus.
  *
  * The sip layer is fed by the daemon's decoder handlers:
  *   sip_layer_udp()   one datagram; returns false if it is not SIP (a quick
@@ -122,7 +126,8 @@ struct sip_msg {
     char challenge_nonce[128];
     bool challenge_stale;
 
-    bool has_sdp;
+    bool has_sdp;      /* an SDP body that parsed: sdp holds it */
+    bool sdp_unparsed; /* a body typed application/sdp that did not parse */
     struct sdp_info sdp;
 };
 

@@ -635,8 +635,10 @@ int sip_parse_fast(const uint8_t *data, size_t len, struct sip_msg *out)
             return SIP_FAST_FALLBACK;
         if (k < ct.n && span_has((struct span){ct.p + k, ct.n - k}, " \t\""))
             return SIP_FAST_FALLBACK;
-        if (span_eq_ci(mt, "application/sdp") && body_len)
+        if (span_eq_ci(mt, "application/sdp") && body_len) {
             out->has_sdp = sdp_parse(body, body_len, &out->sdp) == 0;
+            out->sdp_unparsed = !out->has_sdp;
+        }
     } else if (body_len) {
         return SIP_FAST_FALLBACK; /* untyped body: rare, osip's call */
     }

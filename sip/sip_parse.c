@@ -361,6 +361,7 @@ static void fill_sdp(const osip_message_t *m, const uint8_t *data, size_t len, b
     if (ct && ct->type && ct->subtype) {
         if (strcasecmp(ct->type, "application") == 0 && strcasecmp(ct->subtype, "sdp") == 0) {
             out->has_sdp = sdp_parse(body, body_len, &out->sdp) == 0;
+            out->sdp_unparsed = !out->has_sdp;
         } else if (is_multipart(ct->type, hidden)) {
             osip_generic_param_t *b = NULL;
             char boundary[80];

@@ -454,7 +454,7 @@ static void run_with_probe(const char *pcap, const char *capture_lines,
     static struct siptap d;
     cr_assert_eq(daemon_init(&d, &opts), 0);
     cr_assert(sink_base_init(&probe->base, &probe_ops, "probe", 64));
-    event_bus_add_sink(&d.bus, &probe->base);
+    event_bus_add_sink(engine_bus(d.engine), &probe->base);
     cr_assert_eq(daemon_run(&d), 0);
     daemon_destroy(&d);
     cr_assert(probe->seen, "no %s", probe->type);

@@ -24,7 +24,7 @@ static void assert_exposition(const char *text)
     cr_assert_eq(
         regcomp(&sample,
                 "^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\""
-                "(,[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\")*\\})? [0-9]+$",
+                "(,[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\")*\\})? [0-9]+(\\.[0-9]+)?$",
                 REG_EXTENDED | REG_NOSUB),
         0);
     cr_assert_eq(

@@ -516,10 +516,10 @@ static struct rtp_stream *rtcp_fixture(struct rtcp_fixture *fx)
     return s;
 }
 
-/* The look-ahead's hash hint: a right one finds the flow, a wrong one or one
- * for another flow still gives the right answer, and a hint serves one
- * lookup only. The warming and prefetching calls change nothing. */
-Test(rtp_flow, hash_hint_is_only_a_hint)
+/* The hash a packet carries from the look-ahead: a right one finds the
+ * flow, a wrong one or another flow's still gives the right answer. The
+ * warming and prefetching calls change nothing. */
+Test(rtp_flow, carried_hash_is_only_a_shortcut)
 {
     struct counters c;
     struct rtp_flow_table t;
@@ -535,17 +535,24 @@ Test(rtp_flow, hash_hint_is_only_a_hint)
     rtp_flow_prefetch(&t, h_ab);
     rtp_flow_prefetch(&t, h_ax);
 
-    rtp_flow_table_hint(&t, true, h_ab);
-    cr_assert_eq(rtp_flow_find(&t, &a, &b), ab);
-    cr_assert_not(t.hint_set, "a hint serves one lookup");
-    rtp_flow_table_hint(&t, true, h_ab); /* the other flow's hash */
-    cr_assert_eq(rtp_flow_find(&t, &b, &a), ba);
-    rtp_flow_table_hint(&t, true, 12345);
-    cr_assert_eq(rtp_flow_find_addrs(&t, &b.addr, b.port, &a.addr, a.port), ba);
-    rtp_flow_table_hint(&t, true, h_ax); /* right hash, no such flow */
-    cr_assert_null(rtp_flow_find(&t, &a, &x));
-    rtp_flow_table_hint(&t, true, h_ab); /* another flow's hash, no such flow */
-    cr_assert_null(rtp_flow_find(&t, &a, &x));
+    struct packet p = {.src = a.addr, .sport = a.port, .dst = b.addr, .dport = b.port};
+    cr_assert_eq(rtp_flow_find_packet(&t, &p), ab, "no hash carried");
+    p.flow_hashed = true;
+    p.flow_hash = h_ab;
+    cr_assert_eq(rtp_flow_find_packet(&t, &p), ab);
+    struct packet q = {.src = b.addr, .sport = b.port, .dst = a.addr, .dport = a.port};
+    q.flow_hashed = true;
+    q.flow_hash = h_ab; /* the other flow's hash */
+    cr_assert_eq(rtp_flow_find_packet(&t, &q), ba);
+    q.flow_hash = 12345;
+    cr_assert_eq(rtp_flow_find_packet(&t, &q), ba);
+    cr_assert_eq(rtp_flow_find_hashed(&t, h_ba, &b.addr, b.port, &a.addr, a.port), ba);
+    struct packet r = {.src = a.addr, .sport = a.port, .dst = x.addr, .dport = x.port};
+    r.flow_hashed = true;
+    r.flow_hash = h_ax; /* right hash, no such flow */
+    cr_assert_null(rtp_flow_find_packet(&t, &r));
+    r.flow_hash = h_ab; /* another flow's hash, no such flow */
+    cr_assert_null(rtp_flow_find_packet(&t, &r));
     rtp_flow_table_destroy(&t);
 }
 

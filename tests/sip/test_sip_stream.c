@@ -140,6 +140,42 @@ Test(sip_stream, udp_datagrams_and_sniff)
     cr_assert_eq(counter("sip.udp_messages"), 1);
 }
 
+/* A body typed application/sdp that is not SDP: the message is delivered
+ * without SDP and counted as sip.sdp_unparsed, on both parsing paths (the
+ * Proxy-Authorization header sends the second message to libosip2). */
+Test(sip_stream, sdp_that_does_not_parse_is_counted)
+{
+    char buf[2048];
+    const char *garbage = "this is not SDP\r\n";
+    struct packet p = {.ts_us = 42, .sport = 5060, .dport = 5080};
+    size_t n = make_msg(buf, sizeof(buf), 1, garbage);
+    p.payload = (const uint8_t *)buf;
+    p.payload_len = (uint32_t)n;
+    cr_assert(sip_layer_udp(layer, &p));
+    cr_assert_eq(seen.count, 1);
+    cr_assert_not(seen.has_sdp[0]);
+    cr_assert_eq(counter("sip.sdp_unparsed"), 1);
+    cr_assert_eq(counter("sip.fast_path"), 1);
+
+    n = sip_test_request(buf, sizeof(buf), "OPTIONS",
+                         "Content-Type: application/sdp\r\n"
+                         "Proxy-Authorization: Digest username=\"a\", realm=\"r\", nonce=\"n\", "
+                         "uri=\"sip:a@b\", response=\"0123456789abcdef0123456789abcdef\"\r\n",
+                         garbage);
+    p.payload_len = (uint32_t)n;
+    cr_assert(sip_layer_udp(layer, &p));
+    cr_assert_eq(seen.count, 2);
+    cr_assert_not(seen.has_sdp[1]);
+    cr_assert_eq(counter("sip.osip_path"), 1);
+    cr_assert_eq(counter("sip.sdp_unparsed"), 2);
+
+    n = make_msg(buf, sizeof(buf), 3, sdp_body);
+    p.payload_len = (uint32_t)n;
+    cr_assert(sip_layer_udp(layer, &p));
+    cr_assert(seen.has_sdp[2]);
+    cr_assert_eq(counter("sip.sdp_unparsed"), 2, "SDP that parses is not counted");
+}
+
 Test(sip_stream, udp_message_cut_by_the_capture_is_not_parsed)
 {
     /* A snap length cut the INVITE inside its SDP: the headers up to the cut
