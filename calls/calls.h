@@ -201,6 +201,11 @@ struct call {
     struct timer timer; /* timer B / challenge wait / silence / linger */
     struct call *lru_prev, *lru_next;
     void *rule_state; /* the detectors' states of the call (rules_call_state) */
+
+    /* KPIs (daemon/trunk_metrics.c sets it; calls/ only zeroes it): the
+     * final response to the BYE was seen, so that a retransmitted one does
+     * not count in the disconnect delay (SDD) twice. */
+    bool kpi_bye_answered;
 };
 
 /* A REGISTER binding being followed: one AOR at one registrar. */
@@ -224,6 +229,13 @@ struct registration {
     uint64_t expires_at_us; /* 0 when not registered */
     char call_id[128];
     void *rule_state;
+
+    /* KPIs (daemon/trunk_metrics.c sets them; calls/ only zeroes them): the
+     * first REGISTER of the attempt in progress (0: none), which the
+     * registration request delay (RRD) runs from, and the state the
+     * siptap_registrations gauge counts this binding in (0: none yet). */
+    uint64_t kpi_attempt_us;
+    uint8_t kpi_state;
 };
 
 /* Observers: the detectors. Every callback is optional. */

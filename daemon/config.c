@@ -53,6 +53,7 @@ void config_defaults(struct config *cfg)
     if (gethostname(cfg->tap_name, sizeof(cfg->tap_name) - 1) != 0 || !cfg->tap_name[0])
         snprintf(cfg->tap_name, sizeof(cfg->tap_name), "siptap");
     cfg->stats_interval_s = 300;
+    cfg->trunk_stats_interval_s = 60;
     cfg->kernel_buffer_mb = 64;
     cfg->snaplen = 65535;
     cfg->capture_timeout_ms = 10;
@@ -93,16 +94,25 @@ struct uint_key {
     const char *section, *name;
     unsigned long long min, max;
     size_t offset;
-    size_t width; /* sizeof the field */
+    size_t width;     /* sizeof the field */
+    const char *hint; /* said after the range when a value is refused; NULL: none */
 };
 
 #define UINT_KEY(sec, key, lo, hi, field)                                                          \
     {                                                                                              \
-        sec, key, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field)      \
+        sec, key, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field),     \
+            NULL                                                                                   \
+    }
+#define UINT_KEY_HINT(sec, key, lo, hi, field, hint)                                               \
+    {                                                                                              \
+        sec, key, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field),     \
+            hint                                                                                   \
     }
 
 static const struct uint_key uint_keys[] = {
     UINT_KEY("general", "stats_interval", 1, 86400, stats_interval_s),
+    UINT_KEY_HINT("metrics", "trunk_stats_interval_s", 0, 86400, trunk_stats_interval_s,
+                  " seconds (0: no trunk_stats events), e.g. trunk_stats_interval_s = 60"),
     UINT_KEY("capture", "buffer_mb", 1, CAPTURE_MAX_BUFFER_MB, kernel_buffer_mb),
     UINT_KEY("capture", "timeout_ms", 1, 1000, capture_timeout_ms),
     UINT_KEY("capture", "queue_mb", 1, 65536, capture_queue_mb),
@@ -391,8 +401,9 @@ static int handle_key(struct load_state *st, const char *section, const char *na
             continue;
         unsigned long long v;
         if (!parse_uint(value, k->min, k->max, &v)) {
-            snprintf(st->msg, sizeof(st->msg), "%s = '%s' must be a whole number from %llu to %llu",
-                     name, value, k->min, k->max);
+            snprintf(st->msg, sizeof(st->msg),
+                     "%s = '%s' must be a whole number from %llu to %llu%s", name, value, k->min,
+                     k->max, k->hint ? k->hint : "");
             return 0;
         }
         store_uint(cfg, k, v);

@@ -66,6 +66,7 @@ struct config {
     char path[256]; /* "" when built-in defaults apply */
     char tap_name[64];
     unsigned stats_interval_s;
+    unsigned trunk_stats_interval_s; /* [metrics]; 0: no trunk_stats events */
     unsigned kernel_buffer_mb;
     unsigned snaplen;
     unsigned capture_timeout_ms; /* TPACKET_V3 block timeout */

@@ -218,6 +218,46 @@ static void schedule_stats(struct siptap *d, uint64_t from_us)
                     from_us + (uint64_t)d->cfg.stats_interval_s * 1000000u);
 }
 
+#define TRUNK_STATS_CATCH_UP 60u
+
+static void schedule_trunk_stats(struct siptap *d, uint64_t from_us)
+{
+    if (d->cfg.trunk_stats_interval_s && d->trunk_metrics)
+        timerq_schedule(engine_timers(d->engine), &d->trunk_stats_timer,
+                        from_us + (uint64_t)d->cfg.trunk_stats_interval_s * 1000000u);
+}
+
+/* The capture clock has started at now_us: the periodic events begin. */
+static void start_periodic(struct siptap *d, uint64_t now_us)
+{
+    schedule_stats(d, now_us);
+    d->trunk_stats_start_us = now_us;
+    schedule_trunk_stats(d, now_us);
+}
+
+/* One trunk_stats event per trunk for the interval ending now_us. */
+static void publish_trunk_stats(struct siptap *d, uint64_t now_us)
+{
+    trunk_metrics_publish_interval(d->trunk_metrics, engine_bus(d->engine), d->trunk_stats_start_us,
+                                   now_us);
+    d->trunk_stats_start_us = now_us;
+}
+
+static void on_trunk_stats_timer(struct timer *t, uint64_t now_us, void *arg)
+{
+    (void)t;
+    struct siptap *d = arg;
+    publish_trunk_stats(d, now_us);
+    /* A gap in the capture has its intervals, as the live capture's clock
+     * (moved by the wall clock) gives them, up to TRUNK_STATS_CATCH_UP of
+     * them; past that (files merged from days apart) one interval covers
+     * the rest of the gap. */
+    uint64_t interval = (uint64_t)d->cfg.trunk_stats_interval_s * 1000000u;
+    uint64_t target = engine_clock_target(d->engine);
+    bool long_gap = target > now_us + TRUNK_STATS_CATCH_UP * interval;
+    schedule_trunk_stats(d, long_gap ? target : now_us);
+}
+
 /* Resident set size of the process, 0 where /proc does not tell. */
 static uint64_t rss_kb(void)
 {
@@ -339,7 +379,7 @@ static void tap_frame(void *user, const struct pcap_pkthdr *hdr, const uint8_t *
 
 static void tap_clock_started(void *user, uint64_t ts_us)
 {
-    schedule_stats(user, ts_us);
+    start_periodic(user, ts_us);
 }
 
 static void tap_media(void *user, const struct packet *pkt)
@@ -411,6 +451,12 @@ static void finish(struct siptap *d)
         now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     }
     engine_finish(d->engine, now);
+    /* The last, partial interval: its calls all ended above. */
+    if (engine_clock_started(d->engine) && d->trunk_metrics && d->cfg.trunk_stats_interval_s &&
+        timer_pending(&d->trunk_stats_timer)) {
+        timerq_cancel(engine_timers(d->engine), &d->trunk_stats_timer);
+        publish_trunk_stats(d, now);
+    }
     drain_outputs(d, now);
     write_metrics_file(d);
     ev_break(d->loop, EVBREAK_ALL);
@@ -569,6 +615,8 @@ static void on_prepublish(void *user, const struct event_info *info, struct even
     if (d->hep)
         daemon_hep_prepublish(d, info, extra);
     event_tally_add(&d->tally, info->type, info->severity);
+    if (d->trunk_metrics && info->severity >= SEVERITY_WARNING)
+        trunk_metrics_alert(d->trunk_metrics, info->type, info->trunk);
     if (d->trunk_metrics && info->type &&
         (strcmp(info->type, "trunk_down") == 0 || strcmp(info->type, "trunk_up") == 0))
         trunk_metrics_set_health(d->trunk_metrics, info->trunk, info->type[6] == 'u');
@@ -719,6 +767,7 @@ static int start_engine(struct siptap *d)
     }
     event_bus_set_prepublish(engine_bus(d->engine), on_prepublish, d);
     timer_init(&d->stats_timer, on_stats_timer, d);
+    timer_init(&d->trunk_stats_timer, on_trunk_stats_timer, d);
     d->trunk_metrics = trunk_metrics_new(&d->cfg.trunks);
     struct call_observer trunk_observer;
     if (d->trunk_metrics) {

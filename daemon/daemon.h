@@ -56,6 +56,10 @@ struct siptap {
     int exit_code;
 
     struct timer stats_timer; /* on the engine's capture clock */
+    /* trunk_stats: every cfg.trunk_stats_interval_s of capture time, the
+     * current interval started at trunk_stats_start_us. */
+    struct timer trunk_stats_timer;
+    uint64_t trunk_stats_start_us;
 
     ev_signal sig_int, sig_term, sig_usr1, sig_hup;
     ev_timer wall_timer; /* live: advances the capture clock when the wire is quiet */

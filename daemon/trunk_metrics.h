@@ -11,6 +11,15 @@
  * capture, or evicted before a final response, count in no outcome.
  * siptap_trunk_up follows the trunk_down / trunk_up events (the daemon
  * hands them over as they are published): 1 until a trunk_down.
+ *
+ * It keeps the KPIs of docs/kpis.md too: per trunk and direction,
+ * histograms of the session request delay (SRD, successful and failed),
+ * post-dial delay, call duration (ACD, SDT), disconnect delay (SDD) and, at
+ * call end, each audio stream's MOS, loss and jitter; per registrar trunk
+ * the registration request delay (RRD) and attempts by outcome (IRA); the
+ * registrations followed by state; alerts by type and trunk. The same
+ * figures, over an interval, make each trunk's trunk_stats event
+ * (trunk_metrics_publish_interval).
  */
 #ifndef SIPTAP_DAEMON_TRUNK_METRICS_H
 #define SIPTAP_DAEMON_TRUNK_METRICS_H
@@ -49,7 +58,18 @@ void trunk_metrics_observer(struct trunk_metrics *m, struct call_observer *out);
 /* A trunk_down (up false) or trunk_up event about trunk (a name or a
  * peer's address). */
 void trunk_metrics_set_health(struct trunk_metrics *m, const char *trunk, bool up);
-/* Appends the siptap_trunk_* metrics; false if out's cap was hit. */
+/* An alert (an event of severity warning and above) of type about trunk
+ * (a trunk's name, a peer's address, or NULL): counted under the trunk's
+ * label if it has one (a configured trunk, or a peer already counted),
+ * else under "none". */
+void trunk_metrics_alert(struct trunk_metrics *m, const char *type, const char *trunk);
+/* Appends the siptap_trunk_*, siptap_stream_*, siptap_registration* and
+ * siptap_alerts_total metrics; false if out's cap was hit. */
 bool trunk_metrics_render(const struct trunk_metrics *m, struct buf *out);
+/* Publishes one trunk_stats event per configured trunk, and per peer (or
+ * "other") that had traffic, with the KPIs of the interval from start_us to
+ * now_us, and starts the next interval. */
+void trunk_metrics_publish_interval(struct trunk_metrics *m, struct event_bus *bus,
+                                    uint64_t start_us, uint64_t now_us);
 
 #endif

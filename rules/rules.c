@@ -108,10 +108,10 @@ static bool parse_bool(const char *v, bool *out)
 /* Every event type siptapd publishes, for [severity] (a new type goes
  * here too; media_without_call and sip_scan come with their modules). */
 static const char *const event_types[] = {
-    "call_start",         "call_answer",    "call_fail",   "call_end",
-    "media_without_call", "one_way_audio",  "no_audio",    "call_drop",
-    "registration_loop",  "codec_mismatch", "trunk_down",  "trunk_up",
-    "trunk_failover",     "sip_scan",       "rtp_quality", "stats",
+    "call_start",    "call_answer", "call_fail",      "call_end",          "media_without_call",
+    "one_way_audio", "no_audio",    "call_drop",      "registration_loop", "codec_mismatch",
+    "trunk_down",    "trunk_up",    "trunk_failover", "sip_scan",          "rtp_quality",
+    "stats",         "trunk_stats",
 };
 
 bool rules_event_type_known(const char *type)

@@ -147,5 +147,6 @@ Test(churn, a_capture_on_standard_input_is_the_file)
     }
     pclose(pa);
     pclose(pb);
-    cr_assert_eq(lines, 15, "the demo's 15 events");
+    /* The demo's 15 events and its two peers' trunk_stats. */
+    cr_assert_eq(lines, 17, "the demo's 15 events and 2 trunk_stats");
 }

@@ -66,7 +66,8 @@ static void replay_calls(struct pcapgen *g, struct run *r, const char *extra_con
             json_decref(ev);
             continue;
         }
-        if (!strcmp(type, "stats") || r->count >= MAX_EVENTS) {
+        /* The periodic figures (stats, trunk_stats) are no call's. */
+        if (!strcmp(type, "stats") || !strcmp(type, "trunk_stats") || r->count >= MAX_EVENTS) {
             json_decref(ev);
             continue;
         }

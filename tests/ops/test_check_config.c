@@ -69,6 +69,9 @@ Test(check_config, broken_files_exit_2_naming_file_and_line)
         {"[capture]\ntimeout_ms = 0\n", 2, "must be a whole number from 1 to 1000"},
         {"[capture]\n\nqueue_mb = 0\n", 3, "must be a whole number from 1 to 65536"},
         {"[output]\ndrain_timeout_s = 3601\n", 2, "must be a whole number from 0 to 3600"},
+        {"[metrics]\ntrunk_stats_interval_s = 1m\n", 2,
+         "trunk_stats_interval_s = '1m' must be a whole number from 0 to 86400 seconds (0: no "
+         "trunk_stats events), e.g. trunk_stats_interval_s = 60"},
         {"[nosuch]\nx = 1\n", 2, "unknown section [nosuch]"},
         {"[metrics]\n; comment\nlisten = localhost\n", 3, "is not ADDR:PORT"},
         {"[capture]\ncalls = maybe\n", 2, "must be on or off"},
@@ -224,7 +227,8 @@ Test(check_config, severity_of_an_event_type_that_does_not_exist)
                    "siptapd: %s:3: [severity] call_dorp: no event type has that name; types "
                    "are: call_start, call_answer, call_fail, call_end, media_without_call, "
                    "one_way_audio, no_audio, call_drop, registration_loop, codec_mismatch, "
-                   "trunk_down, trunk_up, trunk_failover, sip_scan, rtp_quality, stats\n");
+                   "trunk_down, trunk_up, trunk_failover, sip_scan, rtp_quality, stats, "
+                   "trunk_stats\n");
 }
 
 Test(check_config, a_section_given_twice)

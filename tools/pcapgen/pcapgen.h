@@ -304,6 +304,10 @@ struct pcapgen_call_spec {
     bool forking;          /* two 180s with different To-tags */
     bool no_ack;           /* 200 retransmitted until 32 s, then BYE from callee */
 
+    uint32_t pdd_ms;            /* INVITE to 180; 0 = 100 */
+    bool no_ringing;            /* no 180: the final response is the first after the 100 */
+    uint8_t invite_retransmits; /* the INVITE sent again, 1 ms apart (at most 9) */
+
     enum pcapgen_rtp_dirs rtp;
     uint32_t caller_rtp_stop_ms, callee_rtp_stop_ms; /* after answer; 0 = never */
     uint32_t loss_every;                             /* applied to both directions */

@@ -511,7 +511,10 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
     const char *bye_hdr = reason_line(bye_reason, sizeof(bye_reason), c.bye_reason);
     uint64_t end = t;
     sig_send(&sp, t, true, txn_request(&inv, "INVITE", extra, offer_body));
+    for (unsigned k = 1; k <= c.invite_retransmits; k++)
+        sig_send(&sp, t + k * MS, true, txn_request(&inv, "INVITE", extra, offer_body));
     sig_send(&sp, t + 10 * MS, false, txn_response(&inv, 100, NULL, NULL));
+    uint64_t pdd = (c.pdd_ms ? c.pdd_ms : 100) * MS;
     uint16_t st = c.final_status ? c.final_status : 200;
     bool rings = !(st >= 300 && st != 486 && st != 480 && st != 603 && st != 487);
     bool fin = true;
@@ -524,13 +527,14 @@ uint64_t pcapgen_call(struct pcapgen *g, const struct pcapgen_call_spec *spec)
         goto done;
     }
     inv.uas_tag = to_tag;
-    sig_send(&sp, t + 100 * MS, false, txn_response(&inv, 180, NULL, NULL));
+    if (!c.no_ringing)
+        sig_send(&sp, t + pdd, false, txn_response(&inv, 180, NULL, NULL));
     if (c.forking) {
         inv.uas_tag = to_tag2;
-        sig_send(&sp, t + 150 * MS, false, txn_response(&inv, 180, NULL, NULL));
+        sig_send(&sp, t + pdd + 50 * MS, false, txn_response(&inv, 180, NULL, NULL));
         inv.uas_tag = to_tag;
     }
-    end = t + 150 * MS;
+    end = t + pdd + 50 * MS;
     if (c.no_final) {
         fin = false;
         goto done;

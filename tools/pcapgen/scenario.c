@@ -298,7 +298,7 @@ static int do_call(struct ctx *c)
         get_ms(c, "talk", &s.talk_ms) < 0 ||
         get_ms(c, "caller-rtp-stop", &s.caller_rtp_stop_ms) < 0 ||
         get_ms(c, "callee-rtp-stop", &s.callee_rtp_stop_ms) < 0 ||
-        get_ms(c, "reinvite", &s.reinvite_ms) < 0)
+        get_ms(c, "reinvite", &s.reinvite_ms) < 0 || get_ms(c, "pdd", &s.pdd_ms) < 0)
         return -1;
     uint32_t both = 0;
     if (get_ms(c, "rtp-stop", &both) < 0)
@@ -312,6 +312,7 @@ static int do_call(struct ctx *c)
     GET_NUM(c, "session-expires", s.session_expires, UINT32_MAX);
     GET_NUM(c, "caller-ssrc", s.ssrc_caller, UINT32_MAX);
     GET_NUM(c, "callee-ssrc", s.ssrc_callee, UINT32_MAX);
+    GET_NUM(c, "invite-retransmits", s.invite_retransmits, 9);
     if (s.auth && s.auth != 401 && s.auth != 407)
         return fail(c, "auth=%u: expected 401 or 407", (unsigned)s.auth);
     if (s.final_status && s.final_status < 200)
@@ -335,6 +336,7 @@ static int do_call(struct ctx *c)
                     s.reinvite_direction);
     s.cancel = flag(c, "cancel");
     s.no_final = flag(c, "no-final");
+    s.no_ringing = flag(c, "no-ringing");
     s.forking = flag(c, "forking");
     s.no_ack = flag(c, "no-ack");
     s.no_bye = flag(c, "no-bye");
