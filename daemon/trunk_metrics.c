@@ -286,14 +286,8 @@ static double seconds_between(uint64_t from_us, uint64_t to_us)
     return (double)(to_us - from_us) / 1e6;
 }
 
-/* Until rtp/ says which streams carry RFC 4733 events (rtp_stream_is_dtmf,
- * being added beside this), the codec name tells. */
-static bool stream_is_dtmf(const struct rtp_stream *s)
-{
-    return strcmp(s->codec, "telephone-event") == 0;
-}
-
-/* Every audio stream of the call with packets: MOS, loss, mean jitter. */
+/* Every audio stream of the call with packets, RFC 4733 event streams left
+ * out (rtp_stream_is_dtmf): MOS, loss, mean jitter. */
 static void observe_streams(struct trunk_direction *d, const struct call *c)
 {
     for (size_t i = 0; i < c->flow_count; i++) {
@@ -301,7 +295,7 @@ static void observe_streams(struct trunk_direction *d, const struct call *c)
             continue;
         for (size_t k = 0; k < c->flows[i]->stream_count; k++) {
             const struct rtp_stream *s = rtp_flow_stream_const(c->flows[i], k);
-            if (s->packets == 0 || stream_is_dtmf(s))
+            if (s->packets == 0 || rtp_stream_is_dtmf(s))
                 continue;
             struct rtp_stream_report r;
             rtp_stream_report(s, &r);
