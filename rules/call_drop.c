@@ -46,17 +46,10 @@
       "count")
 RULE_PARAM_TABLE(PARAMS);
 
-#define SEC 1000000.0
-
 struct drop_call {
     bool raised; /* its timer: timer H + tolerance */
     const char *cause;
 };
-
-static uint64_t seconds_us(double s)
-{
-    return (uint64_t)(s * SEC + 0.5);
-}
 
 static bool on_hold(const struct call *c)
 {
@@ -108,10 +101,10 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
                          enum call_end_reason reason, uint64_t now)
 {
     const struct trunk_config *tr = c->trunk;
-    uint64_t tol = seconds_us(RULE_PARAM(ctx, end_tolerance_s, tr));
+    uint64_t tol = rules_seconds_us(RULE_PARAM(ctx, end_tolerance_s, tr));
     uint64_t after = now - c->answer_us;
 
-    uint64_t ack_timeout = seconds_us(RULE_PARAM(ctx, ack_timeout_s, tr));
+    uint64_t ack_timeout = rules_seconds_us(RULE_PARAM(ctx, ack_timeout_s, tr));
     if (missing_ack(c) && after + tol >= ack_timeout && after <= ack_timeout + tol)
         return "missing_ack";
 
@@ -127,7 +120,7 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
     call_media_of(c, CALL_CALLER, &sent[0]);
     call_media_of(c, CALL_CALLEE, &sent[1]);
     uint64_t last_media = sent[0].last_us > sent[1].last_us ? sent[0].last_us : sent[1].last_us;
-    uint64_t media_timeout = seconds_us(RULE_PARAM(ctx, media_timeout_s, tr));
+    uint64_t media_timeout = rules_seconds_us(RULE_PARAM(ctx, media_timeout_s, tr));
     if ((sent[0].packets || sent[1].packets) && last_media + media_timeout <= now && !on_hold(c))
         return "media_timeout";
 
@@ -158,8 +151,8 @@ static void on_answered(void *user, struct call *c, uint64_t now)
     const struct rules_context *ctx = user;
     if (!rules_call_state_make(ctx, c))
         return;
-    uint64_t due = now + seconds_us(RULE_PARAM(ctx, ack_timeout_s, c->trunk)) +
-                   seconds_us(RULE_PARAM(ctx, end_tolerance_s, c->trunk));
+    uint64_t due = now + rules_seconds_us(RULE_PARAM(ctx, ack_timeout_s, c->trunk)) +
+                   rules_seconds_us(RULE_PARAM(ctx, end_tolerance_s, c->trunk));
     rules_call_timer_at(ctx, c, due);
 }
 

@@ -110,3 +110,25 @@ struct endpoint media_sdp_endpoint(const struct call *c, int party)
     struct endpoint e = {.addr = c->party[party].sdp.addr, .port = c->party[party].sdp.port};
     return e;
 }
+
+struct media_watch *media_watch_answered(const struct rules_context *ctx, struct call *c,
+                                         uint64_t now, uint64_t first_check_us)
+{
+    struct media_watch *w = rules_call_state_make(ctx, c);
+    if (!w)
+        return NULL;
+    w->started = true;
+    media_session_start(&w->session, c, now);
+    rules_call_timer_at(ctx, c, now + first_check_us);
+    return w;
+}
+
+struct media_watch *media_watch_changed(const struct rules_context *ctx, struct call *c,
+                                        const struct sip_msg *m, const struct sip_meta *meta,
+                                        bool retransmission)
+{
+    struct media_watch *w = rules_call_state(ctx, c);
+    if (!w || !w->started || !media_session_changed(&w->session, c, m, retransmission, meta->ts_us))
+        return NULL;
+    return w;
+}

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "calls/calls.h"
+#include "rules/rules.h"
 
 /* Both parties' SDP: each sends and the other receives. */
 bool media_both_ways_expected(const struct call *c);
@@ -37,6 +38,23 @@ void media_session_start(struct media_session *s, const struct call *c, uint64_t
  * baseline is then its time, and the detector judges afresh). */
 bool media_session_changed(struct media_session *s, const struct call *c, const struct sip_msg *m,
                            bool retransmission, uint64_t ts);
+/* What a silence detector keeps first in its per-call state: whether the
+ * call was answered (its media session began), and the session. */
+struct media_watch {
+    bool started;
+    struct media_session session;
+};
+/* call_answered: the detector's state of c made (its first member a
+ * struct media_watch), the session begun at now and the detector's timer
+ * due first_check_us later. NULL when the state could not be made. */
+struct media_watch *media_watch_answered(const struct rules_context *ctx, struct call *c,
+                                         uint64_t now, uint64_t first_check_us);
+/* call_message: the detector's watch of c when the message began a new
+ * session (the detector forgets its open episodes and judges afresh), else
+ * NULL. */
+struct media_watch *media_watch_changed(const struct rules_context *ctx, struct call *c,
+                                        const struct sip_msg *m, const struct sip_meta *meta,
+                                        bool retransmission);
 /* The latest sign of life of a sending party since baseline_us, 0 none. */
 uint64_t media_alive_us(const struct call_media_direction *d, uint64_t baseline_us);
 /* The silence allowed after that sign: pause_us when the party said it

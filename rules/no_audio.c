@@ -40,18 +40,10 @@
     X(poll_s, 1, 0.1, 60, "how often (capture time) an answered call's media is looked at")
 RULE_PARAM_TABLE(PARAMS);
 
-#define SEC 1000000.0
-
 struct no_audio_call {
-    bool started; /* the call was answered: the session began */
-    struct media_session session;
-    uint64_t alert_us; /* when the open episode was raised, 0 none (1 for time 0) */
+    struct media_watch watch; /* first: media_watch_answered makes the state */
+    uint64_t alert_us;        /* when the open episode was raised, 0 none (1 for time 0) */
 };
-
-static uint64_t seconds_us(double s)
-{
-    return (uint64_t)(s * SEC + 0.5);
-}
 
 /* The party the hint points at: a private one behind NAT (callee first), else the callee. */
 static int hinted_party(const struct call *c)
@@ -80,7 +72,7 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
 {
     bool flowed = false;
     for (int p = 0; p < 2; p++)
-        if (sent[p].packets && sent[p].last_us >= st->session.baseline_us)
+        if (sent[p].packets && sent[p].last_us >= st->watch.session.baseline_us)
             flowed = true;
     json_t *ev = rules_event(ctx, "no_audio", SEVERITY_WARNING, now, c);
     json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
@@ -102,9 +94,9 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
 static void check(const struct rules_context *ctx, struct call *c, struct no_audio_call *st,
                   uint64_t now)
 {
-    uint64_t window = seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
-    uint64_t pause = seconds_us(RULE_PARAM(ctx, pause_s, c->trunk));
-    uint64_t next = now + seconds_us(RULE_PARAM(ctx, poll_s, c->trunk));
+    uint64_t window = rules_seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
+    uint64_t pause = rules_seconds_us(RULE_PARAM(ctx, pause_s, c->trunk));
+    uint64_t next = now + rules_seconds_us(RULE_PARAM(ctx, poll_s, c->trunk));
 
     struct call_media_direction sent[2];
     call_media_of(c, CALL_CALLER, &sent[0]);
@@ -119,12 +111,12 @@ static void check(const struct rules_context *ctx, struct call *c, struct no_aud
 
     /* Silent both ways since the later of the two last signs of life (and
      * the tap's own last loss); due when the later direction reaches its window. */
-    uint64_t since = st->session.baseline_us, due = 0;
+    uint64_t since = st->watch.session.baseline_us, due = 0;
     uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
     for (int p = 0; p < 2; p++) {
-        uint64_t from = media_alive_us(&sent[p], st->session.baseline_us);
-        if (from < st->session.baseline_us)
-            from = st->session.baseline_us;
+        uint64_t from = media_alive_us(&sent[p], st->watch.session.baseline_us);
+        if (from < st->watch.session.baseline_us)
+            from = st->watch.session.baseline_us;
         if (vouched > from)
             from = vouched;
         if (from > since)
@@ -154,21 +146,16 @@ static void on_timer(const struct rules_context *ctx, struct call *c, void *stat
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
     const struct rules_context *ctx = user;
-    struct no_audio_call *st = rules_call_state_make(ctx, c);
-    if (!st)
-        return;
-    st->started = true;
-    media_session_start(&st->session, c, now);
-    rules_call_timer_at(ctx, c, now + seconds_us(RULE_PARAM(ctx, window_s, c->trunk)));
+    media_watch_answered(ctx, c, now, rules_seconds_us(RULE_PARAM(ctx, window_s, c->trunk)));
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta, bool retransmission)
 {
     const struct rules_context *ctx = user;
-    struct no_audio_call *st = rules_call_state(ctx, c);
-    if (!st || !st->started ||
-        !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
+    struct no_audio_call *st =
+        (struct no_audio_call *)media_watch_changed(ctx, c, m, meta, retransmission);
+    if (!st)
         return;
     st->alert_us = 0;
     check(ctx, c, st, meta->ts_us);

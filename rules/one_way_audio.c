@@ -70,21 +70,13 @@
       "much media")
 RULE_PARAM_TABLE(PARAMS);
 
-#define SEC 1000000.0
-
 /* What the SDP said last time we looked: a change starts a new baseline. */
 struct owa_call {
-    bool started; /* the call was answered: the session began */
-    struct media_session session;
+    struct media_watch watch; /* first: media_watch_answered makes the state */
     /* Per sending party: when its silence episode was raised, 0 while none
      * is open (an episode raised at capture time 0 is stored as 1 us). */
     uint64_t alert_us[2];
 };
-
-static uint64_t seconds_us(double s)
-{
-    return (uint64_t)(s * SEC + 0.5);
-}
 
 /* The party whose SDP the hint is about (see the top comment). */
 static int hinted_party(const struct call *c, int silent)
@@ -112,7 +104,7 @@ static void raise_event(const struct rules_context *ctx, const struct call *c, s
 {
     int active = 1 - silent;
     const struct call_media_direction *sm = &sent[silent], *am = &sent[active];
-    bool flowed = sm->packets && sm->last_us >= st->session.baseline_us;
+    bool flowed = sm->packets && sm->last_us >= st->watch.session.baseline_us;
 
     json_t *ev = rules_event(ctx, "one_way_audio", SEVERITY_WARNING, now, c);
     json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
@@ -144,8 +136,8 @@ static void raise_event(const struct rules_context *ctx, const struct call *c, s
 static uint64_t silent_since(const struct rules_context *ctx, const struct owa_call *st,
                              const struct call_media_direction *sm)
 {
-    uint64_t since = st->session.baseline_us;
-    uint64_t alive = media_alive_us(sm, st->session.baseline_us);
+    uint64_t since = st->watch.session.baseline_us;
+    uint64_t alive = media_alive_us(sm, st->watch.session.baseline_us);
     if (alive > since)
         since = alive;
     uint64_t vouched = call_table_last_capture_loss_us(ctx->calls);
@@ -155,10 +147,10 @@ static uint64_t silent_since(const struct rules_context *ctx, const struct owa_c
 static void check(const struct rules_context *ctx, struct call *c, struct owa_call *st,
                   uint64_t now)
 {
-    uint64_t window = seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
-    uint64_t pause = seconds_us(RULE_PARAM(ctx, pause_s, c->trunk));
-    uint64_t active_us = seconds_us(RULE_PARAM(ctx, active_s, c->trunk));
-    uint64_t next = now + seconds_us(RULE_PARAM(ctx, poll_s, c->trunk));
+    uint64_t window = rules_seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
+    uint64_t pause = rules_seconds_us(RULE_PARAM(ctx, pause_s, c->trunk));
+    uint64_t active_us = rules_seconds_us(RULE_PARAM(ctx, active_s, c->trunk));
+    uint64_t next = now + rules_seconds_us(RULE_PARAM(ctx, poll_s, c->trunk));
 
     struct call_media_direction sent[2];
     call_media_of(c, CALL_CALLER, &sent[0]);
@@ -181,8 +173,8 @@ static void check(const struct rules_context *ctx, struct call *c, struct owa_ca
                 next = due;
             continue;
         }
-        bool active =
-            am->packets && am->last_us >= st->session.baseline_us && am->last_us + active_us > now;
+        bool active = am->packets && am->last_us >= st->watch.session.baseline_us &&
+                      am->last_us + active_us > now;
         if (!active || !ctx->enabled)
             continue;
         st->alert_us[silent] = now ? now : 1;
@@ -198,8 +190,8 @@ reschedule:
 static void check_short_call(const struct rules_context *ctx, const struct call *c,
                              struct owa_call *st, uint64_t now)
 {
-    uint64_t window = seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
-    uint64_t enough = seconds_us(RULE_PARAM(ctx, short_call_active_s, c->trunk));
+    uint64_t window = rules_seconds_us(RULE_PARAM(ctx, window_s, c->trunk));
+    uint64_t enough = rules_seconds_us(RULE_PARAM(ctx, short_call_active_s, c->trunk));
     if (!ctx->enabled || !media_both_ways_expected(c))
         return;
     struct call_media_direction sent[2];
@@ -207,13 +199,14 @@ static void check_short_call(const struct rules_context *ctx, const struct call 
     call_media_of(c, CALL_CALLEE, &sent[1]);
     for (int silent = 0; silent < 2; silent++) {
         const struct call_media_direction *sm = &sent[silent], *am = &sent[1 - silent];
-        if (st->alert_us[silent] || media_alive_us(sm, st->session.baseline_us))
+        if (st->alert_us[silent] || media_alive_us(sm, st->watch.session.baseline_us))
             continue;
         uint64_t since = silent_since(ctx, st, sm);
-        if (since + window <= now || !am->packets || am->last_us < st->session.baseline_us)
+        if (since + window <= now || !am->packets || am->last_us < st->watch.session.baseline_us)
             continue; /* judged by the timer already, or nothing flowed */
-        uint64_t first =
-            am->first_us > st->session.baseline_us ? am->first_us : st->session.baseline_us;
+        uint64_t first = am->first_us > st->watch.session.baseline_us
+                             ? am->first_us
+                             : st->watch.session.baseline_us;
         if (am->last_us - first < enough)
             continue;
         st->alert_us[silent] = now ? now : 1;
@@ -229,21 +222,15 @@ static void on_timer(const struct rules_context *ctx, struct call *c, void *stat
 static void on_answered(void *user, struct call *c, uint64_t now)
 {
     const struct rules_context *ctx = user;
-    struct owa_call *st = rules_call_state_make(ctx, c);
-    if (!st)
-        return;
-    st->started = true;
-    media_session_start(&st->session, c, now);
-    rules_call_timer_at(ctx, c, now + seconds_us(RULE_PARAM(ctx, window_s, c->trunk)));
+    media_watch_answered(ctx, c, now, rules_seconds_us(RULE_PARAM(ctx, window_s, c->trunk)));
 }
 
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta, bool retransmission)
 {
     const struct rules_context *ctx = user;
-    struct owa_call *st = rules_call_state(ctx, c);
-    if (!st || !st->started ||
-        !media_session_changed(&st->session, c, m, retransmission, meta->ts_us))
+    struct owa_call *st = (struct owa_call *)media_watch_changed(ctx, c, m, meta, retransmission);
+    if (!st)
         return;
     st->alert_us[0] = st->alert_us[1] = 0;
     check(ctx, c, st, meta->ts_us);
@@ -255,7 +242,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason,
     (void)event;
     const struct rules_context *ctx = user;
     struct owa_call *st = rules_call_state(ctx, c);
-    if (!st || !st->started)
+    if (!st || !st->watch.started)
         return;
     rules_call_timer_cancel(ctx, c);
     /* Only a teardown ends the call; capture_end and eviction are the tap's. */

@@ -133,6 +133,11 @@ double rules_param_at(const struct rules_context *ctx, size_t index,
     _Static_assert(RULE_PARAM_COUNT <= RULES_MAX_PARAMS, "too many parameters");                   \
     static const struct rule_param_def params[] = {LIST(RULE_PARAM_ROW)}
 #define RULE_PARAM(ctx, name, trunk) rules_param_at((ctx), RULE_PARAM_##name, (trunk))
+/* A parameter in seconds as capture-time microseconds. */
+static inline uint64_t rules_seconds_us(double s)
+{
+    return (uint64_t)(s * 1000000.0 + 0.5);
+}
 /* A new event of this type for a call (call may be NULL), with the
  * configured severity for the type (default_severity otherwise). */
 json_t *rules_event(const struct rules_context *ctx, const char *type,

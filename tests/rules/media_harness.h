@@ -1,6 +1,6 @@
 /*
- * media_harness: what the media detectors' unit tests share — a call table
- * with the rules attached, hand-built SIP messages carrying SDP, and
+ * media_harness: what the media detectors' unit tests share — the engine
+ * (a call table with the rules attached), hand-built SIP messages carrying SDP, and
  * hand-built RTP packets fed in capture-time order. Static functions only:
  * each test file includes it once.
  *
@@ -19,8 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "calls/calls.h"
-#include "rules/rules.h"
+#include "engine/engine.h"
 #include "tests/support/event_capture.h"
 
 #define T0     1700000000000000ULL
@@ -29,10 +28,12 @@
 #define ANSWER (T0 + 2 * SEC)
 
 struct harness {
-    struct counters counters;
-    struct timerq timers;
-    struct event_bus bus;
     struct trunk_list trunks;
+    struct engine *engine;
+    /* The engine's parts. */
+    struct counters *counters;
+    struct timerq *timers;
+    struct event_bus *bus;
     struct call_table *table;
     struct rules *rules;
     struct event_capture *events;
@@ -48,19 +49,9 @@ static inline void harness_start(const char *const (*settings)[3])
 {
     hx = calloc(1, sizeof(*hx));
     cr_assert_not_null(hx);
-    counters_init(&hx->counters);
-    timerq_init(&hx->timers);
-    event_bus_init(&hx->bus, "test");
-    hx->events = event_capture_attach(&hx->bus);
     struct trunk_config *tr = &hx->trunks.trunks[hx->trunks.count++];
     snprintf(tr->name, sizeof(tr->name), "acme");
     net_prefix_parse(&tr->prefixes[tr->prefix_count++], "203.0.113.0/24");
-    struct call_limits limits;
-    call_limits_defaults(&limits);
-    limits.max_calls = 16;
-    hx->end_quiet_us = (uint64_t)limits.end_media_quiet_ms * MSEC;
-    hx->table = call_table_new(&limits, &hx->trunks, &hx->counters, &hx->timers, &hx->bus);
-    cr_assert_not_null(hx->table);
     snprintf(hx->settings.path, sizeof(hx->settings.path), "test.conf");
     for (size_t i = 0; settings && settings[i][0]; i++) {
         struct rule_setting *s = &hx->settings.items[hx->settings.count++];
@@ -69,10 +60,21 @@ static inline void harness_start(const char *const (*settings)[3])
         snprintf(s->value, sizeof(s->value), "%s", settings[i][2]);
         s->line = (int)i + 1;
     }
+    struct engine_config ec = {.tap_name = "test", .trunks = &hx->trunks, .rules = &hx->settings};
+    decoder_config_defaults(&ec.decoder);
+    call_limits_defaults(&ec.limits);
+    ec.limits.max_calls = 16;
+    hx->end_quiet_us = (uint64_t)ec.limits.end_media_quiet_ms * MSEC;
+    enum engine_error why;
     char err[256] = "";
-    hx->rules = rules_new(&hx->settings, hx->table, &hx->timers, &hx->bus, &hx->counters,
-                          &hx->trunks, err, sizeof(err));
-    cr_assert_not_null(hx->rules, "rules_new: %s", err);
+    hx->engine = engine_new(&ec, NULL, &why, err, sizeof(err));
+    cr_assert_not_null(hx->engine, "engine_new: %s", err);
+    hx->counters = engine_counters(hx->engine);
+    hx->timers = engine_timers(hx->engine);
+    hx->bus = engine_bus(hx->engine);
+    hx->table = engine_calls(hx->engine);
+    hx->rules = engine_rules(hx->engine);
+    hx->events = event_capture_attach(hx->bus);
 }
 
 static inline void harness_setup(void)
@@ -84,11 +86,7 @@ static inline void harness_teardown(void)
 {
     if (!hx)
         return;
-    /* The table first: its call_freed reaches the detectors. */
-    call_table_free(hx->table);
-    rules_free(hx->rules);
-    event_bus_destroy(&hx->bus);
-    timerq_destroy(&hx->timers);
+    engine_free(hx->engine);
     free(hx);
     hx = NULL;
 }
@@ -152,7 +150,7 @@ static inline struct sip_msg *base_msg(const struct dialog *d, uint32_t cseq,
 static inline void feed(const struct sip_msg *m, const char *src, const char *dst, uint64_t ts)
 {
     struct sip_meta meta = {.ts_us = ts, .src = ep(src, 5060), .dst = ep(dst, 5060)};
-    timerq_advance(&hx->timers, ts);
+    timerq_advance(hx->timers, ts);
     call_table_sip(hx->table, m, &meta);
 }
 
@@ -213,7 +211,7 @@ static inline void call_setup(const struct dialog *d, const struct sdp_spec *off
  * to go quiet: its call_end is out. */
 static inline void settle(uint64_t ts)
 {
-    timerq_advance(&hx->timers, ts + hx->end_quiet_us);
+    timerq_advance(hx->timers, ts + hx->end_quiet_us);
 }
 
 /* BYE at ts, its 200, and no more media: the call's call_end is out. */
@@ -294,7 +292,7 @@ static inline void rtp_send_pt(struct leg *l, uint64_t ts, uint8_t pt, size_t le
     pkt.ip_proto = 17;
     pkt.payload = buf;
     pkt.payload_len = (uint32_t)(12 + (len < 160 ? len : 160));
-    timerq_advance(&hx->timers, ts);
+    timerq_advance(hx->timers, ts);
     cr_assert(call_table_udp(hx->table, &pkt), "RTP packet not tied to a call");
     l->sent++;
     l->last_us = ts;
@@ -320,7 +318,7 @@ static inline void rtcp_from_receiver(const struct leg *l, const uint8_t *rtcp, 
     pkt.ip_proto = 17;
     pkt.payload = rtcp;
     pkt.payload_len = (uint32_t)len;
-    timerq_advance(&hx->timers, ts);
+    timerq_advance(hx->timers, ts);
     cr_assert(call_table_udp(hx->table, &pkt), "RTCP packet not tied to a call");
 }
 
@@ -366,7 +364,7 @@ static inline void rtcp_sender_report(const struct leg *l, uint32_t packet_count
     pkt.ip_proto = 17;
     pkt.payload = sr;
     pkt.payload_len = sizeof(sr);
-    timerq_advance(&hx->timers, ts);
+    timerq_advance(hx->timers, ts);
     cr_assert(call_table_udp(hx->table, &pkt), "RTCP SR not tied to a call");
 }
 

@@ -1,6 +1,7 @@
 /*
- * signalling_fixture: what the signalling-detector tests share. A call table
- * with the real rules attached (rules_new with the settings a test gives),
+ * signalling_fixture: what the signalling-detector tests share. The engine
+ * (engine_new with the settings a test gives: the call table with the real
+ * rules attached),
  * two configured trunks (acme 203.0.113.0/24, beta 192.0.2.0/24; the PBX is
  * 198.51.100.20), a capturing sink, and builders for hand-made sip_msg values
  * fed through call_table_sip on the capture clock. Header-only: each test
@@ -13,8 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "calls/calls.h"
-#include "rules/rules.h"
+#include "engine/engine.h"
 #include "tests/support/event_capture.h"
 
 #define T0  1700000000000000ULL
@@ -26,11 +26,13 @@
 #define PHONE_IP "198.51.100.30"
 
 struct fixture {
-    struct counters counters;
-    struct timerq timers;
-    struct event_bus bus;
     struct trunk_list trunks;
     struct rule_settings settings;
+    struct engine *engine;
+    /* The engine's parts, from fixture_start on. */
+    struct counters *counters;
+    struct timerq *timers;
+    struct event_bus *bus;
     struct call_table *table;
     struct rules *rules;
     struct event_capture *events;
@@ -59,27 +61,28 @@ static inline void fixture_setting(const char *section, const char *key, const c
 static inline void fixture_init(void)
 {
     memset(&fx, 0, sizeof(fx));
-    counters_init(&fx.counters);
-    timerq_init(&fx.timers);
-    event_bus_init(&fx.bus, "test");
-    fx.events = event_capture_attach(&fx.bus);
     snprintf(fx.settings.path, sizeof(fx.settings.path), "test.conf");
     fixture_add_trunk("acme", "203.0.113.0/24");
     fixture_add_trunk("beta", "192.0.2.0/24");
 }
 
-/* Builds the call table and the rules from fx.settings. */
+/* Builds the engine (call table and rules) from fx.settings. */
 static inline void fixture_start(void)
 {
-    struct call_limits limits;
-    call_limits_defaults(&limits);
-    limits.max_calls = 64;
-    fx.table = call_table_new(&limits, &fx.trunks, &fx.counters, &fx.timers, &fx.bus);
-    cr_assert_not_null(fx.table);
+    struct engine_config ec = {.tap_name = "test", .trunks = &fx.trunks, .rules = &fx.settings};
+    decoder_config_defaults(&ec.decoder);
+    call_limits_defaults(&ec.limits);
+    ec.limits.max_calls = 64;
+    enum engine_error why;
     char err[512] = "";
-    fx.rules = rules_new(&fx.settings, fx.table, &fx.timers, &fx.bus, &fx.counters, &fx.trunks, err,
-                         sizeof(err));
-    cr_assert_not_null(fx.rules, "rules_new: %s", err);
+    fx.engine = engine_new(&ec, NULL, &why, err, sizeof(err));
+    cr_assert_not_null(fx.engine, "engine_new: %s", err);
+    fx.counters = engine_counters(fx.engine);
+    fx.timers = engine_timers(fx.engine);
+    fx.bus = engine_bus(fx.engine);
+    fx.table = engine_calls(fx.engine);
+    fx.rules = engine_rules(fx.engine);
+    fx.events = event_capture_attach(fx.bus);
 }
 
 static inline void setup(void)
@@ -90,10 +93,7 @@ static inline void setup(void)
 
 static inline void teardown(void)
 {
-    call_table_free(fx.table);
-    rules_free(fx.rules);
-    event_bus_destroy(&fx.bus);
-    timerq_destroy(&fx.timers);
+    engine_free(fx.engine);
 }
 
 static inline struct endpoint ep(const char *ip, uint16_t port)
@@ -155,7 +155,7 @@ static inline void msg_sdp(struct sip_msg *m, uint16_t port, const char *const *
 static inline void feed_at(const struct sip_msg *m, const char *src, const char *dst, uint64_t ts)
 {
     struct sip_meta meta = {.ts_us = ts, .src = ep(src, 5060), .dst = ep(dst, 5060)};
-    timerq_advance(&fx.timers, ts);
+    timerq_advance(fx.timers, ts);
     call_table_sip(fx.table, m, &meta);
 }
 

@@ -193,7 +193,7 @@ Test(call_drop, media_stopped_then_silence_timeout)
     call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
     talk(&a, &b, MEDIA0, MEDIA0 + 10 * SEC);
     uint64_t last = b.last_us;
-    timerq_advance(&hx->timers, last + 301 * SEC);
+    timerq_advance(hx->timers, last + 301 * SEC);
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,no_audio,call_drop,call_end");
     cr_assert_str_eq(str_field(event_capture_find(hx->events, "call_end", 0), "reason"), "timeout");
     json_t *ev = event_capture_find(hx->events, "call_drop", 0);
@@ -205,7 +205,7 @@ Test(call_drop, silence_timeout_without_media_is_unknown)
 {
     legs();
     call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
-    timerq_advance(&hx->timers, ANSWER + 301 * SEC);
+    timerq_advance(hx->timers, ANSWER + 301 * SEC);
     /* No RTP anywhere on this tap: no_audio cannot tell, call_drop can. */
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_drop,call_end");
     json_t *ev = event_capture_find(hx->events, "call_drop", 0);

@@ -54,9 +54,9 @@ Test(call_failure, inbound_no_response_at_all_is_no_answer_from_pbx)
 {
     invite("in-408", 1, "b1", ACME_IP, PBX_IP, T0);
     invite("in-408", 1, "b1", ACME_IP, PBX_IP, T0 + SEC / 2); /* retransmission */
-    timerq_advance(&fx.timers, T0 + 31 * SEC);
+    timerq_advance(fx.timers, T0 + 31 * SEC);
     cr_assert_eq(event_capture_count_type(fx.events, "call_fail"), 0);
-    timerq_advance(&fx.timers, T0 + 33 * SEC);
+    timerq_advance(fx.timers, T0 + 33 * SEC);
     assert_fail(408, "inbound", "acme", "no_answer_from_pbx");
 }
 
@@ -64,7 +64,7 @@ Test(call_failure, inbound_trying_only_is_no_answer_from_pbx)
 {
     invite("in-100", 1, "b1", ACME_IP, PBX_IP, T0);
     invite_response("in-100", 1, 100, PBX_IP, ACME_IP, T0 + 10000);
-    timerq_advance(&fx.timers, T0 + 200 * SEC);
+    timerq_advance(fx.timers, T0 + 200 * SEC);
     assert_fail(408, "inbound", "acme", "no_answer_from_pbx");
 }
 
@@ -72,7 +72,7 @@ Test(call_failure, inbound_ringing_then_timeout_is_not_the_pbx_silent)
 {
     invite("in-180", 1, "b1", ACME_IP, PBX_IP, T0);
     invite_response("in-180", 1, 180, PBX_IP, ACME_IP, T0 + SEC);
-    timerq_advance(&fx.timers, T0 + 200 * SEC);
+    timerq_advance(fx.timers, T0 + 200 * SEC);
     assert_fail(408, "inbound", "acme", NULL);
 }
 
@@ -109,7 +109,7 @@ Test(call_failure, outbound_503_is_trunk_unavailable)
 Test(call_failure, outbound_timeout_is_no_answer_from_trunk)
 {
     invite("out-408", 1, "b1", PBX_IP, ACME_IP, T0);
-    timerq_advance(&fx.timers, T0 + 40 * SEC);
+    timerq_advance(fx.timers, T0 + 40 * SEC);
     assert_fail(408, "outbound", "acme", "no_answer_from_trunk");
 }
 
@@ -117,7 +117,7 @@ Test(call_failure, outbound_unanswered_challenge)
 {
     invite("out-407", 1, "b1", PBX_IP, ACME_IP, T0);
     invite_response("out-407", 1, 407, ACME_IP, PBX_IP, T0 + 10000);
-    timerq_advance(&fx.timers, T0 + 91 * SEC); /* challenge_wait_s: 90 */
+    timerq_advance(fx.timers, T0 + 91 * SEC); /* challenge_wait_s: 90 */
     assert_fail(407, "outbound", "acme", "trunk_auth_unanswered");
 }
 
@@ -137,7 +137,7 @@ Test(call_failure, late_retry_with_credentials_then_403)
 {
     invite("out-407-late", 1, "b1", PBX_IP, ACME_IP, T0);
     invite_response("out-407-late", 1, 407, ACME_IP, PBX_IP, T0 + 10000);
-    timerq_advance(&fx.timers, T0 + 32 * SEC + SEC / 2);
+    timerq_advance(fx.timers, T0 + 32 * SEC + SEC / 2);
     invite("out-407-late", 2, "b2", PBX_IP, ACME_IP, T0 + 32 * SEC + SEC / 2);
     invite_response("out-407-late", 2, 403, ACME_IP, PBX_IP, T0 + 33 * SEC);
     assert_fail(403, "outbound", "acme", "trunk_rejected_auth");

@@ -75,7 +75,7 @@ Test(codec_mismatch, status_488_to_initial_invite)
     /* calls/ reports the failure itself; the detector sees the response
      * after; call_end waits for any early media the offer could bring. */
     cr_assert_str_eq(event_capture_types(fx.events), "call_start,call_fail,codec_mismatch");
-    timerq_advance(&fx.timers, T0 + 20000 + 2 * SEC);
+    timerq_advance(fx.timers, T0 + 20000 + 2 * SEC);
     cr_assert_str_eq(event_capture_types(fx.events),
                      "call_start,call_fail,codec_mismatch,call_end");
 }

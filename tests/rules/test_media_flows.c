@@ -49,8 +49,8 @@ Test(media_flows, eight_strays_first_do_not_hide_the_real_media)
     cr_assert_eq(packets_of(end, "0x00001111"), (json_int_t)a.sent);
     cr_assert_eq(packets_of(end, "0x00002222"), (json_int_t)b.sent);
     cr_assert_eq(json_array_size(field(end, "streams")), 8, "6 strays and the 2 real flows");
-    cr_assert_eq(counters_get(&hx->counters, "media.flows_replaced"), 3);
-    cr_assert_eq(counters_get(&hx->counters, "media.flows_per_call_full"), 0);
+    cr_assert_eq(counters_get(hx->counters, "media.flows_replaced"), 3);
+    cr_assert_eq(counters_get(hx->counters, "media.flows_per_call_full"), 0);
 }
 
 /* A stray that keeps sending holds its slot against another stray. */
@@ -69,8 +69,8 @@ Test(media_flows, a_stray_does_not_replace_a_flow)
     cr_assert_eq(packets_of(end, "0x00001111"), (json_int_t)a.sent);
     cr_assert_eq(packets_of(end, "0x00002222"), (json_int_t)b.sent);
     cr_assert_eq(packets_of(end, "0x00005007"), -1);
-    cr_assert_eq(counters_get(&hx->counters, "media.flows_replaced"), 0);
-    cr_assert_eq(counters_get(&hx->counters, "media.flows_per_call_full"), 1);
+    cr_assert_eq(counters_get(hx->counters, "media.flows_replaced"), 0);
+    cr_assert_eq(counters_get(hx->counters, "media.flows_per_call_full"), 1);
 }
 
 /* One stream, two dialogs (issue #18 item 3; sipnab's b2bua-asterisk
@@ -119,7 +119,7 @@ Test(media_flows, direct_media_of_a_b2bua_is_each_legs)
     bye(&LEG_A, 2, false, MEDIA0 + 20 * SEC);
     bye(&LEG_B, 2, false, MEDIA0 + 20 * SEC + 10 * MSEC);
     assert_both_legs_have_both_streams(&a, &b);
-    cr_assert_eq(counters_get(&hx->counters, "media.flows_shared"), 2);
+    cr_assert_eq(counters_get(hx->counters, "media.flows_shared"), 2);
 }
 
 /* Phone 2's media starts before leg A names it: leg A takes the flow when
@@ -150,5 +150,5 @@ Test(media_flows, a_reused_port_is_the_newer_calls)
     json_t *end = event_capture_find(hx->events, "call_end", 0);
     cr_assert_str_eq(str_field(end, "call_id"), "strays-1@pbx");
     cr_assert_eq(packets_of(end, "0x00002222"), (json_int_t)b.sent);
-    cr_assert_eq(counters_get(&hx->counters, "media.flows_shared"), 0);
+    cr_assert_eq(counters_get(hx->counters, "media.flows_shared"), 0);
 }

@@ -13,7 +13,7 @@ TestSuite(no_audio, .init = harness_setup, .fini = harness_teardown);
  * what is missing from this one is missing from the wire. */
 static void tap_sees_media(void)
 {
-    (*counters_register(&hx->counters, "media", "rtp_packets")) += 1000;
+    (*counters_register(hx->counters, "media", "rtp_packets")) += 1000;
 }
 
 /* A capture of SIP alone (26 calls of heplify's sip_ipv4_tcp_fragmented,

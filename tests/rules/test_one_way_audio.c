@@ -121,7 +121,7 @@ Test(one_way_audio, both_directions_silent_is_not_one_way)
     struct leg a = caller_leg(), b = callee_leg();
     talk(&a, &b, MEDIA0, MEDIA0 + 5 * SEC);
     /* Both stop within 10 ms of each other: no direction is "active". */
-    timerq_advance(&hx->timers, MEDIA0 + 15 * SEC);
+    timerq_advance(hx->timers, MEDIA0 + 15 * SEC);
     bye(&D, 2, false, MEDIA0 + 15 * SEC);
     cr_assert_str_eq(types("one_way_audio"), "");
 }
@@ -473,7 +473,7 @@ Test(one_way_audio, short_call_cut_by_capture_end_is_nothing)
     call_setup(&D, &CALLER_SDP, &CALLEE_SDP, 0, true);
     struct leg a = caller_leg();
     talk(&a, NULL, MEDIA0, ANSWER + 4 * SEC);
-    timerq_advance(&hx->timers, ANSWER + 4 * SEC);
+    timerq_advance(hx->timers, ANSWER + 4 * SEC);
     call_table_close_all(hx->table, ANSWER + 4 * SEC);
 
     cr_assert_str_eq(types(CALL_TYPES), "call_start,call_answer,call_end");

@@ -213,9 +213,9 @@ Test(registration_loop, refused_latest_nonce_then_silence_raises_rechallenged)
 {
     struct reg_exchange x = {PBX_IP, 0};
     refused_then(&x, false);
-    timerq_advance(&fx.timers, T0 + 77 * SEC + 19999);
+    timerq_advance(fx.timers, T0 + 77 * SEC + 19999);
     cr_assert_eq(event_capture_count(fx.events), 0, "the client may still retry");
-    timerq_advance(&fx.timers, T0 + 77 * SEC + 20000);
+    timerq_advance(fx.timers, T0 + 77 * SEC + 20000);
     cr_assert_str_eq(event_capture_types(fx.events), "registration_loop");
     json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
     cr_assert_str_eq(str_field(ev, "ts"), "2023-11-14T22:14:37.020000Z");
@@ -240,7 +240,7 @@ Test(registration_loop, refused_latest_nonce_then_a_retry_is_not_giving_up)
     refused_then(&x, false);
     reg_request(&x, "example.com", 0xd2, T0 + 18 * SEC);
     reg_response(&x, 200, NULL, false, T0 + 18 * SEC + 20000);
-    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    timerq_advance(fx.timers, T0 + 300 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
@@ -248,7 +248,7 @@ Test(registration_loop, stale_refusal_then_silence_is_not_rechallenged)
 {
     struct reg_exchange x = {PBX_IP, 0};
     refused_then(&x, true);
-    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    timerq_advance(fx.timers, T0 + 300 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
@@ -268,7 +268,7 @@ Test(registration_loop, old_nonce_challenged_then_silence_is_quiet)
     m.credentials_response_hash = 0xd3;
     feed_at(&m, PHONE_IP, PBX_IP, T0 + SEC);
     reg_response(&x, 401, "example.com", false, T0 + SEC + 20000);
-    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    timerq_advance(fx.timers, T0 + 300 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
@@ -285,7 +285,7 @@ Test(registration_loop, refused_again_and_again_is_counted)
     json_t *ev = event_capture_find(fx.events, "registration_loop", 0);
     cr_assert_eq(json_integer_value(field(ev, "challenges")), 3);
     cr_assert_str_eq(str_field(ev, "hint"), "rechallenged");
-    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    timerq_advance(fx.timers, T0 + 300 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 1, "once per episode");
 }
 
@@ -300,7 +300,7 @@ Test(registration_loop_configured, give_up_raises_off, .init = give_up_off_setup
 {
     struct reg_exchange x = {PBX_IP, 0};
     refused_then(&x, false);
-    timerq_advance(&fx.timers, T0 + 300 * SEC);
+    timerq_advance(fx.timers, T0 + 300 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
@@ -381,8 +381,7 @@ static bool validate(char *err, size_t len)
 
 static void settings_fini(void)
 {
-    event_bus_destroy(&fx.bus);
-    timerq_destroy(&fx.timers);
+    engine_free(fx.engine); /* none was made: the settings are only validated */
 }
 
 Test(rules_settings, reports_file_and_line, .init = fixture_init, .fini = settings_fini)
@@ -578,11 +577,11 @@ Test(registration_loop, an_idle_episode_is_forgotten_with_its_registration)
         challenged(&x, "example.com", 0x55, false, T0 + 600 * SEC + (uint64_t)i * SEC);
     cr_assert_eq(event_capture_count(fx.events), 2);
     cr_assert_eq(call_table_registration_count(fx.table), 2);
-    timerq_advance(&fx.timers, T0 + 3700 * SEC);
+    timerq_advance(fx.timers, T0 + 3700 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 1, "the first AOR went quiet first");
-    timerq_advance(&fx.timers, T0 + 4300 * SEC);
+    timerq_advance(fx.timers, T0 + 4300 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 0);
-    cr_assert_eq(counters_get(&fx.counters, "registrations.expired"), 2);
+    cr_assert_eq(counters_get(fx.counters, "registrations.expired"), 2);
     for (int i = 0; i < 3; i++)
         challenged(&x, "example.com", 0x55, false, T0 + 5000 * SEC + (uint64_t)i * SEC);
     cr_assert_eq(event_capture_count(fx.events), 3, "a fresh episode raises again");

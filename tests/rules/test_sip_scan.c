@@ -75,7 +75,7 @@ Test(sip_scan, unanswered_invites_raise_start_then_end)
     cr_assert_eq(json_integer_value(json_object_get(field(ev, "methods"), "INVITE")), 100);
 
     /* Quiet for quiet_s (60 s) after the last request, at T0 + 1.49 s. */
-    timerq_advance(&fx.timers, T0 + 70 * SEC);
+    timerq_advance(fx.timers, T0 + 70 * SEC);
     cr_assert_eq(event_capture_count_type(fx.events, "sip_scan"), 2, "types: %s",
                  event_capture_types(fx.events));
     json_t *end = event_capture_find(fx.events, "sip_scan", 1);
@@ -125,7 +125,7 @@ Test(sip_scan, below_the_threshold_in_every_window_is_no_scan)
 {
     requests(SIP_METHOD_INVITE, SCANNER_IP, "friendly-scanner", 60, T0, 10000, 404);
     requests(SIP_METHOD_INVITE, SCANNER_IP, "friendly-scanner", 60, T0 + 10 * SEC, 10000, 404);
-    timerq_advance(&fx.timers, T0 + 100 * SEC);
+    timerq_advance(fx.timers, T0 + 100 * SEC);
     cr_assert_eq(event_capture_count_type(fx.events, "sip_scan"), 0, "types: %s",
                  event_capture_types(fx.events));
 }

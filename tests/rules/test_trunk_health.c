@@ -16,7 +16,7 @@ static void call_to(const char *dst, const char *id, int status, uint64_t ts)
     if (status)
         invite_response(id, 1, status, dst, PBX_IP, ts + 20000);
     else
-        timerq_advance(&fx.timers, ts + 33 * SEC);
+        timerq_advance(fx.timers, ts + 33 * SEC);
 }
 
 static void failing_calls(const char *dst, int status, int n, uint64_t t0)
@@ -145,9 +145,9 @@ static void options_answer(const char *id, uint32_t cseq, int status, const char
 Test(trunk_health, unanswered_options_then_answered)
 {
     options("opt-1", 1, PBX_IP, ACME_IP, T0);
-    timerq_advance(&fx.timers, T0 + 31 * SEC);
+    timerq_advance(fx.timers, T0 + 31 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
-    timerq_advance(&fx.timers, T0 + 33 * SEC);
+    timerq_advance(fx.timers, T0 + 33 * SEC);
     cr_assert_str_eq(event_capture_types(fx.events), "trunk_down");
     json_t *down = health("trunk_down", 0);
     assert_down(down, "acme", "options_timeout", 1);
@@ -172,14 +172,14 @@ Test(trunk_health, answered_options_are_quiet)
         options("opt-q", i + 1, PBX_IP, ACME_IP, t + 500000); /* retransmission */
         options_answer("opt-q", i + 1, i % 2 ? 200 : 404, ACME_IP, PBX_IP, t + SEC);
     }
-    timerq_advance(&fx.timers, T0 + 1000 * SEC);
+    timerq_advance(fx.timers, T0 + 1000 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
 Test(trunk_health, options_from_a_trunk_tell_nothing_about_it)
 {
     options("opt-in", 1, ACME_IP, PBX_IP, T0);
-    timerq_advance(&fx.timers, T0 + 100 * SEC);
+    timerq_advance(fx.timers, T0 + 100 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
@@ -195,10 +195,10 @@ Test(trunk_health_configured, per_trunk_options_timeout, .init = options_overrid
 {
     options("opt-a", 1, PBX_IP, ACME_IP, T0);
     options("opt-b", 1, PBX_IP, BETA_IP, T0);
-    timerq_advance(&fx.timers, T0 + 6 * SEC);
+    timerq_advance(fx.timers, T0 + 6 * SEC);
     cr_assert_str_eq(event_capture_types(fx.events), "trunk_down");
     cr_assert_str_eq(str_field(health("trunk_down", 0), "trunk"), "acme");
-    timerq_advance(&fx.timers, T0 + 33 * SEC);
+    timerq_advance(fx.timers, T0 + 33 * SEC);
     cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 2);
     cr_assert_str_eq(str_field(health("trunk_down", 1), "trunk"), "beta");
 }
@@ -212,8 +212,8 @@ Test(trunk_health, pending_options_and_peers_are_capped)
         snprintf(id, sizeof(id), "cap-%u", i);
         options(id, 1, PBX_IP, ip, T0 + i);
     }
-    cr_assert_eq(counters_get(&fx.counters, "rules.trunk_health_options_evicted"), 1);
-    cr_assert_eq(counters_get(&fx.counters, "rules.trunk_health_peers_evicted"), 1);
+    cr_assert_eq(counters_get(fx.counters, "rules.trunk_health_options_evicted"), 1);
+    cr_assert_eq(counters_get(fx.counters, "rules.trunk_health_peers_evicted"), 1);
 }
 
 /* ---- registrations ---- */
@@ -234,9 +234,9 @@ static void trunk_register(uint32_t cseq, int status, int64_t expires, const cha
 Test(trunk_health, registration_lost_and_regained)
 {
     trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
-    timerq_advance(&fx.timers, T0 + 64 * SEC);
+    timerq_advance(fx.timers, T0 + 64 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0, "within the grace period");
-    timerq_advance(&fx.timers, T0 + 66 * SEC);
+    timerq_advance(fx.timers, T0 + 66 * SEC);
     cr_assert_str_eq(event_capture_types(fx.events), "trunk_down");
     assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
     trunk_register(2, 200, 60, ACME_IP, PBX_IP, T0 + 100 * SEC);
@@ -248,11 +248,11 @@ Test(trunk_health, refreshed_registration_is_quiet)
 {
     for (uint32_t i = 0; i < 5; i++)
         trunk_register(i + 1, 200, 60, ACME_IP, PBX_IP, T0 + (uint64_t)i * 50 * SEC);
-    timerq_advance(&fx.timers, T0 + 230 * SEC);
+    timerq_advance(fx.timers, T0 + 230 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
     /* Un-REGISTER (expires 0): nothing is expected any more. */
     trunk_register(6, 200, 0, ACME_IP, PBX_IP, T0 + 240 * SEC);
-    timerq_advance(&fx.timers, T0 + 1000 * SEC);
+    timerq_advance(fx.timers, T0 + 1000 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
@@ -260,7 +260,7 @@ Test(trunk_health, failed_refresh_loses_the_registration)
 {
     trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
     trunk_register(2, 403, -1, ACME_IP, PBX_IP, T0 + 50 * SEC);
-    timerq_advance(&fx.timers, T0 + 70 * SEC);
+    timerq_advance(fx.timers, T0 + 70 * SEC);
     assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
 }
 
@@ -271,18 +271,18 @@ Test(trunk_health, idle_registrations_are_forgotten)
 {
     trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
     cr_assert_eq(call_table_registration_count(fx.table), 1);
-    timerq_advance(&fx.timers, T0 + 66 * SEC);
+    timerq_advance(fx.timers, T0 + 66 * SEC);
     assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
-    timerq_advance(&fx.timers, T0 + 3500 * SEC);
+    timerq_advance(fx.timers, T0 + 3500 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 1, "not idle for an hour yet");
-    cr_assert_eq(counters_get(&fx.counters, "registrations.expired"), 0);
-    timerq_advance(&fx.timers, T0 + 3700 * SEC);
+    cr_assert_eq(counters_get(fx.counters, "registrations.expired"), 0);
+    timerq_advance(fx.timers, T0 + 3700 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 0);
-    cr_assert_eq(counters_get(&fx.counters, "registrations.expired"), 1);
+    cr_assert_eq(counters_get(fx.counters, "registrations.expired"), 1);
     trunk_register(2, 200, 60, ACME_IP, PBX_IP, T0 + 3800 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 1);
     cr_assert_str_eq(str_field(health("trunk_up", 0), "reason"), "registered");
-    timerq_advance(&fx.timers, T0 + 3870 * SEC);
+    timerq_advance(fx.timers, T0 + 3870 * SEC);
     assert_down(health("trunk_down", 1), "acme", "registration_lost", 1);
 }
 
@@ -290,9 +290,9 @@ Test(trunk_health, idle_registrations_are_forgotten)
 Test(trunk_health, a_long_expiry_outlives_the_idle_limit)
 {
     trunk_register(1, 200, 7200, ACME_IP, PBX_IP, T0);
-    timerq_advance(&fx.timers, T0 + 14000 * SEC);
+    timerq_advance(fx.timers, T0 + 14000 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 1);
-    timerq_advance(&fx.timers, T0 + 14500 * SEC);
+    timerq_advance(fx.timers, T0 + 14500 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 0);
 }
 
@@ -312,9 +312,9 @@ Test(trunk_health_configured, a_forgotten_registration_cancels_its_watch, .init 
      .fini = teardown)
 {
     trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
-    timerq_advance(&fx.timers, T0 + 3659 * SEC);
+    timerq_advance(fx.timers, T0 + 3659 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 1);
-    timerq_advance(&fx.timers, T0 + 7200 * SEC);
+    timerq_advance(fx.timers, T0 + 7200 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 0);
     cr_assert_eq(event_capture_count(fx.events), 0, "%s", event_capture_types(fx.events));
 }
@@ -322,7 +322,7 @@ Test(trunk_health_configured, a_forgotten_registration_cancels_its_watch, .init 
 Test(trunk_health, phone_registrations_to_the_pbx_are_not_followed)
 {
     trunk_register(1, 200, 60, PBX_IP, PHONE_IP, T0);
-    timerq_advance(&fx.timers, T0 + 1000 * SEC);
+    timerq_advance(fx.timers, T0 + 1000 * SEC);
     cr_assert_eq(event_capture_count(fx.events), 0);
 }
 
@@ -506,7 +506,7 @@ Test(trunk_health_configured, disabled_raises_nothing, .init = disabled_setup, .
 {
     failing_calls(ACME_IP, 503, 6, T0);
     options("opt-d", 1, PBX_IP, ACME_IP, T0 + 500 * SEC);
-    timerq_advance(&fx.timers, T0 + 600 * SEC);
+    timerq_advance(fx.timers, T0 + 600 * SEC);
     numbered_call("d-1", ACME_IP, "+1", 503, T0 + 700 * SEC);
     numbered_call("d-2", BETA_IP, "+1", 200, T0 + 701 * SEC);
     cr_assert_eq(event_capture_count_type(fx.events, "trunk_down"), 0);
