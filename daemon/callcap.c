@@ -56,6 +56,18 @@ struct callrec {
     char path[600];
 };
 
+/* The "callcap" group of counters, named once (core/counters.h). */
+#define CALLCAP_COUNTERS(X)                                                                        \
+    X(files_written)                                                                               \
+    X(files_completed)                                                                             \
+    X(write_failed)                                                                                \
+    X(memory_full)                                                                                 \
+    X(sip_frames_over_cap)                                                                         \
+    X(files_deleted_for_space)                                                                     \
+    X(table_full)                                                                                  \
+    X(credentials_masked)                                                                          \
+    X(masked_checksum_stale)
+
 struct callcap {
     struct callcap_config cfg;
     struct call_table *calls;
@@ -68,8 +80,9 @@ struct callcap {
     const uint8_t *data;
     uint64_t frame_number;
     bool frame_media;
-    uint64_t *c_written, *c_rewritten, *c_write_failed, *c_memory_full, *c_sip_full, *c_deleted,
-        *c_table_full, *c_masked, *c_checksum_stale;
+    struct {
+        COUNTERS_BLOCK(CALLCAP_COUNTERS);
+    } c;
 };
 
 void callcap_config_defaults(struct callcap_config *c)
@@ -196,7 +209,7 @@ static void enforce_dir_cap(struct callcap *cc, const char *keep)
             continue;
         if (unlink(l.items[i].path) == 0) {
             l.total -= (uint64_t)l.items[i].size;
-            (*cc->c_deleted)++;
+            (*cc->c.files_deleted_for_space)++;
             char *slash = strrchr(l.items[i].path, '/');
             if (slash) {
                 *slash = '\0';
@@ -222,7 +235,7 @@ static void rec_free(struct callcap *cc, struct callrec *r)
 static bool take_memory(struct callcap *cc, struct callrec *r, size_t n)
 {
     if (cc->memory + n > cc->cfg.memory_max) {
-        (*cc->c_memory_full)++;
+        (*cc->c.memory_full)++;
         return false;
     }
     cc->memory += n;
@@ -299,8 +312,8 @@ static bool keep_sip(struct callcap *cc, struct callrec *r, uint32_t caplen)
     if (cc->cfg.keep_credentials)
         return true;
     struct redact_result red = redact_credentials(copy, caplen, cc->hdr->len, cc->linktype);
-    *cc->c_masked += red.masked;
-    *cc->c_checksum_stale += red.checksum_stale;
+    *cc->c.credentials_masked += red.masked;
+    *cc->c.masked_checksum_stale += red.checksum_stale;
     return true;
 }
 
@@ -319,7 +332,7 @@ static void on_frame(void *user, struct call *c, uint64_t ts_us)
         buf_init(&r->sip, CALLCAP_SIP_BYTES_MAX);
         buf_init(&r->head, (size_t)cc->cfg.rtp_head * slot_size(cc));
         if (!hashtab_insert(&cc->recs, r)) {
-            (*cc->c_table_full)++;
+            (*cc->c.table_full)++;
             rec_free(cc, r);
             return;
         }
@@ -331,7 +344,7 @@ static void on_frame(void *user, struct call *c, uint64_t ts_us)
     if (cc->frame_media) {
         keep_media(cc, r, caplen);
     } else if (!keep_sip(cc, r, caplen)) {
-        (*cc->c_sip_full)++;
+        (*cc->c.sip_frames_over_cap)++;
         return;
     }
     r->dirty = true;
@@ -576,7 +589,7 @@ static bool choose_path(struct callcap *cc, struct callrec *r, const char *call_
 static bool write_rec(struct callcap *cc, struct callrec *r)
 {
     if (!write_pcap(cc, r, r->path)) {
-        (*cc->c_write_failed)++;
+        (*cc->c.write_failed)++;
         return false;
     }
     r->dirty = false;
@@ -597,14 +610,14 @@ void callcap_on_event(struct callcap *cc, const struct event_info *info, struct 
     if (!r || (!alert && !r->flagged))
         return;
     if (!r->path[0] && !choose_path(cc, r, call_id, info->ts)) {
-        (*cc->c_write_failed)++;
+        (*cc->c.write_failed)++;
         return;
     }
     bool first = !r->flagged;
     if ((r->dirty || first) && !write_rec(cc, r))
         return;
     if (first)
-        (*cc->c_written)++;
+        (*cc->c.files_written)++;
     r->flagged = true;
     event_extra_add(extra, "capture_path", r->path);
 }
@@ -616,7 +629,7 @@ static void on_call_freed(void *user, struct call *c)
     if (!r)
         return;
     if (r->flagged && r->dirty && write_rec(cc, r))
-        (*cc->c_rewritten)++;
+        (*cc->c.files_completed)++;
     hashtab_remove(&cc->recs, r);
     rec_free(cc, r);
 }
@@ -639,15 +652,7 @@ struct callcap *callcap_new(const struct callcap_config *cfg, struct call_table 
     cc->cfg = *cfg;
     cc->calls = calls;
     cc->linktype = linktype;
-    cc->c_written = counters_register(counters, "callcap", "files_written");
-    cc->c_rewritten = counters_register(counters, "callcap", "files_completed");
-    cc->c_write_failed = counters_register(counters, "callcap", "write_failed");
-    cc->c_memory_full = counters_register(counters, "callcap", "memory_full");
-    cc->c_sip_full = counters_register(counters, "callcap", "sip_frames_over_cap");
-    cc->c_deleted = counters_register(counters, "callcap", "files_deleted_for_space");
-    cc->c_table_full = counters_register(counters, "callcap", "table_full");
-    cc->c_masked = counters_register(counters, "callcap", "credentials_masked");
-    cc->c_checksum_stale = counters_register(counters, "callcap", "masked_checksum_stale");
+    COUNTERS_REGISTER(CALLCAP_COUNTERS, counters, "callcap", &cc->c);
     struct file_list l = {0};
     scan_dir(cc->cfg.dir, &l);
     cc->dir_bytes = l.total;

@@ -326,6 +326,14 @@ struct metrics_conn {
     double last_active; /* ev_now of the last bytes read (or the accept) */
 };
 
+/* The "metrics" group of counters, named once (core/counters.h). */
+#define METRICS_COUNTERS(X)                                                                        \
+    X(requests)                                                                                    \
+    X(connections_refused)                                                                         \
+    X(bad_requests)                                                                                \
+    X(timeouts)                                                                                    \
+    X(idle_closed)
+
 struct metrics_server {
     struct ev_loop *loop;
     int fd;
@@ -333,7 +341,9 @@ struct metrics_server {
     metrics_view_fn view;
     void *user;
     struct metrics_conn conns[METRICS_MAX_CONNECTIONS];
-    uint64_t *c_requests, *c_refused, *c_bad_requests, *c_timeouts, *c_idle_closed;
+    struct {
+        COUNTERS_BLOCK(METRICS_COUNTERS);
+    } c;
 };
 
 static void conn_close(struct metrics_conn *c)
@@ -378,7 +388,7 @@ static void handle_request(struct metrics_conn *c)
     enum metrics_request req = metrics_request_parse(c->request);
     bool head_only = req == METRICS_REQUEST_HEAD;
     if (req == METRICS_REQUEST_BAD_METHOD) {
-        (*m->c_bad_requests)++;
+        (*m->c.bad_requests)++;
         respond(c, 405, "Method Not Allowed", "text/plain", NULL);
         return;
     }
@@ -390,7 +400,7 @@ static void handle_request(struct metrics_conn *c)
         buf_free(&body);
         return;
     }
-    (*m->c_requests)++;
+    (*m->c.requests)++;
     struct metrics_view v;
     memset(&v, 0, sizeof(v));
     m->view(m->user, &v);
@@ -420,7 +430,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
         if (!complete && c->request_len < sizeof(c->request) - 1)
             return;
         if (!complete) {
-            (*c->server->c_bad_requests)++;
+            (*c->server->c.bad_requests)++;
             respond(c, 431, "Request Header Fields Too Large", "text/plain", NULL);
         } else {
             handle_request(c);
@@ -453,7 +463,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct metrics_conn *c = w->data;
-    (*c->server->c_timeouts)++;
+    (*c->server->c.timeouts)++;
     conn_close(c);
 }
 
@@ -471,7 +481,7 @@ static struct metrics_conn *conn_slot(struct metrics_server *m)
             idlest = c;
     }
     if (idlest) {
-        (*m->c_idle_closed)++;
+        (*m->c.idle_closed)++;
         conn_close(idlest);
     }
     return idlest;
@@ -487,7 +497,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             return;
         struct metrics_conn *c = conn_slot(m);
         if (!c) {
-            (*m->c_refused)++;
+            (*m->c.connections_refused)++;
             close(fd);
             continue;
         }
@@ -580,11 +590,7 @@ struct metrics_server *metrics_server_new(struct ev_loop *loop, const char *addr
     m->fd = fd;
     m->view = view;
     m->user = user;
-    m->c_requests = counters_register(counters, "metrics", "requests");
-    m->c_refused = counters_register(counters, "metrics", "connections_refused");
-    m->c_bad_requests = counters_register(counters, "metrics", "bad_requests");
-    m->c_timeouts = counters_register(counters, "metrics", "timeouts");
-    m->c_idle_closed = counters_register(counters, "metrics", "idle_closed");
+    COUNTERS_REGISTER(METRICS_COUNTERS, counters, "metrics", &m->c);
     ev_io_init(&m->accept_io, on_accept, fd, EV_READ);
     m->accept_io.data = m;
     ev_io_start(loop, &m->accept_io);

@@ -479,14 +479,24 @@ static void redis_handshake_step(struct redis_sink *r)
         redis_become_ready(r);
 }
 
+/* The sink a handshake reply is for, its progress noted; NULL when the
+ * reply is stale (its connection closed or replaced) or empty. */
+static struct redis_sink *handshake_reply_sink(redisAsyncContext *ac, const void *reply)
+{
+    struct redis_sink *r = ac->data;
+    if (!r || r->closing || !reply || ac != r->ac)
+        return NULL;
+    r->last_progress = ev_now(r->loop);
+    return r;
+}
+
 static void on_stream_end_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
 {
     (void)privdata;
-    struct redis_sink *r = ac->data;
     redisReply *reply = reply_ptr;
-    if (!r || r->closing || !reply || ac != r->ac)
+    struct redis_sink *r = handshake_reply_sink(ac, reply);
+    if (!r)
         return;
-    r->last_progress = ev_now(r->loop);
     /* An error (no such command for this user, a key of another type) is
      * not the handshake's to judge: XADD will say. */
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
@@ -499,11 +509,10 @@ static void on_stream_end_reply(redisAsyncContext *ac, void *reply_ptr, void *pr
 static void on_handshake_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
 {
     (void)privdata;
-    struct redis_sink *r = ac->data;
     redisReply *reply = reply_ptr;
-    if (!r || r->closing || !reply || ac != r->ac)
+    struct redis_sink *r = handshake_reply_sink(ac, reply);
+    if (!r)
         return;
-    r->last_progress = ev_now(r->loop);
     if (reply->type == REDIS_REPLY_ERROR) {
         char msg[320];
         snprintf(msg, sizeof(msg), "server refused the handshake: %s", reply->str);
