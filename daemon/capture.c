@@ -215,7 +215,10 @@ static FILE *open_pipe(struct capture *c, int fd, const struct capture_options *
         c->pipe_fd = -1;
         return NULL;
     }
-    setvbuf(f, NULL, _IOFBF, PIPE_READ_BYTES);
+    /* glibc sizes a buffer it allocates itself at BUFSIZ (8 KiB) here. */
+    c->pipe_buffer = malloc(PIPE_READ_BYTES);
+    if (c->pipe_buffer)
+        setvbuf(f, c->pipe_buffer, _IOFBF, PIPE_READ_BYTES);
     return f;
 }
 
@@ -596,6 +599,8 @@ void capture_close(struct capture *c)
     if (c->pipe && c->wake_fd >= 0)
         close(c->wake_fd);
     c->wake_fd = -1;
+    free(c->pipe_buffer); /* after the FILE it served */
+    c->pipe_buffer = NULL;
     free(c->arena);
     c->arena = NULL;
 }

@@ -96,6 +96,7 @@ struct capture {
     char error[PCAP_ERRBUF_SIZE + 256]; /* its message, written before failed or ended */
     int pipe_fd;                        /* pipe: what the thread reads */
     int wake_fd;                        /* pipe: eventfd, loop -> thread: stop, or room */
+    char *pipe_buffer;                  /* pipe: its FILE's buffer (outlives the FILE) */
     struct capture_chunk *filling;      /* the thread's */
     struct {                            /* the thread's pcap_stats bookkeeping */
         uint64_t last_ns;
