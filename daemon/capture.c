@@ -1,15 +1,20 @@
 /*
  * capture: see capture.h. The batch size bounds how long one callback keeps
  * the loop busy, so signals and sinks get their turn during a long replay;
- * live, CHUNKS_PER_WAKE does the same for the queue's chunks.
+ * live and from a pipe, CHUNKS_PER_WAKE does the same for the queue's
+ * chunks.
  */
 #include "daemon/capture.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +26,10 @@
 #define CHUNKS_PER_WAKE 4
 /* How often the thread reads pcap_stats (a getsockopt and /proc/net/dev). */
 #define STATS_INTERVAL_NS 100000000u
+/* A pipe's stdio buffer: a Linux pipe's own capacity, read in one go. */
+#define PIPE_READ_BYTES (64 * 1024)
+/* A pipe's thread, out of memory for a chunk, tries again this often. */
+#define ROOM_RETRY_MS 100
 
 static void flush(struct capture *c)
 {
@@ -83,6 +92,7 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     memset(c, 0, sizeof(*c));
     c->live = true;
+    c->pipe_fd = c->wake_fd = -1;
     snprintf(c->source, sizeof(c->source), "%s", iface);
     if (o->buffer_mb < 1 || o->buffer_mb > CAPTURE_MAX_BUFFER_MB) {
         snprintf(err, errlen, "capture buffer of %u MiB: libpcap takes 1 to %d MiB", o->buffer_mb,
@@ -122,21 +132,121 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
     return CAPTURE_OK;
 }
 
+static bool stopping(struct capture *c)
+{
+    return atomic_load_explicit(&c->stop_thread, memory_order_acquire);
+}
+
+static void push_filling(struct capture *c);
+
+/* Empties the eventfd the loop writes (the thread's side). */
+static void drain_wake(struct capture *c)
+{
+    uint64_t count;
+    ssize_t n = read(c->wake_fd, &count, sizeof(count)); /* EAGAIN: it was empty */
+    (void)n;
+}
+
+/* The loop's side: the thread is to look at the stop flag and the queue. */
+static void wake_pipe_thread(struct capture *c)
+{
+    uint64_t one = 1;
+    ssize_t n = write(c->wake_fd, &one, sizeof(one)); /* EAGAIN: a word is waiting already */
+    (void)n;
+}
+
+/* The pipe's FILE reads here (fopencookie): what the pipe has, or the end
+ * (0); waits in poll for data or the loop's word, never in read, and hands
+ * the frames the thread holds to the loop before it waits. A stop fails the
+ * read (ECANCELED): pcap's read then returns PCAP_ERROR. */
+static ssize_t pipe_read(void *cookie, char *buf, size_t size)
+{
+    struct capture *c = cookie;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = c->pipe_fd, .events = POLLIN},
+                              {.fd = c->wake_fd, .events = POLLIN}};
+        int ready = poll(p, 2, 0);
+        if (ready == 0) {
+            push_filling(c);
+            ready = poll(p, 2, -1);
+        }
+        if (ready < 0 && errno != EINTR)
+            return -1;
+        if (ready > 0 && p[1].revents)
+            drain_wake(c);
+        if (stopping(c)) {
+            errno = ECANCELED;
+            return -1;
+        }
+        if (ready > 0 && p[0].revents) {
+            ssize_t n = read(c->pipe_fd, buf, size);
+            if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+                return n;
+        }
+    }
+}
+
+static int pipe_close(void *cookie)
+{
+    struct capture *c = cookie;
+    int rc = close(c->pipe_fd);
+    c->pipe_fd = -1;
+    return rc;
+}
+
+/* -r of a pipe (fd, not a regular file): pcap reads it through pipe_read,
+ * frames go through a queue of at most PIPE_QUEUE_MB. NULL: the reason in
+ * err (fd closed). */
+static FILE *open_pipe(struct capture *c, int fd, const struct capture_options *o, char *err,
+                       size_t errlen)
+{
+    c->pipe = true;
+    c->pipe_fd = fd;
+    c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    unsigned queue_mb = o->queue_mb ? o->queue_mb : DEFAULT_QUEUE_MB;
+    if (queue_mb > PIPE_QUEUE_MB)
+        queue_mb = PIPE_QUEUE_MB;
+    FILE *f = NULL;
+    if (c->wake_fd >= 0 && capture_queue_init(&c->queue, (size_t)queue_mb << 20))
+        f = fopencookie(c, "rb", (cookie_io_functions_t){.read = pipe_read, .close = pipe_close});
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %m", c->source);
+        close(fd);
+        c->pipe_fd = -1;
+        return NULL;
+    }
+    /* glibc sizes a buffer it allocates itself at BUFSIZ (8 KiB) here. */
+    c->pipe_buffer = malloc(PIPE_READ_BYTES);
+    if (c->pipe_buffer)
+        setvbuf(f, c->pipe_buffer, _IOFBF, PIPE_READ_BYTES);
+    return f;
+}
+
 int capture_open_file(struct capture *c, const char *path, const struct capture_options *o,
                       char *err, size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     memset(c, 0, sizeof(*c));
+    c->pipe_fd = c->wake_fd = -1;
     snprintf(c->source, sizeof(c->source), "%s", path);
     /* "-" is standard input, as for tcpdump -r: a capture piped in (from a
      * generator, ssh, zcat) is read as it comes, like a FIFO. */
-    FILE *f = strcmp(path, "-") == 0 ? fdopen(dup(STDIN_FILENO), "rb") : fopen(path, "rb");
-    if (!f) {
+    int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err, errlen, "cannot read %s: %m", path);
         return CAPTURE_ERR_SOURCE;
     }
     struct stat st;
-    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    FILE *f = regular ? fdopen(fd, "rb") : open_pipe(c, fd, o, err, errlen);
+    if (!f) {
+        if (regular) {
+            snprintf(err, errlen, "cannot read %s: %m", path);
+            close(fd);
+        }
+        capture_close(c);
+        return CAPTURE_ERR_SOURCE;
+    }
     bool netmon = false;
     if (regular) { /* a pipe cannot be peeked at and rewound */
         c->file_size = st.st_size;
@@ -148,6 +258,7 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
     c->pcap = pcap_fopen_offline(f, ebuf);
     if (!c->pcap) {
         fclose(f);
+        capture_close(c);
         if (netmon)
             snprintf(err, errlen,
                      "cannot read %s: a Microsoft Network Monitor capture, which libpcap cannot "
@@ -170,7 +281,7 @@ int capture_datalink(const struct capture *c)
     return pcap_datalink(c->pcap);
 }
 
-/* ---- live: the capture thread ---- */
+/* ---- live and pipe: the capture thread ---- */
 
 static uint64_t monotonic_ns(void)
 {
@@ -211,6 +322,21 @@ static void push_filling(struct capture *c)
     ev_async_send(c->loop, &c->wake);
 }
 
+/* Pipe: a chunk to fill, waiting while the queue is at its bound until the
+ * loop gives one back (it says so on wake_fd), or, memory exhausted below
+ * the bound, trying again every ROOM_RETRY_MS. NULL only when stopping: a
+ * pipe's frames are never dropped. */
+static struct capture_chunk *acquire_waiting(struct capture *c)
+{
+    struct capture_chunk *k;
+    while (!(k = capture_queue_acquire(&c->queue)) && !stopping(c)) {
+        struct pollfd p = {.fd = c->wake_fd, .events = POLLIN};
+        if (poll(&p, 1, ROOM_RETRY_MS) > 0)
+            drain_wake(c);
+    }
+    return k;
+}
+
 static void enqueue(u_char *user, const struct pcap_pkthdr *hdr, const u_char *bytes)
 {
     struct capture *c = (struct capture *)user;
@@ -223,8 +349,9 @@ static void enqueue(u_char *user, const struct pcap_pkthdr *hdr, const u_char *b
         push_filling(c);
         k = NULL;
     }
-    if (!k && !(k = c->filling = capture_queue_acquire(&c->queue))) {
-        capture_queue_note_drop(&c->queue);
+    if (!k && !(k = c->filling = c->pipe ? acquire_waiting(c) : capture_queue_acquire(&c->queue))) {
+        if (!c->pipe) /* live; a pipe's thread is stopping */
+            capture_queue_note_drop(&c->queue);
         return;
     }
     /* need fits: checked above, or the chunk is fresh and need is at most
@@ -256,22 +383,58 @@ static void *capture_thread(void *arg)
     return NULL;
 }
 
+/* Pipe: reads to the end, or to an error (its message in c->error), or
+ * until the loop stops it; then says it ended. */
+static void *pipe_thread(void *arg)
+{
+    struct capture *c = arg;
+    int n;
+    do
+        n = pcap_dispatch(c->pcap, CAPTURE_CHUNK_FRAMES, enqueue, (u_char *)c);
+    while (n > 0 && !stopping(c));
+    if (n < 0 && !stopping(c))
+        snprintf(c->error, sizeof(c->error), "%s", pcap_geterr(c->pcap));
+    push_filling(c);
+    atomic_store_explicit(&c->ended, true, memory_order_release);
+    ev_async_send(c->loop, &c->wake);
+    return NULL;
+}
+
 static void deliver_chunk(struct capture *c, struct capture_chunk *k)
 {
     c->delivered_loss = k->loss;
     c->on_batch(c->user, k->frames, k->count);
     capture_queue_release(&c->queue, k);
+    if (c->pipe) /* room for a thread that waits for it */
+        wake_pipe_thread(c);
+}
+
+/* Pipe: its end is the capture's once every frame before it was processed,
+ * as at the end of a file. */
+static void end_of_pipe(struct capture *c)
+{
+    if (c->error[0])
+        fprintf(stderr, "siptapd: reading %s: %s (stopping at this point)\n", c->source, c->error);
+    capture_stop(c);
+    if (c->on_end)
+        c->on_end(c->user);
 }
 
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)revents;
     struct capture *c = w->data;
+    /* Read before the queue: the thread pushes its last chunk, then ends. */
+    bool ended = atomic_load_explicit(&c->ended, memory_order_acquire);
     struct capture_chunk *k;
     for (int i = 0; i < CHUNKS_PER_WAKE && c->running && (k = capture_queue_pop(&c->queue)); i++)
         deliver_chunk(c, k);
     if (!c->running)
         return;
+    if (ended && !capture_queue_backlog(&c->queue)) {
+        end_of_pipe(c);
+        return;
+    }
     if (atomic_load_explicit(&c->failed, memory_order_acquire)) {
         fprintf(stderr, "siptapd: %s (stopping)\n", c->error);
         capture_stop(c);
@@ -290,7 +453,8 @@ static void start_thread(struct capture *c)
     sigfillset(&all);
     /* Signals are the loop's (ev_signal): the thread takes none. */
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    c->thread_started = pthread_create(&c->thread, NULL, capture_thread, c) == 0;
+    c->thread_started =
+        pthread_create(&c->thread, NULL, c->pipe ? pipe_thread : capture_thread, c) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!c->thread_started) {
         snprintf(c->error, sizeof(c->error), "cannot start the capture thread");
@@ -305,6 +469,8 @@ static void join_thread(struct capture *c)
         return;
     atomic_store_explicit(&c->stop_thread, true, memory_order_release);
     pcap_breakloop(c->pcap);
+    if (c->pipe)
+        wake_pipe_thread(c);
     pthread_join(c->thread, NULL);
     c->thread_started = false;
 }
@@ -337,7 +503,7 @@ void capture_start(struct capture *c, struct ev_loop *loop, capture_batch_fn on_
     c->on_end = on_end;
     c->user = user;
     c->running = true;
-    if (c->live) {
+    if (c->live || c->pipe) {
         ev_async_init(&c->wake, on_wake);
         c->wake.data = c;
         ev_async_start(loop, &c->wake);
@@ -354,7 +520,7 @@ void capture_stop(struct capture *c)
     if (!c->running)
         return;
     c->running = false;
-    if (!c->live) {
+    if (!c->live && !c->pipe) {
         ev_idle_stop(c->loop, &c->idle);
         return;
     }
@@ -368,7 +534,7 @@ void capture_stop(struct capture *c)
 
 void capture_loss_now(const struct capture *c, struct capture_loss *loss)
 {
-    if (c->live)
+    if (c->live || c->pipe)
         capture_queue_loss(&c->queue, loss);
     else
         *loss = (struct capture_loss){0};
@@ -391,12 +557,12 @@ uint64_t capture_loss_total(const struct capture_loss *l)
 
 size_t capture_backlog(const struct capture *c)
 {
-    return c->live && c->queue.full.slot ? capture_queue_backlog(&c->queue) : 0;
+    return (c->live || c->pipe) && c->queue.full.slot ? capture_queue_backlog(&c->queue) : 0;
 }
 
 size_t capture_queue_peak_bytes(const struct capture *c)
 {
-    if (!c->live)
+    if (!c->live && !c->pipe)
         return 0;
     return atomic_load_explicit(&c->queue.peak_chunks, memory_order_relaxed) *
            capture_queue_chunk_size();
@@ -409,7 +575,7 @@ bool capture_failed(const struct capture *c)
 
 double capture_progress(const struct capture *c)
 {
-    if (c->live || !c->pcap || c->file_size <= 0)
+    if (c->live || c->pipe || !c->pcap || c->file_size <= 0)
         return -1;
     FILE *f = pcap_file(c->pcap);
     if (!f)
@@ -425,11 +591,16 @@ void capture_close(struct capture *c)
     if (c->filling)
         free(c->filling);
     c->filling = NULL;
-    if (c->live)
+    if (c->live || c->pipe)
         capture_queue_destroy(&c->queue);
     if (c->pcap)
-        pcap_close(c->pcap);
+        pcap_close(c->pcap); /* a pipe's FILE closes pipe_fd (pipe_close) */
     c->pcap = NULL;
+    if (c->pipe && c->wake_fd >= 0)
+        close(c->wake_fd);
+    c->wake_fd = -1;
+    free(c->pipe_buffer); /* after the FILE it served */
+    c->pipe_buffer = NULL;
     free(c->arena);
     c->arena = NULL;
 }

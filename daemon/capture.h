@@ -13,9 +13,24 @@
  * counted there; the thread also reads pcap_stats (kernel and interface
  * drops) every STATS_INTERVAL. The loop processes chunks a few at a time,
  * so signals, timers and sinks get their turn during a flood.
- * Offline (-r): an ev_idle reads the file in batches on the loop itself
- * (there is no ring to keep drained), so signals and output I/O are still
- * served between batches; at end of file on_end() is called.
+ * Offline (-r) of a regular file: an ev_idle reads the file in batches on
+ * the loop itself (there is no ring to keep drained and a file never makes
+ * a read wait), so signals and output I/O are still served between
+ * batches; at end of file on_end() is called.
+ * Offline (-r) of anything else (-, a pipe, a FIFO, a character device, a
+ * socket): a read can wait for as long as the writer is quiet, and the loop
+ * must never wait, so the capture thread reads it, as for live, into the
+ * same capture_queue. Its FILE (pcap reads through stdio) is one of ours
+ * (fopencookie): each read polls the pipe and an eventfd the loop writes,
+ * so a stop wakes a thread that waits for data, and before waiting the
+ * thread hands the frames it has to the loop (a quiet pipe does not hold
+ * frames back). A full queue makes the thread wait for room, not drop: a
+ * pipe loses nothing by waiting (its writer waits in turn: backpressure),
+ * so the pipe's queue is small (PIPE_QUEUE_MB at most). At the end of the
+ * pipe, once the loop has processed every frame, on_end() is called, as at
+ * the end of a file. Capture time follows the frames as for a file: while
+ * the pipe is quiet the capture clock does not move (right for a replay of
+ * tcpdump -w -; a live tap is -i).
  *
  * Frames reach the caller in batches, each frame copied out of libpcap's
  * buffer, which the next read reuses: so the caller can look a batch over
@@ -42,6 +57,8 @@
 #define CAPTURE_ARENA_BYTES  (64 * 1024)
 /* pcap_set_buffer_size takes an int of bytes: 2047 MiB is the most it can. */
 #define CAPTURE_MAX_BUFFER_MB 2047
+/* -r of a pipe: the most the queue holds (less if queue_mb is smaller). */
+#define PIPE_QUEUE_MB 4
 
 /* count >= 1 frames, in capture order, valid until the callback returns. */
 typedef void (*capture_batch_fn)(void *user, const struct capture_frame *frames, size_t count);
@@ -50,6 +67,7 @@ typedef void (*capture_end_fn)(void *user);
 struct capture {
     pcap_t *pcap;
     bool live;
+    bool pipe; /* -r of a pipe (not a regular file): read by the thread */
     bool running;
     int batch;
     ev_idle idle;
@@ -67,13 +85,18 @@ struct capture {
     /* For the progress line: file size and position. */
     long file_size;
 
-    /* Live: the capture thread, the queue it fills and the loop's wake-up. */
+    /* Live and pipe: the capture thread, the queue it fills and the loop's
+     * wake-up. */
     struct capture_queue queue;
     bool thread_started;
     pthread_t thread;
     _Atomic bool stop_thread;
-    _Atomic bool failed;                /* the thread stopped on an error */
-    char error[PCAP_ERRBUF_SIZE + 256]; /* its message, written before failed */
+    _Atomic bool failed;                /* live: the thread stopped on an error */
+    _Atomic bool ended;                 /* pipe: the thread read its end (or an error) */
+    char error[PCAP_ERRBUF_SIZE + 256]; /* its message, written before failed or ended */
+    int pipe_fd;                        /* pipe: what the thread reads */
+    int wake_fd;                        /* pipe: eventfd, loop -> thread: stop, or room */
+    char *pipe_buffer;                  /* pipe: its FILE's buffer (outlives the FILE) */
     struct capture_chunk *filling;      /* the thread's */
     struct {                            /* the thread's pcap_stats bookkeeping */
         uint64_t last_ns;
@@ -88,7 +111,7 @@ struct capture_options {
     unsigned snaplen;
     unsigned buffer_mb;  /* kernel ring, 1..CAPTURE_MAX_BUFFER_MB */
     unsigned timeout_ms; /* live: TPACKET_V3 block timeout (0: 10) */
-    unsigned queue_mb;   /* live: the capture queue's bound (0: 256) */
+    unsigned queue_mb;   /* the capture queue's bound (0: 256; a pipe's: PIPE_QUEUE_MB at most) */
     const char *bpf;     /* NULL or "" for everything */
 };
 
@@ -99,7 +122,8 @@ enum capture_error {
     CAPTURE_ERR_SOURCE = -1,
     CAPTURE_ERR_FILTER = -2,
 };
-/* CAPTURE_OK, or an error with a message in err. */
+/* CAPTURE_OK, or an error with a message in err. The capture stays where it
+ * is once open: the thread and a pipe's FILE hold its address. */
 int capture_open_live(struct capture *c, const char *iface, const struct capture_options *o,
                       char *err, size_t errlen);
 int capture_open_file(struct capture *c, const char *path, const struct capture_options *o,
@@ -116,7 +140,7 @@ uint64_t capture_received(const struct capture *c);
  * is seen with the frames that came after it. */
 const struct capture_loss *capture_delivered_loss(const struct capture *c);
 uint64_t capture_loss_total(const struct capture_loss *l);
-/* Live: frames waiting in the queue; peak queue memory in bytes. */
+/* Live and pipe: frames waiting in the queue; peak queue memory in bytes. */
 size_t capture_backlog(const struct capture *c);
 size_t capture_queue_peak_bytes(const struct capture *c);
 /* Live: the capture thread stopped on an error (message in c->error). */

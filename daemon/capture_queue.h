@@ -14,7 +14,9 @@
  * chunks above a small reserve are freed as the loop gives them back. When
  * the bound is reached the thread has no chunk to fill: it drops frames and
  * counts them (capture_queue_note_drop), so a backlog costs bounded memory
- * and never blocks the thread that drains the kernel's ring.
+ * and never blocks the thread that drains the kernel's ring. (Reading a
+ * pipe, where waiting loses nothing, the thread waits for a chunk to come
+ * back instead: capture.h.)
  *
  * Each chunk carries the capture's loss totals (kernel, interface, queue) as
  * they were when it was pushed: the loop learns of a loss in frame order,

@@ -8,6 +8,9 @@
  * are not overtaken. At the end of a file the clock stays at the last
  * packet's time: only timers that capture time reached fire, and the
  * correlation layer closes what is still open with reason capture_end.
+ * A pipe (-r -) is a file that comes slowly: no wall timer, the clock
+ * follows its frames and stands still while it is quiet; the capture
+ * thread reads it (capture.h), so the loop, signals and metrics go on.
  */
 #include "daemon/daemon.h"
 
@@ -36,7 +39,8 @@ static void usage(FILE *out)
             "  -i IFACE          live capture on IFACE (promiscuous)\n"
             "  -i hep://ADDR:PORT[?transport=udp|tcp]\n"
             "                    receive HEPv2/v3 from capture agents and analyse it\n"
-            "  -r FILE           read a pcap/pcapng file as fast as possible, then exit\n"
+            "  -r FILE           read a pcap/pcapng file as fast as possible, then exit;\n"
+            "                    - (standard input) or a FIFO: read as it comes, to its end\n"
             "  -f BPF            capture filter (default: everything)\n"
             "  -o OUTPUT         where events go (repeatable); default with -r: -\n"
             "                      -                     JSON Lines on stdout\n"

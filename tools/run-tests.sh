@@ -38,8 +38,8 @@ for t in $(cd build-ci && find tests -type f -executable -name 'test_*' | sort);
 done
 echo "test registration: every test executable lists the same tests in both builds"
 
-# The live capture path is the one place with two threads (the capture
-# thread and the loop, daemon/capture_queue.c between them): the live
+# The capture thread (live capture, and -r of a pipe) is the one place with
+# two threads (it and the loop, daemon/capture_queue.c between them): the live
 # replay test once more against a ThreadSanitizer build of siptapd, whose
 # first report fails the run (exit 66). Only the replay: the idle tap's
 # memory test measures a plain build's RSS, and TSan's shadow memory is not
@@ -51,6 +51,12 @@ SIPTAPD="$PWD/build-ci-tsan/daemon/siptapd" SIPTAP_BUILD_ROOT="$PWD/build-ci" \
   TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-ci/tests/daemon/test_live \
   --filter='live/replay_*'
 echo "daemon_live under ThreadSanitizer: no report"
+# A pipe (-r -) is read on the same thread, waking it through an eventfd:
+# the quiet-pipe tests (metrics, SIGUSR1, SIGTERM, the end of the pipe)
+# against the same build.
+SIPTAPD="$PWD/build-ci-tsan/daemon/siptapd" SIPTAP_SOURCE_ROOT="$PWD" \
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-ci/tests/ops/test_ops_pipe
+echo "ops_pipe under ThreadSanitizer: no report"
 
 # Bounded fuzzing (libFuzzer, ASan+UBSan) of everything that reads the wire
 # or the configuration, one target each (docs/fuzzing.md). Each target first

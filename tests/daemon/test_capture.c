@@ -2,13 +2,18 @@
  * order, whole, in batches of at most CAPTURE_BATCH_FRAMES copied frames, and
  * a frame too large for the copy arena comes alone, after those before it.
  * A file libpcap cannot read (Network Monitor) is refused with the command
- * that converts it. */
+ * that converts it. A pipe is read by the capture thread: it waits for room
+ * in the queue rather than drop, and a quiet pipe neither holds the loop nor
+ * delays a stop. */
 #include <criterion/criterion.h>
 #include <ev.h>
 #include <pcap/pcap.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/capture.h"
@@ -168,4 +173,173 @@ Test(capture, netmon_file_is_refused_with_the_command_that_converts_it)
     cr_assert(strstr(err, "Network Monitor"), "%s", err);
     cr_assert(strstr(err, "editcap -F pcapng"), "%s", err);
     unlink(path);
+}
+
+/* ---- -r of a pipe: the capture thread reads it ---- */
+
+#define PIPE_FRAMES    8000
+#define PIPE_FRAME_LEN 1400
+
+struct piped {
+    struct capture *c;
+    size_t frames, batches;
+    bool in_order, ended;
+    struct ev_loop *loop;
+};
+
+/* The writer of a pipe's capture, on a thread of its own: `frames` frames
+ * (frame i: its number in the first bytes, its index in microseconds for
+ * time), then the pipe held open until the test closes it (hold) or
+ * closed (the end of the capture). */
+struct pipe_writer {
+    int fd;
+    size_t frames;
+    bool hold;
+    pthread_t thread;
+    pcap_dumper_t *dump;
+    pcap_t *dead;
+};
+
+static void *write_frames(void *arg)
+{
+    struct pipe_writer *w = arg;
+    uint8_t frame[PIPE_FRAME_LEN] = {0};
+    for (size_t i = 0; i < w->frames; i++) {
+        struct pcap_pkthdr h = {
+            .ts = {.tv_sec = 1000 + (time_t)(i / 1000000), .tv_usec = (suseconds_t)(i % 1000000)},
+            .caplen = PIPE_FRAME_LEN,
+            .len = PIPE_FRAME_LEN};
+        memcpy(frame, &i, sizeof(i));
+        pcap_dump((u_char *)w->dump, &h, frame);
+    }
+    pcap_dump_flush(w->dump);
+    if (!w->hold)
+        pcap_dump_close(w->dump);
+    return NULL;
+}
+
+/* Starts the writer; the path that reads the pipe in path. */
+static void start_pipe_writer(struct pipe_writer *w, size_t frames, bool hold, char *path,
+                              size_t pathlen, int *read_fd)
+{
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    *read_fd = p[0];
+    snprintf(path, pathlen, "/dev/fd/%d", p[0]);
+    *w = (struct pipe_writer){.fd = p[1], .frames = frames, .hold = hold};
+    w->dead = pcap_open_dead(DLT_EN10MB, 65535);
+    FILE *f = fdopen(p[1], "wb");
+    cr_assert_not_null(f);
+    w->dump = pcap_dump_fopen(w->dead, f);
+    cr_assert_not_null(w->dump);
+    cr_assert_eq(pthread_create(&w->thread, NULL, write_frames, w), 0);
+}
+
+static void end_pipe_writer(struct pipe_writer *w)
+{
+    pthread_join(w->thread, NULL);
+    if (w->hold)
+        pcap_dump_close(w->dump);
+    pcap_close(w->dead);
+}
+
+static void on_piped_batch(void *user, const struct capture_frame *frames, size_t count)
+{
+    struct piped *s = user;
+    cr_assert_geq(count, 1);
+    /* The first batches slowly: the thread must find the queue full. */
+    if (s->batches++ < 20) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    for (size_t j = 0; j < count; j++) {
+        size_t i;
+        memcpy(&i, frames[j].data, sizeof(i));
+        if (i != s->frames++ || frames[j].hdr.caplen != PIPE_FRAME_LEN)
+            s->in_order = false;
+    }
+}
+
+static void on_piped_end(void *user)
+{
+    struct piped *s = user;
+    s->ended = true;
+}
+
+/* A pipe's capture may wait: with the loop slow, the thread fills the
+ * queue to its small bound and then waits for room (the writer waits in
+ * turn), dropping nothing; the end of the pipe ends the capture after every
+ * frame. */
+Test(capture, a_pipe_waits_for_room_and_loses_nothing)
+{
+    struct pipe_writer writer;
+    char path[64];
+    int read_fd;
+    start_pipe_writer(&writer, PIPE_FRAMES, false, path, sizeof(path), &read_fd);
+    struct capture c;
+    char err[256];
+    struct capture_options o = {.snaplen = 65535};
+    cr_assert_eq(capture_open_file(&c, path, &o, err, sizeof(err)), 0, "%s", err);
+    close(read_fd);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct piped s = {.c = &c, .in_order = true, .loop = loop};
+    capture_start(&c, loop, on_piped_batch, on_piped_end, &s);
+    ev_run(loop, 0);
+    struct capture_loss loss;
+    capture_loss_now(&c, &loss);
+    size_t peak = capture_queue_peak_bytes(&c), bound = c.queue.max_chunks;
+    capture_close(&c);
+    ev_loop_destroy(loop);
+    end_pipe_writer(&writer);
+
+    cr_assert(s.ended);
+    cr_assert_eq(s.frames, PIPE_FRAMES);
+    cr_assert(s.in_order);
+    cr_assert_eq(loss.queue_drops, 0);
+    cr_assert_geq(bound, 2, "the pipe is read through the capture queue");
+    cr_assert_eq(peak, bound * capture_queue_chunk_size(), "the queue was full at times");
+    cr_assert_leq(peak, (size_t)PIPE_QUEUE_MB << 20);
+}
+
+static void stop_quiet_pipe(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct piped *s = w->data;
+    /* Frames read before the pipe went quiet reached the loop while it is quiet. */
+    cr_assert_eq(s->frames, 10, "%zu of the 10 frames before the pipe went quiet", s->frames);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    capture_stop(s->c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert_lt(took, 0.5, "capture_stop took %.3f s on a quiet pipe", took);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* A quiet pipe holds neither the loop (the timer fires) nor the frames
+ * read before it went quiet, and a stop does not wait for the writer. */
+Test(capture, a_quiet_pipe_is_delivered_and_stops_at_once)
+{
+    struct pipe_writer writer;
+    char path[64];
+    int read_fd;
+    start_pipe_writer(&writer, 10, true, path, sizeof(path), &read_fd);
+    struct capture c;
+    char err[256];
+    struct capture_options o = {.snaplen = 65535};
+    cr_assert_eq(capture_open_file(&c, path, &o, err, sizeof(err)), 0, "%s", err);
+    close(read_fd);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct piped s = {.c = &c, .in_order = true, .loop = loop};
+    ev_timer stop;
+    ev_timer_init(&stop, stop_quiet_pipe, 0.5, 0);
+    stop.data = &s;
+    ev_timer_start(loop, &stop);
+    capture_start(&c, loop, on_piped_batch, on_piped_end, &s);
+    ev_run(loop, 0);
+    capture_close(&c);
+    ev_loop_destroy(loop);
+    end_pipe_writer(&writer);
+    cr_assert(!s.ended);
+    cr_assert(s.in_order);
 }
