@@ -544,7 +544,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
 {
     if (hashtab_count(&t->calls) >= t->limits.max_calls && t->lru_tail) {
         struct call *victim = pick_victim(t);
-        (*t->c_evicted)++;
+        (*t->calls_count.evicted)++;
         if (victim->state != CALL_STATE_ENDED)
             end_call_flush(t, victim, CALL_END_EVICTED, meta->ts_us, true);
         free_call(t, victim, meta->ts_us);
@@ -601,7 +601,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
         c->trunk = to_trunk;
     }
     t->active++;
-    (*t->c_calls)++;
+    (*t->calls_count.started)++;
     return c;
 }
 
@@ -700,7 +700,7 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
     if (!c) {
         if (m->to_tag[0]) {
             /* In-dialog INVITE of a call that started before the capture. */
-            (*t->c_midcall_unknown)++;
+            (*t->calls_count.reinvite_unknown_call)++;
             return false;
         }
         c = create_call(t, m, meta);
@@ -715,18 +715,18 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
         return false;
     }
     if (c->state == CALL_STATE_ENDED) {
-        (*t->c_late_messages)++;
+        (*t->calls_count.late_messages)++;
         /* Credentials for a challenge the call already failed with: the
          * retry came after challenge_wait_s (too short for this UA). */
         if (!m->to_tag[0] && m->has_credentials &&
             (c->final_status == 401 || c->final_status == 407))
-            (*t->c_challenge_answered_late)++;
+            (*t->calls_count.challenge_answered_late)++;
         return true;
     }
     if (!m->to_tag[0]) {
         if (m->cseq == c->invite_cseq && branch_hash(m->via_branch) == c->invite_branch_hash) {
             c->invite_retransmits++;
-            (*t->c_invite_retransmits)++;
+            (*t->calls_count.invite_retransmissions)++;
             return true;
         }
         if (c->state >= CALL_STATE_ANSWERED)
@@ -744,7 +744,7 @@ static bool handle_invite(struct call_table *t, struct call **cp, const struct s
     }
     /* re-INVITE */
     if (c->reinvite_pending && m->cseq == c->invite_cseq) {
-        (*t->c_invite_retransmits)++;
+        (*t->calls_count.invite_retransmissions)++;
         return true;
     }
     c->reinvite_pending = true;
@@ -761,7 +761,7 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
     if (c->state == CALL_STATE_ENDED) {
         if (st >= 200 && st < 300)
             c->ok_retransmits++;
-        (*t->c_late_messages)++;
+        (*t->calls_count.late_messages)++;
         return true;
     }
     if (m->cseq != c->invite_cseq)
@@ -779,7 +779,7 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
     if (c->state >= CALL_STATE_ANSWERED) {
         if (st >= 200 && st < 300) {
             c->ok_retransmits++;
-            (*t->c_response_retransmits)++;
+            (*t->calls_count.response_retransmissions)++;
             take_sdp(t, c, CALL_CALLEE, m);
             return true;
         }
@@ -910,7 +910,7 @@ void call_table_sip(struct call_table *t, const struct sip_msg *m, const struct 
         return;
     }
     if (!m->call_id[0]) {
-        (*t->c_orphan_messages)++;
+        (*t->calls_count.messages_without_call_id)++;
         return;
     }
     struct call *c = hashtab_find(&t->calls, m->call_id);
@@ -958,14 +958,7 @@ struct call_table *call_table_new(const struct call_limits *limits, const struct
         call_table_free(t);
         return NULL;
     }
-    t->c_calls = counters_register(counters, "calls", "started");
-    t->c_evicted = counters_register(counters, "calls", "evicted");
-    t->c_invite_retransmits = counters_register(counters, "calls", "invite_retransmissions");
-    t->c_response_retransmits = counters_register(counters, "calls", "response_retransmissions");
-    t->c_late_messages = counters_register(counters, "calls", "late_messages");
-    t->c_challenge_answered_late = counters_register(counters, "calls", "challenge_answered_late");
-    t->c_orphan_messages = counters_register(counters, "calls", "messages_without_call_id");
-    t->c_midcall_unknown = counters_register(counters, "calls", "reinvite_unknown_call");
+    COUNTERS_REGISTER(CALLS_COUNTERS, counters, "calls", &t->calls_count);
     return t;
 }
 

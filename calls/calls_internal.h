@@ -15,14 +15,48 @@ struct tap_loss_log {
 };
 
 /* RTP of no call (media_orphans.c). */
+/* The counters of calls/, a list per group, named once (core/counters.h). */
+#define CALLS_COUNTERS(X)                                                                          \
+    X(started)                                                                                     \
+    X(evicted)                                                                                     \
+    X(invite_retransmissions)                                                                      \
+    X(response_retransmissions)                                                                    \
+    X(late_messages)                                                                               \
+    X(challenge_answered_late)                                                                     \
+    X(messages_without_call_id)                                                                    \
+    X(reinvite_unknown_call)
+#define MEDIA_COUNTERS(X)                                                                          \
+    X(rtp_packets)                                                                                 \
+    X(rtcp_packets)                                                                                \
+    X(rtp_without_call)                                                                            \
+    X(rtcp_without_call)                                                                           \
+    X(bindings_full)                                                                               \
+    X(flows_per_call_full)                                                                         \
+    X(flows_replaced)                                                                              \
+    X(flows_shared)                                                                                \
+    X(udp_not_rtp)
+/* Also of the "media" group: RTP of no call (calls/media_orphans.c). */
+#define ORPHAN_COUNTERS(X)                                                                         \
+    X(orphan_flows)                                                                                \
+    X(orphan_flows_full)                                                                           \
+    X(orphan_flows_replaced)                                                                       \
+    X(orphan_flows_adopted)                                                                        \
+    X(orphan_flows_reported)                                                                       \
+    X(orphan_flows_too_short)                                                                      \
+    X(orphan_well_known_port)
+#define REGISTRATIONS_COUNTERS(X)                                                                  \
+    X(table_full)                                                                                  \
+    X(expired)
+
 struct media_orphans {
     struct rtp_flow **flows; /* cap entries, count used; a flow's owner holds its index */
     size_t count, cap, hand;
     uint64_t quiet_us;
     uint32_t min_packets;
     struct timer sweep; /* reports the flows gone quiet */
-    uint64_t *c_flows, *c_full, *c_replaced, *c_adopted, *c_reported, *c_too_short,
-        *c_well_known_port;
+    struct {
+        COUNTERS_BLOCK(ORPHAN_COUNTERS);
+    } c;
 };
 
 struct call_table {
@@ -43,11 +77,15 @@ struct call_table {
     struct hashtab registrations;
     struct timer registration_sweep; /* forgets idle registrations */
 
-    uint64_t *c_calls, *c_evicted, *c_invite_retransmits, *c_response_retransmits, *c_late_messages,
-        *c_orphan_messages, *c_midcall_unknown, *c_challenge_answered_late;
-    uint64_t *c_rtp_matched, *c_rtcp_matched, *c_rtp_unmatched, *c_rtcp_unmatched, *c_bindings_full,
-        *c_flows_per_call_full, *c_flows_replaced, *c_flows_shared, *c_udp_other;
-    uint64_t *c_registrations_full, *c_registrations_expired;
+    struct {
+        COUNTERS_BLOCK(CALLS_COUNTERS);
+    } calls_count;
+    struct {
+        COUNTERS_BLOCK(MEDIA_COUNTERS);
+    } media_count;
+    struct {
+        COUNTERS_BLOCK(REGISTRATIONS_COUNTERS);
+    } registrations_count;
     call_frame_fn frame_hook;
     void *frame_hook_user;
     struct tap_loss_log loss; /* calls/tap_loss.c */

@@ -62,15 +62,7 @@ bool media_init(struct call_table *t)
     if (!rtp_flow_table_init(&t->flows, t->limits.max_flows + t->limits.max_media_without_call,
                              t->counters))
         return false;
-    t->c_rtp_matched = counters_register(t->counters, "media", "rtp_packets");
-    t->c_rtcp_matched = counters_register(t->counters, "media", "rtcp_packets");
-    t->c_rtp_unmatched = counters_register(t->counters, "media", "rtp_without_call");
-    t->c_rtcp_unmatched = counters_register(t->counters, "media", "rtcp_without_call");
-    t->c_bindings_full = counters_register(t->counters, "media", "bindings_full");
-    t->c_flows_per_call_full = counters_register(t->counters, "media", "flows_per_call_full");
-    t->c_flows_replaced = counters_register(t->counters, "media", "flows_replaced");
-    t->c_flows_shared = counters_register(t->counters, "media", "flows_shared");
-    t->c_udp_other = counters_register(t->counters, "media", "udp_not_rtp");
+    COUNTERS_REGISTER(MEDIA_COUNTERS, t->counters, "media", &t->media_count);
     return true;
 }
 
@@ -226,7 +218,7 @@ static void flow_add_call(struct call_table *t, struct call *c, struct rtp_flow 
                           bool video)
 {
     if (c->flow_count >= CALL_MAX_FLOWS) {
-        (*t->c_flows_per_call_full)++;
+        (*t->media_count.flows_per_call_full)++;
         return;
     }
     if (!flow_share_add(f, c, sender))
@@ -234,7 +226,7 @@ static void flow_add_call(struct call_table *t, struct call *c, struct rtp_flow 
     if (video)
         c->flow_video |= (uint8_t)(1u << c->flow_count);
     c->flows[c->flow_count++] = f;
-    (*t->c_flows_shared)++;
+    (*t->media_count.flows_shared)++;
 }
 
 static bool call_has_flow(const struct call *c, const struct rtp_flow *f)
@@ -294,7 +286,7 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
         if (!c->bindings[i].used)
             b = &c->bindings[i];
     if (!b) {
-        (*t->c_bindings_full)++;
+        (*t->media_count.bindings_full)++;
         return;
     }
     if (n == MEDIA_KEY_COPIES) {
@@ -314,7 +306,7 @@ static void bind_one(struct call_table *t, struct call *c, int party, enum rtp_m
     b->nat_alias = nat_alias;
     b->slot = (uint8_t)(b - c->bindings);
     if (!hashtab_insert(&t->bindings, b)) {
-        (*t->c_bindings_full)++;
+        (*t->media_count.bindings_full)++;
         return;
     }
     b->used = true;
@@ -438,7 +430,7 @@ static void name_codec(struct call *c, int sender, enum rtp_media media, struct 
  * call's ports). */
 static void attach_rtcp(struct call_table *t, struct call *c, const struct packet *pkt)
 {
-    (*t->c_rtcp_matched)++;
+    (*t->media_count.rtcp_packets)++;
     struct rtcp_datagram d = {
         {pkt->src, pkt->sport}, {pkt->dst, pkt->dport}, pkt->ts_us, pkt->payload, pkt->payload_len};
     rtp_flow_table_rtcp_flows(&t->flows, c->flows, c->flow_count, &d);
@@ -591,7 +583,7 @@ void calls_text_media_summary(struct json_text *t, const struct call *c)
 
 uint64_t call_table_rtp_packets(const struct call_table *t)
 {
-    return *t->c_rtp_matched;
+    return *t->media_count.rtp_packets;
 }
 
 uint64_t call_last_media_us(const struct call *c)
@@ -659,7 +651,7 @@ static void media_of_no_call(struct call_table *t, struct rtp_flow *f, const str
 {
     struct rtp_header h;
     if (rtcp_looks_like(pkt->payload, pkt->payload_len)) {
-        (*t->c_rtcp_unmatched)++;
+        (*t->media_count.rtcp_without_call)++;
         struct rtcp_datagram d = {{pkt->src, pkt->sport},
                                   {pkt->dst, pkt->dport},
                                   pkt->ts_us,
@@ -668,10 +660,10 @@ static void media_of_no_call(struct call_table *t, struct rtp_flow *f, const str
         if (t->orphans.count)
             rtp_flow_table_rtcp(&t->flows, &d);
     } else if (rtp_parse(pkt->payload, pkt->payload_len, &h)) {
-        (*t->c_rtp_unmatched)++;
+        (*t->media_count.rtp_without_call)++;
         media_orphans_rtp(t, f, pkt);
     } else {
-        (*t->c_udp_other)++;
+        (*t->media_count.udp_not_rtp)++;
     }
 }
 
@@ -700,7 +692,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
             return true;
         if (s->packets == 1)
             name_codec(c, f->party, flow_media(c, f), s);
-        (*t->c_rtp_matched)++;
+        (*t->media_count.rtp_packets)++;
         return true;
     }
 
@@ -741,7 +733,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
     if (slot >= CALL_MAX_FLOWS) {
         int victim = slot_for_new_flow(c, from_party(c, sender, media, &pkt->src));
         if (victim < 0) {
-            (*t->c_flows_per_call_full)++;
+            (*t->media_count.flows_per_call_full)++;
             return true;
         }
         slot = (size_t)victim;
@@ -755,7 +747,7 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     }
     if (slot < c->flow_count) {
-        (*t->c_flows_replaced)++;
+        (*t->media_count.flows_replaced)++;
         flow_release(&t->flows, c->flows[slot], c);
     } else {
         c->flow_count++;
@@ -778,6 +770,6 @@ bool media_udp(struct call_table *t, const struct packet *pkt)
         return true;
     if (s->packets == 1)
         name_codec(c, sender, media, s);
-    (*t->c_rtp_matched)++;
+    (*t->media_count.rtp_packets)++;
     return true;
 }

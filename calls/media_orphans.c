@@ -61,13 +61,7 @@ bool media_orphans_init(struct call_table *t)
             return false;
     }
     timer_init(&o->sweep, media_orphans_on_sweep, t);
-    o->c_flows = counters_register(t->counters, "media", "orphan_flows");
-    o->c_full = counters_register(t->counters, "media", "orphan_flows_full");
-    o->c_replaced = counters_register(t->counters, "media", "orphan_flows_replaced");
-    o->c_adopted = counters_register(t->counters, "media", "orphan_flows_adopted");
-    o->c_reported = counters_register(t->counters, "media", "orphan_flows_reported");
-    o->c_too_short = counters_register(t->counters, "media", "orphan_flows_too_short");
-    o->c_well_known_port = counters_register(t->counters, "media", "orphan_well_known_port");
+    COUNTERS_REGISTER(ORPHAN_COUNTERS, t->counters, "media", &o->c);
     return true;
 }
 
@@ -95,7 +89,7 @@ static void orphan_unlink(struct media_orphans *o, struct rtp_flow *f)
 void media_orphans_adopt(struct call_table *t, struct rtp_flow *f)
 {
     orphan_unlink(&t->orphans, f);
-    (*t->orphans.c_adopted)++;
+    (*t->orphans.c.orphan_flows_adopted)++;
 }
 
 static uint64_t flow_first_us(const struct rtp_flow *f)
@@ -176,9 +170,9 @@ static void orphan_report(struct call_table *t, struct rtp_flow *f, const char *
         plausible |= stream_plausible(rtp_flow_stream_const(f, s), o->min_packets);
     if (plausible) {
         publish_flow(t, f, reason, now);
-        (*o->c_reported)++;
+        (*o->c.orphan_flows_reported)++;
     } else {
-        (*o->c_too_short)++;
+        (*o->c.orphan_flows_too_short)++;
     }
 }
 
@@ -227,12 +221,12 @@ static bool make_room(struct call_table *t)
         o->hand = (o->hand + 1) % o->count;
         struct rtp_flow *f = o->flows[o->hand];
         if (rtp_flow_packets(f) <= 1) {
-            (*o->c_replaced)++;
+            (*o->c.orphan_flows_replaced)++;
             orphan_forget(t, f);
             return true;
         }
     }
-    (*o->c_full)++;
+    (*o->c.orphan_flows_full)++;
     return false;
 }
 
@@ -243,7 +237,7 @@ void media_orphans_rtp(struct call_table *t, struct rtp_flow *f, const struct pa
         /* RTP lives on unprivileged ports: what uses the well-known ones
          * (DNS, NTP, SNMP, syslog) and happens to parse is not followed. */
         if (pkt->sport < RTP_MIN_PORT || pkt->dport < RTP_MIN_PORT) {
-            (*o->c_well_known_port)++;
+            (*o->c.orphan_well_known_port)++;
             return;
         }
         if (!o->cap || !make_room(t))
@@ -254,7 +248,7 @@ void media_orphans_rtp(struct call_table *t, struct rtp_flow *f, const struct pa
         if (!f)
             return;
         o->flows[o->count++] = f;
-        (*o->c_flows)++;
+        (*o->c.orphan_flows)++;
     }
     if (!rtp_flow_rtp_packet(&t->flows, f, pkt->payload, pkt->payload_len, pkt->ts_us))
         return;

@@ -26,8 +26,8 @@ static void on_sweep(struct timer *tm, uint64_t now, void *arg);
 
 bool registrations_init(struct call_table *t)
 {
-    t->c_registrations_full = counters_register(t->counters, "registrations", "table_full");
-    t->c_registrations_expired = counters_register(t->counters, "registrations", "expired");
+    COUNTERS_REGISTER(REGISTRATIONS_COUNTERS, t->counters, "registrations",
+                      &t->registrations_count);
     timer_init(&t->registration_sweep, on_sweep, t);
     return hashtab_init(&t->registrations, offsetof(struct registration, key),
                         sizeof(((struct registration *)0)->key), t->limits.max_registrations);
@@ -61,7 +61,7 @@ static bool forget_if_idle(void *item, void *arg)
     for (size_t i = 0; i < sw->t->observer_count; i++)
         if (sw->t->observers[i].registration_freed)
             sw->t->observers[i].registration_freed(sw->t->observers[i].user, r);
-    (*sw->t->c_registrations_expired)++;
+    (*sw->t->registrations_count.expired)++;
     free(r);
     return true;
 }
@@ -112,7 +112,7 @@ static struct registration *find_or_create(struct call_table *t, const struct si
     memcpy(&r->key, &probe.key, sizeof(r->key));
     r->expires_s = -1;
     if (!hashtab_insert(&t->registrations, r)) {
-        (*t->c_registrations_full)++;
+        (*t->registrations_count.table_full)++;
         free(r);
         return NULL;
     }

@@ -95,18 +95,7 @@ bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct coun
     if (!hashtab_init_hashed(&t->table, flow_item_hash, max_flows))
         return false;
     pool_init(&t->flows, sizeof(struct rtp_flow), 64, 64 * 1024);
-    t->evicted = counters_register(counters, "rtp", "flows_evicted");
-    t->rejected_full = counters_register(counters, "rtp", "flows_rejected_full");
-    t->packets = counters_register(counters, "rtp", "packets");
-    t->not_rtp = counters_register(counters, "rtp", "not_rtp");
-    t->rtcp = counters_register(counters, "rtp", "rtcp");
-    t->rtcp_malformed = counters_register(counters, "rtp", "rtcp_malformed");
-    t->srtcp = counters_register(counters, "rtp", "srtcp");
-    t->rtcp_blocks_unmatched = counters_register(counters, "rtp", "rtcp_blocks_unmatched");
-    t->rtcp_sr_replaced = counters_register(counters, "rtp", "rtcp_sr_replaced");
-    t->rtcp_xr_voip = counters_register(counters, "rtp", "rtcp_xr_voip");
-    t->stream_overflow = counters_register(counters, "rtp", "ssrc_overflow");
-    t->alloc_failed = counters_register(counters, "rtp", "flow_alloc_failed");
+    COUNTERS_REGISTER(RTP_COUNTERS, counters, "rtp", &t->c);
     t->srs = calloc(RTCP_SR_SLOTS, sizeof(*t->srs));
     if (!t->srs) {
         hashtab_destroy(&t->table);
@@ -197,21 +186,21 @@ struct rtp_flow *rtp_flow_create(struct rtp_flow_table *t, const struct endpoint
                                  const struct endpoint *dst, void *owner, int party)
 {
     if (hashtab_count(&t->table) >= t->table.max_items) {
-        (*t->rejected_full)++;
+        (*t->c.flows_rejected_full)++;
         return NULL;
     }
     /* Line-aligned, so the key and the first stream's hot fields take as few
      * cache lines as they can. */
     struct rtp_flow *f = pool_get(&t->flows);
     if (!f) {
-        (*t->alloc_failed)++;
+        (*t->c.flow_alloc_failed)++;
         return NULL;
     }
     key_set(f, src, dst);
     f->owner = owner;
     f->party = (int8_t)party;
     if (!hashtab_insert(&t->table, f)) {
-        (*t->rejected_full)++;
+        (*t->c.flows_rejected_full)++;
         pool_put(&t->flows, f);
         return NULL;
     }
@@ -284,11 +273,11 @@ static struct rtp_stream *stream_for(struct rtp_flow_table *t, struct rtp_flow *
     }
     if (f->stream_count >= RTP_FLOW_MAX_STREAMS) {
         f->overflow_packets++;
-        (*t->stream_overflow)++;
+        (*t->c.ssrc_overflow)++;
         return NULL;
     }
     if (f->stream_count > 0 && !flow_extra(f)) {
-        (*t->alloc_failed)++;
+        (*t->c.flow_alloc_failed)++;
         return NULL;
     }
     struct rtp_stream *s = rtp_flow_stream(f, f->stream_count);
@@ -310,7 +299,7 @@ static struct rtp_stream *flow_rtp(struct rtp_flow_table *t, struct rtp_flow *f,
 {
     struct rtp_header h;
     if (!rtp_parse(data, len, &h)) {
-        (*t->not_rtp)++;
+        (*t->c.not_rtp)++;
         return NULL;
     }
     struct rtp_stream *s = stream_for(t, f, h.ssrc);
@@ -321,7 +310,7 @@ static struct rtp_stream *flow_rtp(struct rtp_flow_table *t, struct rtp_flow *f,
 
 static void flow_seen(struct rtp_flow_table *t, struct rtp_flow *f, uint64_t ts_us)
 {
-    (*t->packets)++;
+    (*t->c.packets)++;
     if (ts_us > f->last_us)
         f->last_us = ts_us;
 }
@@ -358,7 +347,7 @@ static void remember_sr(struct rtp_flow_table *t, const struct rtcp_packet_info 
         return;
     struct rtcp_sr_sighting *sr = sr_slot(t, info->sender_ssrc, info->sr_ntp_mid);
     if (sr->ntp_mid && (sr->ssrc != info->sender_ssrc || sr->ntp_mid != info->sr_ntp_mid))
-        (*t->rtcp_sr_replaced)++;
+        (*t->c.rtcp_sr_replaced)++;
     *sr = (struct rtcp_sr_sighting){info->sender_ssrc, info->sr_ntp_mid, d->ts_us, d->dst};
 }
 
@@ -407,7 +396,7 @@ static bool attach_report(struct rtp_flow_table *t, struct rtp_flow *f, size_t n
     /* XR views live with the flow's extras: few calls send XR, and a
      * stream has no room left for one (see struct rtp_flow). */
     if (!flow_extra(f)) {
-        (*t->alloc_failed)++;
+        (*t->c.flow_alloc_failed)++;
         return false;
     }
     struct rtcp_xr_view *v = &f->extra->xr[n];
@@ -428,7 +417,7 @@ static int attach_to_ssrc(struct rtp_flow_table *t, struct rtp_flow *const *flow
             if (rtp_flow_stream(flows[i], n)->ssrc == ssrc && attach_report(t, flows[i], n, r))
                 attached++;
     if (!attached)
-        (*t->rtcp_blocks_unmatched)++;
+        (*t->c.rtcp_blocks_unmatched)++;
     return attached;
 }
 
@@ -453,10 +442,10 @@ static void note_sender_report(struct rtp_flow *const *flows, size_t flow_count,
 int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *flows,
                               size_t flow_count, const struct rtcp_datagram *d)
 {
-    (*t->rtcp)++;
+    (*t->c.rtcp)++;
     struct rtcp_packet_info info;
     if (rtcp_parse(d->data, d->len, &info) != 0) {
-        (*(srtcp_looks_like(d->data, d->len) ? t->srtcp : t->rtcp_malformed))++;
+        (*(srtcp_looks_like(d->data, d->len) ? t->c.srtcp : t->c.rtcp_malformed))++;
         return -1;
     }
     if (info.is_sender_report) {
@@ -469,7 +458,7 @@ int rtp_flow_table_rtcp_flows(struct rtp_flow_table *t, struct rtp_flow *const *
         attached += attach_to_ssrc(t, flows, flow_count, info.blocks[b].ssrc, &r);
     }
     for (size_t b = 0; b < info.xr_count; b++) {
-        (*t->rtcp_xr_voip)++;
+        (*t->c.rtcp_xr_voip)++;
         struct report_target r = {NULL, &info.xr[b], RTCP_RTT_UNKNOWN};
         attached += attach_to_ssrc(t, flows, flow_count, info.xr[b].ssrc, &r);
     }
@@ -508,7 +497,7 @@ static bool expire_one(void *item, void *arg)
         return false;
     if (c->on_evict)
         c->on_evict(f, c->arg);
-    (*c->t->evicted)++;
+    (*c->t->c.flows_evicted)++;
     c->removed++;
     flow_free(c->t, f);
     return true;

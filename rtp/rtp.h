@@ -361,14 +361,28 @@ struct rtcp_sr_sighting {
  * replaced within the seconds its RR takes. */
 #define RTCP_SR_SLOTS 1024
 
+/* The "rtp" group of counters, named once (core/counters.h). */
+#define RTP_COUNTERS(X)                                                                            \
+    X(flows_evicted)                                                                               \
+    X(flows_rejected_full)                                                                         \
+    X(packets)                                                                                     \
+    X(not_rtp)                                                                                     \
+    X(rtcp)                                                                                        \
+    X(rtcp_malformed)                                                                              \
+    X(srtcp)                                                                                       \
+    X(rtcp_blocks_unmatched)                                                                       \
+    X(rtcp_sr_replaced)                                                                            \
+    X(rtcp_xr_voip)                                                                                \
+    X(ssrc_overflow)                                                                               \
+    X(flow_alloc_failed)
+
 struct rtp_flow_table {
     struct hashtab table;
     struct pool flows;            /* where the flows are (line-aligned, no malloc each) */
     struct rtcp_sr_sighting *srs; /* RTCP_SR_SLOTS */
-    uint64_t *evicted, *rejected_full, *packets, *not_rtp;
-    uint64_t *rtcp, *rtcp_malformed, *srtcp, *rtcp_blocks_unmatched, *rtcp_sr_replaced;
-    uint64_t *rtcp_xr_voip;
-    uint64_t *stream_overflow, *alloc_failed;
+    struct {
+        COUNTERS_BLOCK(RTP_COUNTERS);
+    } c;
 };
 
 bool rtp_flow_table_init(struct rtp_flow_table *t, size_t max_flows, struct counters *counters);
