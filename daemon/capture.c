@@ -86,6 +86,15 @@ static int apply_filter(struct capture *c, const char *bpf, char *err, size_t er
     return CAPTURE_OK;
 }
 
+/* The last step of opening: the filter, or the capture closed again. */
+static int filter_or_close(struct capture *c, const char *bpf, char *err, size_t errlen)
+{
+    int rc = apply_filter(c, bpf, err, errlen);
+    if (rc != CAPTURE_OK)
+        capture_close(c);
+    return rc;
+}
+
 int capture_open_live(struct capture *c, const char *iface, const struct capture_options *o,
                       char *err, size_t errlen)
 {
@@ -124,12 +133,7 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
         c->pcap = NULL;
         return CAPTURE_ERR_SOURCE;
     }
-    int filter_rc = apply_filter(c, o->bpf, err, errlen);
-    if (filter_rc != 0) {
-        capture_close(c);
-        return filter_rc;
-    }
-    return CAPTURE_OK;
+    return filter_or_close(c, o->bpf, err, errlen);
 }
 
 static bool stopping(struct capture *c)
@@ -268,12 +272,7 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
             snprintf(err, errlen, "cannot read %s: %s", path, ebuf);
         return CAPTURE_ERR_SOURCE;
     }
-    int filter_rc = apply_filter(c, o->bpf, err, errlen);
-    if (filter_rc != 0) {
-        capture_close(c);
-        return filter_rc;
-    }
-    return CAPTURE_OK;
+    return filter_or_close(c, o->bpf, err, errlen);
 }
 
 int capture_datalink(const struct capture *c)

@@ -336,35 +336,22 @@ static enum content_length find_content_length(const uint8_t *d, size_t len, uin
         const uint8_t *line = d + i;
         const uint8_t *eol = memchr(line, '\n', len - i);
         size_t n = eol ? (size_t)(eol - line) : len - i;
-        size_t name_len = 0;
-        if (n >= 15 && strncasecmp((const char *)line, "content-length", 14) == 0)
-            name_len = 14;
-        else if (n >= 2 && (line[0] == 'l' || line[0] == 'L') &&
-                 (line[1] == ':' || line[1] == ' ' || line[1] == '\t'))
-            name_len = 1;
-        if (name_len) {
-            size_t k = name_len;
-            while (k < n && (line[k] == ' ' || line[k] == '\t'))
-                k++;
-            if (k < n && line[k] == ':') {
-                k++;
-                while (k < n && (line[k] == ' ' || line[k] == '\t'))
-                    k++;
-                if (k >= n || !is_digit(line[k]))
-                    return CL_BAD;
-                uint64_t v = 0;
-                for (; k < n && is_digit(line[k]); k++) {
-                    v = v * 10 + (uint64_t)(line[k] - '0');
-                    if (v > SIZE_MAX / 4)
-                        v = SIZE_MAX / 4;
-                }
-                while (k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
-                    k++;
-                if (k != n)
-                    return CL_BAD;
-                *out = v;
-                return CL_OK;
+        size_t k = sip_content_length_value_at((const char *)line, n);
+        if (k) {
+            if (k >= n || !is_digit(line[k]))
+                return CL_BAD;
+            uint64_t v = 0;
+            for (; k < n && is_digit(line[k]); k++) {
+                v = v * 10 + (uint64_t)(line[k] - '0');
+                if (v > SIZE_MAX / 4)
+                    v = SIZE_MAX / 4;
             }
+            while (k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
+                k++;
+            if (k != n)
+                return CL_BAD;
+            *out = v;
+            return CL_OK;
         }
         i += n + 1;
     }

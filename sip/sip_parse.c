@@ -521,32 +521,20 @@ static char *repair_message(const uint8_t *data, size_t len, size_t *out_len)
         char *line = copy + i;
         char *eol = memchr(line, '\n', new_hdr - i);
         size_t n = eol ? (size_t)(eol - line) : new_hdr - i;
-        size_t name = 0;
-        if (n > 15 && strncasecmp(line, "content-length", 14) == 0)
-            name = 14;
-        else if (n > 2 && (line[0] == 'l' || line[0] == 'L') && (line[1] == ':' || line[1] == ' '))
-            name = 1;
-        if (name) {
-            size_t k = name;
-            while (k < n && (line[k] == ' ' || line[k] == '\t'))
-                k++;
-            if (k < n && line[k] == ':') {
-                k++;
-                while (k < n && (line[k] == ' ' || line[k] == '\t'))
-                    k++;
-                size_t d0 = k;
-                uint64_t v = 0;
-                while (k < n && isdigit((unsigned char)line[k]) && v < SIZE_MAX / 10)
-                    v = v * 10 + (uint64_t)(line[k++] - '0');
-                char digits[24];
-                int dn = snprintf(digits, sizeof(digits), "%zu", body_len);
-                if (k > d0 && v > body_len && dn > 0 && (size_t)dn <= k - d0) {
-                    memset(line + d0, ' ', k - d0);
-                    memcpy(line + k - dn, digits, (size_t)dn);
-                    changed = true;
-                }
-                break;
+        size_t k = sip_content_length_value_at(line, n);
+        if (k) {
+            size_t d0 = k;
+            uint64_t v = 0;
+            while (k < n && isdigit((unsigned char)line[k]) && v < SIZE_MAX / 10)
+                v = v * 10 + (uint64_t)(line[k++] - '0');
+            char digits[24];
+            int dn = snprintf(digits, sizeof(digits), "%zu", body_len);
+            if (k > d0 && v > body_len && dn > 0 && (size_t)dn <= k - d0) {
+                memset(line + d0, ' ', k - d0);
+                memcpy(line + k - dn, digits, (size_t)dn);
+                changed = true;
             }
+            break;
         }
         i += n + 1;
     }
