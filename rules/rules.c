@@ -478,7 +478,14 @@ double rules_param(const struct rules_context *ctx, const char *name,
                    const struct trunk_config *trunk)
 {
     int pi = find_param(ctx->detector, name);
-    return pi < 0 ? 0 : rules_param_at(ctx, (size_t)pi, trunk);
+    if (pi < 0) {
+        /* A name the detector does not have is the caller's bug: a 0 would
+         * pass for a value and hide it. */
+        fprintf(stderr, "rules_param: detector %s has no parameter %s\n", ctx->detector->name,
+                name);
+        abort();
+    }
+    return rules_param_at(ctx, (size_t)pi, trunk);
 }
 
 double rules_param_at(const struct rules_context *ctx, size_t pi, const struct trunk_config *trunk)

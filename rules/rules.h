@@ -114,7 +114,8 @@ const struct rules_context *rules_context_of(const struct rules *r, const char *
 
 /* For detectors. */
 /* A parameter's value, with the trunk's override if it has one: by name
- * (0 for a name the detector does not have: configuration, tests) ... */
+ * (tests, tools; a name the detector does not have aborts, never reads as
+ * 0) ... */
 double rules_param(const struct rules_context *ctx, const char *name,
                    const struct trunk_config *trunk);
 /* ... or, in a detector, by its index in the detector's table. */

@@ -3,6 +3,7 @@
  * a broken settings list is refused and the old values stay.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <string.h>
 
 #include "rules/rules.h"
@@ -51,4 +52,27 @@ Test(rules_reload, applies_good_settings_and_keeps_old_on_error)
     call_table_free(calls);
     event_bus_destroy(&bus);
     timerq_destroy(&timers);
+}
+
+/* A parameter asked for by a name the detector does not have is a bug in
+ * the caller: it aborts instead of reading as 0. */
+Test(rules_param, a_name_the_detector_lacks_aborts, .signal = SIGABRT)
+{
+    struct counters counters;
+    struct timerq timers;
+    struct event_bus bus;
+    struct trunk_list trunks = {0};
+    counters_init(&counters);
+    timerq_init(&timers);
+    event_bus_init(&bus, "t");
+    struct call_limits limits;
+    call_limits_defaults(&limits);
+    struct call_table *calls = call_table_new(&limits, &trunks, &counters, &timers, &bus);
+    static struct rule_settings none;
+    char err[256] = "";
+    struct rules *r = rules_new(&none, calls, &timers, &bus, &counters, &trunks, err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    const struct rules_context *ctx = rules_context_of(r, "one_way_audio");
+    cr_assert_float_eq(rules_param(ctx, "window_s", NULL), 10, 1e-9, "the default");
+    rules_param(ctx, "window", NULL);
 }
