@@ -132,8 +132,7 @@ Test(sip_scan, below_the_threshold_in_every_window_is_no_scan)
 
 Test(sip_scan, disabled_raises_nothing)
 {
-    rules_free(fx.rules);
-    call_table_free(fx.table);
+    engine_free(fx.engine); /* setup's: a new one with the setting */
     fixture_setting("rule sip_scan", "enabled", "no");
     fixture_start();
     requests(SIP_METHOD_INVITE, SCANNER_IP, "friendly-scanner", 300, T0, 1000, 0);
