@@ -253,13 +253,27 @@ static void fill_session_expires(const osip_message_t *m, struct sip_msg *out)
     uint64_t secs;
     if (parse_leading_u64(v, UINT32_MAX, &secs))
         out->session_expires = (uint32_t)secs;
-    const char *r = strcasestr(v, "refresher=");
-    if (r) {
-        r += strlen("refresher=");
+    /* The refresher parameter by its name: not any text that ends in
+     * "refresher=" (a parameter "xrefresher=uac" is not it). */
+    for (const char *p = strchr(v, ';'); p; p = strchr(p + 1, ';')) {
+        const char *r = p + 1;
+        while (*r == ' ' || *r == '\t')
+            r++;
+        if (strncasecmp(r, "refresher", 9) != 0)
+            continue;
+        r += 9;
+        while (*r == ' ' || *r == '\t')
+            r++;
+        if (*r != '=')
+            continue;
+        r++;
+        while (*r == ' ' || *r == '\t')
+            r++;
         if (strncasecmp(r, "uac", 3) == 0)
             copy_str(out->session_refresher, sizeof(out->session_refresher), "uac");
         else if (strncasecmp(r, "uas", 3) == 0)
             copy_str(out->session_refresher, sizeof(out->session_refresher), "uas");
+        break;
     }
 }
 

@@ -110,6 +110,10 @@ Test(sip_fast, agrees_with_osip_on_hand_made_messages)
         "Content-Type: text/plain\r\n",
         "Expires: 12abc\r\n",
         "Session-Expires: 100;refresher=bogus\r\n",
+        /* A parameter whose name ends in "refresher" is not the refresher
+         * (libosip2's path once took any text ending in "refresher="). */
+        "Session-Expires: 90;xrefresher=uac\r\n",
+        "Session-Expires: 90;x=1;refresher=uac\r\n",
         "Subject: \r\n",
         "P-Asserted-Identity: \"X\" <sip:x@y>\r\n",
         "Contact: <sip:%61lice@192.0.2.1>\r\n",

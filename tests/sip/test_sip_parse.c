@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sip/sip.h"
+#include "sip/sip_internal.h"
 #include "sip_test_util.h"
 
 static struct sip_msg msg;
@@ -344,6 +345,22 @@ Test(sip_parse, session_expires_and_user_agent)
     cr_assert_eq(msg.session_expires, 1800);
     cr_assert_str_eq(msg.session_refresher, "uas");
     cr_assert_str_eq(msg.user_agent, "Linphone/5.0");
+}
+
+/* The refresher is the parameter of that name, white space around it
+ * allowed, and not a parameter whose name merely ends in it. */
+Test(sip_parse, session_expires_refresher_is_a_parameter_name)
+{
+    size_t n = sip_test_request(buf, sizeof(buf), "UPDATE",
+                                "Session-Expires: 90 ; refresher = uac\r\n", NULL);
+    cr_assert_eq(sip_parse_message((const uint8_t *)buf, n, &msg), 0);
+    cr_assert_eq(msg.session_expires, 90);
+    cr_assert_str_eq(msg.session_refresher, "uac");
+    n = sip_test_request(buf, sizeof(buf), "UPDATE", "Session-Expires: 90;xrefresher=uac\r\n",
+                         NULL);
+    memset(&msg, 0, sizeof(msg));
+    cr_assert_eq(sip_parse_osip((const uint8_t *)buf, n, &msg), 0);
+    cr_assert_str_eq(msg.session_refresher, "");
 }
 
 Test(sip_parse, long_values_are_truncated_safely)
