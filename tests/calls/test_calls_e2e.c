@@ -15,7 +15,7 @@
 
 #include "core/timefmt.h"
 #include "tools/pcapgen/pcapgen.h"
-#include "tests/support/event_schema.h"
+#include "tests/support/daemon_events.h"
 
 #define MAX_EVENTS 1024
 
@@ -51,14 +51,11 @@ static void replay_calls(struct pcapgen *g, struct run *r, const char *extra_con
     cr_assert_eq(pcapgen_write(g, pcap), 0);
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "'%s' -c %s -r %s", getenv("SIPTAPD"), conf, pcap);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
     memset(r, 0, sizeof(*r));
-    static char line[1 << 20];
-    while (fgets(line, sizeof(line), p)) {
-        json_t *ev = json_loads(line, 0, NULL);
-        cr_assert_not_null(ev, "not JSON: %s", line);
-        event_schema_check(ev);
+    struct daemon_events all;
+    daemon_events_run(&all, cmd);
+    for (size_t i = 0; i < all.count; i++) {
+        json_t *ev = json_incref(all.events[i]);
         const char *type = json_string_value(json_object_get(ev, "type"));
         const char *call_id = json_string_value(json_object_get(ev, "call_id"));
         if (call_prefix && call_id && strncmp(call_id, call_prefix, strlen(call_prefix)) != 0) {
@@ -67,7 +64,7 @@ static void replay_calls(struct pcapgen *g, struct run *r, const char *extra_con
             continue;
         }
         /* The periodic figures (stats, trunk_stats) are no call's. */
-        if (!strcmp(type, "stats") || !strcmp(type, "trunk_stats") || r->count >= MAX_EVENTS) {
+        if (daemon_event_is_periodic(ev) || r->count >= MAX_EVENTS) {
             json_decref(ev);
             continue;
         }
@@ -75,7 +72,8 @@ static void replay_calls(struct pcapgen *g, struct run *r, const char *extra_con
         size_t off = strlen(r->types);
         snprintf(r->types + off, sizeof(r->types) - off, "%s%s", off ? "," : "", type);
     }
-    cr_assert_eq(pclose(p), 0);
+    cr_assert_eq(all.status, 0);
+    daemon_events_free(&all);
     unlink(pcap);
     unlink(conf);
 }

@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "tests/support/event_schema.h"
+#include "tests/support/daemon_events.h"
 
 #define MAX_STREAMS 256
 
@@ -126,15 +126,11 @@ static size_t siptapd_streams(const char *siptapd, const char *path, struct stre
 {
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "'%s' -r '%s' 2>/dev/null", siptapd, path);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    static char line[1 << 20];
+    struct daemon_events all;
+    daemon_events_run(&all, cmd);
     size_t n = 0;
-    while (fgets(line, sizeof(line), p)) {
-        json_t *ev = json_loads(line, 0, NULL);
-        if (!ev)
-            continue;
-        event_schema_check(ev);
+    for (size_t k = 0; k < all.count; k++) {
+        json_t *ev = all.events[k];
         const char *type = json_string_value(json_object_get(ev, "type"));
         json_t *streams = json_object_get(ev, "streams");
         bool without_call = type && !strcmp(type, "media_without_call");
@@ -153,9 +149,9 @@ static size_t siptapd_streams(const char *siptapd, const char *path, struct stre
             r->jitter_max_ms = json_number_value(json_object_get(s, "jitter_max_ms"));
             r->without_call = without_call;
         }
-        json_decref(ev);
     }
-    cr_assert_eq(pclose(p), 0, "siptapd -r %s failed", path);
+    cr_assert_eq(all.status, 0, "siptapd -r %s failed", path);
+    daemon_events_free(&all);
     return n;
 }
 

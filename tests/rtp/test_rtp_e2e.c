@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tools/pcapgen/pcapgen.h"
+#include "tests/support/daemon_events.h"
 #include "tests/support/event_schema.h"
 
 struct tshark_stream {
@@ -82,14 +83,12 @@ static json_t *replay_counting(struct pcapgen *g, char *pcap_path, json_t **coun
     cr_assert_eq(pcapgen_write(g, pcap_path), 0);
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "'%s' -r %s", getenv("SIPTAPD"), pcap_path);
-    FILE *p = popen(cmd, "r");
-    static char line[1 << 20];
+    struct daemon_events all;
+    daemon_events_run(&all, cmd);
     json_t *streams = json_array();
     size_t call_ends = 0;
-    while (fgets(line, sizeof(line), p)) {
-        json_t *ev = json_loads(line, 0, NULL);
-        cr_assert_not_null(ev);
-        event_schema_check(ev);
+    for (size_t i = 0; i < all.count; i++) {
+        json_t *ev = all.events[i];
         if (!strcmp(json_string_value(json_object_get(ev, "type")), "call_end")) {
             call_ends++;
             cr_assert_eq(json_array_extend(streams, json_object_get(ev, "streams")), 0);
@@ -98,9 +97,9 @@ static json_t *replay_counting(struct pcapgen *g, char *pcap_path, json_t **coun
             json_decref(*counters);
             *counters = json_incref(json_object_get(ev, "counters"));
         }
-        json_decref(ev);
     }
-    cr_assert_eq(pclose(p), 0);
+    cr_assert_eq(all.status, 0);
+    daemon_events_free(&all);
     cr_assert_gt(call_ends, 0, "no call_end");
     return streams;
 }
