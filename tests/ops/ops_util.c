@@ -124,20 +124,25 @@ int ops_run(char *const argv[], const char *stdout_path, const char *stderr_path
     return pid < 0 ? -1 : wait_status(pid);
 }
 
-const char *ops_promtool(void)
+bool ops_which(const char *program, char *out, size_t outlen)
 {
-    static char found[512];
     const char *path = getenv("PATH");
     if (!path)
         path = "/usr/bin:/bin";
     while (*path) {
         size_t n = strcspn(path, ":");
-        snprintf(found, sizeof(found), "%.*s/promtool", (int)n, path);
-        if (n > 0 && access(found, X_OK) == 0)
-            return found;
+        snprintf(out, outlen, "%.*s/%s", (int)n, path, program);
+        if (n > 0 && access(out, X_OK) == 0)
+            return true;
         path += n + (path[n] == ':');
     }
-    return NULL;
+    return false;
+}
+
+const char *ops_promtool(void)
+{
+    static char found[512];
+    return ops_which("promtool", found, sizeof(found)) ? found : NULL;
 }
 
 char *ops_promtool_check(const char *path, int *status)

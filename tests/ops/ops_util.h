@@ -34,6 +34,8 @@ bool ops_wait_for(bool (*fn)(void *arg), void *arg, double timeout_s);
 int ops_free_port(void);
 
 /* promtool (Debian package prometheus) on PATH; NULL when it is not there. */
+/* Where program is on PATH (out, executable), false if nowhere. */
+bool ops_which(const char *program, char *out, size_t outlen);
 const char *ops_promtool(void);
 /* Runs `promtool check metrics` on the exposition in path: what it printed
  * (malloc'd, "" when the text is clean) and its exit status in *status. */

@@ -61,17 +61,7 @@ TestSuite(prometheus, .init = setup, .fini = teardown, .timeout = 110);
 static const char *prometheus_path(void)
 {
     static char found[512];
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/bin:/bin";
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        snprintf(found, sizeof(found), "%.*s/prometheus", (int)n, path);
-        if (n > 0 && access(found, X_OK) == 0)
-            return found;
-        path += n + (path[n] == ':');
-    }
-    return NULL;
+    return ops_which("prometheus", found, sizeof(found)) ? found : NULL;
 }
 
 /* GET path from 127.0.0.1:port: the body of a 200 (malloc'd), else NULL. */
