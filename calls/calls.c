@@ -22,9 +22,7 @@
  * response's To tag, falling back to the signalling address.
  */
 #include "calls/calls_internal.h"
-#include "core/json_text.h"
 #include "core/str.h"
-#include "core/timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,121 +105,6 @@ static void lru_touch(struct call_table *t, struct call *c)
     lru_push_front(t, c);
 }
 
-/* ---- events ---- */
-
-static void publish(struct call_table *t, json_t *ev)
-{
-    event_bus_publish(t->bus, ev, NULL);
-}
-
-static json_t *call_event(const struct call_table *t, struct call *c, const char *type,
-                          enum severity sev, uint64_t ts)
-{
-    json_t *ev = event_new(type, sev, ts, c->call_id, call_trunk_name(c));
-    call_mark_capture_loss(t, c, ev);
-    return ev;
-}
-
-static json_t *endpoint_json(const struct endpoint *e)
-{
-    char buf[ENDPOINT_STRLEN];
-    return json_string(endpoint_format(e, buf, sizeof(buf)));
-}
-
-/* The events every call has (call_start, call_answer, call_end) write their
- * members as JSON text (event_bus_publish_members): a jansson object cost
- * them an allocation per member to build and again to free. Their strings
- * are at most 127 bytes (sip_msg), six bytes each when escaped: a few
- * kilobytes, and call_end's streams on top (sized apart). */
-#define CALL_EVENT_TEXT_MAX 8192
-
-static void publish_members(struct call_table *t, const struct call *c, const char *type,
-                            uint64_t ts, struct json_text *members)
-{
-    struct event_head head = {type, SEVERITY_INFO, ts, c->call_id, call_trunk_name(c)};
-    call_mark_capture_loss_text(t, c, members);
-    size_t n = json_text_finish(members);
-    event_bus_publish_members(t->bus, &head, members->failed ? NULL : members->start, n);
-}
-
-void calls_text_endpoint(struct json_text *t, const char *key, const struct endpoint *e)
-{
-    char buf[ENDPOINT_STRLEN];
-    json_text_member_string(t, key, endpoint_format(e, buf, sizeof(buf)));
-}
-
-void calls_text_flow_streams(struct json_text *t, const struct rtp_flow *f)
-{
-    for (size_t s = 0; s < f->stream_count; s++) {
-        const struct rtp_stream *stream = rtp_flow_stream_const(f, s);
-        rtp_stream_json(stream, &f->key.src, &f->key.dst, rtp_flow_stream_xr(f, stream), t);
-    }
-}
-
-/* Milliseconds from one instant to another, rounded; null when either is unknown. */
-static void member_ms_between(struct json_text *t, const char *key, uint64_t from, uint64_t to)
-{
-    if (!from || !to || to < from)
-        json_text_member_null(t, key);
-    else
-        json_text_member_integer(t, key, (int64_t)((to - from + 500) / 1000));
-}
-
-/* The contract's `streams`, written as the next member of t. */
-static void member_streams(struct json_text *t, const struct call *c)
-{
-    json_text_member_key(t, "streams");
-    json_text_array_begin(t);
-    for (size_t i = 0; i < c->flow_count; i++)
-        calls_text_flow_streams(t, c->flows[i]);
-    json_text_array_end(t);
-}
-
-/* An instant of the call as RFC 3339 text, null when it did not happen (0). */
-static void member_time(struct json_text *t, const char *key, uint64_t ts_us)
-{
-    char buf[TIMEFMT_RFC3339_LEN];
-    if (ts_us)
-        json_text_member_string(t, key, timefmt_rfc3339(ts_us, buf, sizeof(buf)));
-    else
-        json_text_member_null(t, key);
-}
-
-/* call_end's call record: who, the INVITE's path, when each step came, how
- * it ended and the media each party sent, so that no consumer has to join
- * call_start, call_answer and call_end. Read from the call, never from the
- * events already published. */
-static void member_call_record(struct json_text *t, const struct call *c)
-{
-    json_text_member_wire_string(t, "from", c->party[CALL_CALLER].user);
-    json_text_member_wire_string(t, "to", c->party[CALL_CALLEE].user);
-    if (call_request_user(c)[0])
-        json_text_member_wire_string(t, "request_user", call_request_user(c));
-    else
-        json_text_member_null(t, "request_user");
-    calls_text_endpoint(t, "src", &c->party[CALL_CALLER].signalling);
-    calls_text_endpoint(t, "dst", &c->invite_dst);
-    member_time(t, "invite_ts", c->invite_us);
-    member_time(t, "ringing_ts", c->first_18x_us);
-    member_time(t, "answer_ts", c->answer_us);
-    member_time(t, "end_ts", c->end_us);
-    if (c->final_status)
-        json_text_member_integer(t, "final_status", c->final_status);
-    else
-        json_text_member_null(t, "final_status");
-    if (c->q850_known)
-        json_text_member_integer(t, "q850_cause", c->q850_cause);
-    else
-        json_text_member_null(t, "q850_cause");
-    member_ms_between(t, "setup_ms", c->invite_us, c->answer_us);
-    member_ms_between(t, "pdd_ms", c->invite_us, c->first_18x_us);
-    if (c->bye_seen)
-        json_text_member_string(t, "bye_from", c->bye_sender == CALL_CALLER ? "caller" : "callee");
-    else
-        json_text_member_null(t, "bye_from");
-    calls_text_media_summary(t, c);
-}
-
 /* ---- lifecycle ---- */
 
 static void on_call_timer(struct timer *tm, uint64_t now, void *arg);
@@ -267,37 +150,21 @@ static void free_call(struct call_table *t, struct call *c, uint64_t now)
     release_call_memory(c);
 }
 
-/* call_end, with the streams as they are now; the event is stamped with
- * the call's end, and the call lingers linger_s from now. */
+/* call_end, with the streams as they are now (the observers write it:
+ * calls/call_events.c first); the event is stamped with the call's end,
+ * and the call lingers linger_s from now. */
 static void publish_end(struct call_table *t, struct call *c, uint64_t now)
 {
     c->end_pending = false;
     uint64_t end = c->end_us;
     enum call_end_reason reason = (enum call_end_reason)c->end_reason;
-    /* The streams make this the largest event of a call: its text is sized
-     * for them (RTP_STREAM_JSON_MAX each) and what the observers add. */
-    size_t streams = 0;
-    for (size_t i = 0; i < c->flow_count; i++)
-        streams += c->flows[i]->stream_count;
-    size_t cap = CALL_EVENT_TEXT_MAX + streams * (RTP_STREAM_JSON_MAX + 1);
-    char *buf = malloc(cap);
-    struct json_text ev;
-    json_text_init(&ev, buf ? buf : (char[1]){0}, buf ? cap : 1);
-    json_text_member_string(&ev, "reason", call_end_reason_name(reason));
-    if (c->answer_us && end >= c->answer_us)
-        json_text_member_real(&ev, "duration_s", (double)(end - c->answer_us) / 1e6);
-    else
-        json_text_member_null(&ev, "duration_s");
-    member_streams(&ev, c);
-    json_text_member_string(&ev, "direction", call_direction_name(c->direction));
-    if (c->final_status)
-        json_text_member_integer(&ev, "status", c->final_status);
-    member_call_record(&ev, c);
+    struct event ev;
+    event_begin(&ev, "call_end", SEVERITY_INFO, end, c->call_id, call_trunk_name(c));
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_ending)
             t->observers[i].call_ending(t->observers[i].user, c, reason, &ev, end);
-    publish_members(t, c, "call_end", end, &ev);
-    free(buf);
+    call_mark_capture_loss(t, c, &ev.body);
+    event_publish(t->bus, &ev);
     timerq_schedule(t->timers, &c->timer, now + (uint64_t)t->limits.linger_s * 1000000u);
 }
 
@@ -369,22 +236,13 @@ static void fail_call(struct call_table *t, struct call *c, int status, const ch
 {
     c->final_status = status;
     str_copy(c->final_reason, sizeof(c->final_reason), reason);
-    json_t *ev = call_event(t, c, "call_fail", fail_severity(status), now);
-    json_object_set_new_nocheck(ev, "status", json_integer(status));
-    /* Text from the wire as event_wire_string writes it (bytes that are not
-     * UTF-8 as U+FFFD): json_string would drop the field. */
-    json_object_set_new_nocheck(ev, "reason", event_wire_string(reason));
-    json_object_set_new_nocheck(ev, "direction", json_string(call_direction_name(c->direction)));
-    json_object_set_new_nocheck(ev, "from", event_wire_string(c->party[CALL_CALLER].user));
-    json_object_set_new_nocheck(ev, "to", event_wire_string(c->party[CALL_CALLEE].user));
-    if (call_request_user(c)[0])
-        json_object_set_new_nocheck(ev, "request_user", event_wire_string(call_request_user(c)));
-    json_object_set_new_nocheck(ev, "src", endpoint_json(&c->party[CALL_CALLER].signalling));
-    json_object_set_new_nocheck(ev, "dst", endpoint_json(&c->party[CALL_CALLEE].signalling));
+    struct event ev;
+    event_begin(&ev, "call_fail", fail_severity(status), now, c->call_id, call_trunk_name(c));
+    call_mark_capture_loss(t, c, &ev.body);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_failed)
-            t->observers[i].call_failed(t->observers[i].user, c, ev, now);
-    publish(t, ev);
+            t->observers[i].call_failed(t->observers[i].user, c, reason, &ev, now);
+    event_publish(t->bus, &ev);
     enum call_end_reason why = CALL_END_FAILED;
     if (c->cancel_seen && status == 487)
         why = CALL_END_CANCEL;
@@ -608,22 +466,9 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
 static void start_call(struct call_table *t, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta)
 {
-    char buf[CALL_EVENT_TEXT_MAX];
-    struct json_text ev;
-    json_text_init(&ev, buf, sizeof(buf));
-    json_text_member_wire_string(&ev, "from", c->party[CALL_CALLER].user);
-    json_text_member_wire_string(&ev, "to", c->party[CALL_CALLEE].user);
-    calls_text_endpoint(&ev, "src", &meta->src);
-    calls_text_endpoint(&ev, "dst", &meta->dst);
-    json_text_member_string(&ev, "direction", call_direction_name(c->direction));
-    if (m->request_user[0])
-        json_text_member_wire_string(&ev, "request_user", m->request_user);
-    if (m->user_agent[0])
-        json_text_member_wire_string(&ev, "user_agent", m->user_agent);
-    publish_members(t, c, "call_start", meta->ts_us, &ev);
     for (size_t i = 0; i < t->observer_count; i++)
         if (t->observers[i].call_started)
-            t->observers[i].call_started(t->observers[i].user, c, meta->ts_us);
+            t->observers[i].call_started(t->observers[i].user, c, m, meta);
 }
 
 /* ---- message handling ---- */
@@ -812,13 +657,6 @@ static bool handle_invite_response(struct call_table *t, struct call *c, const s
             c->session_expires = m->session_expires;
         take_sdp(t, c, CALL_CALLEE, m);
         arm_timer(t, c, now);
-        char buf[256];
-        struct json_text ev;
-        json_text_init(&ev, buf, sizeof(buf));
-        member_ms_between(&ev, "setup_ms", c->invite_us, now);
-        member_ms_between(&ev, "pdd_ms", c->invite_us, c->first_18x_us);
-        json_text_member_string(&ev, "direction", call_direction_name(c->direction));
-        publish_members(t, c, "call_answer", now, &ev);
         for (size_t i = 0; i < t->observer_count; i++)
             if (t->observers[i].call_answered)
                 t->observers[i].call_answered(t->observers[i].user, c, now);
@@ -954,7 +792,8 @@ struct call_table *call_table_new(const struct call_limits *limits, const struct
     t->timers = timers;
     t->bus = bus;
     if (!hashtab_init(&t->calls, offsetof(struct call, call_id), 0, limits->max_calls) ||
-        !media_init(t) || !media_orphans_init(t) || !registrations_init(t)) {
+        !media_init(t) || !media_orphans_init(t) || !registrations_init(t) ||
+        !call_events_observe(t)) {
         call_table_free(t);
         return NULL;
     }

@@ -20,7 +20,6 @@
 #ifndef SIPTAP_CALLS_CALLS_H
 #define SIPTAP_CALLS_CALLS_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -238,25 +237,30 @@ struct registration {
     uint8_t kpi_state;
 };
 
-/* Observers: the detectors. Every callback is optional. */
-struct json_text;
+/* Observers: the call's own events (calls/call_events.c, always first), the
+ * detectors, the metrics. Every callback is optional. */
+struct event;
 
 struct call_observer {
     void *user;
-    void (*call_started)(void *user, struct call *c, uint64_t now_us);
+    /* The call's first INVITE (m, meta) made it. */
+    void (*call_started)(void *user, struct call *c, const struct sip_msg *m,
+                         const struct sip_meta *meta);
     /* Every SIP message of a call, after the call's state was updated. */
     void (*call_message)(void *user, struct call *c, const struct sip_msg *m,
                          const struct sip_meta *meta, bool retransmission);
     void (*call_answered)(void *user, struct call *c, uint64_t now_us);
-    /* Before call_fail is published: the observer may add fields. The
-     * failure's status (408 for a timeout) is in c->final_status already:
-     * read facts from the call, never back from the event. */
-    void (*call_failed)(void *user, struct call *c, json_t *event, uint64_t now_us);
-    /* Before call_end is published (the call's state is complete): the
-     * observer may add members to the event's text (core/json_text, at
-     * most a few hundred bytes). */
-    void (*call_ending)(void *user, struct call *c, enum call_end_reason reason,
-                        struct json_text *members, uint64_t now_us);
+    /* The call failed; ev is its call_fail, being built: each observer may
+     * add members (json_text_member_*(&ev->body, ...)). The failure's status
+     * (408 for a timeout) is in c->final_status already, its reason phrase
+     * (the wire's, longer than c->final_reason may hold) in reason: read
+     * facts from the call, never back from the event. */
+    void (*call_failed)(void *user, struct call *c, const char *reason, struct event *ev,
+                        uint64_t now_us);
+    /* The call's state is complete; ev is its call_end, being built, to
+     * which each observer may add members. */
+    void (*call_ending)(void *user, struct call *c, enum call_end_reason reason, struct event *ev,
+                        uint64_t now_us);
     /* The call is about to be freed: drop rule_state. */
     void (*call_freed)(void *user, struct call *c);
     void (*registration_message)(void *user, struct registration *r, const struct sip_msg *m,
@@ -345,10 +349,9 @@ uint64_t call_capture_lost(const struct call_table *t, const struct call *c);
  * (the time of the packets after the loss: a loss is seen with them). */
 uint64_t call_table_last_capture_loss_us(const struct call_table *t);
 /* Adds capture_loss and capture_lost_packets to a call's event when the tap
- * lost packets while the call was up (jansson, or JSON text members). */
-void call_mark_capture_loss(const struct call_table *t, const struct call *c, json_t *event);
-void call_mark_capture_loss_text(const struct call_table *t, const struct call *c,
-                                 struct json_text *members);
+ * lost packets while the call was up (c NULL: nothing). */
+void call_mark_capture_loss(const struct call_table *t, const struct call *c,
+                            struct json_text *members);
 /* RTP packets tied to any call so far: 0 while the tap sees no media at all
  * (a capture of SIP alone, a mirror port without the RTP), when media
  * missing from a call says nothing about the call. */

@@ -97,10 +97,10 @@ static inline void call_frame_attributed(struct call_table *t, struct call *c, u
         t->frame_hook(t->frame_hook_user, c, ts_us);
 }
 
-/* calls.c: event text shared with media_orphans.c. */
+/* call_events.c: the call's own events, the table's first observer. */
+bool call_events_observe(struct call_table *t);
+/* Event text shared with media_orphans.c. */
 struct json_text;
-/* `key`: "ip:port". */
-void calls_text_endpoint(struct json_text *t, const char *key, const struct endpoint *e);
 /* The `streams` entries of flow f's streams, as elements of the array
  * open in t. */
 void calls_text_flow_streams(struct json_text *t, const struct rtp_flow *f);

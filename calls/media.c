@@ -564,8 +564,8 @@ static void member_direction(struct json_text *t, const char *key, const struct 
         json_text_string(t, m->main->codec, len);
     else
         json_text_null(t);
-    calls_text_endpoint(t, "src", &m->main_flow->key.src);
-    calls_text_endpoint(t, "dst", &m->main_flow->key.dst);
+    endpoint_member(t, "src", &m->main_flow->key.src);
+    endpoint_member(t, "dst", &m->main_flow->key.dst);
     json_text_object_end(t);
 }
 

@@ -124,27 +124,22 @@ static void member_time(struct json_text *t, const char *key, uint64_t us)
 static void publish_flow(struct call_table *t, const struct rtp_flow *f, const char *reason,
                          uint64_t now)
 {
-    size_t cap = 1024 + f->stream_count * (RTP_STREAM_JSON_MAX + 1);
-    char *buf = malloc(cap);
-    struct json_text ev;
-    json_text_init(&ev, buf ? buf : (char[1]){0}, buf ? cap : 1);
-    calls_text_endpoint(&ev, "src", &f->key.src);
-    calls_text_endpoint(&ev, "dst", &f->key.dst);
+    struct event e;
+    event_begin(&e, "media_without_call", SEVERITY_NOTICE, now, NULL, flow_trunk_name(t, f));
+    struct json_text *ev = &e.body;
+    endpoint_member(ev, "src", &f->key.src);
+    endpoint_member(ev, "dst", &f->key.dst);
     uint64_t first = flow_first_us(f);
-    member_time(&ev, "first_ts", first);
-    member_time(&ev, "last_ts", f->last_us);
-    json_text_member_real(&ev, "duration_s", (double)(f->last_us - first) / 1e6);
-    json_text_member_integer(&ev, "packets", (int64_t)rtp_flow_packets(f));
-    json_text_member_string(&ev, "reason", reason);
-    json_text_member_key(&ev, "streams");
-    json_text_array_begin(&ev);
-    calls_text_flow_streams(&ev, f);
-    json_text_array_end(&ev);
-    size_t n = json_text_finish(&ev);
-    struct event_head head = {"media_without_call", SEVERITY_NOTICE, now, NULL,
-                              flow_trunk_name(t, f)};
-    event_bus_publish_members(t->bus, &head, ev.failed ? NULL : ev.start, n);
-    free(buf);
+    member_time(ev, "first_ts", first);
+    member_time(ev, "last_ts", f->last_us);
+    json_text_member_real(ev, "duration_s", (double)(f->last_us - first) / 1e6);
+    json_text_member_integer(ev, "packets", (int64_t)rtp_flow_packets(f));
+    json_text_member_string(ev, "reason", reason);
+    json_text_member_key(ev, "streams");
+    json_text_array_begin(ev);
+    calls_text_flow_streams(ev, f);
+    json_text_array_end(ev);
+    event_publish(t->bus, &e);
 }
 
 /* A stream worth reporting: min_packets or more whose sequence numbers

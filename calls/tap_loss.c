@@ -3,8 +3,6 @@
  * call_table_set_capture_lost in calls.h), so that a call's events say when
  * the tap, not the network, may have lost what they count.
  */
-#include <jansson.h>
-
 #include "calls/calls_internal.h"
 #include "core/json_text.h"
 
@@ -26,19 +24,10 @@ uint64_t call_capture_lost(const struct call_table *t, const struct call *c)
     return (uint32_t)((uint32_t)t->loss.total - c->capture_lost_at_start);
 }
 
-void call_mark_capture_loss(const struct call_table *t, const struct call *c, json_t *event)
+void call_mark_capture_loss(const struct call_table *t, const struct call *c,
+                            struct json_text *members)
 {
     uint64_t lost = c ? call_capture_lost(t, c) : 0;
-    if (!lost)
-        return;
-    json_object_set_new(event, "capture_loss", json_true());
-    json_object_set_new(event, "capture_lost_packets", json_integer((json_int_t)lost));
-}
-
-void call_mark_capture_loss_text(const struct call_table *t, const struct call *c,
-                                 struct json_text *members)
-{
-    uint64_t lost = call_capture_lost(t, c);
     if (!lost)
         return;
     json_text_member_key(members, "capture_loss");

@@ -6,26 +6,51 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/words.h"
 
+/* Room for n more bytes (and the NUL): a growing text moves to a buffer
+ * twice as large (at most its limit), any other fails. */
+static bool grow(struct json_text *o, size_t n)
+{
+    size_t used = (size_t)(o->p - o->start), cap = (size_t)(o->end - o->start) + 1;
+    if (o->failed || o->limit == 0 || used + n + 1 > o->limit) {
+        o->failed = true;
+        return false;
+    }
+    size_t want = cap * 2;
+    while (want < used + n + 1)
+        want *= 2;
+    if (want > o->limit)
+        want = o->limit;
+    char *bigger = o->on_heap ? realloc(o->start, want) : malloc(want);
+    if (!bigger) {
+        o->failed = true;
+        return false;
+    }
+    if (!o->on_heap)
+        memcpy(bigger, o->start, used);
+    o->start = bigger;
+    o->p = bigger + used;
+    o->end = bigger + want - 1;
+    o->on_heap = true;
+    return true;
+}
+
 static void put(struct json_text *o, const char *s, size_t n)
 {
-    if ((size_t)(o->end - o->p) < n) {
-        o->failed = true;
+    if ((size_t)(o->end - o->p) < n && !grow(o, n))
         return;
-    }
     memcpy(o->p, s, n);
     o->p += n;
 }
 
 static void put_char(struct json_text *o, char c)
 {
-    if (o->p == o->end) {
-        o->failed = true;
+    if (o->p == o->end && !grow(o, 1))
         return;
-    }
     *o->p++ = c;
 }
 
@@ -236,6 +261,23 @@ void json_text_init(struct json_text *t, char *buf, size_t cap)
     t->failed = false;
     t->fresh = true;
     t->keyed = false;
+    t->on_heap = false;
+    t->limit = 0;
+}
+
+void json_text_init_growing(struct json_text *t, char *buf, size_t cap, size_t limit)
+{
+    json_text_init(t, buf, cap);
+    t->limit = limit > cap ? limit : 0;
+}
+
+void json_text_release(struct json_text *t)
+{
+    if (t->on_heap)
+        free(t->start);
+    t->on_heap = false;
+    t->start = t->p = t->end = NULL;
+    t->failed = true;
 }
 
 size_t json_text_finish(struct json_text *t)
@@ -351,6 +393,12 @@ bool json_text_valid_utf8(const char *str, size_t len)
     return true;
 }
 
+void json_text_raw_value(struct json_text *t, const char *json, size_t len)
+{
+    item(t);
+    put(t, json, len);
+}
+
 void json_text_fragment(struct json_text *t, const char *members, size_t len)
 {
     if (len == 0)
@@ -392,4 +440,18 @@ void json_text_member_null(struct json_text *t, const char *key)
 {
     json_text_member_key(t, key);
     json_text_null(t);
+}
+
+void json_text_member_bool(struct json_text *t, const char *key, bool value)
+{
+    json_text_member_key(t, key);
+    json_text_bool(t, value);
+}
+
+void json_text_member_string_or_null(struct json_text *t, const char *key, const char *value)
+{
+    if (value)
+        json_text_member_string(t, key, value);
+    else
+        json_text_member_null(t, key);
 }

@@ -31,12 +31,21 @@
 struct json_text {
     char *start, *p, *end; /* end: the last byte, kept for the NUL */
     bool failed;
-    bool fresh; /* at the start of an object or array: no comma before the next item */
-    bool keyed; /* a key was just written: its value follows without a comma */
+    bool fresh;   /* at the start of an object or array: no comma before the next item */
+    bool keyed;   /* a key was just written: its value follows without a comma */
+    bool on_heap; /* start was allocated by the text (json_text_release frees it) */
+    size_t limit; /* a growing text's largest size; 0: the buffer is all there is */
 };
 
 /* cap >= 1: the text and its NUL. */
 void json_text_init(struct json_text *t, char *buf, size_t cap);
+/* A text that starts in buf (cap >= 1 bytes, e.g. on the stack) and moves to
+ * the heap, doubling, when it needs more, up to limit bytes: an event whose
+ * size depends on the wire (a long User-Agent, many streams) is still
+ * written whole. It fails only past limit or when memory is exhausted.
+ * json_text_release frees what it allocated. */
+void json_text_init_growing(struct json_text *t, char *buf, size_t cap, size_t limit);
+void json_text_release(struct json_text *t);
 /* NUL-terminates the text and returns its length; 0 if it failed. */
 size_t json_text_finish(struct json_text *t);
 
@@ -59,6 +68,9 @@ bool json_text_valid_utf8(const char *s, size_t len);
  * none begins there. */
 size_t json_text_utf8_length(const unsigned char *s, size_t n);
 
+/* A JSON value written elsewhere (e.g. by jansson), copied as it is. */
+void json_text_raw_value(struct json_text *t, const char *json, size_t len);
+
 /* Appends members another json_text wrote at its top level ("k":v,...,
  * without braces: a fragment), separated as one more member would be. */
 void json_text_fragment(struct json_text *t, const char *members, size_t len);
@@ -76,5 +88,8 @@ void json_text_wire_string(struct json_text *t, const char *s, size_t len);
 void json_text_member_integer(struct json_text *t, const char *key, int64_t value);
 void json_text_member_real(struct json_text *t, const char *key, double value);
 void json_text_member_null(struct json_text *t, const char *key);
+void json_text_member_bool(struct json_text *t, const char *key, bool value);
+/* value NULL: the member is null. */
+void json_text_member_string_or_null(struct json_text *t, const char *key, const char *value);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "core/json_text.h"
+
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b)
 {
     return a->family == b->family && memcmp(a->bytes, b->bytes, 16) == 0;
@@ -141,4 +143,10 @@ bool net_prefix_contains(const struct net_prefix *p, const struct net_addr *a)
         return true;
     uint8_t mask = (uint8_t)(0xff << (8 - rest));
     return (p->addr.bytes[full] & mask) == (a->bytes[full] & mask);
+}
+
+void endpoint_member(struct json_text *t, const char *key, const struct endpoint *e)
+{
+    char buf[ENDPOINT_STRLEN];
+    json_text_member_string(t, key, endpoint_format(e, buf, sizeof(buf)));
 }

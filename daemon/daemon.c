@@ -276,30 +276,48 @@ static uint64_t rss_kb(void)
     return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096) / 1024;
 }
 
+static void member_count(struct json_text *t, const char *key, uint64_t v)
+{
+    json_text_member_integer(t, key, (int64_t)v);
+}
+
 /* What every table holds now: bounded by what is alive, never by what has
  * been (bench/churn.sh watches them over ten million calls). */
-static json_t *tables_json(const struct siptap *d)
+static void member_tables(struct json_text *t, const struct siptap *d)
 {
-    json_t *t = json_object();
     struct engine *e = d->engine;
-    {
-        struct call_table_sizes s;
-        call_table_sizes(engine_calls(e), &s);
-        json_object_set_new(t, "calls", json_integer((json_int_t)s.calls));
-        json_object_set_new(t, "registrations", json_integer((json_int_t)s.registrations));
-        json_object_set_new(t, "media_bindings", json_integer((json_int_t)s.media_bindings));
-        json_object_set_new(t, "flows", json_integer((json_int_t)s.flows));
-        json_object_set_new(t, "flows_of_no_call", json_integer((json_int_t)s.flows_of_no_call));
-        json_object_set_new(t, "flow_pool_bytes", json_integer((json_int_t)s.flow_pool_bytes));
-    }
-    json_object_set_new(t, "detector_states",
-                        json_integer((json_int_t)rules_call_states(engine_rules(e))));
-    json_object_set_new(t, "timers", json_integer((json_int_t)timerq_count(engine_timers(e))));
-    json_object_set_new(t, "tcp_streams",
-                        json_integer((json_int_t)decoder_tcp_stream_count(engine_decoder(e))));
-    json_object_set_new(t, "ip_fragments",
-                        json_integer((json_int_t)decoder_frag_count(engine_decoder(e))));
-    return t;
+    struct call_table_sizes s;
+    call_table_sizes(engine_calls(e), &s);
+    json_text_member_key(t, "tables");
+    json_text_object_begin(t);
+    member_count(t, "calls", s.calls);
+    member_count(t, "registrations", s.registrations);
+    member_count(t, "media_bindings", s.media_bindings);
+    member_count(t, "flows", s.flows);
+    member_count(t, "flows_of_no_call", s.flows_of_no_call);
+    member_count(t, "flow_pool_bytes", s.flow_pool_bytes);
+    member_count(t, "detector_states", rules_call_states(engine_rules(e)));
+    member_count(t, "timers", timerq_count(engine_timers(e)));
+    member_count(t, "tcp_streams", decoder_tcp_stream_count(engine_decoder(e)));
+    member_count(t, "ip_fragments", decoder_frag_count(engine_decoder(e)));
+    json_text_object_end(t);
+}
+
+/* The outputs' own figures: each sink adds what it knows (a tree, written
+ * once a stats interval). */
+static void member_outputs(struct json_text *t, const struct event_bus *bus)
+{
+    json_t *outputs = json_object();
+    event_bus_add_stats(bus, outputs);
+    char *text = json_dumps(outputs, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
+                                         JSON_REAL_PRECISION(10));
+    json_decref(outputs);
+    json_text_member_key(t, "outputs");
+    if (text)
+        json_text_raw_value(t, text, strlen(text));
+    else
+        json_text_null(t);
+    free(text);
 }
 
 void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
@@ -308,36 +326,35 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     capture_loss_now(&d->capture, &loss);
     struct event_bus *bus = engine_bus(d->engine);
     const struct counters *counters = engine_counters(d->engine);
-    json_t *ev = event_new("stats", SEVERITY_INFO, ts_us, NULL, NULL);
-    json_object_set_new(ev, "packets", json_integer((json_int_t)engine_packets(d->engine)));
-    json_object_set_new(ev, "bytes", json_integer((json_int_t)engine_bytes(d->engine)));
-    json_object_set_new(ev, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
+    struct event ev;
+    event_begin(&ev, "stats", SEVERITY_INFO, ts_us, NULL, NULL);
+    ev.key = d->cfg.tap_name;
+    struct json_text *t = &ev.body;
+    member_count(t, "packets", engine_packets(d->engine));
+    member_count(t, "bytes", engine_bytes(d->engine));
+    member_count(t, "kernel_drops", loss.kernel_drops);
     /* Every loss of the tap's own, each where it happened. */
-    json_t *cap = json_object();
-    json_object_set_new(cap, "received", json_integer((json_int_t)capture_received(&d->capture)));
-    json_object_set_new(cap, "kernel_drops", json_integer((json_int_t)loss.kernel_drops));
-    json_object_set_new(cap, "if_drops", json_integer((json_int_t)loss.if_drops));
-    json_object_set_new(cap, "queue_drops", json_integer((json_int_t)loss.queue_drops));
-    json_object_set_new(cap, "queue_backlog",
-                        json_integer((json_int_t)capture_backlog(&d->capture)));
-    json_object_set_new(cap, "queue_peak_bytes",
-                        json_integer((json_int_t)capture_queue_peak_bytes(&d->capture)));
-    json_object_set_new(ev, "capture", cap);
-    json_object_set_new(ev, "active_calls",
-                        json_integer((json_int_t)call_table_active(engine_calls(d->engine))));
-    json_object_set_new(ev, "tables", tables_json(d));
-    json_object_set_new(ev, "rss_kb", json_integer((json_int_t)rss_kb()));
+    json_text_member_key(t, "capture");
+    json_text_object_begin(t);
+    member_count(t, "received", capture_received(&d->capture));
+    member_count(t, "kernel_drops", loss.kernel_drops);
+    member_count(t, "if_drops", loss.if_drops);
+    member_count(t, "queue_drops", loss.queue_drops);
+    member_count(t, "queue_backlog", capture_backlog(&d->capture));
+    member_count(t, "queue_peak_bytes", capture_queue_peak_bytes(&d->capture));
+    json_text_object_end(t);
+    member_count(t, "active_calls", call_table_active(engine_calls(d->engine)));
+    member_tables(t, d);
+    member_count(t, "rss_kb", rss_kb());
     /* Events published before this one. */
-    json_object_set_new(ev, "events", json_integer((json_int_t)bus->published));
-    json_t *named = json_object();
+    member_count(t, "events", bus->published);
+    json_text_member_key(t, "counters");
+    json_text_object_begin(t);
     for (size_t i = 0; i < counters->count; i++)
-        json_object_set_new(named, counters->names[i],
-                            json_integer((json_int_t)counters->values[i]));
-    json_object_set_new(ev, "counters", named);
-    json_t *outputs = json_object();
-    event_bus_add_stats(bus, outputs);
-    json_object_set_new(ev, "outputs", outputs);
-    event_bus_publish(bus, ev, d->cfg.tap_name);
+        member_count(t, counters->names[i], counters->values[i]);
+    json_text_object_end(t);
+    member_outputs(t, bus);
+    event_publish(bus, &ev);
 }
 
 static void fill_metrics_view(void *user, struct metrics_view *v);

@@ -269,9 +269,11 @@ static void code_add(struct trunk_label *l, uint8_t direction, int code)
     l->codes[i].count++;
 }
 
-static void on_started(void *user, struct call *c, uint64_t now_us)
+static void on_started(void *user, struct call *c, const struct sip_msg *m,
+                       const struct sip_meta *meta)
 {
-    (void)now_us;
+    (void)m;
+    (void)meta;
     label_find(user, c)->active++;
 }
 
@@ -369,10 +371,10 @@ static uint8_t direction_index(const struct call *c)
     return (uint8_t)c->direction < DIRECTIONS ? (uint8_t)c->direction : 0;
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason,
-                      struct json_text *members, uint64_t now_us)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, struct event *ev,
+                      uint64_t now_us)
 {
-    (void)members;
+    (void)ev;
     (void)now_us;
     struct trunk_label *l = label_find(user, c);
     if (l->active > 0)
@@ -718,48 +720,46 @@ static void publish_label(const struct trunk_label *l, bool configured, struct e
                           uint64_t start_us, uint64_t now_us)
 {
     const struct trunk_interval *iv = &l->interval;
-    char buf[2048], ts[40];
-    struct json_text t;
-    json_text_init(&t, buf, sizeof(buf));
+    char ts[40];
+    struct event e;
+    event_begin(&e, "trunk_stats", SEVERITY_INFO, now_us, NULL, configured ? l->name : NULL);
+    struct json_text *t = &e.body;
     if (!configured)
-        json_text_member_string(&t, "peer", l->name);
-    json_text_member_string(&t, "interval_start", timefmt_rfc3339(start_us, ts, sizeof(ts)));
-    json_text_member_real(&t, "interval_s", seconds_between(start_us, now_us));
-    json_text_member_integer(&t, "attempts", (int64_t)iv->attempts);
-    json_text_member_key(&t, "outcomes");
-    json_text_object_begin(&t);
+        json_text_member_string(t, "peer", l->name);
+    json_text_member_string(t, "interval_start", timefmt_rfc3339(start_us, ts, sizeof(ts)));
+    json_text_member_real(t, "interval_s", seconds_between(start_us, now_us));
+    json_text_member_integer(t, "attempts", (int64_t)iv->attempts);
+    json_text_member_key(t, "outcomes");
+    json_text_object_begin(t);
     for (int o = 0; o < TRUNK_OUTCOME_COUNT; o++)
-        json_text_member_integer(&t, outcome_names[o], (int64_t)iv->outcomes[o]);
-    json_text_object_end(&t);
+        json_text_member_integer(t, outcome_names[o], (int64_t)iv->outcomes[o]);
+    json_text_object_end(t);
     uint64_t answered = iv->outcomes[TRUNK_OUTCOME_ANSWERED];
     uint64_t delivered =
         answered + iv->outcomes[TRUNK_OUTCOME_BUSY] + iv->outcomes[TRUNK_OUTCOME_NO_ANSWER] +
         iv->outcomes[TRUNK_OUTCOME_REJECTED] + iv->outcomes[TRUNK_OUTCOME_CANCELED];
-    json_text_member_integer(&t, "answered", (int64_t)answered);
-    member_ratio(&t, "asr", answered, iv->attempts);
-    member_ratio(&t, "ner", delivered, iv->attempts);
-    member_mean(&t, "acd_s", &iv->acd, 1.0);
-    member_mean(&t, "pdd_ms", &iv->pdd, 1000.0);
-    member_mean(&t, "srd_ms", &iv->srd, 1000.0);
-    member_mean(&t, "srd_failed_ms", &iv->srd_failed, 1000.0);
-    member_mean(&t, "sdd_ms", &iv->sdd, 1000.0);
-    member_ratio(&t, "ser", answered, iv->attempts - iv->redirected);
-    member_ratio(&t, "seer", iv->effective, iv->attempts - iv->redirected);
-    member_ratio(&t, "isa", iv->ineffective, iv->attempts);
-    member_ratio(&t, "scr", iv->completed, iv->attempts);
-    json_text_member_integer(&t, "completed", (int64_t)iv->completed);
-    json_text_member_integer(&t, "active_calls", (int64_t)l->active);
-    json_text_member_integer(&t, "up", l->down ? 0 : 1);
+    json_text_member_integer(t, "answered", (int64_t)answered);
+    member_ratio(t, "asr", answered, iv->attempts);
+    member_ratio(t, "ner", delivered, iv->attempts);
+    member_mean(t, "acd_s", &iv->acd, 1.0);
+    member_mean(t, "pdd_ms", &iv->pdd, 1000.0);
+    member_mean(t, "srd_ms", &iv->srd, 1000.0);
+    member_mean(t, "srd_failed_ms", &iv->srd_failed, 1000.0);
+    member_mean(t, "sdd_ms", &iv->sdd, 1000.0);
+    member_ratio(t, "ser", answered, iv->attempts - iv->redirected);
+    member_ratio(t, "seer", iv->effective, iv->attempts - iv->redirected);
+    member_ratio(t, "isa", iv->ineffective, iv->attempts);
+    member_ratio(t, "scr", iv->completed, iv->attempts);
+    json_text_member_integer(t, "completed", (int64_t)iv->completed);
+    json_text_member_integer(t, "active_calls", (int64_t)l->active);
+    json_text_member_integer(t, "up", l->down ? 0 : 1);
     uint64_t reg_all = 0;
     for (int o = 0; o < REG_OUTCOME_COUNT; o++)
         reg_all += iv->reg_attempts[o];
-    json_text_member_integer(&t, "registration_attempts", (int64_t)reg_all);
-    member_mean(&t, "rrd_ms", &iv->rrd, 1000.0);
-    member_ratio(&t, "ira", iv->reg_attempts[REG_OUTCOME_FAILED], reg_all);
-    size_t n = json_text_finish(&t);
-    struct event_head head = {"trunk_stats", SEVERITY_INFO, now_us, NULL,
-                              configured ? l->name : NULL};
-    event_bus_publish_members(bus, &head, t.failed ? NULL : buf, n);
+    json_text_member_integer(t, "registration_attempts", (int64_t)reg_all);
+    member_mean(t, "rrd_ms", &iv->rrd, 1000.0);
+    member_ratio(t, "ira", iv->reg_attempts[REG_OUTCOME_FAILED], reg_all);
+    event_publish(bus, &e);
 }
 
 void trunk_metrics_publish_interval(struct trunk_metrics *m, struct event_bus *bus,

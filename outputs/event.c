@@ -1,16 +1,12 @@
 /*
  * event: building, stamping, serialising and fanning out events.
- * Serialisation happens once per event; sinks share the resulting text.
- * A jansson event is written into a stack buffer (json_write) and copied
- * out at its exact size; an event whose members came as text is written
- * straight into its record's buffer. The bus keeps no jansson object after
- * publishing: the few sinks that read fields parse the text
- * (event_record_obj).
+ * Serialisation happens once per event: the common fields, the body the
+ * producer wrote and the pre-publish hook's members go into one buffer,
+ * copied into the record at its exact size (one allocation holds the
+ * record, its text and its key); sinks share it. The bus keeps no jansson
+ * object: the few sinks that read fields parse the text (event_record_obj).
  */
 #include "outputs/event.h"
-#include "outputs/json_write.h"
-
-#include "core/json_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +49,6 @@ void event_record_unref(struct event_record *r)
     if (!r || --r->refs > 0)
         return;
     json_decref(r->obj);
-    free(r->text);
-    free(r->key);
     free(r);
 }
 
@@ -75,51 +69,22 @@ bool event_extra_add(struct event_extra *x, const char *key, const char *value)
     return true;
 }
 
-json_t *event_wire_string(const char *s)
+void event_begin(struct event *ev, const char *type, enum severity severity, uint64_t ts_us,
+                 const char *call_id, const char *trunk)
 {
-    json_t *v = json_string(s);
-    if (v)
-        return v;
-    /* Not valid UTF-8: each stray byte becomes U+FFFD, as json_text writes it. */
-    size_t len = strlen(s);
-    char *fixed = malloc(3 * len + 1);
-    if (!fixed)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        size_t n = json_text_utf8_length((const unsigned char *)s + i, len - i);
-        if (n) {
-            memcpy(fixed + o, s + i, n);
-            o += n;
-            i += n;
-        } else {
-            memcpy(fixed + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    fixed[o] = '\0';
-    v = json_string(fixed);
-    free(fixed);
-    return v;
+    ev->type = type;
+    ev->severity = severity;
+    ev->ts_us = ts_us;
+    ev->call_id = call_id;
+    ev->trunk = trunk;
+    ev->key = NULL;
+    ev->subject = NULL;
+    json_text_init_growing(&ev->body, ev->inline_text, sizeof(ev->inline_text), EVENT_MAX_BYTES);
 }
 
-json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, const char *call_id,
-                  const char *trunk)
+void event_abandon(struct event *ev)
 {
-    char ts[TIMEFMT_RFC3339_LEN];
-    json_t *ev = json_object();
-    json_object_set_new_nocheck(ev, "v", json_integer(1));
-    json_object_set_new_nocheck(ev, "type", json_string(type));
-    json_object_set_new_nocheck(ev, "ts", json_string(timefmt_rfc3339(ts_us, ts, sizeof(ts))));
-    json_object_set_new_nocheck(ev, "severity", json_string(severity_name(severity)));
-    if (call_id)
-        json_object_set_new_nocheck(ev, "call_id", event_wire_string(call_id));
-    json_object_set_new_nocheck(ev, "trunk", trunk ? json_string(trunk) : json_null());
-    /* Placeholders keep the field order stable: seq and tap are stamped at publish. */
-    json_object_set_new_nocheck(ev, "seq", json_integer(0));
-    json_object_set_new_nocheck(ev, "tap", json_string(""));
-    return ev;
+    json_text_release(&ev->body);
 }
 
 void event_bus_init(struct event_bus *bus, const char *tap_name)
@@ -142,52 +107,63 @@ void event_bus_set_prepublish(struct event_bus *bus, event_prepublish_fn fn, voi
     bus->prepublish_user = user;
 }
 
-static const char *default_key(json_t *ev)
+static const char *first_set(const char *a, const char *b)
 {
-    static const char *const fields[] = {"call_id", "trunk", "aor"};
-    for (unsigned i = 0; i < 3; i++) {
-        const char *v = json_string_value(json_object_get(ev, fields[i]));
-        if (v && *v)
-            return v;
-    }
-    return NULL;
+    return a && a[0] ? a : b && b[0] ? b : NULL;
 }
 
-/* ev as one compact line, malloc'd; NULL on failure. */
-static char *event_dump(const json_t *ev)
+/* The event's text, written once: the fields every event has in the
+ * contract's order, the body, the hook's members. 0 when it failed. */
+static size_t event_write(const struct event_bus *bus, struct event *ev, const char *ts,
+                          uint64_t seq, const struct event_extra *extra, struct json_text *t)
 {
-    const size_t flags =
-        JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10);
-    char stack[8192];
-    size_t n = json_write(ev, stack, sizeof(stack));
-    if (n == 0) /* too long, or a string jansson would refuse too: its way */
-        return json_dumps(ev, flags);
-    char *text = malloc(n + 1);
-    if (text) {
-        memcpy(text, stack, n);
-        text[n] = '\0';
-    }
-    return text;
+    json_text_object_begin(t);
+    json_text_member_integer(t, "v", 1);
+    json_text_member_string(t, "type", ev->type);
+    json_text_member_string(t, "ts", ts);
+    json_text_member_string(t, "severity", severity_name(ev->severity));
+    if (ev->call_id)
+        json_text_member_wire_string(t, "call_id", ev->call_id);
+    json_text_member_key(t, "trunk");
+    if (ev->trunk)
+        json_text_string(t, ev->trunk, strlen(ev->trunk));
+    else
+        json_text_null(t);
+    json_text_member_integer(t, "seq", (int64_t)seq);
+    json_text_member_string(t, "tap", bus->tap);
+    size_t body_len = json_text_finish(&ev->body);
+    if (ev->body.failed)
+        t->failed = true;
+    json_text_fragment(t, ev->body.start, body_len);
+    for (size_t i = 0; i < extra->count; i++)
+        json_text_member_wire_string(t, extra->key[i], extra->value[i]);
+    json_text_object_end(t);
+    return json_text_finish(t);
 }
 
-/* A record for text, queued on every sink that accepts it; the bus's
- * reference is dropped. text is taken over (freed on failure). */
-static void fan_out(struct event_bus *bus, char *text, size_t len, const char *key,
-                    const char *type, enum severity severity, uint64_t seq)
+/* A record holding text[0..len) and key, queued on every sink that accepts
+ * it; the bus's reference is dropped. */
+static void fan_out(struct event_bus *bus, const char *text, size_t len, const char *key,
+                    const struct event *ev, uint64_t seq)
 {
-    struct event_record *r = text ? calloc(1, sizeof(*r)) : NULL;
+    size_t key_len = key ? strlen(key) + 1 : 0;
+    struct event_record *r = len ? malloc(sizeof(*r) + len + 1 + key_len) : NULL;
     if (!r) {
         bus->serialise_failures++;
-        free(text);
         return;
     }
+    char *storage = (char *)(r + 1);
+    memcpy(storage, text, len);
+    storage[len] = '\0';
     r->refs = 1;
-    r->text = text;
+    r->text = storage;
     r->len = len;
-    r->key = key ? strdup(key) : NULL;
-    snprintf(r->type, sizeof(r->type), "%s", type ? type : "");
-    r->severity = severity;
+    r->key = key ? memcpy(storage + len + 1, key, key_len) : NULL;
+    snprintf(r->type, sizeof(r->type), "%s", ev->type);
+    r->severity = ev->severity;
     r->seq = seq;
+    r->ts_us = ev->ts_us;
+    r->obj = NULL;
     bus->published++;
 
     for (size_t i = 0; i < bus->sink_count; i++) {
@@ -200,91 +176,24 @@ static void fan_out(struct event_bus *bus, char *text, size_t len, const char *k
     event_record_unref(r);
 }
 
-static void prepublish(struct event_bus *bus, const struct event_info *info,
-                       struct event_extra *extra)
-{
-    extra->count = 0;
-    if (bus->prepublish)
-        bus->prepublish(bus->prepublish_user, info, extra);
-}
-
-uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key)
-{
-    uint64_t seq = ++bus->seq;
-    json_object_set_new_nocheck(ev, "seq", json_integer((json_int_t)seq));
-    json_object_set_new_nocheck(ev, "tap", json_string(bus->tap));
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    const char *sev = json_string_value(json_object_get(ev, "severity"));
-    enum severity severity = SEVERITY_INFO;
-    if (!sev || !severity_parse(sev, &severity))
-        severity = SEVERITY_INFO;
-    const char *trunk = json_string_value(json_object_get(ev, "trunk"));
-    struct event_info info = {type, severity, json_string_value(json_object_get(ev, "ts")),
-                              json_string_value(json_object_get(ev, "call_id")),
-                              trunk ? trunk : json_string_value(json_object_get(ev, "peer"))};
-    struct event_extra extra;
-    prepublish(bus, &info, &extra);
-    for (size_t i = 0; i < extra.count; i++)
-        json_object_set_new(ev, extra.key[i], json_string(extra.value[i]));
-
-    /* type and the default key point into ev: fan_out copies them first. */
-    char *text = event_dump(ev);
-    fan_out(bus, text, text ? strlen(text) : 0, key ? key : default_key(ev), type, severity, seq);
-    json_decref(ev);
-    return seq;
-}
-
-uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_head *head,
-                                   const char *members, size_t len)
+uint64_t event_publish(struct event_bus *bus, struct event *ev)
 {
     uint64_t seq = ++bus->seq;
     char ts[TIMEFMT_RFC3339_LEN];
-    timefmt_rfc3339(head->ts_us, ts, sizeof(ts));
-    struct event_info info = {head->type, head->severity, ts, head->call_id, head->trunk};
-    struct event_extra extra;
-    prepublish(bus, &info, &extra);
+    timefmt_rfc3339(ev->ts_us, ts, sizeof(ts));
+    struct event_info info = {ev->type, ev->severity, ts, ev->call_id,
+                              ev->trunk ? ev->trunk : ev->subject};
+    struct event_extra extra = {0};
+    if (bus->prepublish)
+        bus->prepublish(bus->prepublish_user, &info, &extra);
 
-    /* Every string may need escaping to six bytes a character. */
-    size_t cap = 160 + len + 6 * (strlen(head->type) + strlen(ts) + strlen(bus->tap));
-    if (head->call_id)
-        cap += 6 * strlen(head->call_id);
-    if (head->trunk)
-        cap += 6 * strlen(head->trunk);
-    for (size_t i = 0; i < extra.count; i++)
-        cap += 8 + 6 * (strlen(extra.key[i]) + strlen(extra.value[i]));
-    char *text = members ? malloc(cap) : NULL;
-    size_t n = 0;
-    if (text) {
-        struct json_text t;
-        json_text_init(&t, text, cap);
-        json_text_object_begin(&t);
-        json_text_member_integer(&t, "v", 1);
-        json_text_member_string(&t, "type", head->type);
-        json_text_member_string(&t, "ts", ts);
-        json_text_member_string(&t, "severity", severity_name(head->severity));
-        if (head->call_id)
-            json_text_member_wire_string(&t, "call_id", head->call_id);
-        json_text_member_key(&t, "trunk");
-        if (head->trunk)
-            json_text_string(&t, head->trunk, strlen(head->trunk));
-        else
-            json_text_null(&t);
-        json_text_member_integer(&t, "seq", (int64_t)seq);
-        json_text_member_string(&t, "tap", bus->tap);
-        json_text_fragment(&t, members, len);
-        for (size_t i = 0; i < extra.count; i++)
-            json_text_member_wire_string(&t, extra.key[i], extra.value[i]);
-        json_text_object_end(&t);
-        n = json_text_finish(&t);
-        if (n == 0) {
-            free(text);
-            text = NULL;
-        }
-    }
-    const char *key = head->call_id && head->call_id[0] ? head->call_id
-                      : head->trunk && head->trunk[0]   ? head->trunk
-                                                        : NULL;
-    fan_out(bus, text, n, key, head->type, head->severity, seq);
+    char stack[4096];
+    struct json_text t;
+    json_text_init_growing(&t, stack, sizeof(stack), EVENT_MAX_BYTES + 4096);
+    size_t n = event_write(bus, ev, ts, seq, &extra, &t);
+    fan_out(bus, t.start, n, ev->key ? ev->key : first_set(ev->call_id, ev->trunk), ev, seq);
+    json_text_release(&t);
+    json_text_release(&ev->body);
     return seq;
 }
 

@@ -1,13 +1,14 @@
 /*
  * event: the event model and the bus that hands each event to every sink.
  *
- * A producer (decoder stats, call correlation, a detector) builds a jansson
- * object with event_new(), adds its own fields and publishes it; the events
- * of every call (call_start, call_answer) are written as JSON text instead
- * (event_bus_publish_members). The bus stamps the fields every event shares
- * (v, seq, tap), serialises the event once into an immutable,
- * reference-counted event_record, and queues that record on each sink whose
- * filter accepts it. Publishing never blocks: each sink's queue is bounded
+ * Every producer (call correlation, a detector, the daemon's stats) builds
+ * its event the same way: event_begin names what every event has, the
+ * producer writes its own members as JSON text (core/json_text), and
+ * event_publish stamps the fields every event shares (v, seq, tap), writes
+ * the event once into an immutable, reference-counted event_record and
+ * queues that record on each sink whose filter accepts it. No tree is built
+ * on the way: a tree costs an allocation per member to build and another to
+ * free, which made most of a call's cost. Publishing never blocks: each sink's queue is bounded
  * and drops its oldest record when full (counted).
  */
 #ifndef SIPTAP_OUTPUTS_EVENT_H
@@ -18,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "core/json_text.h"
 
 struct ev_loop;
 
@@ -38,13 +41,14 @@ bool severity_parse(const char *name, enum severity *out);
 /* One published event, shared read-only by all sinks. */
 struct event_record {
     unsigned refs;
-    char *text; /* compact JSON, no trailing newline */
+    char *text; /* compact JSON, NUL-terminated, no trailing newline (in the record) */
     size_t len;
-    char *key; /* partitioning key: Call-ID, else trunk or AOR; may be NULL */
+    char *key; /* partitioning key: Call-ID, else trunk or AOR; may be NULL (in the record) */
     char type[EVENT_TYPE_MAX];
     enum severity severity;
     uint64_t seq;
-    json_t *obj; /* see event_record_obj */
+    uint64_t ts_us; /* the event's ts */
+    json_t *obj;    /* see event_record_obj */
 };
 
 struct event_record *event_record_ref(struct event_record *r);
@@ -54,23 +58,35 @@ void event_record_unref(struct event_record *r);
  * NULL only when memory is exhausted. */
 json_t *event_record_obj(struct event_record *r);
 
-/* A new event with v, type, ts, severity, call_id (omitted when NULL) and
- * trunk (JSON null when NULL). The caller adds the type's own fields. */
-/* A JSON string of a string copied from the wire: each byte that is not
- * valid UTF-8 becomes U+FFFD (jansson refuses such strings). */
-json_t *event_wire_string(const char *s);
-json_t *event_new(const char *type, enum severity severity, uint64_t ts_us, const char *call_id,
-                  const char *trunk);
-
-/* What every event has, for producers that write their own members as JSON
- * text (event_bus_publish_members) instead of a jansson object. */
-struct event_head {
+/* An event being built. event_begin fills in what every event has; the
+ * producer writes the type's own members into `body` (core/json_text:
+ * json_text_member_string(&ev->body, ...) and the rest), may set `key` and
+ * `subject`, and hands it to event_publish, which stamps seq and tap and
+ * writes the event once. The strings it points to must live until then.
+ * It lives where the producer puts it (the stack, usually) and must not be
+ * moved while being built: the body starts in `inline_text` and moves to the
+ * heap only if it outgrows it. */
+#define EVENT_INLINE_BYTES 2048
+#define EVENT_MAX_BYTES    (4u << 20) /* a body larger than this is refused */
+struct event {
     const char *type; /* shorter than EVENT_TYPE_MAX */
     enum severity severity;
     uint64_t ts_us;
     const char *call_id; /* NULL: omitted */
     const char *trunk;   /* NULL: JSON null */
+    /* The partitioning key; NULL: call_id, else trunk, else none. */
+    const char *key;
+    /* What the pre-publish hook is told the event is about when it has no
+     * trunk (trunk_down about a peer: its address); NULL: nothing. */
+    const char *subject;
+    struct json_text body;
+    char inline_text[EVENT_INLINE_BYTES];
 };
+
+void event_begin(struct event *ev, const char *type, enum severity severity, uint64_t ts_us,
+                 const char *call_id, const char *trunk);
+/* Drops an event begun and not published. */
+void event_abandon(struct event *ev);
 
 /* What the pre-publish hook sees of an event, and the string members it may
  * add (e.g. capture_path; the strings must outlive the hook's return only
@@ -119,17 +135,13 @@ void event_bus_init(struct event_bus *bus, const char *tap_name);
 bool event_bus_add_sink(struct event_bus *bus, struct sink *sink);
 /* One pre-publish hook per bus; NULL fn removes it. Set after event_bus_init. */
 void event_bus_set_prepublish(struct event_bus *bus, event_prepublish_fn fn, void *user);
-/* Publishes ev (the bus takes the reference). key may be NULL: the bus then
- * uses call_id, trunk or aor from the event. Returns the event's seq. */
-uint64_t event_bus_publish(struct event_bus *bus, json_t *ev, const char *key);
-/* An event whose own members the producer wrote as a JSON text fragment
- * ("k":v,... without braces: core/json_text, e.g. json_text_member_string)
- * after the ones head gives: no jansson object is built, which made most of
- * a call's cost. The key is the Call-ID, else the trunk. members NULL: the
- * producer's text failed (did not fit); nothing is published and it counts
- * as a serialisation failure, as an event that cannot be dumped does. */
-uint64_t event_bus_publish_members(struct event_bus *bus, const struct event_head *head,
-                                   const char *members, size_t len);
+/* Publishes ev: {v, type, ts, severity, call_id, trunk, seq, tap, the
+ * body's members, the pre-publish hook's}, one compact line, queued on
+ * every sink that takes it; ev's memory is released (ev may be begun
+ * again). Returns the event's seq. A body that failed (past
+ * EVENT_MAX_BYTES, or memory exhausted) publishes nothing and counts as a
+ * serialisation failure. */
+uint64_t event_publish(struct event_bus *bus, struct event *ev);
 /* Shutdown: every sink starts delivering what it holds, all at once (a
  * sink without ops->pending may wait in its own drain, after the others
  * started), and loop runs until none holds anything, timeout_s passed or

@@ -11,7 +11,6 @@
 #ifndef SIPTAP_RTP_RTP_H
 #define SIPTAP_RTP_RTP_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -263,8 +262,7 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
 void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b,
                             uint64_t rtt_us);
 void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out);
-/* The contract's `streams` entry as JSON text (core/json_text: the bytes
- * jansson's compact dump would write); src and dst are the flow's
+/* The contract's `streams` entry as JSON text (core/json_text); src and dst are the flow's
  * endpoints, xr the stream's XR VoIP Metrics view or NULL
  * (rtp_flow_stream_xr). Returns its length, 0 when it does not fit in cap.
  * Any stream's entry fits in RTP_STREAM_JSON_MAX bytes: keys ~250,
@@ -282,9 +280,6 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src,
 size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
                              const struct endpoint *dst, const struct rtcp_xr_view *xr, char *buf,
                              size_t cap);
-/* The same entry as a jansson object (for events that carry one stream). */
-json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src,
-                           const struct endpoint *dst, const struct rtcp_xr_view *xr);
 
 /* E-model (ITU-T G.107) estimate, documented in docs/mos.md. codec selects Ie/Bpl
  * (G.711 default); loss_pct 0..100; burst_ratio >= 1 (1 = random loss);

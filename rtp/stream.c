@@ -591,12 +591,3 @@ size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *
     rtp_stream_json(s, src, dst, xr, &t);
     return json_text_finish(&t);
 }
-
-json_t *rtp_stream_to_json(const struct rtp_stream *s, const struct endpoint *src,
-                           const struct endpoint *dst, const struct rtcp_xr_view *xr)
-{
-    char buf[RTP_STREAM_JSON_MAX];
-    size_t n = rtp_stream_write_json(s, src, dst, xr, buf, sizeof(buf));
-    json_t *o = n ? json_loadb(buf, n, 0, NULL) : NULL;
-    return o ? o : json_object();
-}

@@ -69,20 +69,23 @@ static void raise_drop(const struct rules_context *ctx, const struct call *c, st
     if (!ctx->enabled)
         return;
     bool ack = strcmp(cause, "missing_ack") == 0;
-    json_t *ev = rules_event(ctx, "call_drop", ack ? SEVERITY_ERROR : SEVERITY_WARNING, now, c);
-    json_object_set_new(ev, "cause", json_string(cause));
+    struct event ev;
+    rules_event_begin(ctx, &ev, "call_drop", ack ? SEVERITY_ERROR : SEVERITY_WARNING, now, c);
+    struct json_text *b = &ev.body;
+    json_text_member_string(b, "cause", cause);
     double after = now > c->answer_us ? (double)((now - c->answer_us + 500) / 1000) / 1000.0 : 0;
-    json_object_set_new(ev, "seconds_after_answer", json_real(after));
-    json_object_set_new(ev, "ok_retransmits", json_integer(c->ok_retransmits));
-    json_object_set_new(ev, "session_expires",
-                        c->session_expires ? json_integer(c->session_expires) : json_null());
-    json_object_set_new(ev, "ack_seen", json_boolean(c->ack_us != 0));
-    json_object_set_new(ev, "bye_seen", json_boolean(c->bye_seen));
+    json_text_member_real(b, "seconds_after_answer", after);
+    json_text_member_integer(b, "ok_retransmits", c->ok_retransmits);
+    if (c->session_expires)
+        json_text_member_integer(b, "session_expires", c->session_expires);
+    else
+        json_text_member_null(b, "session_expires");
+    json_text_member_bool(b, "ack_seen", c->ack_us != 0);
+    json_text_member_bool(b, "bye_seen", c->bye_seen);
     if (c->bye_seen)
-        json_object_set_new(ev, "bye_from",
-                            json_string(c->bye_sender == CALL_CALLER ? "caller" : "callee"));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
-    rules_publish(ctx, ev);
+        json_text_member_string(b, "bye_from", c->bye_sender == CALL_CALLER ? "caller" : "callee");
+    json_text_member_string(b, "direction", call_direction_name(c->direction));
+    rules_publish(ctx, &ev);
 }
 
 static bool missing_ack(const struct call *c)
@@ -129,8 +132,8 @@ static const char *judge(const struct rules_context *ctx, const struct call *c,
     return NULL;
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason,
-                      struct json_text *members, uint64_t now)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, struct event *ev,
+                      uint64_t now)
 {
     const struct rules_context *ctx = user;
     struct drop_call *st = rules_call_state(ctx, c);
@@ -143,7 +146,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason,
             raise_drop(ctx, c, st, cause, now);
     }
     if (st->raised && ctx->enabled)
-        json_text_member_string(members, "drop_cause", st->cause);
+        json_text_member_string(&ev->body, "drop_cause", st->cause);
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)

@@ -54,9 +54,11 @@ static const char *outbound_hint(const struct call *c, int st)
     return NULL;
 }
 
-static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t now_us)
+static void on_call_failed(void *user, struct call *c, const char *reason, struct event *ev,
+                           uint64_t now_us)
 {
     const struct rules_context *ctx = user;
+    (void)reason;
     (void)now_us;
     if (!ctx->enabled || RULE_PARAM(ctx, hints, c->trunk) < 0.5)
         return;
@@ -66,7 +68,10 @@ static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t n
         hint = inbound_hint(c, st);
     else if (c->direction == CALL_DIRECTION_OUTBOUND)
         hint = outbound_hint(c, st);
-    json_object_set_new(event, "hint", hint ? json_string(hint) : json_null());
+    if (hint)
+        json_text_member_string(&ev->body, "hint", hint);
+    else
+        json_text_member_null(&ev->body, "hint");
 }
 
 static void *call_failure_create(struct rules_context *ctx)

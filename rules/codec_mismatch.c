@@ -171,12 +171,19 @@ static bool share_codec(const struct codec_list *a, const struct codec_list *b)
     return false;
 }
 
-static json_t *codecs_json(const struct codec_list *l)
+/* The codec names as a member's array (null: no list); names come from
+ * the wire's SDP. */
+static void member_codecs(struct json_text *t, const char *key, const struct codec_list *l)
 {
-    json_t *arr = json_array();
+    json_text_member_key(t, key);
+    if (!l) {
+        json_text_null(t);
+        return;
+    }
+    json_text_array_begin(t);
     for (size_t i = 0; i < l->count; i++)
-        json_array_append_new(arr, json_string(l->names[i]));
-    return arr;
+        json_text_wire_string(t, l->names[i], strlen(l->names[i]));
+    json_text_array_end(t);
 }
 
 static void raise_mismatch(struct codec_mismatch *d, struct call *c, struct codec_call *s,
@@ -189,13 +196,14 @@ static void raise_mismatch(struct codec_mismatch *d, struct call *c, struct code
         return;
     struct codec_list offered;
     offered_unpack(s, &offered);
-    json_t *ev = rules_event(d->ctx, "codec_mismatch", SEVERITY_WARNING, now, c);
-    json_object_set_new(ev, "offered", codecs_json(&offered));
-    json_object_set_new(ev, "answered", answered ? codecs_json(answered) : json_null());
-    json_object_set_new(ev, "status", json_integer(status));
-    json_object_set_new(ev, "cause", json_string(cause));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
-    rules_publish(d->ctx, ev);
+    struct event ev;
+    rules_event_begin(d->ctx, &ev, "codec_mismatch", SEVERITY_WARNING, now, c);
+    member_codecs(&ev.body, "offered", &offered);
+    member_codecs(&ev.body, "answered", answered);
+    json_text_member_integer(&ev.body, "status", status);
+    json_text_member_string(&ev.body, "cause", cause);
+    json_text_member_string(&ev.body, "direction", call_direction_name(c->direction));
+    rules_publish(d->ctx, &ev);
 }
 
 /* An SDP answer to the pending offer. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/hashtab.h"
+#include "core/json_text.h"
 
 static bool addr_is_zero(const struct net_addr *a)
 {
@@ -91,18 +92,14 @@ bool media_private_behind_nat(const struct call_party *p)
            !net_addr_is_private(&p->signalling.addr);
 }
 
-json_t *media_endpoint_json(const struct endpoint *e)
+void media_path_member(struct json_text *t, const char *key, const struct endpoint *src,
+                       const struct endpoint *dst)
 {
-    char buf[ENDPOINT_STRLEN];
-    return json_string(endpoint_format(e, buf, sizeof(buf)));
-}
-
-json_t *media_path_json(const struct endpoint *src, const struct endpoint *dst)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "src", media_endpoint_json(src));
-    json_object_set_new(o, "dst", media_endpoint_json(dst));
-    return o;
+    json_text_member_key(t, key);
+    json_text_object_begin(t);
+    endpoint_member(t, "src", src);
+    endpoint_member(t, "dst", dst);
+    json_text_object_end(t);
 }
 
 struct endpoint media_sdp_endpoint(const struct call *c, int party)

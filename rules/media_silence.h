@@ -15,7 +15,6 @@
 #ifndef SIPTAP_RULES_MEDIA_SILENCE_H
 #define SIPTAP_RULES_MEDIA_SILENCE_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -63,9 +62,9 @@ uint64_t media_silence_allowed_us(const struct call_media_direction *d, uint64_t
                                   uint64_t pause_us);
 /* A party announcing a private SDP address while signalling from a public one. */
 bool media_private_behind_nat(const struct call_party *p);
-/* {"src": "ip:port", "dst": "ip:port"} and "ip:port". */
-json_t *media_path_json(const struct endpoint *src, const struct endpoint *dst);
-json_t *media_endpoint_json(const struct endpoint *e);
+/* A member {"src": "ip:port", "dst": "ip:port"}. */
+void media_path_member(struct json_text *t, const char *key, const struct endpoint *src,
+                       const struct endpoint *dst);
 /* The party's SDP address:port as an endpoint. */
 struct endpoint media_sdp_endpoint(const struct call *c, int party);
 

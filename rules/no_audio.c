@@ -74,21 +74,22 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
     for (int p = 0; p < 2; p++)
         if (sent[p].packets && sent[p].last_us >= st->watch.session.baseline_us)
             flowed = true;
-    json_t *ev = rules_event(ctx, "no_audio", SEVERITY_WARNING, now, c);
-    json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
-    json_object_set_new(ev, "silent_s", json_real((double)((now - since + 500) / 1000) / 1000.0));
-    const char *hint = hint_for(c, sent);
-    json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
+    struct event ev;
+    rules_event_begin(ctx, &ev, "no_audio", SEVERITY_WARNING, now, c);
+    struct json_text *b = &ev.body;
+    json_text_member_string(b, "phase", flowed ? "midcall" : "start");
+    json_text_member_real(b, "silent_s", (double)((now - since + 500) / 1000) / 1000.0);
+    json_text_member_string_or_null(b, "hint", hint_for(c, sent));
     struct endpoint sdp_hinted = media_sdp_endpoint(c, hinted_party(c));
-    json_object_set_new(ev, "sdp_addr", media_endpoint_json(&sdp_hinted));
+    endpoint_member(b, "sdp_addr", &sdp_hinted);
     struct endpoint caller = media_sdp_endpoint(c, CALL_CALLER);
     struct endpoint callee = media_sdp_endpoint(c, CALL_CALLEE);
-    json_object_set_new(ev, "caller_sdp", media_endpoint_json(&caller));
-    json_object_set_new(ev, "callee_sdp", media_endpoint_json(&callee));
-    json_object_set_new(ev, "caller_packets", json_integer((json_int_t)sent[0].packets));
-    json_object_set_new(ev, "callee_packets", json_integer((json_int_t)sent[1].packets));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
-    rules_publish(ctx, ev);
+    endpoint_member(b, "caller_sdp", &caller);
+    endpoint_member(b, "callee_sdp", &callee);
+    json_text_member_integer(b, "caller_packets", (int64_t)sent[0].packets);
+    json_text_member_integer(b, "callee_packets", (int64_t)sent[1].packets);
+    json_text_member_string(b, "direction", call_direction_name(c->direction));
+    rules_publish(ctx, &ev);
 }
 
 static void check(const struct rules_context *ctx, struct call *c, struct no_audio_call *st,
@@ -161,11 +162,11 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
     check(ctx, c, st, meta->ts_us);
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason,
-                      struct json_text *event, uint64_t now)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, struct event *ev,
+                      uint64_t now)
 {
     (void)reason;
-    (void)event;
+    (void)ev;
     (void)now;
     rules_call_timer_cancel(user, c);
 }

@@ -106,28 +106,27 @@ static void raise_event(const struct rules_context *ctx, const struct call *c, s
     const struct call_media_direction *sm = &sent[silent], *am = &sent[active];
     bool flowed = sm->packets && sm->last_us >= st->watch.session.baseline_us;
 
-    json_t *ev = rules_event(ctx, "one_way_audio", SEVERITY_WARNING, now, c);
-    json_object_set_new(ev, "phase", json_string(flowed ? "midcall" : "start"));
+    struct event ev;
+    rules_event_begin(ctx, &ev, "one_way_audio", SEVERITY_WARNING, now, c);
+    struct json_text *b = &ev.body;
+    json_text_member_string(b, "phase", flowed ? "midcall" : "start");
     struct endpoint sdp_silent = media_sdp_endpoint(c, silent);
     struct endpoint sdp_active = media_sdp_endpoint(c, active);
     /* A direction never seen on the wire is described by where the SDP says
      * it should run. */
     if (sm->packets)
-        json_object_set_new(ev, "silent", media_path_json(&sm->src, &sm->dst));
+        media_path_member(b, "silent", &sm->src, &sm->dst);
     else
-        json_object_set_new(ev, "silent", media_path_json(&sdp_silent, &sdp_active));
-    json_object_set_new(ev, "active", media_path_json(&am->src, &am->dst));
-    json_object_set_new(ev, "silent_s",
-                        json_real((double)((now - silent_since + 500) / 1000) / 1000.0));
-    const char *hint = hint_for(c, silent, sent);
-    json_object_set_new(ev, "hint", hint ? json_string(hint) : json_null());
+        media_path_member(b, "silent", &sdp_silent, &sdp_active);
+    media_path_member(b, "active", &am->src, &am->dst);
+    json_text_member_real(b, "silent_s", (double)((now - silent_since + 500) / 1000) / 1000.0);
+    json_text_member_string_or_null(b, "hint", hint_for(c, silent, sent));
     struct endpoint sdp_hinted = media_sdp_endpoint(c, hinted_party(c, silent));
-    json_object_set_new(ev, "sdp_addr", media_endpoint_json(&sdp_hinted));
-    json_object_set_new(ev, "silent_party",
-                        json_string(silent == CALL_CALLER ? "caller" : "callee"));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
-    json_object_set_new(ev, "at_end", json_boolean(at_end));
-    rules_publish(ctx, ev);
+    endpoint_member(b, "sdp_addr", &sdp_hinted);
+    json_text_member_string(b, "silent_party", silent == CALL_CALLER ? "caller" : "callee");
+    json_text_member_string(b, "direction", call_direction_name(c->direction));
+    json_text_member_bool(b, "at_end", at_end);
+    rules_publish(ctx, &ev);
 }
 
 /* When the silence of party `silent` began, as far as the tap vouches for
@@ -236,10 +235,10 @@ static void on_message(void *user, struct call *c, const struct sip_msg *m,
     check(ctx, c, st, meta->ts_us);
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason,
-                      struct json_text *event, uint64_t now)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, struct event *ev,
+                      uint64_t now)
 {
-    (void)event;
+    (void)ev;
     const struct rules_context *ctx = user;
     struct owa_call *st = rules_call_state(ctx, c);
     if (!st || !st->watch.started)

@@ -161,35 +161,42 @@ static const char *episode_hint(const struct reg_episode *e)
     return NULL;
 }
 
-static json_t *string_or_null(const char *s)
+/* Text from the wire, null when there is none. */
+static void member_text_or_null(struct json_text *t, const char *key, const char *s)
 {
-    return s && s[0] ? json_string(s) : json_null();
+    if (s && s[0])
+        json_text_member_wire_string(t, key, s);
+    else
+        json_text_member_null(t, key);
 }
 
 static void raise_loop(struct registration_loop *d, struct registration *r, struct reg_episode *e,
                        const struct trunk_config *trunk, unsigned n, double window_s, uint64_t now)
 {
-    char buf[ENDPOINT_STRLEN];
-    json_t *ev = rules_event(d->ctx, "registration_loop", SEVERITY_WARNING, now, NULL);
+    struct event ev;
+    rules_event_begin(d->ctx, &ev, "registration_loop", SEVERITY_WARNING, now, NULL);
     if (trunk)
-        json_object_set_new(ev, "trunk", json_string(trunk->name));
-    json_object_set_new(ev, "aor", json_string(r->key.aor));
-    json_object_set_new(ev, "registrar",
-                        json_string(endpoint_format(&r->key.registrar, buf, sizeof(buf))));
-    json_object_set_new(ev, "client", json_string(endpoint_format(&r->client, buf, sizeof(buf))));
-    json_object_set_new(ev, "challenges", json_integer(n));
-    json_object_set_new(ev, "window_s", json_real(window_s));
-    json_object_set_new(ev, "hint", string_or_null(episode_hint(e)));
-    json_object_set_new(ev, "realm_challenge", string_or_null(r->challenge_realm));
-    json_object_set_new(ev, "realm_response", string_or_null(r->credentials_realm));
-    json_object_set_new(ev, "rejected", json_integer(e->rejected));
-    json_object_set_new(ev, "last_status", json_integer(r->last_status));
-    json_object_set_new(ev, "last_reason", string_or_null(e->last_reason));
-    json_object_set_new(ev, "answer_delay_ms",
-                        e->answered_latest_us
-                            ? json_integer((json_int_t)((e->answered_latest_us - 1) / 1000))
-                            : json_null());
-    rules_publish(d->ctx, ev);
+        ev.trunk = trunk->name;
+    else
+        ev.key = r->key.aor; /* the partitioning key: the trunk, else the AOR */
+    struct json_text *b = &ev.body;
+    json_text_member_wire_string(b, "aor", r->key.aor);
+    endpoint_member(b, "registrar", &r->key.registrar);
+    endpoint_member(b, "client", &r->client);
+    json_text_member_integer(b, "challenges", n);
+    json_text_member_real(b, "window_s", window_s);
+    member_text_or_null(b, "hint", episode_hint(e));
+    member_text_or_null(b, "realm_challenge", r->challenge_realm);
+    member_text_or_null(b, "realm_response", r->credentials_realm);
+    json_text_member_integer(b, "rejected", e->rejected);
+    json_text_member_integer(b, "last_status", r->last_status);
+    member_text_or_null(b, "last_reason", e->last_reason);
+    if (e->answered_latest_us)
+        json_text_member_integer(b, "answer_delay_ms",
+                                 (int64_t)((e->answered_latest_us - 1) / 1000));
+    else
+        json_text_member_null(b, "answer_delay_ms");
+    rules_publish(d->ctx, &ev);
 }
 
 static const struct trunk_config *registrar_trunk(const struct registration_loop *d,

@@ -65,9 +65,9 @@ static uint64_t seconds_us(double s)
     return (uint64_t)(s * SEC + 0.5);
 }
 
-static json_t *rounded(double v, double scale)
+static double rounded(double v, double scale)
 {
-    return json_real(round(v * scale) / scale);
+    return round(v * scale) / scale;
 }
 
 struct crossing {
@@ -117,20 +117,22 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
                         const struct rtp_flow *flow, const struct rtp_stream *s,
                         const struct crossing *x, size_t n, bool at_end, uint64_t now)
 {
-    json_t *ev = rules_event(ctx, "rtp_quality", SEVERITY_WARNING, now, c);
-    json_object_set_new(
-        ev, "stream",
-        rtp_stream_to_json(s, &flow->key.src, &flow->key.dst, rtp_flow_stream_xr(flow, s)));
-    json_object_set_new(ev, "metric", json_string(x[0].metric));
-    json_object_set_new(ev, "value", rounded(x[0].value, x[0].scale));
-    json_object_set_new(ev, "threshold", json_real(x[0].threshold));
-    json_t *all = json_array();
+    struct event ev;
+    rules_event_begin(ctx, &ev, "rtp_quality", SEVERITY_WARNING, now, c);
+    struct json_text *b = &ev.body;
+    json_text_member_key(b, "stream");
+    rtp_stream_json(s, &flow->key.src, &flow->key.dst, rtp_flow_stream_xr(flow, s), b);
+    json_text_member_string(b, "metric", x[0].metric);
+    json_text_member_real(b, "value", rounded(x[0].value, x[0].scale));
+    json_text_member_real(b, "threshold", x[0].threshold);
+    json_text_member_key(b, "metrics");
+    json_text_array_begin(b);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(all, json_string(x[i].metric));
-    json_object_set_new(ev, "metrics", all);
-    json_object_set_new(ev, "phase", json_string(at_end ? "end" : "midcall"));
-    json_object_set_new(ev, "direction", json_string(call_direction_name(c->direction)));
-    rules_publish(ctx, ev);
+        json_text_string(b, x[i].metric, strlen(x[i].metric));
+    json_text_array_end(b);
+    json_text_member_string(b, "phase", at_end ? "end" : "midcall");
+    json_text_member_string(b, "direction", call_direction_name(c->direction));
+    rules_publish(ctx, &ev);
 }
 
 /* alerted may be NULL (a call never answered: judged once, at its end). */
@@ -181,11 +183,11 @@ static void on_answered(void *user, struct call *c, uint64_t now)
     rules_call_timer_at(ctx, c, now + seconds_us(RULE_PARAM(ctx, check_s, c->trunk)));
 }
 
-static void on_ending(void *user, struct call *c, enum call_end_reason reason,
-                      struct json_text *event, uint64_t now)
+static void on_ending(void *user, struct call *c, enum call_end_reason reason, struct event *ev,
+                      uint64_t now)
 {
     (void)reason;
-    (void)event;
+    (void)ev;
     const struct rules_context *ctx = user;
     struct quality_call *st = rules_call_state(ctx, c);
     rules_call_timer_cancel(ctx, c);

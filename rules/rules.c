@@ -497,19 +497,18 @@ double rules_param_at(const struct rules_context *ctx, size_t pi, const struct t
     return ctx->values[pi];
 }
 
-json_t *rules_event(const struct rules_context *ctx, const char *type,
-                    enum severity default_severity, uint64_t ts_us, const struct call *c)
+void rules_event_begin(const struct rules_context *ctx, struct event *ev, const char *type,
+                       enum severity default_severity, uint64_t ts_us, const struct call *c)
 {
     enum severity sev = default_severity;
     for (size_t i = 0; i < ctx->rules->severity_count; i++)
         if (strcmp(ctx->rules->severities[i].type, type) == 0)
             sev = ctx->rules->severities[i].severity;
-    json_t *ev = event_new(type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
-    call_mark_capture_loss(ctx->calls, c, ev);
-    return ev;
+    event_begin(ev, type, sev, ts_us, c ? c->call_id : NULL, c ? call_trunk_name(c) : NULL);
+    call_mark_capture_loss(ctx->calls, c, &ev->body);
 }
 
-void rules_publish(const struct rules_context *ctx, json_t *event)
+void rules_publish(const struct rules_context *ctx, struct event *ev)
 {
-    event_bus_publish(ctx->bus, event, NULL);
+    event_publish(ctx->bus, ev);
 }

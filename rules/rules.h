@@ -20,12 +20,12 @@
 #ifndef SIPTAP_RULES_RULES_H
 #define SIPTAP_RULES_RULES_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "calls/calls.h"
 #include "core/counters.h"
+#include "core/json_text.h"
 #include "core/timerq.h"
 #include "core/trunk.h"
 #include "outputs/event.h"
@@ -139,11 +139,13 @@ static inline uint64_t rules_seconds_us(double s)
 {
     return (uint64_t)(s * 1000000.0 + 0.5);
 }
-/* A new event of this type for a call (call may be NULL), with the
- * configured severity for the type (default_severity otherwise). */
-json_t *rules_event(const struct rules_context *ctx, const char *type,
-                    enum severity default_severity, uint64_t ts_us, const struct call *c);
-void rules_publish(const struct rules_context *ctx, json_t *event);
+/* Begins ev (outputs/event.h), an event of this type about call c (NULL:
+ * none), with the configured severity for the type (default_severity
+ * otherwise) and, when the tap lost packets while c was up, capture_loss;
+ * the detector writes its members into ev->body and publishes it. */
+void rules_event_begin(const struct rules_context *ctx, struct event *ev, const char *type,
+                       enum severity default_severity, uint64_t ts_us, const struct call *c);
+void rules_publish(const struct rules_context *ctx, struct event *ev);
 /* Per-call state. Every detector's state of a call lives in one allocation,
  * call->rule_state, made zeroed when the first of them is needed and freed
  * with the call; it carries one timer for all of them, set at the earliest

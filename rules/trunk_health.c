@@ -118,6 +118,7 @@ struct trunk_health {
     struct hashtab registrations;
     struct recent_failure ring[FAILURE_RING];
     size_t ring_next;
+    size_t ring_unused; /* entries a retry may still match: none, and a new call skips the ring */
     uint64_t *c_peers_evicted, *c_options_evicted, *c_registrations_untracked,
         *c_failures_overwritten;
 };
@@ -199,18 +200,20 @@ static void raise_health(struct trunk_health *d, struct peer *p, const char *typ
 {
     if (!d->ctx->enabled)
         return;
-    json_t *ev = rules_event(d->ctx, type, sev, now, NULL);
+    struct event ev;
+    rules_event_begin(d->ctx, &ev, type, sev, now, NULL);
     char buf[NETADDR_STRLEN];
-    if (p->key.trunk)
-        json_object_set_new(ev, "trunk", json_string(p->key.trunk->name));
-    else
-        json_object_set_new(ev, "peer",
-                            json_string(net_addr_format(&p->key.addr, buf, sizeof(buf))));
-    json_object_set_new(ev, "reason", json_string(reason));
-    json_object_set_new(ev, "failures", json_integer(p->failures));
+    if (p->key.trunk) {
+        ev.trunk = p->key.trunk->name;
+    } else {
+        ev.subject = net_addr_format(&p->key.addr, buf, sizeof(buf));
+        json_text_member_string(&ev.body, "peer", ev.subject);
+    }
+    json_text_member_string(&ev.body, "reason", reason);
+    json_text_member_integer(&ev.body, "failures", p->failures);
     if (c)
-        json_object_set_new(ev, "last_call_id", json_string(c->call_id));
-    rules_publish(d->ctx, ev);
+        json_text_member_wire_string(&ev.body, "last_call_id", c->call_id);
+    rules_publish(d->ctx, &ev);
 }
 
 static void peer_failure(struct trunk_health *d, struct peer *p, enum failure_kind kind,
@@ -295,9 +298,12 @@ static void remember_failure(struct trunk_health *d, const struct call *c, int s
     if (!c->party[CALL_CALLEE].user[0] || (!by_trunk && !by_address))
         return;
     struct recent_failure *f = &d->ring[d->ring_next];
-    if ((f->by_trunk || f->by_address) && !f->used &&
-        now - f->ts_us <= failover_window_us(d, f->trunk))
-        (*d->c_failures_overwritten)++;
+    if ((f->by_trunk || f->by_address) && !f->used) {
+        d->ring_unused--;
+        if (now - f->ts_us <= failover_window_us(d, f->trunk))
+            (*d->c_failures_overwritten)++;
+    }
+    d->ring_unused++;
     d->ring_next = (d->ring_next + 1) % FAILURE_RING;
     f->trunk = destination_trunk(c);
     f->src = c->party[CALL_CALLER].signalling.addr;
@@ -312,10 +318,12 @@ static void remember_failure(struct trunk_health *d, const struct call *c, int s
     f->used = false;
 }
 
-static void on_call_failed(void *user, struct call *c, json_t *event, uint64_t now)
+static void on_call_failed(void *user, struct call *c, const char *reason, struct event *ev,
+                           uint64_t now)
 {
     struct trunk_health *d = user;
-    (void)event;
+    (void)reason;
+    (void)ev;
     int st = c->final_status; /* the failure's (408 for a timeout): set before observers run */
     remember_failure(d, c, st, now);
     struct peer *p = peer_of_call(d, c);
@@ -351,34 +359,33 @@ static bool failover_of(const struct recent_failure *f, const struct call *c)
            strcmp(f->caller, c->party[CALL_CALLER].user) == 0;
 }
 
-static json_t *string_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static void raise_failover(struct trunk_health *d, const struct recent_failure *f,
                            const struct call *c, uint64_t now)
 {
     char buf[NETADDR_STRLEN];
-    json_t *ev = rules_event(d->ctx, "trunk_failover", SEVERITY_WARNING, now, c);
-    json_object_set_new(ev, "from_trunk", string_or_null(f->trunk ? f->trunk->name : NULL));
+    struct event ev;
+    rules_event_begin(d->ctx, &ev, "trunk_failover", SEVERITY_WARNING, now, c);
+    struct json_text *b = &ev.body;
+    json_text_member_string_or_null(b, "from_trunk", f->trunk ? f->trunk->name : NULL);
     const struct trunk_config *to = destination_trunk(c);
-    json_object_set_new(ev, "to_trunk", string_or_null(to ? to->name : NULL));
-    json_object_set_new(ev, "from_peer", json_string(net_addr_format(&f->dst, buf, sizeof(buf))));
-    json_object_set_new(
-        ev, "to_peer",
-        json_string(net_addr_format(&c->party[CALL_CALLEE].signalling.addr, buf, sizeof(buf))));
-    json_object_set_new(ev, "failed_call_id", json_string(f->call_id));
-    json_object_set_new(ev, "failed_status", json_integer(f->status));
-    json_object_set_new(ev, "number", json_string(f->number));
-    json_object_set_new(ev, "after_ms", json_integer((json_int_t)((now - f->ts_us) / 1000)));
-    rules_publish(d->ctx, ev);
+    json_text_member_string_or_null(b, "to_trunk", to ? to->name : NULL);
+    json_text_member_string(b, "from_peer", net_addr_format(&f->dst, buf, sizeof(buf)));
+    json_text_member_string(
+        b, "to_peer", net_addr_format(&c->party[CALL_CALLEE].signalling.addr, buf, sizeof(buf)));
+    json_text_member_wire_string(b, "failed_call_id", f->call_id);
+    json_text_member_integer(b, "failed_status", f->status);
+    json_text_member_wire_string(b, "number", f->number);
+    json_text_member_integer(b, "after_ms", (int64_t)((now - f->ts_us) / 1000));
+    rules_publish(d->ctx, &ev);
 }
 
-static void on_call_started(void *user, struct call *c, uint64_t now)
+static void on_call_started(void *user, struct call *c, const struct sip_msg *m,
+                            const struct sip_meta *meta)
 {
     struct trunk_health *d = user;
-    if (!c->party[CALL_CALLEE].user[0])
+    (void)m;
+    uint64_t now = meta->ts_us;
+    if (!c->party[CALL_CALLEE].user[0] || d->ring_unused == 0)
         return;
     /* Newest first: the retry follows the latest failure for the number. */
     for (size_t k = 1; k <= FAILURE_RING; k++) {
@@ -388,6 +395,7 @@ static void on_call_started(void *user, struct call *c, uint64_t now)
         if (now - f->ts_us > failover_window_us(d, f->trunk) || !failover_of(f, c))
             continue;
         f->used = true;
+        d->ring_unused--;
         if (d->ctx->enabled)
             raise_failover(d, f, c, now);
         return;

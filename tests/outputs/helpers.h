@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "outputs/event.h"
+
 #define REDIS_SERVER_BIN "/usr/bin/redis-server"
 
 static inline double helper_now(void)
@@ -260,6 +262,16 @@ static inline bool helper_run_loop_until(struct ev_loop *loop, double timeout_s,
         ev_run(loop, EVRUN_ONCE);
     ev_timer_stop(loop, &tick);
     return cond(arg);
+}
+
+/* An event with the common fields only, published; returns its seq. */
+static inline uint64_t helper_publish(struct event_bus *bus, const char *type,
+                                      enum severity severity, uint64_t ts_us, const char *call_id,
+                                      const char *trunk)
+{
+    struct event ev;
+    event_begin(&ev, type, severity, ts_us, call_id, trunk);
+    return event_publish(bus, &ev);
 }
 
 #endif

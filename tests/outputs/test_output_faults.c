@@ -19,13 +19,14 @@ static const uint64_t test_ts = 1775124930123456ull; /* 2026-04-02T10:15:30.1234
 /* A stats-typed event padded to about `size` bytes of JSON. */
 static void publish_padded(struct event_bus *bus, size_t size)
 {
-    json_t *ev = event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL);
+    struct event ev;
+    event_begin(&ev, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     char pad[4096];
     size_t n = size < sizeof(pad) ? size : sizeof(pad) - 1;
     memset(pad, 'x', n);
     pad[n] = '\0';
-    json_object_set_new(ev, "pad", json_string(pad));
-    event_bus_publish(bus, ev, NULL);
+    json_text_member_string(&ev.body, "pad", pad);
+    event_publish(bus, &ev);
 }
 
 /* ---- JSON Lines on a full disk ---- */

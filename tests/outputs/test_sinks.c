@@ -269,22 +269,22 @@ Test(syslog, lines_priorities_and_filter)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     cr_assert_eq(s->ops->start(s, loop), 0);
 
-    json_t *ev = event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL);
-    event_bus_publish(&bus, ev, NULL); /* info: filtered */
-    ev = event_new("call_fail", SEVERITY_INFO, test_ts, "info-call", "acme");
-    event_bus_publish(&bus, ev, NULL); /* info: filtered */
-    ev = event_new("trunk_down", SEVERITY_ERROR, test_ts, NULL, "acme-primary");
-    json_object_set_new(ev, "reason", json_string("503"));
-    json_object_set_new(ev, "failures", json_integer(5));
-    json_object_set_new(ev, "peer", json_string("203.0.113.10"));
-    uint64_t seq_down = event_bus_publish(&bus, ev, NULL);
-    ev = event_new("trunk_up", SEVERITY_NOTICE, test_ts, NULL, "acme-primary");
-    uint64_t seq_up = event_bus_publish(&bus, ev, NULL); /* notice, but a listed type */
-    ev = event_new("call_fail", SEVERITY_WARNING, test_ts, "c9@h", NULL);
-    json_object_set_new(ev, "status", json_integer(408));
-    uint64_t seq_fail = event_bus_publish(&bus, ev, NULL);
-    ev = event_new("one_way_audio", SEVERITY_CRITICAL, test_ts, "c10@h", NULL);
-    uint64_t seq_owa = event_bus_publish(&bus, ev, NULL);
+    helper_publish(&bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL); /* info: filtered */
+    helper_publish(&bus, "call_fail", SEVERITY_INFO, test_ts, "info-call", "acme"); /* filtered */
+    struct event ev;
+    event_begin(&ev, "trunk_down", SEVERITY_ERROR, test_ts, NULL, "acme-primary");
+    json_text_member_string(&ev.body, "reason", "503");
+    json_text_member_integer(&ev.body, "failures", 5);
+    json_text_member_string(&ev.body, "peer", "203.0.113.10");
+    uint64_t seq_down = event_publish(&bus, &ev);
+    /* notice, but a listed type */
+    uint64_t seq_up =
+        helper_publish(&bus, "trunk_up", SEVERITY_NOTICE, test_ts, NULL, "acme-primary");
+    event_begin(&ev, "call_fail", SEVERITY_WARNING, test_ts, "c9@h", NULL);
+    json_text_member_integer(&ev.body, "status", 408);
+    uint64_t seq_fail = event_publish(&bus, &ev);
+    uint64_t seq_owa =
+        helper_publish(&bus, "one_way_audio", SEVERITY_CRITICAL, test_ts, "c10@h", NULL);
     cr_assert(helper_run_loop_until(loop, 5, sink_empty, s));
 
     /* local3 = 19; err 3, notice 5, warning 4, crit 2 */
@@ -344,9 +344,8 @@ Test(syslog, the_stamp_is_the_events_time)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     cr_assert_eq(s->ops->start(s, loop), 0);
     /* 2026-04-02T10:15:30.123456Z, and a year and a half earlier. */
-    event_bus_publish(&bus, event_new("call_drop", SEVERITY_ERROR, test_ts, "c1", NULL), NULL);
-    event_bus_publish(&bus, event_new("call_drop", SEVERITY_ERROR, 1727827199000000ull, "c2", NULL),
-                      NULL);
+    helper_publish(&bus, "call_drop", SEVERITY_ERROR, test_ts, "c1", NULL);
+    helper_publish(&bus, "call_drop", SEVERITY_ERROR, 1727827199000000ull, "c2", NULL);
     cr_assert(helper_run_loop_until(loop, 5, sink_empty, s));
     const char *want[] = {"<27>Apr  2 12:15:30 siptapd[%ld]: call dropped on call c1 [seq 1]",
                           "<27>Oct  2 01:59:59 siptapd[%ld]: call dropped on call c2 [seq 2]"};
@@ -381,8 +380,7 @@ Test(syslog, waits_for_the_socket_then_delivers_in_order)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     cr_assert_eq(s->ops->start(s, loop), 0);
     for (int i = 0; i < 10; i++) {
-        json_t *ev = event_new("trunk_down", SEVERITY_WARNING, test_ts, NULL, "t");
-        event_bus_publish(&bus, ev, NULL);
+        helper_publish(&bus, "trunk_down", SEVERITY_WARNING, test_ts, NULL, "t");
     }
     ev_run(loop, EVRUN_NOWAIT);
     cr_assert_eq(sink_queue_count(s), 10, "events must wait for the socket");
@@ -420,11 +418,11 @@ Test(jsonl, reopen_after_rename)
     struct event_bus bus;
     event_bus_init(&bus, "tap1");
     event_bus_add_sink(&bus, s);
-    event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    helper_publish(&bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     cr_assert_eq(rename(path, moved), 0);
-    event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    helper_publish(&bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     event_bus_reopen(&bus);
-    event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+    helper_publish(&bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     event_bus_destroy(&bus);
     size_t n_old, n_new;
     char **old_lines = helper_read_lines(moved, &n_old);
@@ -533,7 +531,7 @@ static void run_redis_outage(size_t queue_size, struct outage_result *res)
 
     /* One at a time, so even a tiny queue holds them while connected. */
     for (int i = 0; i < 100; i++) {
-        event_bus_publish(bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        helper_publish(bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
         cr_assert(helper_run_loop_until(loop, 10, sink_empty, s));
     }
     cr_assert_eq(s->delivered, 100);
@@ -542,7 +540,7 @@ static void run_redis_outage(size_t queue_size, struct outage_result *res)
     helper_redis_stop(g.server);
     cr_assert(helper_run_loop_until(loop, 10, redis_disconnected, s));
     for (int i = 0; i < 200; i++)
-        event_bus_publish(bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        helper_publish(bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     ev_run(loop, EVRUN_NOWAIT);
 
     /* The stream lived in memory only (--save ''): the restarted server is
@@ -619,13 +617,13 @@ Test(redis, a_server_that_stops_answering_is_dropped_and_nothing_is_lost)
     struct sink *s = g.sink;
     struct ev_loop *loop = g.loop;
     for (int i = 0; i < 10; i++)
-        event_bus_publish(&g.bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        helper_publish(&g.bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     cr_assert(helper_run_loop_until(loop, 10, sink_empty, s));
     cr_assert_eq(redis_stat(s, "reply_timeouts"), 0, "a live server never times out");
 
     kill(g.server, SIGSTOP);
     for (int i = 0; i < 20; i++)
-        event_bus_publish(&g.bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        helper_publish(&g.bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     double t0 = helper_now();
     cr_assert(helper_run_loop_until(loop, 10, redis_timed_out, s),
               "the stalled connection was never dropped");
@@ -694,9 +692,7 @@ static void expect_split(const char *params, const char *stream_types, const cha
     freeReplyObject(r);
 
     for (size_t i = 0; i < sizeof(split_events) / sizeof(split_events[0]); i++)
-        event_bus_publish(
-            &g.bus, event_new(split_events[i].type, split_events[i].severity, test_ts, "c1", NULL),
-            NULL);
+        helper_publish(&g.bus, split_events[i].type, split_events[i].severity, test_ts, "c1", NULL);
     cr_assert(helper_run_loop_until(g.loop, 10, sink_empty, g.sink));
     cr_assert_eq(g.sink->failed, 0);
 
@@ -818,13 +814,13 @@ Test(kafka, broker_outage_delivers_in_order_after_it_returns)
 
     struct kafka_probe probe = {s, 50};
     for (int i = 0; i < 50; i++)
-        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        helper_publish(&bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     cr_assert(helper_run_loop_until(loop, 20, kafka_done, &probe));
     cr_assert_eq(s->delivered, 50);
 
     rd_kafka_mock_broker_set_down(mc, 1);
     for (int i = 0; i < 50; i++)
-        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        helper_publish(&bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     /* Give the producer time to notice the outage; nothing may fail meanwhile. */
     probe.want = 100;
     helper_run_loop_until(loop, 1.0, kafka_done, &probe);
@@ -873,7 +869,7 @@ Test(kafka, outage_with_a_tiny_queue_counts_drops_exactly)
     rd_kafka_mock_broker_set_down(mc, 1);
     s->ops->start(s, loop);
     for (int i = 0; i < 50; i++)
-        event_bus_publish(&bus, event_new("stats", SEVERITY_INFO, test_ts, NULL, NULL), NULL);
+        helper_publish(&bus, "stats", SEVERITY_INFO, test_ts, NULL, NULL);
     /* 5 are in librdkafka's queue, 5 in ours, the 40 oldest of the rest dropped. */
     cr_assert_eq(s->dropped, 40);
     rd_kafka_mock_broker_set_up(mc, 1);
