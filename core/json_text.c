@@ -11,9 +11,10 @@
 
 #include "core/words.h"
 
-/* Room for n more bytes (and the NUL): a growing text moves to a buffer
- * twice as large (at most its limit), any other fails. */
-static bool grow(struct json_text *o, size_t n)
+/* Room for n more bytes (and the NUL) when there is not: a growing text
+ * moves to a buffer twice as large (at most its limit), any other fails.
+ * Out of line: the writers below inline only the test. */
+__attribute__((noinline)) static bool grow(struct json_text *o, size_t n)
 {
     size_t used = (size_t)(o->p - o->start), cap = (size_t)(o->end - o->start) + 1;
     if (o->failed || o->limit == 0 || used + n + 1 > o->limit) {
@@ -39,17 +40,22 @@ static bool grow(struct json_text *o, size_t n)
     return true;
 }
 
-static void put(struct json_text *o, const char *s, size_t n)
+static inline bool room(struct json_text *o, size_t n)
 {
-    if ((size_t)(o->end - o->p) < n && !grow(o, n))
+    return (size_t)(o->end - o->p) >= n || grow(o, n);
+}
+
+static inline void put(struct json_text *o, const char *s, size_t n)
+{
+    if (!room(o, n))
         return;
     memcpy(o->p, s, n);
     o->p += n;
 }
 
-static void put_char(struct json_text *o, char c)
+static inline void put_char(struct json_text *o, char c)
 {
-    if (o->p == o->end && !grow(o, 1))
+    if (!room(o, 1))
         return;
     *o->p++ = c;
 }
@@ -110,8 +116,39 @@ static bool plain_word(uint64_t w)
  * the text, or, with replace (strings from the wire), is written as U+FFFD,
  * the replacement character, as Wireshark and Python's errors="replace"
  * show it. */
+/* Is the whole of s[0..len) plain (nothing to escape, ASCII)? */
+static inline bool plain_run(const unsigned char *s, size_t len)
+{
+    const unsigned char *end = s + len;
+    while (end - s >= 8) {
+        if (!plain_word(word_load(s)))
+            return false;
+        s += 8;
+    }
+    while (s < end)
+        if (!plain_byte(*s++))
+            return false;
+    return true;
+}
+
+/* The common case, a plain string: quoted and copied at once. */
+static inline bool put_plain_string(struct json_text *o, const char *str, size_t len)
+{
+    if (!plain_run((const unsigned char *)str, len) || !room(o, len + 2))
+        return false;
+    char *p = o->p;
+    *p++ = '"';
+    memcpy(p, str, len);
+    p += len;
+    *p++ = '"';
+    o->p = p;
+    return true;
+}
+
 static void put_string(struct json_text *o, const char *str, size_t len, bool replace)
 {
+    if (put_plain_string(o, str, len))
+        return;
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     put_char(o, '"');
     while (s < end && !o->failed) {
@@ -332,6 +369,29 @@ void json_text_key(struct json_text *t, const char *key, size_t len)
     t->keyed = true;
 }
 
+/* A member's key: a C string from the code, plain nearly always. */
+static inline void member_key(struct json_text *t, const char *key)
+{
+    size_t len = strlen(key);
+    if (!t->fresh && !t->keyed) {
+        if (!plain_run((const unsigned char *)key, len) || !room(t, len + 4)) {
+            json_text_key(t, key, len);
+            return;
+        }
+        char *p = t->p;
+        *p++ = ',';
+        *p++ = '"';
+        memcpy(p, key, len);
+        p += len;
+        *p++ = '"';
+        *p++ = ':';
+        t->p = p;
+        t->keyed = true;
+        return;
+    }
+    json_text_key(t, key, len);
+}
+
 void json_text_string(struct json_text *t, const char *s, size_t len)
 {
     item(t);
@@ -409,42 +469,42 @@ void json_text_fragment(struct json_text *t, const char *members, size_t len)
 
 void json_text_member_key(struct json_text *t, const char *key)
 {
-    json_text_key(t, key, strlen(key));
+    member_key(t, key);
 }
 
 void json_text_member_string(struct json_text *t, const char *key, const char *value)
 {
-    json_text_member_key(t, key);
+    member_key(t, key);
     json_text_string(t, value, strlen(value));
 }
 
 void json_text_member_wire_string(struct json_text *t, const char *key, const char *value)
 {
-    json_text_member_key(t, key);
+    member_key(t, key);
     json_text_wire_string(t, value, strlen(value));
 }
 
 void json_text_member_integer(struct json_text *t, const char *key, int64_t value)
 {
-    json_text_member_key(t, key);
+    member_key(t, key);
     json_text_integer(t, value);
 }
 
 void json_text_member_real(struct json_text *t, const char *key, double value)
 {
-    json_text_member_key(t, key);
+    member_key(t, key);
     json_text_real(t, value);
 }
 
 void json_text_member_null(struct json_text *t, const char *key)
 {
-    json_text_member_key(t, key);
+    member_key(t, key);
     json_text_null(t);
 }
 
 void json_text_member_bool(struct json_text *t, const char *key, bool value)
 {
-    json_text_member_key(t, key);
+    member_key(t, key);
     json_text_bool(t, value);
 }
 

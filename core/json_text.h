@@ -6,11 +6,11 @@
  * ".0" appended to integral reals and the exponent's '+' and leading zeros
  * removed).
  *
- * It serves two callers: outputs/json_write, which walks a jansson tree with
- * it, and the producers of an event's largest parts (a call_end's `streams`),
- * which write them here without building a tree at all: a tree costs an
- * allocation per member to build and another to free, which made those
- * parts most of a call's cost.
+ * Every event is written with it (outputs/event.h): no tree is built, as a
+ * tree costs an allocation per member to build and another to free, which
+ * made most of a call's cost. Writing the bytes jansson writes keeps the
+ * events what they were when they were trees, and lets jansson be the
+ * oracle (tests/core/test_json_text.c).
  *
  * Members and elements are separated by the writer: a value written right
  * after a key follows it, any other value or key after the first of its

@@ -112,10 +112,10 @@ static const char *first_set(const char *a, const char *b)
     return a && a[0] ? a : b && b[0] ? b : NULL;
 }
 
-/* The event's text, written once: the fields every event has in the
- * contract's order, the body, the hook's members. 0 when it failed. */
-static size_t event_write(const struct event_bus *bus, struct event *ev, const char *ts,
-                          uint64_t seq, const struct event_extra *extra, struct json_text *t)
+/* The fields every event has, in the contract's order, from the opening
+ * brace to tap. */
+static void write_head(const struct event_bus *bus, const struct event *ev, const char *ts,
+                       uint64_t seq, struct json_text *t)
 {
     json_text_object_begin(t);
     json_text_member_integer(t, "v", 1);
@@ -131,41 +131,50 @@ static size_t event_write(const struct event_bus *bus, struct event *ev, const c
         json_text_null(t);
     json_text_member_integer(t, "seq", (int64_t)seq);
     json_text_member_string(t, "tap", bus->tap);
-    size_t body_len = json_text_finish(&ev->body);
-    if (ev->body.failed)
-        t->failed = true;
-    json_text_fragment(t, ev->body.start, body_len);
+}
+
+/* What follows the body: the pre-publish hook's members, the closing brace. */
+static void write_tail(const struct event_extra *extra, struct json_text *t)
+{
+    t->fresh = false; /* members follow the head's and the body's */
     for (size_t i = 0; i < extra->count; i++)
         json_text_member_wire_string(t, extra->key[i], extra->value[i]);
     json_text_object_end(t);
-    return json_text_finish(t);
 }
 
-/* A record holding text[0..len) and key, queued on every sink that accepts
- * it; the bus's reference is dropped. */
-static void fan_out(struct event_bus *bus, const char *text, size_t len, const char *key,
-                    const struct event *ev, uint64_t seq)
+/* The record: head, body and tail joined in one allocation with the key.
+ * NULL when out of memory. */
+static struct event_record *record_new(const struct json_text *head, size_t head_len,
+                                       const struct json_text *body, size_t body_len,
+                                       const struct json_text *tail, size_t tail_len,
+                                       const char *key)
 {
+    size_t len = head_len + (body_len ? 1 + body_len : 0) + tail_len;
     size_t key_len = key ? strlen(key) + 1 : 0;
-    struct event_record *r = len ? malloc(sizeof(*r) + len + 1 + key_len) : NULL;
-    if (!r) {
-        bus->serialise_failures++;
-        return;
-    }
-    char *storage = (char *)(r + 1);
-    memcpy(storage, text, len);
-    storage[len] = '\0';
-    r->refs = 1;
-    r->text = storage;
+    struct event_record *r = malloc(sizeof(*r) + len + 1 + key_len);
+    if (!r)
+        return NULL;
+    char *p = (char *)(r + 1);
+    r->text = p;
     r->len = len;
-    r->key = key ? memcpy(storage + len + 1, key, key_len) : NULL;
-    snprintf(r->type, sizeof(r->type), "%s", ev->type);
-    r->severity = ev->severity;
-    r->seq = seq;
-    r->ts_us = ev->ts_us;
-    r->obj = NULL;
-    bus->published++;
+    memcpy(p, head->start, head_len);
+    p += head_len;
+    if (body_len) {
+        *p++ = ',';
+        memcpy(p, body->start, body_len);
+        p += body_len;
+    }
+    memcpy(p, tail->start, tail_len);
+    p += tail_len;
+    *p++ = '\0';
+    r->key = key ? memcpy(p, key, key_len) : NULL;
+    return r;
+}
 
+/* Queues r on every sink that accepts it; the bus's reference is dropped. */
+static void fan_out(struct event_bus *bus, struct event_record *r)
+{
+    bus->published++;
     for (size_t i = 0; i < bus->sink_count; i++) {
         struct sink *s = bus->sinks[i];
         if (!sink_accepts(s, r))
@@ -187,12 +196,33 @@ uint64_t event_publish(struct event_bus *bus, struct event *ev)
     if (bus->prepublish)
         bus->prepublish(bus->prepublish_user, &info, &extra);
 
-    char stack[4096];
-    struct json_text t;
-    json_text_init_growing(&t, stack, sizeof(stack), EVENT_MAX_BYTES + 4096);
-    size_t n = event_write(bus, ev, ts, seq, &extra, &t);
-    fan_out(bus, t.start, n, ev->key ? ev->key : first_set(ev->call_id, ev->trunk), ev, seq);
-    json_text_release(&t);
+    char head_text[1024], tail_text[512];
+    struct json_text head, tail;
+    json_text_init_growing(&head, head_text, sizeof(head_text), 1u << 20);
+    json_text_init_growing(&tail, tail_text, sizeof(tail_text), 1u << 20);
+    write_head(bus, ev, ts, seq, &head);
+    write_tail(&extra, &tail);
+    size_t head_len = json_text_finish(&head), body_len = json_text_finish(&ev->body);
+    size_t tail_len = json_text_finish(&tail);
+    struct event_record *r = NULL;
+    if (head_len && tail_len && !ev->body.failed)
+        r = record_new(&head, head_len, &ev->body, body_len, &tail, tail_len,
+                       ev->key ? ev->key : first_set(ev->call_id, ev->trunk));
+    if (r) {
+        r->refs = 1;
+        size_t type_len = strnlen(ev->type, sizeof(r->type) - 1);
+        memcpy(r->type, ev->type, type_len);
+        r->type[type_len] = '\0';
+        r->severity = ev->severity;
+        r->seq = seq;
+        r->ts_us = ev->ts_us;
+        r->obj = NULL;
+        fan_out(bus, r);
+    } else {
+        bus->serialise_failures++;
+    }
+    json_text_release(&head);
+    json_text_release(&tail);
     json_text_release(&ev->body);
     return seq;
 }

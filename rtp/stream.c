@@ -559,9 +559,9 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     json_text_member_integer(t, "dtmf_events", s->dtmf_events);
     json_text_member_key(t, "payload_types");
     json_text_array_begin(t);
-    for (unsigned pt = 0; pt < 128; pt++)
-        if ((s->pt_seen[pt / 64] >> (pt % 64)) & 1u)
-            json_text_integer(t, pt);
+    for (unsigned w = 0; w < 2; w++)
+        for (uint64_t bits = s->pt_seen[w]; bits; bits &= bits - 1)
+            json_text_integer(t, 64 * w + (unsigned)__builtin_ctzll(bits));
     json_text_array_end(t);
     if (rtcp_view_seen(&s->rtcp)) {
         char rep[11];

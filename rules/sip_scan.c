@@ -34,6 +34,7 @@
 #include <strings.h>
 
 #include "core/hashtab.h"
+#include "core/str.h"
 #include "core/timefmt.h"
 
 #define MAX_SOURCES    4096
@@ -270,10 +271,6 @@ static enum scan_method method_of(const struct sip_msg *m)
     }
 }
 
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src);
-}
 
 /* A request that begins something, from meta->src. */
 static void count_request(struct sip_scan *d, const struct sip_msg *m, const struct sip_meta *meta)
@@ -306,11 +303,14 @@ static void count_request(struct sip_scan *d, const struct sip_msg *m, const str
     s->requests++;
     s->last_us = now;
     s->methods[method_of(m)]++;
-    if (m->user_agent[0]) {
-        copy_text(s->user_agent, sizeof(s->user_agent), m->user_agent);
+    /* A source sends the same User-Agent request after request: it is
+     * judged when it changes (one kept whole, or every time if cut). */
+    if (m->user_agent[0] && (strlen(m->user_agent) >= sizeof(s->user_agent) - 1 ||
+                             strcmp(s->user_agent, m->user_agent) != 0)) {
+        str_copy(s->user_agent, sizeof(s->user_agent), m->user_agent);
         s->known_scanner |= known_scanner_agent(m->user_agent);
     }
-    copy_text(s->target, sizeof(s->target), m->request_user);
+    str_copy(s->target, sizeof(s->target), m->request_user);
     if (s->raised || s->window_requests < param(d, min_requests))
         return;
     double answered_pct = 100.0 * s->window_answered / s->window_requests;
