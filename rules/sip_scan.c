@@ -271,7 +271,6 @@ static enum scan_method method_of(const struct sip_msg *m)
     }
 }
 
-
 /* A request that begins something, from meta->src. */
 static void count_request(struct sip_scan *d, const struct sip_msg *m, const struct sip_meta *meta)
 {
