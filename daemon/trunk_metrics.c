@@ -483,13 +483,12 @@ static void on_registration_freed(void *user, struct registration *r)
 
 void trunk_metrics_observer(struct trunk_metrics *m, struct call_observer *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->user = m;
-    out->call_started = on_started;
-    out->call_ending = on_ending;
-    out->call_message = on_message;
-    out->registration_message = on_registration;
-    out->registration_freed = on_registration_freed;
+    *out = (struct call_observer){.user = m,
+                                  .call_started = on_started,
+                                  .call_ending = on_ending,
+                                  .call_message = on_message,
+                                  .registration_message = on_registration,
+                                  .registration_freed = on_registration_freed};
 }
 
 void trunk_metrics_alert(struct trunk_metrics *m, const char *type, const char *trunk)

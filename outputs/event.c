@@ -72,13 +72,9 @@ bool event_extra_add(struct event_extra *x, const char *key, const char *value)
 void event_begin(struct event *ev, const char *type, enum severity severity, uint64_t ts_us,
                  const char *call_id, const char *trunk)
 {
-    ev->type = type;
-    ev->severity = severity;
-    ev->ts_us = ts_us;
-    ev->call_id = call_id;
-    ev->trunk = trunk;
-    ev->key = NULL;
-    ev->subject = NULL;
+    /* The head named, the rest (key, subject, the inline text) zeroed. */
+    *ev = (struct event){
+        .type = type, .severity = severity, .ts_us = ts_us, .call_id = call_id, .trunk = trunk};
     json_text_init_growing(&ev->body, ev->inline_text, sizeof(ev->inline_text), EVENT_MAX_BYTES);
 }
 

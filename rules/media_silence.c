@@ -120,6 +120,12 @@ struct media_watch *media_watch_answered(const struct rules_context *ctx, struct
     return w;
 }
 
+void media_watch_on_answered(void *user, struct call *c, uint64_t now)
+{
+    const struct rules_context *ctx = user;
+    media_watch_answered(ctx, c, now, rules_seconds_us(rules_param(ctx, "window_s", c->trunk)));
+}
+
 struct media_watch *media_watch_changed(const struct rules_context *ctx, struct call *c,
                                         const struct sip_msg *m, const struct sip_meta *meta,
                                         bool retransmission)

@@ -48,6 +48,9 @@ struct media_watch {
  * due first_check_us later. NULL when the state could not be made. */
 struct media_watch *media_watch_answered(const struct rules_context *ctx, struct call *c,
                                          uint64_t now, uint64_t first_check_us);
+/* The call_answered hook of a silence detector (user: its context): the
+ * watch begins, first checked after the detector's window_s. */
+void media_watch_on_answered(void *user, struct call *c, uint64_t now);
 /* call_message: the detector's watch of c when the message began a new
  * session (the detector forgets its open episodes and judges afresh), else
  * NULL. */

@@ -144,12 +144,6 @@ static void on_timer(const struct rules_context *ctx, struct call *c, void *stat
     check(ctx, c, state, now);
 }
 
-static void on_answered(void *user, struct call *c, uint64_t now)
-{
-    const struct rules_context *ctx = user;
-    media_watch_answered(ctx, c, now, rules_seconds_us(RULE_PARAM(ctx, window_s, c->trunk)));
-}
-
 static void on_message(void *user, struct call *c, const struct sip_msg *m,
                        const struct sip_meta *meta, bool retransmission)
 {
@@ -173,8 +167,9 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, s
 
 static void *create(struct rules_context *ctx)
 {
-    struct call_observer o = {
-        .call_answered = on_answered, .call_message = on_message, .call_ending = on_ending};
+    struct call_observer o = {.call_answered = media_watch_on_answered,
+                              .call_message = on_message,
+                              .call_ending = on_ending};
     return rules_observe(ctx, o);
 }
 
