@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/json_text.h"
@@ -190,4 +191,61 @@ Test(core_json_text, fragments_and_members)
     cr_assert_str_eq(buf, "{\"s\":\"x\",\"cut\":\"ab\\uFFFD\",\"i\":-7,\"r\":0.25,\"z\":null,"
                           "\"after\":1,\"s\":\"x\",\"cut\":\"ab\\uFFFD\",\"i\":-7,\"r\":0.25,"
                           "\"z\":null}");
+}
+
+/* A growing text starts in the caller's buffer, moves to the heap when it
+ * needs more, writes the same bytes as a text that never had to grow, and
+ * fails (without writing past anything) only past its limit. */
+static void write_members(struct json_text *t, int count)
+{
+    json_text_object_begin(t);
+    for (int i = 0; i < count; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i);
+        json_text_member_string(t, key, "a value of some length");
+        json_text_member_key(t, "nested");
+        json_text_array_begin(t);
+        json_text_real(t, i / 8.0);
+        json_text_wire_string(t, "caf\xc3\xa9 \xff", 7);
+        json_text_array_end(t);
+    }
+    json_text_object_end(t);
+}
+
+Test(core_json_text, growing_texts_move_to_the_heap_and_stop_at_their_limit)
+{
+    static char big[1 << 16];
+    struct json_text whole;
+    json_text_init(&whole, big, sizeof(big));
+    write_members(&whole, 200);
+    size_t want = json_text_finish(&whole);
+    cr_assert_gt(want, 8000);
+
+    char small[16];
+    struct json_text g;
+    json_text_init_growing(&g, small, sizeof(small), 1 << 20);
+    write_members(&g, 200);
+    size_t n = json_text_finish(&g);
+    cr_assert_eq(n, want);
+    cr_assert(g.on_heap, "the text left the caller's buffer");
+    cr_assert_str_eq(g.start, big);
+    json_text_release(&g);
+
+    /* The limit counts the NUL: one byte short of the text fails it. */
+    json_text_init_growing(&g, small, sizeof(small), want);
+    write_members(&g, 200);
+    cr_assert_eq(json_text_finish(&g), 0);
+    json_text_release(&g);
+    json_text_init_growing(&g, small, sizeof(small), want + 1);
+    write_members(&g, 200);
+    cr_assert_eq(json_text_finish(&g), want);
+    json_text_release(&g);
+
+    /* A text that fits its buffer never allocates. */
+    char roomy[256];
+    json_text_init_growing(&g, roomy, sizeof(roomy), 1 << 20);
+    write_members(&g, 1);
+    cr_assert_gt(json_text_finish(&g), 0);
+    cr_assert_not(g.on_heap);
+    json_text_release(&g);
 }
