@@ -218,22 +218,6 @@ void hep_sink_capture(struct sink *s, const struct hep_capture *c)
     hep_flush_later(h);
 }
 
-/* "2026-04-02T10:15:30.123456Z" to microseconds; 0 if it is not that. */
-static uint64_t parse_rfc3339(const char *s)
-{
-    struct tm tm = {0};
-    int us = 0, n = 0;
-    if (!s ||
-        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us, &n) != 7 ||
-        n == 0)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    return t < 0 ? 0 : (uint64_t)t * 1000000u + (uint64_t)us;
-}
-
 /* "ip:port" or "[v6]:port" of an event field; false if absent or not that. */
 static bool parse_endpoint(const char *s, struct endpoint *e)
 {
@@ -266,7 +250,7 @@ static void hep_queue_event(struct hep_sink *h, struct event_record *r)
 {
     json_t *obj = event_record_obj(r);
     const char *call_id = json_string_value(json_object_get(obj, "call_id"));
-    uint64_t ts = parse_rfc3339(json_string_value(json_object_get(obj, "ts")));
+    uint64_t ts = r->ts_us;
     struct endpoint src = {0}, dst = {0};
     if (!parse_endpoint(json_string_value(json_object_get(obj, "src")), &src) ||
         !parse_endpoint(json_string_value(json_object_get(obj, "dst")), &dst) ||

@@ -20,6 +20,11 @@
  * By default it takes events of severity warning and above plus trunk_down,
  * trunk_up and registration_loop; severities map to syslog priorities
  * (critical -> LOG_CRIT ... info -> LOG_INFO).
+ *
+ * The line is made from the published event as any consumer would read it
+ * (its text parsed once, when the sink sends it): producers describe what
+ * happened once, in the event, and the readable wording stays in alert.c.
+ * Only the events this sink takes are parsed, and never while publishing.
  */
 #include <errno.h>
 #include <ev.h>
@@ -143,23 +148,6 @@ static bool syslog_connect(struct syslog_sink *y)
     return true;
 }
 
-/* The event's time (its ts, RFC 3339 UTC: the capture time of the packet
- * that caused it) in seconds; the wall time if it has none. */
-static time_t syslog_event_time(const json_t *ev)
-{
-    const char *ts = json_string_value(json_object_get(ev, "ts"));
-    struct tm tm = {0};
-    if (ts && sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        time_t t = timegm(&tm);
-        if (t != (time_t)-1)
-            return t;
-    }
-    return time(NULL);
-}
-
 static size_t syslog_format(const struct syslog_sink *y, struct event_record *r, char *buf,
                             size_t buflen)
 {
@@ -167,7 +155,7 @@ static size_t syslog_format(const struct syslog_sink *y, struct event_record *r,
                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     /* RFC 3164 stamps local time; the event's own, so that a replay (-r)
      * logs when things happened, not when they were read. */
-    time_t when = syslog_event_time(event_record_obj(r));
+    time_t when = (time_t)(r->ts_us / 1000000u);
     struct tm tm;
     localtime_r(&when, &tm);
     int n = snprintf(buf, buflen, "<%d>%s %2d %02d:%02d:%02d siptapd[%ld]: ",
