@@ -230,7 +230,8 @@ static void process_batch(struct engine *e, const struct capture_frame *frames, 
     engine_look_ahead(e->decoder, call_table_flows(e->calls), frames, count, peeked);
     for (size_t i = 0; i < count; i++) {
         const struct capture_frame *f = &frames[i];
-        uint64_t ts = frame_time(&f->hdr);
+        /* A peeked frame's packet carries its time already. */
+        uint64_t ts = peeked[i].flow_hashed ? peeked[i].ts_us : frame_time(&f->hdr);
         frame_begin(e, &f->hdr, f->data, ts);
         if (peeked[i].flow_hashed)
             decoder_process_peeked(e->decoder, &peeked[i]);
