@@ -903,10 +903,24 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
     return start_operations(d, opts);
 }
 
+/* Once the operations are set up: the taps they need, and no others (each
+ * is a call per frame or datagram). */
+static void set_taps(struct siptap *d)
+{
+    bool hep = d->hep != NULL;
+    struct engine_taps taps = {.user = d,
+                               .frame = d->callcap ? tap_frame : NULL,
+                               .clock_started = tap_clock_started,
+                               .media = d->callcap || hep ? tap_media : NULL,
+                               .sip = hep ? tap_sip : NULL};
+    engine_set_taps(d->engine, &taps);
+}
+
 int daemon_run(struct siptap *d)
 {
     if (!d->loop) /* --check-config: nothing was started */
         return 0;
+    set_taps(d);
     if (d->hep_in)
         daemon_hep_start(d);
     else

@@ -116,6 +116,11 @@ struct engine *engine_new(const struct engine_config *cfg, const struct engine_t
     return e;
 }
 
+void engine_set_taps(struct engine *e, const struct engine_taps *taps)
+{
+    e->taps = *taps;
+}
+
 void engine_free(struct engine *e)
 {
     if (!e)

@@ -80,6 +80,9 @@ struct engine;
 struct engine *engine_new(const struct engine_config *cfg, const struct engine_taps *taps,
                           enum engine_error *error, char *err, size_t errlen);
 void engine_free(struct engine *e);
+/* Replaces the taps (a driver that learns later which it needs: a tap left
+ * NULL costs a frame nothing). */
+void engine_set_taps(struct engine *e, const struct engine_taps *taps);
 /* The link type of the frames to come (a DLT_ value); -1 if not supported. */
 int engine_set_linktype(struct engine *e, int dlt);
 
