@@ -49,22 +49,26 @@ static void copy_span(char *dst, size_t dst_size, const char *src, size_t n)
     dst[n] = '\0';
 }
 
+static bool is_blank(char c)
+{
+    /* Most bytes are above SP: one compare for them. */
+    return (unsigned char)c <= ' ' && (c == ' ' || c == '\t');
+}
+
 /* Splits off the next whitespace-separated token of *s. */
 static bool next_token(struct span *s, struct span *tok)
 {
-    while (s->n && (*s->p == ' ' || *s->p == '\t')) {
-        s->p++;
-        s->n--;
-    }
-    if (!s->n)
-        return false;
-    tok->p = s->p;
-    while (s->n && *s->p != ' ' && *s->p != '\t') {
-        s->p++;
-        s->n--;
-    }
-    tok->n = (size_t)(s->p - tok->p);
-    return true;
+    size_t i = 0;
+    while (i < s->n && is_blank(s->p[i]))
+        i++;
+    size_t start = i;
+    while (i < s->n && !is_blank(s->p[i]))
+        i++;
+    tok->p = s->p + start;
+    tok->n = i - start;
+    s->p += i;
+    s->n -= i;
+    return tok->n > 0;
 }
 
 static bool span_equal(struct span s, const char *lit)
@@ -73,10 +77,27 @@ static bool span_equal(struct span s, const char *lit)
     return s.n == n && memcmp(s.p, lit, n) == 0;
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static char ascii_upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+/* s is lit (upper case) but for the case of ASCII letters: strncasecmp in
+ * the C locale, without the call. */
 static bool span_iequal(struct span s, const char *lit)
 {
     size_t n = strlen(lit);
-    return s.n == n && strncasecmp(s.p, lit, n) == 0;
+    if (s.n != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (ascii_upper(s.p[i]) != lit[i])
+            return false;
+    return true;
 }
 
 /* Unsigned decimal of at most max; false if the span is not all digits. */
@@ -86,7 +107,7 @@ static bool span_to_uint(struct span s, unsigned long max, unsigned long *out)
     if (!s.n)
         return false;
     for (size_t i = 0; i < s.n; i++) {
-        if (!isdigit((unsigned char)s.p[i]))
+        if (!is_digit(s.p[i]))
             return false;
         v = v * 10 + (unsigned long)(s.p[i] - '0');
         if (v > max)
@@ -100,9 +121,29 @@ static bool span_to_uint(struct span s, unsigned long max, unsigned long *out)
 static bool span_prefix_uint(struct span s, unsigned long max, unsigned long *out)
 {
     size_t i = 0;
-    while (i < s.n && isdigit((unsigned char)s.p[i]))
+    while (i < s.n && is_digit(s.p[i]))
         i++;
     return span_to_uint((struct span){s.p, i}, max, out);
+}
+
+/* A dotted quad exactly as inet_pton(AF_INET) takes it: four decimal parts
+ * of 0 to 255 without leading zeros, nothing else. The common address,
+ * without inet_pton's string copy and calls; anything else is left to it. */
+static bool ipv4_dotted(const char *p, size_t n, uint8_t out[4])
+{
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part && (i == n || p[i++] != '.'))
+            return false;
+        size_t start = i;
+        unsigned v = 0;
+        while (i < n && is_digit(p[i]) && i - start < 3)
+            v = v * 10 + (unsigned)(p[i++] - '0');
+        if (i == start || v > 255 || (p[start] == '0' && i - start > 1))
+            return false;
+        out[part] = (uint8_t)v;
+    }
+    return i == n;
 }
 
 /* "IN IP4 192.0.2.1[/ttl[/n]]" as in c=, or the tail of o= and a=rtcp. */
@@ -119,6 +160,11 @@ static bool parse_conn_addr(struct span nettype, struct span addrtype, struct sp
         n++;
     if (n == 0 || n > NETADDR_STRLEN)
         return false;
+    uint8_t v4[4];
+    if (ipv4_dotted(addr.p, n, v4)) {
+        net_addr_set_v4(out, v4);
+        return true;
+    }
     memcpy(text, addr.p, n);
     text[n] = '\0';
     return net_addr_parse(out, text);

@@ -222,7 +222,7 @@ static void deliver(struct sip_layer *s, const uint8_t *data, size_t len, uint64
                     enum sip_transport transport)
 {
     bool fast;
-    int rc = sip_parse_message_path(data, len, &s->msg, &fast);
+    int rc = sip_parse_sniffed(data, len, &s->msg, &fast); /* every caller has sniffed */
     (*(fast ? s->c.fast_path : s->c.osip_path))++;
     if (rc != 0) {
         (*s->c.malformed)++;

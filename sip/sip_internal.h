@@ -26,5 +26,8 @@ int sip_parse_osip(const uint8_t *data, size_t len, struct sip_msg *out);
 size_t sip_content_length_value_at(const char *line, size_t n);
 /* sip_parse_message() that also says which path answered. */
 int sip_parse_message_path(const uint8_t *data, size_t len, struct sip_msg *out, bool *fast);
+/* The same for a message sip_sniff() already said yes to (the sip layer
+ * sniffs every datagram and stream message before it parses it). */
+int sip_parse_sniffed(const uint8_t *data, size_t len, struct sip_msg *out, bool *fast);
 
 #endif

@@ -662,11 +662,13 @@ int sip_parse_message_path(const uint8_t *data, size_t len, struct sip_msg *out,
         out->expires = -1;
         return -1;
     }
-    if (sip_parse_fast(data, len, out) == SIP_FAST_OK) {
-        *fast = true;
-        return 0;
-    }
-    return sip_parse_osip(data, len, out);
+    return sip_parse_sniffed(data, len, out, fast);
+}
+
+int sip_parse_sniffed(const uint8_t *data, size_t len, struct sip_msg *out, bool *fast)
+{
+    *fast = sip_parse_fast(data, len, out) == SIP_FAST_OK;
+    return *fast ? 0 : sip_parse_osip(data, len, out);
 }
 
 int sip_parse_message(const uint8_t *data, size_t len, struct sip_msg *out)

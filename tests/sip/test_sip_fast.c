@@ -344,3 +344,76 @@ Test(sip_fast, messages_osip_refuses_are_left_to_it)
     cr_assert_eq(t.fast, 1, "a display name of tokens stays on the fast pass");
     cr_assert_eq(t.mismatches, 0);
 }
+
+/* Header names are matched by length and a word-at-a-time compare without
+ * case: every header libosip2 must see falls back however it is spelt, a
+ * name one letter off does not, and the key headers in any case (full or
+ * compact) stay on the fast pass and agree with libosip2. */
+Test(sip_fast, header_names_match_without_case)
+{
+    static const char *fallback[] = {"authorization",
+                                     "proxy-authorization",
+                                     "www-authenticate",
+                                     "proxy-authenticate",
+                                     "authentication-info",
+                                     "proxy-authentication-info",
+                                     "accept",
+                                     "accept-encoding",
+                                     "accept-language",
+                                     "alert-info",
+                                     "call-info",
+                                     "error-info",
+                                     "content-disposition",
+                                     "content-encoding",
+                                     "e",
+                                     "mime-version"};
+    char m[2048], extra[256], name[64];
+    for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
+        for (int spelling = 0; spelling < 3; spelling++) {
+            size_t n = strlen(fallback[i]);
+            for (size_t k = 0; k <= n; k++) {
+                char c = fallback[i][k];
+                bool up = spelling == 1 || (spelling == 2 && (k == 0 || fallback[i][k - 1] == '-'));
+                name[k] = up && c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+            }
+            snprintf(extra, sizeof(extra), "%s: x\r\n", name);
+            size_t len = sip_test_request(m, sizeof(m), "INVITE", extra, NULL);
+            cr_assert_eq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_FALLBACK,
+                         "%s accepted", name);
+            /* One letter more is another header: ignored, not a reason to fall back. */
+            snprintf(extra, sizeof(extra), "%sx: x\r\n", name);
+            len = sip_test_request(m, sizeof(m), "INVITE", extra, NULL);
+            cr_assert_eq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_OK, "%sx refused",
+                         name);
+        }
+    }
+    struct tally t = {0};
+    check_str("SIP/2.0 200 OK\r\nVIA: SIP/2.0/UDP 192.0.2.1;BRANCH=z9hG4bK1\r\n"
+              "f: <SIP:a@192.0.2.1>;TAG=1\r\nT: <sips:b@192.0.2.2>;Tag=2\r\n"
+              "I: c1@h\r\ncSeQ: 1 INVITE\r\nM: <sip:b@192.0.2.2:5060>;Expires=30\r\n"
+              "SERVER: s\r\nsession-EXPIRES: 90;Refresher=UAS\r\nL: 0\r\n\r\n",
+              &t);
+    cr_assert_eq(t.fast, 1, "key headers in other cases fell back");
+    cr_assert_eq(t.mismatches, 0);
+}
+
+/* The fast pass zeroes the struct itself: what it answers does not depend
+ * on what the struct held before (the SDP part is zeroed only when no SDP
+ * body is parsed into it). */
+Test(sip_fast, answer_does_not_depend_on_previous_contents)
+{
+    static struct sip_msg dirty;
+    const char *sdp = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+                      "m=audio 4000 RTP/AVP 0\r\n";
+    char m[2048];
+    for (int with_sdp = 0; with_sdp < 2; with_sdp++) {
+        size_t len = sip_test_request(m, sizeof(m), "INVITE",
+                                      with_sdp ? "Content-Type: application/sdp\r\n" : NULL,
+                                      with_sdp ? sdp : NULL);
+        memset(&a, 0, sizeof(a));
+        memset(&dirty, 0xa5, sizeof(dirty));
+        cr_assert_eq(sip_parse_fast((const uint8_t *)m, len, &a), SIP_FAST_OK);
+        cr_assert_eq(sip_parse_fast((const uint8_t *)m, len, &dirty), SIP_FAST_OK);
+        cr_assert_eq(memcmp(&a, &dirty, sizeof(a)), 0, "with_sdp %d", with_sdp);
+    }
+}
