@@ -3,36 +3,46 @@
  * signals, and the stats event. Runs the built siptapd ($SIPTAPD).
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pcap/pcap.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/support/event_schema.h"
+#include "tests/support/daemon_events.h"
 
-static char out_buf[1 << 16];
+/* The last run(): its events (stdout) and its messages (stderr, out_buf);
+ * the last run_text(): all it wrote. */
+static struct daemon_events run_events;
+static char *out_buf, *text_buf;
 
-/* Runs a shell command, returns its exit status; stdout+stderr in out_buf. */
+/* Runs siptapd with these arguments (fmt with arg), returns its exit
+ * status; its events (stdout, every one held against the schema) in
+ * run_events, its stderr in out_buf. */
 static int run(const char *fmt, const char *arg)
 {
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "'%s' ", getenv("SIPTAPD"));
     size_t off = strlen(cmd);
     snprintf(cmd + off, sizeof(cmd) - off, fmt, arg);
-    off = strlen(cmd);
-    snprintf(cmd + off, sizeof(cmd) - off, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out_buf, 1, sizeof(out_buf) - 1, p);
-    out_buf[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    daemon_events_free(&run_events);
+    daemon_events_run_err(&run_events, cmd);
+    out_buf = run_events.err;
+    return run_events.status;
+}
+
+/* The same for output that is text, not events (--help, --version). */
+static int run_text(const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "'%s' %s", getenv("SIPTAPD"), args);
+    int status;
+    free(text_buf);
+    text_buf = daemon_run_text(cmd, &status);
+    return status;
 }
 
 /* A pcap of the given link type with frames of 60 zero bytes at the given times. */
@@ -54,10 +64,10 @@ static void write_pcap(const char *path, int dlt, const uint64_t *times_us, size
 
 Test(cli, help_and_version)
 {
-    cr_assert_eq(run("--help", ""), 0);
-    cr_assert(strstr(out_buf, "usage: siptapd") && strstr(out_buf, "examples:"));
-    cr_assert_eq(run("--version", ""), 0);
-    cr_assert(strncmp(out_buf, "siptapd ", 8) == 0);
+    cr_assert_eq(run_text("--help"), 0);
+    cr_assert(strstr(text_buf, "usage: siptapd") && strstr(text_buf, "examples:"));
+    cr_assert_eq(run_text("--version"), 0);
+    cr_assert(strncmp(text_buf, "siptapd ", 8) == 0);
 }
 
 Test(cli, bad_usage_is_2)
@@ -130,14 +140,9 @@ Test(cli, stats_do_not_catch_up_across_a_gap)
     uint64_t t[] = {1300000000000000ULL, 1300000001000000ULL, 1500000000000000ULL};
     write_pcap(path, DLT_EN10MB, t, 3);
     cr_assert_eq(run("-r %s", path), 0);
-    int stats = 0;
-    for (char *line = strtok(out_buf, "\n"); line; line = strtok(NULL, "\n")) {
-        stats += strstr(line, "\"type\":\"stats\"") != NULL;
-        if (line[0] == '{')
-            event_schema_check_text(line, strlen(line));
-    }
+    size_t stats = daemon_events_count(&run_events, "stats");
     /* one when the clock crosses the first interval, one at the end */
-    cr_assert_eq(stats, 2, "got %d stats events", stats);
+    cr_assert_eq(stats, 2, "got %zu stats events", stats);
     unlink(path);
 }
 
@@ -152,10 +157,11 @@ Test(cli, capture_times_past_2038)
     uint64_t t[] = {3215500952000000ULL, 3215500953000000ULL};
     write_pcap(path, DLT_EN10MB, t, 2);
     cr_assert_eq(run("-r %s", path), 0, "%s", out_buf);
-    cr_assert(strstr(out_buf, "\"ts\":\"2071-11-23T10:42:33.000000Z\""), "%s", out_buf);
-    for (char *line = strtok(out_buf, "\n"); line; line = strtok(NULL, "\n"))
-        if (line[0] == '{')
-            event_schema_check_text(line, strlen(line));
+    bool seen = false;
+    for (size_t i = 0; i < run_events.count; i++)
+        seen |= strcmp(json_string_value(json_object_get(run_events.events[i], "ts")),
+                       "2071-11-23T10:42:33.000000Z") == 0;
+    cr_assert(seen, "no event at 2071-11-23T10:42:33.000000Z (%zu events)", run_events.count);
     unlink(path);
 }
 
@@ -167,14 +173,11 @@ Test(cli, live_signals)
         cr_skip_test("live capture on lo needs root: skipping");
     char out[] = "/tmp/siptap-live-XXXXXX";
     close(mkstemp(out));
-    pid_t pid = fork();
-    if (pid == 0) {
-        char spec[300];
-        snprintf(spec, sizeof(spec), "file:%s", out);
-        execl(getenv("SIPTAPD"), "siptapd", "-i", "lo", "-f", "udp port 9", "-o", spec, "-n",
-              "livetest", (char *)NULL);
-        _exit(127);
-    }
+    char spec[300];
+    snprintf(spec, sizeof(spec), "file:%s", out);
+    char *argv[] = {getenv("SIPTAPD"), "-i", "lo", "-f", "udp port 9", "-o", spec, "-n",
+                    "livetest",        NULL};
+    pid_t pid = daemon_spawn(argv, NULL, NULL);
     /* Wait until the daemon runs its loop: the capture opens within a second or two. */
     struct timespec pause = {0, 300000000};
     for (int i = 0; i < 5; i++)
@@ -183,28 +186,18 @@ Test(cli, live_signals)
     for (int i = 0; i < 3; i++)
         nanosleep(&pause, NULL);
     kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "siptapd did not exit 0 on SIGTERM");
-    FILE *f = fopen(out, "r");
-    cr_assert_not_null(f);
-    int stats = 0;
-    char line[65536];
-    while (fgets(line, sizeof(line), f)) {
-        json_t *ev = json_loads(line, 0, NULL);
-        cr_assert_not_null(ev, "not JSON: %s", line);
-        event_schema_check(ev);
-        if (!strcmp(json_string_value(json_object_get(ev, "type")), "stats")) {
-            stats++;
-            cr_assert_str_eq(json_string_value(json_object_get(ev, "tap")), "livetest");
-            cr_assert(json_is_integer(json_object_get(ev, "kernel_drops")));
-        }
-        json_decref(ev);
+    cr_assert_eq(daemon_wait(pid, 30), 0, "siptapd did not exit 0 on SIGTERM");
+    struct daemon_events got;
+    cr_assert(daemon_events_read_file(&got, out));
+    size_t stats = 0;
+    for (const json_t *ev; (ev = daemon_events_find(&got, "stats", stats)); stats++) {
+        cr_assert_str_eq(json_string_value(json_object_get(ev, "tap")), "livetest");
+        cr_assert(json_is_integer(json_object_get(ev, "kernel_drops")));
     }
-    fclose(f);
+    daemon_events_free(&got);
     unlink(out);
     /* SIGUSR1's and the one written at exit */
-    cr_assert_eq(stats, 2, "got %d stats events", stats);
+    cr_assert_eq(stats, 2, "got %zu stats events", stats);
 }
 
 static void write_text(const char *path, const char *text)
@@ -217,14 +210,10 @@ static void write_text(const char *path, const char *text)
 
 static bool file_contains(const char *path, const char *needle)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strstr(buf, needle) != NULL;
+    char *text = daemon_read_text(path);
+    bool found = strstr(text, needle) != NULL;
+    free(text);
+    return found;
 }
 
 /* SIGHUP reloads the rules: a broken file is refused with its line and the
@@ -238,14 +227,9 @@ Test(cli, live_reload)
     close(mkstemp(conf));
     close(mkstemp(err));
     write_text(conf, "[rule one_way_audio]\nwindow_s = 5\n");
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(err, O_WRONLY | O_TRUNC);
-        dup2(fd, 2);
-        execl(getenv("SIPTAPD"), "siptapd", "-c", conf, "-i", "lo", "-f", "udp port 9", "-o",
-              "file:/dev/null", (char *)NULL);
-        _exit(127);
-    }
+    char *argv[] = {getenv("SIPTAPD"), "-c", conf, "-i", "lo", "-f", "udp port 9", "-o",
+                    "file:/dev/null",  NULL};
+    pid_t pid = daemon_spawn(argv, NULL, err);
     struct timespec pause = {0, 300000000};
     for (int i = 0; i < 5; i++)
         nanosleep(&pause, NULL);
@@ -262,23 +246,20 @@ Test(cli, live_reload)
         nanosleep(&pause, NULL);
     cr_assert(file_contains(err, "rules reloaded"));
     kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(daemon_wait(pid, 30), 0);
     unlink(conf);
     unlink(err);
 }
 
-/* Lines of a file; -1 if it does not exist. */
+/* Events in a file output (each held against the schema); -1 if there is
+ * no such file. */
 static int lines_of(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    struct daemon_events got;
+    if (!daemon_events_read_file(&got, path))
         return -1;
-    int n = 0;
-    for (int ch; (ch = fgetc(f)) != EOF;)
-        n += ch == '\n';
-    fclose(f);
+    int n = (int)got.count;
+    daemon_events_free(&got);
     return n;
 }
 
@@ -344,24 +325,20 @@ Test(cli, route_filters_an_output)
     snprintf(args, sizeof(args), "-c %s -r %s/samples/demo.pcap -o file:%s", conf,
              getenv("SIPTAP_SOURCE_ROOT"), out);
     cr_assert_eq(run("%s", args), 0, "%s", out_buf);
-    FILE *f = fopen(out, "r");
-    char line[65536];
+    struct daemon_events got;
+    cr_assert(daemon_events_read_file(&got, out));
     int starts = 0, others = 0;
-    while (fgets(line, sizeof(line), f)) {
-        json_t *ev = json_loads(line, 0, NULL);
-        cr_assert_not_null(ev, "not JSON: %s", line);
-        event_schema_check(ev);
-        const char *type = json_string_value(json_object_get(ev, "type"));
-        const char *sev = json_string_value(json_object_get(ev, "severity"));
+    for (size_t i = 0; i < got.count; i++) {
+        const char *type = daemon_event_type(got.events[i]);
+        const char *sev = json_string_value(json_object_get(got.events[i], "severity"));
         if (!strcmp(type, "call_start"))
             starts++;
         else {
             others++;
             cr_assert(!strcmp(sev, "error") || !strcmp(sev, "critical"), "%s got through", type);
         }
-        json_decref(ev);
     }
-    fclose(f);
+    daemon_events_free(&got);
     cr_assert_eq(starts, 4, "the demo's four calls");
     cr_assert_gt(others, 0, "the demo's missing ACK is an error-level call_drop");
     unlink(conf);
@@ -379,28 +356,21 @@ Test(cli, live_clock_follows_wall_time_when_quiet)
     close(mkstemp(conf));
     close(mkstemp(out));
     write_text(conf, "[general]\nstats_interval = 1\n");
-    pid_t pid = fork();
-    if (pid == 0) {
-        char spec[300];
-        snprintf(spec, sizeof(spec), "file:%s", out);
-        /* A filter no traffic matches: the wire stays quiet. */
-        execl(getenv("SIPTAPD"), "siptapd", "-c", conf, "-i", "lo", "-f", "udp port 7", "-o", spec,
-              (char *)NULL);
-        _exit(127);
-    }
+    char spec[300];
+    snprintf(spec, sizeof(spec), "file:%s", out);
+    /* A filter no traffic matches: the wire stays quiet. */
+    char *argv[] = {getenv("SIPTAPD"), "-c", conf, "-i", "lo", "-f",
+                    "udp port 7",      "-o", spec, NULL};
+    pid_t pid = daemon_spawn(argv, NULL, NULL);
     struct timespec pause = {0, 500000000};
     for (int i = 0; i < 10; i++)
         nanosleep(&pause, NULL);
     kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    FILE *f = fopen(out, "r");
-    char line[65536];
-    int stats = 0;
-    while (fgets(line, sizeof(line), f))
-        stats += strstr(line, "\"type\":\"stats\"") != NULL;
-    fclose(f);
+    cr_assert_eq(daemon_wait(pid, 30), 0);
+    struct daemon_events got;
+    cr_assert(daemon_events_read_file(&got, out));
+    int stats = (int)daemon_events_count(&got, "stats");
+    daemon_events_free(&got);
     /* ~5 s of wall time at 1 s intervals (minus start-up), plus the one at exit */
     cr_assert_geq(stats, 3, "only %d stats events: the clock did not follow wall time", stats);
     unlink(conf);

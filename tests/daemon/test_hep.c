@@ -39,6 +39,7 @@
 #include "decoders/decode.h"
 #include "decoders/hep.h"
 #include "sip/sip.h"
+#include "tests/support/daemon_events.h"
 #include "tests/support/event_schema.h"
 
 static double now_s(void)
@@ -108,94 +109,26 @@ static void wait_port(int type, int port, pid_t pid)
     }
 }
 
-static pid_t spawn(char *const argv[], const char *out, const char *err)
-{
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(in, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Exit status, or -1 if it had to be killed after timeout_s. */
-static int wait_exit(pid_t pid, double timeout_s)
-{
-    double end = now_s() + timeout_s;
-    int st;
-    while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (now_s() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        pause_ms(10);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Every event of a JSON Lines file. */
-static json_t *read_events(const char *path)
-{
-    json_t *all = json_array();
-    char *text = read_file(path);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        json_t *e = json_loads(line, 0, NULL);
-        cr_assert_not_null(e, "not JSON: %s", line);
-        event_schema_check(e);
-        json_array_append_new(all, e);
-    }
-    free(text);
-    return all;
-}
-
 /* The last stats event's counter, or -1. */
-static json_int_t last_counter(json_t *events, const char *name)
+static json_int_t last_counter(const struct daemon_events *events, const char *name)
 {
-    json_int_t v = -1;
-    size_t i;
-    json_t *e;
-    json_array_foreach(events, i, e)
-    {
-        if (strcmp(json_string_value(json_object_get(e, "type")), "stats") == 0)
-            v = json_integer_value(json_object_get(json_object_get(e, "counters"), name));
-    }
-    return v;
+    const json_t *stats = daemon_events_last(events, "stats");
+    return stats ? json_integer_value(json_object_get(json_object_get(stats, "counters"), name))
+                 : -1;
 }
 
 /* Sends SIGUSR1 until a stats event says counter >= want (10 s at most). */
-static json_t *stats_until(pid_t pid, const char *out, const char *counter, json_int_t want)
+static void stats_until(struct daemon_events *ev, pid_t pid, const char *out, const char *counter,
+                        json_int_t want)
 {
     double end = now_s() + 10;
     for (;;) {
         kill(pid, SIGUSR1);
         pause_ms(100);
-        json_t *ev = read_events(out);
+        daemon_events_read_file(ev, out);
         if (last_counter(ev, counter) >= want)
-            return ev;
-        json_decref(ev);
+            return;
+        daemon_events_free(ev);
         cr_assert_lt(now_s(), end, "%s never reached %lld", counter, (long long)want);
     }
 }
@@ -283,7 +216,7 @@ Test(hep_input, malformed_hep_is_counted_by_name_and_never_fatal)
     snprintf(spec, sizeof(spec), "hep://127.0.0.1:%d", port);
     snprintf(file, sizeof(file), "file:%s", r.out);
     char *argv[] = {(char *)siptapd(), "-i", spec, "-n", "t", "-o", file, NULL};
-    pid_t pid = spawn(argv, NULL, r.err);
+    pid_t pid = daemon_spawn(argv, NULL, r.err);
     wait_port(SOCK_DGRAM, port, pid);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
@@ -339,7 +272,8 @@ Test(hep_input, malformed_hep_is_counted_by_name_and_never_fatal)
     memcpy(b + off, busy, strlen(busy));
     send_udp(fd, port, b, off + strlen(busy));
 
-    json_t *ev = stats_until(pid, r.out, "hep.messages", 10);
+    struct daemon_events ev;
+    stats_until(&ev, pid, r.out, "hep.messages", 10);
     static const struct {
         const char *name;
         json_int_t want;
@@ -358,20 +292,18 @@ Test(hep_input, malformed_hep_is_counted_by_name_and_never_fatal)
         {"sip.udp_messages", 2},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        cr_assert_eq(last_counter(ev, want[i].name), want[i].want, "%s = %lld, want %lld",
-                     want[i].name, (long long)last_counter(ev, want[i].name),
+        cr_assert_eq(last_counter(&ev, want[i].name), want[i].want, "%s = %lld, want %lld",
+                     want[i].name, (long long)last_counter(&ev, want[i].name),
                      (long long)want[i].want);
-    json_decref(ev);
+    daemon_events_free(&ev);
     kill(pid, SIGTERM);
-    cr_assert_eq(wait_exit(pid, 10), 0, "siptapd: %s", read_file(r.err));
+    cr_assert_eq(daemon_wait(pid, 10), 0, "siptapd: %s", daemon_read_text(r.err));
 
     /* The call: HEP's time and addresses, and the agent that saw it. */
-    ev = read_events(r.out);
+    daemon_events_read_file(&ev, r.out);
     bool start = false, fail = false;
-    size_t i;
-    json_t *e;
-    json_array_foreach(ev, i, e)
-    {
+    for (size_t i = 0; i < ev.count; i++) {
+        const json_t *e = ev.events[i];
         const char *type = json_string_value(json_object_get(e, "type"));
         if (strcmp(type, "call_start") == 0) {
             start = true;
@@ -388,7 +320,7 @@ Test(hep_input, malformed_hep_is_counted_by_name_and_never_fatal)
         }
     }
     cr_assert(start && fail, "no call_start / call_fail from HEP");
-    json_decref(ev);
+    daemon_events_free(&ev);
     close(fd);
     run_fini(&r);
 }
@@ -402,7 +334,7 @@ Test(hep_input, tcp_stream_resyncs_after_garbage)
     snprintf(spec, sizeof(spec), "hep://127.0.0.1:%d?transport=tcp", port);
     snprintf(file, sizeof(file), "file:%s", r.out);
     char *argv[] = {(char *)siptapd(), "-i", spec, "-n", "t", "-o", file, NULL};
-    pid_t pid = spawn(argv, NULL, r.err);
+    pid_t pid = daemon_spawn(argv, NULL, r.err);
     wait_port(SOCK_STREAM, port, pid);
 
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -426,32 +358,31 @@ Test(hep_input, tcp_stream_resyncs_after_garbage)
     cr_assert_eq(write(fd, stream + na + 5, 40), 40);
     pause_ms(50);
     cr_assert_eq(write(fd, stream + na + 45, len - na - 45), (ssize_t)(len - na - 45));
-    json_t *ev = stats_until(pid, r.out, "hep.messages", 3);
-    cr_assert_eq(last_counter(ev, "hep.messages"), 3);
-    cr_assert_eq(last_counter(ev, "hep.v3"), 2);
-    cr_assert_eq(last_counter(ev, "hep.chunk_bad_length"), 1);
-    cr_assert_eq(last_counter(ev, "hep.tcp_resync"), 1);
-    cr_assert_eq(last_counter(ev, "hep.tcp_bytes_skipped"), 17);
+    struct daemon_events ev;
+    stats_until(&ev, pid, r.out, "hep.messages", 3);
+    cr_assert_eq(last_counter(&ev, "hep.messages"), 3);
+    cr_assert_eq(last_counter(&ev, "hep.v3"), 2);
+    cr_assert_eq(last_counter(&ev, "hep.chunk_bad_length"), 1);
+    cr_assert_eq(last_counter(&ev, "hep.tcp_resync"), 1);
+    cr_assert_eq(last_counter(&ev, "hep.tcp_bytes_skipped"), 17);
     /* wait_port's probe, then the stream. */
-    cr_assert_eq(last_counter(ev, "hep.tcp_connections"), 2);
-    cr_assert_eq(last_counter(ev, "sip.udp_messages"), 2);
-    json_decref(ev);
+    cr_assert_eq(last_counter(&ev, "hep.tcp_connections"), 2);
+    cr_assert_eq(last_counter(&ev, "sip.udp_messages"), 2);
+    daemon_events_free(&ev);
     close(fd);
     kill(pid, SIGTERM);
-    cr_assert_eq(wait_exit(pid, 10), 0, "siptapd: %s", read_file(r.err));
-    ev = read_events(r.out);
-    size_t i;
-    json_t *e;
+    cr_assert_eq(daemon_wait(pid, 10), 0, "siptapd: %s", daemon_read_text(r.err));
+    daemon_events_read_file(&ev, r.out);
     bool fail = false;
-    json_array_foreach(ev, i, e)
-    {
+    for (size_t i = 0; i < ev.count; i++) {
+        const json_t *e = ev.events[i];
         if (strcmp(json_string_value(json_object_get(e, "type")), "call_fail") == 0) {
             fail = true;
             cr_assert_str_eq(json_string_value(json_object_get(e, "agent")), "77");
         }
     }
     cr_assert(fail);
-    json_decref(ev);
+    daemon_events_free(&ev);
     run_fini(&r);
 }
 
@@ -464,9 +395,9 @@ Test(hep_input, bad_forms_are_usage_errors)
         char err[] = "/tmp/siptap-hep-err-XXXXXX";
         int efd = mkstemp(err);
         close(efd);
-        pid_t pid = spawn(argv, NULL, err);
-        cr_assert_eq(wait_exit(pid, 10), 2, "-i %s", bad[i]);
-        char *text = read_file(err);
+        pid_t pid = daemon_spawn(argv, NULL, err);
+        cr_assert_eq(daemon_wait(pid, 10), 2, "-i %s", bad[i]);
+        char *text = daemon_read_text(err);
         cr_assert(strstr(text, "hep://ADDR:PORT"), "-i %s: %s", bad[i], text);
         free(text);
         unlink(err);
@@ -486,9 +417,9 @@ Test(hep_output, a_receiver_that_never_comes_exits_3_and_says_so)
                     "--drain-timeout", "1",  NULL};
     char err[] = "/tmp/siptap-hep-err-XXXXXX";
     close(mkstemp(err));
-    pid_t pid = spawn(argv, NULL, err);
-    cr_assert_eq(wait_exit(pid, 20), 3);
-    char *text = read_file(err);
+    pid_t pid = daemon_spawn(argv, NULL, err);
+    cr_assert_eq(daemon_wait(pid, 20), 3);
+    char *text = daemon_read_text(err);
     char want[256];
     snprintf(want, sizeof(want), "output %s: 0 delivered, 0 dropped, 0 failed, ", out);
     cr_assert(strstr(text, want), "%s", text);
@@ -583,19 +514,19 @@ Test(sngrep, receives_every_sip_message_siptapd_reads, .timeout = 120)
     snprintf(got, sizeof(got), "%s/got.pcap", r.dir);
     snprintf(out, sizeof(out), "hep://127.0.0.1:%d?id=2001&node=siptap-test", port);
     char *sargv[] = {(char *)sngrep, "-N", "-q", "-L", listen, "-O", got, NULL};
-    pid_t spid = spawn(sargv, NULL, NULL);
+    pid_t spid = daemon_spawn(sargv, NULL, NULL);
     wait_port(SOCK_DGRAM, port, spid);
 
     const char *input = source_path("samples/demo.pcap");
     char *targv[] = {(char *)tap, "-r", (char *)input, "-o", out, "-o", "file:/dev/null", NULL};
-    pid_t tpid = spawn(targv, NULL, r.err);
-    cr_assert_eq(wait_exit(tpid, 60), 0, "siptapd: %s", read_file(r.err));
+    pid_t tpid = daemon_spawn(targv, NULL, r.err);
+    cr_assert_eq(daemon_wait(tpid, 60), 0, "siptapd: %s", daemon_read_text(r.err));
     /* sngrep writes what it received when it is told to stop. */
     struct sip_frames want = read_sip(input);
     cr_assert_gt(want.n, 40, "the demo capture has %zu SIP messages", want.n);
     pause_ms(500);
     kill(spid, SIGINT);
-    cr_assert_neq(wait_exit(spid, 10), -1, "sngrep did not stop");
+    cr_assert_neq(daemon_wait(spid, 10), -1, "sngrep did not stop");
     struct sip_frames have = read_sip(got);
     cr_assert_eq(have.n, want.n, "sngrep holds %zu SIP messages, the capture %zu", have.n, want.n);
     bool *used = calloc(have.n, sizeof(*used));
@@ -638,8 +569,8 @@ Test(hep_output, every_sip_message_rtcp_and_the_routed_events)
     const char *input = source_path("samples/demo.pcap");
     char *argv[] = {(char *)tap,      "-c", conf, "-r", (char *)input, "-o", (char *)out, "-o",
                     "file:/dev/null", NULL};
-    pid_t pid = spawn(argv, NULL, r.err);
-    cr_assert_eq(wait_exit(pid, 60), 0, "siptapd: %s", read_file(r.err));
+    pid_t pid = daemon_spawn(argv, NULL, r.err);
+    cr_assert_eq(daemon_wait(pid, 60), 0, "siptapd: %s", daemon_read_text(r.err));
 
     struct sip_frames sip = read_sip(input);
     size_t n_sip = 0, n_rtcp = 0, n_log = 0;
@@ -682,17 +613,17 @@ Test(hep_output, every_sip_message_rtcp_and_the_routed_events)
 }
 
 /* The events a capture's SIP alone decides, one line each. */
-static char *sip_verdicts(json_t *events, bool want_agent)
+static char *sip_verdicts(const struct daemon_events *events, bool want_agent)
 {
     static const char *const types[] = {"call_start",     "call_answer", "call_fail",
                                         "call_end",       "call_drop",   "registration_loop",
                                         "codec_mismatch", "trunk_down",  "trunk_up"};
-    size_t cap = 1 << 16, len = 0;
-    char *text = calloc(1, cap);
-    size_t i;
-    json_t *e;
-    json_array_foreach(events, i, e)
-    {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    cr_assert_not_null(out);
+    for (size_t i = 0; i < events->count; i++) {
+        const json_t *e = events->events[i];
         const char *type = json_string_value(json_object_get(e, "type"));
         bool listed = false;
         for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++)
@@ -708,16 +639,15 @@ static char *sip_verdicts(json_t *events, bool want_agent)
         const char *cause = json_string_value(json_object_get(e, "cause"));
         json_t *dur = json_object_get(e, "duration_s");
         const char *trunk = json_string_value(json_object_get(e, "trunk"));
-        len += (size_t)snprintf(text + len, cap - len,
-                                "%s %s %s status=%lld reason=%s cause=%s "
-                                "duration=%.3f trunk=%s\n",
-                                type, json_string_value(json_object_get(e, "ts")), cid ? cid : "-",
-                                (long long)json_integer_value(json_object_get(e, "status")),
-                                reason ? reason : "-", cause ? cause : "-",
-                                json_is_number(dur) ? json_number_value(dur) : -1.0,
-                                trunk ? trunk : "-");
-        cr_assert_lt(len, cap);
+        fprintf(out,
+                "%s %s %s status=%lld reason=%s cause=%s "
+                "duration=%.3f trunk=%s\n",
+                type, json_string_value(json_object_get(e, "ts")), cid ? cid : "-",
+                (long long)json_integer_value(json_object_get(e, "status")), reason ? reason : "-",
+                cause ? cause : "-", json_is_number(dur) ? json_number_value(dur) : -1.0,
+                trunk ? trunk : "-");
     }
+    fclose(out);
     return text;
 }
 
@@ -734,8 +664,8 @@ Test(sngrep, sends_into_siptapd_as_if_captured, .timeout = 120)
     char ref[128];
     snprintf(ref, sizeof(ref), "%s/ref.jsonl", r.dir);
     char *rargv[] = {(char *)tap, "-c", (char *)conf, "-n", "t", "-r", (char *)input, NULL};
-    pid_t rpid = spawn(rargv, ref, NULL);
-    cr_assert_eq(wait_exit(rpid, 60), 0);
+    pid_t rpid = daemon_spawn(rargv, ref, NULL);
+    cr_assert_eq(daemon_wait(rpid, 60), 0);
 
     int port = free_port(SOCK_DGRAM);
     char spec[64], file[128], send_to[64];
@@ -743,23 +673,26 @@ Test(sngrep, sends_into_siptapd_as_if_captured, .timeout = 120)
     snprintf(file, sizeof(file), "file:%s", r.out);
     snprintf(send_to, sizeof(send_to), "udp:127.0.0.1:%d", port);
     char *targv[] = {(char *)tap, "-c", (char *)conf, "-n", "t", "-i", spec, "-o", file, NULL};
-    pid_t tpid = spawn(targv, NULL, r.err);
+    pid_t tpid = daemon_spawn(targv, NULL, r.err);
     wait_port(SOCK_DGRAM, port, tpid);
     char *sargv[] = {(char *)sngrep, "-N", "-q", "-I", (char *)input, "-H", send_to, NULL};
-    pid_t spid = spawn(sargv, NULL, NULL);
-    cr_assert_eq(wait_exit(spid, 60), 0, "sngrep -I ... -H failed");
+    pid_t spid = daemon_spawn(sargv, NULL, NULL);
+    cr_assert_eq(daemon_wait(spid, 60), 0, "sngrep -I ... -H failed");
 
     struct sip_frames sip = read_sip(input);
-    json_t *ev = stats_until(tpid, r.out, "hep.sip", (json_int_t)sip.n);
-    cr_assert_eq(last_counter(ev, "hep.sip"), (json_int_t)sip.n);
-    cr_assert_eq(last_counter(ev, "sip.udp_messages"), (json_int_t)sip.n);
-    json_decref(ev);
+    struct daemon_events ev;
+    stats_until(&ev, tpid, r.out, "hep.sip", (json_int_t)sip.n);
+    cr_assert_eq(last_counter(&ev, "hep.sip"), (json_int_t)sip.n);
+    cr_assert_eq(last_counter(&ev, "sip.udp_messages"), (json_int_t)sip.n);
+    daemon_events_free(&ev);
     free_sip(&sip);
     kill(tpid, SIGTERM);
-    cr_assert_eq(wait_exit(tpid, 10), 0, "siptapd: %s", read_file(r.err));
+    cr_assert_eq(daemon_wait(tpid, 10), 0, "siptapd: %s", daemon_read_text(r.err));
 
-    json_t *want_ev = read_events(ref), *have_ev = read_events(r.out);
-    char *want = sip_verdicts(want_ev, false), *have = sip_verdicts(have_ev, true);
+    struct daemon_events want_ev, have_ev;
+    cr_assert(daemon_events_read_file(&want_ev, ref));
+    cr_assert(daemon_events_read_file(&have_ev, r.out));
+    char *want = sip_verdicts(&want_ev, false), *have = sip_verdicts(&have_ev, true);
     cr_assert(strstr(want, "call_drop") && strstr(want, "registration_loop") &&
                   strstr(want, "call_fail"),
               "the reference lacks the demo's SIP alerts:\n%s", want);
@@ -768,7 +701,7 @@ Test(sngrep, sends_into_siptapd_as_if_captured, .timeout = 120)
     cr_assert_str_eq(have, want, "from HEP:\n%s\nfrom the file:\n%s", have, want);
     free(want);
     free(have);
-    json_decref(want_ev);
-    json_decref(have_ev);
+    daemon_events_free(&want_ev);
+    daemon_events_free(&have_ev);
     run_fini(&r);
 }

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/support/event_schema.h"
+#include "tests/support/daemon_events.h"
 
 #define CALLS 100
 
@@ -74,50 +74,20 @@ static size_t frames_in(const char *path)
     return n;
 }
 
-/* Every event of a JSON Lines file, as an array. */
-static json_t *read_events(const char *path)
-{
-    json_t *all = json_array();
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return all;
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_error_t e;
-        json_t *ev = json_loads(line, 0, &e);
-        cr_assert_not_null(ev, "%s: not JSON: %s", path, e.text);
-        event_schema_check(ev);
-        json_array_append_new(all, ev);
-    }
-    free(line);
-    fclose(f);
-    return all;
-}
-
-static size_t count_type(json_t *all, const char *type)
-{
-    size_t n = 0, i;
-    json_t *ev;
-    json_array_foreach(all, i, ev) n +=
-        strcmp(json_string_value(json_object_get(ev, "type")), type) == 0;
-    return n;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* One line a stream of every call_end, sorted: what live and -r must share. */
-static char **stream_lines(json_t *all, size_t *count)
+static char **stream_lines(const struct daemon_events *all, size_t *count)
 {
-    size_t cap = 1024, n = 0, i, j;
+    size_t cap = 1024, n = 0, j;
     char **lines = malloc(cap * sizeof(*lines));
-    json_t *ev, *s;
-    json_array_foreach(all, i, ev)
-    {
-        if (strcmp(json_string_value(json_object_get(ev, "type")), "call_end") != 0)
+    json_t *s;
+    for (size_t i = 0; i < all->count; i++) {
+        const json_t *ev = all->events[i];
+        if (strcmp(daemon_event_type(ev), "call_end") != 0)
             continue;
         json_array_foreach(json_object_get(ev, "streams"), j, s)
         {
@@ -137,15 +107,6 @@ static char **stream_lines(json_t *all, size_t *count)
     qsort(lines, n, sizeof(*lines), cmp_str);
     *count = n;
     return lines;
-}
-
-static json_t *last_of_type(json_t *all, const char *type)
-{
-    json_t *found = NULL, *ev;
-    size_t i;
-    json_array_foreach(all, i, ev) if (strcmp(json_string_value(json_object_get(ev, "type")),
-                                              type) == 0) found = ev;
-    return found;
 }
 
 static size_t threads_of(pid_t pid)
@@ -179,10 +140,11 @@ Test(live, replay_into_a_veth_equals_the_file_run, .fini = teardown, .timeout = 
     cr_assert(siptapd && build, "SIPTAPD and SIPTAP_BUILD_ROOT are set by meson");
     snprintf(dir, sizeof(dir), "/tmp/siptap-live-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    char cap[512], off[512], live[512], gen[512];
+    char cap[512], off[512], live[512], gen[512], err[512];
     snprintf(cap, sizeof(cap), "%s/load.pcap", dir);
     snprintf(off, sizeof(off), "%s/offline.jsonl", dir);
     snprintf(live, sizeof(live), "%s/live.jsonl", dir);
+    snprintf(err, sizeof(err), "%s/stderr", dir);
     snprintf(gen, sizeof(gen), "%s/bench/gen_load", build);
     run("%s %s 100 2 2>/dev/null", gen, cap);
     size_t frames = frames_in(cap);
@@ -198,42 +160,39 @@ Test(live, replay_into_a_veth_equals_the_file_run, .fini = teardown, .timeout = 
     run("ip -n %s link set va up && ip -n %s link set vb up", ns, ns);
     run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1%s", ns, "");
 
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        char out[600];
-        snprintf(out, sizeof(out), "file:%s", live);
-        execlp("ip", "ip", "netns", "exec", ns, siptapd, "-i", "vb", "-n", "live-test", "-o", out,
-               (char *)NULL);
-        _exit(127);
-    }
+    char out[600];
+    snprintf(out, sizeof(out), "file:%s", live);
+    char *argv[] = {"ip",        "netns", "exec", ns,  (char *)siptapd, "-i", "vb", "-n",
+                    "live-test", "-o",    out,    NULL};
+    pid_t pid = daemon_spawn(argv, NULL, err);
     /* Ready once its capture thread runs (ip netns exec execs siptapd). */
     for (int i = 0; i < 100 && threads_of(pid) < 2; i++)
         sleep_ms(100);
-    cr_assert_geq(threads_of(pid), 2, "siptapd did not start capturing");
+    cr_assert_geq(threads_of(pid), 2, "siptapd did not start capturing: %s", daemon_read_text(err));
     run("ip netns exec %s tcpreplay -q -i va --pps=10000 %s >/dev/null 2>&1", ns, cap);
     /* Every call ends on the wire: its call_end comes without a stop. */
-    json_t *got = NULL;
+    struct daemon_events got = {0};
     for (int i = 0; i < 50; i++) {
         sleep_ms(100);
-        json_decref(got);
-        got = read_events(live);
-        if (count_type(got, "call_end") == CALLS)
+        daemon_events_free(&got);
+        daemon_events_read_file(&got, live);
+        if (daemon_events_count(&got, "call_end") == CALLS)
             break;
     }
-    cr_assert_eq(count_type(got, "call_end"), CALLS, "call_end events before the stop: %zu",
-                 count_type(got, "call_end"));
-    json_decref(got);
+    cr_assert_eq(daemon_events_count(&got, "call_end"), CALLS,
+                 "call_end events before the stop: %zu", daemon_events_count(&got, "call_end"));
+    daemon_events_free(&got);
     kill(pid, SIGTERM);
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "siptapd exit status %d", status);
+    int status = daemon_wait(pid, 60);
+    cr_assert_eq(status, 0, "siptapd exit status %d: %s", status, daemon_read_text(err));
 
-    json_t *offline = read_events(off), *online = read_events(live);
-    cr_assert_eq(count_type(offline, "call_end"), CALLS);
-    cr_assert_eq(count_type(online, "call_end"), CALLS);
+    struct daemon_events offline, online;
+    cr_assert(daemon_events_read_file(&offline, off));
+    cr_assert(daemon_events_read_file(&online, live));
+    cr_assert_eq(daemon_events_count(&offline, "call_end"), CALLS);
+    cr_assert_eq(daemon_events_count(&online, "call_end"), CALLS);
     size_t n_off, n_live;
-    char **a = stream_lines(offline, &n_off), **b = stream_lines(online, &n_live);
+    char **a = stream_lines(&offline, &n_off), **b = stream_lines(&online, &n_live);
     cr_assert_eq(n_off, 2 * CALLS, "two streams a call");
     cr_assert_eq(n_live, n_off);
     for (size_t i = 0; i < n_off; i++)
@@ -245,7 +204,7 @@ Test(live, replay_into_a_veth_equals_the_file_run, .fini = teardown, .timeout = 
     free(a);
     free(b);
 
-    json_t *stats = last_of_type(online, "stats");
+    json_t *stats = daemon_events_last(&online, "stats");
     cr_assert_not_null(stats, "a final stats event");
     json_t *c = json_object_get(stats, "capture");
     cr_assert(json_is_object(c));
@@ -255,9 +214,9 @@ Test(live, replay_into_a_veth_equals_the_file_run, .fini = teardown, .timeout = 
     cr_assert_eq(json_integer_value(json_object_get(c, "queue_backlog")), 0);
     cr_assert_eq((size_t)json_integer_value(json_object_get(stats, "packets")), frames);
     cr_assert_eq((size_t)json_integer_value(json_object_get(c, "received")), frames);
-    cr_assert_null(json_object_get(last_of_type(online, "call_end"), "capture_loss"));
-    json_decref(offline);
-    json_decref(online);
+    cr_assert_null(json_object_get(daemon_events_last(&online, "call_end"), "capture_loss"));
+    daemon_events_free(&offline);
+    daemon_events_free(&online);
 }
 
 /* The ring mapping's Rss and the process's VmRSS, in kB, from /proc; false
@@ -309,13 +268,9 @@ Test(live, an_idle_tap_costs_its_ring_and_a_few_mib, .fini = teardown, .timeout 
     snprintf(ns, sizeof(ns), "siptap-idle-%d", (int)getpid());
     run("ip netns add %s%s", ns, "");
     run("ip -n %s link set lo up%s", ns, "");
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        execlp("ip", "ip", "netns", "exec", ns, siptapd, "-i", "lo", "-o", "file:/dev/null",
-               (char *)NULL);
-        _exit(127);
-    }
+    char *argv[] = {"ip", "netns", "exec",           ns,  (char *)siptapd, "-i",
+                    "lo", "-o",    "file:/dev/null", NULL};
+    pid_t pid = daemon_spawn(argv, NULL, NULL);
     /* ip netns exec execs siptapd in place: pid is the daemon. */
     long vm_rss = 0, ring = 0;
     int rings = 0;
@@ -328,9 +283,8 @@ Test(live, an_idle_tap_costs_its_ring_and_a_few_mib, .fini = teardown, .timeout 
     sleep_ms(1000);
     cr_assert(rss_of(pid, &vm_rss, &ring, &rings));
     kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    int st = daemon_wait(pid, 30);
+    cr_assert_eq(st, 0, "status %d", st);
     cr_log_info("idle tap: VmRSS %ld kB, ring %ld kB", vm_rss, ring);
     cr_assert_eq(rings, 1, "the ring is mapped %d times", rings);
     cr_assert_eq(ring, 64 * 1024, "ring of %ld kB resident, not the default 64 MiB", ring);

@@ -476,7 +476,7 @@ static inline uint64_t ts_of(json_t *ev)
 #include <unistd.h>
 
 #include "tools/pcapgen/pcapgen.h"
-#include "tests/support/event_schema.h"
+#include "tests/support/daemon_events.h"
 
 /* Writes g as a capture, runs `$SIPTAPD -r` on it and returns its events
  * (stats left out) as a JSON array; skips the test when SIPTAPD is unset. */
@@ -489,22 +489,14 @@ static inline json_t *e2e_run(struct pcapgen *g, const char *name)
     snprintf(path, sizeof(path), "/tmp/siptap-e2e-%d-%s.pcap", (int)getpid(), name);
     cr_assert_eq(pcapgen_write(g, path), 0, "cannot write %s", path);
     snprintf(cmd, sizeof(cmd), "'%s' -r '%s' -n e2e", siptapd, path);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
+    struct daemon_events run;
+    daemon_events_run(&run, cmd);
+    cr_assert_eq(run.status, 0, "siptapd failed on %s", path);
     json_t *all = json_array();
-    static char line[1 << 16];
-    while (fgets(line, sizeof(line), p)) {
-        json_error_t err;
-        json_t *ev = json_loads(line, 0, &err);
-        cr_assert_not_null(ev, "bad JSON from siptapd: %s", err.text);
-        event_schema_check(ev);
-        const char *t = json_string_value(json_object_get(ev, "type"));
-        if (t && strcmp(t, "stats") == 0)
-            json_decref(ev);
-        else
-            json_array_append_new(all, ev);
-    }
-    cr_assert_eq(pclose(p), 0, "siptapd failed on %s", path);
+    for (size_t i = 0; i < run.count; i++)
+        if (strcmp(daemon_event_type(run.events[i]), "stats") != 0)
+            json_array_append(all, run.events[i]);
+    daemon_events_free(&run);
     unlink(path);
     return all;
 }

@@ -196,12 +196,10 @@ static inline const char *str_field(json_t *ev, const char *name)
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tests/support/event_schema.h"
-
-#define E2E_MAX_EVENTS 1024
+#include "tests/support/daemon_events.h"
 
 struct e2e_run {
-    json_t *events[E2E_MAX_EVENTS];
+    json_t **events; /* every event but stats, owned */
     size_t count;
     int status;
 };
@@ -245,21 +243,16 @@ static inline void e2e_run_daemon(struct e2e_run *run, const char *pcap, const c
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "'%s' %s%s%s -r '%s'", daemon, config ? "-c '" : "",
              config ? config : "", config ? "'" : "", pcap);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    char line[65536];
-    while (fgets(line, sizeof(line), p)) {
-        json_error_t jerr;
-        json_t *ev = json_loads(line, 0, &jerr);
-        cr_assert_not_null(ev, "not JSON: %s", line);
-        event_schema_check(ev);
-        const char *type = json_string_value(json_object_get(ev, "type"));
-        if (type && strcmp(type, "stats") != 0 && run->count < E2E_MAX_EVENTS)
-            run->events[run->count++] = ev;
+    struct daemon_events all;
+    daemon_events_run(&all, cmd);
+    for (size_t i = 0; i < all.count; i++) {
+        if (strcmp(daemon_event_type(all.events[i]), "stats") != 0)
+            all.events[run->count++] = all.events[i];
         else
-            json_decref(ev);
+            json_decref(all.events[i]);
     }
-    run->status = pclose(p);
+    run->events = all.events;
+    run->status = all.status;
     cr_assert_eq(run->status, 0, "%s exited with %d", cmd, run->status);
 }
 
@@ -284,6 +277,8 @@ static inline void e2e_free(struct e2e_run *run)
 {
     for (size_t i = 0; i < run->count; i++)
         json_decref(run->events[i]);
+    free(run->events);
+    run->events = NULL;
     run->count = 0;
 }
 

@@ -4,7 +4,7 @@
  * near-miss (hold, inactive, short gap, both silent, disabled).
  */
 #include "tests/rules/media_harness.h"
-#include "tests/support/event_schema.h"
+#include "tests/support/daemon_events.h"
 
 static const struct dialog D = {"owa-1@pbx", "198.51.100.20", "203.0.113.10", "ft", "tt"};
 
@@ -493,18 +493,13 @@ static json_t *public_events(const char *name)
     if (!siptapd || access(siptapd, X_OK) != 0)
         cr_skip_test("SIPTAPD is not set to the daemon; skipped");
     snprintf(cmd, sizeof(cmd), "'%s' -r '%s' -n public", siptapd, path);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
+    struct daemon_events run;
+    daemon_events_run(&run, cmd);
+    cr_assert_eq(run.status, 0, "siptapd failed on %s", path);
     json_t *all = json_array();
-    static char line[1 << 16];
-    while (fgets(line, sizeof(line), p)) {
-        json_error_t err;
-        json_t *ev = json_loads(line, 0, &err);
-        cr_assert_not_null(ev, "bad JSON from siptapd: %s", err.text);
-        event_schema_check(ev);
-        json_array_append_new(all, ev);
-    }
-    cr_assert_eq(pclose(p), 0, "siptapd failed on %s", path);
+    for (size_t i = 0; i < run.count; i++)
+        json_array_append(all, run.events[i]);
+    daemon_events_free(&run);
     return all;
 }
 
