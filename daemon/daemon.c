@@ -28,6 +28,7 @@
 #include "daemon/hep_input.h"
 #include "daemon/privdrop.h"
 #include "outputs/sink.h"
+#include "rtp/flow.h"
 
 static void usage(FILE *out)
 {
