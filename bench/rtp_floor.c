@@ -39,7 +39,9 @@
 #include "core/counters.h"
 #include "engine/engine.h" /* the daemon's look-ahead, ENGINE_BATCH_FRAMES */
 #include "decoders/decode.h"
+#include "rtp/flow.h"
 #include "rtp/rtp.h"
+#include "rtp/stream.h"
 
 /* Room for every flow of bench/gen_load's largest captures. */
 #define FLOOR_MAX_FLOWS (1u << 20)

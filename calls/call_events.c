@@ -12,6 +12,8 @@
 #include "calls/calls_internal.h"
 #include "core/json_text.h"
 #include "core/timefmt.h"
+#include "rtp/flow.h"
+#include "rtp/stream.h"
 
 #include <string.h>
 

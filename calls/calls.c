@@ -23,6 +23,7 @@
  */
 #include "calls/calls_internal.h"
 #include "core/str.h"
+#include "rtp/flow.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -28,7 +28,8 @@
 #include "core/hashtab.h"
 #include "core/timerq.h"
 #include "outputs/event.h"
-#include "rtp/rtp.h"
+#include "rtp/flow.h"
+#include "rtp/stream.h"
 #include "sip/sip.h"
 
 #include "core/trunk.h"

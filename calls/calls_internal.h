@@ -6,6 +6,7 @@
 #define SIPTAP_CALLS_INTERNAL_H
 
 #include "calls/calls.h"
+#include "rtp/flow.h"
 
 /* The tap's own losses: the running total, and the capture time of the
  * packets processed just after it last grew. */

@@ -12,6 +12,7 @@
  * SDP); the flow goes when its last call lets go of it.
  */
 #include "calls/calls_internal.h"
+#include "rtp/flow.h"
 
 #include <stdint.h>
 #include <stdlib.h>

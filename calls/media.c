@@ -20,6 +20,9 @@
 #include "calls/calls_internal.h"
 #include "core/json_text.h"
 #include "core/str.h"
+#include "rtp/flow.h"
+#include "rtp/rtp.h"
+#include "rtp/stream.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -68,10 +68,10 @@ static int dispatch(struct capture *c)
     return n;
 }
 
-static int apply_filter(struct capture *c, const char *bpf, char *err, size_t errlen)
+static enum capture_error apply_filter(struct capture *c, const char *bpf, char *err, size_t errlen)
 {
     if (!bpf || !*bpf)
-        return 0;
+        return CAPTURE_OK;
     struct bpf_program prog;
     if (pcap_compile(c->pcap, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
         snprintf(err, errlen, "bad capture filter '%s': %s", bpf, pcap_geterr(c->pcap));
@@ -81,22 +81,37 @@ static int apply_filter(struct capture *c, const char *bpf, char *err, size_t er
     pcap_freecode(&prog);
     if (rc != 0) {
         snprintf(err, errlen, "cannot set capture filter: %s", pcap_geterr(c->pcap));
-        return CAPTURE_ERR_SOURCE;
+        return CAPTURE_ERR_FAILED;
     }
     return CAPTURE_OK;
 }
 
 /* The last step of opening: the filter, or the capture closed again. */
-static int filter_or_close(struct capture *c, const char *bpf, char *err, size_t errlen)
+static enum capture_error filter_or_close(struct capture *c, const char *bpf, char *err,
+                                          size_t errlen)
 {
-    int rc = apply_filter(c, bpf, err, errlen);
+    enum capture_error rc = apply_filter(c, bpf, err, errlen);
     if (rc != CAPTURE_OK)
         capture_close(c);
     return rc;
 }
 
-int capture_open_live(struct capture *c, const char *iface, const struct capture_options *o,
-                      char *err, size_t errlen)
+/* What a failed pcap_activate says went wrong. */
+static enum capture_error activate_error(int rc)
+{
+    switch (rc) {
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        return CAPTURE_ERR_NO_SUCH_SOURCE;
+    case PCAP_ERROR_PERM_DENIED:
+    case PCAP_ERROR_PROMISC_PERM_DENIED:
+        return CAPTURE_ERR_NO_PERMISSION;
+    default:
+        return CAPTURE_ERR_FAILED;
+    }
+}
+
+enum capture_error capture_open_live(struct capture *c, const char *iface,
+                                     const struct capture_options *o, char *err, size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     memset(c, 0, sizeof(*c));
@@ -106,19 +121,19 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
     if (o->buffer_mb < 1 || o->buffer_mb > CAPTURE_MAX_BUFFER_MB) {
         snprintf(err, errlen, "capture buffer of %u MiB: libpcap takes 1 to %d MiB", o->buffer_mb,
                  CAPTURE_MAX_BUFFER_MB);
-        return CAPTURE_ERR_SOURCE;
+        return CAPTURE_ERR_OPTIONS;
     }
     c->pcap = pcap_create(iface, ebuf);
     if (!c->pcap) {
         snprintf(err, errlen, "cannot open interface %s: %s", iface, ebuf);
-        return CAPTURE_ERR_SOURCE;
+        return CAPTURE_ERR_FAILED;
     }
     unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     size_t queue_bytes = (size_t)(o->queue_mb ? o->queue_mb : DEFAULT_QUEUE_MB) << 20;
     if (!capture_queue_init(&c->queue, queue_bytes)) {
         snprintf(err, errlen, "out of memory for the capture queue");
         capture_close(c);
-        return CAPTURE_ERR_SOURCE;
+        return CAPTURE_ERR_FAILED;
     }
     pcap_set_snaplen(c->pcap, (int)o->snaplen);
     pcap_set_promisc(c->pcap, 1);
@@ -131,7 +146,7 @@ int capture_open_live(struct capture *c, const char *iface, const struct capture
         snprintf(err, errlen, "cannot capture on %s: %s", iface, pcap_geterr(c->pcap));
         pcap_close(c->pcap);
         c->pcap = NULL;
-        return CAPTURE_ERR_SOURCE;
+        return activate_error(rc);
     }
     return filter_or_close(c, o->bpf, err, errlen);
 }
@@ -226,8 +241,18 @@ static FILE *open_pipe(struct capture *c, int fd, const struct capture_options *
     return f;
 }
 
-int capture_open_file(struct capture *c, const char *path, const struct capture_options *o,
-                      char *err, size_t errlen)
+/* What a failed open(2) of a capture file says went wrong. */
+static enum capture_error open_error(int errnum)
+{
+    if (errnum == ENOENT || errnum == ENOTDIR)
+        return CAPTURE_ERR_NO_SUCH_SOURCE;
+    if (errnum == EACCES || errnum == EPERM)
+        return CAPTURE_ERR_NO_PERMISSION;
+    return CAPTURE_ERR_FAILED;
+}
+
+enum capture_error capture_open_file(struct capture *c, const char *path,
+                                     const struct capture_options *o, char *err, size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     memset(c, 0, sizeof(*c));
@@ -237,8 +262,9 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
      * generator, ssh, zcat) is read as it comes, like a FIFO. */
     int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
+        enum capture_error why = open_error(errno);
         snprintf(err, errlen, "cannot read %s: %m", path);
-        return CAPTURE_ERR_SOURCE;
+        return why;
     }
     struct stat st;
     bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -249,7 +275,7 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
             close(fd);
         }
         capture_close(c);
-        return CAPTURE_ERR_SOURCE;
+        return CAPTURE_ERR_FAILED;
     }
     bool netmon = false;
     if (regular) { /* a pipe cannot be peeked at and rewound */
@@ -270,7 +296,7 @@ int capture_open_file(struct capture *c, const char *path, const struct capture_
                      path, path);
         else
             snprintf(err, errlen, "cannot read %s: %s", path, ebuf);
-        return CAPTURE_ERR_SOURCE;
+        return CAPTURE_ERR_NOT_A_CAPTURE;
     }
     return filter_or_close(c, o->bpf, err, errlen);
 }

@@ -115,19 +115,25 @@ struct capture_options {
     const char *bpf;     /* NULL or "" for everything */
 };
 
-/* What went wrong opening a capture: the source (exit 1), or the filter
- * the user gave (exit 2, a usage error). */
+/* What opening a capture came to. Callers decide on it (the daemon's exit
+ * status), never on the message in err: that is for the user, and may be
+ * reworded. */
 enum capture_error {
     CAPTURE_OK = 0,
-    CAPTURE_ERR_SOURCE = -1,
-    CAPTURE_ERR_FILTER = -2,
+    CAPTURE_ERR_NO_SUCH_SOURCE, /* no such file or interface */
+    CAPTURE_ERR_NO_PERMISSION,  /* it exists, and this user may not read or capture on it */
+    CAPTURE_ERR_NOT_A_CAPTURE,  /* a file libpcap cannot read (not pcap or pcapng) */
+    CAPTURE_ERR_OPTIONS,        /* struct capture_options out of range (buffer_mb) */
+    CAPTURE_ERR_FILTER,         /* o->bpf does not compile for the source's link type */
+    CAPTURE_ERR_FAILED,         /* anything else: memory, the kernel, libpcap */
 };
-/* CAPTURE_OK, or an error with a message in err. The capture stays where it
- * is once open: the thread and a pipe's FILE hold its address. */
-int capture_open_live(struct capture *c, const char *iface, const struct capture_options *o,
-                      char *err, size_t errlen);
-int capture_open_file(struct capture *c, const char *path, const struct capture_options *o,
-                      char *err, size_t errlen);
+/* CAPTURE_OK, or an error with a message in err (the capture is closed
+ * again). The capture stays where it is once open: the thread and a pipe's
+ * FILE hold its address. */
+enum capture_error capture_open_live(struct capture *c, const char *iface,
+                                     const struct capture_options *o, char *err, size_t errlen);
+enum capture_error capture_open_file(struct capture *c, const char *path,
+                                     const struct capture_options *o, char *err, size_t errlen);
 int capture_datalink(const struct capture *c);
 void capture_start(struct capture *c, struct ev_loop *loop, capture_batch_fn on_batch,
                    capture_end_fn on_end, void *user);

@@ -28,6 +28,7 @@
 #include "daemon/hep_input.h"
 #include "daemon/privdrop.h"
 #include "outputs/sink.h"
+#include "rtp/flow.h"
 
 static void usage(FILE *out)
 {
@@ -798,6 +799,31 @@ static int start_engine(struct siptap *d)
     return 0;
 }
 
+/* The exit status when the capture does not open: a filter that does not
+ * compile for the source's link type, or options out of range, are usage
+ * errors (2); a source that cannot be read is a failure (1). */
+static int capture_exit_status(enum capture_error why)
+{
+    return why == CAPTURE_ERR_FILTER || why == CAPTURE_ERR_OPTIONS ? 2 : 1;
+}
+
+/* Opens -i (a HEP listener or an interface) or -r: 0, or the exit status
+ * with the reason on stderr. */
+static int open_source(struct siptap *d, const struct daemon_options *opts,
+                       const struct capture_options *co)
+{
+    if (d->hep_in)
+        return daemon_hep_open_input(d, opts->iface);
+    char err[1024] = "";
+    enum capture_error why = d->live
+                                 ? capture_open_live(&d->capture, opts->iface, co, err, sizeof(err))
+                                 : capture_open_file(&d->capture, opts->file, co, err, sizeof(err));
+    if (why == CAPTURE_OK)
+        return 0;
+    fprintf(stderr, "siptapd: %s\n", err);
+    return capture_exit_status(why);
+}
+
 static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdline)
 {
     char err[1024] = "";
@@ -854,17 +880,8 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
     };
     d->live = opts->iface != NULL;
     d->hep_in = hep_input_is_spec(opts->iface);
-    if (d->hep_in) {
-        if ((rc = daemon_hep_open_input(d, opts->iface)) != 0)
-            return rc;
-    } else if (d->live)
-        rc = capture_open_live(&d->capture, opts->iface, &co, err, sizeof(err));
-    else
-        rc = capture_open_file(&d->capture, opts->file, &co, err, sizeof(err));
-    if (rc != 0) {
-        fprintf(stderr, "siptapd: %s\n", err);
-        return rc == CAPTURE_ERR_FILTER ? 2 : 1;
-    }
+    if ((rc = open_source(d, opts, &co)) != 0)
+        return rc;
     /* The signal watchers go in before the privileges are dropped: a
      * SIGTERM from a supervisor that sees the process switch user must reach
      * on_signal (it runs once the loop does), not the default action. */

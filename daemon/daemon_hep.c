@@ -73,10 +73,12 @@ int daemon_hep_open_input(struct siptap *d, const char *spec)
         fprintf(stderr, "siptapd: out of memory\n");
         return 1;
     }
-    h->input = hep_input_new(spec, engine_counters(d->engine), on_hep_packet, d, err, sizeof(err));
+    enum hep_input_error why;
+    h->input =
+        hep_input_new(spec, engine_counters(d->engine), on_hep_packet, d, &why, err, sizeof(err));
     if (!h->input) {
         fprintf(stderr, "siptapd: %s\n", err);
-        return strstr(err, "cannot listen") ? 1 : 2;
+        return why == HEP_INPUT_ERR_SPEC ? 2 : 1;
     }
     return 0;
 }

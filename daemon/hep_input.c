@@ -324,14 +324,16 @@ static void register_counters(struct hep_input *in, struct counters *counters)
 }
 
 struct hep_input *hep_input_new(const char *spec, struct counters *counters, hep_input_fn fn,
-                                void *user, char *err, size_t errlen)
+                                void *user, enum hep_input_error *why, char *err, size_t errlen)
 {
     char host[256] = "", port[16] = "";
     bool tcp = false;
+    *why = HEP_INPUT_ERR_SPEC;
     if (spec && !parse_spec(spec, host, sizeof(host), port, sizeof(port), &tcp, err, errlen))
         return NULL;
     struct hep_input *in = calloc(1, sizeof(*in));
     if (!in) {
+        *why = HEP_INPUT_ERR_MEMORY;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -340,6 +342,7 @@ struct hep_input *hep_input_new(const char *spec, struct counters *counters, hep
     in->user = user;
     in->fd = -1;
     register_counters(in, counters);
+    *why = HEP_INPUT_OK;
     if (!spec) /* tests and the fuzzer: no socket */
         return in;
     struct addrinfo hints = {.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM,
@@ -347,6 +350,7 @@ struct hep_input *hep_input_new(const char *spec, struct counters *counters, hep
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0 || !ai) {
+        *why = HEP_INPUT_ERR_SPEC;
         snprintf(err, errlen,
                  "-i %s: '%s' port '%s' is not a numeric address and port (%s); "
                  "write it as %s",
@@ -363,6 +367,7 @@ struct hep_input *hep_input_new(const char *spec, struct counters *counters, hep
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (tcp && listen(fd, 64) != 0)) {
+        *why = HEP_INPUT_ERR_LISTEN;
         snprintf(err, errlen, "-i %s: cannot listen: %s", spec, strerror(errno));
         if (fd >= 0)
             close(fd);

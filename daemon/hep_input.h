@@ -44,12 +44,20 @@ struct hep_input;
 
 /* Is this -i argument a HEP listener? */
 bool hep_input_is_spec(const char *spec);
+/* Why hep_input_new failed. Callers decide on it (the daemon's exit
+ * status), never on the message. */
+enum hep_input_error {
+    HEP_INPUT_OK,
+    HEP_INPUT_ERR_SPEC,   /* spec is not hep://ADDR:PORT[?transport=udp|tcp]: a usage error */
+    HEP_INPUT_ERR_LISTEN, /* the address cannot be bound or listened on */
+    HEP_INPUT_ERR_MEMORY,
+};
 /* Parses spec and binds (and, for TCP, listens): done before privileges
- * are dropped, so port 9060 needs no capability later. NULL with a message
- * in err (naming the right form) on failure. spec NULL: no socket, messages
- * come only through hep_input_feed (tests, the fuzzer). */
+ * are dropped, so port 9060 needs no capability later. NULL on failure,
+ * with *why and a message in err (naming the right form). spec NULL: no
+ * socket, messages come only through hep_input_feed (tests, the fuzzer). */
 struct hep_input *hep_input_new(const char *spec, struct counters *counters, hep_input_fn fn,
-                                void *user, char *err, size_t errlen);
+                                void *user, enum hep_input_error *why, char *err, size_t errlen);
 void hep_input_start(struct hep_input *in, struct ev_loop *loop);
 void hep_input_stop(struct hep_input *in);
 void hep_input_free(struct hep_input *in);

@@ -22,6 +22,8 @@
 #include "core/timefmt.h"
 #include "daemon/histogram.h"
 #include "daemon/metrics.h"
+#include "rtp/flow.h"
+#include "rtp/stream.h"
 
 #define TRUNK_METRICS_MAX_CODES 32
 #define DIRECTIONS              3 /* enum call_direction */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/timefmt.h"
-#include "rtp/rtp.h"
+#include "rtp/flow.h"
 
 struct engine {
     struct counters counters;

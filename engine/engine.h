@@ -36,6 +36,7 @@
 #include "core/trunk.h"
 #include "decoders/decode.h"
 #include "outputs/event.h"
+#include "rtp/flow.h"
 #include "rules/rules.h"
 #include "sip/sip.h"
 

@@ -88,7 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!in) {
         counters_init(&counters);
         char err[256];
-        in = hep_input_new(NULL, &counters, on_message, NULL, err, sizeof(err));
+        enum hep_input_error why;
+        in = hep_input_new(NULL, &counters, on_message, NULL, &why, err, sizeof(err));
         if (!in)
             abort();
     }

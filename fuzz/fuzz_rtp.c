@@ -20,7 +20,10 @@
 
 #include "core/counters.h"
 #include "fuzz/fuzz_input.h"
+#include "rtp/flow.h"
+#include "rtp/rtcp.h"
 #include "rtp/rtp.h"
+#include "rtp/stream.h"
 
 struct rtp_fuzz {
     struct counters counters;

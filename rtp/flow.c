@@ -20,7 +20,11 @@
  * by its packet type and its report blocks are attached to the reverse flow's
  * streams, which is the far end's view of the media we saw it receive.
  */
+#include "rtp/flow.h"
+
+#include "rtp/rtcp.h"
 #include "rtp/rtp.h"
+#include "rtp/stream.h"
 
 #include <stddef.h>
 #include <stdlib.h>

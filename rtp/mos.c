@@ -14,7 +14,7 @@
  *
  * Every term is monotonic, so R (and MOS) falls as loss, BurstR or J rises.
  */
-#include "rtp/rtp.h"
+#include "rtp/mos.h"
 
 #include <math.h>
 #include <strings.h>

@@ -11,7 +11,7 @@
  * other block types skipped. Other packet types (SDES, BYE, APP, feedback)
  * are skipped by their length.
  */
-#include "rtp/rtp.h"
+#include "rtp/rtcp.h"
 
 #include <string.h>
 

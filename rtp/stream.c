@@ -32,10 +32,13 @@
  * the E-model's BurstR, and RFC 4733 events are counted once each: a new event
  * is a new (timestamp, event code) pair, so repeated end packets count once.
  */
-#include "rtp/rtp.h"
+#include "rtp/stream.h"
 
 #include "core/json_text.h"
 #include "core/str.h"
+#include "rtp/mos.h"
+#include "rtp/rtcp.h"
+#include "rtp/rtp.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -30,6 +30,9 @@
  * cumulative figure recovers slowly: after a burst, a long clean stretch).
  */
 #include "rules/rules.h"
+#include "rtp/flow.h"
+#include "rtp/rtcp.h"
+#include "rtp/stream.h"
 
 _Static_assert(CALL_MAX_FLOWS *RTP_FLOW_MAX_STREAMS <= 32, "alerted is a 32-bit mask");
 

@@ -2,9 +2,10 @@
  * order, whole, in batches of at most CAPTURE_BATCH_FRAMES copied frames, and
  * a frame too large for the copy arena comes alone, after those before it.
  * A file libpcap cannot read (Network Monitor) is refused with the command
- * that converts it. A pipe is read by the capture thread: it waits for room
- * in the queue rather than drop, and a quiet pipe neither holds the loop nor
- * delays a stop. */
+ * that converts it. A capture that does not open says why in its result
+ * (enum capture_error), which callers decide on, not the message. A pipe is
+ * read by the capture thread: it waits for room in the queue rather than
+ * drop, and a quiet pipe neither holds the loop nor delays a stop. */
 #include <criterion/criterion.h>
 #include <ev.h>
 #include <pcap/pcap.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,7 +156,7 @@ Test(capture, largest_buffer_gives_a_ring_that_large)
               "a ring of %zu MiB for buffer_mb = %d", mib, CAPTURE_MAX_BUFFER_MB);
 
     o.buffer_mb = CAPTURE_MAX_BUFFER_MB + 1;
-    cr_assert_neq(capture_open_live(&c, "lo", &o, err, sizeof(err)), 0);
+    cr_assert_eq(capture_open_live(&c, "lo", &o, err, sizeof(err)), CAPTURE_ERR_OPTIONS);
     cr_assert(strstr(err, "1 to 2047 MiB"), "%s", err);
 }
 
@@ -169,10 +172,124 @@ Test(capture, netmon_file_is_refused_with_the_command_that_converts_it)
     struct capture c;
     char err[512];
     struct capture_options o = {.snaplen = 262144};
-    cr_assert_neq(capture_open_file(&c, path, &o, err, sizeof(err)), 0);
+    cr_assert_eq(capture_open_file(&c, path, &o, err, sizeof(err)), CAPTURE_ERR_NOT_A_CAPTURE);
     cr_assert(strstr(err, "Network Monitor"), "%s", err);
     cr_assert(strstr(err, "editcap -F pcapng"), "%s", err);
     unlink(path);
+}
+
+/* ---- why a capture does not open ---- */
+
+Test(capture, a_missing_file_is_no_such_source)
+{
+    struct capture c;
+    char err[512];
+    struct capture_options o = {.snaplen = 262144};
+    cr_assert_eq(capture_open_file(&c, "/nonexistent/x.pcap", &o, err, sizeof(err)),
+                 CAPTURE_ERR_NO_SUCH_SOURCE);
+    cr_assert(strstr(err, "cannot read /nonexistent/x.pcap"), "%s", err);
+}
+
+Test(capture, a_file_of_text_is_not_a_capture)
+{
+    char path[] = "/tmp/siptap-text-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    static const char text[] = "INVITE sip:bob@example.com SIP/2.0\r\n\r\n";
+    cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    close(fd);
+    struct capture c;
+    char err[512];
+    struct capture_options o = {.snaplen = 262144};
+    cr_assert_eq(capture_open_file(&c, path, &o, err, sizeof(err)), CAPTURE_ERR_NOT_A_CAPTURE);
+    cr_assert(strstr(err, "cannot read"), "%s", err);
+    unlink(path);
+}
+
+/* The filter is the user's: a usage error the daemon exits 2 for. */
+Test(capture, a_filter_that_does_not_compile_is_a_bad_filter)
+{
+    char path[] = "/tmp/siptap-capture-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_capture(path);
+    struct capture c;
+    char err[512];
+    struct capture_options o = {.snaplen = 262144, .bpf = "udp and and"};
+    cr_assert_eq(capture_open_file(&c, path, &o, err, sizeof(err)), CAPTURE_ERR_FILTER);
+    cr_assert(strstr(err, "bad capture filter 'udp and and'"), "%s", err);
+    o.bpf = "udp port 5060";
+    cr_assert_eq(capture_open_file(&c, path, &o, err, sizeof(err)), CAPTURE_OK, "%s", err);
+    capture_close(&c);
+    unlink(path);
+}
+
+/* The buffer is checked before libpcap is asked for anything: no root needed. */
+Test(capture, a_buffer_out_of_range_is_an_options_error)
+{
+    struct capture c;
+    char err[512];
+    struct capture_options o = {.snaplen = 65535, .buffer_mb = 0};
+    cr_assert_eq(capture_open_live(&c, "lo", &o, err, sizeof(err)), CAPTURE_ERR_OPTIONS);
+    cr_assert(strstr(err, "1 to 2047 MiB"), "%s", err);
+}
+
+Test(capture, a_missing_interface_is_no_such_source)
+{
+    if (geteuid() != 0)
+        cr_skip_test("without CAP_NET_RAW any interface is refused first");
+    struct capture c;
+    char err[512];
+    struct capture_options o = {.snaplen = 65535, .buffer_mb = 4};
+    cr_assert_eq(capture_open_live(&c, "siptap-none0", &o, err, sizeof(err)),
+                 CAPTURE_ERR_NO_SUCH_SOURCE, "%s", err);
+    cr_assert(strstr(err, "siptap-none0"), "%s", err);
+}
+
+/* capture_open_live (live) or capture_open_file of source as a user who may
+ * neither read the file nor capture: as root, in a child that becomes
+ * nobody first. */
+static enum capture_error open_unprivileged(const char *source, bool live)
+{
+    struct capture c;
+    char err[512];
+    struct capture_options o = {.snaplen = 65535, .buffer_mb = 4};
+    if (geteuid() != 0)
+        return live ? capture_open_live(&c, source, &o, err, sizeof(err))
+                    : capture_open_file(&c, source, &o, err, sizeof(err));
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(100);
+        _exit(live ? capture_open_live(&c, source, &o, err, sizeof(err))
+                   : capture_open_file(&c, source, &o, err, sizeof(err)));
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 100)
+        cr_skip_test("cannot become nobody here");
+    return (enum capture_error)WEXITSTATUS(status);
+}
+
+Test(capture, a_file_this_user_may_not_read_is_no_permission)
+{
+    char path[] = "/tmp/siptap-capture-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_capture(path);
+    cr_assert_eq(chmod(path, 0), 0);
+    enum capture_error why = open_unprivileged(path, false);
+    unlink(path);
+    cr_assert_eq(why, CAPTURE_ERR_NO_PERMISSION);
+}
+
+Test(capture, an_interface_this_user_may_not_capture_on_is_no_permission)
+{
+    cr_assert_eq(open_unprivileged("lo", true), CAPTURE_ERR_NO_PERMISSION);
 }
 
 /* ---- -r of a pipe: the capture thread reads it ---- */

@@ -115,6 +115,22 @@ Test(cli, bad_filter_is_2)
     unlink(path);
 }
 
+/* A filter that compiles for Ethernet, as the configuration check compiles
+ * it, but not for the file's link type: refused when the capture opens,
+ * and still a usage error. */
+Test(cli, filter_wrong_for_the_link_type_is_2)
+{
+    char path[] = "/tmp/siptap-sll-XXXXXX";
+    close(mkstemp(path));
+    uint64_t t[] = {1700000000000000ULL};
+    write_pcap(path, DLT_LINUX_SLL, t, 1);
+    char args[256];
+    snprintf(args, sizeof(args), "-r %s -f vlan", path);
+    cr_assert_eq(run("%s", args), 2);
+    cr_assert(strstr(out_buf, "bad capture filter 'vlan'"), "%s", out_buf);
+    unlink(path);
+}
+
 Test(cli, bad_config_names_file_and_line)
 {
     char path[] = "/tmp/siptap-conf-XXXXXX";

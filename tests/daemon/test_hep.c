@@ -386,6 +386,30 @@ Test(hep_input, tcp_stream_resyncs_after_garbage)
     run_fini(&r);
 }
 
+/* A port someone else holds is no usage error: the listener fails (1). */
+Test(hep_input, a_port_in_use_is_a_failure_not_a_usage_error)
+{
+    int held = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    cr_assert_eq(bind(held, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(held, (struct sockaddr *)&sa, &sl), 0);
+    char spec[64];
+    snprintf(spec, sizeof(spec), "hep://127.0.0.1:%d", ntohs(sa.sin_port));
+    char *argv[] = {(char *)siptapd(), "-i", spec, "-o", "-", NULL};
+    char err[] = "/tmp/siptap-hep-err-XXXXXX";
+    close(mkstemp(err));
+    pid_t pid = spawn(argv, NULL, err);
+    int status = wait_exit(pid, 10);
+    char *text = read_file(err);
+    close(held);
+    unlink(err);
+    cr_assert_eq(status, 1, "-i %s: %s", spec, text);
+    cr_assert(strstr(text, "cannot listen"), "-i %s: %s", spec, text);
+    free(text);
+}
+
 Test(hep_input, bad_forms_are_usage_errors)
 {
     static const char *const bad[] = {"hep://", "hep://127.0.0.1", "hep://127.0.0.1:9?transport=x",

@@ -12,7 +12,11 @@
 #include <string.h>
 
 #include "core/counters.h"
+#include "rtp/flow.h"
+#include "rtp/mos.h"
+#include "rtp/rtcp.h"
 #include "rtp/rtp.h"
+#include "rtp/stream.h"
 #include "tests/support/event_schema.h"
 
 #define MS 1000ull /* microseconds */

@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "core/counters.h"
+#include "rtp/flow.h"
 #include "rtp/rtp.h"
+#include "rtp/stream.h"
 
 #define MAX_ROWS 64
 

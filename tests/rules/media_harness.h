@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "engine/engine.h"
+#include "rtp/rtcp.h"
 #include "tests/support/event_capture.h"
 
 #define T0     1700000000000000ULL
