@@ -400,9 +400,9 @@ Test(hep_input, a_port_in_use_is_a_failure_not_a_usage_error)
     char *argv[] = {(char *)siptapd(), "-i", spec, "-o", "-", NULL};
     char err[] = "/tmp/siptap-hep-err-XXXXXX";
     close(mkstemp(err));
-    pid_t pid = spawn(argv, NULL, err);
-    int status = wait_exit(pid, 10);
-    char *text = read_file(err);
+    pid_t pid = daemon_spawn(argv, NULL, err);
+    int status = daemon_wait(pid, 10);
+    char *text = daemon_read_text(err);
     close(held);
     unlink(err);
     cr_assert_eq(status, 1, "-i %s: %s", spec, text);
