@@ -26,6 +26,7 @@
 
 #include "core/counters.h"
 #include "core/hashtab.h"
+#include "core/list.h"
 #include "core/timerq.h"
 #include "outputs/event.h"
 #include "rtp/rtp.h"
@@ -197,9 +198,9 @@ struct call {
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
 
-    struct timer timer; /* timer B / challenge wait / silence / linger */
-    struct call *lru_prev, *lru_next;
-    void *rule_state; /* the detectors' states of the call (rules_call_state) */
+    struct timer timer;   /* timer B / challenge wait / silence / linger */
+    struct list_node lru; /* on the table's LRU list */
+    void *rule_state;     /* the detectors' states of the call (rules_call_state) */
 
     /* KPIs (daemon/trunk_metrics.c sets it; calls/ only zeroes it): the
      * final response to the BYE was seen, so that a retransmitted one does

@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "core/hashtab.h"
+#include "core/list.h"
 #include "core/str.h"
 
 #define RING_MAX    32
@@ -73,7 +74,7 @@ struct registration_loop;
 
 struct reg_episode {
     /* Kept across episode_reset: */
-    struct reg_episode *next, *prev; /* detector's list, for freeing */
+    struct list_node link; /* on the detector's episodes, for freeing */
     struct registration *reg;
     struct registration_loop *owner;
     struct timer give_up; /* armed by a refusal of the latest nonce */
@@ -95,7 +96,7 @@ struct reg_episode {
 
 struct registration_loop {
     struct rules_context *ctx;
-    struct reg_episode *episodes;
+    struct list episodes;
     size_t tracked;
     uint64_t *c_untracked;
 };
@@ -105,12 +106,11 @@ static void on_give_up(struct timer *t, uint64_t now, void *arg);
 static void episode_reset(struct reg_episode *e)
 {
     timerq_cancel(e->owner->ctx->timers, &e->give_up);
-    struct reg_episode *next = e->next, *prev = e->prev;
+    struct list_node link = e->link;
     struct registration *reg = e->reg;
     struct registration_loop *owner = e->owner;
     memset(e, 0, sizeof(*e));
-    e->next = next;
-    e->prev = prev;
+    e->link = link;
     e->reg = reg;
     e->owner = owner;
     timer_init(&e->give_up, on_give_up, e);
@@ -137,10 +137,7 @@ static struct reg_episode *episode_of(struct registration_loop *d, struct regist
     e->reg = r;
     e->owner = d;
     timer_init(&e->give_up, on_give_up, e);
-    e->next = d->episodes;
-    if (e->next)
-        e->next->prev = e;
-    d->episodes = e;
+    list_push_front(&d->episodes, &e->link);
     d->tracked++;
     r->rule_state = e;
     return e;
@@ -344,12 +341,7 @@ static void on_registration_freed(void *user, struct registration *r)
     struct reg_episode *e = r->rule_state;
     if (!e)
         return;
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        d->episodes = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
+    list_unlink(&d->episodes, &e->link);
     d->tracked--;
     r->rule_state = NULL;
     timerq_cancel(d->ctx->timers, &e->give_up);
@@ -375,9 +367,9 @@ static void registration_loop_destroy(void *state)
     struct registration_loop *d = state;
     if (!d)
         return;
-    while (d->episodes) {
-        struct reg_episode *e = d->episodes;
-        d->episodes = e->next;
+    while (!list_empty(&d->episodes)) {
+        struct reg_episode *e = list_entry(list_first(&d->episodes), struct reg_episode, link);
+        list_unlink(&d->episodes, &e->link);
         timerq_cancel(d->ctx->timers, &e->give_up);
         free(e);
     }

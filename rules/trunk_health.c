@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/list.h"
 #include "core/str.h"
 
 #define PARAMS(X)                                                                                  \
@@ -74,7 +75,7 @@ struct peer {
     unsigned failures; /* consecutive */
     unsigned kinds;    /* enum failure_kind bits of the current run */
     bool down;
-    struct peer *lru_prev, *lru_next;
+    struct list_node lru; /* on trunk_health's peers, first: the latest used */
 };
 
 struct pending_options {
@@ -86,7 +87,7 @@ struct pending_options {
     const struct trunk_config *trunk;
     struct timer timer;
     struct trunk_health *owner;
-    struct pending_options *prev, *next; /* age order, oldest at head */
+    struct list_node age; /* on trunk_health's options, first: the oldest */
 };
 
 struct watched_registration {
@@ -112,9 +113,9 @@ struct recent_failure {
 struct trunk_health {
     struct rules_context *ctx;
     struct hashtab peers;
-    struct peer *lru_head, *lru_tail;
+    struct list peers_lru;
     struct hashtab options;
-    struct pending_options *oldest, *newest;
+    struct list options_by_age;
     struct hashtab registrations;
     struct recent_failure ring[FAILURE_RING];
     size_t ring_next;
@@ -124,29 +125,6 @@ struct trunk_health {
 };
 
 /* ---- peers ---- */
-
-static void lru_unlink(struct trunk_health *d, struct peer *p)
-{
-    if (p->lru_prev)
-        p->lru_prev->lru_next = p->lru_next;
-    else
-        d->lru_head = p->lru_next;
-    if (p->lru_next)
-        p->lru_next->lru_prev = p->lru_prev;
-    else
-        d->lru_tail = p->lru_prev;
-    p->lru_prev = p->lru_next = NULL;
-}
-
-static void lru_push(struct trunk_health *d, struct peer *p)
-{
-    p->lru_next = d->lru_head;
-    if (d->lru_head)
-        d->lru_head->lru_prev = p;
-    d->lru_head = p;
-    if (!d->lru_tail)
-        d->lru_tail = p;
-}
 
 static struct peer *peer_get(struct trunk_health *d, const struct trunk_config *trunk,
                              const struct net_addr *addr)
@@ -158,13 +136,12 @@ static struct peer *peer_get(struct trunk_health *d, const struct trunk_config *
         probe.key.addr = *addr;
     struct peer *p = hashtab_find(&d->peers, &probe.key);
     if (p) {
-        lru_unlink(d, p);
-        lru_push(d, p);
+        list_move_front(&d->peers_lru, &p->lru);
         return p;
     }
-    if (hashtab_count(&d->peers) >= MAX_PEERS && d->lru_tail) {
-        struct peer *victim = d->lru_tail;
-        lru_unlink(d, victim);
+    if (hashtab_count(&d->peers) >= MAX_PEERS && !list_empty(&d->peers_lru)) {
+        struct peer *victim = list_entry(list_last(&d->peers_lru), struct peer, lru);
+        list_unlink(&d->peers_lru, &victim->lru);
         hashtab_remove(&d->peers, victim);
         free(victim);
         (*d->c_peers_evicted)++;
@@ -177,7 +154,7 @@ static struct peer *peer_get(struct trunk_health *d, const struct trunk_config *
         free(p);
         return NULL;
     }
-    lru_push(d, p);
+    list_push_front(&d->peers_lru, &p->lru);
     return p;
 }
 
@@ -404,22 +381,15 @@ static void on_call_started(void *user, struct call *c, const struct sip_msg *m,
 
 /* ---- OPTIONS ---- */
 
-static void options_unlink(struct trunk_health *d, struct pending_options *o)
+static struct pending_options *options_oldest(const struct trunk_health *d)
 {
-    if (o->prev)
-        o->prev->next = o->next;
-    else
-        d->oldest = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
-    else
-        d->newest = o->prev;
+    return list_entry(list_first(&d->options_by_age), struct pending_options, age);
 }
 
 static void options_free(struct trunk_health *d, struct pending_options *o)
 {
     timerq_cancel(d->ctx->timers, &o->timer);
-    options_unlink(d, o);
+    list_unlink(&d->options_by_age, &o->age);
     hashtab_remove(&d->options, o);
     free(o);
 }
@@ -468,8 +438,8 @@ static void on_other_message(void *user, const struct sip_msg *m, const struct s
     const struct trunk_config *trunk;
     if (!peer_for_request(d, &meta->src.addr, &meta->dst.addr, &trunk))
         return;
-    if (hashtab_count(&d->options) >= MAX_PENDING_OPTIONS && d->oldest) {
-        options_free(d, d->oldest);
+    if (hashtab_count(&d->options) >= MAX_PENDING_OPTIONS && !list_empty(&d->options_by_age)) {
+        options_free(d, options_oldest(d));
         (*d->c_options_evicted)++;
     }
     o = calloc(1, sizeof(*o));
@@ -483,12 +453,7 @@ static void on_other_message(void *user, const struct sip_msg *m, const struct s
         free(o);
         return;
     }
-    o->prev = d->newest;
-    if (d->newest)
-        d->newest->next = o;
-    else
-        d->oldest = o;
-    d->newest = o;
+    list_push_back(&d->options_by_age, &o->age);
     timer_init(&o->timer, on_options_timeout, o);
     double timeout_s = RULE_PARAM(d->ctx, options_timeout_s, trunk);
     timerq_schedule(d->ctx->timers, &o->timer, meta->ts_us + (uint64_t)(timeout_s * 1e6));
@@ -617,8 +582,8 @@ static void trunk_health_destroy(void *state)
     struct trunk_health *d = state;
     if (!d)
         return;
-    while (d->oldest)
-        options_free(d, d->oldest);
+    while (!list_empty(&d->options_by_age))
+        options_free(d, options_oldest(d));
     hashtab_foreach(&d->registrations, free_watched, d);
     hashtab_foreach(&d->peers, free_item, NULL);
     hashtab_destroy(&d->peers);
