@@ -74,36 +74,15 @@ const char *call_trunk_name(const struct call *c)
 
 /* ---- LRU list ---- */
 
-static void lru_unlink(struct call_table *t, struct call *c)
+static struct call *lru_oldest(const struct call_table *t)
 {
-    if (c->lru_prev)
-        c->lru_prev->lru_next = c->lru_next;
-    else
-        t->lru_head = c->lru_next;
-    if (c->lru_next)
-        c->lru_next->lru_prev = c->lru_prev;
-    else
-        t->lru_tail = c->lru_prev;
-    c->lru_prev = c->lru_next = NULL;
+    return list_entry(list_last(&t->lru), struct call, lru);
 }
 
-static void lru_push_front(struct call_table *t, struct call *c)
+/* The call active just before c, NULL for the oldest. */
+static struct call *lru_older(const struct call *c)
 {
-    c->lru_prev = NULL;
-    c->lru_next = t->lru_head;
-    if (t->lru_head)
-        t->lru_head->lru_prev = c;
-    t->lru_head = c;
-    if (!t->lru_tail)
-        t->lru_tail = c;
-}
-
-static void lru_touch(struct call_table *t, struct call *c)
-{
-    if (t->lru_head == c)
-        return;
-    lru_unlink(t, c);
-    lru_push_front(t, c);
+    return list_entry(list_prev(&c->lru), struct call, lru);
 }
 
 /* ---- lifecycle ---- */
@@ -147,7 +126,7 @@ static void free_call(struct call_table *t, struct call *c, uint64_t now)
     timerq_cancel(t->timers, &c->timer);
     media_release_call(t, c);
     hashtab_remove(&t->calls, c);
-    lru_unlink(t, c);
+    list_unlink(&t->lru, &c->lru);
     release_call_memory(c);
 }
 
@@ -368,13 +347,13 @@ static struct call *pick_victim(struct call_table *t)
     enum evict_class best_class = EVICT_LIVE;
     uint64_t stalest_media = UINT64_MAX;
     size_t looked = 0, refreshed = 0, best_at = 0;
-    for (struct call *c = t->lru_tail, *prev; c && looked < EVICT_SCAN; c = prev) {
-        prev = c->lru_prev;
+    for (struct call *c = lru_oldest(t), *older; c && looked < EVICT_SCAN; c = older) {
+        older = lru_older(c);
         enum evict_class k = evict_class_of(c);
         uint64_t media = k == EVICT_LIVE ? call_last_media_us(c) : 0;
         if (media > c->last_active_us && refreshed < EVICT_REFRESH_MAX) {
             c->last_active_us = media;
-            lru_touch(t, c);
+            list_move_front(&t->lru, &c->lru);
             refreshed++;
             if (media < stalest_media) {
                 stalest = c;
@@ -395,13 +374,13 @@ static struct call *pick_victim(struct call_table *t)
     }
     if (best)
         return best;
-    return stalest ? stalest : t->lru_tail;
+    return stalest ? stalest : lru_oldest(t);
 }
 
 static struct call *create_call(struct call_table *t, const struct sip_msg *m,
                                 const struct sip_meta *meta)
 {
-    if (hashtab_count(&t->calls) >= t->limits.max_calls && t->lru_tail) {
+    if (hashtab_count(&t->calls) >= t->limits.max_calls && !list_empty(&t->lru)) {
         struct call *victim = pick_victim(t);
         (*t->calls_count.evicted)++;
         if (victim->state != CALL_STATE_ENDED)
@@ -442,7 +421,7 @@ static struct call *create_call(struct call_table *t, const struct sip_msg *m,
         free(c);
         return NULL;
     }
-    lru_push_front(t, c);
+    list_push_front(&t->lru, &c->lru);
     timer_init(&c->timer, on_call_timer, t);
     c->state = CALL_STATE_CALLING;
     c->invite_us = meta->ts_us;
@@ -773,7 +752,7 @@ void call_table_sip(struct call_table *t, const struct sip_msg *m, const struct 
     if (!c)
         return;
     c->last_active_us = meta->ts_us;
-    lru_touch(t, c);
+    list_move_front(&t->lru, &c->lru);
     notify_message(t, c, m, meta, retransmission);
     call_frame_attributed(t, c, meta->ts_us);
 }
@@ -849,7 +828,7 @@ bool call_table_udp(struct call_table *t, const struct packet *pkt)
 /* Publishes call_end of every call still waiting for its media to go quiet. */
 static void flush_pending_ends(struct call_table *t, uint64_t now_us)
 {
-    for (struct call *c = t->lru_tail; c; c = c->lru_prev)
+    for (struct call *c = lru_oldest(t); c; c = lru_older(c))
         if (c->end_pending)
             publish_end(t, c, now_us);
 }
@@ -859,7 +838,7 @@ void call_table_close_all(struct call_table *t, uint64_t now_us)
     /* The calls that ended before the capture did come out first; then the
      * open ones, oldest first, in the order they began to idle. */
     flush_pending_ends(t, now_us);
-    for (struct call *c = t->lru_tail; c; c = c->lru_prev) {
+    for (struct call *c = lru_oldest(t); c; c = lru_older(c)) {
         if (c->state == CALL_STATE_ENDED)
             continue;
         if (c->state == CALL_STATE_CHALLENGED)

@@ -26,6 +26,7 @@
 
 #include "core/counters.h"
 #include "core/hashtab.h"
+#include "core/list.h"
 #include "core/timerq.h"
 #include "outputs/event.h"
 #include "rtp/flow.h"
@@ -198,9 +199,9 @@ struct call {
     struct rtp_flow *flows[CALL_MAX_FLOWS];
     struct media_binding bindings[CALL_MAX_BINDINGS]; /* calls/media.c's */
 
-    struct timer timer; /* timer B / challenge wait / silence / linger */
-    struct call *lru_prev, *lru_next;
-    void *rule_state; /* the detectors' states of the call (rules_call_state) */
+    struct timer timer;   /* timer B / challenge wait / silence / linger */
+    struct list_node lru; /* on the table's LRU list */
+    void *rule_state;     /* the detectors' states of the call (rules_call_state) */
 
     /* KPIs (daemon/trunk_metrics.c sets it; calls/ only zeroes it): the
      * final response to the BYE was seen, so that a retransmitted one does
@@ -228,7 +229,7 @@ struct registration {
     int64_t expires_s;      /* granted by the last 200, -1 unknown */
     uint64_t expires_at_us; /* 0 when not registered */
     char call_id[128];
-    void *rule_state;
+    void *rule_state; /* the detectors' states of it (rules_registration_state) */
 
     /* KPIs (daemon/trunk_metrics.c sets them; calls/ only zeroes them): the
      * first REGISTER of the attempt in progress (0: none), which the
@@ -267,8 +268,9 @@ struct call_observer {
     void (*registration_message)(void *user, struct registration *r, const struct sip_msg *m,
                                  const struct sip_meta *meta);
     /* The registration is about to be forgotten (idle past
-     * call_limits.registration_idle_s and twice its granted expiry): drop
-     * whatever points at it. */
+     * call_limits.registration_idle_s and twice its granted expiry, or the
+     * table is being freed): drop whatever points at it, and its
+     * rule_state (rules_registration_state). */
     void (*registration_freed)(void *user, struct registration *r);
     /* SIP outside INVITE dialogs and REGISTER (OPTIONS, SUBSCRIBE, MESSAGE...). */
     void (*other_message)(void *user, const struct sip_msg *m, const struct sip_meta *meta);

@@ -67,8 +67,8 @@ struct call_table {
     struct timerq *timers;
     struct event_bus *bus;
     struct hashtab calls;
-    struct call *lru_head, *lru_tail; /* head: most recently active */
-    size_t active;                    /* calls not yet ended */
+    struct list lru; /* of calls, first: the most recently active */
+    size_t active;   /* calls not yet ended */
     struct call_observer observers[CALL_TABLE_MAX_OBSERVERS];
     size_t observer_count;
 

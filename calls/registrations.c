@@ -11,7 +11,8 @@
  * idle for limits.registration_idle_s and for twice their granted expiry
  * (a live client refreshes well within one), after telling the observers
  * (registration_freed). Without it the table would fill and refuse new
- * AORs for good.
+ * AORs for good. Freeing the table tells them too, as freeing a call does
+ * (call_freed): the detectors' per-registration state goes that way.
  */
 #include "calls/calls_internal.h"
 #include "core/str.h"
@@ -33,10 +34,18 @@ bool registrations_init(struct call_table *t)
                         sizeof(((struct registration *)0)->key), t->limits.max_registrations);
 }
 
+/* Tells the observers r goes (registration_freed), then frees it. */
+static void forget(struct call_table *t, struct registration *r)
+{
+    for (size_t i = 0; i < t->observer_count; i++)
+        if (t->observers[i].registration_freed)
+            t->observers[i].registration_freed(t->observers[i].user, r);
+    free(r);
+}
+
 static void free_registration(void *item, void *arg)
 {
-    (void)arg;
-    free(item);
+    forget(arg, item);
 }
 
 size_t call_table_registration_count(const struct call_table *t)
@@ -58,11 +67,8 @@ static bool forget_if_idle(void *item, void *arg)
         idle = (uint64_t)r->expires_s * 2000000u;
     if (sw->now < r->last_us || sw->now - r->last_us < idle)
         return false;
-    for (size_t i = 0; i < sw->t->observer_count; i++)
-        if (sw->t->observers[i].registration_freed)
-            sw->t->observers[i].registration_freed(sw->t->observers[i].user, r);
     (*sw->t->registrations_count.expired)++;
-    free(r);
+    forget(sw->t, r);
     return true;
 }
 
@@ -81,7 +87,7 @@ void registrations_destroy(struct call_table *t)
         timerq_cancel(t->timers, &t->registration_sweep);
     if (!t->registrations.slots)
         return;
-    hashtab_foreach(&t->registrations, free_registration, NULL);
+    hashtab_foreach(&t->registrations, free_registration, t);
     hashtab_destroy(&t->registrations);
 }
 

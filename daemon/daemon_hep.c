@@ -17,14 +17,14 @@
 struct hep_agent {
     char *call_id; /* hash key: points at key[] */
     char agent[HEP_INPUT_AGENT_MAX];
-    struct hep_agent *older, *newer;
+    struct list_node age; /* on agents_by_age */
     char key[];
 };
 
 /* An RTCP endpoint an SDP offered, and its call. */
 struct hep_media {
-    struct endpoint key; /* zeroed padding: compared as bytes */
-    struct hep_media *older, *newer;
+    struct endpoint key;  /* zeroed padding: compared as bytes */
+    struct list_node age; /* on media_by_age */
     char call_id[];
 };
 
@@ -109,29 +109,25 @@ void daemon_hep_stop(struct siptap *d)
 static void agent_unlink(struct daemon_hep *h, struct hep_agent *a)
 {
     hashtab_remove(&h->agents, a);
-    if (a->older)
-        a->older->newer = a->newer;
-    else
-        h->oldest = a->newer;
-    if (a->newer)
-        a->newer->older = a->older;
-    else
-        h->newest = a->older;
+    list_unlink(&h->agents_by_age, &a->age);
     free(a);
 }
 
 static void media_unlink(struct daemon_hep *h, struct hep_media *m)
 {
     hashtab_remove(&h->media, m);
-    if (m->older)
-        m->older->newer = m->newer;
-    else
-        h->media_oldest = m->newer;
-    if (m->newer)
-        m->newer->older = m->older;
-    else
-        h->media_newest = m->older;
+    list_unlink(&h->media_by_age, &m->age);
     free(m);
+}
+
+static struct hep_agent *oldest_agent(const struct daemon_hep *h)
+{
+    return list_entry(list_first(&h->agents_by_age), struct hep_agent, age);
+}
+
+static struct hep_media *oldest_media(const struct daemon_hep *h)
+{
+    return list_entry(list_first(&h->media_by_age), struct hep_media, age);
 }
 
 static void media_key(struct endpoint *k, const struct net_addr *a, uint16_t port)
@@ -153,8 +149,8 @@ static void note_media(struct daemon_hep *h, const struct net_addr *a, uint16_t 
         return;
     if (m)
         media_unlink(h, m);
-    if (hashtab_count(&h->media) >= h->media.max_items && h->media_oldest)
-        media_unlink(h, h->media_oldest);
+    if (hashtab_count(&h->media) >= h->media.max_items && oldest_media(h))
+        media_unlink(h, oldest_media(h));
     size_t n = strlen(call_id) + 1;
     m = calloc(1, sizeof(*m) + n);
     if (!m)
@@ -165,12 +161,7 @@ static void note_media(struct daemon_hep *h, const struct net_addr *a, uint16_t 
         free(m);
         return;
     }
-    m->older = h->media_newest;
-    if (h->media_newest)
-        h->media_newest->newer = m;
-    else
-        h->media_oldest = m;
-    h->media_newest = m;
+    list_push_back(&h->media_by_age, &m->age);
 }
 
 static const char *media_call(struct daemon_hep *h, const struct net_addr *a, uint16_t port)
@@ -194,11 +185,11 @@ void daemon_hep_free(struct siptap *d)
     if (!h)
         return;
     hep_input_free(h->input);
-    while (h->oldest)
-        agent_unlink(h, h->oldest);
+    while (oldest_agent(h))
+        agent_unlink(h, oldest_agent(h));
     hashtab_destroy(&h->agents);
-    while (h->media_oldest)
-        media_unlink(h, h->media_oldest);
+    while (oldest_media(h))
+        media_unlink(h, oldest_media(h));
     hashtab_destroy(&h->media);
     free(h);
     d->hep = NULL;
@@ -209,8 +200,8 @@ static void note_agent(struct daemon_hep *h, const char *call_id)
     forget_ended(h);
     if (!call_id[0] || hashtab_find(&h->agents, call_id))
         return;
-    if (hashtab_count(&h->agents) >= h->agents.max_items && h->oldest)
-        agent_unlink(h, h->oldest);
+    if (hashtab_count(&h->agents) >= h->agents.max_items && oldest_agent(h))
+        agent_unlink(h, oldest_agent(h));
     size_t n = strlen(call_id) + 1;
     struct hep_agent *a = calloc(1, sizeof(*a) + n);
     if (!a)
@@ -222,12 +213,7 @@ static void note_agent(struct daemon_hep *h, const char *call_id)
         free(a);
         return;
     }
-    a->older = h->newest;
-    if (h->newest)
-        h->newest->newer = a;
-    else
-        h->oldest = a;
-    h->newest = a;
+    list_push_back(&h->agents_by_age, &a->age);
 }
 
 static uint8_t ip_proto_of(enum sip_transport t)

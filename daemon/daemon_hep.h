@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "core/hashtab.h"
+#include "core/list.h"
 #include "core/packet.h"
 #include "outputs/event.h"
 #include "sip/sip.h"
@@ -47,14 +48,14 @@ struct daemon_hep {
     size_t sink_count;
     /* Call-ID -> agent, oldest first for eviction. */
     struct hashtab agents;
-    struct hep_agent *oldest, *newest;
-    struct hep_agent *forget; /* its call ended: freed at the next message or event */
-    const char *agent;        /* of the HEP message being processed; NULL between */
+    struct list agents_by_age; /* of struct hep_agent, first: the oldest */
+    struct hep_agent *forget;  /* its call ended: freed at the next message or event */
+    const char *agent;         /* of the HEP message being processed; NULL between */
     /* RTCP endpoint (from SDP) -> Call-ID, oldest first for eviction. */
     struct hashtab media;
-    struct hep_media *media_oldest, *media_newest;
-    uint64_t last_ts_us; /* newest HEP time seen */
-    double last_wall;    /* ev_now when it was seen */
+    struct list media_by_age; /* of struct hep_media, first: the oldest */
+    uint64_t last_ts_us;      /* newest HEP time seen */
+    double last_wall;         /* ev_now when it was seen */
 };
 
 /* Opens `-i hep://...` (before privileges are dropped). 0, or an exit

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/list.h"
 
 #define HEP_INPUT_BURST 256
 #define HEP_INPUT_FORM  "hep://ADDR:PORT[?transport=udp|tcp], for example hep://0.0.0.0:9060"
@@ -53,8 +54,8 @@ struct hep_conn {
     int fd;
     ev_io io;
     struct buf buf;
-    bool skipping; /* inside a run of garbage: counted once as a resync */
-    struct hep_conn *prev, *next;
+    bool skipping;         /* inside a run of garbage: counted once as a resync */
+    struct list_node link; /* on the input's conns */
 };
 
 struct hep_input {
@@ -65,7 +66,7 @@ struct hep_input {
     ev_io io;
     hep_input_fn fn;
     void *user;
-    struct hep_conn *conns;
+    struct list conns; /* of struct hep_conn, newest first */
     size_t conn_count;
     struct {
 #define HEP_IN_FIELD(name) uint64_t *name;
@@ -187,12 +188,7 @@ static void conn_free(struct hep_conn *c)
     if (c->buf.len)
         (*in->c.tcp_cut)++;
     buf_free(&c->buf);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        in->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_unlink(&in->conns, &c->link);
     in->conn_count--;
     free(c);
 }
@@ -265,10 +261,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         c->in = in;
         c->fd = fd;
         buf_init(&c->buf, 3 * 65536);
-        c->next = in->conns;
-        if (in->conns)
-            in->conns->prev = c;
-        in->conns = c;
+        list_push_front(&in->conns, &c->link);
         in->conn_count++;
         ev_io_init(&c->io, on_conn, fd, EV_READ);
         c->io.data = c;
@@ -401,8 +394,8 @@ void hep_input_stop(struct hep_input *in)
         return;
     if (in->fd >= 0)
         ev_io_stop(in->loop, &in->io);
-    while (in->conns)
-        conn_free(in->conns);
+    while (!list_empty(&in->conns))
+        conn_free(list_entry(list_first(&in->conns), struct hep_conn, link));
 }
 
 void hep_input_free(struct hep_input *in)

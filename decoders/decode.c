@@ -76,9 +76,9 @@ void decoder_frame_begin(struct decoder *d, uint64_t ts_us)
 {
     (*d->c.frames)++;
     /* Most frames find both tables empty (RTP, SIP over UDP): no call then. */
-    if (d->frag.oldest)
+    if (!list_empty(&d->frag.by_age))
         frag_expire(d, ts_us);
-    if (d->tcp.least_recent)
+    if (!list_empty(&d->tcp.lru))
         tcp_expire(d, ts_us);
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/hashtab.h"
+#include "core/list.h"
 #include "decoders/decode.h"
 
 /*
@@ -132,16 +133,17 @@ struct tcp_stream;
 struct frag_table {
     struct hashtab datagrams; /* struct frag_datagram, keyed by struct frag_key */
     struct hashtab sources;   /* struct frag_source: datagrams in progress per source */
-    struct frag_datagram *oldest, *newest; /* creation order, for timeouts and eviction */
+    struct list by_age;       /* of datagrams, first: the oldest, for timeouts and eviction */
 };
 
 struct tcp_table {
-    struct hashtab streams;                        /* struct tcp_stream, keyed by struct tcp_key */
-    struct tcp_stream *most_recent, *least_recent; /* LRU list, for idle timeout and eviction */
+    struct hashtab streams; /* struct tcp_stream, keyed by struct tcp_key */
+    /* Streams, least recently active first: idle timeout and eviction. */
+    struct list lru;
     uint64_t next_stream_id;
-    /* Streams holding buffered bytes, most recently active first: the
-     * global cap (tcp_max_buffered) evicts buffers from the oldest end. */
-    struct tcp_stream *held_newest, *held_oldest;
+    /* Streams holding buffered bytes, least recently active first: the
+     * global cap (tcp_max_buffered) evicts buffers from that end. */
+    struct list held;
     size_t held_bytes; /* all streams' buffers: tails' allocations, queued segments */
 };
 

@@ -49,7 +49,7 @@ struct frag_source {
 
 struct frag_datagram {
     struct frag_key key;
-    struct frag_datagram *older, *newer;
+    struct list_node age; /* on the table's by_age */
     struct frag_source *source;
     uint64_t first_ts_us;
     uint32_t total_len; /* valid once have_last */
@@ -78,14 +78,7 @@ bool frag_table_init(struct frag_table *t, const struct decoder_config *cfg)
 static void frag_datagram_free(struct frag_table *t, struct frag_datagram *g)
 {
     hashtab_remove(&t->datagrams, g);
-    if (g->older)
-        g->older->newer = g->newer;
-    else
-        t->oldest = g->newer;
-    if (g->newer)
-        g->newer->older = g->older;
-    else
-        t->newest = g->older;
+    list_unlink(&t->by_age, &g->age);
     if (g->source && --g->source->datagrams == 0) {
         hashtab_remove(&t->sources, g->source);
         free(g->source);
@@ -94,10 +87,15 @@ static void frag_datagram_free(struct frag_table *t, struct frag_datagram *g)
     free(g);
 }
 
+static struct frag_datagram *frag_oldest(const struct frag_table *t)
+{
+    return list_entry(list_first(&t->by_age), struct frag_datagram, age);
+}
+
 void frag_table_destroy(struct frag_table *t)
 {
-    while (t->oldest)
-        frag_datagram_free(t, t->oldest);
+    while (!list_empty(&t->by_age))
+        frag_datagram_free(t, frag_oldest(t));
     hashtab_destroy(&t->datagrams);
     hashtab_destroy(&t->sources);
 }
@@ -107,10 +105,10 @@ void frag_expire(struct decoder *d, uint64_t now_us)
     uint64_t timeout = (uint64_t)d->cfg.frag_timeout_ms * 1000;
     struct frag_table *t = &d->frag;
     /* Creation order is capture order, so the oldest is always at the head. */
-    while (t->oldest && now_us > t->oldest->first_ts_us &&
-           now_us - t->oldest->first_ts_us >= timeout) {
+    struct frag_datagram *g;
+    while ((g = frag_oldest(t)) && now_us > g->first_ts_us && now_us - g->first_ts_us >= timeout) {
         (*d->c.frag_timeout)++;
-        frag_datagram_free(t, t->oldest);
+        frag_datagram_free(t, g);
     }
 }
 
@@ -140,10 +138,10 @@ static struct frag_datagram *frag_datagram_new(struct decoder *d, const struct f
         return NULL;
     }
     if (hashtab_count(&t->datagrams) >= d->cfg.frag_max_datagrams) {
-        if (!t->oldest)
+        if (list_empty(&t->by_age))
             return NULL;
         (*d->c.frag_evicted)++;
-        frag_datagram_free(t, t->oldest);
+        frag_datagram_free(t, frag_oldest(t));
     }
     struct frag_datagram *g = calloc(1, sizeof(*g));
     if (!g)
@@ -161,12 +159,7 @@ static struct frag_datagram *frag_datagram_new(struct decoder *d, const struct f
         goto no_memory;
     }
     g->source->datagrams++;
-    g->older = t->newest;
-    if (t->newest)
-        t->newest->newer = g;
-    else
-        t->oldest = g;
-    t->newest = g;
+    list_push_back(&t->by_age, &g->age);
     return g;
 no_memory:
     (*d->c.frag_no_memory)++;

@@ -79,10 +79,10 @@ struct tcp_stream {
     struct tcp_key key;
     uint64_t id;
     uint64_t last_ts_us;
-    struct tcp_stream *more_recent, *less_recent;
-    struct tcp_stream *held_newer, *held_older; /* while held > 0 */
-    size_t held;                                /* bytes counted in tcp_table.held_bytes */
-    struct endpoint from[2];                    /* sender of each direction */
+    struct list_node lru;       /* on the table's lru */
+    struct list_node held_link; /* on the table's held, while held > 0 */
+    size_t held;                /* bytes counted in tcp_table.held_bytes */
+    struct endpoint from[2];    /* sender of each direction */
     struct tcp_half half[2];
 };
 
@@ -101,36 +101,12 @@ static size_t tcp_segment_size(const struct tcp_segment *seg)
     return sizeof(*seg) + seg->len;
 }
 
-static void tcp_held_unlink(struct tcp_table *t, struct tcp_stream *s)
-{
-    if (s->held_newer)
-        s->held_newer->held_older = s->held_older;
-    else
-        t->held_newest = s->held_older;
-    if (s->held_older)
-        s->held_older->held_newer = s->held_newer;
-    else
-        t->held_oldest = s->held_newer;
-    s->held_newer = s->held_older = NULL;
-}
-
-static void tcp_held_push(struct tcp_table *t, struct tcp_stream *s)
-{
-    s->held_older = t->held_newest;
-    s->held_newer = NULL;
-    if (t->held_newest)
-        t->held_newest->held_newer = s;
-    else
-        t->held_oldest = s;
-    t->held_newest = s;
-}
-
 static void tcp_held_grow(struct tcp_table *t, struct tcp_stream *s, size_t n)
 {
     if (n == 0)
         return;
     if (s->held == 0)
-        tcp_held_push(t, s);
+        list_push_back(&t->held, &s->held_link);
     s->held += n;
     t->held_bytes += n;
 }
@@ -142,16 +118,14 @@ static void tcp_held_shrink(struct tcp_table *t, struct tcp_stream *s, size_t n)
     s->held -= n;
     t->held_bytes -= n;
     if (s->held == 0)
-        tcp_held_unlink(t, s);
+        list_unlink(&t->held, &s->held_link);
 }
 
 /* A segment arrived for s: it becomes the last its buffers are taken from. */
 static void tcp_held_touch(struct tcp_table *t, struct tcp_stream *s)
 {
-    if (s->held == 0 || t->held_newest == s)
-        return;
-    tcp_held_unlink(t, s);
-    tcp_held_push(t, s);
+    if (s->held)
+        list_move_back(&t->held, &s->held_link);
 }
 
 static void tcp_half_clear_queue(struct tcp_table *t, struct tcp_stream *s, struct tcp_half *h)
@@ -193,8 +167,10 @@ static bool tcp_make_room(struct decoder *d, struct tcp_stream *s, size_t need)
 {
     struct tcp_table *t = &d->tcp;
     size_t max = d->cfg.tcp_max_buffered;
-    while (t->held_bytes + need > max && t->held_oldest && t->held_oldest != s) {
-        struct tcp_stream *victim = t->held_oldest;
+    struct tcp_stream *victim;
+    while (t->held_bytes + need > max &&
+           (victim = list_entry(list_first(&t->held), struct tcp_stream, held_link)) &&
+           victim != s) {
         (*d->c.tcp_buffer_evicted)++;
         for (int i = 0; i < 2; i++)
             *d->c.tcp_buffer_evicted_bytes += tcp_half_drop(t, victim, &victim->half[i]);
@@ -235,28 +211,9 @@ static bool tcp_tail_append(struct decoder *d, struct tcp_stream *s, struct tcp_
     return ok;
 }
 
-static void tcp_lru_unlink(struct tcp_table *t, struct tcp_stream *s)
+static struct tcp_stream *tcp_least_recent(const struct tcp_table *t)
 {
-    if (s->more_recent)
-        s->more_recent->less_recent = s->less_recent;
-    else
-        t->most_recent = s->less_recent;
-    if (s->less_recent)
-        s->less_recent->more_recent = s->more_recent;
-    else
-        t->least_recent = s->more_recent;
-    s->more_recent = s->less_recent = NULL;
-}
-
-static void tcp_lru_push(struct tcp_table *t, struct tcp_stream *s)
-{
-    s->less_recent = t->most_recent;
-    s->more_recent = NULL;
-    if (t->most_recent)
-        t->most_recent->more_recent = s;
-    else
-        t->least_recent = s;
-    t->most_recent = s;
+    return list_entry(list_first(&t->lru), struct tcp_stream, lru);
 }
 
 /* Forgets the stream; tells the handler first when `notify`. */
@@ -265,7 +222,7 @@ static void tcp_stream_close(struct decoder *d, struct tcp_stream *s, bool notif
     if (notify && d->handlers.tcp_close)
         d->handlers.tcp_close(d->handlers.user, s->id);
     hashtab_remove(&d->tcp.streams, s);
-    tcp_lru_unlink(&d->tcp, s);
+    list_unlink(&d->tcp.lru, &s->lru);
     for (int i = 0; i < 2; i++) {
         tcp_half_clear_queue(&d->tcp, s, &s->half[i]);
         tcp_half_free_tail(&d->tcp, s, &s->half[i]);
@@ -275,8 +232,8 @@ static void tcp_stream_close(struct decoder *d, struct tcp_stream *s, bool notif
 
 void tcp_table_destroy(struct decoder *d)
 {
-    while (d->tcp.least_recent)
-        tcp_stream_close(d, d->tcp.least_recent, false);
+    while (!list_empty(&d->tcp.lru))
+        tcp_stream_close(d, tcp_least_recent(&d->tcp), false);
     hashtab_destroy(&d->tcp.streams);
 }
 
@@ -284,7 +241,7 @@ void tcp_expire(struct decoder *d, uint64_t now_us)
 {
     uint64_t timeout = (uint64_t)d->cfg.tcp_idle_timeout_ms * 1000;
     struct tcp_stream *s;
-    while ((s = d->tcp.least_recent) && now_us > s->last_ts_us &&
+    while ((s = tcp_least_recent(&d->tcp)) && now_us > s->last_ts_us &&
            now_us - s->last_ts_us >= timeout) {
         (*d->c.tcp_idle_timeout)++;
         tcp_stream_close(d, s, true);
@@ -294,10 +251,10 @@ void tcp_expire(struct decoder *d, uint64_t now_us)
 static struct tcp_stream *tcp_stream_new(struct decoder *d, const struct tcp_key *key)
 {
     if (hashtab_count(&d->tcp.streams) >= d->cfg.tcp_max_streams) {
-        if (!d->tcp.least_recent)
+        if (list_empty(&d->tcp.lru))
             return NULL;
         (*d->c.tcp_evicted)++;
-        tcp_stream_close(d, d->tcp.least_recent, true);
+        tcp_stream_close(d, tcp_least_recent(&d->tcp), true);
     }
     struct tcp_stream *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -313,7 +270,7 @@ static struct tcp_stream *tcp_stream_new(struct decoder *d, const struct tcp_key
     s->id = d->tcp.next_stream_id++;
     for (int i = 0; i < 2; i++)
         buf_init(&s->half[i].tail, d->cfg.tcp_max_pending);
-    tcp_lru_push(&d->tcp, s);
+    list_push_back(&d->tcp.lru, &s->lru);
     (*d->c.tcp_streams)++;
     return s;
 }
@@ -542,8 +499,7 @@ static void tcp_stream_track(struct decoder *d, struct packet *p, uint32_t seq, 
         s->from[0] = responder ? dst : src;
         s->from[1] = responder ? src : dst;
     } else {
-        tcp_lru_unlink(&d->tcp, s);
-        tcp_lru_push(&d->tcp, s);
+        list_move_back(&d->tcp.lru, &s->lru);
         tcp_held_touch(&d->tcp, s);
     }
     s->last_ts_us = p->ts_us;

@@ -40,10 +40,10 @@
  * nonces are compared as hashes).
  *
  * An episode is raised once; it re-arms after a 2xx or after window_s with no
- * challenge. The per-registration state lives in registration->rule_state and
- * on an intrusive list owned by the detector (registrations are only freed
- * with the call table), capped at MAX_TRACKED: past that, new registrations
- * are not followed and the miss is counted.
+ * challenge. The per-registration state is the detector's registration state
+ * (rules_registration_state), made at the first challenge and freed with the
+ * registration; one that cannot be allocated is not followed and the miss is
+ * counted (rules.registration_loop_no_memory).
  */
 #include "rules/rules.h"
 
@@ -53,8 +53,7 @@
 #include "core/hashtab.h"
 #include "core/str.h"
 
-#define RING_MAX    32
-#define MAX_TRACKED 100000
+#define RING_MAX 32
 
 #define PARAMS(X)                                                                                  \
     X(challenges, 3, 2, RING_MAX,                                                                  \
@@ -71,9 +70,10 @@ RULE_PARAM_TABLE(PARAMS);
 
 struct registration_loop;
 
+/* The detector's state of a registration (rules_registration_state),
+ * zeroed until its first challenge: owner NULL. */
 struct reg_episode {
     /* Kept across episode_reset: */
-    struct reg_episode *next, *prev; /* detector's list, for freeing */
     struct registration *reg;
     struct registration_loop *owner;
     struct timer give_up; /* armed by a refusal of the latest nonce */
@@ -95,9 +95,6 @@ struct reg_episode {
 
 struct registration_loop {
     struct rules_context *ctx;
-    struct reg_episode *episodes;
-    size_t tracked;
-    uint64_t *c_untracked;
 };
 
 static void on_give_up(struct timer *t, uint64_t now, void *arg);
@@ -105,12 +102,9 @@ static void on_give_up(struct timer *t, uint64_t now, void *arg);
 static void episode_reset(struct reg_episode *e)
 {
     timerq_cancel(e->owner->ctx->timers, &e->give_up);
-    struct reg_episode *next = e->next, *prev = e->prev;
     struct registration *reg = e->reg;
     struct registration_loop *owner = e->owner;
     memset(e, 0, sizeof(*e));
-    e->next = next;
-    e->prev = prev;
     e->reg = reg;
     e->owner = owner;
     timer_init(&e->give_up, on_give_up, e);
@@ -121,29 +115,19 @@ static uint64_t nonce_hash(const char *nonce)
     return nonce[0] ? hashtab_hash_bytes(nonce, strlen(nonce)) | 1 : 0;
 }
 
-static struct reg_episode *episode_of(struct registration_loop *d, struct registration *r)
+/* r's episode, NULL if it has none (made, when `make`, unless out of
+ * memory). */
+static struct reg_episode *episode_of(struct registration_loop *d, struct registration *r,
+                                      bool make)
 {
-    if (r->rule_state)
-        return r->rule_state;
-    if (d->tracked >= MAX_TRACKED) {
-        (*d->c_untracked)++;
-        return NULL;
+    struct reg_episode *e =
+        make ? rules_registration_state_make(d->ctx, r) : rules_registration_state(d->ctx, r);
+    if (e && !e->owner && make) {
+        e->reg = r;
+        e->owner = d;
+        timer_init(&e->give_up, on_give_up, e);
     }
-    struct reg_episode *e = calloc(1, sizeof(*e));
-    if (!e) {
-        (*d->c_untracked)++;
-        return NULL;
-    }
-    e->reg = r;
-    e->owner = d;
-    timer_init(&e->give_up, on_give_up, e);
-    e->next = d->episodes;
-    if (e->next)
-        e->next->prev = e;
-    d->episodes = e;
-    d->tracked++;
-    r->rule_state = e;
-    return e;
+    return e && e->owner ? e : NULL;
 }
 
 static const char *episode_hint(const struct reg_episode *e)
@@ -312,7 +296,7 @@ static void on_registration(void *user, struct registration *r, const struct sip
 {
     struct registration_loop *d = user;
     uint64_t now = meta->ts_us;
-    struct reg_episode *e = r->rule_state;
+    struct reg_episode *e = episode_of(d, r, false);
     if (m->is_request) {
         if (e)
             on_request(e, m, now);
@@ -325,7 +309,7 @@ static void on_registration(void *user, struct registration *r, const struct sip
         return;
     }
     if (st == 401 || st == 407) {
-        e = episode_of(d, r);
+        e = episode_of(d, r, true);
         if (e)
             on_challenge(d, r, e, m, now);
     } else if (st == 403 && e && e->last_had_credentials) {
@@ -341,19 +325,9 @@ static void on_registration(void *user, struct registration *r, const struct sip
 static void on_registration_freed(void *user, struct registration *r)
 {
     struct registration_loop *d = user;
-    struct reg_episode *e = r->rule_state;
-    if (!e)
-        return;
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        d->episodes = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    d->tracked--;
-    r->rule_state = NULL;
-    timerq_cancel(d->ctx->timers, &e->give_up);
-    free(e);
+    struct reg_episode *e = episode_of(d, r, false);
+    if (e)
+        timerq_cancel(d->ctx->timers, &e->give_up); /* the rules free the state */
 }
 
 static void *registration_loop_create(struct rules_context *ctx)
@@ -362,7 +336,6 @@ static void *registration_loop_create(struct rules_context *ctx)
     if (!d)
         return NULL;
     d->ctx = ctx;
-    d->c_untracked = counters_register(ctx->counters, "rules", "registration_loop_untracked");
     struct call_observer o = {.user = d,
                               .registration_message = on_registration,
                               .registration_freed = on_registration_freed};
@@ -372,16 +345,7 @@ static void *registration_loop_create(struct rules_context *ctx)
 
 static void registration_loop_destroy(void *state)
 {
-    struct registration_loop *d = state;
-    if (!d)
-        return;
-    while (d->episodes) {
-        struct reg_episode *e = d->episodes;
-        d->episodes = e->next;
-        timerq_cancel(d->ctx->timers, &e->give_up);
-        free(e);
-    }
-    free(d);
+    free(state); /* the episodes go with their registrations */
 }
 
 const struct detector detector_registration_loop = {
@@ -390,4 +354,5 @@ const struct detector detector_registration_loop = {
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = registration_loop_create,
     .destroy = registration_loop_destroy,
+    .registration_state_size = sizeof(struct reg_episode),
 };

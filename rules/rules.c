@@ -18,12 +18,10 @@
 
 #include "core/str.h"
 
-const struct detector *const rules_detectors[] = {
-    &detector_one_way_audio, &detector_call_drop,      &detector_registration_loop,
-    &detector_call_failure,  &detector_codec_mismatch, &detector_trunk_health,
-    &detector_rtp_quality,   &detector_no_audio,       &detector_sip_scan,
-};
-const size_t rules_detector_count = sizeof(rules_detectors) / sizeof(rules_detectors[0]);
+#define RULES_DETECTOR_ADDRESS(name) &detector_##name,
+const struct detector *const rules_detectors[RULES_DETECTOR_COUNT] = {
+    RULES_DETECTORS(RULES_DETECTOR_ADDRESS)};
+const size_t rules_detector_count = RULES_DETECTOR_COUNT;
 
 #define RULES_MAX_SEVERITIES 32
 
@@ -33,29 +31,33 @@ struct severity_override {
 };
 
 struct rules {
-    struct rules_context contexts[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
-    void *states[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    struct rules_context contexts[RULES_DETECTOR_COUNT];
+    void *states[RULES_DETECTOR_COUNT];
     struct timerq *timers;
     /* The per-call block (rules_call_state): its size, and the detectors
      * with a call timer in the order of its due times. */
     size_t block_size;
-    const struct rules_context *timed[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    const struct rules_context *timed[RULES_DETECTOR_COUNT];
     size_t timed_count;
     size_t blocks; /* made and not yet freed */
+    /* The per-registration block (rules_registration_state): its size, and
+     * how many are made and not yet freed. */
+    size_t registration_block_size;
+    size_t registration_blocks;
     struct severity_override severities[RULES_MAX_SEVERITIES];
     size_t severity_count;
 };
 
 /* The parsed form of a settings list, built fully before anything is applied. */
 struct parsed_rules {
-    bool enabled[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
-    double values[sizeof(rules_detectors) / sizeof(rules_detectors[0])][RULES_MAX_PARAMS];
+    bool enabled[RULES_DETECTOR_COUNT];
+    double values[RULES_DETECTOR_COUNT][RULES_MAX_PARAMS];
     struct {
         const struct trunk_config *trunk;
         size_t param;
         double value;
-    } overrides[sizeof(rules_detectors) / sizeof(rules_detectors[0])][RULES_MAX_TRUNK_OVERRIDES];
-    size_t override_count[sizeof(rules_detectors) / sizeof(rules_detectors[0])];
+    } overrides[RULES_DETECTOR_COUNT][RULES_MAX_TRUNK_OVERRIDES];
+    size_t override_count[RULES_DETECTOR_COUNT];
     struct severity_override severities[RULES_MAX_SEVERITIES];
     size_t severity_count;
 };
@@ -380,6 +382,49 @@ static void free_call_block(void *user, struct call *c)
     r->blocks--;
 }
 
+/* A registration's detector states, each at its registration_state_offset
+ * from the start (no header: nothing is shared). */
+void *rules_registration_state(const struct rules_context *ctx, const struct registration *r)
+{
+    return r->rule_state ? (char *)r->rule_state + ctx->registration_state_offset : NULL;
+}
+
+void *rules_registration_state_make(const struct rules_context *ctx, struct registration *r)
+{
+    if (!r->rule_state) {
+        r->rule_state = calloc(1, ctx->rules->registration_block_size);
+        if (!r->rule_state) {
+            (*ctx->c_no_memory)++;
+            return NULL;
+        }
+        ctx->rules->registration_blocks++;
+    }
+    return (char *)r->rule_state + ctx->registration_state_offset;
+}
+
+/* Registered after every detector: their registration_freed see their
+ * states. */
+static void free_registration_block(void *user, struct registration *reg)
+{
+    struct rules *r = user;
+    if (!reg->rule_state)
+        return;
+    free(reg->rule_state);
+    reg->rule_state = NULL;
+    r->registration_blocks--;
+}
+
+/* Lays out the registration block: each detector's state, 8-byte aligned. */
+static void lay_out_registration_block(struct rules *r)
+{
+    size_t off = 0;
+    for (size_t di = 0; di < rules_detector_count; di++) {
+        r->contexts[di].registration_state_offset = off;
+        off += (rules_detectors[di]->registration_state_size + 7) & ~(size_t)7;
+    }
+    r->registration_block_size = off;
+}
+
 /* Lays out the call block: due times of the detectors with a call timer,
  * then each detector's state, 8-byte aligned. */
 static void lay_out_call_block(struct rules *r)
@@ -412,6 +457,7 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
     free(p);
     r->timers = timers;
     lay_out_call_block(r);
+    lay_out_registration_block(r);
     for (size_t di = 0; di < rules_detector_count; di++) {
         struct rules_context *ctx = &r->contexts[di];
         ctx->detector = rules_detectors[di];
@@ -421,7 +467,7 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
         ctx->counters = counters;
         ctx->trunks = trunks;
         ctx->rules = r;
-        if (ctx->detector->call_state_size) {
+        if (ctx->detector->call_state_size || ctx->detector->registration_state_size) {
             char name[64];
             snprintf(name, sizeof(name), "%s_no_memory", ctx->detector->name);
             ctx->c_no_memory = counters_register(counters, "rules", name);
@@ -430,7 +476,8 @@ struct rules *rules_new(const struct rule_settings *settings, struct call_table 
          * it checks ctx->enabled before raising anything. */
         r->states[di] = ctx->detector->create ? ctx->detector->create(ctx) : NULL;
     }
-    struct call_observer o = {.user = r, .call_freed = free_call_block};
+    struct call_observer o = {
+        .user = r, .call_freed = free_call_block, .registration_freed = free_registration_block};
     if (!call_table_add_observer(calls, &o)) {
         snprintf(err, errlen, "internal: no room for the rules' call observer");
         rules_free(r);
@@ -466,6 +513,11 @@ void rules_free(struct rules *r)
 size_t rules_call_states(const struct rules *r)
 {
     return r ? r->blocks : 0;
+}
+
+size_t rules_registration_states(const struct rules *r)
+{
+    return r ? r->registration_blocks : 0;
 }
 
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector)

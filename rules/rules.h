@@ -4,7 +4,8 @@
  * Each detector lives in its own file (rules/<name>.c) and is described by a
  * struct detector: its name, its tunable parameters with defaults and
  * bounds, and create/destroy. create() registers a call observer (calls.h)
- * and keeps whatever state it needs, per call in rules_call_state().
+ * and keeps whatever state it needs, per call in rules_call_state() and per
+ * registration in rules_registration_state().
  * Detectors are stateful, run on the capture-time clock, raise an episode
  * once and re-arm when the condition clears.
  *
@@ -64,6 +65,9 @@ struct detector {
     size_t call_state_size;
     /* Its per-call timer (rules_call_timer_at), given the call's state. */
     void (*call_timer)(const struct rules_context *ctx, struct call *c, void *state, uint64_t now);
+    /* Bytes of state it keeps per registration (rules_registration_state;
+     * 0: none). */
+    size_t registration_state_size;
 };
 
 #define RULES_MAX_PARAMS          16
@@ -81,7 +85,9 @@ struct rules_context {
      * block's due times is its timer's (rules.c sets both). */
     size_t state_offset;
     size_t timer_index;
-    uint64_t *c_no_memory; /* rules.<detector>_no_memory */
+    /* Where its per-registration state lies in the registration's block. */
+    size_t registration_state_offset;
+    uint64_t *c_no_memory; /* rules.<detector>_no_memory (call or registration state) */
     struct rules *rules;
     bool enabled;
     double values[RULES_MAX_PARAMS];
@@ -109,6 +115,8 @@ bool rules_reload(struct rules *r, const struct rule_settings *settings, char *e
 void rules_free(struct rules *r);
 /* Calls holding detector state (rules_call_state) now. */
 size_t rules_call_states(const struct rules *r);
+/* Registrations holding detector state (rules_registration_state) now. */
+size_t rules_registration_states(const struct rules *r);
 /* A detector's context by name (parameters in force), NULL if unknown. */
 const struct rules_context *rules_context_of(const struct rules *r, const char *detector);
 
@@ -163,23 +171,49 @@ void *rules_call_state_make(const struct rules_context *ctx, struct call *c);
  * state must exist. */
 void rules_call_timer_at(const struct rules_context *ctx, struct call *c, uint64_t due);
 void rules_call_timer_cancel(const struct rules_context *ctx, struct call *c);
+/* Per-registration state, the same way: every detector's state of a
+ * registration in one allocation, registration->rule_state, made zeroed
+ * when the first is needed and freed when calls/ forgets the registration
+ * (registration_freed, after the detectors' own). No timer is shared: a
+ * detector keeps its own struct timer in its state if it needs one. */
+/* The detector's state of r (registration_state_size bytes), NULL when
+ * none was made for r. */
+void *rules_registration_state(const struct rules_context *ctx, const struct registration *r);
+/* The same, made (zeroed) when there is none; NULL when it cannot be
+ * allocated (counted as rules.<detector>_no_memory). */
+void *rules_registration_state_make(const struct rules_context *ctx, struct registration *r);
 /* Registers o for the detector with user = ctx: what create() returns for a
  * detector that needs nothing but its context (NULL on failure). */
 void *rules_observe(struct rules_context *ctx, struct call_observer o);
 
-/* The detectors, one file each. */
-extern const struct detector detector_one_way_audio;
-extern const struct detector detector_call_drop;
-extern const struct detector detector_registration_loop;
-extern const struct detector detector_call_failure;
-extern const struct detector detector_codec_mismatch;
-extern const struct detector detector_trunk_health;
-extern const struct detector detector_rtp_quality;
-extern const struct detector detector_no_audio;
-extern const struct detector detector_sip_scan;
+/* The detectors, one file each (rules/NAME.c defines detector_NAME), in
+ * the order rules_new() creates them: named once, so that the registry
+ * (rules_detectors[]), its count and the arrays sized by it cannot drift. */
+#define RULES_DETECTORS(X)                                                                         \
+    X(one_way_audio)                                                                               \
+    X(call_drop)                                                                                   \
+    X(registration_loop)                                                                           \
+    X(call_failure)                                                                                \
+    X(codec_mismatch)                                                                              \
+    X(trunk_health)                                                                                \
+    X(rtp_quality)                                                                                 \
+    X(no_audio)                                                                                    \
+    X(sip_scan)
+#define RULES_DETECTOR_EXTERN(name) extern const struct detector detector_##name;
+#define RULES_DETECTOR_ONE(name)    +1
+RULES_DETECTORS(RULES_DETECTOR_EXTERN)
+enum { RULES_DETECTOR_COUNT = 0 RULES_DETECTORS(RULES_DETECTOR_ONE) };
+
+/* Each detector registers at most one call observer and the rules one more
+ * (the state blocks'); calls/call_events.c, daemon/trunk_metrics.c and
+ * daemon/callcap.c register the others. The table's fixed array must hold
+ * them all: a detector added past it does not compile. */
+#define RULES_OTHER_OBSERVERS 3
+_Static_assert(RULES_DETECTOR_COUNT + 1 + RULES_OTHER_OBSERVERS <= CALL_TABLE_MAX_OBSERVERS,
+               "more detectors than the call table has observer slots (CALL_TABLE_MAX_OBSERVERS)");
 
 /* The list rules_new() creates, in order. */
-extern const struct detector *const rules_detectors[];
+extern const struct detector *const rules_detectors[RULES_DETECTOR_COUNT];
 extern const size_t rules_detector_count;
 
 #endif

@@ -38,9 +38,11 @@
  *   cancel), from wherever in the PBX cluster it comes.
  *
  * Tables, each capped with evictions counted (group "rules"): peers (LRU),
- * pending OPTIONS by Call-ID + CSeq (oldest evicted first), watched trunk
- * registrations, and the failure ring. Timers run on the capture clock, one
- * per pending OPTIONS and per watched registration.
+ * pending OPTIONS by Call-ID + CSeq (oldest evicted first), and the failure
+ * ring. A watched trunk registration is the detector's registration state
+ * (rules_registration_state: as many as calls/ follows, freed with the
+ * registration). Timers run on the capture clock, one per pending OPTIONS
+ * and per watched registration.
  */
 #include "rules/rules.h"
 
@@ -48,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/list.h"
 #include "core/str.h"
 
 #define PARAMS(X)                                                                                  \
@@ -59,10 +62,9 @@
       "seconds past a trunk registration's expiry before it counts as lost")
 RULE_PARAM_TABLE(PARAMS);
 
-#define MAX_PEERS                 4096
-#define MAX_PENDING_OPTIONS       4096
-#define MAX_WATCHED_REGISTRATIONS 1024
-#define FAILURE_RING              256
+#define MAX_PEERS           4096
+#define MAX_PENDING_OPTIONS 4096
+#define FAILURE_RING        256
 
 enum failure_kind { FAIL_503 = 1, FAIL_TIMEOUT = 2, FAIL_OTHER = 4 };
 
@@ -74,7 +76,7 @@ struct peer {
     unsigned failures; /* consecutive */
     unsigned kinds;    /* enum failure_kind bits of the current run */
     bool down;
-    struct peer *lru_prev, *lru_next;
+    struct list_node lru; /* on trunk_health's peers, first: the latest used */
 };
 
 struct pending_options {
@@ -86,13 +88,15 @@ struct pending_options {
     const struct trunk_config *trunk;
     struct timer timer;
     struct trunk_health *owner;
-    struct pending_options *prev, *next; /* age order, oldest at head */
+    struct list_node age; /* on trunk_health's options, first: the oldest */
 };
 
+/* The detector's state of a registration (rules_registration_state),
+ * zeroed until the first 2xx with an expiry from a trunk: owner NULL. */
 struct watched_registration {
-    struct registration *key; /* dropped when calls/ forgets it (on_registration_freed) */
+    struct registration *reg;
     const struct trunk_config *trunk;
-    struct timer timer;
+    struct timer timer; /* the expiry + registration_grace_s */
     struct trunk_health *owner;
 };
 
@@ -112,41 +116,16 @@ struct recent_failure {
 struct trunk_health {
     struct rules_context *ctx;
     struct hashtab peers;
-    struct peer *lru_head, *lru_tail;
+    struct list peers_lru;
     struct hashtab options;
-    struct pending_options *oldest, *newest;
-    struct hashtab registrations;
+    struct list options_by_age;
     struct recent_failure ring[FAILURE_RING];
     size_t ring_next;
     size_t ring_unused; /* entries a retry may still match: none, and a new call skips the ring */
-    uint64_t *c_peers_evicted, *c_options_evicted, *c_registrations_untracked,
-        *c_failures_overwritten;
+    uint64_t *c_peers_evicted, *c_options_evicted, *c_failures_overwritten;
 };
 
 /* ---- peers ---- */
-
-static void lru_unlink(struct trunk_health *d, struct peer *p)
-{
-    if (p->lru_prev)
-        p->lru_prev->lru_next = p->lru_next;
-    else
-        d->lru_head = p->lru_next;
-    if (p->lru_next)
-        p->lru_next->lru_prev = p->lru_prev;
-    else
-        d->lru_tail = p->lru_prev;
-    p->lru_prev = p->lru_next = NULL;
-}
-
-static void lru_push(struct trunk_health *d, struct peer *p)
-{
-    p->lru_next = d->lru_head;
-    if (d->lru_head)
-        d->lru_head->lru_prev = p;
-    d->lru_head = p;
-    if (!d->lru_tail)
-        d->lru_tail = p;
-}
 
 static struct peer *peer_get(struct trunk_health *d, const struct trunk_config *trunk,
                              const struct net_addr *addr)
@@ -158,13 +137,12 @@ static struct peer *peer_get(struct trunk_health *d, const struct trunk_config *
         probe.key.addr = *addr;
     struct peer *p = hashtab_find(&d->peers, &probe.key);
     if (p) {
-        lru_unlink(d, p);
-        lru_push(d, p);
+        list_move_front(&d->peers_lru, &p->lru);
         return p;
     }
-    if (hashtab_count(&d->peers) >= MAX_PEERS && d->lru_tail) {
-        struct peer *victim = d->lru_tail;
-        lru_unlink(d, victim);
+    if (hashtab_count(&d->peers) >= MAX_PEERS && !list_empty(&d->peers_lru)) {
+        struct peer *victim = list_entry(list_last(&d->peers_lru), struct peer, lru);
+        list_unlink(&d->peers_lru, &victim->lru);
         hashtab_remove(&d->peers, victim);
         free(victim);
         (*d->c_peers_evicted)++;
@@ -177,7 +155,7 @@ static struct peer *peer_get(struct trunk_health *d, const struct trunk_config *
         free(p);
         return NULL;
     }
-    lru_push(d, p);
+    list_push_front(&d->peers_lru, &p->lru);
     return p;
 }
 
@@ -404,22 +382,15 @@ static void on_call_started(void *user, struct call *c, const struct sip_msg *m,
 
 /* ---- OPTIONS ---- */
 
-static void options_unlink(struct trunk_health *d, struct pending_options *o)
+static struct pending_options *options_oldest(const struct trunk_health *d)
 {
-    if (o->prev)
-        o->prev->next = o->next;
-    else
-        d->oldest = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
-    else
-        d->newest = o->prev;
+    return list_entry(list_first(&d->options_by_age), struct pending_options, age);
 }
 
 static void options_free(struct trunk_health *d, struct pending_options *o)
 {
     timerq_cancel(d->ctx->timers, &o->timer);
-    options_unlink(d, o);
+    list_unlink(&d->options_by_age, &o->age);
     hashtab_remove(&d->options, o);
     free(o);
 }
@@ -468,8 +439,8 @@ static void on_other_message(void *user, const struct sip_msg *m, const struct s
     const struct trunk_config *trunk;
     if (!peer_for_request(d, &meta->src.addr, &meta->dst.addr, &trunk))
         return;
-    if (hashtab_count(&d->options) >= MAX_PENDING_OPTIONS && d->oldest) {
-        options_free(d, d->oldest);
+    if (hashtab_count(&d->options) >= MAX_PENDING_OPTIONS && !list_empty(&d->options_by_age)) {
+        options_free(d, options_oldest(d));
         (*d->c_options_evicted)++;
     }
     o = calloc(1, sizeof(*o));
@@ -483,12 +454,7 @@ static void on_other_message(void *user, const struct sip_msg *m, const struct s
         free(o);
         return;
     }
-    o->prev = d->newest;
-    if (d->newest)
-        d->newest->next = o;
-    else
-        d->oldest = o;
-    d->newest = o;
+    list_push_back(&d->options_by_age, &o->age);
     timer_init(&o->timer, on_options_timeout, o);
     double timeout_s = RULE_PARAM(d->ctx, options_timeout_s, trunk);
     timerq_schedule(d->ctx->timers, &o->timer, meta->ts_us + (uint64_t)(timeout_s * 1e6));
@@ -502,11 +468,26 @@ static void on_registration_expired(struct timer *t, uint64_t now, void *arg)
     struct watched_registration *w = arg;
     struct trunk_health *d = w->owner;
     /* A refresh moved the expiry (or an un-REGISTER cleared it) since. */
-    if (!w->key->expires_at_us || w->key->expires_at_us > now)
+    if (!w->reg->expires_at_us || w->reg->expires_at_us > now)
         return;
     struct peer *p = peer_get(d, w->trunk, NULL);
     if (p)
         peer_failure(d, p, FAIL_OTHER, "registration_lost", NULL, now);
+}
+
+/* r's watch, NULL if it has none (made, when `make`, unless out of
+ * memory). */
+static struct watched_registration *watch_of(struct trunk_health *d, struct registration *r,
+                                             bool make)
+{
+    struct watched_registration *w =
+        make ? rules_registration_state_make(d->ctx, r) : rules_registration_state(d->ctx, r);
+    if (w && !w->owner && make) {
+        w->reg = r;
+        w->owner = d;
+        timer_init(&w->timer, on_registration_expired, w);
+    }
+    return w && w->owner ? w : NULL;
 }
 
 static void on_registration(void *user, struct registration *r, const struct sip_msg *m,
@@ -518,33 +499,19 @@ static void on_registration(void *user, struct registration *r, const struct sip
     const struct trunk_config *trunk = trunk_list_find(d->ctx->trunks, &r->key.registrar.addr);
     if (!trunk)
         return;
-    struct watched_registration *w = hashtab_find(&d->registrations, &r);
     if (m->status >= 300)
         return; /* the expiry timer, if any, keeps running */
     struct peer *p = peer_get(d, trunk, NULL);
     if (p)
         peer_alive(d, p, true, "registered", NULL, meta->ts_us);
+    struct watched_registration *w = watch_of(d, r, r->expires_at_us != 0);
     if (!r->expires_at_us) {
         if (w)
             timerq_cancel(d->ctx->timers, &w->timer);
         return;
     }
-    if (!w) {
-        if (hashtab_count(&d->registrations) >= MAX_WATCHED_REGISTRATIONS) {
-            (*d->c_registrations_untracked)++;
-            return;
-        }
-        w = calloc(1, sizeof(*w));
-        if (!w)
-            return;
-        w->key = r;
-        w->owner = d;
-        timer_init(&w->timer, on_registration_expired, w);
-        if (!hashtab_insert(&d->registrations, w)) {
-            free(w);
-            return;
-        }
-    }
+    if (!w)
+        return; /* out of memory: counted as rules.trunk_health_no_memory */
     w->trunk = trunk;
     double grace_s = RULE_PARAM(d->ctx, registration_grace_s, trunk);
     timerq_schedule(d->ctx->timers, &w->timer, r->expires_at_us + (uint64_t)(grace_s * 1e6));
@@ -553,12 +520,9 @@ static void on_registration(void *user, struct registration *r, const struct sip
 static void on_registration_freed(void *user, struct registration *r)
 {
     struct trunk_health *d = user;
-    struct watched_registration *w = hashtab_find(&d->registrations, &r);
-    if (!w)
-        return;
-    timerq_cancel(d->ctx->timers, &w->timer);
-    hashtab_remove(&d->registrations, w);
-    free(w);
+    struct watched_registration *w = watch_of(d, r, false);
+    if (w)
+        timerq_cancel(d->ctx->timers, &w->timer); /* the rules free the state */
 }
 
 /* ---- lifecycle ---- */
@@ -572,9 +536,7 @@ static void *trunk_health_create(struct rules_context *ctx)
     if (!hashtab_init(&d->peers, offsetof(struct peer, key), sizeof(((struct peer *)0)->key),
                       MAX_PEERS) ||
         !hashtab_init(&d->options, offsetof(struct pending_options, key),
-                      sizeof(((struct pending_options *)0)->key), MAX_PENDING_OPTIONS) ||
-        !hashtab_init(&d->registrations, offsetof(struct watched_registration, key),
-                      sizeof(struct registration *), MAX_WATCHED_REGISTRATIONS)) {
+                      sizeof(((struct pending_options *)0)->key), MAX_PENDING_OPTIONS)) {
         hashtab_destroy(&d->peers);
         hashtab_destroy(&d->options);
         free(d);
@@ -583,8 +545,6 @@ static void *trunk_health_create(struct rules_context *ctx)
     d->c_peers_evicted = counters_register(ctx->counters, "rules", "trunk_health_peers_evicted");
     d->c_options_evicted =
         counters_register(ctx->counters, "rules", "trunk_health_options_evicted");
-    d->c_registrations_untracked =
-        counters_register(ctx->counters, "rules", "trunk_health_registrations_untracked");
     d->c_failures_overwritten =
         counters_register(ctx->counters, "rules", "trunk_health_failures_overwritten");
     struct call_observer o = {.user = d,
@@ -604,26 +564,16 @@ static void free_item(void *item, void *arg)
     free(item);
 }
 
-static void free_watched(void *item, void *arg)
-{
-    struct trunk_health *d = arg;
-    struct watched_registration *w = item;
-    timerq_cancel(d->ctx->timers, &w->timer);
-    free(w);
-}
-
 static void trunk_health_destroy(void *state)
 {
     struct trunk_health *d = state;
     if (!d)
         return;
-    while (d->oldest)
-        options_free(d, d->oldest);
-    hashtab_foreach(&d->registrations, free_watched, d);
+    while (!list_empty(&d->options_by_age))
+        options_free(d, options_oldest(d));
     hashtab_foreach(&d->peers, free_item, NULL);
     hashtab_destroy(&d->peers);
     hashtab_destroy(&d->options);
-    hashtab_destroy(&d->registrations);
     free(d);
 }
 
@@ -633,4 +583,5 @@ const struct detector detector_trunk_health = {
     .param_count = sizeof(params) / sizeof(params[0]),
     .create = trunk_health_create,
     .destroy = trunk_health_destroy,
+    .registration_state_size = sizeof(struct watched_registration),
 };

@@ -271,6 +271,7 @@ Test(trunk_health, idle_registrations_are_forgotten)
 {
     trunk_register(1, 200, 60, ACME_IP, PBX_IP, T0);
     cr_assert_eq(call_table_registration_count(fx.table), 1);
+    cr_assert_eq(rules_registration_states(fx.rules), 1, "the watch is a registration state");
     timerq_advance(fx.timers, T0 + 66 * SEC);
     assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
     timerq_advance(fx.timers, T0 + 3500 * SEC);
@@ -278,12 +279,29 @@ Test(trunk_health, idle_registrations_are_forgotten)
     cr_assert_eq(counters_get(fx.counters, "registrations.expired"), 0);
     timerq_advance(fx.timers, T0 + 3700 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 0);
+    cr_assert_eq(rules_registration_states(fx.rules), 0, "freed with the registration");
     cr_assert_eq(counters_get(fx.counters, "registrations.expired"), 1);
     trunk_register(2, 200, 60, ACME_IP, PBX_IP, T0 + 3800 * SEC);
     cr_assert_eq(call_table_registration_count(fx.table), 1);
     cr_assert_str_eq(str_field(health("trunk_up", 0), "reason"), "registered");
     timerq_advance(fx.timers, T0 + 3870 * SEC);
     assert_down(health("trunk_down", 1), "acme", "registration_lost", 1);
+}
+
+/* A trunk registration challenged first: registration_loop's episode and
+ * trunk_health's watch are two slots of one block, and a registration to
+ * no trunk that is never challenged gets none. */
+Test(trunk_health, registration_states_share_one_block)
+{
+    trunk_register(1, 401, -1, ACME_IP, PBX_IP, T0);
+    cr_assert_eq(rules_registration_states(fx.rules), 1, "registration_loop's episode");
+    trunk_register(2, 200, 60, ACME_IP, PBX_IP, T0 + SEC);
+    cr_assert_eq(rules_registration_states(fx.rules), 1, "the watch joins the same block");
+    trunk_register(1, 200, 60, "198.51.100.77", PBX_IP, T0 + 2 * SEC);
+    cr_assert_eq(call_table_registration_count(fx.table), 2);
+    cr_assert_eq(rules_registration_states(fx.rules), 1, "no detector wanted the other");
+    timerq_advance(fx.timers, T0 + 67 * SEC);
+    assert_down(health("trunk_down", 0), "acme", "registration_lost", 1);
 }
 
 /* A long granted expiry keeps its registration for twice that long. */
