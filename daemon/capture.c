@@ -144,8 +144,7 @@ enum capture_error capture_open_live(struct capture *c, const char *iface,
     int rc = pcap_activate(c->pcap);
     if (rc < 0) {
         snprintf(err, errlen, "cannot capture on %s: %s", iface, pcap_geterr(c->pcap));
-        pcap_close(c->pcap);
-        c->pcap = NULL;
+        capture_close(c); /* the queue too: a caller may go on (the tests do) */
         return activate_error(rc);
     }
     return filter_or_close(c, o->bpf, err, errlen);
