@@ -10,14 +10,14 @@
  * Nothing here changes the call.
  */
 #include "calls/calls_internal.h"
-#include "core/json_text.h"
+#include "core/json_writer.h"
 #include "core/timefmt.h"
 #include "rtp/flow.h"
 #include "rtp/stream.h"
 
 #include <string.h>
 
-void calls_text_flow_streams(struct json_text *t, const struct rtp_flow *f)
+void calls_text_flow_streams(struct json_writer *t, const struct rtp_flow *f)
 {
     for (size_t s = 0; s < f->stream_count; s++) {
         const struct rtp_stream *stream = rtp_flow_stream_const(f, s);
@@ -26,53 +26,53 @@ void calls_text_flow_streams(struct json_text *t, const struct rtp_flow *f)
 }
 
 /* Milliseconds from one instant to another, rounded; null when either is unknown. */
-static void member_ms_between(struct json_text *t, const char *key, uint64_t from, uint64_t to)
+static void member_ms_between(struct json_writer *t, const char *key, uint64_t from, uint64_t to)
 {
     if (!from || !to || to < from)
-        json_text_member_null(t, key);
+        json_writer_member_null(t, key);
     else
-        json_text_member_integer(t, key, (int64_t)((to - from + 500) / 1000));
+        json_writer_member_integer(t, key, (int64_t)((to - from + 500) / 1000));
 }
 
 /* The contract's `streams`, written as the next member of t. */
-static void member_streams(struct json_text *t, const struct call *c)
+static void member_streams(struct json_writer *t, const struct call *c)
 {
-    json_text_member_key(t, "streams");
-    json_text_array_begin(t);
+    json_writer_member_key(t, "streams");
+    json_writer_array_begin(t);
     for (size_t i = 0; i < c->flow_count; i++)
         calls_text_flow_streams(t, c->flows[i]);
-    json_text_array_end(t);
+    json_writer_array_end(t);
 }
 
 /* An instant of the call as RFC 3339 text, null when it did not happen (0). */
-static void member_time(struct json_text *t, const char *key, uint64_t ts_us)
+static void member_time(struct json_writer *t, const char *key, uint64_t ts_us)
 {
     char buf[TIMEFMT_RFC3339_LEN];
     if (ts_us)
-        json_text_member_string(t, key, timefmt_rfc3339(ts_us, buf, sizeof(buf)));
+        json_writer_member_string(t, key, timefmt_rfc3339(ts_us, buf, sizeof(buf)));
     else
-        json_text_member_null(t, key);
+        json_writer_member_null(t, key);
 }
 
-static void member_optional_integer(struct json_text *t, const char *key, bool known, int value)
+static void member_optional_integer(struct json_writer *t, const char *key, bool known, int value)
 {
     if (known)
-        json_text_member_integer(t, key, value);
+        json_writer_member_integer(t, key, value);
     else
-        json_text_member_null(t, key);
+        json_writer_member_null(t, key);
 }
 
 /* call_end's call record: who, the INVITE's path, when each step came, how
  * it ended and the media each party sent, so that no consumer has to join
  * call_start, call_answer and call_end. */
-static void member_call_record(struct json_text *t, const struct call *c)
+static void member_call_record(struct json_writer *t, const struct call *c)
 {
-    json_text_member_wire_string(t, "from", c->party[CALL_CALLER].user);
-    json_text_member_wire_string(t, "to", c->party[CALL_CALLEE].user);
+    json_writer_member_wire_string(t, "from", c->party[CALL_CALLER].user);
+    json_writer_member_wire_string(t, "to", c->party[CALL_CALLEE].user);
     if (call_request_user(c)[0])
-        json_text_member_wire_string(t, "request_user", call_request_user(c));
+        json_writer_member_wire_string(t, "request_user", call_request_user(c));
     else
-        json_text_member_null(t, "request_user");
+        json_writer_member_null(t, "request_user");
     endpoint_member(t, "src", &c->party[CALL_CALLER].signalling);
     endpoint_member(t, "dst", &c->invite_dst);
     member_time(t, "invite_ts", c->invite_us);
@@ -84,9 +84,10 @@ static void member_call_record(struct json_text *t, const struct call *c)
     member_ms_between(t, "setup_ms", c->invite_us, c->answer_us);
     member_ms_between(t, "pdd_ms", c->invite_us, c->first_18x_us);
     if (c->bye_seen)
-        json_text_member_string(t, "bye_from", c->bye_sender == CALL_CALLER ? "caller" : "callee");
+        json_writer_member_string(t, "bye_from",
+                                  c->bye_sender == CALL_CALLER ? "caller" : "callee");
     else
-        json_text_member_null(t, "bye_from");
+        json_writer_member_null(t, "bye_from");
     calls_text_media_summary(t, c);
 }
 
@@ -96,16 +97,16 @@ static void on_started(void *user, struct call *c, const struct sip_msg *m,
     struct call_table *t = user;
     struct event ev;
     event_begin(&ev, "call_start", SEVERITY_INFO, meta->ts_us, c->call_id, call_trunk_name(c));
-    struct json_text *b = &ev.body;
-    json_text_member_wire_string(b, "from", c->party[CALL_CALLER].user);
-    json_text_member_wire_string(b, "to", c->party[CALL_CALLEE].user);
+    struct json_writer *b = &ev.body;
+    json_writer_member_wire_string(b, "from", c->party[CALL_CALLER].user);
+    json_writer_member_wire_string(b, "to", c->party[CALL_CALLEE].user);
     endpoint_member(b, "src", &meta->src);
     endpoint_member(b, "dst", &meta->dst);
-    json_text_member_string(b, "direction", call_direction_name(c->direction));
+    json_writer_member_string(b, "direction", call_direction_name(c->direction));
     if (m->request_user[0])
-        json_text_member_wire_string(b, "request_user", m->request_user);
+        json_writer_member_wire_string(b, "request_user", m->request_user);
     if (m->user_agent[0])
-        json_text_member_wire_string(b, "user_agent", m->user_agent);
+        json_writer_member_wire_string(b, "user_agent", m->user_agent);
     call_mark_capture_loss(t, c, b);
     event_publish(t->bus, &ev);
 }
@@ -117,7 +118,7 @@ static void on_answered(void *user, struct call *c, uint64_t now)
     event_begin(&ev, "call_answer", SEVERITY_INFO, now, c->call_id, call_trunk_name(c));
     member_ms_between(&ev.body, "setup_ms", c->invite_us, now);
     member_ms_between(&ev.body, "pdd_ms", c->invite_us, c->first_18x_us);
-    json_text_member_string(&ev.body, "direction", call_direction_name(c->direction));
+    json_writer_member_string(&ev.body, "direction", call_direction_name(c->direction));
     call_mark_capture_loss(t, c, &ev.body);
     event_publish(t->bus, &ev);
 }
@@ -128,14 +129,14 @@ static void on_failed(void *user, struct call *c, const char *reason, struct eve
 {
     (void)user;
     (void)now;
-    struct json_text *b = &ev->body;
-    json_text_member_integer(b, "status", c->final_status);
-    json_text_member_wire_string(b, "reason", reason);
-    json_text_member_string(b, "direction", call_direction_name(c->direction));
-    json_text_member_wire_string(b, "from", c->party[CALL_CALLER].user);
-    json_text_member_wire_string(b, "to", c->party[CALL_CALLEE].user);
+    struct json_writer *b = &ev->body;
+    json_writer_member_integer(b, "status", c->final_status);
+    json_writer_member_wire_string(b, "reason", reason);
+    json_writer_member_string(b, "direction", call_direction_name(c->direction));
+    json_writer_member_wire_string(b, "from", c->party[CALL_CALLER].user);
+    json_writer_member_wire_string(b, "to", c->party[CALL_CALLEE].user);
     if (call_request_user(c)[0])
-        json_text_member_wire_string(b, "request_user", call_request_user(c));
+        json_writer_member_wire_string(b, "request_user", call_request_user(c));
     endpoint_member(b, "src", &c->party[CALL_CALLER].signalling);
     endpoint_member(b, "dst", &c->party[CALL_CALLEE].signalling);
 }
@@ -145,16 +146,16 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, s
                       uint64_t end)
 {
     (void)user;
-    struct json_text *b = &ev->body;
-    json_text_member_string(b, "reason", call_end_reason_name(reason));
+    struct json_writer *b = &ev->body;
+    json_writer_member_string(b, "reason", call_end_reason_name(reason));
     if (c->answer_us && end >= c->answer_us)
-        json_text_member_real(b, "duration_s", (double)(end - c->answer_us) / 1e6);
+        json_writer_member_real(b, "duration_s", (double)(end - c->answer_us) / 1e6);
     else
-        json_text_member_null(b, "duration_s");
+        json_writer_member_null(b, "duration_s");
     member_streams(b, c);
-    json_text_member_string(b, "direction", call_direction_name(c->direction));
+    json_writer_member_string(b, "direction", call_direction_name(c->direction));
     if (c->final_status)
-        json_text_member_integer(b, "status", c->final_status);
+        json_writer_member_integer(b, "status", c->final_status);
     member_call_record(b, c);
 }
 

@@ -253,7 +253,7 @@ struct call_observer {
                          const struct sip_meta *meta, bool retransmission);
     void (*call_answered)(void *user, struct call *c, uint64_t now_us);
     /* The call failed; ev is its call_fail, being built: each observer may
-     * add members (json_text_member_*(&ev->body, ...)). The failure's status
+     * add members (json_writer_member_*(&ev->body, ...)). The failure's status
      * (408 for a timeout) is in c->final_status already, its reason phrase
      * (the wire's, longer than c->final_reason may hold) in reason: read
      * facts from the call, never back from the event. */
@@ -354,7 +354,7 @@ uint64_t call_table_last_capture_loss_us(const struct call_table *t);
 /* Adds capture_loss and capture_lost_packets to a call's event when the tap
  * lost packets while the call was up (c NULL: nothing). */
 void call_mark_capture_loss(const struct call_table *t, const struct call *c,
-                            struct json_text *members);
+                            struct json_writer *members);
 /* RTP packets tied to any call so far: 0 while the tap sees no media at all
  * (a capture of SIP alone, a mirror port without the RTP), when media
  * missing from a call says nothing about the call. */

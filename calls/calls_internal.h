@@ -101,15 +101,15 @@ static inline void call_frame_attributed(struct call_table *t, struct call *c, u
 /* call_events.c: the call's own events, the table's first observer. */
 bool call_events_observe(struct call_table *t);
 /* Event text shared with media_orphans.c. */
-struct json_text;
+struct json_writer;
 /* The `streams` entries of flow f's streams, as elements of the array
  * open in t. */
-void calls_text_flow_streams(struct json_text *t, const struct rtp_flow *f);
+void calls_text_flow_streams(struct json_writer *t, const struct rtp_flow *f);
 
 /* media.c */
 /* call_end's `media`: {"caller": ..., "callee": ...}, what each party sent
  * of audio (DTMF streams left out), null for a party that sent none. */
-void calls_text_media_summary(struct json_text *t, const struct call *c);
+void calls_text_media_summary(struct json_writer *t, const struct call *c);
 bool media_init(struct call_table *t);
 void media_destroy(struct call_table *t);
 /* Party p announced new SDP: rebind its receive addresses. */

@@ -18,7 +18,7 @@
  * (slot_for_new_flow), and what is refused is counted.
  */
 #include "calls/calls_internal.h"
-#include "core/json_text.h"
+#include "core/json_writer.h"
 #include "core/str.h"
 #include "rtp/flow.h"
 #include "rtp/rtp.h"
@@ -541,47 +541,47 @@ static void summarise_direction(const struct call *c, int sender, struct media_s
     }
 }
 
-static void member_rounded(struct json_text *t, const char *key, double v, double scale)
+static void member_rounded(struct json_writer *t, const char *key, double v, double scale)
 {
-    json_text_member_real(t, key, round(v * scale) / scale);
+    json_writer_member_real(t, key, round(v * scale) / scale);
 }
 
-static void member_direction(struct json_text *t, const char *key, const struct media_summary *m)
+static void member_direction(struct json_writer *t, const char *key, const struct media_summary *m)
 {
-    json_text_member_key(t, key);
+    json_writer_member_key(t, key);
     if (!m->main) {
-        json_text_null(t);
+        json_writer_null(t);
         return;
     }
-    json_text_object_begin(t);
-    json_text_member_integer(t, "packets", (int64_t)m->packets);
-    json_text_member_integer(t, "lost", m->lost);
+    json_writer_object_begin(t);
+    json_writer_member_integer(t, "packets", (int64_t)m->packets);
+    json_writer_member_integer(t, "lost", m->lost);
     member_rounded(t, "loss_pct", m->expected ? (double)m->lost * 100.0 / (double)m->expected : 0,
                    100);
     member_rounded(t, "jitter_max_ms", m->jitter_max_ms, 1000);
     member_rounded(t, "mos", m->mos, 100);
     /* As a `streams` entry shows it: a name that is not UTF-8 is unknown. */
-    json_text_member_key(t, "codec");
+    json_writer_member_key(t, "codec");
     size_t len = strlen(m->main->codec);
-    if (len && json_text_valid_utf8(m->main->codec, len))
-        json_text_string(t, m->main->codec, len);
+    if (len && json_writer_valid_utf8(m->main->codec, len))
+        json_writer_string(t, m->main->codec, len);
     else
-        json_text_null(t);
+        json_writer_null(t);
     endpoint_member(t, "src", &m->main_flow->key.src);
     endpoint_member(t, "dst", &m->main_flow->key.dst);
-    json_text_object_end(t);
+    json_writer_object_end(t);
 }
 
-void calls_text_media_summary(struct json_text *t, const struct call *c)
+void calls_text_media_summary(struct json_writer *t, const struct call *c)
 {
     struct media_summary m;
-    json_text_member_key(t, "media");
-    json_text_object_begin(t);
+    json_writer_member_key(t, "media");
+    json_writer_object_begin(t);
     summarise_direction(c, CALL_CALLER, &m);
     member_direction(t, "caller", &m);
     summarise_direction(c, CALL_CALLEE, &m);
     member_direction(t, "callee", &m);
-    json_text_object_end(t);
+    json_writer_object_end(t);
 }
 
 uint64_t call_table_rtp_packets(const struct call_table *t)

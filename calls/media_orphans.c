@@ -24,7 +24,7 @@
  * the calls' flows plus this cap, so orphans never take a call's room.
  */
 #include "calls/calls_internal.h"
-#include "core/json_text.h"
+#include "core/json_writer.h"
 #include "core/timefmt.h"
 #include "rtp/flow.h"
 #include "rtp/stream.h"
@@ -115,10 +115,10 @@ static const char *flow_trunk_name(const struct call_table *t, const struct rtp_
     return tc ? tc->name : NULL;
 }
 
-static void member_time(struct json_text *t, const char *key, uint64_t us)
+static void member_time(struct json_writer *t, const char *key, uint64_t us)
 {
     char ts[40];
-    json_text_member_string(t, key, timefmt_rfc3339(us, ts, sizeof(ts)));
+    json_writer_member_string(t, key, timefmt_rfc3339(us, ts, sizeof(ts)));
 }
 
 /* The event: the flow's endpoints, its time span and its streams, as
@@ -128,19 +128,19 @@ static void publish_flow(struct call_table *t, const struct rtp_flow *f, const c
 {
     struct event e;
     event_begin(&e, "media_without_call", SEVERITY_NOTICE, now, NULL, flow_trunk_name(t, f));
-    struct json_text *ev = &e.body;
+    struct json_writer *ev = &e.body;
     endpoint_member(ev, "src", &f->key.src);
     endpoint_member(ev, "dst", &f->key.dst);
     uint64_t first = flow_first_us(f);
     member_time(ev, "first_ts", first);
     member_time(ev, "last_ts", f->last_us);
-    json_text_member_real(ev, "duration_s", (double)(f->last_us - first) / 1e6);
-    json_text_member_integer(ev, "packets", (int64_t)rtp_flow_packets(f));
-    json_text_member_string(ev, "reason", reason);
-    json_text_member_key(ev, "streams");
-    json_text_array_begin(ev);
+    json_writer_member_real(ev, "duration_s", (double)(f->last_us - first) / 1e6);
+    json_writer_member_integer(ev, "packets", (int64_t)rtp_flow_packets(f));
+    json_writer_member_string(ev, "reason", reason);
+    json_writer_member_key(ev, "streams");
+    json_writer_array_begin(ev);
     calls_text_flow_streams(ev, f);
-    json_text_array_end(ev);
+    json_writer_array_end(ev);
     event_publish(t->bus, &e);
 }
 

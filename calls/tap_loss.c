@@ -4,7 +4,7 @@
  * the tap, not the network, may have lost what they count.
  */
 #include "calls/calls_internal.h"
-#include "core/json_text.h"
+#include "core/json_writer.h"
 
 void call_table_set_capture_lost(struct call_table *t, uint64_t total, uint64_t ts_us)
 {
@@ -25,12 +25,12 @@ uint64_t call_capture_lost(const struct call_table *t, const struct call *c)
 }
 
 void call_mark_capture_loss(const struct call_table *t, const struct call *c,
-                            struct json_text *members)
+                            struct json_writer *members)
 {
     uint64_t lost = c ? call_capture_lost(t, c) : 0;
     if (!lost)
         return;
-    json_text_member_key(members, "capture_loss");
-    json_text_bool(members, true);
-    json_text_member_integer(members, "capture_lost_packets", (int64_t)lost);
+    json_writer_member_key(members, "capture_loss");
+    json_writer_bool(members, true);
+    json_writer_member_integer(members, "capture_lost_packets", (int64_t)lost);
 }

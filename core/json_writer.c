@@ -1,8 +1,8 @@
 /*
- * json_text: see json_text.h. The rules reproduced are jansson 2.14's
+ * json_writer: see json_writer.h. The rules reproduced are jansson 2.14's
  * dump.c and strconv.c.
  */
-#include "core/json_text.h"
+#include "core/json_writer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 /* Room for n more bytes (and the NUL) when there is not: a growing text
  * moves to a buffer twice as large (at most its limit), any other fails.
  * Out of line: the writers below inline only the test. */
-__attribute__((noinline)) static bool grow(struct json_text *o, size_t n)
+__attribute__((noinline)) static bool grow(struct json_writer *o, size_t n)
 {
     size_t used = (size_t)(o->p - o->start), cap = (size_t)(o->end - o->start) + 1;
     if (o->failed || o->limit == 0 || used + n + 1 > o->limit) {
@@ -40,12 +40,12 @@ __attribute__((noinline)) static bool grow(struct json_text *o, size_t n)
     return true;
 }
 
-static inline bool room(struct json_text *o, size_t n)
+static inline bool room(struct json_writer *o, size_t n)
 {
     return (size_t)(o->end - o->p) >= n || grow(o, n);
 }
 
-static inline void put(struct json_text *o, const char *s, size_t n)
+static inline void put(struct json_writer *o, const char *s, size_t n)
 {
     if (!room(o, n))
         return;
@@ -53,14 +53,14 @@ static inline void put(struct json_text *o, const char *s, size_t n)
     o->p += n;
 }
 
-static inline void put_char(struct json_text *o, char c)
+static inline void put_char(struct json_writer *o, char c)
 {
     if (!room(o, 1))
         return;
     *o->p++ = c;
 }
 
-static void put_u4(struct json_text *o, unsigned cp)
+static void put_u4(struct json_writer *o, unsigned cp)
 {
     static const char hex[] = "0123456789ABCDEF";
     char seq[6] = {'\\',        'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
@@ -145,7 +145,7 @@ static inline bool plain_run(const unsigned char *s, size_t len)
 }
 
 /* The common case, a plain string: quoted and copied at once. */
-static inline bool put_plain_string(struct json_text *o, const char *str, size_t len)
+static inline bool put_plain_string(struct json_writer *o, const char *str, size_t len)
 {
     if (!plain_run((const unsigned char *)str, len) || !room(o, len + 2))
         return false;
@@ -158,7 +158,7 @@ static inline bool put_plain_string(struct json_text *o, const char *str, size_t
     return true;
 }
 
-static void put_string(struct json_text *o, const char *str, size_t len, bool replace)
+static void put_string(struct json_writer *o, const char *str, size_t len, bool replace)
 {
     if (put_plain_string(o, str, len))
         return;
@@ -221,7 +221,7 @@ static void put_string(struct json_text *o, const char *str, size_t len, bool re
     put_char(o, '"');
 }
 
-static void put_uint(struct json_text *o, uint64_t v)
+static void put_uint(struct json_writer *o, uint64_t v)
 {
     char digits[20];
     size_t n = 0;
@@ -232,7 +232,7 @@ static void put_uint(struct json_text *o, uint64_t v)
     put(o, digits + sizeof(digits) - n, n);
 }
 
-static void put_integer(struct json_text *o, int64_t v)
+static void put_integer(struct json_writer *o, int64_t v)
 {
     if (v < 0) {
         put_char(o, '-');
@@ -246,7 +246,7 @@ static void put_integer(struct json_text *o, int64_t v)
  * leaves: "%.10g", the locale's decimal point back to '.', ".0" when neither
  * a point nor an exponent shows, and the exponent without '+' or leading
  * zeros. */
-static void put_real_slow(struct json_text *o, double v)
+static void put_real_slow(struct json_writer *o, double v)
 {
     char buf[48];
     int n = snprintf(buf, sizeof(buf) - 3, "%.10g", v);
@@ -281,7 +281,7 @@ static void put_real_slow(struct json_text *o, double v)
  * ten significant digits prints under "%.10g" as exactly that decimal (its
  * error is far below the tenth digit, and 0.001 <= |v| < 1e7 keeps %g out of
  * exponent form), so its digits are written directly. */
-static void put_real(struct json_text *o, double v)
+static void put_real(struct json_writer *o, double v)
 {
     double a = fabs(v);
     if (a < 1e7 && (a >= 0.001 || (v == 0.0 && !signbit(v)))) {
@@ -304,7 +304,7 @@ static void put_real(struct json_text *o, double v)
     put_real_slow(o, v);
 }
 
-void json_text_init(struct json_text *t, char *buf, size_t cap)
+void json_writer_init(struct json_writer *t, char *buf, size_t cap)
 {
     t->start = t->p = buf;
     t->end = buf + cap - 1;
@@ -315,13 +315,13 @@ void json_text_init(struct json_text *t, char *buf, size_t cap)
     t->limit = 0;
 }
 
-void json_text_init_growing(struct json_text *t, char *buf, size_t cap, size_t limit)
+void json_writer_init_growing(struct json_writer *t, char *buf, size_t cap, size_t limit)
 {
-    json_text_init(t, buf, cap);
+    json_writer_init(t, buf, cap);
     t->limit = limit > cap ? limit : 0;
 }
 
-void json_text_release(struct json_text *t)
+void json_writer_release(struct json_writer *t)
 {
     if (t->on_heap)
         free(t->start);
@@ -330,7 +330,7 @@ void json_text_release(struct json_text *t)
     t->failed = true;
 }
 
-size_t json_text_finish(struct json_text *t)
+size_t json_writer_finish(struct json_writer *t)
 {
     if (t->failed)
         return 0;
@@ -339,7 +339,7 @@ size_t json_text_finish(struct json_text *t)
 }
 
 /* The separator a value or key needs before it. */
-static void item(struct json_text *t)
+static void item(struct json_writer *t)
 {
     if (t->keyed)
         t->keyed = false;
@@ -348,33 +348,33 @@ static void item(struct json_text *t)
     t->fresh = false;
 }
 
-void json_text_object_begin(struct json_text *t)
+void json_writer_object_begin(struct json_writer *t)
 {
     item(t);
     put_char(t, '{');
     t->fresh = true;
 }
 
-void json_text_object_end(struct json_text *t)
+void json_writer_object_end(struct json_writer *t)
 {
     put_char(t, '}');
     t->fresh = false;
 }
 
-void json_text_array_begin(struct json_text *t)
+void json_writer_array_begin(struct json_writer *t)
 {
     item(t);
     put_char(t, '[');
     t->fresh = true;
 }
 
-void json_text_array_end(struct json_text *t)
+void json_writer_array_end(struct json_writer *t)
 {
     put_char(t, ']');
     t->fresh = false;
 }
 
-void json_text_key(struct json_text *t, const char *key, size_t len)
+void json_writer_key(struct json_writer *t, const char *key, size_t len)
 {
     item(t);
     put_string(t, key, len, false);
@@ -383,12 +383,12 @@ void json_text_key(struct json_text *t, const char *key, size_t len)
 }
 
 /* A member's key: a C string from the code, plain nearly always. */
-static inline void member_key(struct json_text *t, const char *key)
+static inline void member_key(struct json_writer *t, const char *key)
 {
     size_t len = strlen(key);
     if (!t->fresh && !t->keyed) {
         if (!plain_run((const unsigned char *)key, len) || !room(t, len + 4)) {
-            json_text_key(t, key, len);
+            json_writer_key(t, key, len);
             return;
         }
         char *p = t->p;
@@ -402,28 +402,28 @@ static inline void member_key(struct json_text *t, const char *key)
         t->keyed = true;
         return;
     }
-    json_text_key(t, key, len);
+    json_writer_key(t, key, len);
 }
 
-void json_text_string(struct json_text *t, const char *s, size_t len)
+void json_writer_string(struct json_writer *t, const char *s, size_t len)
 {
     item(t);
     put_string(t, s, len, false);
 }
 
-void json_text_wire_string(struct json_text *t, const char *s, size_t len)
+void json_writer_wire_string(struct json_writer *t, const char *s, size_t len)
 {
     item(t);
     put_string(t, s, len, true);
 }
 
-void json_text_integer(struct json_text *t, int64_t v)
+void json_writer_integer(struct json_writer *t, int64_t v)
 {
     item(t);
     put_integer(t, v);
 }
 
-void json_text_real(struct json_text *t, double v)
+void json_writer_real(struct json_writer *t, double v)
 {
     item(t);
     if (isfinite(v))
@@ -432,7 +432,7 @@ void json_text_real(struct json_text *t, double v)
         put(t, "null", 4);
 }
 
-void json_text_bool(struct json_text *t, bool v)
+void json_writer_bool(struct json_writer *t, bool v)
 {
     item(t);
     if (v)
@@ -441,19 +441,19 @@ void json_text_bool(struct json_text *t, bool v)
         put(t, "false", 5);
 }
 
-void json_text_null(struct json_text *t)
+void json_writer_null(struct json_writer *t)
 {
     item(t);
     put(t, "null", 4);
 }
 
-size_t json_text_utf8_length(const unsigned char *s, size_t n)
+size_t json_writer_utf8_length(const unsigned char *s, size_t n)
 {
     uint32_t cp;
     return n ? utf8_next(s, n, &cp) : 0;
 }
 
-bool json_text_valid_utf8(const char *str, size_t len)
+bool json_writer_valid_utf8(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
@@ -466,13 +466,13 @@ bool json_text_valid_utf8(const char *str, size_t len)
     return true;
 }
 
-void json_text_raw_value(struct json_text *t, const char *json, size_t len)
+void json_writer_raw_value(struct json_writer *t, const char *json, size_t len)
 {
     item(t);
     put(t, json, len);
 }
 
-void json_text_fragment(struct json_text *t, const char *members, size_t len)
+void json_writer_fragment(struct json_writer *t, const char *members, size_t len)
 {
     if (len == 0)
         return;
@@ -480,51 +480,51 @@ void json_text_fragment(struct json_text *t, const char *members, size_t len)
     put(t, members, len);
 }
 
-void json_text_member_key(struct json_text *t, const char *key)
+void json_writer_member_key(struct json_writer *t, const char *key)
 {
     member_key(t, key);
 }
 
-void json_text_member_string(struct json_text *t, const char *key, const char *value)
+void json_writer_member_string(struct json_writer *t, const char *key, const char *value)
 {
     member_key(t, key);
-    json_text_string(t, value, strlen(value));
+    json_writer_string(t, value, strlen(value));
 }
 
-void json_text_member_wire_string(struct json_text *t, const char *key, const char *value)
+void json_writer_member_wire_string(struct json_writer *t, const char *key, const char *value)
 {
     member_key(t, key);
-    json_text_wire_string(t, value, strlen(value));
+    json_writer_wire_string(t, value, strlen(value));
 }
 
-void json_text_member_integer(struct json_text *t, const char *key, int64_t value)
+void json_writer_member_integer(struct json_writer *t, const char *key, int64_t value)
 {
     member_key(t, key);
-    json_text_integer(t, value);
+    json_writer_integer(t, value);
 }
 
-void json_text_member_real(struct json_text *t, const char *key, double value)
+void json_writer_member_real(struct json_writer *t, const char *key, double value)
 {
     member_key(t, key);
-    json_text_real(t, value);
+    json_writer_real(t, value);
 }
 
-void json_text_member_null(struct json_text *t, const char *key)
+void json_writer_member_null(struct json_writer *t, const char *key)
 {
     member_key(t, key);
-    json_text_null(t);
+    json_writer_null(t);
 }
 
-void json_text_member_bool(struct json_text *t, const char *key, bool value)
+void json_writer_member_bool(struct json_writer *t, const char *key, bool value)
 {
     member_key(t, key);
-    json_text_bool(t, value);
+    json_writer_bool(t, value);
 }
 
-void json_text_member_string_or_null(struct json_text *t, const char *key, const char *value)
+void json_writer_member_string_or_null(struct json_writer *t, const char *key, const char *value)
 {
     if (value)
-        json_text_member_string(t, key, value);
+        json_writer_member_string(t, key, value);
     else
-        json_text_member_null(t, key);
+        json_writer_member_null(t, key);
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <stdlib.h>
 
-#include "core/json_text.h"
+#include "core/json_writer.h"
 
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b)
 {
@@ -145,8 +145,8 @@ bool net_prefix_contains(const struct net_prefix *p, const struct net_addr *a)
     return (p->addr.bytes[full] & mask) == (a->bytes[full] & mask);
 }
 
-void endpoint_member(struct json_text *t, const char *key, const struct endpoint *e)
+void endpoint_member(struct json_writer *t, const char *key, const struct endpoint *e)
 {
     char buf[ENDPOINT_STRLEN];
-    json_text_member_string(t, key, endpoint_format(e, buf, sizeof(buf)));
+    json_writer_member_string(t, key, endpoint_format(e, buf, sizeof(buf)));
 }

@@ -54,9 +54,9 @@ bool net_addr_parse(struct net_addr *a, const char *text);
 char *net_addr_format(const struct net_addr *a, char *buf, size_t len);
 /* "1.2.3.4:5060" or "[2001:db8::1]:5060"; returns buf. */
 char *endpoint_format(const struct endpoint *e, char *buf, size_t len);
-/* An event member whose value is the endpoint as "ip:port" (core/json_text). */
-struct json_text;
-void endpoint_member(struct json_text *t, const char *key, const struct endpoint *e);
+/* An event member whose value is the endpoint as "ip:port" (core/json_writer). */
+struct json_writer;
+void endpoint_member(struct json_writer *t, const char *key, const struct endpoint *e);
 bool endpoint_equal(const struct endpoint *a, const struct endpoint *b);
 /* RFC 1918, RFC 6598 (100.64/10), link-local, loopback, fc00::/7, fe80::/10. */
 bool net_addr_is_private(const struct net_addr *a);

@@ -277,20 +277,20 @@ static uint64_t rss_kb(void)
     return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096) / 1024;
 }
 
-static void member_count(struct json_text *t, const char *key, uint64_t v)
+static void member_count(struct json_writer *t, const char *key, uint64_t v)
 {
-    json_text_member_integer(t, key, (int64_t)v);
+    json_writer_member_integer(t, key, (int64_t)v);
 }
 
 /* What every table holds now: bounded by what is alive, never by what has
  * been (bench/churn.sh watches them over ten million calls). */
-static void member_tables(struct json_text *t, const struct siptap *d)
+static void member_tables(struct json_writer *t, const struct siptap *d)
 {
     struct engine *e = d->engine;
     struct call_table_sizes s;
     call_table_sizes(engine_calls(e), &s);
-    json_text_member_key(t, "tables");
-    json_text_object_begin(t);
+    json_writer_member_key(t, "tables");
+    json_writer_object_begin(t);
     member_count(t, "calls", s.calls);
     member_count(t, "registrations", s.registrations);
     member_count(t, "media_bindings", s.media_bindings);
@@ -301,23 +301,23 @@ static void member_tables(struct json_text *t, const struct siptap *d)
     member_count(t, "timers", timerq_count(engine_timers(e)));
     member_count(t, "tcp_streams", decoder_tcp_stream_count(engine_decoder(e)));
     member_count(t, "ip_fragments", decoder_frag_count(engine_decoder(e)));
-    json_text_object_end(t);
+    json_writer_object_end(t);
 }
 
 /* The outputs' own figures: each sink adds what it knows (a tree, written
  * once a stats interval). */
-static void member_outputs(struct json_text *t, const struct event_bus *bus)
+static void member_outputs(struct json_writer *t, const struct event_bus *bus)
 {
     json_t *outputs = json_object();
     event_bus_add_stats(bus, outputs);
     char *text = json_dumps(outputs, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
                                          JSON_REAL_PRECISION(10));
     json_decref(outputs);
-    json_text_member_key(t, "outputs");
+    json_writer_member_key(t, "outputs");
     if (text)
-        json_text_raw_value(t, text, strlen(text));
+        json_writer_raw_value(t, text, strlen(text));
     else
-        json_text_null(t);
+        json_writer_null(t);
     free(text);
 }
 
@@ -330,30 +330,30 @@ void daemon_publish_stats(struct siptap *d, uint64_t ts_us)
     struct event ev;
     event_begin(&ev, "stats", SEVERITY_INFO, ts_us, NULL, NULL);
     ev.key = d->cfg.tap_name;
-    struct json_text *t = &ev.body;
+    struct json_writer *t = &ev.body;
     member_count(t, "packets", engine_packets(d->engine));
     member_count(t, "bytes", engine_bytes(d->engine));
     member_count(t, "kernel_drops", loss.kernel_drops);
     /* Every loss of the tap's own, each where it happened. */
-    json_text_member_key(t, "capture");
-    json_text_object_begin(t);
+    json_writer_member_key(t, "capture");
+    json_writer_object_begin(t);
     member_count(t, "received", capture_received(&d->capture));
     member_count(t, "kernel_drops", loss.kernel_drops);
     member_count(t, "if_drops", loss.if_drops);
     member_count(t, "queue_drops", loss.queue_drops);
     member_count(t, "queue_backlog", capture_backlog(&d->capture));
     member_count(t, "queue_peak_bytes", capture_queue_peak_bytes(&d->capture));
-    json_text_object_end(t);
+    json_writer_object_end(t);
     member_count(t, "active_calls", call_table_active(engine_calls(d->engine)));
     member_tables(t, d);
     member_count(t, "rss_kb", rss_kb());
     /* Events published before this one. */
     member_count(t, "events", bus->published);
-    json_text_member_key(t, "counters");
-    json_text_object_begin(t);
+    json_writer_member_key(t, "counters");
+    json_writer_object_begin(t);
     for (size_t i = 0; i < counters->count; i++)
         member_count(t, counters->names[i], counters->values[i]);
-    json_text_object_end(t);
+    json_writer_object_end(t);
     member_outputs(t, bus);
     event_publish(bus, &ev);
 }

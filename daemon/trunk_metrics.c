@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/json_text.h"
+#include "core/json_writer.h"
 #include "core/timefmt.h"
 #include "daemon/histogram.h"
 #include "daemon/metrics.h"
@@ -701,20 +701,20 @@ bool trunk_metrics_render(const struct trunk_metrics *m, struct buf *out)
 
 /* ---- trunk_stats ---- */
 
-static void member_ratio(struct json_text *t, const char *key, uint64_t num, uint64_t den)
+static void member_ratio(struct json_writer *t, const char *key, uint64_t num, uint64_t den)
 {
     if (den)
-        json_text_member_real(t, key, (double)num / (double)den);
+        json_writer_member_real(t, key, (double)num / (double)den);
     else
-        json_text_member_null(t, key);
+        json_writer_member_null(t, key);
 }
 
-static void member_mean(struct json_text *t, const char *key, const struct mean *m, double scale)
+static void member_mean(struct json_writer *t, const char *key, const struct mean *m, double scale)
 {
     if (m->count)
-        json_text_member_real(t, key, m->sum * scale / (double)m->count);
+        json_writer_member_real(t, key, m->sum * scale / (double)m->count);
     else
-        json_text_member_null(t, key);
+        json_writer_member_null(t, key);
 }
 
 static void publish_label(const struct trunk_label *l, bool configured, struct event_bus *bus,
@@ -724,22 +724,22 @@ static void publish_label(const struct trunk_label *l, bool configured, struct e
     char ts[40];
     struct event e;
     event_begin(&e, "trunk_stats", SEVERITY_INFO, now_us, NULL, configured ? l->name : NULL);
-    struct json_text *t = &e.body;
+    struct json_writer *t = &e.body;
     if (!configured)
-        json_text_member_string(t, "peer", l->name);
-    json_text_member_string(t, "interval_start", timefmt_rfc3339(start_us, ts, sizeof(ts)));
-    json_text_member_real(t, "interval_s", seconds_between(start_us, now_us));
-    json_text_member_integer(t, "attempts", (int64_t)iv->attempts);
-    json_text_member_key(t, "outcomes");
-    json_text_object_begin(t);
+        json_writer_member_string(t, "peer", l->name);
+    json_writer_member_string(t, "interval_start", timefmt_rfc3339(start_us, ts, sizeof(ts)));
+    json_writer_member_real(t, "interval_s", seconds_between(start_us, now_us));
+    json_writer_member_integer(t, "attempts", (int64_t)iv->attempts);
+    json_writer_member_key(t, "outcomes");
+    json_writer_object_begin(t);
     for (int o = 0; o < TRUNK_OUTCOME_COUNT; o++)
-        json_text_member_integer(t, outcome_names[o], (int64_t)iv->outcomes[o]);
-    json_text_object_end(t);
+        json_writer_member_integer(t, outcome_names[o], (int64_t)iv->outcomes[o]);
+    json_writer_object_end(t);
     uint64_t answered = iv->outcomes[TRUNK_OUTCOME_ANSWERED];
     uint64_t delivered =
         answered + iv->outcomes[TRUNK_OUTCOME_BUSY] + iv->outcomes[TRUNK_OUTCOME_NO_ANSWER] +
         iv->outcomes[TRUNK_OUTCOME_REJECTED] + iv->outcomes[TRUNK_OUTCOME_CANCELED];
-    json_text_member_integer(t, "answered", (int64_t)answered);
+    json_writer_member_integer(t, "answered", (int64_t)answered);
     member_ratio(t, "asr", answered, iv->attempts);
     member_ratio(t, "ner", delivered, iv->attempts);
     member_mean(t, "acd_s", &iv->acd, 1.0);
@@ -751,13 +751,13 @@ static void publish_label(const struct trunk_label *l, bool configured, struct e
     member_ratio(t, "seer", iv->effective, iv->attempts - iv->redirected);
     member_ratio(t, "isa", iv->ineffective, iv->attempts);
     member_ratio(t, "scr", iv->completed, iv->attempts);
-    json_text_member_integer(t, "completed", (int64_t)iv->completed);
-    json_text_member_integer(t, "active_calls", (int64_t)l->active);
-    json_text_member_integer(t, "up", l->down ? 0 : 1);
+    json_writer_member_integer(t, "completed", (int64_t)iv->completed);
+    json_writer_member_integer(t, "active_calls", (int64_t)l->active);
+    json_writer_member_integer(t, "up", l->down ? 0 : 1);
     uint64_t reg_all = 0;
     for (int o = 0; o < REG_OUTCOME_COUNT; o++)
         reg_all += iv->reg_attempts[o];
-    json_text_member_integer(t, "registration_attempts", (int64_t)reg_all);
+    json_writer_member_integer(t, "registration_attempts", (int64_t)reg_all);
     member_mean(t, "rrd_ms", &iv->rrd, 1000.0);
     member_ratio(t, "ira", iv->reg_attempts[REG_OUTCOME_FAILED], reg_all);
     event_publish(bus, &e);

@@ -75,12 +75,12 @@ void event_begin(struct event *ev, const char *type, enum severity severity, uin
     /* The head named, the rest (key, subject, the inline text) zeroed. */
     *ev = (struct event){
         .type = type, .severity = severity, .ts_us = ts_us, .call_id = call_id, .trunk = trunk};
-    json_text_init_growing(&ev->body, ev->inline_text, sizeof(ev->inline_text), EVENT_MAX_BYTES);
+    json_writer_init_growing(&ev->body, ev->inline_text, sizeof(ev->inline_text), EVENT_MAX_BYTES);
 }
 
 void event_abandon(struct event *ev)
 {
-    json_text_release(&ev->body);
+    json_writer_release(&ev->body);
 }
 
 void event_bus_init(struct event_bus *bus, const char *tap_name)
@@ -111,38 +111,38 @@ static const char *first_set(const char *a, const char *b)
 /* The fields every event has, in the contract's order, from the opening
  * brace to tap. */
 static void write_head(const struct event_bus *bus, const struct event *ev, const char *ts,
-                       uint64_t seq, struct json_text *t)
+                       uint64_t seq, struct json_writer *t)
 {
-    json_text_object_begin(t);
-    json_text_member_integer(t, "v", 1);
-    json_text_member_string(t, "type", ev->type);
-    json_text_member_string(t, "ts", ts);
-    json_text_member_string(t, "severity", severity_name(ev->severity));
+    json_writer_object_begin(t);
+    json_writer_member_integer(t, "v", 1);
+    json_writer_member_string(t, "type", ev->type);
+    json_writer_member_string(t, "ts", ts);
+    json_writer_member_string(t, "severity", severity_name(ev->severity));
     if (ev->call_id)
-        json_text_member_wire_string(t, "call_id", ev->call_id);
-    json_text_member_key(t, "trunk");
+        json_writer_member_wire_string(t, "call_id", ev->call_id);
+    json_writer_member_key(t, "trunk");
     if (ev->trunk)
-        json_text_string(t, ev->trunk, strlen(ev->trunk));
+        json_writer_string(t, ev->trunk, strlen(ev->trunk));
     else
-        json_text_null(t);
-    json_text_member_integer(t, "seq", (int64_t)seq);
-    json_text_member_string(t, "tap", bus->tap);
+        json_writer_null(t);
+    json_writer_member_integer(t, "seq", (int64_t)seq);
+    json_writer_member_string(t, "tap", bus->tap);
 }
 
 /* What follows the body: the pre-publish hook's members, the closing brace. */
-static void write_tail(const struct event_extra *extra, struct json_text *t)
+static void write_tail(const struct event_extra *extra, struct json_writer *t)
 {
     t->fresh = false; /* members follow the head's and the body's */
     for (size_t i = 0; i < extra->count; i++)
-        json_text_member_wire_string(t, extra->key[i], extra->value[i]);
-    json_text_object_end(t);
+        json_writer_member_wire_string(t, extra->key[i], extra->value[i]);
+    json_writer_object_end(t);
 }
 
 /* The record: head, body and tail joined in one allocation with the key.
  * NULL when out of memory. */
-static struct event_record *record_new(const struct json_text *head, size_t head_len,
-                                       const struct json_text *body, size_t body_len,
-                                       const struct json_text *tail, size_t tail_len,
+static struct event_record *record_new(const struct json_writer *head, size_t head_len,
+                                       const struct json_writer *body, size_t body_len,
+                                       const struct json_writer *tail, size_t tail_len,
                                        const char *key)
 {
     size_t len = head_len + (body_len ? 1 + body_len : 0) + tail_len;
@@ -193,13 +193,13 @@ uint64_t event_publish(struct event_bus *bus, struct event *ev)
         bus->prepublish(bus->prepublish_user, &info, &extra);
 
     char head_text[1024], tail_text[512];
-    struct json_text head, tail;
-    json_text_init_growing(&head, head_text, sizeof(head_text), 1u << 20);
-    json_text_init_growing(&tail, tail_text, sizeof(tail_text), 1u << 20);
+    struct json_writer head, tail;
+    json_writer_init_growing(&head, head_text, sizeof(head_text), 1u << 20);
+    json_writer_init_growing(&tail, tail_text, sizeof(tail_text), 1u << 20);
     write_head(bus, ev, ts, seq, &head);
     write_tail(&extra, &tail);
-    size_t head_len = json_text_finish(&head), body_len = json_text_finish(&ev->body);
-    size_t tail_len = json_text_finish(&tail);
+    size_t head_len = json_writer_finish(&head), body_len = json_writer_finish(&ev->body);
+    size_t tail_len = json_writer_finish(&tail);
     struct event_record *r = NULL;
     if (head_len && tail_len && !ev->body.failed)
         r = record_new(&head, head_len, &ev->body, body_len, &tail, tail_len,
@@ -217,9 +217,9 @@ uint64_t event_publish(struct event_bus *bus, struct event *ev)
     } else {
         bus->serialise_failures++;
     }
-    json_text_release(&head);
-    json_text_release(&tail);
-    json_text_release(&ev->body);
+    json_writer_release(&head);
+    json_writer_release(&tail);
+    json_writer_release(&ev->body);
     return seq;
 }
 

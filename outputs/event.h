@@ -3,7 +3,7 @@
  *
  * Every producer (call correlation, a detector, the daemon's stats) builds
  * its event the same way: event_begin names what every event has, the
- * producer writes its own members as JSON text (core/json_text), and
+ * producer writes its own members as JSON text (core/json_writer), and
  * event_publish stamps the fields every event shares (v, seq, tap), writes
  * the event once into an immutable, reference-counted event_record and
  * queues that record on each sink whose filter accepts it. No tree is built
@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/json_text.h"
+#include "core/json_writer.h"
 
 struct ev_loop;
 
@@ -59,8 +59,8 @@ void event_record_unref(struct event_record *r);
 json_t *event_record_obj(struct event_record *r);
 
 /* An event being built. event_begin fills in what every event has; the
- * producer writes the type's own members into `body` (core/json_text:
- * json_text_member_string(&ev->body, ...) and the rest), may set `key` and
+ * producer writes the type's own members into `body` (core/json_writer:
+ * json_writer_member_string(&ev->body, ...) and the rest), may set `key` and
  * `subject`, and hands it to event_publish, which stamps seq and tap and
  * writes the event once. The strings it points to must live until then.
  * It lives where the producer puts it (the stack, usually) and must not be
@@ -79,7 +79,7 @@ struct event {
     /* What the pre-publish hook is told the event is about when it has no
      * trunk (trunk_down about a peer: its address); NULL: nothing. */
     const char *subject;
-    struct json_text body;
+    struct json_writer body;
     char inline_text[EVENT_INLINE_BYTES];
 };
 

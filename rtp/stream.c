@@ -34,7 +34,7 @@
  */
 #include "rtp/stream.h"
 
-#include "core/json_text.h"
+#include "core/json_writer.h"
 #include "core/str.h"
 #include "rtp/mos.h"
 #include "rtp/rtcp.h"
@@ -452,53 +452,53 @@ static void format_ssrc(char out[11], uint32_t v)
 }
 
 /* v rounded to 1/scale: the figures are shown to the precision they have. */
-static void member_rounded(struct json_text *t, const char *k, double v, double scale)
+static void member_rounded(struct json_writer *t, const char *k, double v, double scale)
 {
-    json_text_member_real(t, k, round(v * scale) / scale);
+    json_writer_member_real(t, k, round(v * scale) / scale);
 }
 
 /* A voice quality figure: null for a stream that carries no voice. */
-static void member_quality(struct json_text *t, const char *k, double v, double scale, bool none)
+static void member_quality(struct json_writer *t, const char *k, double v, double scale, bool none)
 {
     if (none)
-        json_text_member_null(t, k);
+        json_writer_member_null(t, k);
     else
         member_rounded(t, k, v, scale);
 }
 
 /* An 8-bit XR figure scaled for reading (MOS x 10 -> MOS), null when the
  * endpoint marked it unavailable. */
-static void member_xr_figure(struct json_text *t, const char *k, uint8_t v, double divisor)
+static void member_xr_figure(struct json_writer *t, const char *k, uint8_t v, double divisor)
 {
     if (v == RTCP_XR_UNAVAILABLE)
-        json_text_member_null(t, k);
+        json_writer_member_null(t, k);
     else
         member_rounded(t, k, v / divisor, 100);
 }
 
 /* A fraction of packets in 1/256 as a percentage. */
-static void member_xr_pct(struct json_text *t, const char *k, uint8_t v)
+static void member_xr_pct(struct json_writer *t, const char *k, uint8_t v)
 {
     member_rounded(t, k, v / 2.56, 100);
 }
 
-static void member_xr_level(struct json_text *t, const char *k, int8_t v)
+static void member_xr_level(struct json_writer *t, const char *k, int8_t v)
 {
     if (v == RTCP_XR_UNAVAILABLE)
-        json_text_member_null(t, k);
+        json_writer_member_null(t, k);
     else
-        json_text_member_integer(t, k, v);
+        json_writer_member_integer(t, k, v);
 }
 
 /* The endpoint's own RTCP XR VoIP Metrics (RFC 3611 4.7), its last report. */
-static void member_rtcp_xr(struct json_text *t, const struct rtcp_xr_view *xr)
+static void member_rtcp_xr(struct json_writer *t, const struct rtcp_xr_view *xr)
 {
     const struct rtcp_xr_voip *m = &xr->last;
     char rep[11];
     format_ssrc(rep, m->reporter_ssrc);
-    json_text_member_key(t, "rtcp_xr");
-    json_text_object_begin(t);
-    json_text_member_string(t, "reporter_ssrc", rep);
+    json_writer_member_key(t, "rtcp_xr");
+    json_writer_object_begin(t);
+    json_writer_member_string(t, "reporter_ssrc", rep);
     member_xr_figure(t, "mos_lq", m->mos_lq, 10);
     member_xr_figure(t, "mos_cq", m->mos_cq, 10);
     member_xr_figure(t, "r_factor", m->r_factor, 1);
@@ -507,22 +507,22 @@ static void member_rtcp_xr(struct json_text *t, const struct rtcp_xr_view *xr)
     member_xr_pct(t, "discard_rate_pct", m->discard_rate);
     member_xr_pct(t, "burst_density_pct", m->burst_density);
     member_xr_pct(t, "gap_density_pct", m->gap_density);
-    json_text_member_integer(t, "burst_duration_ms", m->burst_duration_ms);
-    json_text_member_integer(t, "gap_duration_ms", m->gap_duration_ms);
-    json_text_member_integer(t, "round_trip_ms", m->round_trip_ms);
-    json_text_member_integer(t, "end_system_delay_ms", m->end_system_delay_ms);
+    json_writer_member_integer(t, "burst_duration_ms", m->burst_duration_ms);
+    json_writer_member_integer(t, "gap_duration_ms", m->gap_duration_ms);
+    json_writer_member_integer(t, "round_trip_ms", m->round_trip_ms);
+    json_writer_member_integer(t, "end_system_delay_ms", m->end_system_delay_ms);
     member_xr_level(t, "signal_level_dbm", m->signal_level_dbm);
     member_xr_level(t, "noise_level_dbm", m->noise_level_dbm);
-    json_text_member_integer(t, "jb_nominal_ms", m->jb_nominal_ms);
-    json_text_member_integer(t, "jb_max_ms", m->jb_max_ms);
-    json_text_member_integer(t, "jb_abs_max_ms", m->jb_abs_max_ms);
-    json_text_member_integer(t, "reports", xr->reports);
-    json_text_object_end(t);
+    json_writer_member_integer(t, "jb_nominal_ms", m->jb_nominal_ms);
+    json_writer_member_integer(t, "jb_max_ms", m->jb_max_ms);
+    json_writer_member_integer(t, "jb_abs_max_ms", m->jb_abs_max_ms);
+    json_writer_member_integer(t, "reports", xr->reports);
+    json_writer_object_end(t);
 }
 
 void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
                      const struct endpoint *dst_ep, const struct rtcp_xr_view *xr,
-                     struct json_text *t)
+                     struct json_writer *t)
 {
     struct rtp_stream_report r;
     rtp_stream_report(s, &r);
@@ -531,23 +531,23 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     endpoint_format(dst_ep, dst, sizeof(dst));
     format_ssrc(ssrc, s->ssrc);
 
-    json_text_object_begin(t);
-    json_text_member_string(t, "src", src);
-    json_text_member_string(t, "dst", dst);
-    json_text_member_string(t, "ssrc", ssrc);
-    json_text_member_integer(t, "payload_type", s->payload_type);
+    json_writer_object_begin(t);
+    json_writer_member_string(t, "src", src);
+    json_writer_member_string(t, "dst", dst);
+    json_writer_member_string(t, "ssrc", ssrc);
+    json_writer_member_integer(t, "payload_type", s->payload_type);
     bool dtmf = rtp_stream_is_dtmf(s);
-    json_text_member_string(t, "media", dtmf ? "dtmf" : rtp_media_name((enum rtp_media)s->media));
+    json_writer_member_string(t, "media", dtmf ? "dtmf" : rtp_media_name((enum rtp_media)s->media));
     /* SDP's rtpmap names are the wire's bytes (and may be cut inside a
      * UTF-8 sequence): a name that is not valid UTF-8 shows as unknown. */
-    json_text_member_key(t, "codec");
+    json_writer_member_key(t, "codec");
     size_t codec_len = strlen(s->codec);
-    if (codec_len && json_text_valid_utf8(s->codec, codec_len))
-        json_text_string(t, s->codec, codec_len);
+    if (codec_len && json_writer_valid_utf8(s->codec, codec_len))
+        json_writer_string(t, s->codec, codec_len);
     else
-        json_text_null(t);
-    json_text_member_integer(t, "packets", (int64_t)r.packets);
-    json_text_member_integer(t, "lost", r.lost);
+        json_writer_null(t);
+    json_writer_member_integer(t, "packets", (int64_t)r.packets);
+    json_writer_member_integer(t, "lost", r.lost);
     /* A DTMF stream's loss and jitter say nothing of voice (an event's
      * packets share one timestamp; its end is sent three times): its
      * quality figures are null, the contract's keys kept. */
@@ -557,40 +557,40 @@ void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src_ep,
     member_rounded(t, "max_delta_ms", r.max_delta_ms, 1000);
     member_quality(t, "mos", r.mos, 100, dtmf);
     member_quality(t, "r_factor", r.r_factor, 10, dtmf);
-    json_text_member_integer(t, "duplicates", s->duplicates);
-    json_text_member_integer(t, "out_of_order", s->out_of_order);
-    json_text_member_integer(t, "dtmf_events", s->dtmf_events);
-    json_text_member_key(t, "payload_types");
-    json_text_array_begin(t);
+    json_writer_member_integer(t, "duplicates", s->duplicates);
+    json_writer_member_integer(t, "out_of_order", s->out_of_order);
+    json_writer_member_integer(t, "dtmf_events", s->dtmf_events);
+    json_writer_member_key(t, "payload_types");
+    json_writer_array_begin(t);
     for (unsigned w = 0; w < 2; w++)
         for (uint64_t bits = s->pt_seen[w]; bits; bits &= bits - 1)
-            json_text_integer(t, 64 * w + (unsigned)__builtin_ctzll(bits));
-    json_text_array_end(t);
+            json_writer_integer(t, 64 * w + (unsigned)__builtin_ctzll(bits));
+    json_writer_array_end(t);
     if (rtcp_view_seen(&s->rtcp)) {
         char rep[11];
         format_ssrc(rep, s->rtcp.reporter_ssrc);
-        json_text_member_key(t, "rtcp");
-        json_text_object_begin(t);
-        json_text_member_string(t, "reporter_ssrc", rep);
+        json_writer_member_key(t, "rtcp");
+        json_writer_object_begin(t);
+        json_writer_member_string(t, "reporter_ssrc", rep);
         member_rounded(t, "fraction_lost_pct", rtcp_view_fraction_lost_pct(&s->rtcp), 100);
-        json_text_member_integer(t, "cumulative_lost", s->rtcp.cumulative_lost);
+        json_writer_member_integer(t, "cumulative_lost", s->rtcp.cumulative_lost);
         member_rounded(t, "jitter_ms", s->rtcp.jitter_ms, 1000);
-        json_text_member_integer(t, "reports", s->rtcp.reports);
+        json_writer_member_integer(t, "reports", s->rtcp.reports);
         if (s->rtcp.has_rtt)
             member_rounded(t, "rtt_ms", s->rtcp.rtt_us / 1000.0, 1000);
-        json_text_object_end(t);
+        json_writer_object_end(t);
     }
     if (xr && xr->reports)
         member_rtcp_xr(t, xr);
-    json_text_object_end(t);
+    json_writer_object_end(t);
 }
 
 size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
                              const struct endpoint *dst, const struct rtcp_xr_view *xr, char *buf,
                              size_t cap)
 {
-    struct json_text t;
-    json_text_init(&t, buf, cap);
+    struct json_writer t;
+    json_writer_init(&t, buf, cap);
     rtp_stream_json(s, src, dst, xr, &t);
-    return json_text_finish(&t);
+    return json_writer_finish(&t);
 }

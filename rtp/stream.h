@@ -147,7 +147,7 @@ void rtp_stream_update(struct rtp_stream *s, const struct rtp_header *h, uint64_
 void rtp_stream_attach_rtcp(struct rtp_stream *s, const struct rtcp_report_block *b,
                             uint64_t rtt_us);
 void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out);
-/* The contract's `streams` entry as JSON text (core/json_text); src and dst are the flow's
+/* The contract's `streams` entry as JSON text (core/json_writer); src and dst are the flow's
  * endpoints, xr the stream's XR VoIP Metrics view or NULL
  * (rtp_flow_stream_xr). Returns its length, 0 when it does not fit in cap.
  * Any stream's entry fits in RTP_STREAM_JSON_MAX bytes: keys ~250,
@@ -157,10 +157,10 @@ void rtp_stream_report(const struct rtp_stream *s, struct rtp_stream_report *out
  * to spare). */
 #define RTP_STREAM_JSON_MAX 3072
 /* The entry written as the next value of t. */
-struct json_text;
+struct json_writer;
 void rtp_stream_json(const struct rtp_stream *s, const struct endpoint *src,
                      const struct endpoint *dst, const struct rtcp_xr_view *xr,
-                     struct json_text *t);
+                     struct json_writer *t);
 size_t rtp_stream_write_json(const struct rtp_stream *s, const struct endpoint *src,
                              const struct endpoint *dst, const struct rtcp_xr_view *xr, char *buf,
                              size_t cap);

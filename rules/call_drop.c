@@ -30,7 +30,7 @@
  * cause — ACKs lost on some path — usually kills every call on that path),
  * warning otherwise; [severity] call_drop = ... overrides both.
  */
-#include "core/json_text.h"
+#include "core/json_writer.h"
 #include "rules/rules.h"
 
 #include <stdlib.h>
@@ -71,20 +71,21 @@ static void raise_drop(const struct rules_context *ctx, const struct call *c, st
     bool ack = strcmp(cause, "missing_ack") == 0;
     struct event ev;
     rules_event_begin(ctx, &ev, "call_drop", ack ? SEVERITY_ERROR : SEVERITY_WARNING, now, c);
-    struct json_text *b = &ev.body;
-    json_text_member_string(b, "cause", cause);
+    struct json_writer *b = &ev.body;
+    json_writer_member_string(b, "cause", cause);
     double after = now > c->answer_us ? (double)((now - c->answer_us + 500) / 1000) / 1000.0 : 0;
-    json_text_member_real(b, "seconds_after_answer", after);
-    json_text_member_integer(b, "ok_retransmits", c->ok_retransmits);
+    json_writer_member_real(b, "seconds_after_answer", after);
+    json_writer_member_integer(b, "ok_retransmits", c->ok_retransmits);
     if (c->session_expires)
-        json_text_member_integer(b, "session_expires", c->session_expires);
+        json_writer_member_integer(b, "session_expires", c->session_expires);
     else
-        json_text_member_null(b, "session_expires");
-    json_text_member_bool(b, "ack_seen", c->ack_us != 0);
-    json_text_member_bool(b, "bye_seen", c->bye_seen);
+        json_writer_member_null(b, "session_expires");
+    json_writer_member_bool(b, "ack_seen", c->ack_us != 0);
+    json_writer_member_bool(b, "bye_seen", c->bye_seen);
     if (c->bye_seen)
-        json_text_member_string(b, "bye_from", c->bye_sender == CALL_CALLER ? "caller" : "callee");
-    json_text_member_string(b, "direction", call_direction_name(c->direction));
+        json_writer_member_string(b, "bye_from",
+                                  c->bye_sender == CALL_CALLER ? "caller" : "callee");
+    json_writer_member_string(b, "direction", call_direction_name(c->direction));
     rules_publish(ctx, &ev);
 }
 
@@ -146,7 +147,7 @@ static void on_ending(void *user, struct call *c, enum call_end_reason reason, s
             raise_drop(ctx, c, st, cause, now);
     }
     if (st->raised && ctx->enabled)
-        json_text_member_string(&ev->body, "drop_cause", st->cause);
+        json_writer_member_string(&ev->body, "drop_cause", st->cause);
 }
 
 static void on_answered(void *user, struct call *c, uint64_t now)

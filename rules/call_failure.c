@@ -69,9 +69,9 @@ static void on_call_failed(void *user, struct call *c, const char *reason, struc
     else if (c->direction == CALL_DIRECTION_OUTBOUND)
         hint = outbound_hint(c, st);
     if (hint)
-        json_text_member_string(&ev->body, "hint", hint);
+        json_writer_member_string(&ev->body, "hint", hint);
     else
-        json_text_member_null(&ev->body, "hint");
+        json_writer_member_null(&ev->body, "hint");
 }
 
 static void *call_failure_create(struct rules_context *ctx)

@@ -173,17 +173,17 @@ static bool share_codec(const struct codec_list *a, const struct codec_list *b)
 
 /* The codec names as a member's array (null: no list); names come from
  * the wire's SDP. */
-static void member_codecs(struct json_text *t, const char *key, const struct codec_list *l)
+static void member_codecs(struct json_writer *t, const char *key, const struct codec_list *l)
 {
-    json_text_member_key(t, key);
+    json_writer_member_key(t, key);
     if (!l) {
-        json_text_null(t);
+        json_writer_null(t);
         return;
     }
-    json_text_array_begin(t);
+    json_writer_array_begin(t);
     for (size_t i = 0; i < l->count; i++)
-        json_text_wire_string(t, l->names[i], strlen(l->names[i]));
-    json_text_array_end(t);
+        json_writer_wire_string(t, l->names[i], strlen(l->names[i]));
+    json_writer_array_end(t);
 }
 
 static void raise_mismatch(struct codec_mismatch *d, struct call *c, struct codec_call *s,
@@ -200,9 +200,9 @@ static void raise_mismatch(struct codec_mismatch *d, struct call *c, struct code
     rules_event_begin(d->ctx, &ev, "codec_mismatch", SEVERITY_WARNING, now, c);
     member_codecs(&ev.body, "offered", &offered);
     member_codecs(&ev.body, "answered", answered);
-    json_text_member_integer(&ev.body, "status", status);
-    json_text_member_string(&ev.body, "cause", cause);
-    json_text_member_string(&ev.body, "direction", call_direction_name(c->direction));
+    json_writer_member_integer(&ev.body, "status", status);
+    json_writer_member_string(&ev.body, "cause", cause);
+    json_writer_member_string(&ev.body, "direction", call_direction_name(c->direction));
     rules_publish(d->ctx, &ev);
 }
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/hashtab.h"
-#include "core/json_text.h"
+#include "core/json_writer.h"
 
 static bool addr_is_zero(const struct net_addr *a)
 {
@@ -92,14 +92,14 @@ bool media_private_behind_nat(const struct call_party *p)
            !net_addr_is_private(&p->signalling.addr);
 }
 
-void media_path_member(struct json_text *t, const char *key, const struct endpoint *src,
+void media_path_member(struct json_writer *t, const char *key, const struct endpoint *src,
                        const struct endpoint *dst)
 {
-    json_text_member_key(t, key);
-    json_text_object_begin(t);
+    json_writer_member_key(t, key);
+    json_writer_object_begin(t);
     endpoint_member(t, "src", src);
     endpoint_member(t, "dst", dst);
-    json_text_object_end(t);
+    json_writer_object_end(t);
 }
 
 struct endpoint media_sdp_endpoint(const struct call *c, int party)

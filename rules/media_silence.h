@@ -66,7 +66,7 @@ uint64_t media_silence_allowed_us(const struct call_media_direction *d, uint64_t
 /* A party announcing a private SDP address while signalling from a public one. */
 bool media_private_behind_nat(const struct call_party *p);
 /* A member {"src": "ip:port", "dst": "ip:port"}. */
-void media_path_member(struct json_text *t, const char *key, const struct endpoint *src,
+void media_path_member(struct json_writer *t, const char *key, const struct endpoint *src,
                        const struct endpoint *dst);
 /* The party's SDP address:port as an endpoint. */
 struct endpoint media_sdp_endpoint(const struct call *c, int party);

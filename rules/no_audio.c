@@ -76,19 +76,19 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
             flowed = true;
     struct event ev;
     rules_event_begin(ctx, &ev, "no_audio", SEVERITY_WARNING, now, c);
-    struct json_text *b = &ev.body;
-    json_text_member_string(b, "phase", flowed ? "midcall" : "start");
-    json_text_member_real(b, "silent_s", (double)((now - since + 500) / 1000) / 1000.0);
-    json_text_member_string_or_null(b, "hint", hint_for(c, sent));
+    struct json_writer *b = &ev.body;
+    json_writer_member_string(b, "phase", flowed ? "midcall" : "start");
+    json_writer_member_real(b, "silent_s", (double)((now - since + 500) / 1000) / 1000.0);
+    json_writer_member_string_or_null(b, "hint", hint_for(c, sent));
     struct endpoint sdp_hinted = media_sdp_endpoint(c, hinted_party(c));
     endpoint_member(b, "sdp_addr", &sdp_hinted);
     struct endpoint caller = media_sdp_endpoint(c, CALL_CALLER);
     struct endpoint callee = media_sdp_endpoint(c, CALL_CALLEE);
     endpoint_member(b, "caller_sdp", &caller);
     endpoint_member(b, "callee_sdp", &callee);
-    json_text_member_integer(b, "caller_packets", (int64_t)sent[0].packets);
-    json_text_member_integer(b, "callee_packets", (int64_t)sent[1].packets);
-    json_text_member_string(b, "direction", call_direction_name(c->direction));
+    json_writer_member_integer(b, "caller_packets", (int64_t)sent[0].packets);
+    json_writer_member_integer(b, "callee_packets", (int64_t)sent[1].packets);
+    json_writer_member_string(b, "direction", call_direction_name(c->direction));
     rules_publish(ctx, &ev);
 }
 

@@ -108,8 +108,8 @@ static void raise_event(const struct rules_context *ctx, const struct call *c, s
 
     struct event ev;
     rules_event_begin(ctx, &ev, "one_way_audio", SEVERITY_WARNING, now, c);
-    struct json_text *b = &ev.body;
-    json_text_member_string(b, "phase", flowed ? "midcall" : "start");
+    struct json_writer *b = &ev.body;
+    json_writer_member_string(b, "phase", flowed ? "midcall" : "start");
     struct endpoint sdp_silent = media_sdp_endpoint(c, silent);
     struct endpoint sdp_active = media_sdp_endpoint(c, active);
     /* A direction never seen on the wire is described by where the SDP says
@@ -119,13 +119,13 @@ static void raise_event(const struct rules_context *ctx, const struct call *c, s
     else
         media_path_member(b, "silent", &sdp_silent, &sdp_active);
     media_path_member(b, "active", &am->src, &am->dst);
-    json_text_member_real(b, "silent_s", (double)((now - silent_since + 500) / 1000) / 1000.0);
-    json_text_member_string_or_null(b, "hint", hint_for(c, silent, sent));
+    json_writer_member_real(b, "silent_s", (double)((now - silent_since + 500) / 1000) / 1000.0);
+    json_writer_member_string_or_null(b, "hint", hint_for(c, silent, sent));
     struct endpoint sdp_hinted = media_sdp_endpoint(c, hinted_party(c, silent));
     endpoint_member(b, "sdp_addr", &sdp_hinted);
-    json_text_member_string(b, "silent_party", silent == CALL_CALLER ? "caller" : "callee");
-    json_text_member_string(b, "direction", call_direction_name(c->direction));
-    json_text_member_bool(b, "at_end", at_end);
+    json_writer_member_string(b, "silent_party", silent == CALL_CALLER ? "caller" : "callee");
+    json_writer_member_string(b, "direction", call_direction_name(c->direction));
+    json_writer_member_bool(b, "at_end", at_end);
     rules_publish(ctx, &ev);
 }
 

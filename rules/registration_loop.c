@@ -146,12 +146,12 @@ static const char *episode_hint(const struct reg_episode *e)
 }
 
 /* Text from the wire, null when there is none. */
-static void member_text_or_null(struct json_text *t, const char *key, const char *s)
+static void member_text_or_null(struct json_writer *t, const char *key, const char *s)
 {
     if (s && s[0])
-        json_text_member_wire_string(t, key, s);
+        json_writer_member_wire_string(t, key, s);
     else
-        json_text_member_null(t, key);
+        json_writer_member_null(t, key);
 }
 
 static void raise_loop(struct registration_loop *d, struct registration *r, struct reg_episode *e,
@@ -163,23 +163,23 @@ static void raise_loop(struct registration_loop *d, struct registration *r, stru
         ev.trunk = trunk->name;
     else
         ev.key = r->key.aor; /* the partitioning key: the trunk, else the AOR */
-    struct json_text *b = &ev.body;
-    json_text_member_wire_string(b, "aor", r->key.aor);
+    struct json_writer *b = &ev.body;
+    json_writer_member_wire_string(b, "aor", r->key.aor);
     endpoint_member(b, "registrar", &r->key.registrar);
     endpoint_member(b, "client", &r->client);
-    json_text_member_integer(b, "challenges", n);
-    json_text_member_real(b, "window_s", window_s);
+    json_writer_member_integer(b, "challenges", n);
+    json_writer_member_real(b, "window_s", window_s);
     member_text_or_null(b, "hint", episode_hint(e));
     member_text_or_null(b, "realm_challenge", r->challenge_realm);
     member_text_or_null(b, "realm_response", r->credentials_realm);
-    json_text_member_integer(b, "rejected", e->rejected);
-    json_text_member_integer(b, "last_status", r->last_status);
+    json_writer_member_integer(b, "rejected", e->rejected);
+    json_writer_member_integer(b, "last_status", r->last_status);
     member_text_or_null(b, "last_reason", e->last_reason);
     if (e->answered_latest_us)
-        json_text_member_integer(b, "answer_delay_ms",
-                                 (int64_t)((e->answered_latest_us - 1) / 1000));
+        json_writer_member_integer(b, "answer_delay_ms",
+                                   (int64_t)((e->answered_latest_us - 1) / 1000));
     else
-        json_text_member_null(b, "answer_delay_ms");
+        json_writer_member_null(b, "answer_delay_ms");
     rules_publish(d->ctx, &ev);
 }
 

@@ -122,19 +122,19 @@ static void raise_event(const struct rules_context *ctx, const struct call *c,
 {
     struct event ev;
     rules_event_begin(ctx, &ev, "rtp_quality", SEVERITY_WARNING, now, c);
-    struct json_text *b = &ev.body;
-    json_text_member_key(b, "stream");
+    struct json_writer *b = &ev.body;
+    json_writer_member_key(b, "stream");
     rtp_stream_json(s, &flow->key.src, &flow->key.dst, rtp_flow_stream_xr(flow, s), b);
-    json_text_member_string(b, "metric", x[0].metric);
-    json_text_member_real(b, "value", rounded(x[0].value, x[0].scale));
-    json_text_member_real(b, "threshold", x[0].threshold);
-    json_text_member_key(b, "metrics");
-    json_text_array_begin(b);
+    json_writer_member_string(b, "metric", x[0].metric);
+    json_writer_member_real(b, "value", rounded(x[0].value, x[0].scale));
+    json_writer_member_real(b, "threshold", x[0].threshold);
+    json_writer_member_key(b, "metrics");
+    json_writer_array_begin(b);
     for (size_t i = 0; i < n; i++)
-        json_text_string(b, x[i].metric, strlen(x[i].metric));
-    json_text_array_end(b);
-    json_text_member_string(b, "phase", at_end ? "end" : "midcall");
-    json_text_member_string(b, "direction", call_direction_name(c->direction));
+        json_writer_string(b, x[i].metric, strlen(x[i].metric));
+    json_writer_array_end(b);
+    json_writer_member_string(b, "phase", at_end ? "end" : "midcall");
+    json_writer_member_string(b, "direction", call_direction_name(c->direction));
     rules_publish(ctx, &ev);
 }
 

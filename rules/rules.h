@@ -26,7 +26,7 @@
 
 #include "calls/calls.h"
 #include "core/counters.h"
-#include "core/json_text.h"
+#include "core/json_writer.h"
 #include "core/timerq.h"
 #include "core/trunk.h"
 #include "outputs/event.h"

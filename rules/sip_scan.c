@@ -106,14 +106,14 @@ static bool known_scanner_agent(const char *ua)
 
 #define param(d, name) RULE_PARAM((d)->ctx, name, NULL)
 
-static void member_methods(struct json_text *t, const struct scan_source *s)
+static void member_methods(struct json_writer *t, const struct scan_source *s)
 {
-    json_text_member_key(t, "methods");
-    json_text_object_begin(t);
+    json_writer_member_key(t, "methods");
+    json_writer_object_begin(t);
     for (int i = 0; i < SCAN_METHODS; i++)
         if (s->methods[i])
-            json_text_member_integer(t, method_names[i], s->methods[i]);
-    json_text_object_end(t);
+            json_writer_member_integer(t, method_names[i], s->methods[i]);
+    json_writer_object_end(t);
 }
 
 static void publish(struct sip_scan *d, const struct scan_source *s, const char *phase,
@@ -124,33 +124,33 @@ static void publish(struct sip_scan *d, const struct scan_source *s, const char 
     struct event ev;
     rules_event_begin(d->ctx, &ev, "sip_scan", SEVERITY_WARNING, now, NULL);
     ev.key = addr;
-    struct json_text *b = &ev.body;
-    json_text_member_string(b, "phase", phase);
-    json_text_member_string(b, "source", addr);
+    struct json_writer *b = &ev.body;
+    json_writer_member_string(b, "phase", phase);
+    json_writer_member_string(b, "source", addr);
     if (s->user_agent[0])
-        json_text_member_wire_string(b, "user_agent", s->user_agent);
+        json_writer_member_wire_string(b, "user_agent", s->user_agent);
     else
-        json_text_member_null(b, "user_agent");
-    json_text_member_bool(b, "known_scanner", s->known_scanner);
-    json_text_member_string(b, "first_ts", timefmt_rfc3339(s->first_us, ts, sizeof(ts)));
+        json_writer_member_null(b, "user_agent");
+    json_writer_member_bool(b, "known_scanner", s->known_scanner);
+    json_writer_member_string(b, "first_ts", timefmt_rfc3339(s->first_us, ts, sizeof(ts)));
     double window_s = param(d, window_s);
     if (strcmp(phase, "start") == 0) {
         /* Requests per second in the window so far: its intervals over its
          * span, or the count when they all came at once. */
         double span = (double)(now - s->window_start_us) / 1e6;
         double rate = span > 0 ? (s->window_requests - 1) / span : s->window_requests;
-        json_text_member_real(b, "rate", rate);
-        json_text_member_integer(b, "requests", s->window_requests);
-        json_text_member_integer(b, "answered", s->window_answered);
+        json_writer_member_real(b, "rate", rate);
+        json_writer_member_integer(b, "requests", s->window_requests);
+        json_writer_member_integer(b, "answered", s->window_answered);
     } else {
         double span = (double)(s->last_us - s->first_us) / 1e6;
-        json_text_member_real(b, "rate", span > 0 ? (s->requests - 1) / span : 0);
-        json_text_member_integer(b, "requests", (int64_t)s->requests);
-        json_text_member_integer(b, "answered", (int64_t)s->answered);
-        json_text_member_real(b, "duration_s", span);
+        json_writer_member_real(b, "rate", span > 0 ? (s->requests - 1) / span : 0);
+        json_writer_member_integer(b, "requests", (int64_t)s->requests);
+        json_writer_member_integer(b, "answered", (int64_t)s->answered);
+        json_writer_member_real(b, "duration_s", span);
     }
-    json_text_member_real(b, "window_s", window_s);
-    json_text_member_wire_string(b, "last_target", s->target);
+    json_writer_member_real(b, "window_s", window_s);
+    json_writer_member_wire_string(b, "last_target", s->target);
     member_methods(b, s);
     rules_publish(d->ctx, &ev);
 }

@@ -185,12 +185,12 @@ static void raise_health(struct trunk_health *d, struct peer *p, const char *typ
         ev.trunk = p->key.trunk->name;
     } else {
         ev.subject = net_addr_format(&p->key.addr, buf, sizeof(buf));
-        json_text_member_string(&ev.body, "peer", ev.subject);
+        json_writer_member_string(&ev.body, "peer", ev.subject);
     }
-    json_text_member_string(&ev.body, "reason", reason);
-    json_text_member_integer(&ev.body, "failures", p->failures);
+    json_writer_member_string(&ev.body, "reason", reason);
+    json_writer_member_integer(&ev.body, "failures", p->failures);
     if (c)
-        json_text_member_wire_string(&ev.body, "last_call_id", c->call_id);
+        json_writer_member_wire_string(&ev.body, "last_call_id", c->call_id);
     rules_publish(d->ctx, &ev);
 }
 
@@ -343,17 +343,17 @@ static void raise_failover(struct trunk_health *d, const struct recent_failure *
     char buf[NETADDR_STRLEN];
     struct event ev;
     rules_event_begin(d->ctx, &ev, "trunk_failover", SEVERITY_WARNING, now, c);
-    struct json_text *b = &ev.body;
-    json_text_member_string_or_null(b, "from_trunk", f->trunk ? f->trunk->name : NULL);
+    struct json_writer *b = &ev.body;
+    json_writer_member_string_or_null(b, "from_trunk", f->trunk ? f->trunk->name : NULL);
     const struct trunk_config *to = destination_trunk(c);
-    json_text_member_string_or_null(b, "to_trunk", to ? to->name : NULL);
-    json_text_member_string(b, "from_peer", net_addr_format(&f->dst, buf, sizeof(buf)));
-    json_text_member_string(
+    json_writer_member_string_or_null(b, "to_trunk", to ? to->name : NULL);
+    json_writer_member_string(b, "from_peer", net_addr_format(&f->dst, buf, sizeof(buf)));
+    json_writer_member_string(
         b, "to_peer", net_addr_format(&c->party[CALL_CALLEE].signalling.addr, buf, sizeof(buf)));
-    json_text_member_wire_string(b, "failed_call_id", f->call_id);
-    json_text_member_integer(b, "failed_status", f->status);
-    json_text_member_wire_string(b, "number", f->number);
-    json_text_member_integer(b, "after_ms", (int64_t)((now - f->ts_us) / 1000));
+    json_writer_member_wire_string(b, "failed_call_id", f->call_id);
+    json_writer_member_integer(b, "failed_status", f->status);
+    json_writer_member_wire_string(b, "number", f->number);
+    json_writer_member_integer(b, "after_ms", (int64_t)((now - f->ts_us) / 1000));
     rules_publish(d->ctx, &ev);
 }
 

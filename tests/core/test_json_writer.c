@@ -1,4 +1,4 @@
-/* core/json_text: structure written member by member, compared byte for
+/* core/json_writer: structure written member by member, compared byte for
  * byte with jansson's own compact dump of the same tree. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/json_text.h"
+#include "core/json_writer.h"
 
 #define DUMP_FLAGS                                                                                 \
     (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))
@@ -22,40 +22,40 @@ static void assert_text_is(const char *ours, size_t n, json_t *tree)
     json_decref(tree);
 }
 
-Test(core_json_text, commas_nesting_and_empty_containers)
+Test(core_json_writer, commas_nesting_and_empty_containers)
 {
     char buf[512];
-    struct json_text t;
-    json_text_init(&t, buf, sizeof(buf));
-    json_text_object_begin(&t);
-    json_text_member_key(&t, "a");
-    json_text_integer(&t, -42);
-    json_text_member_key(&t, "empty_o");
-    json_text_object_begin(&t);
-    json_text_object_end(&t);
-    json_text_member_key(&t, "empty_a");
-    json_text_array_begin(&t);
-    json_text_array_end(&t);
-    json_text_member_key(&t, "list");
-    json_text_array_begin(&t);
-    json_text_integer(&t, 1);
-    json_text_object_begin(&t);
-    json_text_member_key(&t, "x");
-    json_text_null(&t);
-    json_text_member_key(&t, "y");
-    json_text_bool(&t, true);
-    json_text_object_end(&t);
-    json_text_array_begin(&t);
-    json_text_array_end(&t);
-    json_text_real(&t, 4.36);
-    json_text_string(&t, "q\"\n\xc3\xa9", 5);
-    json_text_array_end(&t);
-    json_text_member_key(&t, "f");
-    json_text_bool(&t, false);
-    json_text_member_key(&t, "big");
-    json_text_real(&t, 1.5e300);
-    json_text_object_end(&t);
-    size_t n = json_text_finish(&t);
+    struct json_writer t;
+    json_writer_init(&t, buf, sizeof(buf));
+    json_writer_object_begin(&t);
+    json_writer_member_key(&t, "a");
+    json_writer_integer(&t, -42);
+    json_writer_member_key(&t, "empty_o");
+    json_writer_object_begin(&t);
+    json_writer_object_end(&t);
+    json_writer_member_key(&t, "empty_a");
+    json_writer_array_begin(&t);
+    json_writer_array_end(&t);
+    json_writer_member_key(&t, "list");
+    json_writer_array_begin(&t);
+    json_writer_integer(&t, 1);
+    json_writer_object_begin(&t);
+    json_writer_member_key(&t, "x");
+    json_writer_null(&t);
+    json_writer_member_key(&t, "y");
+    json_writer_bool(&t, true);
+    json_writer_object_end(&t);
+    json_writer_array_begin(&t);
+    json_writer_array_end(&t);
+    json_writer_real(&t, 4.36);
+    json_writer_string(&t, "q\"\n\xc3\xa9", 5);
+    json_writer_array_end(&t);
+    json_writer_member_key(&t, "f");
+    json_writer_bool(&t, false);
+    json_writer_member_key(&t, "big");
+    json_writer_real(&t, 1.5e300);
+    json_writer_object_end(&t);
+    size_t n = json_writer_finish(&t);
     cr_assert_gt(n, 0);
 
     json_t *tree =
@@ -65,45 +65,45 @@ Test(core_json_text, commas_nesting_and_empty_containers)
     assert_text_is(buf, n, tree);
 }
 
-Test(core_json_text, top_level_values_and_arrays_of_objects)
+Test(core_json_writer, top_level_values_and_arrays_of_objects)
 {
     char buf[128];
-    struct json_text t;
-    json_text_init(&t, buf, sizeof(buf));
-    json_text_array_begin(&t);
+    struct json_writer t;
+    json_writer_init(&t, buf, sizeof(buf));
+    json_writer_array_begin(&t);
     for (int i = 0; i < 3; i++) {
-        json_text_object_begin(&t);
-        json_text_member_key(&t, "i");
-        json_text_integer(&t, i);
-        json_text_object_end(&t);
+        json_writer_object_begin(&t);
+        json_writer_member_key(&t, "i");
+        json_writer_integer(&t, i);
+        json_writer_object_end(&t);
     }
-    json_text_array_end(&t);
-    size_t n = json_text_finish(&t);
+    json_writer_array_end(&t);
+    size_t n = json_writer_finish(&t);
     assert_text_is(buf, n, json_pack("[{s:i},{s:i},{s:i}]", "i", 0, "i", 1, "i", 2));
 
-    json_text_init(&t, buf, sizeof(buf));
-    json_text_string(&t, "alone", 5);
-    cr_assert_eq(json_text_finish(&t), 7);
+    json_writer_init(&t, buf, sizeof(buf));
+    json_writer_string(&t, "alone", 5);
+    cr_assert_eq(json_writer_finish(&t), 7);
     cr_assert_str_eq(buf, "\"alone\"");
 }
 
 /* The text the next test writes into buffers of every size. */
 static size_t write_sample(char *buf, size_t cap)
 {
-    struct json_text t;
-    json_text_init(&t, buf, cap);
-    json_text_object_begin(&t);
-    json_text_member_key(&t, "name");
-    json_text_string(&t, "caf\xc3\xa9\t", 6);
-    json_text_member_key(&t, "n");
-    json_text_real(&t, 0.125);
-    json_text_object_end(&t);
-    return json_text_finish(&t);
+    struct json_writer t;
+    json_writer_init(&t, buf, cap);
+    json_writer_object_begin(&t);
+    json_writer_member_key(&t, "name");
+    json_writer_string(&t, "caf\xc3\xa9\t", 6);
+    json_writer_member_key(&t, "n");
+    json_writer_real(&t, 0.125);
+    json_writer_object_end(&t);
+    return json_writer_finish(&t);
 }
 
 /* Every length of buffer short of the text fails without writing past it;
  * the exact length plus its NUL succeeds. */
-Test(core_json_text, short_buffers_fail_and_stay_inside)
+Test(core_json_writer, short_buffers_fail_and_stay_inside)
 {
     char want[256];
     size_t len = write_sample(want, sizeof(want));
@@ -123,7 +123,7 @@ Test(core_json_text, short_buffers_fail_and_stay_inside)
     }
 }
 
-Test(core_json_text, utf8_validity_matches_what_strings_accept)
+Test(core_json_writer, utf8_validity_matches_what_strings_accept)
 {
     static const struct {
         const char *s;
@@ -137,57 +137,57 @@ Test(core_json_text, utf8_validity_matches_what_strings_accept)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t len = strlen(cases[i].s);
-        cr_assert_eq(json_text_valid_utf8(cases[i].s, len), cases[i].valid, "case %zu", i);
+        cr_assert_eq(json_writer_valid_utf8(cases[i].s, len), cases[i].valid, "case %zu", i);
         char buf[64];
-        struct json_text t;
-        json_text_init(&t, buf, sizeof(buf));
-        json_text_string(&t, cases[i].s, len);
-        cr_assert_eq(json_text_finish(&t) != 0, cases[i].valid, "case %zu", i);
+        struct json_writer t;
+        json_writer_init(&t, buf, sizeof(buf));
+        json_writer_string(&t, cases[i].s, len);
+        cr_assert_eq(json_writer_finish(&t) != 0, cases[i].valid, "case %zu", i);
         json_t *j = json_stringn(cases[i].s, len);
         cr_assert_eq(j != NULL, cases[i].valid, "case %zu: jansson agrees", i);
         json_decref(j);
     }
 }
 
-Test(core_json_text, reals_that_are_not_finite_are_null)
+Test(core_json_writer, reals_that_are_not_finite_are_null)
 {
     char buf[64];
-    struct json_text t;
-    json_text_init(&t, buf, sizeof(buf));
-    json_text_array_begin(&t);
-    json_text_real(&t, INFINITY);
-    json_text_real(&t, -INFINITY);
-    json_text_real(&t, NAN);
-    json_text_real(&t, 0.5);
-    json_text_array_end(&t);
-    cr_assert_gt(json_text_finish(&t), 0);
+    struct json_writer t;
+    json_writer_init(&t, buf, sizeof(buf));
+    json_writer_array_begin(&t);
+    json_writer_real(&t, INFINITY);
+    json_writer_real(&t, -INFINITY);
+    json_writer_real(&t, NAN);
+    json_writer_real(&t, 0.5);
+    json_writer_array_end(&t);
+    cr_assert_gt(json_writer_finish(&t), 0);
     cr_assert_str_eq(buf, "[null,null,null,0.5]");
 }
 
 /* Members written apart (a fragment) join an object as its own would. */
-Test(core_json_text, fragments_and_members)
+Test(core_json_writer, fragments_and_members)
 {
     char frag[128];
-    struct json_text f;
-    json_text_init(&f, frag, sizeof(frag));
-    json_text_member_string(&f, "s", "x");
-    json_text_member_wire_string(&f, "cut", "ab\xc3"); /* not UTF-8: U+FFFD for the byte */
-    json_text_member_integer(&f, "i", -7);
-    json_text_member_real(&f, "r", 0.25);
-    json_text_member_null(&f, "z");
-    size_t n = json_text_finish(&f);
+    struct json_writer f;
+    json_writer_init(&f, frag, sizeof(frag));
+    json_writer_member_string(&f, "s", "x");
+    json_writer_member_wire_string(&f, "cut", "ab\xc3"); /* not UTF-8: U+FFFD for the byte */
+    json_writer_member_integer(&f, "i", -7);
+    json_writer_member_real(&f, "r", 0.25);
+    json_writer_member_null(&f, "z");
+    size_t n = json_writer_finish(&f);
     cr_assert_str_eq(frag, "\"s\":\"x\",\"cut\":\"ab\\uFFFD\",\"i\":-7,\"r\":0.25,\"z\":null");
 
     char buf[256];
-    struct json_text t;
-    json_text_init(&t, buf, sizeof(buf));
-    json_text_object_begin(&t);
-    json_text_fragment(&t, frag, n); /* first: no comma */
-    json_text_fragment(&t, "", 0);   /* empty: nothing */
-    json_text_member_integer(&t, "after", 1);
-    json_text_fragment(&t, frag, n);
-    json_text_object_end(&t);
-    cr_assert_gt(json_text_finish(&t), 0);
+    struct json_writer t;
+    json_writer_init(&t, buf, sizeof(buf));
+    json_writer_object_begin(&t);
+    json_writer_fragment(&t, frag, n); /* first: no comma */
+    json_writer_fragment(&t, "", 0);   /* empty: nothing */
+    json_writer_member_integer(&t, "after", 1);
+    json_writer_fragment(&t, frag, n);
+    json_writer_object_end(&t);
+    cr_assert_gt(json_writer_finish(&t), 0);
     cr_assert_str_eq(buf, "{\"s\":\"x\",\"cut\":\"ab\\uFFFD\",\"i\":-7,\"r\":0.25,\"z\":null,"
                           "\"after\":1,\"s\":\"x\",\"cut\":\"ab\\uFFFD\",\"i\":-7,\"r\":0.25,"
                           "\"z\":null}");
@@ -196,56 +196,56 @@ Test(core_json_text, fragments_and_members)
 /* A growing text starts in the caller's buffer, moves to the heap when it
  * needs more, writes the same bytes as a text that never had to grow, and
  * fails (without writing past anything) only past its limit. */
-static void write_members(struct json_text *t, int count)
+static void write_members(struct json_writer *t, int count)
 {
-    json_text_object_begin(t);
+    json_writer_object_begin(t);
     for (int i = 0; i < count; i++) {
         char key[16];
         snprintf(key, sizeof(key), "k%d", i);
-        json_text_member_string(t, key, "a value of some length");
-        json_text_member_key(t, "nested");
-        json_text_array_begin(t);
-        json_text_real(t, i / 8.0);
-        json_text_wire_string(t, "caf\xc3\xa9 \xff", 7);
-        json_text_array_end(t);
+        json_writer_member_string(t, key, "a value of some length");
+        json_writer_member_key(t, "nested");
+        json_writer_array_begin(t);
+        json_writer_real(t, i / 8.0);
+        json_writer_wire_string(t, "caf\xc3\xa9 \xff", 7);
+        json_writer_array_end(t);
     }
-    json_text_object_end(t);
+    json_writer_object_end(t);
 }
 
-Test(core_json_text, growing_texts_move_to_the_heap_and_stop_at_their_limit)
+Test(core_json_writer, growing_texts_move_to_the_heap_and_stop_at_their_limit)
 {
     static char big[1 << 16];
-    struct json_text whole;
-    json_text_init(&whole, big, sizeof(big));
+    struct json_writer whole;
+    json_writer_init(&whole, big, sizeof(big));
     write_members(&whole, 200);
-    size_t want = json_text_finish(&whole);
+    size_t want = json_writer_finish(&whole);
     cr_assert_gt(want, 8000);
 
     char small[16];
-    struct json_text g;
-    json_text_init_growing(&g, small, sizeof(small), 1 << 20);
+    struct json_writer g;
+    json_writer_init_growing(&g, small, sizeof(small), 1 << 20);
     write_members(&g, 200);
-    size_t n = json_text_finish(&g);
+    size_t n = json_writer_finish(&g);
     cr_assert_eq(n, want);
     cr_assert(g.on_heap, "the text left the caller's buffer");
     cr_assert_str_eq(g.start, big);
-    json_text_release(&g);
+    json_writer_release(&g);
 
     /* The limit counts the NUL: one byte short of the text fails it. */
-    json_text_init_growing(&g, small, sizeof(small), want);
+    json_writer_init_growing(&g, small, sizeof(small), want);
     write_members(&g, 200);
-    cr_assert_eq(json_text_finish(&g), 0);
-    json_text_release(&g);
-    json_text_init_growing(&g, small, sizeof(small), want + 1);
+    cr_assert_eq(json_writer_finish(&g), 0);
+    json_writer_release(&g);
+    json_writer_init_growing(&g, small, sizeof(small), want + 1);
     write_members(&g, 200);
-    cr_assert_eq(json_text_finish(&g), want);
-    json_text_release(&g);
+    cr_assert_eq(json_writer_finish(&g), want);
+    json_writer_release(&g);
 
     /* A text that fits its buffer never allocates. */
     char roomy[256];
-    json_text_init_growing(&g, roomy, sizeof(roomy), 1 << 20);
+    json_writer_init_growing(&g, roomy, sizeof(roomy), 1 << 20);
     write_members(&g, 1);
-    cr_assert_gt(json_text_finish(&g), 0);
+    cr_assert_gt(json_writer_finish(&g), 0);
     cr_assert_not(g.on_heap);
-    json_text_release(&g);
+    json_writer_release(&g);
 }

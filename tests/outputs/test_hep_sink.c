@@ -120,8 +120,8 @@ Test(hep_sink, udp_carries_sip_rtcp_and_chosen_events)
     helper_publish(&f.bus, "stats", SEVERITY_INFO, t0, NULL, NULL); /* not taken by default */
     struct event ev;
     event_begin(&ev, "call_end", SEVERITY_INFO, t0 + 5, "call-1@h", NULL);
-    json_text_member_string(&ev.body, "src", "198.51.100.1:5060");
-    json_text_member_string(&ev.body, "dst", "198.51.100.2:5062");
+    json_writer_member_string(&ev.body, "src", "198.51.100.1:5060");
+    json_writer_member_string(&ev.body, "dst", "198.51.100.2:5062");
     event_publish(&f.bus, &ev);
     helper_publish(&f.bus, "one_way_audio", SEVERITY_WARNING, t0 + 6, "call-2@h", NULL);
     cr_assert(helper_run_loop_until(f.loop, 5, nothing_pending, f.sink));

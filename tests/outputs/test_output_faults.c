@@ -25,7 +25,7 @@ static void publish_padded(struct event_bus *bus, size_t size)
     size_t n = size < sizeof(pad) ? size : sizeof(pad) - 1;
     memset(pad, 'x', n);
     pad[n] = '\0';
-    json_text_member_string(&ev.body, "pad", pad);
+    json_writer_member_string(&ev.body, "pad", pad);
     event_publish(bus, &ev);
 }
 

@@ -273,15 +273,15 @@ Test(syslog, lines_priorities_and_filter)
     helper_publish(&bus, "call_fail", SEVERITY_INFO, test_ts, "info-call", "acme"); /* filtered */
     struct event ev;
     event_begin(&ev, "trunk_down", SEVERITY_ERROR, test_ts, NULL, "acme-primary");
-    json_text_member_string(&ev.body, "reason", "503");
-    json_text_member_integer(&ev.body, "failures", 5);
-    json_text_member_string(&ev.body, "peer", "203.0.113.10");
+    json_writer_member_string(&ev.body, "reason", "503");
+    json_writer_member_integer(&ev.body, "failures", 5);
+    json_writer_member_string(&ev.body, "peer", "203.0.113.10");
     uint64_t seq_down = event_publish(&bus, &ev);
     /* notice, but a listed type */
     uint64_t seq_up =
         helper_publish(&bus, "trunk_up", SEVERITY_NOTICE, test_ts, NULL, "acme-primary");
     event_begin(&ev, "call_fail", SEVERITY_WARNING, test_ts, "c9@h", NULL);
-    json_text_member_integer(&ev.body, "status", 408);
+    json_writer_member_integer(&ev.body, "status", 408);
     uint64_t seq_fail = event_publish(&bus, &ev);
     uint64_t seq_owa =
         helper_publish(&bus, "one_way_audio", SEVERITY_CRITICAL, test_ts, "c10@h", NULL);
