@@ -78,11 +78,6 @@ void event_begin(struct event *ev, const char *type, enum severity severity, uin
     json_writer_init_growing(&ev->body, ev->inline_text, sizeof(ev->inline_text), EVENT_MAX_BYTES);
 }
 
-void event_abandon(struct event *ev)
-{
-    json_writer_release(&ev->body);
-}
-
 void event_bus_init(struct event_bus *bus, const char *tap_name)
 {
     memset(bus, 0, sizeof(*bus));

@@ -85,8 +85,6 @@ struct event {
 
 void event_begin(struct event *ev, const char *type, enum severity severity, uint64_t ts_us,
                  const char *call_id, const char *trunk);
-/* Drops an event begun and not published. */
-void event_abandon(struct event *ev);
 
 /* What the pre-publish hook sees of an event, and the string members it may
  * add (e.g. capture_path; the strings must outlive the hook's return only
