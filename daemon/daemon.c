@@ -754,6 +754,20 @@ int daemon_init(struct siptap *d, const struct daemon_options *opts)
     return rc;
 }
 
+/* The taps the operations set up so far need, and no others (each is a call
+ * per frame or datagram): set with the engine, and again once the
+ * operations run (call captures, HEP), before the first frame. */
+static void set_taps(struct siptap *d)
+{
+    bool hep = d->hep != NULL;
+    struct engine_taps taps = {.user = d,
+                               .frame = d->callcap ? tap_frame : NULL,
+                               .clock_started = tap_clock_started,
+                               .media = d->callcap || hep ? tap_media : NULL,
+                               .sip = hep ? tap_sip : NULL};
+    engine_set_taps(d->engine, &taps);
+}
+
 /* The analysis, from the configuration, with the daemon's taps and its
  * observer of calls (per-trunk metrics). */
 static int start_engine(struct siptap *d)
@@ -776,17 +790,13 @@ static int start_engine(struct siptap *d)
     ec.limits.max_media_without_call = d->cfg.max_media_without_call;
     ec.limits.media_without_call_quiet_s = d->cfg.media_without_call_quiet_s;
     ec.limits.media_without_call_min_packets = d->cfg.media_without_call_min_packets;
-    struct engine_taps taps = {.user = d,
-                               .frame = tap_frame,
-                               .clock_started = tap_clock_started,
-                               .media = tap_media,
-                               .sip = tap_sip};
     enum engine_error why;
-    d->engine = engine_new(&ec, &taps, &why, err, sizeof(err));
+    d->engine = engine_new(&ec, NULL, &why, err, sizeof(err));
     if (!d->engine) {
         fprintf(stderr, "siptapd: %s\n", err);
         return why == ENGINE_ERR_RULES ? 2 : 1;
     }
+    set_taps(d);
     event_bus_set_prepublish(engine_bus(d->engine), on_prepublish, d);
     timer_init(&d->stats_timer, on_stats_timer, d);
     timer_init(&d->trunk_stats_timer, on_trunk_stats_timer, d);
@@ -918,19 +928,6 @@ static int daemon_init_held(struct siptap *d, const struct daemon_options *cmdli
         ev_timer_start(d->loop, &d->wall_timer);
     }
     return start_operations(d, opts);
-}
-
-/* Once the operations are set up: the taps they need, and no others (each
- * is a call per frame or datagram). */
-static void set_taps(struct siptap *d)
-{
-    bool hep = d->hep != NULL;
-    struct engine_taps taps = {.user = d,
-                               .frame = d->callcap ? tap_frame : NULL,
-                               .clock_started = tap_clock_started,
-                               .media = d->callcap || hep ? tap_media : NULL,
-                               .sip = hep ? tap_sip : NULL};
-    engine_set_taps(d->engine, &taps);
 }
 
 int daemon_run(struct siptap *d)
