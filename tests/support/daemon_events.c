@@ -108,20 +108,30 @@ const char *daemon_event_type(const json_t *ev)
     return type ? type : "";
 }
 
-size_t daemon_events_count(const struct daemon_events *e, const char *type)
+size_t events_count_type(json_t *const *events, size_t count, const char *type)
 {
     size_t n = 0;
-    for (size_t i = 0; i < e->count; i++)
-        n += strcmp(daemon_event_type(e->events[i]), type) == 0;
+    for (size_t i = 0; i < count; i++)
+        n += strcmp(daemon_event_type(events[i]), type) == 0;
     return n;
+}
+
+json_t *events_find_type(json_t *const *events, size_t count, const char *type, size_t n)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(daemon_event_type(events[i]), type) == 0 && n-- == 0)
+            return events[i];
+    return NULL;
+}
+
+size_t daemon_events_count(const struct daemon_events *e, const char *type)
+{
+    return events_count_type(e->events, e->count, type);
 }
 
 json_t *daemon_events_find(const struct daemon_events *e, const char *type, size_t n)
 {
-    for (size_t i = 0; i < e->count; i++)
-        if (strcmp(daemon_event_type(e->events[i]), type) == 0 && n-- == 0)
-            return e->events[i];
-    return NULL;
+    return events_find_type(e->events, e->count, type, n);
 }
 
 json_t *daemon_events_last(const struct daemon_events *e, const char *type)

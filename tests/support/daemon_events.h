@@ -44,6 +44,10 @@ void daemon_events_free(struct daemon_events *e);
 bool daemon_event_is_periodic(const json_t *ev);
 /* The event's "type" ("" when it has none). */
 const char *daemon_event_type(const json_t *ev);
+/* In any array of events (these, or tests/support/event_capture's): how
+ * many are of a type, and the n-th (0-based) of a type or NULL. */
+size_t events_count_type(json_t *const *events, size_t count, const char *type);
+json_t *events_find_type(json_t *const *events, size_t count, const char *type, size_t n);
 /* How many events of a type; the n-th (0-based) of a type, or NULL; the
  * last of a type, or NULL. Borrowed. */
 size_t daemon_events_count(const struct daemon_events *e, const char *type);

@@ -1,6 +1,7 @@
 /* event_capture: a sink_ops implementation that keeps each event, parsed
  * from its text and checked against the events' schema. */
 #include "tests/support/event_capture.h"
+#include "tests/support/daemon_events.h"
 #include "tests/support/event_schema.h"
 
 #include <stdio.h>
@@ -93,26 +94,14 @@ json_t *event_capture_get(const struct event_capture *c, size_t i)
     return i < c->count ? c->events[i] : NULL;
 }
 
-static const char *type_of(json_t *ev)
-{
-    const char *t = json_string_value(json_object_get(ev, "type"));
-    return t ? t : "";
-}
-
 size_t event_capture_count_type(const struct event_capture *c, const char *type)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < c->count; i++)
-        n += strcmp(type_of(c->events[i]), type) == 0;
-    return n;
+    return events_count_type(c->events, c->count, type);
 }
 
 json_t *event_capture_find(const struct event_capture *c, const char *type, size_t n)
 {
-    for (size_t i = 0; i < c->count; i++)
-        if (strcmp(type_of(c->events[i]), type) == 0 && n-- == 0)
-            return c->events[i];
-    return NULL;
+    return events_find_type(c->events, c->count, type, n);
 }
 
 const char *event_capture_types(struct event_capture *c)
@@ -120,7 +109,7 @@ const char *event_capture_types(struct event_capture *c)
     size_t off = 0;
     c->types[0] = '\0';
     for (size_t i = 0; i < c->count; i++) {
-        const char *t = type_of(c->events[i]);
+        const char *t = daemon_event_type(c->events[i]);
         if (strcmp(t, "stats") == 0)
             continue;
         size_t len = strlen(t);
