@@ -807,8 +807,12 @@ static bool fill_via(struct span via, struct sip_msg *out)
         return false;
     size_t colon = span_chr(sent_by, ':');
     uint64_t port;
-    if (colon < sent_by.n && !span_u64(span_from(sent_by, colon + 1), 65535, &port))
-        return false; /* digits only: a second ':' is refused too */
+    /* Digits only (a second ':' is refused too), and at most five: libosip2
+     * reads a longer port as a C long cut to an int and refuses some of
+     * them (11111111111), so those are its to judge. */
+    if (colon < sent_by.n &&
+        (sent_by.n - colon - 1 > 5 || !span_u64(span_from(sent_by, colon + 1), 65535, &port)))
+        return false;
     struct span branch;
     bool has_branch;
     if (sent_by.n >= sizeof(out->via_sent_by) ||
